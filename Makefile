@@ -1,0 +1,50 @@
+# footfall: `make demo` and `make test` work on a fresh clone; each installs what it needs.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip install --disable-pip-version-check -q
+APT_TEST := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins junit4
+APT_DEMO := libportaudio2
+
+.PHONY: demo test test-all model bench venv-edge venv-full apt-demo apt-test clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+# device side only: numpy, soundfile, soxr, typer, rich, sounddevice and the runtimes
+$(VENV)/.edge-stamp: $(BIN)/python pyproject.toml
+	$(PIP) -e '.[edge]'
+	touch $@
+
+# everything: torch 2.13.0 CPU, the export stack, test and plotting tools
+$(VENV)/.full-stamp: $(VENV)/.edge-stamp pyproject.toml
+	$(PIP) -e '.[edge,train,export,dev]'
+	touch $@
+
+venv-edge: $(VENV)/.edge-stamp
+venv-full: $(VENV)/.full-stamp
+
+apt-demo:
+	@dpkg -s $(APT_DEMO) >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_DEMO)) || echo "warning: could not apt-get install $(APT_DEMO) (the microphone needs libportaudio2)"
+
+apt-test:
+	@dpkg -s $(APT_TEST) >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_TEST))
+
+demo: venv-edge apt-demo
+	$(BIN)/python -m edge.demo
+
+test: venv-full apt-test
+	$(BIN)/python -m pytest -q
+
+test-all: venv-full apt-test
+	$(BIN)/python -m pytest -q -m "slow or e2e or not slow"
+
+# rebuild the bundled default model and sample from scratch with the full pipeline
+model: venv-full
+	$(BIN)/footfall make-default
+
+bench: venv-full
+	$(BIN)/footfall bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""footfall device side: torch-free streaming runtime."""

@@ -1,0 +1,130 @@
+"""Model cards (contract 4): a JSON file beside each artifact saying what it is.
+
+``edge-run`` refuses an artifact whose card does not match it (sha256, front end, shapes).
+The card of ``student_int8.tflite`` is ``student_int8.tflite.card.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge.frontend import FRAMES_PER_SECOND, N_MELS, frontend_params
+
+CARD_SUFFIX = ".card.json"
+FORMATS = {".pte": "pte", ".tflite": "tflite", ".onnx": "onnx"}
+
+
+class CardError(ValueError):
+    """A missing, malformed or mismatching model card; the message is one line."""
+
+
+@dataclass
+class ModelCard:
+    artifact: str  # file name of the artifact, relative to the card
+    format: str  # pte | tflite | onnx
+    precision: str  # fp32 | int8
+    backend: str  # xnnpack | litert | onnxruntime | qnn-htp:<soc> ...
+    sha256: str
+    window_frames: int  # input T of the network (front-end frames)
+    hop_frames: int  # streaming hop, in front-end frames
+    density_fps: float  # output frame rate of the step density
+    input_shape: list[int]  # (1, 1, N_MELS, window_frames)
+    frontend: dict = field(default_factory=frontend_params)
+    model: dict = field(default_factory=dict)  # name, params, macs_per_second, config
+    training_data: dict = field(default_factory=dict)
+    accuracy: dict = field(default_factory=dict)  # this artifact: mae_5s, pcc_5s, total_count_error_pct
+    reference_accuracy: dict = field(default_factory=dict)  # the same, of its PyTorch reference
+    parity: dict = field(default_factory=dict)  # max/mean abs diff vs PyTorch, count diff
+    tools: dict = field(default_factory=dict)  # versions of what made it
+    created: str = ""
+
+    @property
+    def density_stride(self) -> int:
+        """Front-end frames per density frame (4 for 100 -> 25 frames/s)."""
+        return round(FRAMES_PER_SECOND / self.density_fps)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False)
+
+
+def card_path(artifact: str | Path) -> Path:
+    artifact = Path(artifact)
+    return artifact.with_name(artifact.name + CARD_SUFFIX)
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_card(card: ModelCard, artifact: str | Path) -> Path:
+    """Write the card beside ``artifact`` atomically; returns the card's path."""
+    path = card_path(artifact)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(card.to_json() + "\n")
+    tmp.replace(path)
+    return path
+
+
+def load_card(artifact: str | Path) -> ModelCard:
+    """Read the card beside ``artifact`` (no verification; see :func:`verify_card`)."""
+    path = card_path(artifact)
+    if not path.exists():
+        raise CardError(f"{artifact}: no model card (expected {path.name} beside it)")
+    try:
+        data = json.loads(path.read_text())
+        names = {f.name for f in dataclasses.fields(ModelCard)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise CardError(f"{path}: unknown card fields {unknown}")
+        return ModelCard(**data)
+    except CardError:
+        raise
+    except (json.JSONDecodeError, TypeError) as e:
+        raise CardError(f"{path}: malformed model card ({str(e).splitlines()[0]})") from e
+
+
+def verify_card(card: ModelCard, artifact: str | Path) -> None:
+    """Check that ``card`` describes ``artifact`` and the front end this runtime computes."""
+    artifact = Path(artifact)
+    if not artifact.exists():
+        raise CardError(f"{artifact}: no such model file")
+    if card.artifact != artifact.name:
+        raise CardError(f"{card_path(artifact).name}: card is for {card.artifact!r}, not {artifact.name!r}")
+    fmt = FORMATS.get(artifact.suffix)
+    if fmt is None:
+        raise CardError(f"{artifact}: unknown model format {artifact.suffix!r} (expected one of {sorted(FORMATS)})")
+    if card.format != fmt:
+        raise CardError(f"{card_path(artifact).name}: card says format {card.format!r}, file is {fmt!r}")
+    digest = sha256_file(artifact)
+    if digest != card.sha256:
+        raise CardError(
+            f"{artifact}: sha256 mismatch (file {digest[:12]}…, card {card.sha256[:12]}…): the artifact was changed or corrupted"
+        )
+    ours = frontend_params()
+    diff = {k: (card.frontend.get(k), v) for k, v in ours.items() if card.frontend.get(k) != v}
+    if diff:
+        raise CardError(f"{card_path(artifact).name}: front end differs from this runtime's: {diff} (card, runtime)")
+    expected_shape = [1, 1, N_MELS, card.window_frames]
+    if list(card.input_shape) != expected_shape:
+        raise CardError(f"{card_path(artifact).name}: input_shape {card.input_shape} != {expected_shape}")
+    if not (0 < card.hop_frames <= card.window_frames):
+        raise CardError(f"{card_path(artifact).name}: hop_frames {card.hop_frames} not in (0, {card.window_frames}]")
+    if card.window_frames % card.density_stride or card.hop_frames % card.density_stride:
+        raise CardError(
+            f"{card_path(artifact).name}: window {card.window_frames} and hop {card.hop_frames} must be multiples "
+            f"of the density stride {card.density_stride}"
+        )
+
+
+def load_verified_card(artifact: str | Path) -> ModelCard:
+    card = load_card(artifact)
+    verify_card(card, artifact)
+    return card

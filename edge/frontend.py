@@ -1,0 +1,164 @@
+"""The log-mel front end: the one definition footfall has (contract 2).
+
+Every other front end (the torch twin in ``train/frontend.py``, the Java one in
+``android_demo/core``) is tested equal to this one.
+
+Framing is causal so that streaming reproduces offline frames exactly: frame ``i`` is the
+``N_FFT`` samples that *end* at sample ``(i + 1) * HOP_LENGTH``; the stream starts with
+``N_FFT - HOP_LENGTH`` zeros of history. Hence ``n`` samples give exactly ``n // HOP_LENGTH``
+frames, a 5-s window (80 000 samples) gives 500 frames, and frame ``i`` needs no sample after
+``(i + 1) * HOP_LENGTH`` (no look-ahead).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+N_FFT = 512  # 32 ms analysis window
+HOP_LENGTH = 160  # 10 ms
+N_MELS = 64
+F_MIN = 20.0  # Hz; footfall impacts carry energy well below 100 Hz
+F_MAX = SAMPLE_RATE / 2
+LOG_EPS = 1e-6  # log(mel + LOG_EPS): floor at -13.8 for digital silence
+
+# derived
+FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH  # 100
+N_FREQS = N_FFT // 2 + 1  # 257 rfft bins
+HISTORY = N_FFT - HOP_LENGTH  # 352 samples of left context per frame
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+MEL_FILTERS_PATH = ASSETS / "mel_filters.npy"
+
+
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale: linear below 1 kHz, logarithmic above (as librosa's default)."""
+    f = np.asarray(f, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz, logstep = 1000.0, np.log(6.4) / 27.0
+    mel = f / f_sp
+    return np.where(f >= min_log_hz, min_log_hz / f_sp + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep, mel)
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz, logstep = 1000.0, np.log(6.4) / 27.0
+    min_log_mel = min_log_hz / f_sp
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+def compute_mel_filters() -> np.ndarray:
+    """Slaney-normalised triangular filters, (N_MELS, N_FREQS) float32.
+
+    Only used to (re)create the frozen ``assets/mel_filters.npy``; runtime code calls
+    :func:`mel_filters`, which loads the shipped array.
+    """
+    fft_freqs = np.linspace(0.0, SAMPLE_RATE / 2, N_FREQS)
+    mel_pts = np.linspace(_hz_to_mel(F_MIN), _hz_to_mel(F_MAX), N_MELS + 2)
+    hz_pts = _mel_to_hz(mel_pts)
+    fdiff = np.diff(hz_pts)
+    ramps = hz_pts[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (hz_pts[2:] - hz_pts[:-2]))[:, None]  # equal area per band
+    return weights.astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def mel_filters() -> np.ndarray:
+    """The frozen filterbank, (N_MELS, N_FREQS) float32, loaded once from the shipped asset."""
+    try:
+        filters = np.load(MEL_FILTERS_PATH)
+    except FileNotFoundError:  # a source checkout before the asset was generated
+        filters = compute_mel_filters()
+    filters.setflags(write=False)
+    return filters
+
+
+@lru_cache(maxsize=1)
+def hann_window() -> np.ndarray:
+    """Periodic Hann window of N_FFT samples (float64), as torch.hann_window(periodic=True)."""
+    n = np.arange(N_FFT)
+    w = 0.5 - 0.5 * np.cos(2 * np.pi * n / N_FFT)
+    w.setflags(write=False)
+    return w
+
+
+def frames_to_log_mel(frames: np.ndarray) -> np.ndarray:
+    """Log-mel of already-cut frames: (T, N_FFT) samples -> (N_MELS, T) float32."""
+    spec = np.fft.rfft(frames.astype(np.float64) * hann_window(), n=N_FFT, axis=-1)  # (T, N_FREQS)
+    power = spec.real**2 + spec.imag**2
+    mel = power @ mel_filters().T.astype(np.float64)  # (T, N_MELS)
+    return np.log(mel + LOG_EPS).T.astype(np.float32)
+
+
+def frame_signal(padded: np.ndarray, n_frames: int) -> np.ndarray:
+    """(n_frames, N_FFT) strided view: frame i = padded[i*HOP : i*HOP + N_FFT]."""
+    return np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP_LENGTH][:n_frames]
+
+
+def log_mel(audio: np.ndarray, history: np.ndarray | None = None) -> np.ndarray:
+    """Log-mel spectrogram of mono 16-kHz float audio: (n,) -> (N_MELS, n // HOP_LENGTH).
+
+    ``history`` is the HISTORY samples preceding ``audio`` (zeros at the start of a stream);
+    passing it lets a slice of a long recording reproduce the frames of the whole recording.
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise ValueError(f"log_mel expects mono audio of shape (n,), got {audio.shape}")
+    if history is None:
+        history = np.zeros(HISTORY, dtype=np.float32)
+    elif history.shape != (HISTORY,):
+        raise ValueError(f"history must hold {HISTORY} samples, got {history.shape}")
+    n_frames = len(audio) // HOP_LENGTH
+    if n_frames == 0:
+        return np.zeros((N_MELS, 0), dtype=np.float32)
+    padded = np.concatenate([history.astype(np.float32), audio[: n_frames * HOP_LENGTH]])
+    return frames_to_log_mel(frame_signal(padded, n_frames))
+
+
+class StreamingLogMel:
+    """Incremental front end: push blocks of any size, get exactly the offline frames.
+
+    Keeps a fixed buffer of HISTORY + HOP_LENGTH - 1 pending samples at most; each push
+    computes only the frames its samples complete.
+    """
+
+    def __init__(self) -> None:
+        self._pending = np.zeros(HISTORY, dtype=np.float32)  # history + not-yet-framed samples
+        self.frames_emitted = 0
+
+    def reset(self) -> None:
+        self.__init__()
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """(n,) float32 samples -> (N_MELS, k) new frames (k may be 0)."""
+        buf = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
+        n_frames = (len(buf) - HISTORY) // HOP_LENGTH
+        if n_frames <= 0:
+            self._pending = buf
+            return np.zeros((N_MELS, 0), dtype=np.float32)
+        out = frames_to_log_mel(frame_signal(buf, n_frames))
+        self._pending = buf[n_frames * HOP_LENGTH :].copy()
+        self.frames_emitted += n_frames
+        return out
+
+
+def frontend_params() -> dict:
+    """The front-end description every model card carries and edge-run checks."""
+    return {
+        "sample_rate": SAMPLE_RATE,
+        "n_fft": N_FFT,
+        "hop_length": HOP_LENGTH,
+        "n_mels": N_MELS,
+        "f_min": F_MIN,
+        "f_max": F_MAX,
+        "log_eps": LOG_EPS,
+        "window": "hann_periodic",
+        "framing": "causal_left_pad",
+    }
