@@ -1,0 +1,163 @@
+package org.footfall.demo;
+
+import android.content.Context;
+import android.content.res.AssetManager;
+import java.io.File;
+import java.io.FileInputStream;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.footfall.core.MelFilterbank;
+import org.footfall.core.ModelSpec;
+import org.json.JSONArray;
+import org.json.JSONException;
+import org.json.JSONObject;
+
+/**
+ * Finds the bundled models among the app's assets, checks each against its model card the way
+ * {@code edge-run} does (sha256, front end, shapes), and copies it to the app's files folder
+ * (the runtimes open plain files).
+ *
+ * <p>Assets come from the Gradle property {@code footfallAssets} (default: the repository's
+ * {@code edge/assets}); a model is any {@code NAME.pte} or {@code NAME.tflite} with a
+ * {@code NAME.pte.card.json} / {@code NAME.tflite.card.json} beside it.
+ */
+final class ModelFiles {
+    static final String CARD_SUFFIX = ".card.json";
+    static final String MEL_FILTERS = "mel_filters.npy";
+
+    /** A verified model ready to load. */
+    static final class Verified {
+        final File file;
+        final ModelSpec spec;
+
+        Verified(File file, ModelSpec spec) {
+            this.file = file;
+            this.spec = spec;
+        }
+    }
+
+    private ModelFiles() {}
+
+    /** Asset paths of the models of one format ("pte" or "tflite") that have a card, sorted. */
+    static List<String> find(AssetManager assets, String format) throws IOException {
+        List<String> found = new ArrayList<>();
+        find(assets, "", format, found);
+        java.util.Collections.sort(found);
+        return found;
+    }
+
+    private static void find(AssetManager assets, String dir, String format, List<String> out) throws IOException {
+        String[] names = assets.list(dir);
+        if (names == null) return;
+        List<String> list = Arrays.asList(names);
+        for (String name : names) {
+            String path = dir.isEmpty() ? name : dir + "/" + name;
+            if (name.endsWith("." + format) && list.contains(name + CARD_SUFFIX)) {
+                out.add(path);
+            } else if (!name.contains(".")) { // a sub-folder (asset listing has no isDirectory)
+                find(assets, path, format, out);
+            }
+        }
+    }
+
+    static MelFilterbank melFilters(AssetManager assets) throws IOException {
+        try (InputStream in = assets.open(MEL_FILTERS)) {
+            return MelFilterbank.fromNpy(in);
+        } catch (IOException missing) {
+            // A build without the shipped asset: the same filters, re-derived (tested equal to it).
+            return MelFilterbank.compute();
+        }
+    }
+
+    /** Copy {@code assetPath} to the files folder, read and verify its card; throws with the reasons if unusable. */
+    static Verified prepare(Context context, String assetPath) throws IOException {
+        AssetManager assets = context.getAssets();
+        String name = assetPath.substring(assetPath.lastIndexOf('/') + 1);
+        ModelSpec spec;
+        try (InputStream in = assets.open(assetPath + CARD_SUFFIX)) {
+            spec = parseCard(new String(readAll(in), StandardCharsets.UTF_8));
+        } catch (JSONException e) {
+            throw new IOException(name + CARD_SUFFIX + ": malformed model card (" + e.getMessage() + ")", e);
+        }
+        File dst = new File(context.getFilesDir(), name);
+        String digest;
+        try (InputStream in = assets.open(assetPath); OutputStream out = new FileOutputStream(dst)) {
+            digest = copyAndHash(in, out);
+        }
+        List<String> problems = spec.problems(name, digest);
+        if (!problems.isEmpty()) {
+            throw new IOException(name + ": refused: " + String.join("; ", problems));
+        }
+        return new Verified(dst, spec);
+    }
+
+    static ModelSpec parseCard(String json) throws JSONException {
+        JSONObject c = new JSONObject(json);
+        JSONArray shape = c.getJSONArray("input_shape");
+        int[] inputShape = new int[shape.length()];
+        for (int i = 0; i < inputShape.length; i++) inputShape[i] = shape.getInt(i);
+        Map<String, Object> frontend = new LinkedHashMap<>();
+        JSONObject fe = c.optJSONObject("frontend");
+        if (fe != null) {
+            for (Iterator<String> it = fe.keys(); it.hasNext(); ) {
+                String k = it.next();
+                frontend.put(k, fe.get(k));
+            }
+        }
+        return new ModelSpec(
+                c.getString("artifact"),
+                c.getString("format"),
+                c.optString("precision", "?"),
+                c.getString("sha256"),
+                c.getInt("window_frames"),
+                c.getInt("hop_frames"),
+                c.getDouble("density_fps"),
+                inputShape,
+                frontend);
+    }
+
+    static MappedByteBuffer map(File file) throws IOException {
+        try (FileInputStream in = new FileInputStream(file); FileChannel ch = in.getChannel()) {
+            return ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size());
+        }
+    }
+
+    private static String copyAndHash(InputStream in, OutputStream out) throws IOException {
+        MessageDigest sha;
+        try {
+            sha = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IOException(e);
+        }
+        byte[] buf = new byte[1 << 16];
+        int r;
+        while ((r = in.read(buf)) != -1) {
+            sha.update(buf, 0, r);
+            out.write(buf, 0, r);
+        }
+        StringBuilder hex = new StringBuilder();
+        for (byte b : sha.digest()) hex.append(String.format("%02x", b));
+        return hex.toString();
+    }
+
+    private static byte[] readAll(InputStream in) throws IOException {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        byte[] buf = new byte[8192];
+        int r;
+        while ((r = in.read(buf)) != -1) out.write(buf, 0, r);
+        return out.toByteArray();
+    }
+}

@@ -1,0 +1,138 @@
+package org.footfall.core;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Which density frames each model window commits: the Java twin of
+ * {@code edge.counter.Alignment} (same rules, same numbers; see that module's docstring).
+ *
+ * <p>In density frames ({@code Wd = W / 4}, {@code Hd = H / 4}, commit offset
+ * {@code c = (Wd - Hd) / 2}; window {@code k} covers front-end frames {@code [k H, k H + W)}):
+ * window {@code k} commits local {@code [c, c + Hd)} (window 0 also its head {@code [0, c)});
+ * at the end of a stream of {@code F} frames one tail window, starting at
+ * {@code max(0, 4 (F / 4) - W)}, commits what is left up to density frame {@code F / 4}.
+ * The rules depend only on frame counts, never on how the audio was cut into blocks.
+ */
+public final class Alignment {
+    /** One window of a plan: its first front-end frame and the local density range it commits. */
+    public static final class Window {
+        public final int startFrame;
+        public final int lo;
+        public final int hi;
+
+        public Window(int startFrame, int lo, int hi) {
+            this.startFrame = startFrame;
+            this.lo = lo;
+            this.hi = hi;
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            if (!(o instanceof Window)) return false;
+            Window w = (Window) o;
+            return startFrame == w.startFrame && lo == w.lo && hi == w.hi;
+        }
+
+        @Override
+        public int hashCode() {
+            return (startFrame * 31 + lo) * 31 + hi;
+        }
+
+        @Override
+        public String toString() {
+            return "(" + startFrame + ", " + lo + ", " + hi + ")";
+        }
+    }
+
+    public final int windowFrames; // W
+    public final int hopFrames; // H
+    public final int stride;
+
+    public Alignment(int windowFrames, int hopFrames, int stride) {
+        if (!(hopFrames > 0 && hopFrames <= windowFrames)) {
+            throw new IllegalArgumentException("hop_frames " + hopFrames + " must be in (0, window_frames " + windowFrames + "]");
+        }
+        if (stride <= 0 || windowFrames % stride != 0 || hopFrames % stride != 0) {
+            throw new IllegalArgumentException("window_frames " + windowFrames + " and hop_frames " + hopFrames
+                    + " must be multiples of the density stride " + stride);
+        }
+        this.windowFrames = windowFrames;
+        this.hopFrames = hopFrames;
+        this.stride = stride;
+    }
+
+    public Alignment(int windowFrames, int hopFrames) {
+        this(windowFrames, hopFrames, Counter.DENSITY_STRIDE);
+    }
+
+    public int windowD() {
+        return windowFrames / stride;
+    }
+
+    public int hopD() {
+        return hopFrames / stride;
+    }
+
+    /** c: first committed density frame of a window (after window 0). */
+    public int commitOffsetD() {
+        return (windowD() - hopD()) / 2;
+    }
+
+    /** Front-end frames between the newest audio a window sees and the end of its commit. */
+    public int latencyFrames() {
+        return windowFrames - hopFrames - commitOffsetD() * stride;
+    }
+
+    public double latencySeconds() {
+        return latencyFrames() / (double) FrontEnd.FRAMES_PER_SECOND;
+    }
+
+    public long windowStart(long k) {
+        return k * hopFrames;
+    }
+
+    public long windowEnd(long k) {
+        return k * hopFrames + windowFrames;
+    }
+
+    /** Local density range [lo, hi) regular window k commits, as {lo, hi}. */
+    public int[] commit(long k) {
+        int c = commitOffsetD();
+        return new int[] {k == 0 ? 0 : c, c + hopD()};
+    }
+
+    /** Global density frames committed once regular windows 0..nWindows-1 have run. */
+    public long committedAfter(long nWindows) {
+        return nWindows == 0 ? 0 : (nWindows - 1) * hopD() + commitOffsetD() + hopD();
+    }
+
+    /** Regular windows that fit in {@code nFrames} front-end frames. */
+    public long nWindows(long nFrames) {
+        return nFrames < windowFrames ? 0 : (nFrames - windowFrames) / hopFrames + 1;
+    }
+
+    /** The final window of a stream of {@code nFrames} frames, or null if nothing is left. */
+    public Window tail(long nFrames, long committedD) {
+        long totalD = nFrames / stride;
+        if (committedD >= totalD) {
+            return null;
+        }
+        long start = Math.max(0, totalD * stride - windowFrames);
+        long firstD = start / stride;
+        return new Window((int) start, (int) (committedD - firstD), (int) (totalD - firstD));
+    }
+
+    /** Every window of a stream of {@code nFrames} frames, the tail last. */
+    public List<Window> plan(long nFrames) {
+        List<Window> out = new ArrayList<>();
+        long n = nWindows(nFrames);
+        for (long k = 0; k < n; k++) {
+            int[] c = commit(k);
+            out.add(new Window((int) windowStart(k), c[0], c[1]));
+        }
+        Window t = tail(nFrames, committedAfter(n));
+        if (t != null) out.add(t);
+        return out;
+    }
+}

@@ -1,0 +1,179 @@
+package org.footfall.core;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The streaming engine, PCM blocks in, step counts out: the Java twin of
+ * {@code edge.stream.StreamCounter}.
+ *
+ * <p>Each block goes through the incremental front end ({@link StreamingLogMel}: only the frames
+ * the block completes are computed) into a fixed {@link FrameRing} of {@code W + 4} frames; each
+ * time a whole window is held (every hop) the model runs on it and the {@link Counter} commits
+ * the density frames the {@link Alignment} assigns to that window. {@link #finish()} runs the
+ * end-of-stream tail window. Streaming a recording in blocks of any size commits exactly the
+ * density frames, from exactly the windows, that the Python runtime commits.
+ *
+ * <p>Single-threaded: call push/finish from one thread (the app's inference thread). Memory is
+ * fixed once built; nothing but the returned updates is allocated per block.
+ */
+public final class StreamCounter {
+    private final DensityModel model;
+    private final Alignment align;
+    private final StreamingLogMel frontend;
+    private final FrameRing ring;
+    private final float[] x; // model input (64, W) band-major, reused every hop
+    private final Counter counter = new Counter();
+    private long windows = 0; // regular windows run so far
+    private long samples = 0;
+    private boolean finished = false;
+    private boolean tailRan = false;
+    private double latencyTotalMs = 0;
+    private double latencyMaxMs = 0;
+    private List<Update> pending; // updates of the block being pushed
+    private Exception modelError;
+
+    public StreamCounter(DensityModel model, MelFilterbank filters, int windowFrames, int hopFrames) {
+        this.model = model;
+        this.align = new Alignment(windowFrames, hopFrames, Counter.DENSITY_STRIDE);
+        this.frontend = new StreamingLogMel(filters);
+        this.ring = new FrameRing(FrontEnd.N_MELS, windowFrames + Counter.DENSITY_STRIDE);
+        this.x = new float[FrontEnd.N_MELS * windowFrames];
+    }
+
+    /** From a verified model card. */
+    public StreamCounter(DensityModel model, MelFilterbank filters, ModelSpec spec) {
+        this(model, filters, spec.windowFrames, spec.hopFrames);
+        if (spec.densityStride() != Counter.DENSITY_STRIDE) {
+            throw new IllegalArgumentException("card density stride " + spec.densityStride() + " != " + Counter.DENSITY_STRIDE);
+        }
+    }
+
+    public Alignment alignment() {
+        return align;
+    }
+
+    public int ringCapacity() {
+        return ring.capacity();
+    }
+
+    private final StreamingLogMel.FrameSink sink = new StreamingLogMel.FrameSink() {
+        @Override
+        public void onFrame(float[] logMel, long frameIndex) {
+            if (modelError != null) return;
+            ring.write(logMel);
+            if (ring.written() == align.windowEnd(windows)) {
+                int[] c = align.commit(windows);
+                try {
+                    pending.add(run(align.windowStart(windows), c[0], c[1],
+                            ring.written() / (double) FrontEnd.FRAMES_PER_SECOND, false));
+                } catch (Exception e) {
+                    modelError = e;
+                    return;
+                }
+                windows++;
+            }
+        }
+    };
+
+    /** Consume {@code len} samples from {@code pcm[off]}; one {@link Update} per window that ran. */
+    public List<Update> push(float[] pcm, int off, int len) throws Exception {
+        if (finished) {
+            throw new IllegalStateException("push() after finish(): build a new StreamCounter for a new stream");
+        }
+        for (int i = off; i < off + len; i++) {
+            if (Float.isNaN(pcm[i]) || Float.isInfinite(pcm[i])) {
+                throw new IllegalArgumentException("non-finite sample at stream sample " + (samples + i - off));
+            }
+        }
+        pending = new ArrayList<>();
+        frontend.push(pcm, off, len, sink);
+        samples += len;
+        List<Update> out = pending;
+        pending = null;
+        if (modelError != null) {
+            Exception e = modelError;
+            modelError = null;
+            throw e;
+        }
+        return out;
+    }
+
+    public List<Update> push(float[] pcm) throws Exception {
+        return push(pcm, 0, pcm.length);
+    }
+
+    /** End of stream: run the tail window (if any density frames are left) and freeze. */
+    public List<Update> finish() throws Exception {
+        List<Update> out = new ArrayList<>();
+        if (finished) return out;
+        finished = true;
+        Alignment.Window t = align.tail(ring.written(), counter.frames());
+        if (t == null) return out;
+        tailRan = true;
+        out.add(run(t.startFrame, t.lo, t.hi, samples / (double) FrontEnd.SAMPLE_RATE, true));
+        return out;
+    }
+
+    private Update run(long start, int lo, int hi, double t, boolean isTail) throws Exception {
+        int w = align.windowFrames;
+        int n = (int) Math.min(w, ring.written() - start); // < W only for a short stream's tail
+        ring.readInto(start, n, x, w);
+        if (n < w) {
+            for (int m = 0; m < FrontEnd.N_MELS; m++) {
+                java.util.Arrays.fill(x, m * w + n, (m + 1) * w, Counter.PAD_LOG_MEL);
+            }
+        }
+        long t0 = System.nanoTime();
+        float[] d = model.run(x);
+        double ms = (System.nanoTime() - t0) / 1e6;
+        if (d == null || d.length != align.windowD()) {
+            throw new IllegalStateException("model returned density of length " + (d == null ? "null" : d.length)
+                    + ", expected " + align.windowD());
+        }
+        latencyTotalMs += ms;
+        latencyMaxMs = Math.max(latencyMaxMs, ms);
+        double[] events = counter.commit(d, lo, hi);
+        return new Update(windows, start, lo, hi, t, counter.tFinal(), counter.steps(), counter.cadenceSpm(), ms, events, isTail);
+    }
+
+    // ---- results ----
+
+    public double steps() {
+        return counter.steps();
+    }
+
+    public int nEvents() {
+        return counter.nEvents();
+    }
+
+    public double cadenceSpm() {
+        return counter.cadenceSpm();
+    }
+
+    public double tFinal() {
+        return counter.tFinal();
+    }
+
+    /** Model runs so far, the tail included. */
+    public long windowsRun() {
+        return windows + (tailRan ? 1 : 0);
+    }
+
+    public long framesSeen() {
+        return ring.written();
+    }
+
+    public double audioSeconds() {
+        return samples / (double) FrontEnd.SAMPLE_RATE;
+    }
+
+    public double meanLatencyMs() {
+        long n = windowsRun();
+        return n == 0 ? 0 : latencyTotalMs / n;
+    }
+
+    public double maxLatencyMs() {
+        return latencyMaxMs;
+    }
+}

@@ -1,0 +1,198 @@
+"""From step density to steps: the streaming alignment, step events and cadence.
+
+Every model maps a window of ``W`` log-mel frames to a non-negative step density of ``W // 4``
+frames at 25 frames/s (contract 3); the sum of the density is the number of steps. A stream is
+cut into windows that start every ``H`` frames (the hop; both ``W`` and ``H`` come from the
+model card). Windows overlap by ``W - H`` frames, so each density frame is predicted by several
+windows; the counter takes each one from exactly one window ("commits" it) and adds it up.
+
+Alignment (in density frames: ``Wd = W // 4``, ``Hd = H // 4``, commit offset
+``c = (Wd - Hd) // 2``; window ``k`` covers front-end frames ``[k H, k H + W)``):
+
+- window ``k`` commits the ``Hd`` density frames of its centre hop, local ``[c, c + Hd)``,
+  i.e. global density frames ``[k Hd + c, (k + 1) Hd + c)``: the frames with the most context
+  on both sides, never the edges where the network sees half a footstep;
+- window 0 also commits its head, local ``[0, c)``, so the count starts at time 0;
+- at the end of the stream (``F`` front-end frames, ``D = F // 4`` density frames) the frames
+  after the last commit are taken from one final *tail* window, the last full window that
+  ends on a density-frame boundary, starting at front-end frame ``4 D - W``; if the whole
+  stream is shorter than one window, the tail window is frames ``[0, F)`` right-padded with
+  :data:`PAD_LOG_MEL` (the log-mel of digital silence). It commits density frames
+  ``[committed, D)``. The trailing ``F mod 4`` frames (< 40 ms) are not counted.
+
+These rules depend only on the number of frames, never on how the audio was cut into blocks, so
+streaming a recording block by block commits exactly the density frames, from exactly the
+windows, that offline processing of the whole recording commits (``edge.stream.count_offline``
+and ``edge.stream.StreamCounter`` share :class:`Alignment` and :class:`Counter`).
+
+Latency: window ``k`` runs once audio up to front-end frame ``k H + W`` has arrived and makes
+the count final up to frame ``k H + 4 c + H``; the count therefore trails the audio by
+``W - H - 4 c`` front-end frames (about ``(W - H) / 2``): 0.76 s for W = 200, H = 48, plus
+the time to fill one hop.
+
+Step events: the k-th step (k = 1, 2, ...) is emitted when the cumulative committed density
+reaches ``k - 0.5``; its time is that of the highest density frame committed since the previous
+event (the peak of the bump that carried the count over), at the frame's centre. So
+``len(events) == floor(steps + 0.5)`` at all times. Cadence is the committed density mass of
+the last 10 s (less at the start of a stream) in steps per minute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.frontend import FRAMES_PER_SECOND, LOG_EPS
+
+DENSITY_STRIDE = 4  # front-end frames per density frame
+DENSITY_FPS = FRAMES_PER_SECOND // DENSITY_STRIDE  # 25 density frames per second
+CADENCE_WINDOW_S = 10.0  # cadence = steps in the last 10 s of committed audio, per minute
+PAD_LOG_MEL = float(np.float32(np.log(LOG_EPS)))  # log-mel of digital silence (-13.8), pads short streams
+
+assert DENSITY_FPS * DENSITY_STRIDE == FRAMES_PER_SECOND
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Which density frames each window commits; see the module docstring for the rules.
+
+    All ``*_frames`` are front-end frames (100/s); ``*_d`` are density frames (25/s).
+    """
+
+    window_frames: int  # W
+    hop_frames: int  # H
+    stride: int = DENSITY_STRIDE
+
+    def __post_init__(self) -> None:
+        w, h, s = self.window_frames, self.hop_frames, self.stride
+        if not (0 < h <= w):
+            raise ValueError(f"hop_frames {h} must be in (0, window_frames {w}]")
+        if w % s or h % s:
+            raise ValueError(
+                f"window_frames {w} and hop_frames {h} must be multiples of the density stride {s} "
+                f"(e.g. hop {h - h % s or s} or {h - h % s + s})"
+            )
+
+    @property
+    def window_d(self) -> int:
+        return self.window_frames // self.stride
+
+    @property
+    def hop_d(self) -> int:
+        return self.hop_frames // self.stride
+
+    @property
+    def commit_offset_d(self) -> int:
+        """c: first committed density frame of a window (after window 0)."""
+        return (self.window_d - self.hop_d) // 2
+
+    @property
+    def latency_frames(self) -> int:
+        """Front-end frames between the newest audio a window sees and the end of its commit."""
+        return self.window_frames - self.hop_frames - self.commit_offset_d * self.stride
+
+    @property
+    def latency_s(self) -> float:
+        return self.latency_frames / FRAMES_PER_SECOND
+
+    def window_start(self, k: int) -> int:
+        """First front-end frame of regular window k."""
+        return k * self.hop_frames
+
+    def window_end(self, k: int) -> int:
+        return k * self.hop_frames + self.window_frames
+
+    def commit(self, k: int) -> tuple[int, int]:
+        """Local density-frame range [lo, hi) that regular window k commits."""
+        c = self.commit_offset_d
+        return (0 if k == 0 else c), c + self.hop_d
+
+    def committed_after(self, n_windows: int) -> int:
+        """Global density frames committed once regular windows 0..n_windows-1 have run."""
+        return 0 if n_windows == 0 else (n_windows - 1) * self.hop_d + self.commit_offset_d + self.hop_d
+
+    def n_windows(self, n_frames: int) -> int:
+        """Regular windows that fit in ``n_frames`` front-end frames."""
+        return 0 if n_frames < self.window_frames else (n_frames - self.window_frames) // self.hop_frames + 1
+
+    def tail(self, n_frames: int, committed_d: int) -> tuple[int, int, int] | None:
+        """The final window of a stream of ``n_frames`` frames, or None if nothing is left.
+
+        Returns ``(start_frame, lo, hi)``: the window starts at front-end frame ``start_frame``
+        (frames past the end of the stream are padding) and commits local density frames
+        ``[lo, hi)``, i.e. global ``[committed_d, n_frames // stride)``.
+        """
+        total_d = n_frames // self.stride
+        if committed_d >= total_d:
+            return None
+        start = max(0, total_d * self.stride - self.window_frames)
+        first_d = start // self.stride
+        return start, committed_d - first_d, total_d - first_d
+
+    def plan(self, n_frames: int) -> list[tuple[int, int, int]]:
+        """Every window of a stream of ``n_frames`` frames: ``[(start_frame, lo, hi), ...]``."""
+        windows = [(self.window_start(k), *self.commit(k)) for k in range(self.n_windows(n_frames))]
+        tail = self.tail(n_frames, self.committed_after(len(windows)))
+        return windows + ([tail] if tail else [])
+
+    def describe(self) -> dict:
+        return {
+            "window_frames": self.window_frames,
+            "hop_frames": self.hop_frames,
+            "density_stride": self.stride,
+            "commit_offset_frames": self.commit_offset_d * self.stride,
+            "latency_frames": self.latency_frames,
+            "latency_s": self.latency_s,
+        }
+
+
+@dataclass
+class Counter:
+    """Integrates committed density frames into steps, step events and cadence.
+
+    Fixed memory: the cadence window is a ring of ``CADENCE_WINDOW_S * DENSITY_FPS`` frames;
+    events are handed out by :meth:`commit` and not kept.
+    """
+
+    fps: int = DENSITY_FPS
+    cadence_window_s: float = CADENCE_WINDOW_S
+    steps: float = 0.0  # cumulative committed density (float64 sum, frame by frame)
+    n_events: int = 0
+    frames: int = 0  # density frames committed so far
+    _ring: np.ndarray = field(init=False, repr=False)
+    _peak_val: float = field(default=-np.inf, init=False, repr=False)
+    _peak_frame: int = field(default=0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._ring = np.zeros(round(self.cadence_window_s * self.fps), dtype=np.float64)
+
+    @property
+    def t_final(self) -> float:
+        """Audio time (s) up to which the count is final."""
+        return self.frames / self.fps
+
+    def commit(self, density: np.ndarray) -> list[float]:
+        """Add the next density frames (1-D, in stream order); return the times of new steps."""
+        events = []
+        ring, n_ring = self._ring, len(self._ring)
+        for v in np.asarray(density, dtype=np.float64):
+            v = float(v)
+            j = self.frames
+            self.steps += v
+            ring[j % n_ring] = v
+            if v > self._peak_val:
+                self._peak_val, self._peak_frame = v, j
+            while self.steps >= self.n_events + 0.5:
+                events.append((self._peak_frame + 0.5) / self.fps)
+                self.n_events += 1
+                self._peak_val, self._peak_frame = -np.inf, j
+            self.frames += 1
+        return events
+
+    def cadence_spm(self) -> float:
+        """Steps per minute over the last ``cadence_window_s`` of committed audio."""
+        if self.frames == 0:
+            return 0.0
+        span = min(self.frames, len(self._ring))
+        return float(self._ring.sum()) * 60.0 * self.fps / span

@@ -1,0 +1,274 @@
+"""The streaming engine: PCM blocks in, step counts out; and the offline count it must equal.
+
+``StreamCounter.push(pcm)`` takes 16-kHz mono float32 blocks of any size. Each block goes
+through the incremental front end (``edge.frontend.StreamingLogMel``: only the frames the block
+completes are computed) into a fixed :class:`~edge.ringbuffer.FrameRing`; every time a whole
+window is held (every hop), the model runs on it and the :class:`~edge.counter.Counter`
+commits the density frames the :class:`~edge.counter.Alignment` assigns to that window.
+``finish()`` runs the end-of-stream tail window. :func:`count_offline` computes the log-mel of
+a whole recording at once and runs the windows of ``Alignment.plan`` over it, with the same
+alignment and counter code; streaming a file in blocks of any size gives the offline count.
+
+Memory is fixed once the engine is built (ring, model input, cadence ring, a latency ring);
+``keep=True`` additionally keeps the committed density and the step times (tests, offline).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.audio import check_finite
+from edge.backends import Backend
+from edge.card import ModelCard
+from edge.counter import DENSITY_STRIDE, PAD_LOG_MEL, Alignment, Counter
+from edge.frontend import FRAMES_PER_SECOND, HISTORY, HOP_LENGTH, N_MELS, SAMPLE_RATE, StreamingLogMel, log_mel
+from edge.ringbuffer import FrameRing
+
+
+@dataclass(frozen=True)
+class Update:
+    """What one model run (one hop) changed."""
+
+    window: int  # 0, 1, ... in stream order (the tail window is the last)
+    t: float  # audio seconds consumed when this window ran
+    t_final: float  # the count is final up to this audio time (s)
+    steps: float  # cumulative count up to t_final
+    cadence_spm: float  # steps per minute over the last 10 s up to t_final
+    latency_ms: float  # model inference time of this window
+    events: tuple[float, ...] = ()  # times (s) of the steps completed by this window
+    tail: bool = False  # the end-of-stream window
+
+    def to_json(self) -> dict:
+        return {
+            "t": round(self.t, 4),
+            "t_final": round(self.t_final, 4),
+            "steps": self.steps,
+            "cadence_spm": round(self.cadence_spm, 2),
+            "latency_ms": round(self.latency_ms, 3),
+            "events": [round(e, 3) for e in self.events],
+        }
+
+
+@dataclass
+class CountResult:
+    """A finished count (offline, or a stream after ``finish()``)."""
+
+    steps: float
+    n_events: int
+    windows: int  # model runs, tail included
+    n_frames: int  # front-end frames of the audio
+    audio_s: float
+    density: np.ndarray | None = None  # committed density (n_frames // 4,), with keep=True
+    events: list[float] | None = None  # step times (s), with keep=True
+
+
+@dataclass
+class LatencyStats:
+    """Inference times: running count/mean/max and a ring of the last ``size`` for percentiles."""
+
+    size: int = 4096
+    n: int = 0
+    total_ms: float = 0.0
+    max_ms: float = 0.0
+    _ring: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._ring = np.zeros(self.size, dtype=np.float64)
+
+    def add(self, ms: float) -> None:
+        self._ring[self.n % self.size] = ms
+        self.n += 1
+        self.total_ms += ms
+        self.max_ms = max(self.max_ms, ms)
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self._ring[: min(self.n, self.size)], q)) if self.n else 0.0
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def _window_density(backend: Backend, x: np.ndarray, window_d: int) -> np.ndarray:
+    """Run one window and check the density's shape (the one place both paths call the model)."""
+    d = backend.run(x)
+    if d.shape != (window_d,):
+        raise ValueError(f"{backend.path.name}: model returned density of shape {d.shape}, expected ({window_d},)")
+    return d
+
+
+class StreamCounter:
+    """Counts steps in a stream of 16-kHz mono float32 PCM blocks (see the module docstring)."""
+
+    def __init__(self, backend: Backend, card: ModelCard, *, keep: bool = False) -> None:
+        if card.density_stride != DENSITY_STRIDE:
+            raise ValueError(f"card density stride {card.density_stride} != {DENSITY_STRIDE}")
+        self.backend, self.card, self.keep = backend, card, keep
+        self.align = Alignment(card.window_frames, card.hop_frames)
+        w = card.window_frames
+        self.frontend = StreamingLogMel()
+        self.ring = FrameRing(N_MELS, w + DENSITY_STRIDE)  # one window + what the tail reaches back
+        self._x = np.zeros((1, 1, N_MELS, w), dtype=np.float32)  # model input, reused every hop
+        self.counter = Counter()
+        self.latency = LatencyStats()
+        self.windows = 0  # regular windows run so far
+        self.samples = 0  # PCM samples consumed
+        self.frontend_ms = 0.0
+        self.finished = False
+        self.tail_ran = False
+        self._density: list[np.ndarray] = []
+        self._events: list[float] = []
+
+    # -- streaming ---------------------------------------------------------------------------
+    def push(self, pcm: np.ndarray) -> list[Update]:
+        """Consume a block of samples; return one :class:`Update` per window that ran."""
+        if self.finished:
+            raise RuntimeError("push() after finish(): build a new StreamCounter for a new stream")
+        pcm = np.asarray(pcm, dtype=np.float32)
+        if pcm.ndim != 1:
+            raise ValueError(f"expected mono samples of shape (n,), got {pcm.shape}")
+        if not np.isfinite(pcm).all():
+            check_finite(pcm, f"block at sample {self.samples}")
+        t0 = time.perf_counter()
+        frames = self.frontend.push(pcm)  # (N_MELS, k): only the frames this block completes
+        self.frontend_ms += (time.perf_counter() - t0) * 1e3
+        self.samples += len(pcm)
+        updates = []
+        i, k = 0, frames.shape[1]
+        while i < k:  # feed the ring up to each window boundary, run the window, go on
+            n = min(k - i, self.align.window_end(self.windows) - self.ring.written)
+            self.ring.write(frames[:, i : i + n])
+            i += n
+            if self.ring.written == self.align.window_end(self.windows):
+                lo, hi = self.align.commit(self.windows)
+                updates.append(self._run(self.align.window_start(self.windows), lo, hi, t=self.ring.written / FRAMES_PER_SECOND))
+                self.windows += 1
+        return updates
+
+    def finish(self) -> list[Update]:
+        """End of stream: run the tail window (if any density frames are left) and freeze."""
+        if self.finished:
+            return []
+        self.finished = True
+        tail = self.align.tail(self.ring.written, self.counter.frames)
+        if tail is None:
+            return []
+        start, lo, hi = tail
+        self.tail_ran = True
+        return [self._run(start, lo, hi, t=self.samples / SAMPLE_RATE, is_tail=True)]
+
+    def _run(self, start: int, lo: int, hi: int, t: float, is_tail: bool = False) -> Update:
+        x = self._x[0, 0]
+        n = min(self.align.window_frames, self.ring.written - start)  # < W only for a short stream's tail
+        self.ring.read_into(start, x[:, :n])
+        x[:, n:] = PAD_LOG_MEL
+        t0 = time.perf_counter()
+        d = _window_density(self.backend, self._x, self.align.window_d)
+        ms = (time.perf_counter() - t0) * 1e3
+        self.latency.add(ms)
+        committed = d[lo:hi]
+        events = self.counter.commit(committed)
+        if self.keep:
+            self._density.append(committed.copy())
+            self._events.extend(events)
+        return Update(
+            window=self.windows,
+            t=t,
+            t_final=self.counter.t_final,
+            steps=self.counter.steps,
+            cadence_spm=self.counter.cadence_spm(),
+            latency_ms=ms,
+            events=tuple(events),
+            tail=is_tail,
+        )
+
+    # -- results -----------------------------------------------------------------------------
+    @property
+    def steps(self) -> float:
+        return self.counter.steps
+
+    @property
+    def audio_s(self) -> float:
+        return self.samples / SAMPLE_RATE
+
+    def result(self) -> CountResult:
+        return CountResult(
+            steps=self.counter.steps,
+            n_events=self.counter.n_events,
+            windows=self.windows + int(self.tail_ran),
+            n_frames=self.ring.written,
+            audio_s=self.audio_s,
+            density=_joined(self._density) if self.keep else None,
+            events=list(self._events) if self.keep else None,
+        )
+
+    def summary(self) -> dict:
+        audio_s = self.audio_s
+        busy_ms = self.frontend_ms + self.latency.total_ms
+        return {
+            "steps": self.counter.steps,
+            "events": self.counter.n_events,
+            "audio_s": round(audio_s, 3),
+            "t_final": round(self.counter.t_final, 3),
+            "windows": self.latency.n,
+            "cadence_spm": round(self.counter.cadence_spm(), 2),
+            "latency_ms_median": round(self.latency.percentile(50), 3),
+            "latency_ms_p95": round(self.latency.percentile(95), 3),
+            "latency_ms_max": round(self.latency.max_ms, 3),
+            "frontend_ms_total": round(self.frontend_ms, 1),
+            "rtf": round(busy_ms / 1e3 / audio_s, 5) if audio_s else None,
+            "alignment": self.align.describe(),
+        }
+
+
+def offline_log_mel(audio: np.ndarray, chunk_s: float = 60.0) -> np.ndarray:
+    """``edge.frontend.log_mel`` of a whole recording, computed in chunks to bound temporaries.
+
+    Each chunk gets the HISTORY samples before it, so the frames are those of one call on the
+    whole recording (causal framing); (N_MELS, len(audio) // HOP_LENGTH) float32.
+    """
+    n_frames = len(audio) // HOP_LENGTH
+    out = np.empty((N_MELS, n_frames), dtype=np.float32)
+    chunk = max(SAMPLE_RATE, int(chunk_s * SAMPLE_RATE)) // HOP_LENGTH * HOP_LENGTH  # >= 1 s > HISTORY
+    for s in range(0, n_frames * HOP_LENGTH, chunk):
+        history = audio[s - HISTORY : s] if s else None
+        f0 = s // HOP_LENGTH
+        block = log_mel(audio[s : s + chunk], history=history)
+        out[:, f0 : f0 + block.shape[1]] = block
+    return out
+
+
+def count_offline(backend: Backend, card: ModelCard, audio: np.ndarray, *, keep: bool = True) -> CountResult:
+    """Count the steps of a whole 16-kHz mono recording: the reference streaming must equal."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise ValueError(f"expected mono audio of shape (n,), got {audio.shape}")
+    check_finite(audio, "audio")
+    align = Alignment(card.window_frames, card.hop_frames)
+    frames = offline_log_mel(audio)
+    n_frames = frames.shape[1]
+    x = np.zeros((1, 1, N_MELS, align.window_frames), dtype=np.float32)
+    counter = Counter()
+    density, events = [], []
+    plan = align.plan(n_frames)
+    for start, lo, hi in plan:
+        n = min(align.window_frames, n_frames - start)
+        x[0, 0, :, :n] = frames[:, start : start + n]
+        x[0, 0, :, n:] = PAD_LOG_MEL
+        committed = _window_density(backend, x, align.window_d)[lo:hi]
+        events.extend(counter.commit(committed))
+        if keep:
+            density.append(committed.copy())
+    return CountResult(
+        steps=counter.steps,
+        n_events=counter.n_events,
+        windows=len(plan),
+        n_frames=n_frames,
+        audio_s=len(audio) / SAMPLE_RATE,
+        density=_joined(density) if keep else None,
+        events=events if keep else None,
+    )
+

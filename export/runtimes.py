@@ -1,0 +1,125 @@
+"""Reload an artifact in its own runtime and run log-mel windows through it.
+
+Every function maps windows ``(N, 1, 64, T)`` float32 -> densities ``(N, T // 4)`` float32,
+one window per call, as the device runs them (every artifact has batch 1).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from export.targets import QNN_SOCS, ExportError, run_qnn_worker
+
+
+def run_pte(path: str | Path, windows: np.ndarray) -> np.ndarray:
+    """ExecuTorch runtime (Python bindings; they link libtorch)."""
+    import torch
+    from executorch.runtime import Runtime
+
+    method = Runtime.get().load_program(str(path)).load_method("forward")
+    out = [method.execute([torch.from_numpy(np.ascontiguousarray(w[None]))])[0].numpy().reshape(-1) for w in windows]
+    return np.stack(out).astype(np.float32)
+
+
+def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    """float -> the tensor's integer dtype with its (scale, zero point); identity for float tensors."""
+    dtype = detail["dtype"]
+    if np.issubdtype(dtype, np.floating):
+        return x.astype(dtype)
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    if np.issubdtype(detail["dtype"], np.floating):
+        return y.astype(np.float32)
+    scale, zero_point = detail["quantization"]
+    return ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def tflite_interpreter(path: str | Path, runtime: str = "ai-edge-litert", threads: int = 1):
+    """A LiteRT interpreter: ``ai-edge-litert`` (the maintained one) or ``tflite-runtime``."""
+    if runtime == "ai-edge-litert":
+        from ai_edge_litert.interpreter import Interpreter
+    elif runtime == "tflite-runtime":
+        from tflite_runtime.interpreter import Interpreter
+    else:
+        raise ExportError(f"unknown LiteRT runtime {runtime!r} (ai-edge-litert or tflite-runtime)")
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def tflite_io(path: str | Path) -> dict:
+    """Input/output dtypes and quantization parameters (int8 models may take and give int8)."""
+    interpreter = tflite_interpreter(path)
+    (i,), (o,) = interpreter.get_input_details(), interpreter.get_output_details()
+    return {
+        "input": {"dtype": np.dtype(i["dtype"]).name, "shape": i["shape"].tolist(), "quantization": list(i["quantization"])},
+        "output": {"dtype": np.dtype(o["dtype"]).name, "shape": o["shape"].tolist(), "quantization": list(o["quantization"])},
+    }
+
+
+def run_tflite(path: str | Path, windows: np.ndarray, runtime: str = "ai-edge-litert") -> np.ndarray:
+    """LiteRT interpreter; int8 I/O tensors are quantized/dequantized with their own parameters."""
+    interpreter = tflite_interpreter(path, runtime)
+    (i,), (o,) = interpreter.get_input_details(), interpreter.get_output_details()
+    out = []
+    for w in windows:
+        interpreter.set_tensor(i["index"], _quantize(w[None], i))
+        interpreter.invoke()
+        out.append(_dequantize(interpreter.get_tensor(o["index"]), o).reshape(-1))
+    return np.stack(out)
+
+
+def tflite_runtime_available() -> bool:
+    """tflite-runtime needs numpy < 2, so it imports only in a venv of its own."""
+    try:
+        import tflite_runtime.interpreter  # noqa: F401
+    except Exception:  # ImportError, or a numpy ABI error at import
+        return False
+    return True
+
+
+def run_onnx(path: str | Path, windows: np.ndarray) -> np.ndarray:
+    """ONNX Runtime, CPU execution provider."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return np.stack([session.run(None, {name: np.ascontiguousarray(w[None])})[0].reshape(-1) for w in windows]).astype(np.float32)
+
+
+def run_qnn(path: str | Path, windows: np.ndarray, soc: str) -> tuple[np.ndarray, dict]:
+    """The EPContext model on the HTP (simulator on x86), in the QNN venv; returns (density, info)."""
+    soc_model, htp_arch = QNN_SOCS[soc.upper()]
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs, outputs = Path(tmp) / "x.npy", Path(tmp) / "y.npy"
+        np.save(inputs, np.ascontiguousarray(windows, dtype=np.float32))
+        info = run_qnn_worker(
+            ["run", "--model", str(path), "--soc-model", str(soc_model), "--htp-arch", str(htp_arch),
+             "--inputs", str(inputs), "--outputs", str(outputs)]
+        )
+        return np.load(outputs), info
+
+
+def run_artifact(path: str | Path, windows: np.ndarray, backend: str) -> np.ndarray:
+    """Dispatch on the card's backend: xnnpack | litert | tflite-runtime | onnxruntime | qnn-htp:<SOC>."""
+    windows = np.asarray(windows, dtype=np.float32)
+    if backend == "xnnpack":
+        return run_pte(path, windows)
+    if backend in ("litert", "ai-edge-litert"):
+        return run_tflite(path, windows, "ai-edge-litert")
+    if backend == "tflite-runtime":
+        return run_tflite(path, windows, "tflite-runtime")
+    if backend == "onnxruntime":
+        return run_onnx(path, windows)
+    if backend.startswith("qnn-htp:"):
+        return run_qnn(path, windows, backend.split(":", 1)[1])[0]
+    raise ExportError(f"no runtime for backend {backend!r}")

@@ -1,0 +1,478 @@
+"""One function per target: a PyTorch density model -> a saved artifact (contract 3 in, file out).
+
+``to_pte``, ``to_tflite``, ``to_onnx`` each take a model, one example input ``(1, 1, 64, T)``
+(it fixes the artifact's input length), a path and a precision, and write the file:
+
+- ``fp32``: the float model, exported as is.
+- ``int8``: a float model is post-training quantized (PT2E, or ORT static QDQ for ONNX) with
+  ``calibration`` windows, or -- when ``model`` already is a quantized PT2E graph (QAT
+  converted, see :func:`is_quantized_graph`) -- that graph is lowered as it is.
+
+Each returns an :class:`Exported` (the path plus what a reader needs to know about the
+lowering, e.g. XNNPACK delegation counts). Nothing here runs an artifact: see
+``export/runtimes.py``. The QNN context binary is compiled by ``export/qnn_worker.py`` in its
+own virtual environment (see :func:`to_qnn_context`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import subprocess
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+Precision = Literal["fp32", "int8"]
+PRECISIONS: tuple[str, ...] = ("fp32", "int8")
+ONNX_OPSET = 18  # pinned: QDQ per-channel needs >= 13; 18 is what ORT 1.31 and the QNN EP 2.7 both run
+ONNX_INPUT, ONNX_OUTPUT = "logmel", "density"
+
+# Qualcomm SoCs the NPU target compiles for: name -> (QNN soc_model id, HTP architecture)
+QNN_SOCS: dict[str, tuple[int, int]] = {
+    "SM8550": (43, 73),  # Snapdragon 8 Gen 2
+    "SM8650": (57, 75),  # Snapdragon 8 Gen 3
+    "SM8750": (69, 79),  # Snapdragon 8 Elite
+}
+DEFAULT_QNN_SOCS: tuple[str, ...] = ("SM8650", "SM8750")
+QNN_WHEEL = "onnxruntime-qnn==2.7.0"
+QNN_VENV_HINT = f"make venv-qnn  (= python3 -m venv .venv-qnn && .venv-qnn/bin/pip install {QNN_WHEEL} numpy==2.4.6)"
+
+REPO = Path(__file__).resolve().parents[1]
+QNN_WORKER = Path(__file__).resolve().parent / "qnn_worker.py"
+
+Calibration = np.ndarray | torch.Tensor | Sequence[torch.Tensor] | None  # windows (N, 1, 64, T)
+
+
+class ExportError(RuntimeError):
+    """An export step failed; the message is one line naming the target and the cause."""
+
+
+class BackendMissing(ExportError):
+    """A target's SDK or runtime is not installed here; the message says how to get it."""
+
+
+@dataclass
+class Exported:
+    path: Path
+    format: str  # pte | tflite | onnx
+    precision: str  # fp32 | int8
+    backend: str  # xnnpack | litert | onnxruntime | qnn-htp:<SOC>
+    quantization: str = "none"  # none | ptq | qat
+    info: dict = field(default_factory=dict)  # target specifics: delegation, I/O dtypes, SDK version
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _quiet() -> None:
+    """The converters' progress banners and deprecation chatter would bury the export report."""
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\..*")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    for name in ("torch.onnx", "torch._export", "torch.export", "root", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _check_example(example: torch.Tensor) -> torch.Tensor:
+    if example.ndim != 4 or example.shape[0] != 1 or example.shape[1] != 1:
+        raise ExportError(f"example input must be (1, 1, n_mels, T), got {tuple(example.shape)}")
+    return example.detach().float().contiguous()
+
+
+def calibration_batches(calibration: Calibration, example: torch.Tensor) -> list[torch.Tensor]:
+    """Calibration windows as a list of (1, 1, 64, T) tensors (the example alone when None)."""
+    if calibration is None:
+        return [example]
+    if isinstance(calibration, np.ndarray):
+        calibration = torch.from_numpy(np.ascontiguousarray(calibration, dtype=np.float32))
+    if isinstance(calibration, torch.Tensor):
+        if calibration.ndim == 3:  # (N, 64, T)
+            calibration = calibration[:, None]
+        calibration = list(calibration.split(1))
+    batches = [c.detach().float().reshape(1, *example.shape[1:]).contiguous() for c in calibration]
+    if not batches:
+        raise ExportError("calibration set is empty")
+    return batches
+
+
+def is_quantized_graph(model: torch.nn.Module) -> bool:
+    """True for a PT2E-converted graph (QAT or PTQ): it holds quantize/dequantize ops."""
+    if not isinstance(model, torch.fx.GraphModule):
+        return False
+    return any(
+        n.op == "call_function" and "quantized_decomposed" in str(n.target) for n in model.graph.nodes
+    )
+
+
+def _eval(model: torch.nn.Module) -> torch.nn.Module:
+    """eval() for eager modules; PT2E graphs refuse .eval() and need their own switch."""
+    if isinstance(model, torch.fx.GraphModule):
+        from torchao.quantization.pt2e import move_exported_model_to_eval
+
+        return move_exported_model_to_eval(model)
+    return model.eval()
+
+
+def _export(model: torch.nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
+    """torch.export at the artifact's fixed input shape (a QAT graph's dynamic batch becomes 1)."""
+    return torch.export.export(_eval(model), (example,), strict=False)
+
+
+def ptq(model: torch.nn.Module, example: torch.Tensor, calibration: Calibration, quantizer) -> torch.fx.GraphModule:
+    """PT2E post-training quantization: export -> prepare -> calibrate -> convert.
+
+    Weights stay as float + quantize nodes (``fold_quantize=False``): LiteRT needs them so;
+    XNNPACK lowering folds them itself (:func:`fold_weight_quantize`).
+    """
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    example = _check_example(example)
+    graph = _export(model, example).module()
+    prepared = prepare_pt2e(graph, quantizer)
+    with torch.no_grad():
+        for window in calibration_batches(calibration, example):
+            prepared(window)
+    return _eval(convert_pt2e(prepared, fold_quantize=False))
+
+
+def xnnpack_quantizer(qat: bool = False):
+    """The int8 scheme of the .pte target (and the one QAT should train with)."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+
+    return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=qat))
+
+
+def litert_quantizer():
+    from litert_torch.quantize import pt2e_quantizer as pq
+
+    return pq.PT2EQuantizer().set_global(pq.get_symmetric_quantization_config(is_per_channel=True))
+
+
+def fold_weight_quantize(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Copy of ``graph`` with quantize ops on constants folded into int8 weights (as XNNPACK wants)."""
+    from torchao.quantization.pt2e.constant_fold import constant_fold
+    from torchao.quantization.pt2e.quantize_pt2e import _quant_node_constraint
+
+    graph = copy.deepcopy(graph)
+    constant_fold(graph, _quant_node_constraint)
+    return graph
+
+
+_DEQUANT_WEIGHT_OPS = ("dequantize_per_channel", "dequantize_per_tensor")
+
+
+def _const(graph: torch.fx.GraphModule, arg):
+    """A node argument's value: scales and zero points are graph constants or literals."""
+    return getattr(graph, arg.target) if isinstance(arg, torch.fx.Node) else arg
+
+
+def unfold_weight_quantize(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Copy of ``graph`` where int8 weight constants become float + quantize (as LiteRT wants).
+
+    ``convert_pt2e`` folds weights to int8 by default; LiteRT's converter rejects a plain int8
+    tensor entering ``dequantize``. quantize(dequantize(q)) == q, so this is exact.
+    """
+    graph = copy.deepcopy(graph)
+    qd = torch.ops.quantized_decomposed
+    requantized: dict[str, torch.fx.Node] = {}  # weight name -> its new quantize node (DQ may be duplicated)
+    for node in list(graph.graph.nodes):
+        if node.op != "call_function" or not any(op in str(node.target) for op in _DEQUANT_WEIGHT_OPS):
+            continue
+        src = node.args[0]
+        if src.op != "get_attr":
+            continue
+        if src.target not in requantized:
+            q = getattr(graph, src.target)
+            if q.dtype not in (torch.int8, torch.uint8):
+                continue
+            if "per_channel" in str(node.target):
+                scales, zero_points, axis = _const(graph, node.args[1]), _const(graph, node.args[2]), node.args[3]
+                shape = [1] * q.ndim
+                shape[axis] = -1
+                w = (q.float() - zero_points.view(shape).float()) * scales.view(shape).float()
+                qop = qd.quantize_per_channel.default
+            else:
+                w = (q.float() - _const(graph, node.args[2])) * _const(graph, node.args[1])
+                qop = qd.quantize_per_tensor.default
+            setattr(graph, src.target, torch.nn.Parameter(w, requires_grad=False))
+            with graph.graph.inserting_before(node):
+                requantized[src.target] = graph.graph.call_function(qop, (src, *node.args[1:]))
+        node.replace_input_with(src, requantized[src.target])
+    changed = bool(requantized)
+    if changed:
+        graph.graph.lint()
+        graph.recompile()
+    return graph
+
+
+def _prepare_int8(model, example, calibration, quantizer_factory) -> tuple[torch.fx.GraphModule, str]:
+    """The int8 graph for a target: the given quantized graph, or PTQ with the target's quantizer."""
+    if is_quantized_graph(model):
+        return model, "qat"
+    return ptq(model, example, calibration, quantizer_factory()), "ptq"
+
+
+# ----------------------------------------------------------------------------- ExecuTorch
+
+
+def _delegation(graph_module: torch.fx.GraphModule) -> dict:
+    """Operator counts inside XNNPACK subgraphs and left on the portable CPU kernels."""
+    from executorch.devtools.backend_debug import get_delegation_info
+
+    info = get_delegation_info(graph_module)
+    delegated, outside = {}, {}
+    for op, b in info.delegation_by_operator.items():
+        if op == "getitem":  # tuple plumbing around each delegate call, not a real op
+            continue
+        if b.delegated:
+            delegated[op] = b.delegated
+        if b.non_delegated:
+            outside[op] = b.non_delegated
+    return {
+        "delegated_subgraphs": info.num_delegated_subgraphs,
+        "delegated_ops": sum(delegated.values()),
+        "non_delegated_ops": sum(outside.values()),
+        "non_delegated": outside,  # op -> count; empty when the whole network runs in XNNPACK
+    }
+
+
+def to_pte(
+    model: torch.nn.Module,
+    example: torch.Tensor,
+    path: str | Path,
+    precision: Precision = "fp32",
+    calibration: Calibration = None,
+) -> Exported:
+    """ExecuTorch program for XNNPACK: export -> (int8: PT2E) -> to_edge_transform_and_lower -> .pte."""
+    _quiet()
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    example, path = _check_example(example), Path(path)
+    quantization = "none"
+    if precision == "int8":
+        model, quantization = _prepare_int8(model, example, calibration, xnnpack_quantizer)
+        model = fold_weight_quantize(model)
+    elif is_quantized_graph(model):
+        raise ExportError("to_pte: fp32 asked for, but the model is a quantized graph")
+    edge = to_edge_transform_and_lower(_export(model, example), partitioner=[XnnpackPartitioner()])
+    info = _delegation(edge.exported_program().graph_module)
+    program = edge.to_executorch()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(program.buffer)
+    return Exported(path, "pte", precision, "xnnpack", quantization, info)
+
+
+# ----------------------------------------------------------------------------- LiteRT
+
+
+def to_tflite(
+    model: torch.nn.Module,
+    example: torch.Tensor,
+    path: str | Path,
+    precision: Precision = "fp32",
+    calibration: Calibration = None,
+) -> Exported:
+    """LiteRT flatbuffer via litert-torch; int8 with its PT2E quantizer (int8 I/O tensors).
+
+    A QAT graph is converted as it is (weights unfolded first, as the converter needs).
+    """
+    _quiet()
+    import litert_torch
+    from litert_torch.quantize.quant_config import QuantConfig
+
+    example, path = _check_example(example), Path(path)
+    quant_config, quantization = None, "none"
+    if precision == "int8":
+        model, quantization = _prepare_int8(model, example, calibration, litert_quantizer)
+        model = unfold_weight_quantize(model)
+        # tells the converter to turn the graph's Q/DQ pairs into static int8 kernels
+        quant_config = QuantConfig(pt2e_quantizer=litert_quantizer())
+    elif is_quantized_graph(model):
+        raise ExportError("to_tflite: fp32 asked for, but the model is a quantized graph")
+    edge_model = litert_torch.convert(_eval(model), (example,), quant_config=quant_config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    edge_model.export(str(path))
+    return Exported(path, "tflite", precision, "litert", quantization, {})
+
+
+# ----------------------------------------------------------------------------- ONNX
+
+
+def _onnx_export(model: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
+    """torch.onnx.export (dynamo) at the pinned opset, weights inside the file."""
+    import contextlib
+    import io
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.redirect_stdout(io.StringIO()):  # the exporter narrates each stage on stdout
+        torch.onnx.export(
+            _export(model, example),
+            (example,),
+            str(path),
+            dynamo=True,
+            opset_version=ONNX_OPSET,
+            external_data=False,
+            input_names=[ONNX_INPUT],
+            output_names=[ONNX_OUTPUT],
+            verbose=False,
+        )
+
+
+class _Windows:
+    """ORT CalibrationDataReader over (1, 1, 64, T) windows (duck-typed: get_next/rewind)."""
+
+    def __init__(self, windows: list[torch.Tensor]) -> None:
+        self.windows = [w.numpy() for w in windows]
+        self.rewind()
+
+    def get_next(self):
+        window = next(self._it, None)
+        return None if window is None else {ONNX_INPUT: window}
+
+    def rewind(self) -> None:
+        self._it = iter(self.windows)
+
+
+def quantize_onnx(
+    float_onnx: Path, path: Path, windows: list[torch.Tensor], for_qnn: bool = False
+) -> None:
+    """ORT static QDQ quantization with calibration windows.
+
+    CPU: int8 activations and per-channel int8 weights (S8S8, ORT's x86 default). QNN HTP:
+    ORT's QNN config (uint8 activations, per-channel int8 weights) for the NPU's kernels.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        # symbolic shape inference trips on some Cnn6 exports; the shapes here are static anyway
+        quant_pre_process(str(float_onnx), str(pre), skip_symbolic_shape=True)
+        reader = _Windows(windows)
+        if for_qnn:
+            from onnxruntime.quantization.execution_providers.qnn import get_qnn_qdq_config
+
+            config = get_qnn_qdq_config(
+                str(pre), reader, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True
+            )
+            quantize(str(pre), str(path), config)
+        else:
+            quantize_static(
+                str(pre),
+                str(path),
+                reader,
+                quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                calibrate_method=CalibrationMethod.MinMax,
+            )
+
+
+def to_onnx(
+    model: torch.nn.Module,
+    example: torch.Tensor,
+    path: str | Path,
+    precision: Precision = "fp32",
+    calibration: Calibration = None,
+    for_qnn: bool = False,
+) -> Exported:
+    """ONNX at opset ONNX_OPSET; int8 is QDQ: ORT static quantization, or the QAT graph's own Q/DQ.
+
+    ``for_qnn`` picks the QDQ scheme the Qualcomm HTP wants (input of :func:`to_qnn_context`).
+    """
+    _quiet()
+    example, path = _check_example(example), Path(path)
+    if precision == "fp32" or is_quantized_graph(model):
+        if precision == "fp32" and is_quantized_graph(model):
+            raise ExportError("to_onnx: fp32 asked for, but the model is a quantized graph")
+        _onnx_export(model, example, path)
+        quantization = "qat" if precision == "int8" else "none"
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            float_onnx = Path(tmp) / "float.onnx"
+            _onnx_export(model, example, float_onnx)
+            quantize_onnx(float_onnx, path, calibration_batches(calibration, example), for_qnn=for_qnn)
+        quantization = "ptq"
+    import onnx
+
+    ops = sorted({n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node})
+    return Exported(path, "onnx", precision, "onnxruntime", quantization, {"opset": ONNX_OPSET, "ops": ops})
+
+
+# ----------------------------------------------------------------------------- Qualcomm HTP
+
+
+def qnn_python() -> Path:
+    """The interpreter of the QNN venv: $FOOTFALL_QNN_PYTHON, else <repo>/.venv-qnn/bin/python."""
+    return Path(os.environ.get("FOOTFALL_QNN_PYTHON") or REPO / ".venv-qnn" / "bin" / "python")
+
+
+def run_qnn_worker(args: list[str], timeout: float = 600) -> dict:
+    """Run ``export/qnn_worker.py`` in the QNN venv; returns its JSON answer (last stdout line)."""
+    python = qnn_python()
+    if not python.exists():
+        raise BackendMissing(f"qnn: no QNN Python at {python}; install it with: {QNN_VENV_HINT}")
+    proc = subprocess.run(
+        [str(python), str(QNN_WORKER), *args], capture_output=True, text=True, timeout=timeout
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    answer = json.loads(lines[-1]) if lines else {}
+    if proc.returncode != 0 or not answer.get("ok"):
+        reason = answer.get("error") or (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        if answer.get("missing"):
+            raise BackendMissing(f"qnn: {reason}; install it with: {QNN_VENV_HINT}")
+        raise ExportError(f"qnn worker {args[0]} failed: {reason}")
+    return answer
+
+
+def to_qnn_context(qdq_onnx: str | Path, path: str | Path, soc: str) -> Exported:
+    """Ahead-of-time HTP context binary for ``soc``, saved as an ONNX EPContext model.
+
+    The QDQ model is compiled by the QNN execution provider (onnxruntime-qnn, QNN SDK inside
+    the wheel) with the EP context cache on; the binary is embedded in ``path``.
+    """
+    soc = soc.upper()
+    if soc not in QNN_SOCS:
+        raise ExportError(f"qnn: unknown SoC {soc!r} (known: {', '.join(QNN_SOCS)})")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soc_model, htp_arch = QNN_SOCS[soc]
+    t0 = time.perf_counter()
+    answer = run_qnn_worker(
+        ["compile", "--model", str(qdq_onnx), "--out", str(path), "--soc-model", str(soc_model), "--htp-arch", str(htp_arch)]
+    )
+    info = {
+        "soc": soc,
+        "soc_model": soc_model,
+        "htp_arch": f"v{htp_arch}",
+        "qnn_sdk": answer.get("qnn_sdk"),
+        "onnxruntime_qnn": answer.get("onnxruntime_qnn"),
+        "compile_s": round(time.perf_counter() - t0, 2),
+        "simulator": answer.get("simulator", True),
+    }
+    return Exported(path, "onnx", "int8", f"qnn-htp:{soc}", "ptq", info)
+
+
+def qnn_available() -> str | None:
+    """None when the QNN target can run here, else a one-line reason with the fix."""
+    try:
+        run_qnn_worker(["probe"], timeout=120)
+    except ExportError as e:
+        return str(e)
+    return None

@@ -1,0 +1,579 @@
+"""Distillation of a teacher into a small student with pseudo-strong labels (PSL).
+
+A student (MobileNetV2 at a width multiplier, or Cnn6) sees short windows (2 s by default, the
+streaming window of ``edge``) and learns, per *loss segment* of ``segment_s`` seconds inside the
+window, the soft step count its labels give that stretch of audio:
+
+    loss = alpha * MSE(seg(pred), seg(psl)) + (1 - alpha) * MSE(seg(pred), seg(weak))
+
+- ``seg(pred)``: the student's density summed over each loss segment (fractional frames exact);
+- ``seg(psl)``: the pseudo-strong labels (teacher counts per ``segment_s`` segment), or, for the
+  ablation, the weak labels (``labels="weak"``) or the true per-segment counts (``labels="true"``);
+- ``seg(weak)``: the run's 5-s window counts spread evenly (the paper's label propagation).
+
+``alpha`` is the PSL paper's mix (its Table 3); labeled runs use it, unlabeled runs (no weak
+label) are PSL-only (alpha = 1). Labels are piecewise-constant curves over the run
+(:func:`train.psl.label_curve`), so a window need not align with the label segments.
+
+Only frames covered by whole 5-s windows are used, so every label kind sees the same audio.
+Unlabeled runs come from the training groups only (runner independence: never a test or
+validation runner's audio). Students are evaluated like every model here: on the test runs'
+non-overlapping 5-s windows (:func:`evaluate`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from edge.frontend import FRAMES_PER_SECOND
+from train.config import ConfigError, TrainConfig, _check_choice
+from train.data.recordings import Recording
+from train.models.base import DENSITY_STRIDE
+from train.psl import (
+    DENSITY_FPS,
+    PSLError,
+    Predictor,
+    interval_sums,
+    label_curve,
+    load_provenance,
+    load_segments,
+    n_segments,
+    predict_track,
+    segment_frames,
+    segment_matrix,
+    true_segments,
+    stream_track,
+    write_json,
+)
+
+log = logging.getLogger("footfall.distill")
+
+WEAK_WINDOW_S = 5.0  # the weak label: the paper's 5-s window count
+LABEL_KINDS = ("psl", "weak", "true")
+STUDENTS = ("mobilenetv2", "cnn6")
+
+
+# --------------------------------------------------------------------------- the loss
+
+
+def check_alpha(alpha: float) -> float:
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1] (1 = PSL only, 0 = weak labels only), got {alpha}")
+    return float(alpha)
+
+
+def segment_counts(density: torch.Tensor, seg_matrix: torch.Tensor) -> torch.Tensor:
+    """(B, W') density @ (W', S) overlaps -> (B, S) counts per loss segment."""
+    return density @ seg_matrix
+
+
+def distill_loss(
+    pred: torch.Tensor,
+    psl_seg: torch.Tensor,
+    weak_seg: torch.Tensor,
+    alpha: torch.Tensor | float,
+    seg_matrix: torch.Tensor,
+) -> torch.Tensor:
+    """The PSL paper's teacher/weak mix on segment counts, one visible weighted sum.
+
+    pred (B, W') student density; psl_seg, weak_seg (B, S) target counts per loss segment;
+    alpha () or (B,) in [0, 1] (per sample: unlabeled runs carry alpha = 1); seg_matrix (W', S).
+    """
+    if isinstance(alpha, (int, float)):
+        check_alpha(alpha)  # per-sample tensors come from a checked config (no device sync here)
+    seg = segment_counts(pred.float(), seg_matrix)
+    mse_psl = (seg - psl_seg).square().mean(dim=1)  # (B,)
+    mse_weak = (seg - weak_seg).square().mean(dim=1)
+    return (alpha * mse_psl + (1 - alpha) * mse_weak).mean()
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def labeled_span(n_frames: int) -> int:
+    """Density frames covered by whole 5-s windows of a run of ``n_frames`` front-end frames."""
+    weak = segment_frames(WEAK_WINDOW_S)
+    return int(n_segments(n_frames // DENSITY_STRIDE, weak) * weak)
+
+
+@dataclass
+class RunTargets:
+    """One run's labels as cumulative curves over density frames (see ``train.psl.label_curve``)."""
+
+    primary: tuple[np.ndarray, np.ndarray]  # PSL (or weak / true, for the ablation)
+    weak: tuple[np.ndarray, np.ndarray] | None  # 5-s counts spread; None for unlabeled runs
+    span: int  # density frames covered by whole 5-s windows
+
+
+def run_targets(
+    rec: Recording,
+    n_frames: int,
+    steps: np.ndarray | None,
+    labels: str,
+    segment_s: float,
+    psl: dict[str, np.ndarray] | None,
+) -> RunTargets:
+    """Label curves of one run: ``labels`` in {psl, weak, true} at ``segment_s`` resolution."""
+    span = labeled_span(n_frames)
+    weak_frames = segment_frames(WEAK_WINDOW_S)
+    weak = label_curve(true_segments(steps, span, WEAK_WINDOW_S), weak_frames) if steps is not None else None
+    if labels == "psl":
+        if psl is None or rec.run_id not in psl:
+            raise PSLError(f"run {rec.run_id!r} has no pseudo-strong labels; relabel its dataset with `footfall psl relabel`")
+        seg = segment_frames(segment_s)
+        counts = psl[rec.run_id][: n_segments(span, seg)]
+        primary = label_curve(counts, seg)
+    elif labels == "true":
+        if steps is None:
+            raise ValueError(f"run {rec.run_id!r} is unlabeled; true per-segment counts need step times")
+        primary = label_curve(true_segments(steps, span, segment_s), segment_frames(segment_s))
+    elif labels == "weak":
+        if weak is None:
+            raise ValueError(f"run {rec.run_id!r} is unlabeled; weak labels need step times")
+        primary = weak
+    else:
+        raise ValueError(f"labels {labels!r}; expected one of {', '.join(LABEL_KINDS)}")
+    return RunTargets(primary, weak, span)
+
+
+class DistillWindows(Dataset):
+    """Short student windows with their segment targets.
+
+    ``ds[i] -> (x (1, 64, W), target (2 S + 1,))`` with target = [psl_seg (S,) | weak_seg (S,) |
+    alpha]: S loss segments of ``loss_seg_frames`` density frames from the window start (one
+    tensor, so the trainer's ``train_step`` carries it; :func:`unpack` splits it). Unlabeled runs
+    have weak_seg = 0 and alpha = 1. Windows lie on a ``hop_frames`` grid inside each run's
+    5-s-window span.
+    """
+
+    def __init__(
+        self,
+        recs: Sequence[Recording],
+        logmels: Sequence[np.ndarray],
+        targets: Sequence[RunTargets],
+        window_frames: int,
+        hop_frames: int,
+        loss_segment_s: float,
+        alpha: float,
+    ) -> None:
+        check_alpha(alpha)
+        if window_frames % DENSITY_STRIDE or hop_frames % DENSITY_STRIDE:
+            raise ValueError(f"window ({window_frames}) and hop ({hop_frames}) must be multiples of {DENSITY_STRIDE} frames")
+        self.window_frames, self.hop_frames = window_frames, hop_frames
+        wd = window_frames // DENSITY_STRIDE
+        self.loss_seg_frames = min(segment_frames(loss_segment_s), float(wd))
+        self.n_segs = n_segments(wd, self.loss_seg_frames)
+        self.seg_matrix = torch.from_numpy(segment_matrix(wd, self.loss_seg_frames, self.n_segs))  # (W', S)
+        seg_lo = np.arange(self.n_segs) * self.loss_seg_frames  # loss segments relative to the window
+
+        index, rows = [], []
+        for r, t in enumerate(targets):
+            starts = np.arange(0, t.span * DENSITY_STRIDE - window_frames + 1, hop_frames, dtype=np.int64)
+            if not len(starts):
+                continue
+            a = (starts // DENSITY_STRIDE)[:, None] + seg_lo[None, :]  # (n, S) density frames
+            b = a + self.loss_seg_frames
+            psl_seg = interval_sums(t.primary, a, b)
+            weak_seg = interval_sums(t.weak, a, b) if t.weak is not None else np.zeros_like(psl_seg)
+            a_col = np.full((len(starts), 1), alpha if t.weak is not None else 1.0)
+            index.append(np.stack([np.full(len(starts), r), starts], axis=1))
+            rows.append(np.concatenate([psl_seg, weak_seg, a_col], axis=1))
+        self.recs = list(recs)
+        self.index = np.concatenate(index) if index else np.zeros((0, 2), np.int64)
+        packed = np.concatenate(rows) if rows else np.zeros((0, 2 * self.n_segs + 1))
+        self.targets = torch.from_numpy(packed.astype(np.float32))
+        self._mels = [torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32)) for m in logmels]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        r, s = self.index[i]
+        return self._mels[r][:, s : s + self.window_frames].unsqueeze(0), self.targets[i]
+
+    def loss_fn(self) -> "PackedLoss":
+        return PackedLoss(self.seg_matrix, self.n_segs)
+
+
+def unpack(target: torch.Tensor, n_segs: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(B, 2 S + 1) -> psl_seg (B, S), weak_seg (B, S), alpha (B,)."""
+    return target[:, :n_segs], target[:, n_segs : 2 * n_segs], target[:, 2 * n_segs]
+
+
+class PackedLoss:
+    """``loss_fn(density, packed_target)`` for ``train.trainer.train_step``: :func:`distill_loss`."""
+
+    def __init__(self, seg_matrix: torch.Tensor, n_segs: int) -> None:
+        self.seg_matrix, self.n_segs = seg_matrix, n_segs
+
+    def __call__(self, density: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.seg_matrix.device != density.device:
+            self.seg_matrix = self.seg_matrix.to(density.device)
+        psl_seg, weak_seg, alpha = unpack(target, self.n_segs)
+        return distill_loss(density, psl_seg, weak_seg, alpha, self.seg_matrix)
+
+
+def build_distill_data(
+    data: str | Path,
+    fold: int,
+    split: str,
+    labels: str,
+    segment_s: float,
+    psl_dir: str | Path | None,
+    window_frames: int,
+    hop_frames: int,
+    alpha: float,
+    unlabeled: bool,
+    n_folds: int = 5,
+) -> DistillWindows:
+    """The windows of one side of fold ``fold`` with their targets.
+
+    ``unlabeled`` adds the unlabeled runs of the same side (PSL labels only). PSL labels of
+    ``segment_s`` are read from ``psl_dir`` (derived from its tracks if that length was not
+    written).
+    """
+    from train.data.features import fold_recordings, recording_features
+
+    check_alpha(alpha)
+    recs = fold_recordings(data, fold, split, n_folds=n_folds, only_labeled=False)
+    if not unlabeled:
+        recs = [r for r in recs if r.steps is not None]
+    elif labels != "psl":
+        raise ValueError(f"unlabeled runs can only be used with PSL labels, not {labels!r}")
+    psl = None
+    if labels == "psl":
+        if psl_dir is None:
+            raise PSLError("PSL labels need --psl DIR (made by `footfall psl relabel`)")
+        prov = load_provenance(psl_dir)
+        if Path(prov.dataset).resolve() != Path(data).resolve():
+            raise PSLError(f"{psl_dir}: labels of dataset {prov.dataset}, not {Path(data).resolve()}")
+        psl = load_segments(psl_dir, segment_s)
+    mels, targets = [], []
+    for rec in recs:
+        mel, steps = recording_features(rec, data)
+        mels.append(mel)
+        targets.append(run_targets(rec, mel.shape[1], steps, labels, segment_s, psl))
+    return DistillWindows(recs, mels, targets, window_frames, hop_frames, segment_s, alpha)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def evaluate(
+    model: Predictor,
+    recs: Sequence[Recording],
+    data: str | Path,
+    window_frames: int = 500,
+    hop_frames: int | None = None,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    fold: int = -1,
+    stream: bool = False,
+):
+    """5-s window metrics (MAE, PCC, total-count error ...) of ``model`` on the labeled ``recs``.
+
+    The model gives a density track per run, which is summed over the paper's non-overlapping 5-s
+    windows (:func:`train.metrics.evaluate_runs` at 25 frames/s). The track comes either from
+    windows of ``window_frames`` at ``hop_frames`` with overlaps averaged
+    (:func:`train.psl.predict_track`; ``window_frames=500`` with the default hop is the paper's
+    protocol: each 5-s window predicted on its own), or, with ``stream=True``, from the edge
+    runtime's streaming alignment (:func:`train.psl.stream_track`: what a phone running the
+    model with that window and hop counts). ``model`` may be any callable (B, 1, 64, W) ->
+    (B, W // 4): an eval-mode module, or a converted int8 PT2E graph of fixed W.
+    """
+    from train.data.features import recording_features, step_frames
+    from train.metrics import evaluate_runs
+
+    hop_frames = window_frames if hop_frames is None else hop_frames
+    track_fn = stream_track if stream else predict_track
+    preds, trues = [], []
+    for rec in recs:
+        mel, steps = recording_features(rec, data, mmap=True)
+        if steps is None:
+            continue
+        track = track_fn(model, mel, window_frames, hop_frames, batch_size, device)
+        preds.append(track)
+        trues.append(step_frames(steps, len(track), fps=DENSITY_FPS))
+    return evaluate_runs(preds, trues, window_frames=round(WEAK_WINDOW_S * DENSITY_FPS), fps=DENSITY_FPS, fold=fold)
+
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass
+class DistillConfig(TrainConfig):
+    """A student training run: :class:`train.config.TrainConfig` plus what distillation adds.
+
+    The inherited fields keep their meaning (optimizer, schedule, early stopping, runtime, DDP);
+    ``window_s`` is the student's window and ``train_hop_s`` the grid of its training windows.
+    Validation (model selection) uses the paper's 5-s windows of the validation runs.
+    """
+
+    model: str = "mobilenetv2"
+    model_args: dict[str, dict[str, Any]] = field(default_factory=lambda: {"mobilenetv2": {"width": 0.5}})
+    out: str = "runs/distill"
+    window_s: float = 2.0  # the streaming window of edge/ (200 frames)
+    train_hop_s: float | None = 1.0
+    batch_size: int = 64
+    epochs: int = 60
+    early_stop_patience: int = 12
+    psl: str = ""  # PSL folder (footfall psl relabel); needed for labels="psl"
+    labels: str = "psl"  # psl | weak | true (the last two for the ablation)
+    segment_s: float = 1.0  # label resolution = loss segment (clipped to the window)
+    alpha: float = 1.0  # weight of the PSL term; 1 - alpha on the weak label (PSL paper, Table 3)
+    unlabeled: bool = True  # add the unlabeled runs of the training groups (PSL only)
+    val_window_s: float = 5.0  # model selection on the paper's windows
+    stream_hop_s: float = 0.48  # hop of the streaming evaluation (a multiple of 40 ms)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_choice("labels", self.labels, LABEL_KINDS)
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ConfigError(f"alpha: {self.alpha}; must be in [0, 1] (1 = PSL only, 0 = weak labels only)")
+        if self.segment_s <= 0 or abs(self.segment_s * FRAMES_PER_SECOND - round(self.segment_s * FRAMES_PER_SECOND)) > 1e-6:
+            raise ConfigError(f"segment_s: {self.segment_s}; must be a positive whole number of 10-ms frames")
+        if self.labels == "psl" and not self.psl:
+            raise ConfigError("psl: PSL labels need a PSL folder (--psl DIR, made by `footfall psl relabel`)")
+        if self.unlabeled and self.labels != "psl":
+            raise ConfigError(f"unlabeled: runs without steps can only be trained on PSL labels, not {self.labels!r}; set unlabeled=false")
+        for name in ("window_s", "val_window_s", "stream_hop_s"):
+            frames = getattr(self, name) * FRAMES_PER_SECOND
+            if round(frames) <= 0 or abs(frames - round(frames)) > 1e-6 or round(frames) % DENSITY_STRIDE:
+                raise ConfigError(f"{name}: {getattr(self, name)}; must be a positive multiple of 40 ms (4 front-end frames)")
+        if self.hop_frames % DENSITY_STRIDE:
+            raise ConfigError(f"train_hop_s: {self.train_hop_s}; must be a multiple of 40 ms (4 front-end frames)")
+        if self.stream_hop_s > self.window_s:
+            raise ConfigError(f"stream_hop_s: {self.stream_hop_s} is longer than the window {self.window_s}")
+
+    @property
+    def val_window_frames(self) -> int:
+        return round(self.val_window_s * FRAMES_PER_SECOND)
+
+    @property
+    def stream_hop_frames(self) -> int:
+        return round(self.stream_hop_s * FRAMES_PER_SECOND)
+
+
+def load_distill_config(preset_name: str | None = None, path: str | Path | None = None, overrides: dict[str, Any] | list[str] | None = None) -> DistillConfig:
+    """Defaults <- a trainer preset (runtime keys) <- YAML file <- overrides -> DistillConfig."""
+    from train.config import apply_overrides, merge, preset, read_yaml
+
+    values: dict[str, Any] = {}
+    where = "distill config"
+    if preset_name:
+        values = merge(values, preset(preset_name))
+        where = f"preset {preset_name}"
+        for k in ("model", "model_args", "window_s", "train_hop_s", "target"):  # teacher choices, not the student's
+            values.pop(k, None)
+    if path is not None:
+        values, where = merge(values, read_yaml(path)), str(path)
+    if overrides:
+        values = apply_overrides(values, overrides)
+    return DistillConfig.from_dict(values, where=where)
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass
+class DistillResult:
+    out: Path
+    best_path: Path
+    best_val_mae: float
+    best_epoch: int
+    stop_reason: str
+    test: dict  # {"direct": FoldResult dict, "stream": FoldResult dict}
+
+
+def _datasets(cfg: DistillConfig) -> tuple[DistillWindows, "WindowDataset"]:
+    from train.data.features import fold_windows
+    from train.dataset import WindowDataset
+
+    train_ds = build_distill_data(
+        cfg.data, cfg.fold, "train", cfg.labels, cfg.segment_s, cfg.psl or None, cfg.window_frames, cfg.hop_frames,
+        cfg.alpha, cfg.unlabeled, cfg.n_folds,
+    )
+    val_ds = WindowDataset(fold_windows(cfg.data, cfg.fold, cfg.val_window_frames, None, split="val", n_folds=cfg.n_folds), "count")
+    if len(train_ds) < cfg.batch_size:
+        raise ConfigError(f"fold {cfg.fold}: {len(train_ds)} training windows, fewer than one batch of {cfg.batch_size}")
+    if len(val_ds) == 0:
+        raise ConfigError(f"fold {cfg.fold}: no validation windows of {cfg.val_window_s:g} s")
+    return train_ds, val_ds
+
+
+def train_student(cfg: DistillConfig, resume: bool = False, evaluate_test: bool = True) -> DistillResult:
+    """Train the student of ``cfg`` on its labels; files go to ``cfg.out``.
+
+    Reuses the teacher trainer's machinery (``train.trainer``): process group, device and
+    precision, optimizer and plateau schedule, the resumable distributed batch sampler, BatchNorm
+    synchronisation, ``train_step`` (with :class:`PackedLoss`), validation on 5-s windows,
+    checkpoints. Under ``torchrun`` every rank calls this; rank 0 writes. ``last.pt`` is written
+    at each epoch end; ``resume`` continues from it. The best checkpoint (validation 5-s MAE) is
+    scored on the test runs (``test.json``).
+    """
+    from train.trainer import distributed, resolve_device as trainer_device, resolve_precision
+
+    for name, path in (("data", cfg.data), ("psl", cfg.psl)):
+        if path and not Path(path).is_dir():
+            raise ConfigError(f"{name}: {path}: no such folder")
+    if not cfg.data:
+        raise ConfigError("data: no dataset folder given (--data DIR)")
+    cfg = cfg.replace(data=str(Path(cfg.data).resolve()), out=str(Path(cfg.out).resolve()), psl=str(Path(cfg.psl).resolve()) if cfg.psl else "")
+    device_type = trainer_device(cfg).type
+    with distributed(device_type) as env:
+        device = trainer_device(cfg, env.local_rank)
+        precision = resolve_precision(cfg, device)
+        if cfg.batch_size % env.world_size:
+            raise ConfigError(f"batch_size: {cfg.batch_size} does not split evenly over {env.world_size} ranks")
+        return _train(cfg, env, device, precision, resume, evaluate_test)
+
+
+def _train(cfg: DistillConfig, env, device: torch.device, precision: str, resume: bool, evaluate_test: bool) -> DistillResult:
+    import os
+    import time
+
+    from torch import nn
+
+    from train.models import build_model, save_checkpoint
+    from train.trainer import (
+        BEST, LAST, METRICS, Progress, _evaluate_windows, _sync_buffers, all_gather_objects, atomic_torch_save, barrier,
+        capture_rng, check_resume_config, convert_gloo_sync_batchnorm, load_state, make_optimizer, make_scheduler,
+        make_train_loader, restore_rng, seed_everything, train_step, write_metrics_csv,
+    )
+    from train.config import save_config
+
+    out = Path(cfg.out)
+    last_path, best_path = out / LAST, out / BEST
+    state = None
+    if last_path.is_file():
+        if not resume:
+            raise ConfigError(f"{last_path} exists: pass --resume to continue that run, or choose another --out")
+        state = load_state(last_path)
+        check_resume_config(state["config"], cfg, last_path)
+    if device.type == "cpu":
+        torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // env.local_world_size))
+
+    seed_everything(cfg.seed)
+    train_ds, val_ds = _datasets(cfg)
+    loss_fn = train_ds.loss_fn()
+    model = build_model(cfg.model, **cfg.args_for()).to(device)
+    if cfg.window_frames % model.time_multiple or cfg.val_window_frames % model.time_multiple:
+        raise ConfigError(f"window_s {cfg.window_s} / val_window_s {cfg.val_window_s}: not multiples of {cfg.model}'s time_multiple {model.time_multiple} frames")
+    if env.enabled and cfg.sync_bn:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model) if device.type == "cuda" else convert_gloo_sync_batchnorm(model, env.bn_group)
+    raw_model = model
+    optimizer = make_optimizer(cfg, raw_model, device)
+    scheduler = make_scheduler(cfg, optimizer)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    loader, batches = make_train_loader(train_ds, cfg, env, device)
+    seed_everything(cfg.seed + 1 + env.rank)
+    prog = Progress()
+    if state is not None:
+        raw_model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        prog = Progress(**state["progress"])
+        if len(state["ranks"]) == env.world_size:
+            restore_rng(state["ranks"][env.rank]["rng"], device)
+    if env.enabled:
+        model = nn.parallel.DistributedDataParallel(raw_model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=not cfg.sync_bn)
+    extra = _checkpoint_extra(cfg)
+    if env.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+        log.info(
+            "%s on fold %d, %s labels (segment %g s, alpha %g, unlabeled %s): %d train windows of %g s, %d val windows of %g s, %d steps/epoch, %.2fM parameters",
+            cfg.model, cfg.fold, cfg.labels, cfg.segment_s, cfg.alpha, cfg.unlabeled, len(train_ds), cfg.window_s, len(val_ds),
+            cfg.val_window_s, batches.batches_per_epoch, sum(p.numel() for p in raw_model.parameters()) / 1e6,
+        )
+
+    while not prog.finished and prog.epoch < cfg.epochs:
+        t0 = time.perf_counter()
+        batches.set_epoch(prog.epoch)
+        model.train()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        n_seen = 0
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            loss, _ = train_step(model, (x, y), optimizer, scaler, precision, loss_fn=loss_fn, grad_clip=cfg.grad_clip)
+            loss_sum += loss.double() * len(y)
+            n_seen += len(y)
+            prog.global_step += 1
+            if cfg.max_steps and prog.global_step >= cfg.max_steps:
+                prog.finished, prog.stop_reason = True, f"max_steps {cfg.max_steps}"
+                break
+        totals = torch.tensor([loss_sum.item(), float(n_seen)], dtype=torch.float64)
+        if env.enabled:
+            torch.distributed.all_reduce(totals)
+        _sync_buffers(raw_model, env)
+        val = _evaluate_windows(raw_model, val_ds, env, device, precision, cfg.eval_batch_size)
+        scheduler.step(val["val_mae"])
+        improved = val["val_mae"] < prog.best_val_mae
+        if improved:
+            prog.best_val_mae, prog.best_epoch, prog.bad_epochs = val["val_mae"], prog.epoch, 0
+        else:
+            prog.bad_epochs += 1
+        row = {"epoch": prog.epoch, "step": prog.global_step, "lr": optimizer.param_groups[0]["lr"],
+               "train_loss": (totals[0] / max(totals[1], 1)).item(), **val, "best_val_mae": prog.best_val_mae,
+               "epoch_s": time.perf_counter() - t0}
+        prog.history.append(row)
+        if cfg.early_stop_patience and prog.bad_epochs >= cfg.early_stop_patience:
+            prog.finished, prog.stop_reason = True, f"early stop: no val-MAE improvement for {prog.bad_epochs} epochs"
+        prog.epoch += 1
+        if env.is_main:
+            if improved:
+                save_checkpoint(best_path, raw_model, epoch=row["epoch"], step=prog.global_step, val_mae=val["val_mae"], **extra)
+            write_metrics_csv(out / METRICS, prog.history)
+            log.info("epoch %d  train loss %.4f | val 5-s MAE %.3f PCC %.3f%s | lr %.2e | %.1f s", row["epoch"], row["train_loss"],
+                     val["val_mae"], val["val_pcc"], " *" if improved else "", row["lr"], row["epoch_s"])
+        ranks = all_gather_objects(env, {"rng": capture_rng(device), "running": [0.0, 0.0, 0]})
+        if env.is_main:
+            atomic_torch_save({"format": "footfall.train_state", "version": 1, "config": cfg.to_dict(),
+                               "model": {k: v.detach().cpu() for k, v in raw_model.state_dict().items()},
+                               "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                               "progress": dataclasses.asdict(prog), "world_size": env.world_size, "ranks": ranks}, last_path)
+    if not prog.stop_reason:
+        prog.stop_reason = f"{cfg.epochs} epochs"
+    barrier(env)
+    test = {}
+    if evaluate_test and env.is_main:
+        test = evaluate_checkpoint(best_path, cfg)
+        write_json(out / "test.json", {"config": cfg.to_dict(), "best_epoch": prog.best_epoch, "best_val_mae": prog.best_val_mae, **test})
+        log.info("test 5-s MAE %.3f (stream %.3f), PCC %.3f -> %s", test["direct"]["mae"], test["stream"]["mae"], test["direct"]["pcc"], out / "test.json")
+    barrier(env)
+    return DistillResult(out, best_path, prog.best_val_mae, prog.best_epoch, prog.stop_reason, test)
+
+
+def _checkpoint_extra(cfg: DistillConfig) -> dict[str, Any]:
+    """What a student checkpoint says about itself beyond its weights (plain Python only)."""
+    extra: dict[str, Any] = {
+        "fold": cfg.fold, "data": cfg.data, "window_s": cfg.window_s, "train_config": cfg.to_dict(),
+        "distill": {"labels": cfg.labels, "segment_s": cfg.segment_s, "alpha": cfg.alpha, "unlabeled": cfg.unlabeled},
+    }
+    if cfg.psl:
+        prov = load_provenance(cfg.psl)
+        extra["distill"].update(psl=cfg.psl, teacher=prov.teacher, teacher_sha256=prov.teacher_sha256, teacher_name=prov.teacher_name)
+    return extra
+
+
+def evaluate_checkpoint(path: str | Path, cfg: DistillConfig, split: str = "test", device: str | torch.device = "cpu") -> dict[str, dict]:
+    """Score a student checkpoint on one side of its fold, both ways (see :func:`evaluate`)."""
+    from train.data.features import fold_recordings
+    from train.models import load_model
+
+    model, _ = load_model(path, map_location=device)
+    recs = fold_recordings(cfg.data, cfg.fold, split, n_folds=cfg.n_folds)
+    direct = evaluate(model, recs, cfg.data, cfg.val_window_frames, None, cfg.eval_batch_size, device, cfg.fold)
+    stream = evaluate(model, recs, cfg.data, cfg.window_frames, cfg.stream_hop_frames, cfg.eval_batch_size, device, cfg.fold, stream=True)
+    return {"direct": dataclasses.asdict(direct), "stream": dataclasses.asdict(stream)}
+
+

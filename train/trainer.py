@@ -1,0 +1,753 @@
+"""Teacher training: one loop for a laptop CPU, one GPU, or many under ``torchrun``.
+
+Recipe (Wagner et al.): MSE between the predicted window count (the sum of the model's step
+density) and the true count, Adam 1e-3 (AdamW 1e-4 for attention models), batch 32,
+reduce-on-plateau x0.9 after 5 epochs without validation-MAE improvement, early stopping on
+validation MAE.
+
+Scale-out: under ``torchrun`` (``WORLD_SIZE`` > 1) the same code runs DistributedDataParallel,
+NCCL on GPUs and gloo on CPUs. The global batch is split evenly over ranks; with the
+``DistributedSampler`` (``drop_last``) and a batch sampler that drops incomplete batches, global
+batch ``b`` holds the same windows for every world size. BatchNorm statistics are synchronised
+over the global batch (SyncBatchNorm on CUDA, :class:`GlooSyncBatchNorm` on CPUs), so a run on
+N ranks computes what one process computes with the same global batch, up to float rounding
+(with dropout > 0 the masks differ). Rank 0 writes every file; metrics are reduced over ranks.
+
+Resume: ``out/last.pt`` holds everything the next step depends on: weights, optimizer,
+scheduler, grad scaler, each rank's RNG states (python, numpy, torch, CUDA), epoch, step in
+epoch and the running train sums. It is written atomically at every epoch end and every
+``ckpt_every_steps`` steps; a resumed run skips the batches of the interrupted epoch it has
+already seen (the epoch's order is a function of seed and epoch) and continues bit-for-bit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import itertools
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Sampler
+
+from train.config import ConfigError, TrainConfig, save_config
+from train.dataset import WindowDataset
+
+log = logging.getLogger("footfall.train")
+
+STATE_FORMAT = "footfall.train_state"
+STATE_VERSION = 1
+LAST, BEST, METRICS, CONFIG = "last.pt", "best.pt", "metrics.csv", "config.yaml"
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+# config keys a resumed run may change; every other key must match the checkpoint's
+RESUME_MUTABLE = ("epochs", "max_steps", "progress", "tensorboard", "num_workers", "threads", "ckpt_every_steps", "early_stop_patience", "eval_batch_size", "out", "data", "device", "compile")
+METRIC_FIELDS = ("epoch", "step", "lr", "train_loss", "train_mae", "val_loss", "val_mae", "val_pcc", "best_val_mae", "epoch_s", "windows_per_s")
+
+
+# --------------------------------------------------------------------------- distributed
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """Where this process sits in a ``torchrun`` job (a single process: rank 0 of 1)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+    bn_group: Any = None  # process group for BatchNorm statistics (kept apart from DDP's buckets)
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def resolve_device(cfg: TrainConfig, local_rank: int = 0) -> torch.device:
+    if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise ConfigError("device: cuda requested but torch sees no CUDA device; use device=cpu or auto")
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def resolve_precision(cfg: TrainConfig, device: torch.device) -> str:
+    if cfg.precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "fp32"
+    if cfg.precision == "fp16" and device.type != "cuda":
+        raise ConfigError("precision: fp16 needs CUDA; use fp32 or bf16 on the CPU")
+    return cfg.precision
+
+
+@contextlib.contextmanager
+def distributed(device_type: str) -> Iterator[DistEnv]:
+    """Join the ``torchrun`` process group from its env vars (or reuse an open one); tear down on exit.
+
+    NCCL on CUDA, gloo on CPUs. Outside ``torchrun`` (no ``WORLD_SIZE`` or 1) yields a single-rank env.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        yield DistEnv()
+        return
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    owner = not dist.is_initialized()
+    if owner:
+        if device_type == "cuda":
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+    bn_group = dist.new_group(backend="gloo") if device_type == "cpu" else None
+    try:
+        yield DistEnv(rank, world, local_rank, local_world, bn_group)
+    finally:
+        if owner and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def all_gather_objects(env: DistEnv, obj: Any) -> list[Any]:
+    if not env.enabled:
+        return [obj]
+    out: list[Any] = [None] * env.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def barrier(env: DistEnv) -> None:
+    if env.enabled:
+        dist.barrier()
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Differentiable sum over ranks: the gradient of a sum is the sum of the gradients."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor, group: Any) -> torch.Tensor:
+        ctx.group = group
+        out = tensor.clone()
+        dist.all_reduce(out, group=group)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        grad = grad.clone()
+        dist.all_reduce(grad, group=ctx.group)
+        return grad, None
+
+
+class GlooSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm whose training statistics span every rank's batch, on CPU tensors (gloo).
+
+    ``nn.SyncBatchNorm`` needs CUDA kernels; this is the same computation in plain ops: the
+    per-channel sum and count, then the centred sum of squares, summed over ranks by a
+    differentiable all-reduce (two passes: log-mel means near -8 make E[x^2] - E[x]^2 lossy).
+    Its state dict is a plain BatchNorm's, so checkpoints load into the unconverted model.
+    """
+
+    def __init__(self, bn: nn.modules.batchnorm._BatchNorm, group: Any) -> None:
+        super().__init__(bn.num_features, bn.eps, bn.momentum, bn.affine, bn.track_running_stats)
+        self.load_state_dict(bn.state_dict())
+        self.group = group
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2-D input, got {input.dim()}-D")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or not dist.is_initialized():
+            return super().forward(x)
+        dims = [0, *range(2, x.dim())]
+        view = [1, -1] + [1] * (x.dim() - 2)
+        count = x.new_full((1,), x.numel() // x.shape[1])
+        total = _AllReduceSum.apply(torch.cat([x.sum(dims), count]), self.group)
+        n = total[-1]
+        mean = total[:-1] / n
+        centred = x - mean.view(view)
+        var = _AllReduceSum.apply((centred * centred).sum(dims), self.group) / n  # biased, for normalising
+        y = centred * torch.rsqrt(var + self.eps).view(view)
+        if self.affine:
+            y = y * self.weight.view(view) + self.bias.view(view)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.lerp_(mean.detach(), m)
+                self.running_var.lerp_(var.detach() * n / (n - 1).clamp(min=1), m)  # unbiased, as F.batch_norm
+        return y
+
+
+def convert_gloo_sync_batchnorm(module: nn.Module, group: Any) -> nn.Module:
+    """Replace every BatchNorm layer of ``module`` by a :class:`GlooSyncBatchNorm` (in place)."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.modules.batchnorm._BatchNorm) and not isinstance(child, (GlooSyncBatchNorm, nn.SyncBatchNorm)):
+            setattr(module, name, GlooSyncBatchNorm(child, group).to(next(child.buffers()).device))
+        else:
+            convert_gloo_sync_batchnorm(child, group)
+    return module
+
+
+# --------------------------------------------------------------------------- one step
+
+
+def window_loss(density: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MSE on window counts (target (B,), the weak label) or on density frames (target (B, T'))."""
+    if target.dim() == 1:
+        return F.mse_loss(density.sum(dim=-1), target)
+    return F.mse_loss(density, target)
+
+
+def train_step(
+    model: nn.Module,
+    batch: tuple[torch.Tensor, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    precision: str,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = window_loss,
+    grad_clip: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step; precision is ``fp32``, ``bf16`` or ``fp16`` (autocast; fp16 with loss scaling).
+
+    ``batch`` = (x (B, 1, 64, T), target (B,) or (B, T // 4)) on the model's device. Returns the
+    detached loss and the predicted window counts (B,), without synchronising the device.
+    """
+    x, target = batch
+    with torch.autocast(x.device.type, dtype=AUTOCAST_DTYPES.get(precision, torch.float32), enabled=precision in AUTOCAST_DTYPES):
+        density = model(x)  # (B, T // 4)
+    density = density.float()  # the loss in fp32 whatever the compute precision
+    loss = loss_fn(density, target)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if grad_clip > 0:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach(), density.detach().sum(dim=-1)
+
+
+# --------------------------------------------------------------------------- optimisation
+
+
+def has_attention(model: nn.Module) -> bool:
+    """Transformer-style models (any attention layer) get AdamW, as in the paper."""
+    return any(isinstance(m, (nn.MultiheadAttention, nn.TransformerEncoderLayer)) or "attention" in type(m).__name__.lower() for m in model.modules())
+
+
+def make_optimizer(cfg: TrainConfig, model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
+    kind = cfg.optimizer if cfg.optimizer != "auto" else ("adamw" if has_attention(model) else "adam")
+    fused = {"fused": True} if device.type == "cuda" else {}
+    if kind == "adam":
+        return torch.optim.Adam(
+            model.parameters(),
+            lr=1e-3 if cfg.lr is None else cfg.lr,
+            eps=1e-8 if cfg.adam_eps is None else cfg.adam_eps,
+            weight_decay=0.0 if cfg.weight_decay is None else cfg.weight_decay,
+            **fused,
+        )
+    return torch.optim.AdamW(
+        model.parameters(),
+        lr=1e-4 if cfg.lr is None else cfg.lr,
+        betas=(0.9, 0.999),
+        eps=1e-7 if cfg.adam_eps is None else cfg.adam_eps,
+        weight_decay=0.01 if cfg.weight_decay is None else cfg.weight_decay,
+        **fused,
+    )
+
+
+def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.ReduceLROnPlateau:
+    # torch reduces once ``num_bad_epochs > patience``: patience - 1 gives "after N bad epochs"
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience - 1, min_lr=cfg.min_lr)
+
+
+# --------------------------------------------------------------------------- data
+
+
+class ResumableBatchSampler(Sampler[list[int]]):
+    """Whole batches of a (distributed) sampler; an epoch may start at batch ``start``.
+
+    The epoch's order is fixed by ``sampler.set_epoch``: skipping ``start`` batches lands on exactly
+    the batch an interrupted run would have drawn next, without loading the skipped ones.
+    """
+
+    def __init__(self, sampler: DistributedSampler, batch_size: int) -> None:
+        self.sampler = sampler
+        self.batch_size = batch_size
+        self.start = 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.sampler.set_epoch(epoch)
+        self.start = start
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return len(self.sampler) // self.batch_size
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return itertools.islice(iter(BatchSampler(self.sampler, self.batch_size, drop_last=True)), self.start, None)
+
+    def __len__(self) -> int:
+        return max(0, self.batches_per_epoch - self.start)
+
+
+def auto_workers(cfg: TrainConfig, device: torch.device, env: DistEnv) -> int:
+    if cfg.num_workers >= 0:
+        return cfg.num_workers
+    if device.type == "cpu":
+        return 0  # features are in memory; workers would only compete with the model for cores
+    return max(1, min(4, (os.cpu_count() or 1) // env.local_world_size - 1))
+
+
+def make_train_loader(ds: WindowDataset, cfg: TrainConfig, env: DistEnv, device: torch.device) -> tuple[DataLoader, ResumableBatchSampler]:
+    per_rank = cfg.batch_size // env.world_size
+    sampler = DistributedSampler(ds, num_replicas=env.world_size, rank=env.rank, shuffle=True, seed=cfg.seed, drop_last=True)
+    batches = ResumableBatchSampler(sampler, per_rank)
+    workers = auto_workers(cfg, device, env)
+    loader = DataLoader(
+        ds,
+        batch_sampler=batches,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+        # the loader draws its base seed from this generator, not from the global RNG, so creating
+        # an iterator (which a resumed run does at a different point) leaves the model's RNG alone
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+    return loader, batches
+
+
+# --------------------------------------------------------------------------- state
+
+
+def capture_rng(device: torch.device) -> dict[str, Any]:
+    """RNG states of python, numpy, torch (and this process's CUDA device), weights_only-loadable."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+    }
+
+
+def restore_rng(state: dict[str, Any], device: torch.device) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and state.get("cuda") is not None:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, fsync, rename: ``path`` is always whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ConfigError(f"{path}: cannot resume from it ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise ConfigError(f"{path}: not a footfall training state (format {STATE_FORMAT!r} expected)")
+    if state.get("version") != STATE_VERSION:
+        raise ConfigError(f"{path}: training state version {state.get('version')!r}; this code resumes version {STATE_VERSION}")
+    return state
+
+
+def check_resume_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
+    current = cfg.to_dict()
+    diff = sorted(k for k in current if k not in RESUME_MUTABLE and saved.get(k) != current[k])
+    if diff:
+        what = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in diff)
+        raise ConfigError(f"{path}: --resume with a different config ({what}); only {', '.join(RESUME_MUTABLE)} may change")
+
+
+@dataclass
+class Progress:
+    """The loop's position and the early-stopping bookkeeping (all saved in ``last.pt``)."""
+
+    epoch: int = 0  # the epoch in progress (or next to start)
+    step_in_epoch: int = 0  # optimizer steps of ``epoch`` already taken
+    global_step: int = 0
+    best_val_mae: float = math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    finished: bool = False
+    stop_reason: str = ""
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    best_path: Path
+    last_path: Path
+    best_val_mae: float
+    best_epoch: int
+    global_step: int
+    stop_reason: str
+    history: list[dict[str, float]]
+
+
+def write_metrics_csv(path: Path, history: list[dict[str, float]]) -> None:
+    """Rewrite the whole CSV from the history (so a resumed run never duplicates rows)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        for row in history:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    tmp.replace(path)
+
+
+class _TensorBoard:
+    def __init__(self, enabled: bool, logdir: Path) -> None:
+        self.writer = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # tensorboard not installed: the CSV is the record
+                return
+            self.writer = SummaryWriter(str(logdir))
+
+    def log(self, row: dict[str, float]) -> None:
+        if self.writer is None:
+            return
+        for k, v in row.items():
+            if k not in ("epoch", "step") and isinstance(v, (int, float)) and math.isfinite(v):
+                self.writer.add_scalar(k, v, row["step"])
+        self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _progress_bar(enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return RichProgress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[stats]}"),
+        disable=not enabled,
+        transient=True,
+    )
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def _build_model(cfg: TrainConfig, device: torch.device) -> nn.Module:
+    from train.models import build_model, list_models
+
+    try:
+        model = build_model(cfg.model, **cfg.args_for())
+    except KeyError as e:
+        raise ConfigError(f"model: {cfg.model!r} unknown; registered: {', '.join(list_models())}") from e
+    except (ValueError, TypeError) as e:  # the registry's ConfigError is a ValueError
+        raise ConfigError(f"model {cfg.model}: {e}") from e
+    if cfg.window_frames % model.time_multiple:
+        raise ConfigError(f"window_s: {cfg.window_s} s = {cfg.window_frames} frames, not a multiple of {cfg.model}'s time_multiple {model.time_multiple}")
+    return model.to(device)
+
+
+def _load_datasets(cfg: TrainConfig) -> tuple[WindowDataset, WindowDataset]:
+    from train.data.features import fold_windows
+
+    try:
+        train_ws = fold_windows(cfg.data, cfg.fold, cfg.window_frames, cfg.hop_frames, split="train", n_folds=cfg.n_folds)
+        val_ws = fold_windows(cfg.data, cfg.fold, cfg.window_frames, None, split="val", n_folds=cfg.n_folds)
+        train_ds, val_ds = WindowDataset(train_ws, cfg.target), WindowDataset(val_ws, "count")
+    except ValueError as e:  # DatasetError, AudioError and fold errors are ValueErrors with one-line messages
+        if type(e).__name__ in ("DatasetError", "AudioError", "ConfigError"):
+            raise
+        raise ConfigError(f"{cfg.data}: {e}") from e
+    if len(train_ds) < cfg.batch_size:
+        raise ConfigError(f"fold {cfg.fold}: {len(train_ds)} training windows, fewer than one batch of {cfg.batch_size}")
+    if len(val_ds) == 0:
+        raise ConfigError(f"fold {cfg.fold}: no validation windows (group {(cfg.fold + 1) % cfg.n_folds} has no labeled runs of {cfg.window_s:g} s)")
+    return train_ds, val_ds
+
+
+def _evaluate_windows(model: nn.Module, ds: WindowDataset, env: DistEnv, device: torch.device, precision: str, batch_size: int) -> dict[str, float]:
+    """Val loss/MAE/PCC on all windows: each rank predicts every world_size-th window, then gather."""
+    from train.evaluate import predict_counts
+    from train.metrics import mae, pcc
+
+    idx = np.arange(env.rank, len(ds), env.world_size)
+    pred = predict_counts(model, ds, idx, device=device, precision=precision, batch_size=batch_size)
+    parts = all_gather_objects(env, (idx, pred))
+    order = np.concatenate([p[0] for p in parts])
+    pred_all = np.empty(len(ds), np.float64)
+    pred_all[order] = np.concatenate([p[1] for p in parts])
+    true = ds.counts.astype(np.float64)
+    return {"val_loss": float(np.mean((pred_all - true) ** 2)), "val_mae": mae(pred_all, true), "val_pcc": pcc(pred_all, true)}
+
+
+def _sync_buffers(model: nn.Module, env: DistEnv) -> None:
+    """Give every rank rank 0's buffers (BatchNorm running stats) before evaluating or saving."""
+    if env.enabled:
+        for b in model.buffers():
+            dist.broadcast(b, src=0)
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
+    """Train ``cfg.model`` on fold ``cfg.fold`` of ``cfg.data``; files go to ``cfg.out``.
+
+    Under ``torchrun`` every rank calls this; rank 0 writes. Raises ConfigError / DatasetError
+    (one-line messages) for unusable input before any training.
+    """
+    if not cfg.data:
+        raise ConfigError("data: no dataset folder given (--data DIR)")
+    if not Path(cfg.data).is_dir():
+        raise ConfigError(f"data: {cfg.data}: no such dataset folder")
+    cfg = cfg.replace(data=str(Path(cfg.data).resolve()), out=str(Path(cfg.out).resolve()))
+    out = Path(cfg.out)
+    last_path, best_path = out / LAST, out / BEST
+    device_type = resolve_device(cfg).type  # validated before any process group is joined
+    with distributed(device_type) as env:
+        device = resolve_device(cfg, env.local_rank)
+        precision = resolve_precision(cfg, device)
+        if cfg.batch_size % env.world_size:
+            raise ConfigError(f"batch_size: {cfg.batch_size} does not split evenly over {env.world_size} ranks")
+        state = None
+        if last_path.is_file():
+            if not resume:
+                raise ConfigError(f"{last_path} exists: pass --resume to continue that run, or choose another --out")
+            state = load_state(last_path)
+            check_resume_config(state["config"], cfg, last_path)
+        elif resume and env.is_main:
+            log.info("no %s yet: starting a fresh run", last_path)
+        return _run(cfg, env, device, precision, state)
+
+
+def _run(cfg: TrainConfig, env: DistEnv, device: torch.device, precision: str, state: dict[str, Any] | None) -> TrainResult:
+    out = Path(cfg.out)
+    last_path, best_path = out / LAST, out / BEST
+    if device.type == "cpu":
+        torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // env.local_world_size))
+    else:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    seed_everything(cfg.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
+    train_ds, val_ds = _load_datasets(cfg)
+    model = _build_model(cfg, device)
+    if env.enabled and cfg.sync_bn:
+        if device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        else:
+            model = convert_gloo_sync_batchnorm(model, env.bn_group)
+    raw_model = model
+    optimizer = make_optimizer(cfg, raw_model, device)
+    scheduler = make_scheduler(cfg, optimizer)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    loader, batches = make_train_loader(train_ds, cfg, env, device)
+    steps_per_epoch = batches.batches_per_epoch
+    seed_everything(cfg.seed + 1 + env.rank)  # per-rank streams for dropout and friends
+
+    prog = Progress()
+    running = [0.0, 0.0, 0]  # this rank's loss sum, abs-error sum, windows in the current epoch
+    if state is not None:
+        raw_model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        prog = Progress(**state["progress"])
+        ranks = state["ranks"]
+        if len(ranks) == env.world_size:
+            restore_rng(ranks[env.rank]["rng"], device)
+            running = list(ranks[env.rank]["running"])
+        else:  # the data order survives a new world size (it is per global batch), RNG streams cannot
+            if env.is_main:
+                log.warning("resuming %d-rank state on %d ranks: RNG streams restart, the result is not bit-exact", len(ranks), env.world_size)
+            seed_everything(cfg.seed + 1 + env.rank + prog.global_step)
+            running = [0.0, 0.0, 0] if prog.step_in_epoch == 0 else [float("nan"), float("nan"), 1]
+        if env.is_main:
+            log.info("resuming %s at epoch %d, step %d/%d", out, prog.epoch, prog.step_in_epoch, steps_per_epoch)
+
+    model = raw_model
+    if env.enabled:
+        synced = cfg.sync_bn
+        model = nn.parallel.DistributedDataParallel(raw_model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=not synced)
+    if cfg.compile:
+        model = torch.compile(model)
+
+    if env.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / CONFIG)
+        log.info(
+            "%s on fold %d: %d train / %d val windows of %g s, %d steps/epoch, global batch %d on %d rank(s), %s %s, %.2fM parameters",
+            cfg.model, cfg.fold, len(train_ds), len(val_ds), cfg.window_s, steps_per_epoch, cfg.batch_size, env.world_size,
+            device, precision, sum(p.numel() for p in raw_model.parameters()) / 1e6,
+        )
+
+    def save_last() -> None:
+        ranks = all_gather_objects(env, {"rng": capture_rng(device), "running": list(running)})
+        if env.is_main:
+            atomic_torch_save(
+                {
+                    "format": STATE_FORMAT,
+                    "version": STATE_VERSION,
+                    "config": cfg.to_dict(),
+                    "model": {k: v.detach().cpu() for k, v in raw_model.state_dict().items()},
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "progress": dataclasses.asdict(prog),
+                    "world_size": env.world_size,
+                    "ranks": ranks,
+                },
+                last_path,
+            )
+
+    tb = _TensorBoard(cfg.tensorboard and env.is_main, out / "tb")
+    bar = _progress_bar(cfg.progress and env.is_main)
+    try:
+        with bar:
+            while not prog.finished and prog.epoch < cfg.epochs:
+                _epoch(cfg, env, device, precision, model, raw_model, optimizer, scheduler, scaler, loader, batches, val_ds, prog, running, save_last, bar, tb, best_path)
+            if not prog.finished:
+                prog.finished, prog.stop_reason = True, prog.stop_reason or f"{cfg.epochs} epochs"
+                save_last()
+    finally:
+        tb.close()
+    barrier(env)
+    if env.is_main:
+        write_metrics_csv(out / METRICS, prog.history)
+        log.info("done (%s): best val MAE %.4f at epoch %d -> %s", prog.stop_reason, prog.best_val_mae, prog.best_epoch, best_path)
+    return TrainResult(out, best_path, last_path, prog.best_val_mae, prog.best_epoch, prog.global_step, prog.stop_reason, prog.history)
+
+
+def _epoch(cfg, env, device, precision, model, raw_model, optimizer, scheduler, scaler, loader, batches, val_ds, prog: Progress, running: list, save_last, bar, tb, best_path) -> None:
+    """One epoch (or the rest of an interrupted one): steps, validation, schedule, checkpoints."""
+    from train.models import save_checkpoint
+
+    epoch, steps = prog.epoch, batches.batches_per_epoch
+    batches.set_epoch(epoch, start=prog.step_in_epoch)
+    task = bar.add_task(f"epoch {epoch}", total=steps, completed=prog.step_in_epoch, stats="")
+    model.train()
+    t0, seen = time.perf_counter(), 0
+    # device-side accumulators: no host sync per step
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    err_sum = torch.zeros((), dtype=torch.float64, device=device)
+    hit_max_steps = False
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        loss, pred = train_step(model, (x, y), optimizer, scaler, precision, grad_clip=cfg.grad_clip)
+        true = y if y.dim() == 1 else y.sum(dim=-1)
+        loss_sum += loss.double() * len(y)
+        err_sum += (pred - true).abs().sum().double()
+        seen += len(y)
+        prog.step_in_epoch += 1
+        prog.global_step += 1
+        if env.is_main and (prog.step_in_epoch % 10 == 0 or prog.step_in_epoch == steps):
+            n = running[2] + seen
+            bar.update(task, completed=prog.step_in_epoch, stats=f"loss {(running[0] + loss_sum.item()) / n:.4f}  MAE {(running[1] + err_sum.item()) / n:.3f}")
+        else:
+            bar.update(task, completed=prog.step_in_epoch)
+        hit_max_steps = bool(cfg.max_steps) and prog.global_step >= cfg.max_steps
+        if cfg.ckpt_every_steps and prog.global_step % cfg.ckpt_every_steps == 0 and prog.step_in_epoch < steps and not hit_max_steps:
+            running[0] += loss_sum.item()
+            running[1] += err_sum.item()
+            running[2] += seen
+            loss_sum.zero_(), err_sum.zero_()
+            seen = 0
+            save_last()
+        if hit_max_steps:
+            break
+    running[0] += loss_sum.item()
+    running[1] += err_sum.item()
+    running[2] += seen
+    bar.remove_task(task)
+    epoch_s = time.perf_counter() - t0
+
+    # train metrics over all ranks, validation over all windows
+    totals = torch.tensor(running, dtype=torch.float64)
+    if env.enabled:
+        dist.all_reduce(totals)  # gloo and NCCL both reduce CPU/GPU float64; tiny
+    train_loss, train_mae = (totals[0] / totals[2]).item(), (totals[1] / totals[2]).item()
+    _sync_buffers(raw_model, env)
+    val = _evaluate_windows(raw_model, val_ds, env, device, precision, cfg.eval_batch_size)
+    scheduler.step(val["val_mae"])
+    improved = val["val_mae"] < prog.best_val_mae
+    if improved:
+        prog.best_val_mae, prog.best_epoch, prog.bad_epochs = val["val_mae"], epoch, 0
+    else:
+        prog.bad_epochs += 1
+    row = {
+        "epoch": epoch,
+        "step": prog.global_step,
+        "lr": optimizer.param_groups[0]["lr"],
+        "train_loss": train_loss,
+        "train_mae": train_mae,
+        **val,
+        "best_val_mae": prog.best_val_mae,
+        "epoch_s": epoch_s,
+        "windows_per_s": float(totals[2].item()) / epoch_s if epoch_s > 0 else math.nan,
+    }
+    prog.history.append(row)
+    prog.epoch, prog.step_in_epoch = epoch + 1, 0
+    running[:] = [0.0, 0.0, 0]
+    if hit_max_steps:
+        prog.finished, prog.stop_reason = True, f"max_steps {cfg.max_steps}"
+    elif cfg.early_stop_patience and prog.bad_epochs >= cfg.early_stop_patience:
+        prog.finished, prog.stop_reason = True, f"early stop: no val-MAE improvement for {prog.bad_epochs} epochs"
+    if env.is_main:
+        if improved:
+            save_checkpoint(best_path, raw_model, epoch=epoch, step=prog.global_step, val_mae=val["val_mae"], val_pcc=_finite(val["val_pcc"]), fold=cfg.fold, data=cfg.data, train_config=cfg.to_dict())
+        write_metrics_csv(Path(cfg.out) / METRICS, prog.history)
+        tb.log(row)
+        log.info(
+            "epoch %d  train loss %.4f MAE %.3f | val loss %.4f MAE %.3f PCC %.3f%s | lr %.2e | %.1f s",
+            epoch, train_loss, train_mae, val["val_loss"], val["val_mae"], val["val_pcc"], " *" if improved else "", row["lr"], epoch_s,
+        )
+    save_last()
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
