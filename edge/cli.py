@@ -76,6 +76,7 @@ class _LiveView:
         self.live = Live(self.render(), console=Console(), refresh_per_second=8, transient=False)
 
     def render(self):
+        from rich.markup import escape
         from rich.table import Table
 
         e, s, u = self.engine, self.source, self.last
@@ -88,7 +89,7 @@ class _LiveView:
         table.add_row("inference", f"{(u.latency_ms if u else 0.0):6.2f} ms (median {e.latency.percentile(50):.2f})")
         table.add_row("audio", f"{e.audio_s:7.1f} s   final up to {e.counter.t_final:7.2f} s")
         table.add_row("dropped", f"{s.dropped_blocks} blocks, {s.xruns} xruns")
-        table.add_row("model", self.model)
+        table.add_row("model", escape(self.model))
         return table
 
     def refresh(self, update: Update | None = None, force: bool = False) -> None:
@@ -113,11 +114,13 @@ def run_stream(
     log: Path | None = None,
     view: bool = True,
     seconds: float | None = None,
+    record: Path | None = None,
     out=None,
 ) -> dict:
     """Stream ``source`` through the counter; print per-hop JSON / live view; return the summary.
 
     Stops at the end of the source, after ``seconds`` of audio, or when ``source.stop`` is set.
+    ``record``: also write the 16-kHz mono audio that was counted to this (WAV, float) file.
     """
     out = out or sys.stdout
     engine = StreamCounter(backend, card)
@@ -142,6 +145,11 @@ def run_stream(
             if live:
                 live.refresh(u)
 
+    recorder = None
+    if record is not None:
+        import soundfile as sf
+
+        recorder = sf.SoundFile(str(record), "w", samplerate=SAMPLE_RATE, channels=1, subtype="FLOAT")
     t_wall = time.perf_counter()
     limit = None if seconds is None else int(round(seconds * SAMPLE_RATE))
     try:
@@ -150,6 +158,8 @@ def run_stream(
         for block in source:
             if limit is not None:
                 block = block[: max(0, limit - engine.samples)]
+            if recorder is not None:
+                recorder.write(block)
             emit(engine.push(block))
             if live:
                 live.refresh()
@@ -160,8 +170,12 @@ def run_stream(
         if live:
             live.refresh(force=True)
             live.live.stop()
+            if not live.live.console.is_terminal:  # rich leaves the last line of a non-tty render open
+                live.live.console.line()
         if log_file is not None:
             log_file.close()
+        if recorder is not None:
+            recorder.close()
     wall = time.perf_counter() - t_wall
     summary = engine.summary() | source.stats() | {
         "model": str(backend.path),
@@ -231,6 +245,7 @@ def edge_run(
     seconds: Optional[float] = typer.Option(None, "--seconds", min=0.0, help="stop after this much audio"),
     stdin_rate: int = typer.Option(16000, "--stdin-rate", help="sample rate of raw PCM on stdin"),
     stdin_format: str = typer.Option("s16le", "--stdin-format", help="raw PCM format on stdin: s16le | f32le"),
+    record: Optional[Path] = typer.Option(None, "--record", help="also save the 16-kHz audio that was counted (WAV)"),
 ) -> None:
     """Count steps from a FILE, raw PCM on stdin ('-'), or the microphone (--mic)."""
     try:
@@ -253,7 +268,9 @@ def edge_run(
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, on_signal)
         try:
-            summary = run_stream(source, backend, card, json_out=json_out, log=log, view=not json_out, seconds=seconds)
+            summary = run_stream(
+                source, backend, card, json_out=json_out, log=log, view=not json_out, seconds=seconds, record=record
+            )
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -30,10 +30,11 @@ the count final up to frame ``k H + 4 c + H``; the count therefore trails the au
 ``W - H - 4 c`` front-end frames (about ``(W - H) / 2``): 0.76 s for W = 200, H = 48, plus
 the time to fill one hop.
 
-Step events: the k-th step (k = 1, 2, ...) is emitted when the cumulative committed density
+Step events: the k-th step (k = 1, 2, ...) happens when the cumulative committed density
 reaches ``k - 0.5``; its time is that of the highest density frame committed since the previous
-event (the peak of the bump that carried the count over), at the frame's centre. So
-``len(events) == floor(steps + 0.5)`` at all times. Cadence is the committed density mass of
+event (the peak of the bump that carried the count over), at the frame's centre. It is emitted
+once that bump has peaked (a later frame is lower), or at the end of the stream, so after
+``flush()`` the number of events is ``floor(steps + 0.5)``. Cadence is the committed density mass of
 the last 10 s (less at the start of a stream) in steps per minute.
 """
 
@@ -163,6 +164,7 @@ class Counter:
     _ring: np.ndarray = field(init=False, repr=False)
     _peak_val: float = field(default=-np.inf, init=False, repr=False)
     _peak_frame: int = field(default=0, init=False, repr=False)
+    _pending: int = field(default=0, init=False, repr=False)  # crossings waiting for their bump's peak
 
     def __post_init__(self) -> None:
         self._ring = np.zeros(round(self.cadence_window_s * self.fps), dtype=np.float64)
@@ -179,15 +181,26 @@ class Counter:
         for v in np.asarray(density, dtype=np.float64):
             v = float(v)
             j = self.frames
+            if self._pending and v < self._peak_val:  # the bump that carried the count over has peaked
+                events.extend(self._emit())
             self.steps += v
             ring[j % n_ring] = v
             if v > self._peak_val:
                 self._peak_val, self._peak_frame = v, j
-            while self.steps >= self.n_events + 0.5:
-                events.append((self._peak_frame + 0.5) / self.fps)
-                self.n_events += 1
-                self._peak_val, self._peak_frame = -np.inf, j
+            while self.steps >= self.n_events + self._pending + 0.5:
+                self._pending += 1
             self.frames += 1
+        return events
+
+    def flush(self) -> list[float]:
+        """End of stream: emit the steps still waiting for their peak."""
+        return self._emit() if self._pending else []
+
+    def _emit(self) -> list[float]:
+        events = [(self._peak_frame + 0.5) / self.fps] * self._pending
+        self.n_events += self._pending
+        self._pending = 0
+        self._peak_val = -np.inf
         return events
 
     def cadence_spm(self) -> float:

@@ -174,6 +174,9 @@ def write_golden(out: str | Path, backend=None, card: ModelCard | None = None, *
             "cadence_spm": counter.cadence_spm(),
             "events": events,
         })
+    flushed = counter.flush()
+    if flushed:
+        updates[-1]["events"] = updates[-1]["events"] + flushed
     files = {
         "pcm.f32": _write_f32(out / "pcm.f32", pcm),
         "logmel.f32": _write_f32(out / "logmel.f32", frames),

@@ -16,7 +16,7 @@ Memory is fixed once the engine is built (ring, model input, cadence ring, a lat
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -154,11 +154,19 @@ class StreamCounter:
             return []
         self.finished = True
         tail = self.align.tail(self.ring.written, self.counter.frames)
-        if tail is None:
-            return []
-        start, lo, hi = tail
-        self.tail_ran = True
-        return [self._run(start, lo, hi, t=self.samples / SAMPLE_RATE, is_tail=True)]
+        updates = []
+        if tail is not None:
+            start, lo, hi = tail
+            self.tail_ran = True
+            updates.append(self._run(start, lo, hi, t=self.samples / SAMPLE_RATE, is_tail=True))
+        flushed = self.counter.flush()
+        if self.keep:
+            self._events.extend(flushed)
+        if flushed and updates:
+            updates[-1] = replace(updates[-1], events=updates[-1].events + tuple(flushed))
+        elif flushed:
+            updates.append(self._update(latency_ms=0.0, events=flushed, t=self.samples / SAMPLE_RATE, is_tail=True))
+        return updates
 
     def _run(self, start: int, lo: int, hi: int, t: float, is_tail: bool = False) -> Update:
         x = self._x[0, 0]
@@ -174,13 +182,16 @@ class StreamCounter:
         if self.keep:
             self._density.append(committed.copy())
             self._events.extend(events)
+        return self._update(ms, events, t, is_tail)
+
+    def _update(self, latency_ms: float, events: list[float], t: float, is_tail: bool) -> Update:
         return Update(
             window=self.windows,
             t=t,
             t_final=self.counter.t_final,
             steps=self.counter.steps,
             cadence_spm=self.counter.cadence_spm(),
-            latency_ms=ms,
+            latency_ms=latency_ms,
             events=tuple(events),
             tail=is_tail,
         )
@@ -262,6 +273,7 @@ def count_offline(backend: Backend, card: ModelCard, audio: np.ndarray, *, keep:
         events.extend(counter.commit(committed))
         if keep:
             density.append(committed.copy())
+    events.extend(counter.flush())
     return CountResult(
         steps=counter.steps,
         n_events=counter.n_events,

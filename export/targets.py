@@ -348,6 +348,47 @@ class _Windows:
         self._it = iter(self.windows)
 
 
+def batchnorm_to_affine(src: Path, dst: Path) -> int:
+    """Rewrite inference BatchNormalization nodes as Mul + Add with folded constants.
+
+    torch.onnx fuses BN into a preceding conv; a standalone BN (e.g. a student's input
+    normalisation over mel bands) stays. The QNN HTP backend ran such a node as
+    ``scale * x + bias`` without its running mean/variance (a constant output, on QNN 2.51),
+    so the QNN path folds them first: y = x * s + t, s = scale / sqrt(var + eps),
+    t = bias - mean * s. Returns the number of nodes rewritten.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(src))
+    inits = {i.name: i for i in model.graph.initializer}
+    nodes, rewritten = [], 0
+    for node in model.graph.node:
+        names = list(node.input)
+        if node.op_type != "BatchNormalization" or len(node.output) != 1 or not all(n in inits for n in names[1:5]):
+            nodes.append(node)
+            continue
+        scale, bias, mean, var = (numpy_helper.to_array(inits[n]).astype(np.float64) for n in names[1:5])
+        eps = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-5)
+        s = scale / np.sqrt(var + eps)
+        t = bias - mean * s
+        stem = node.output[0]
+        shape = (-1, 1, 1)  # channels first, (N, C, H, W): broadcast over H and W
+        model.graph.initializer.extend(
+            [
+                numpy_helper.from_array(s.reshape(shape).astype(np.float32), f"{stem}_bn_scale"),
+                numpy_helper.from_array(t.reshape(shape).astype(np.float32), f"{stem}_bn_shift"),
+            ]
+        )
+        nodes.append(helper.make_node("Mul", [names[0], f"{stem}_bn_scale"], [f"{stem}_bn_scaled"], name=f"{stem}_bn_mul"))
+        nodes.append(helper.make_node("Add", [f"{stem}_bn_scaled", f"{stem}_bn_shift"], [stem], name=f"{stem}_bn_add"))
+        rewritten += 1
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.save(model, str(dst))
+    return rewritten
+
+
 def quantize_onnx(
     float_onnx: Path, path: Path, windows: list[torch.Tensor], for_qnn: bool = False
 ) -> None:
@@ -361,6 +402,10 @@ def quantize_onnx(
 
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
+        if for_qnn:
+            folded = Path(tmp) / "folded.onnx"
+            batchnorm_to_affine(float_onnx, folded)
+            float_onnx = folded
         # symbolic shape inference trips on some Cnn6 exports; the shapes here are static anyway
         quant_pre_process(str(float_onnx), str(pre), skip_symbolic_shape=True)
         reader = _Windows(windows)

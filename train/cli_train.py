@@ -32,16 +32,13 @@ def _input_errors() -> tuple[type[BaseException], ...]:
 
 
 def _setup_logging() -> None:
+    """Rich log lines for the ``footfall`` loggers (rank 0 at INFO, other ranks warnings only)."""
     from rich.logging import RichHandler
 
-    rank = int(os.environ.get("RANK", "0"))
-    logging.basicConfig(
-        level=logging.INFO if rank == 0 else logging.WARNING,
-        format="%(message)s",
-        datefmt="[%X]",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
-        force=True,
-    )
+    logger = logging.getLogger("footfall")
+    logger.setLevel(logging.INFO if int(os.environ.get("RANK", "0")) == 0 else logging.WARNING)
+    if not any(isinstance(h, RichHandler) for h in logger.handlers):
+        logger.addHandler(RichHandler(show_path=False, log_time_format="[%X]"))
 
 
 def _overrides(sets: list[str], **named: Any) -> list[str] | dict[str, Any]:

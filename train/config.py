@@ -21,7 +21,7 @@ import yaml
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
-OPTIMIZERS = ("auto", "adam", "adamw")
+OPTIMIZERS = ("auto", "adam", "adamw", "sgd")
 TARGETS = ("count", "density")
 FRONTEND_FPS = 100  # edge.frontend.FRAMES_PER_SECOND, repeated to keep this module import-light
 
@@ -51,8 +51,8 @@ class TrainConfig:
     epochs: int = 100
     max_steps: int = 0  # stop after this many optimizer steps in total (0: no cap)
     batch_size: int = 32  # global: split evenly over DDP ranks
-    optimizer: str = "auto"  # auto: adamw for models with attention, adam otherwise
-    lr: float | None = None  # None: 1e-3 (adam) / 1e-4 (adamw)
+    optimizer: str = "auto"  # auto: adamw for models with attention, adam otherwise; sgd: momentum 0.9
+    lr: float | None = None  # None: 1e-3 (adam) / 1e-4 (adamw) / 1e-2 (sgd)
     weight_decay: float | None = None  # None: 0 (adam) / 0.01 (adamw)
     adam_eps: float | None = None  # None: 1e-8 (adam) / 1e-7 (adamw, as the paper)
     grad_clip: float = 0.0  # max grad norm; 0: off

@@ -253,6 +253,8 @@ def has_attention(model: nn.Module) -> bool:
 def make_optimizer(cfg: TrainConfig, model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
     kind = cfg.optimizer if cfg.optimizer != "auto" else ("adamw" if has_attention(model) else "adam")
     fused = {"fused": True} if device.type == "cuda" else {}
+    if kind == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=1e-2 if cfg.lr is None else cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay or 0.0)
     if kind == "adam":
         return torch.optim.Adam(
             model.parameters(),
@@ -598,6 +600,8 @@ def _run(cfg: TrainConfig, env: DistEnv, device: torch.device, precision: str, s
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         prog = Progress(**state["progress"])
+        if prog.finished and not prog.stop_reason.startswith("early stop") and prog.epoch < cfg.epochs and (not cfg.max_steps or prog.global_step < cfg.max_steps):
+            prog.finished, prog.stop_reason = False, ""  # resumed with a longer schedule
         ranks = state["ranks"]
         if len(ranks) == env.world_size:
             restore_rng(ranks[env.rank]["rng"], device)

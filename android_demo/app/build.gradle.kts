@@ -39,13 +39,19 @@ android {
     }
 
     androidResources {
-        // .pte and .tflite must stay uncompressed (the runtimes read them as plain files).
+        // Models stay uncompressed in the APK (copied once to files/, then mapped).
         noCompress += listOf("pte", "tflite")
+        // edge/assets also holds the desktop demo's sample run and ONNX models: not needed here.
+        // (AAPT's default ignore list, plus *.wav, *.csv and *.onnx.)
+        ignoreAssetsPattern = "!.svn:!.git:!.ds_store:!*.scc:.*:<dir>_*:!CVS:!thumbs.db:!picasa.ini:!*~:!*.wav:!*.csv:!*.onnx"
     }
 
     packaging {
         jniLibs {
+            // Page-aligned, uncompressed native libraries (Android 15+ 16 KB pages).
             useLegacyPackaging = false
+            // ExecuTorch (via fbjni) and other AARs may each ship the C++ runtime.
+            pickFirsts += "**/libc++_shared.so"
         }
     }
 }

@@ -86,7 +86,7 @@ class Cnn14Config(CnnConfig):
     blocks: tuple[tuple[int, int, int, int, int], ...] = CNN14_BLOCKS
 
 
-def _conv_blocks(config: CnnConfig, in_channels: int, first: int = 0) -> nn.ModuleList:
+def conv_blocks(config: CnnConfig, in_channels: int, first: int = 0) -> nn.ModuleList:
     """ConvBlocks for rows ``first:`` of the table, starting from ``in_channels``."""
     blocks = nn.ModuleList()
     channels = config.channels()
@@ -104,7 +104,7 @@ class PannsCnn(DensityModel):
     def __init__(self, config: CnnConfig) -> None:
         super().__init__(config)
         self.bn0 = MelNorm(config.n_mels)
-        self.blocks = _conv_blocks(config, in_channels=1)
+        self.blocks = conv_blocks(config, in_channels=1)
         self.dropout = nn.Dropout(config.dropout)
         self.head = DensityHead.from_config(config.channels()[-1], config)
         self.apply(init_weights)
@@ -216,7 +216,7 @@ class WvLmCnn14(DensityModel):
         self.wave_bands = config.n_mels // first_freq_pool
         wave = width_channels(config.wave_channels, config.width)
         self.bn0 = MelNorm(config.n_mels)
-        self.logmel_block = _conv_blocks(config, in_channels=1)[0]
+        self.logmel_block = conv_blocks(config, in_channels=1)[0]
         self.wave_branch = nn.Sequential(  # (B, n_mels, 1, T) -> (B, maps * bands, 1, T / 2)
             nn.Conv2d(config.n_mels, wave, (1, 5), padding=(0, 2), bias=False),  # PANNs pre_conv0
             nn.BatchNorm2d(wave),
@@ -226,7 +226,7 @@ class WvLmCnn14(DensityModel):
             TemporalConvBlock(2 * wave, config.wave_maps * self.wave_bands),  # pre_block3
         )
         self.wave_block = ConvBlock(config.wave_maps, channels[0], kernel=first_kernel, pool=(1, 1))  # pre_block4
-        self.blocks = _conv_blocks(config, in_channels=channels[0] * 2, first=1)
+        self.blocks = conv_blocks(config, in_channels=channels[0] * 2, first=1)
         self.dropout = nn.Dropout(config.dropout)
         self.head = DensityHead.from_config(channels[-1], config)
         self.apply(init_weights)

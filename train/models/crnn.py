@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from train.models.base import ConfigError, DensityModel
-from train.models.cnn import CnnConfig, _conv_blocks
+from train.models.cnn import CnnConfig, conv_blocks
 from train.models.layers import DensityHead, MelNorm, collapse_frequency, init_weights
 from train.models.registry import register_model
 
@@ -52,7 +52,7 @@ class Crnn(DensityModel):
         super().__init__(config)
         channels = config.channels()[-1]
         self.bn0 = MelNorm(config.n_mels)
-        self.blocks = _conv_blocks(config, in_channels=1)
+        self.blocks = conv_blocks(config, in_channels=1)
         self.dropout = nn.Dropout(config.dropout)
         self.gru = nn.GRU(
             channels,

@@ -51,11 +51,18 @@ final class ModelFiles {
 
     private ModelFiles() {}
 
-    /** Asset paths of the models of one format ("pte" or "tflite") that have a card, sorted. */
+    /**
+     * Asset paths of the models of one format ("pte" or "tflite") that have a card, best first:
+     * int8 before fp32, then by name (as {@code edge.cli.bundled_model} picks the default).
+     */
     static List<String> find(AssetManager assets, String format) throws IOException {
         List<String> found = new ArrayList<>();
         find(assets, "", format, found);
-        java.util.Collections.sort(found);
+        found.sort((a, b) -> {
+            boolean qa = a.contains("int8");
+            boolean qb = b.contains("int8");
+            return qa != qb ? (qa ? -1 : 1) : a.compareTo(b);
+        });
         return found;
     }
 

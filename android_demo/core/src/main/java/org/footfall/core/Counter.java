@@ -5,10 +5,11 @@ package org.footfall.core;
  * {@code edge.counter.Counter}.
  *
  * <p>{@code steps} is the float64 sum of the committed float32 density, frame by frame (so it is
- * bit-identical to the Python count). The k-th step event fires when the sum reaches
+ * bit-identical to the Python count). The k-th step happens when the sum reaches
  * {@code k - 0.5}; its time is the centre of the highest density frame committed since the
- * previous event. Cadence is the committed mass of the last 10 s, in steps per minute. Fixed
- * memory: a ring of 250 density frames.
+ * previous event, and it is emitted once that bump has peaked (a later frame is lower) or at
+ * {@link #flush()}, so after flush there are {@code floor(steps + 0.5)} events. Cadence is the
+ * committed mass of the last 10 s, in steps per minute. Fixed memory: a ring of 250 frames.
  */
 public final class Counter {
     /** Front-end frames per density frame. */
@@ -26,6 +27,7 @@ public final class Counter {
     private long frames = 0;
     private double peakVal = Double.NEGATIVE_INFINITY;
     private long peakFrame = 0;
+    private int pending = 0; // crossings waiting for their bump's peak
 
     public Counter(int fps, double cadenceWindowS) {
         this.fps = fps;
@@ -41,7 +43,7 @@ public final class Counter {
         return steps;
     }
 
-    /** Step events emitted so far ({@code floor(steps + 0.5)}). */
+    /** Step events emitted so far ({@code floor(steps + 0.5)} after {@link #flush()}). */
     public int nEvents() {
         return nEvents;
     }
@@ -59,34 +61,68 @@ public final class Counter {
     /**
      * Add the next density frames {@code density[lo..hi)} in stream order.
      *
-     * @return the times (s) of the steps these frames completed (often empty)
+     * @return the times (s) of the steps whose bump has peaked within these frames (often empty)
      */
     public double[] commit(float[] density, int lo, int hi) {
-        double[] events = new double[0];
-        int n = 0;
+        events = EMPTY;
+        nOut = 0;
         for (int i = lo; i < hi; i++) {
             double v = density[i];
             long j = frames;
+            if (pending > 0 && v < peakVal) { // the bump that carried the count over has peaked
+                emit();
+            }
             steps += v;
             ring[(int) (j % ring.length)] = v;
             if (v > peakVal) {
                 peakVal = v;
                 peakFrame = j;
             }
-            while (steps >= nEvents + 0.5) {
-                if (n == events.length) events = java.util.Arrays.copyOf(events, Math.max(4, 2 * n));
-                events[n++] = (peakFrame + 0.5) / fps;
-                nEvents++;
-                peakVal = Double.NEGATIVE_INFINITY;
-                peakFrame = j;
+            while (steps >= nEvents + pending + 0.5) {
+                pending++;
             }
             frames++;
         }
-        return n == events.length ? events : java.util.Arrays.copyOf(events, n);
+        return collected();
     }
 
     public double[] commit(float[] density) {
         return commit(density, 0, density.length);
+    }
+
+    /** End of stream: the steps still waiting for their bump's peak. */
+    public double[] flush() {
+        events = EMPTY;
+        nOut = 0;
+        if (pending > 0) emit();
+        return collected();
+    }
+
+    /** Steps counted but not yet emitted as events (their bump has not peaked yet). */
+    public int pending() {
+        return pending;
+    }
+
+    private static final double[] EMPTY = new double[0];
+    private double[] events = EMPTY;
+    private int nOut = 0;
+
+    private void emit() {
+        double t = (peakFrame + 0.5) / fps;
+        for (int k = 0; k < pending; k++) {
+            if (nOut == events.length) events = java.util.Arrays.copyOf(events, Math.max(4, 2 * nOut));
+            events[nOut++] = t;
+        }
+        nEvents += pending;
+        pending = 0;
+        peakVal = Double.NEGATIVE_INFINITY;
+    }
+
+    private double[] collected() {
+        double[] out = nOut == events.length ? events : java.util.Arrays.copyOf(events, nOut);
+        events = EMPTY;
+        nOut = 0;
+        return out;
     }
 
     /** Steps per minute over the last {@code CADENCE_WINDOW_S} of committed audio. */

@@ -17,6 +17,7 @@ public interface DensityModel extends AutoCloseable {
      */
     float[] run(float[] logMel) throws Exception;
 
+    /** Release the runtime's native resources. */
     @Override
-    default void close() throws Exception {}
+    default void close() {}
 }

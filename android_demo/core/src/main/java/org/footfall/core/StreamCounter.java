@@ -103,15 +103,30 @@ public final class StreamCounter {
         return push(pcm, 0, pcm.length);
     }
 
-    /** End of stream: run the tail window (if any density frames are left) and freeze. */
+    /**
+     * End of stream: run the tail window (if any density frames are left), emit the steps still
+     * waiting for their peak, and freeze. The flushed events join the tail window's update, or
+     * come in an update of their own (no model run) when there was no tail window.
+     */
     public List<Update> finish() throws Exception {
         List<Update> out = new ArrayList<>();
         if (finished) return out;
         finished = true;
-        Alignment.Window t = align.tail(ring.written(), counter.frames());
-        if (t == null) return out;
-        tailRan = true;
-        out.add(run(t.startFrame, t.lo, t.hi, samples / (double) FrontEnd.SAMPLE_RATE, true));
+        double t = samples / (double) FrontEnd.SAMPLE_RATE;
+        Alignment.Window tail = align.tail(ring.written(), counter.frames());
+        if (tail != null) {
+            tailRan = true;
+            out.add(run(tail.startFrame, tail.lo, tail.hi, t, true));
+        }
+        double[] flushed = counter.flush();
+        if (flushed.length > 0 && !out.isEmpty()) {
+            Update u = out.remove(0);
+            double[] ev = java.util.Arrays.copyOf(u.events, u.events.length + flushed.length);
+            System.arraycopy(flushed, 0, ev, u.events.length, flushed.length);
+            out.add(new Update(u.window, u.startFrame, u.lo, u.hi, u.t, u.tFinal, u.steps, u.cadenceSpm, u.latencyMs, ev, true));
+        } else if (flushed.length > 0) {
+            out.add(new Update(windows, ring.written(), 0, 0, t, counter.tFinal(), counter.steps(), counter.cadenceSpm(), 0.0, flushed, true));
+        }
         return out;
     }
 

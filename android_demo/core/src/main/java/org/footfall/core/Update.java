@@ -4,7 +4,10 @@ package org.footfall.core;
 public final class Update {
     /** 0, 1, ... in stream order (the tail window is the last). */
     public final long window;
-    /** First front-end frame of the window. */
+    /**
+     * First front-end frame of the window. An end-of-stream update with no model run (only
+     * flushed step events) has {@code lo == hi == 0} and {@code latencyMs == 0}.
+     */
     public final long startFrame;
     /** Local density range [lo, hi) the window committed. */
     public final int lo;
@@ -19,7 +22,7 @@ public final class Update {
     public final double cadenceSpm;
     /** Model inference time of this window. */
     public final double latencyMs;
-    /** Times (s) of the steps completed by this window. */
+    /** Times (s) of the steps emitted by this window (a step is emitted once its bump has peaked). */
     public final double[] events;
     /** The end-of-stream window. */
     public final boolean tail;

@@ -1,0 +1,223 @@
+package org.footfall.demo;
+
+import android.Manifest;
+import android.app.Activity;
+import android.content.Intent;
+import android.content.pm.PackageManager;
+import android.net.Uri;
+import android.os.Bundle;
+import android.provider.Settings;
+import android.widget.Button;
+import android.widget.RadioGroup;
+import android.widget.TextView;
+import java.io.IOException;
+import java.util.List;
+import java.util.Locale;
+import org.footfall.core.DensityModel;
+import org.footfall.core.MelFilterbank;
+import org.footfall.core.StreamCounter;
+import org.footfall.core.Update;
+
+/**
+ * One screen: the live step count and cadence, a Start/Stop button, a Reset button and the
+ * choice of runtime (ExecuTorch .pte or LiteRT .tflite). Everything heavy runs off the UI thread.
+ */
+public class MainActivity extends Activity {
+    private static final int REQUEST_MIC = 1;
+    /** Inference threads for the model (phones have 2+ big cores; 2 keeps the UI smooth). */
+    private static final int MODEL_THREADS = 2;
+
+    private TextView stepsView;
+    private TextView cadenceView;
+    private TextView statusView;
+    private Button startStop;
+    private RadioGroup backendGroup;
+
+    private LiveCounter live; // non-null while counting (UI thread)
+    private int sessionId = 0; // bumped when a session ends or Reset starts a new count (UI thread)
+    private int stepsOffset = 0; // steps of earlier sessions since the last Reset (UI thread)
+    private volatile String modelName = "";
+    private boolean visible = false; // between onStart and onStop (UI thread)
+
+    @Override
+    protected void onCreate(Bundle savedInstanceState) {
+        super.onCreate(savedInstanceState);
+        setContentView(R.layout.activity_main);
+        stepsView = findViewById(R.id.steps);
+        cadenceView = findViewById(R.id.cadence);
+        statusView = findViewById(R.id.status);
+        startStop = findViewById(R.id.start_stop);
+        backendGroup = findViewById(R.id.backend);
+        Button reset = findViewById(R.id.reset);
+
+        startStop.setOnClickListener(v -> {
+            if (live == null) startWithPermission();
+            else stopCounting();
+        });
+        reset.setOnClickListener(v -> {
+            stopCounting();
+            sessionId++; // late updates of the stopped session are ignored
+            stepsOffset = 0;
+            stepsView.setText("0");
+            cadenceView.setText("–");
+            statusView.setText(R.string.status_idle);
+        });
+    }
+
+    @Override
+    protected void onStart() {
+        super.onStart();
+        visible = true;
+    }
+
+    @Override
+    protected void onStop() {
+        super.onStop();
+        visible = false;
+        stopCounting(); // never keep the microphone open in the background
+    }
+
+    // ---- microphone permission ----
+
+    private void startWithPermission() {
+        if (checkSelfPermission(Manifest.permission.RECORD_AUDIO) == PackageManager.PERMISSION_GRANTED) {
+            startCounting();
+        } else {
+            requestPermissions(new String[] {Manifest.permission.RECORD_AUDIO}, REQUEST_MIC);
+        }
+    }
+
+    @Override
+    public void onRequestPermissionsResult(int requestCode, String[] permissions, int[] grantResults) {
+        super.onRequestPermissionsResult(requestCode, permissions, grantResults);
+        if (requestCode != REQUEST_MIC) return;
+        if (grantResults.length > 0 && grantResults[0] == PackageManager.PERMISSION_GRANTED) {
+            startCounting();
+        } else if (!shouldShowRequestPermissionRationale(Manifest.permission.RECORD_AUDIO)) {
+            // "Don't ask again": only the system settings can grant it now.
+            statusView.setText(R.string.mic_denied);
+            Intent settings = new Intent(Settings.ACTION_APPLICATION_DETAILS_SETTINGS,
+                    Uri.fromParts("package", getPackageName(), null));
+            statusView.setOnClickListener(v -> startActivity(settings));
+        } else {
+            statusView.setText(R.string.mic_denied);
+        }
+    }
+
+    // ---- counting ----
+
+    private void startCounting() {
+        final boolean usePte = backendGroup.getCheckedRadioButtonId() == R.id.backend_pte;
+        final Session session = new Session(sessionId);
+        startStop.setEnabled(false);
+        statusView.setText("loading model…");
+        new Thread(() -> {
+            final LiveCounter counter;
+            final String name;
+            try {
+                ModelFiles.Verified m = loadModel(usePte ? "pte" : "tflite");
+                MelFilterbank filters = ModelFiles.melFilters(getAssets());
+                DensityModel model = usePte
+                        ? new ExecuTorchModel(m.file.getAbsolutePath(), m.spec.windowFrames, m.spec.densityStride())
+                        : new LiteRtModel(ModelFiles.map(m.file), m.spec.windowFrames, m.spec.densityStride(), MODEL_THREADS);
+                counter = new LiveCounter(model, filters, m.spec, session);
+                name = m.spec.artifact + " (" + m.spec.precision + String.format(Locale.ROOT,
+                        ", %.2f s window, %.2f s hop)", m.spec.windowFrames / 100.0, m.spec.hopFrames / 100.0);
+            } catch (Exception | UnsatisfiedLinkError e) {
+                runOnUiThread(() -> {
+                    startStop.setEnabled(true);
+                    statusView.setText("cannot start: " + e.getMessage());
+                });
+                return;
+            }
+            runOnUiThread(() -> {
+                startStop.setEnabled(true);
+                if (!visible || session.id != sessionId) { // left the screen or Reset while loading
+                    counter.discard();
+                    return;
+                }
+                try {
+                    counter.start(); // opens the microphone
+                } catch (RuntimeException e) {
+                    counter.discard();
+                    statusView.setText("cannot record: " + e.getMessage());
+                    return;
+                }
+                modelName = name;
+                live = counter;
+                startStop.setText(R.string.stop);
+                setBackendChoiceEnabled(false);
+                statusView.setText("listening · " + name);
+            });
+        }, "footfall-load").start();
+    }
+
+    private ModelFiles.Verified loadModel(String format) throws IOException {
+        List<String> found = ModelFiles.find(getAssets(), format);
+        if (found.isEmpty()) {
+            throw new IOException("no ." + format + " model with a .card.json among the app's assets (see README: swapping models)");
+        }
+        return ModelFiles.prepare(this, found.get(0));
+    }
+
+    private void stopCounting() {
+        LiveCounter c = live;
+        live = null;
+        if (c != null) c.stop(); // the session's onStopped() follows from the inference thread
+        startStop.setText(R.string.start);
+        setBackendChoiceEnabled(true);
+    }
+
+    private void setBackendChoiceEnabled(boolean enabled) {
+        for (int i = 0; i < backendGroup.getChildCount(); i++) backendGroup.getChildAt(i).setEnabled(enabled);
+    }
+
+    /**
+     * Receives one recording session's updates (on its inference thread) and shows them, unless
+     * Reset has started a new count since: a stale session's late updates are dropped.
+     */
+    private final class Session implements LiveCounter.Listener {
+        private final int id;
+        private int steps = 0; // this session's rounded count (UI thread)
+
+        Session(int id) {
+            this.id = id;
+        }
+
+        @Override
+        public void onUpdate(Update u, StreamCounter counter, long droppedSamples) {
+            final int sessionSteps = (int) Math.floor(u.steps + 0.5);
+            final String cadence = u.tFinal < 2.0 ? "–" : String.format(Locale.ROOT, "%.0f", u.cadenceSpm);
+            final String status = String.format(Locale.ROOT, "%s · model %.1f ms (max %.1f) · lag %.2f s%s",
+                    modelName, counter.meanLatencyMs(), counter.maxLatencyMs(), counter.audioSeconds() - u.tFinal,
+                    droppedSamples > 0 ? String.format(Locale.ROOT, " · dropped %.1f s", droppedSamples / 16000.0) : "");
+            runOnUiThread(() -> {
+                if (id != sessionId) return;
+                steps = sessionSteps;
+                stepsView.setText(String.valueOf(stepsOffset + steps));
+                cadenceView.setText(cadence);
+                if (live != null) statusView.setText(status);
+            });
+        }
+
+        @Override
+        public void onStopped(StreamCounter counter, String error) {
+            runOnUiThread(() -> {
+                if (id != sessionId) return;
+                stepsOffset += steps; // the next Start goes on from this count
+                stepsView.setText(String.valueOf(stepsOffset));
+                sessionId++; // this session is over
+                if (error != null) {
+                    live = null;
+                    startStop.setText(R.string.start);
+                    startStop.setEnabled(true);
+                    setBackendChoiceEnabled(true);
+                    statusView.setText("stopped: " + error);
+                } else {
+                    statusView.setText(String.format(Locale.ROOT, "stopped · %.1f s of audio, %d windows",
+                            counter.audioSeconds(), counter.windowsRun()));
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,139 @@
+package org.footfall.core;
+
+import java.io.File;
+import java.io.FileInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One folder of golden vectors written by {@code python -m edge.golden DIR} (format
+ * {@code footfall-golden/1}; the table of files is in {@code edge/golden.py}'s docstring).
+ *
+ * <p>Tests find the folders in the system property {@code footfall.golden} (several separated by
+ * the platform's path separator). Without it they are skipped, unless
+ * {@code footfall.golden.required=true} (how {@code tests/test_android_core.py} runs them).
+ */
+final class Golden {
+    static final String PROPERTY = "footfall.golden";
+    static final String REQUIRED = "footfall.golden.required";
+
+    final File dir;
+    final Map<String, Object> index;
+    final float[] pcm;
+    final float[] logMel; // (64, nFrames) mel-major
+    final float[] windowInput; // (nWindows, 64, W)
+    final float[] windowDensity; // (nWindows, W / 4)
+    final float[] committedDensity; // (nFrames / 4,)
+    final float[] melFilters; // (64, 257)
+    final int nFrames;
+    final int windowFrames;
+    final int hopFrames;
+    final List<Map<String, Object>> updates;
+
+    /** The golden folders named by the system property; [null] when none (tests then skip or fail). */
+    static List<Object[]> folders() {
+        String prop = System.getProperty(PROPERTY, "");
+        List<Object[]> out = new ArrayList<>();
+        for (String p : prop.split(File.pathSeparator)) {
+            if (!p.trim().isEmpty()) out.add(new Object[] {new File(p.trim())});
+        }
+        if (out.isEmpty()) out.add(new Object[] {null});
+        return out;
+    }
+
+    static boolean required() {
+        return Boolean.parseBoolean(System.getProperty(REQUIRED, "false"));
+    }
+
+    @SuppressWarnings("unchecked")
+    Golden(File dir) throws IOException {
+        this.dir = dir;
+        File idx = new File(dir, "index.json");
+        if (!idx.isFile()) {
+            throw new IOException(idx + ": no golden index (write one with: python -m edge.golden " + dir + ")");
+        }
+        index = (Map<String, Object>) MiniJson.parse(new String(Files.readAllBytes(idx.toPath()), StandardCharsets.UTF_8));
+        if (!"footfall-golden/1".equals(index.get("format"))) {
+            throw new IOException(idx + ": unknown golden format " + index.get("format"));
+        }
+        Map<String, Object> align = map("alignment");
+        windowFrames = integer(align.get("window_frames"));
+        hopFrames = integer(align.get("hop_frames"));
+        nFrames = integer(index.get("n_frames"));
+        pcm = f32("pcm.f32", integer(index.get("n_samples")));
+        logMel = f32("logmel.f32", FrontEnd.N_MELS, nFrames);
+        updates = (List<Map<String, Object>>) (List<?>) index.get("updates");
+        int nWindows = updates.size();
+        windowInput = f32("window_input.f32", nWindows, FrontEnd.N_MELS, windowFrames);
+        windowDensity = f32("window_density.f32", nWindows, windowFrames / Counter.DENSITY_STRIDE);
+        committedDensity = f32("committed_density.f32", nFrames / Counter.DENSITY_STRIDE);
+        melFilters = f32("mel_filters.f32", FrontEnd.N_MELS, FrontEnd.N_FREQS);
+    }
+
+    @SuppressWarnings("unchecked")
+    Map<String, Object> map(String key) {
+        return (Map<String, Object>) index.get(key);
+    }
+
+    static int integer(Object o) {
+        return ((Number) o).intValue();
+    }
+
+    static double number(Object o) {
+        return ((Number) o).doubleValue();
+    }
+
+    /** Read a raw float32 file and check it against the index's shape and the expected one. */
+    @SuppressWarnings("unchecked")
+    private float[] f32(String name, int... expectedShape) throws IOException {
+        Map<String, Object> files = map("files");
+        Map<String, Object> meta = files == null ? null : (Map<String, Object>) files.get(name);
+        if (meta == null) throw new IOException(dir + ": index.json does not list " + name);
+        if (!"little".equals(meta.get("byte_order")) || !"float32".equals(meta.get("dtype"))) {
+            throw new IOException(name + ": expected little-endian float32, index says " + meta);
+        }
+        List<Object> shapeList = (List<Object>) meta.get("shape");
+        int[] shape = new int[shapeList.size()];
+        for (int i = 0; i < shape.length; i++) shape[i] = integer(shapeList.get(i));
+        if (!Arrays.equals(shape, expectedShape)) {
+            throw new IOException(name + ": index shape " + Arrays.toString(shape) + ", expected " + Arrays.toString(expectedShape));
+        }
+        float[] data;
+        try (InputStream in = new FileInputStream(new File(dir, name))) {
+            data = Npy.readRawFloat32(in);
+        }
+        long n = 1;
+        for (int d : shape) n *= d;
+        if (data.length != n) throw new IOException(name + ": " + data.length + " values, shape needs " + n);
+        return data;
+    }
+
+    MelFilterbank filterbank() {
+        return MelFilterbank.fromFlat(melFilters);
+    }
+
+    /** Density of golden window i (a copy). */
+    float[] density(int i) {
+        int wd = windowFrames / Counter.DENSITY_STRIDE;
+        return Arrays.copyOfRange(windowDensity, i * wd, (i + 1) * wd);
+    }
+
+    @SuppressWarnings("unchecked")
+    double[] events(int i) {
+        List<Object> ev = (List<Object>) (List<?>) updates.get(i).get("events");
+        double[] out = new double[ev.size()];
+        for (int k = 0; k < out.length; k++) out[k] = number(ev.get(k));
+        return out;
+    }
+
+    @Override
+    public String toString() {
+        return dir.getName();
+    }
+}

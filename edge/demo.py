@@ -1,0 +1,82 @@
+"""``make demo``: stream the bundled sample run through edge-run; print counted vs true steps.
+
+Uses the bundled default model (``edge/assets/*.tflite`` with its card, else ``.pte``/``.onnx``;
+see ``edge.cli.bundled_model``) and the sample run ``edge/assets/sample_run.wav`` with its step
+times ``edge/assets/sample_run.steps.csv`` (contract 5: ``time_s[,foot]``, one row per step,
+an optional header). If any of them is missing, says which and how to make them
+(``make model``), and exits 1. Torch-free.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+from edge.cli import ASSETS, bundled_model, run_stream
+from edge.sources import FileSource
+
+SAMPLE = "sample_run.wav"
+SAMPLE_STEPS = "sample_run.steps.csv"
+TARGET_ERROR_PCT = 3.0  # the bundled model's promise on its sample (issue 6)
+
+
+def read_steps(path: Path) -> list[float]:
+    """Step times (s) of a contract-5 steps CSV: first column, header optional."""
+    times = []
+    for i, line in enumerate(path.read_text().splitlines()):
+        cell = line.split(",")[0].strip()
+        if not cell:
+            continue
+        try:
+            times.append(float(cell))
+        except ValueError:
+            if i:  # only the first row may be a header
+                raise ValueError(f"{path}:{i + 1}: not a time in seconds: {cell!r}") from None
+    return times
+
+
+def missing_assets(assets: Path = ASSETS) -> list[str]:
+    missing = []
+    if bundled_model(assets) is None:
+        missing.append(f"a model with its card ({assets}/*.tflite + *.tflite.card.json, or .pte/.onnx)")
+    for name in (SAMPLE, SAMPLE_STEPS):
+        if not (assets / name).exists():
+            missing.append(str(assets / name))
+    return missing
+
+
+def main(assets: Path = ASSETS) -> int:
+    missing = missing_assets(assets)
+    if missing:
+        print("edge demo: the bundled default is not here yet; missing:", file=sys.stderr)
+        for m in missing:
+            print(f"  - {m}", file=sys.stderr)
+        print("build it with `make model` (trains and exports the default student, writes the sample run)", file=sys.stderr)
+        return 1
+    from edge.audio import AudioError
+    from edge.backends import BackendError, load_model
+    from edge.card import CardError
+
+    artifact = bundled_model(assets)
+    try:
+        backend, card = load_model(artifact)
+        source = FileSource(assets / SAMPLE, stop=threading.Event())
+        summary = run_stream(source, backend, card, view=sys.stdout.isatty())
+    except (AudioError, BackendError, CardError) as e:
+        print(f"edge demo: error: {e}", file=sys.stderr)
+        return 1
+    truth = len(read_steps(assets / SAMPLE_STEPS))
+    counted = summary["steps"]
+    error = 100.0 * (counted - truth) / truth if truth else float("nan")
+    verdict = "ok" if abs(error) <= TARGET_ERROR_PCT else f"outside the {TARGET_ERROR_PCT:.0f} % target"
+    print(f"model   {artifact.name} ({backend.name}, {card.precision}, window {card.window_frames / 100:.2f} s, "
+          f"hop {card.hop_frames / 100:.2f} s, count final {summary['alignment']['latency_s']:.2f} s behind the audio)")
+    print(f"sample  {SAMPLE}: {summary['audio_s']:.1f} s in {summary['wall_s']:.2f} s "
+          f"(inference median {summary['latency_ms_median']:.2f} ms per hop)")
+    print(f"steps   counted {counted:.1f}   true {truth}   error {error:+.2f} %  [{verdict}]")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

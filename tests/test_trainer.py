@@ -1,0 +1,287 @@
+"""Trainer pieces on tiny inputs: config, one step, data, evaluation, the CLI, a smoke run, CV."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from tests.fixtures import TINY_MODEL_ARGS, make_dataset, tiny_config
+from train.config import ConfigError, TrainConfig, list_presets, load_config, preset
+from train.trainer import GlooSyncBatchNorm, ResumableBatchSampler, train, train_step, window_loss
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("data"), n_runners=5, seconds=20)
+
+
+def _app() -> typer.Typer:
+    from train.cli_train import register
+
+    app = typer.Typer(add_completion=False)
+    register(app)
+    return app
+
+
+# ---------------------------------------------------------------- config
+
+
+def test_config_defaults_are_the_paper_recipe():
+    cfg = TrainConfig()
+    assert (cfg.batch_size, cfg.plateau_factor, cfg.plateau_patience, cfg.window_frames) == (32, 0.9, 5, 500)
+    assert cfg.lr is None and cfg.optimizer == "auto"  # 1e-3 Adam for CNNs, resolved by the trainer
+
+
+def test_config_unknown_key_fails_and_names_valid_keys(tmp_path):
+    (tmp_path / "c.yaml").write_text("epochs: 3\nlearning_rate: 0.1\n")
+    with pytest.raises(ConfigError, match="unknown key.*learning_rate.*valid keys"):
+        load_config(path=tmp_path / "c.yaml")
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(overrides=["bogus=1"])
+
+
+def test_config_yaml_types_and_overrides(tmp_path):
+    (tmp_path / "c.yaml").write_text("lr: 1e-3\nepochs: '7'\nmodel_args:\n  cnn14: {width: 0.5}\n")  # YAML 1.1 reads 1e-3 as a string
+    cfg = load_config(path=tmp_path / "c.yaml", overrides=["model_args.cnn14.dropout=0.0", "compile=true", "train_hop_s=null"])
+    assert cfg.lr == 1e-3 and cfg.epochs == 7 and cfg.compile is True and cfg.train_hop_s is None
+    assert cfg.args_for("cnn14") == {"width": 0.5, "dropout": 0.0}
+    with pytest.raises(ConfigError, match="epochs"):
+        load_config(overrides={"epochs": "many"})
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"fold": 5}, "fold: 5 out of range"),
+        ({"precision": "fp8"}, "precision"),
+        ({"window_s": 0.005}, "window_s"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"plateau_factor": 1.5}, "plateau_factor"),
+        ({"device": "cpu", "precision": "fp16"}, "fp16 needs CUDA"),
+    ],
+)
+def test_config_validation(changes, match):
+    with pytest.raises(ConfigError, match=match):
+        TrainConfig(**changes)
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu", "gpu"])
+def test_presets_are_valid_configs(name):
+    assert name in list_presets()
+    cfg = load_config(name)
+    assert cfg.model in cfg.model_args or name == "gpu"  # gpu: the paper's full-size models, no overrides
+    from train.models import make_config
+
+    for model, args in cfg.model_args.items():
+        make_config(model, **args)  # every override is a real key of that model's config
+
+
+# ---------------------------------------------------------------- one step
+
+
+def _tiny_model(**changes):
+    from train.models import build_model
+
+    torch.manual_seed(0)
+    return build_model("cnn14", **{**TINY_MODEL_ARGS["cnn14"], **changes})
+
+
+def test_window_loss_is_mse_on_counts_or_densities():
+    density = torch.tensor([[0.5, 0.5, 1.0], [0.0, 1.0, 0.0]])
+    assert window_loss(density, torch.tensor([2.0, 3.0])).item() == pytest.approx((0 + 4) / 2)
+    assert window_loss(density, torch.tensor([[0.5, 0.5, 1.0], [0.0, 0.0, 0.0]])).item() == pytest.approx(1 / 6)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_train_step_learns_a_fixed_batch(precision):
+    model = _tiny_model()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 1, 64, 100, generator=g) - 8.0
+    y = torch.arange(8, dtype=torch.float32)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    losses = [train_step(model, (x, y), opt, scaler, precision)[0].item() for _ in range(25)]
+    assert all(math.isfinite(v) for v in losses)
+    assert losses[-1] < 0.5 * losses[0]
+    loss, pred = train_step(model, (x, y), opt, scaler, precision)
+    assert pred.shape == (8,) and not pred.requires_grad and loss.dtype == torch.float32
+
+
+def test_gloo_sync_batchnorm_is_a_plain_batchnorm_alone():
+    bn = torch.nn.BatchNorm2d(3)
+    sync = GlooSyncBatchNorm(bn, group=None)
+    assert sync.state_dict().keys() == bn.state_dict().keys()  # checkpoints load into the plain model
+    x = torch.randn(4, 3, 5, 6)
+    torch.testing.assert_close(sync(x), bn(x))  # no process group: falls back to BatchNorm
+
+
+# ---------------------------------------------------------------- data
+
+
+def test_dataset_items_and_density_targets(dataset):
+    from train.data.features import fold_windows
+    from train.dataset import WindowDataset
+
+    ws = fold_windows(dataset, 0, window_frames=100, split="train")
+    counts = WindowDataset(ws, "count")
+    dens = WindowDataset(ws, "density")
+    x, y = counts[3]
+    assert x.shape == (1, 64, 100) and x.dtype == torch.float32 and y.shape == ()
+    xd, yd = dens[3]
+    assert torch.equal(x, xd) and yd.shape == (25,)
+    sums = torch.stack([dens[i][1].sum() for i in range(len(dens))])
+    torch.testing.assert_close(sums, counts.targets)  # the density target sums to the weak label
+
+
+def test_resumable_batch_sampler_skips_exactly_the_seen_batches():
+    from torch.utils.data import DistributedSampler
+
+    ds = list(range(50))
+    full = ResumableBatchSampler(DistributedSampler(ds, num_replicas=1, rank=0, seed=3, drop_last=True), 8)
+    full.set_epoch(2)
+    part = ResumableBatchSampler(DistributedSampler(ds, num_replicas=1, rank=0, seed=3, drop_last=True), 8)
+    part.set_epoch(2, start=4)
+    assert list(part) == list(full)[4:] and len(list(full)) == 6 == full.batches_per_epoch
+    # two ranks of 4 draw, batch by batch, the windows of one rank of 8
+    ranks = []
+    for r in range(2):
+        b = ResumableBatchSampler(DistributedSampler(ds, num_replicas=2, rank=r, seed=3, drop_last=True), 4)
+        b.set_epoch(2)
+        ranks.append(list(b))
+    assert [sorted(a + b) for a, b in zip(*ranks)] == [sorted(b) for b in full]
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def test_run_windows_cover_each_density_frame_once():
+    from train.evaluate import run_windows
+
+    for n in (1003, 1000, 1500, 1799, 340, 3):
+        covered = np.zeros(n, int)
+        for s, length, keep in run_windows(n, 500):
+            assert s % 4 == 0 and length % 4 == 0
+            covered[s + keep : s + length] += 1
+        assert (covered[: n - n % 4] == 1).all() and (covered[n - n % 4 :] == 0).all()
+
+
+def test_run_predictions_match_window_predictions(dataset):
+    from train.data.features import fold_windows
+    from train.dataset import WindowDataset
+    from train.evaluate import predict_counts, predict_runs
+
+    model = _tiny_model().eval()
+    ws = fold_windows(dataset, 0, window_frames=100, split="test")
+    by_window = predict_counts(model, WindowDataset(ws))
+    runs = predict_runs(model, ws.recs, dataset, window_frames=100)
+    pred, true = runs.window_counts()
+    np.testing.assert_allclose(pred, by_window, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(true, ws.counts)
+
+
+# ---------------------------------------------------------------- training runs
+
+
+def test_smoke_preset_trains_a_teacher_through_the_cli(dataset, tmp_path):
+    """``footfall train --preset smoke``: a few steps of a Cnn14 teacher, a loadable best.pt, metrics."""
+    from train.models import load_model
+
+    out = tmp_path / "run"
+    res = CliRunner().invoke(_app(), ["train", "--preset", "smoke", "--data", str(dataset), "--fold", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    model, meta = load_model(out / "best.pt")
+    assert meta["name"] == "cnn14" and meta["fold"] == 1 and math.isfinite(meta["val_mae"])
+    rows = (out / "metrics.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("epoch,step,lr,train_loss,train_mae,val_loss,val_mae,val_pcc")
+    assert len(rows) >= 2
+    state = torch.load(out / "last.pt", weights_only=True)
+    assert state["progress"]["finished"] and state["progress"]["global_step"] == load_config("smoke").max_steps
+
+
+def test_training_is_deterministic_and_schedules_lr(dataset, tmp_path):
+    cfg = tiny_config(dataset, tmp_path / "a", epochs=3, plateau_patience=1, plateau_factor=0.5, early_stop_patience=0)
+    a = train(cfg)
+    b = train(cfg.replace(out=str(tmp_path / "b")))
+    wa = torch.load(a.last_path, weights_only=True)["model"]
+    wb = torch.load(b.last_path, weights_only=True)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    lrs = [row["lr"] for row in a.history]
+    # patience 1: every epoch without a new best val MAE halves the lr
+    for prev, row, lr in zip(a.history, a.history[1:], lrs[1:]):
+        assert lr == pytest.approx(lrs[a.history.index(prev)] * (0.5 if row["val_mae"] >= prev["best_val_mae"] else 1.0))
+
+
+def test_early_stopping_stops(dataset, tmp_path):
+    res = train(tiny_config(dataset, tmp_path / "run", epochs=50, lr=0.0 + 1e-12, early_stop_patience=2))
+    assert res.stop_reason.startswith("early stop") and len(res.history) < 50
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--data", "/nonexistent/footfall"], "no such dataset folder"),
+        (["--set", "learning_rate=1"], "unknown key"),
+        (["--fold", "7"], "fold: 7 out of range"),
+        (["--preset", "laptop"], "preset 'laptop'"),
+        (["--model", "resnet999"], "unknown model"),
+    ],
+)
+def test_cli_bad_input_is_one_line_exit_2(dataset, tmp_path, args, match):
+    base = ["train", "--preset", "smoke", "--data", str(dataset), "--out", str(tmp_path / "o")]
+    res = CliRunner().invoke(_app(), base + args)
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    lines = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and match in lines[0], res.output
+
+
+def test_cli_refuses_to_overwrite_a_run_without_resume(dataset, tmp_path):
+    out = tmp_path / "o"
+    args = ["train", "--preset", "smoke", "--data", str(dataset), "--out", str(out)]
+    assert CliRunner().invoke(_app(), args).exit_code == 0
+    res = CliRunner().invoke(_app(), args)
+    assert res.exit_code == 2 and "--resume" in res.output
+    res = CliRunner().invoke(_app(), args + ["--resume", "--set", "lr=0.5"])
+    assert res.exit_code == 2 and "different config" in res.output
+    assert CliRunner().invoke(_app(), args + ["--resume"]).exit_code == 0  # finished: nothing left to do
+
+
+def test_cross_validation_writes_table_ii(tmp_path):
+    """``footfall cv``: one fold of a tiny teacher plus both baselines; Table II files and the PNG."""
+    data = make_dataset(tmp_path / "data", n_runners=5, seconds=30, seed=1)
+    out = tmp_path / "cv"
+    res = CliRunner().invoke(
+        _app(),
+        ["cv", "--model", "cnn14", "--folds", "1", "--preset", "smoke", "--data", str(data), "--out", str(out),
+         "--set", "window_s=5", "--set", "batch_size=4", "--set", "max_steps=2"],
+    )
+    assert res.exit_code == 0, res.output
+    table = (out / "table_ii.md").read_text()
+    for row in ("cnn14", "Naive baseline", "Onset counter"):
+        assert row in table
+    assert "±" in table and (out / "counts.png").stat().st_size > 1000
+    assert (out / "cnn14" / "fold0" / "test.json").is_file()
+    res = CliRunner().invoke(_app(), ["cv", "--folds", "9", "--data", str(data), "--out", str(out)])
+    assert res.exit_code == 2 and "--folds 9" in res.output
+
+
+# ---------------------------------------------------------------- GPU
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_train_on_cuda_with_autocast(dataset, tmp_path, precision):
+    res = train(tiny_config(dataset, tmp_path / "run", device="cuda", precision=precision, max_steps=5, num_workers=2))
+    assert math.isfinite(res.best_val_mae)
+
+
+@pytest.mark.gpu
+def test_train_on_cuda_compiled(dataset, tmp_path):
+    res = train(tiny_config(dataset, tmp_path / "run", device="cuda", compile=True, max_steps=3))
+    assert math.isfinite(res.best_val_mae)

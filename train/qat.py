@@ -1,0 +1,338 @@
+"""int8 students: quantization-aware training (PT2E QAT) and, for comparison, post-training
+quantization (PT2E PTQ), both with the XNNPACK quantizer (per-channel symmetric int8 weights,
+per-tensor int8 activations) on the CNN alone (the log-mel front end stays outside, float).
+
+QAT (:func:`quantize_student`):
+
+1. export the fp32 student (train mode) at its fixed window, batch dimension dynamic;
+2. ``prepare_qat_pt2e``: fake-quantize weights and activations; conv + BatchNorm pairs become
+   the QAT conv-bn pattern (BN statistics still move);
+3. fine-tune on the student's own targets (PSL segment counts, the same loss and data as
+   :mod:`train.distill`) at a small learning rate; after ``freeze_bn_epoch`` epochs the BN
+   statistics are frozen (the graph moved to eval mode, gradients still flow), after
+   ``freeze_observer_epoch`` the quantization ranges too;
+4. ``convert_pt2e``: BN folded into the conv weights, real quantize/dequantize pairs;
+5. re-export with a dynamic batch and save as ``qat_int8.pt2``.
+
+PTQ: the eval-mode student exported, ``prepare_pt2e`` (histogram observers), a few calibration
+batches, ``convert_pt2e`` -> ``ptq_int8.pt2``.
+
+File format (what ``export/`` consumes): a ``torch.export`` program saved with
+``torch.export.save``; :func:`load_quantized` reads it back::
+
+    ep = torch.export.load("qat_int8.pt2", extra_files={"footfall.json": ""})
+    meta = json.loads(extra_files["footfall.json"])      # also in qat_int8.pt2.json beside it
+    y = ep.module()(x)        # x (B, 1, 64, meta["window_frames"]) float32 log-mel -> (B, W // 4)
+
+The graph holds ``quantized_decomposed`` quantize/dequantize ops around the convs (the form
+``to_edge_transform_and_lower`` + ``XnnpackPartitioner`` turns into int8 XNNPACK kernels, and
+``litert-torch`` converts); its time length is fixed at the student's window (MobileNetV2 does
+not lower with a dynamic T), its batch is dynamic (re-export at batch 1 for a ``.pte``).
+The metadata says what the model is (name, config, window/hop, density fps, params, MACs), how it
+was quantized, from which checkpoint and data, and its accuracy next to the fp32 student's.
+
+Accuracy is compared at the student's streaming window (fixed-T graphs cannot run 5-s windows
+whole): each run is counted with the edge runtime's streaming alignment and scored on the
+paper's 5-s windows of the test runs (``train.distill.evaluate(..., stream=True)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from train.config import ConfigError
+from train.distill import DistillConfig, build_distill_data, evaluate
+from train.psl import jsonable, write_json
+
+log = logging.getLogger("footfall.qat")
+
+PT2E_FORMAT = "footfall.pt2e"
+PT2E_VERSION = 1
+META_FILE = "footfall.json"  # the metadata entry inside the .pt2 archive
+MAX_BATCH = 4096
+
+
+@dataclass
+class QATConfig:
+    """A QAT / PTQ run of one student checkpoint; data, labels and fold default to the student's."""
+
+    student: str  # fp32 student checkpoint (footfall distill's best.pt)
+    out: str = ""  # default: <student dir>/int8
+    data: str = ""  # default: the dataset the student was trained on
+    psl: str = ""  # default: the student's PSL folder
+    epochs: int = 6
+    lr: float = 1e-4  # Adam; 1/10 of the student's
+    batch_size: int = 64
+    freeze_bn_epoch: int = 3  # epochs with moving BN statistics; then frozen
+    freeze_observer_epoch: int = 4  # epochs with moving quantization ranges; then frozen
+    max_steps: int = 0  # cap on QAT optimizer steps (0: none); for smoke runs
+    calib_batches: int = 16  # PTQ calibration batches (of batch_size training windows)
+    ptq: bool = True  # also make the PTQ variant
+    qat: bool = True
+    device: str = "auto"
+    threads: int = 0
+    seed: int = 0
+    eval_batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "calib_batches", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: {getattr(self, name)}; must be >= 1")
+        if self.lr <= 0:
+            raise ConfigError(f"lr: {self.lr}; must be > 0")
+        if not 0 <= self.freeze_bn_epoch <= self.epochs or not 0 <= self.freeze_observer_epoch <= self.epochs:
+            raise ConfigError(f"freeze_bn_epoch {self.freeze_bn_epoch} / freeze_observer_epoch {self.freeze_observer_epoch}: must be in 0..epochs ({self.epochs})")
+        if not (self.qat or self.ptq):
+            raise ConfigError("nothing to do: qat and ptq both off")
+
+
+def _quantizer(is_qat: bool):
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
+
+    return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=is_qat))
+
+
+def quantizer_description(is_qat: bool) -> dict[str, Any]:
+    return {
+        "framework": "pt2e (torchao)",
+        "quantizer": "executorch XNNPACKQuantizer",
+        "config": f"get_symmetric_quantization_config(is_per_channel=True, is_qat={is_qat})",
+        "weights": "int8 per-channel symmetric [-127, 127]",
+        "activations": "int8 per-tensor affine [-128, 127]",
+        "method": "qat" if is_qat else "ptq",
+        "scope": "the CNN only; log-mel front end outside, float",
+    }
+
+
+def _batch_dim():
+    return torch.export.Dim("batch", min=1, max=MAX_BATCH)
+
+
+def export_graph(model: torch.nn.Module, window_frames: int) -> torch.export.ExportedProgram:
+    """``torch.export`` at (B, 1, n_mels, window_frames) with B dynamic (the QAT batch pitfall)."""
+    n_mels = model.config.n_mels if hasattr(model, "config") else 64
+    x = torch.randn(2, 1, n_mels, window_frames)
+    return torch.export.export(model, (x,), dynamic_shapes=({0: _batch_dim()},))
+
+
+def _set_observers(graph: torch.nn.Module, enabled: bool) -> None:
+    from torchao.quantization.pt2e.fake_quantize import disable_observer, enable_observer
+
+    graph.apply(enable_observer if enabled else disable_observer)
+
+
+def _load_student(cfg: QATConfig) -> tuple[torch.nn.Module, dict, DistillConfig]:
+    from train.models import load_model
+
+    path = Path(cfg.student)
+    if not path.is_file():
+        raise ConfigError(f"student: {path}: no such checkpoint")
+    model, meta = load_model(path)
+    tc = meta.get("train_config")
+    if not isinstance(tc, dict) or "labels" not in tc:
+        raise ConfigError(f"student: {path}: not a `footfall distill` checkpoint (no distillation config inside)")
+    dcfg = DistillConfig.from_dict({**tc, "data": cfg.data or tc["data"], "psl": cfg.psl or tc.get("psl", ""), "batch_size": cfg.batch_size,
+                                    "device": "cpu", "precision": "fp32"}, where=f"{path} train_config")
+    return model, meta, dcfg
+
+
+def _train_loader(dcfg: DistillConfig, seed: int):
+    ds = build_distill_data(dcfg.data, dcfg.fold, "train", dcfg.labels, dcfg.segment_s, dcfg.psl or None, dcfg.window_frames,
+                            dcfg.hop_frames, dcfg.alpha, dcfg.unlabeled, dcfg.n_folds)
+    loader = torch.utils.data.DataLoader(ds, batch_size=dcfg.batch_size, shuffle=True, drop_last=True,
+                                         generator=torch.Generator().manual_seed(seed))
+    return ds, loader
+
+
+def _score(fn: Callable, dcfg: DistillConfig, recs_by_split: dict, device, batch_size: int, direct: bool = False) -> dict[str, dict]:
+    """{split: FoldResult dict} of a callable on the val/test runs (stream; or direct 5-s windows)."""
+    out = {}
+    for split, recs in recs_by_split.items():
+        if direct:
+            r = evaluate(fn, recs, dcfg.data, dcfg.val_window_frames, None, batch_size, device, dcfg.fold)
+        else:
+            r = evaluate(fn, recs, dcfg.data, dcfg.window_frames, dcfg.stream_hop_frames, batch_size, device, dcfg.fold, stream=True)
+        out[split] = dataclasses.asdict(r)
+    return out
+
+
+def run_qat(cfg: QATConfig) -> dict[str, Any]:
+    """fp32 student -> QAT int8 and PTQ int8 graphs (``.pt2``) + a report; returns the report.
+
+    Single process (QAT of a small student takes minutes). Writes into ``cfg.out``:
+    ``qat_int8.pt2`` (+ ``.json``), ``ptq_int8.pt2`` (+ ``.json``), ``report.json``.
+    """
+    import os
+
+    from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e, prepare_qat_pt2e
+
+    from edge.card import sha256_file
+    from train.data.features import fold_recordings
+    from train.models import count_params, macs_per_second
+    from train.trainer import seed_everything, train_step
+
+    torch.set_num_threads(cfg.threads or max(1, os.cpu_count() or 1))
+    device = torch.device("cuda" if cfg.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+    if cfg.device == "cuda" and device.type != "cuda":
+        raise ConfigError("device: cuda requested but torch sees no CUDA device")
+    model, meta, dcfg = _load_student(cfg)
+    out = Path(cfg.out) if cfg.out else Path(cfg.student).resolve().parent / "int8"
+    out.mkdir(parents=True, exist_ok=True)
+    W = dcfg.window_frames
+    seed_everything(cfg.seed)
+    recs = {s: fold_recordings(dcfg.data, dcfg.fold, s, n_folds=dcfg.n_folds) for s in ("val", "test")}
+    ds, loader = _train_loader(dcfg, cfg.seed)
+    loss_fn = ds.loss_fn()
+    base_meta = {
+        "format": PT2E_FORMAT,
+        "version": PT2E_VERSION,
+        "model": {"name": meta["name"], "config": meta["config"], "params": count_params(model),
+                  "macs_per_second": macs_per_second(model, W), "time_multiple": model.time_multiple},
+        "window_frames": W,
+        "hop_frames": dcfg.stream_hop_frames,
+        "density_fps": 25.0,
+        "input_shape": [-1, 1, model.config.n_mels, W],  # -1: dynamic batch
+        "student_checkpoint": str(Path(cfg.student).resolve()),
+        "student_sha256": sha256_file(cfg.student),
+        "training_data": {"dataset": dcfg.data, "fold": dcfg.fold, "labels": dcfg.labels, "segment_s": dcfg.segment_s,
+                          "alpha": dcfg.alpha, "unlabeled": dcfg.unlabeled, "psl": dcfg.psl, "distill": meta.get("distill", {})},
+        "tools": _tools(),
+    }
+
+    model.to(device).eval()
+    report: dict[str, Any] = {"student": base_meta["student_checkpoint"], "window_frames": W, "hop_frames": dcfg.stream_hop_frames,
+                              "fp32": {"stream": _score(model, dcfg, recs, device, cfg.eval_batch_size),
+                                       "direct": _score(model, dcfg, recs, device, cfg.eval_batch_size, direct=True)}}
+    log.info("fp32 student: test 5-s MAE %.4f (stream), %.4f (direct)", report["fp32"]["stream"]["test"]["mae"], report["fp32"]["direct"]["test"]["mae"])
+
+    if cfg.ptq:
+        t0 = time.perf_counter()
+        graph = prepare_pt2e(export_graph(model.cpu().eval(), W).module(), _quantizer(False))
+        with torch.no_grad():
+            for i, (x, _) in enumerate(loader):
+                if i >= cfg.calib_batches:
+                    break
+                graph(x)
+        ptq = convert_pt2e(graph)
+        move_exported_model_to_eval(ptq)
+        report["ptq"] = {"stream": _score(ptq, dcfg, recs, "cpu", cfg.eval_batch_size), "seconds": time.perf_counter() - t0}
+        _save(out / "ptq_int8.pt2", ptq, W, model.config.n_mels, {**base_meta, "precision": "int8", "quantization": quantizer_description(False),
+              "calibration": {"batches": cfg.calib_batches, "batch_size": dcfg.batch_size},
+              "accuracy": report["ptq"]["stream"]["test"], "reference_accuracy": report["fp32"]["stream"]["test"]})
+        log.info("PTQ int8: test 5-s MAE %.4f (stream)", report["ptq"]["stream"]["test"]["mae"])
+
+    if cfg.qat:
+        t0 = time.perf_counter()
+        model.to(device).train()
+        graph = prepare_qat_pt2e(export_graph(model, W).module(), _quantizer(True)).to(device)
+        optimizer = torch.optim.Adam(graph.parameters(), lr=cfg.lr)
+        scaler = torch.amp.GradScaler(device.type, enabled=False)
+        history, step, best = [], 0, (float("inf"), None, -1)
+        for epoch in range(cfg.epochs):
+            bn_frozen, obs_frozen = epoch >= cfg.freeze_bn_epoch, epoch >= cfg.freeze_observer_epoch
+            (move_exported_model_to_eval if bn_frozen else move_exported_model_to_train)(graph)
+            _set_observers(graph, not obs_frozen)
+            loss_sum, n = 0.0, 0
+            for x, y in loader:
+                loss, _ = train_step(graph, (x.to(device), y.to(device)), optimizer, scaler, "fp32", loss_fn=loss_fn)
+                loss_sum, n, step = loss_sum + loss.item() * len(y), n + len(y), step + 1
+                if cfg.max_steps and step >= cfg.max_steps:
+                    break
+            # validate the fake-quantized graph: eval mode, ranges untouched by validation audio
+            move_exported_model_to_eval(graph)
+            _set_observers(graph, False)
+            val = evaluate(graph, recs["val"], dcfg.data, W, dcfg.stream_hop_frames, cfg.eval_batch_size, device, dcfg.fold, stream=True)
+            history.append({"epoch": epoch, "train_loss": loss_sum / max(n, 1), "val_mae": val.mae, "bn_frozen": bn_frozen, "observers_frozen": obs_frozen})
+            log.info("QAT epoch %d  loss %.4f | val 5-s MAE %.4f (fake-quant)%s%s", epoch, loss_sum / max(n, 1), val.mae,
+                     " | BN frozen" if bn_frozen else "", " | ranges frozen" if obs_frozen else "")
+            # keep the best epoch once the ranges are frozen (what is converted is what was validated)
+            if obs_frozen and val.mae < best[0]:
+                best = (val.mae, {k: v.detach().clone() for k, v in graph.state_dict().items()}, epoch)
+            if cfg.max_steps and step >= cfg.max_steps:
+                break
+        if best[1] is not None:
+            graph.load_state_dict(best[1])
+        move_exported_model_to_eval(graph)
+        _set_observers(graph, False)
+        qat = convert_pt2e(graph.cpu())  # BN folded into the convs here
+        move_exported_model_to_eval(qat)
+        report["qat"] = {"stream": _score(qat, dcfg, recs, "cpu", cfg.eval_batch_size), "history": history, "best_epoch": best[2],
+                         "seconds": time.perf_counter() - t0}
+        _save(out / "qat_int8.pt2", qat, W, model.config.n_mels, {**base_meta, "precision": "int8", "quantization": quantizer_description(True),
+              "qat": {"epochs": cfg.epochs, "lr": cfg.lr, "freeze_bn_epoch": cfg.freeze_bn_epoch, "freeze_observer_epoch": cfg.freeze_observer_epoch,
+                      "best_epoch": best[2], "steps": step},
+              "accuracy": report["qat"]["stream"]["test"], "reference_accuracy": report["fp32"]["stream"]["test"]})
+        log.info("QAT int8: test 5-s MAE %.4f (stream)", report["qat"]["stream"]["test"]["mae"])
+
+    report["summary"] = summarize(report)
+    write_json(out / "report.json", report)
+    return report
+
+
+def summarize(report: dict) -> dict[str, Any]:
+    """Test 5-s MAE/PCC/total-count error of fp32, QAT and PTQ at the streaming window, and the
+    relative MAE changes the issue judges (QAT within 3 % of fp32, better than PTQ)."""
+    rows = {}
+    for name in ("fp32", "qat", "ptq"):
+        if name in report:
+            t = report[name]["stream"]["test"]
+            rows[name] = {"mae": t["mae"], "pcc": t["pcc"], "tce_median": t["tce_median"]}
+    ref = rows["fp32"]["mae"]
+    for name in ("qat", "ptq"):
+        if name in rows:
+            rows[name]["mae_rel_change_pct"] = 100.0 * (rows[name]["mae"] - ref) / ref if ref else float("nan")
+    out: dict[str, Any] = {"test_stream": rows}
+    if "qat" in rows:
+        out["qat_within_3pct"] = bool(rows["qat"]["mae_rel_change_pct"] <= 3.0)
+    if "qat" in rows and "ptq" in rows:
+        out["qat_better_than_ptq"] = bool(rows["qat"]["mae"] < rows["ptq"]["mae"])
+    return out
+
+
+def _tools() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"torch": torch.__version__}
+    for pkg in ("torchao", "executorch"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _save(path: Path, graph: torch.nn.Module, window_frames: int, n_mels: int, meta: dict) -> Path:
+    """Re-export a converted graph (dynamic batch) and save it with its metadata (inside and beside)."""
+    x = torch.randn(2, 1, n_mels, window_frames)
+    ep = torch.export.export(graph, (x,), dynamic_shapes=({0: _batch_dim()},))
+    text = json.dumps(jsonable(meta), indent=2)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.export.save(ep, str(tmp), extra_files={META_FILE: text})
+    tmp.replace(path)
+    write_json(path.with_name(path.name + ".json"), json.loads(text))
+    return path
+
+
+def load_quantized(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A saved int8 graph -> (callable module (B, 1, 64, W) -> (B, W // 4), its metadata)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such quantized model")
+    extra = {META_FILE: ""}
+    try:
+        ep = torch.export.load(str(path), extra_files=extra)
+        meta = json.loads(extra[META_FILE])
+    except Exception as e:
+        raise ConfigError(f"{path}: not a footfall int8 graph ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
+    if meta.get("format") != PT2E_FORMAT:
+        raise ConfigError(f"{path}: metadata format {meta.get('format')!r}, expected {PT2E_FORMAT!r}")
+    return ep.module(), meta
