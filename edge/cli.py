@@ -136,12 +136,12 @@ def run_stream(
     def emit(updates: list[Update]) -> None:
         for u in updates:
             record = _hop_record(u, source)
+            if writer is not None:  # the log first: a row is on disk before anyone sees the hop
+                writer.writerow(record | {"events": " ".join(f"{e:.3f}" for e in u.events)})
+                log_file.flush()
             if json_out:
                 out.write(json.dumps(record) + "\n")
                 out.flush()
-            if writer is not None:
-                writer.writerow(record | {"events": " ".join(f"{e:.3f}" for e in u.events)})
-                log_file.flush()
             if live:
                 live.refresh(u)
 

@@ -5,9 +5,10 @@ and test sources) with javac into ``android_demo/core/build/``, and runs every J
 with ``org.junit.runner.JUnitCore`` from Debian's ``junit4`` package (``make test`` installs it).
 The golden folders reach the Java tests through ``-Dfootfall.golden`` and are required there.
 
-Three golden inputs cover the alignment's cases: the default 6-s click track (student window
+Four golden inputs cover the alignment's cases: the default 6-s click track (student window
 2 s, hop 0.48 s), a stream shorter than one window (the padded tail window alone, odd sample
-count), and an 11.4-s stream with another window/hop (the 10-s cadence ring wraps).
+count), an 11.4-s stream with another window/hop (the 10-s cadence ring wraps), and windows
+without overlap ending on a rising click (no tail window; steps flushed at the end of stream).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from edge.golden import onset_card, write_golden
+from edge.golden import click_track, onset_card, write_golden
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "android_demo"
@@ -48,10 +50,17 @@ def _run(cmd: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def golden_dirs(tmp_path_factory) -> list[Path]:
     base = tmp_path_factory.mktemp("golden")
-    dirs = [base / "default", base / "short", base / "long"]
+    dirs = [base / "default", base / "short", base / "long", base / "no_overlap"]
     write_golden(dirs[0])  # 6 s click track, W 200 / H 48, the numpy onset "model"
     write_golden(dirs[1], seconds=1.337, seed=1)  # < one window: the padded tail window only
     write_golden(dirs[2], card=onset_card(window_frames=128, hop_frames=32), seconds=11.37, seed=2)
+    # H == W and exactly 4 windows: no tail window; a click in the last 15 ms leaves steps waiting
+    # for their peak at the end, so finish() emits them in an update of their own
+    pcm, _ = click_track(5.12, seed=3)
+    start = int(5.105 * 16_000)
+    n = len(pcm) - start
+    pcm[start:] += (0.5 * np.exp(-np.arange(n) / 128.0) * np.random.default_rng(0).standard_normal(n)).astype(np.float32)
+    write_golden(dirs[3], card=onset_card(window_frames=128, hop_frames=128), pcm=np.clip(pcm, -1, 1).astype(np.float32))
     return dirs
 
 

@@ -21,6 +21,7 @@ tasks.test {
     val golden = (project.findProperty("footfallGolden") as String?)
         ?: rootProject.file("../build/golden").path
     systemProperty("footfall.golden", golden)
+    systemProperty("footfall.melFilters", rootProject.file("../edge/assets/mel_filters.npy").path)
     testLogging {
         events("passed", "skipped", "failed")
     }

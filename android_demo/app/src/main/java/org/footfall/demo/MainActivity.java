@@ -33,9 +33,13 @@ public class MainActivity extends Activity {
     private Button startStop;
     private RadioGroup backendGroup;
 
-    private LiveCounter live; // non-null while counting (UI thread)
-    private int sessionId = 0; // bumped when a session ends or Reset starts a new count (UI thread)
-    private int stepsOffset = 0; // steps of earlier sessions since the last Reset (UI thread)
+    // UI-thread state. A session is one Start..Stop; its inference thread may still deliver the
+    // tail window's update after Stop, even after the next Start, so each session adds its own
+    // delta to the total. Reset starts a new count: sessions of an older count are ignored.
+    private LiveCounter live; // non-null while counting
+    private Session liveSession;
+    private int countId = 0;
+    private int totalSteps = 0;
     private volatile String modelName = "";
     private boolean visible = false; // between onStart and onStop (UI thread)
 
@@ -56,8 +60,8 @@ public class MainActivity extends Activity {
         });
         reset.setOnClickListener(v -> {
             stopCounting();
-            sessionId++; // late updates of the stopped session are ignored
-            stepsOffset = 0;
+            countId++; // late updates of the stopped session are ignored
+            totalSteps = 0;
             stepsView.setText("0");
             cadenceView.setText("–");
             statusView.setText(R.string.status_idle);
@@ -108,7 +112,7 @@ public class MainActivity extends Activity {
 
     private void startCounting() {
         final boolean usePte = backendGroup.getCheckedRadioButtonId() == R.id.backend_pte;
-        final Session session = new Session(sessionId);
+        final Session session = new Session(countId);
         startStop.setEnabled(false);
         statusView.setText("loading model…");
         new Thread(() -> {
@@ -132,7 +136,7 @@ public class MainActivity extends Activity {
             }
             runOnUiThread(() -> {
                 startStop.setEnabled(true);
-                if (!visible || session.id != sessionId) { // left the screen or Reset while loading
+                if (!visible || session.countId != countId) { // left the screen or Reset while loading
                     counter.discard();
                     return;
                 }
@@ -145,6 +149,7 @@ public class MainActivity extends Activity {
                 }
                 modelName = name;
                 live = counter;
+                liveSession = session;
                 startStop.setText(R.string.stop);
                 setBackendChoiceEnabled(false);
                 statusView.setText("listening · " + name);
@@ -163,6 +168,7 @@ public class MainActivity extends Activity {
     private void stopCounting() {
         LiveCounter c = live;
         live = null;
+        liveSession = null;
         if (c != null) c.stop(); // the session's onStopped() follows from the inference thread
         startStop.setText(R.string.start);
         setBackendChoiceEnabled(true);
@@ -172,16 +178,13 @@ public class MainActivity extends Activity {
         for (int i = 0; i < backendGroup.getChildCount(); i++) backendGroup.getChildAt(i).setEnabled(enabled);
     }
 
-    /**
-     * Receives one recording session's updates (on its inference thread) and shows them, unless
-     * Reset has started a new count since: a stale session's late updates are dropped.
-     */
+    /** Receives one recording session's updates (on its inference thread) and shows them. */
     private final class Session implements LiveCounter.Listener {
-        private final int id;
-        private int steps = 0; // this session's rounded count (UI thread)
+        private final int countId; // the count this session adds to
+        private int steps = 0; // this session's rounded count, already in totalSteps (UI thread)
 
-        Session(int id) {
-            this.id = id;
+        Session(int countId) {
+            this.countId = countId;
         }
 
         @Override
@@ -192,31 +195,29 @@ public class MainActivity extends Activity {
                     modelName, counter.meanLatencyMs(), counter.maxLatencyMs(), counter.audioSeconds() - u.tFinal,
                     droppedSamples > 0 ? String.format(Locale.ROOT, " · dropped %.1f s", droppedSamples / 16000.0) : "");
             runOnUiThread(() -> {
-                if (id != sessionId) return;
+                if (countId != MainActivity.this.countId) return; // Reset since
+                totalSteps += sessionSteps - steps;
                 steps = sessionSteps;
-                stepsView.setText(String.valueOf(stepsOffset + steps));
+                stepsView.setText(String.valueOf(totalSteps));
                 cadenceView.setText(cadence);
-                if (live != null) statusView.setText(status);
+                if (liveSession == this) statusView.setText(status);
             });
         }
 
         @Override
         public void onStopped(StreamCounter counter, String error) {
             runOnUiThread(() -> {
-                if (id != sessionId) return;
-                stepsOffset += steps; // the next Start goes on from this count
-                stepsView.setText(String.valueOf(stepsOffset));
-                sessionId++; // this session is over
-                if (error != null) {
+                if (liveSession == this) { // stopped by itself: an error (mic taken, model failure)
                     live = null;
+                    liveSession = null;
                     startStop.setText(R.string.start);
                     startStop.setEnabled(true);
                     setBackendChoiceEnabled(true);
-                    statusView.setText("stopped: " + error);
-                } else {
-                    statusView.setText(String.format(Locale.ROOT, "stopped · %.1f s of audio, %d windows",
-                            counter.audioSeconds(), counter.windowsRun()));
                 }
+                if (live != null || countId != MainActivity.this.countId) return; // a newer session speaks
+                statusView.setText(error != null ? "stopped: " + error
+                        : String.format(Locale.ROOT, "stopped · %.1f s of audio, %d windows",
+                                counter.audioSeconds(), counter.windowsRun()));
             });
         }
     }

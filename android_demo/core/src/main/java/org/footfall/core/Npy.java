@@ -12,7 +12,7 @@ import java.util.regex.Pattern;
 /**
  * Minimal reader of NumPy {@code .npy} files holding a C-ordered little-endian float32 array
  * (what {@code np.save} writes for {@code edge/assets/mel_filters.npy}), and of raw
- * little-endian float32 files ({@code .bin}, as the golden vectors are written).
+ * little-endian float32 files (the golden vectors' {@code .f32} files).
  */
 public final class Npy {
     private Npy() {}
@@ -91,7 +91,7 @@ public final class Npy {
         return new FloatArray(shape, data);
     }
 
-    /** Raw little-endian float32 values (a golden {@code .bin} file). */
+    /** Raw little-endian float32 values (a golden {@code .f32} file). */
     public static float[] readRawFloat32(InputStream in) throws IOException {
         byte[] bytes = readAll(in);
         if (bytes.length % 4 != 0) {

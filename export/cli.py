@@ -1,0 +1,92 @@
+"""`footfall export` and `footfall inspect`: thin typer layer over :mod:`export.pipeline` and
+:mod:`edge.card`.
+
+Exit codes: 0 done (a target whose SDK is missing is skipped with a line saying how to get it);
+1 an export failed or an artifact missed its parity gate; 2 bad input (one line, no traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+TARGETS_HELP = "comma-separated: pte, tflite, onnx, qnn"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip().lower() for v in value.split(",") if v.strip()]
+
+
+def export_command(
+    checkpoint: Path = typer.Argument(..., help="float checkpoint (.pt) or a quantized graph from `footfall qat` (.pt2)"),
+    to: str = typer.Option("pte,tflite,onnx,qnn", "--to", help=TARGETS_HELP),
+    precision: str = typer.Option("int8,fp32", "--precision", help="comma-separated: int8, fp32"),
+    out: Path = typer.Option(Path("out/export"), "--out", help="output folder: artifacts, their cards, export_report.json"),
+    int8: Optional[Path] = typer.Option(None, "--int8", help="a QAT/PTQ graph (.pt2) to lower for int8 instead of PTQ of CHECKPOINT"),
+    data: Optional[Path] = typer.Option(None, "--data", help="dataset: calibrate on the fold's validation runs, compare on its test runs"),
+    fold: int = typer.Option(0, "--fold", help="fold of --data"),
+    calib: Optional[Path] = typer.Option(None, "--calib", help="without --data: log-mel windows (.npy) or an audio file; default the bundled sample run"),
+    soc: str = typer.Option("SM8650,SM8750", "--soc", help="Qualcomm SoCs for the qnn target"),
+    window: Optional[int] = typer.Option(None, "--window", help="input frames per artifact (default: the checkpoint's window)"),
+    hop: Optional[int] = typer.Option(None, "--hop", help="streaming hop in frames written to the cards (default: the checkpoint's, else 48)"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Export CHECKPOINT to ExecuTorch (.pte), LiteRT (.tflite), ONNX and a Qualcomm HTP context;
+    reload each in its runtime, compare with PyTorch, and write a model card beside each."""
+    from export.pipeline import TARGETS, export_all
+    from export.targets import PRECISIONS, ExportError
+
+    targets, precisions, socs = _split(to), _split(precision), [s.upper() for s in _split(soc)]
+    for name, values, valid in (("--to", targets, TARGETS), ("--precision", precisions, PRECISIONS)):
+        unknown = sorted(set(values) - set(valid))
+        if unknown or not values:
+            _fail(f"{name} {','.join(values) or '(empty)'}: expected some of {', '.join(valid)}")
+    if data is not None and calib is not None:
+        _fail("give --data or --calib, not both")
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        result = export_all(checkpoint, targets, precisions, out, data, int8=int8, calib=calib, fold=fold, socs=socs,
+                            window_frames=window, hop_frames=hop)
+    except (ExportError, FileNotFoundError, ValueError) as e:
+        _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        typer.echo(f"{result.source['name']} (window {result.source['window_frames']} frames, int8 from "
+                   f"{result.source['int8_from']}) -> {result.out_dir} in {result.seconds:.0f} s")
+        for report in result.reports:
+            typer.echo("  " + report.line())
+    failed = [r for r in result.reports if r.failed]
+    for r in failed:
+        typer.echo(f"error: {r.target} {r.precision} {r.backend}: {r.message}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def inspect_command(
+    artifact: Path = typer.Argument(..., help="an exported .pte / .tflite / .onnx with its .card.json beside it"),
+) -> None:
+    """Print ARTIFACT's model card and verify it (sha256, front end, shapes); exit 2 on a mismatch."""
+    from edge.card import CardError, card_path, load_verified_card
+
+    try:
+        card = load_verified_card(artifact)
+    except CardError as e:
+        _fail(str(e))
+    typer.echo(card.to_json())
+    typer.echo(f"ok: {artifact.name} matches {card_path(artifact).name} (sha256 {card.sha256[:12]}…)", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export_command)
+    app.command("inspect")(inspect_command)

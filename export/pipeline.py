@@ -1,0 +1,594 @@
+"""``footfall export``: one straight line per artifact, export -> quantize -> lower -> save ->
+reload in its runtime -> compare with PyTorch -> model card.
+
+Entry points:
+
+- :func:`export_all` (``checkpoint`` path -> artifacts + cards in ``out_dir``): what the CLI runs.
+- :func:`export_model` (an in-memory :class:`ExportSource` + :class:`Windows`): the same line
+  without files in; QAT code or tests call it directly.
+
+What gets exported at int8 is decided by the source: a float checkpoint (``.pt``, from
+``train.models.save_checkpoint``) is post-training quantized per target (PT2E for ``.pte`` and
+``.tflite``, ORT static QDQ for ``.onnx`` and the NPU); a quantized graph (``.pt2`` from
+``train.qat``, QAT or PTQ converted) is lowered as it is to every target, and the float student
+it names (``student_checkpoint`` in its metadata) gives the fp32 artifacts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata as md
+import json
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edge.card import ModelCard, card_path, sha256_file, write_card
+from edge.frontend import FRAMES_PER_SECOND, N_MELS
+from export import runtimes
+from export.parity import DENSITY_FRAMES_5S, Parity, compare
+from export.targets import (
+    DEFAULT_QNN_SOCS,
+    PRECISIONS,
+    QNN_SOCS,
+    BackendMissing,
+    Exported,
+    ExportError,
+    calibration_batches,
+    is_quantized_graph,
+    qnn_available,
+    to_onnx,
+    to_pte,
+    to_qnn_context,
+    to_tflite,
+)
+
+log = logging.getLogger("footfall.export")
+
+TARGETS: tuple[str, ...] = ("pte", "tflite", "onnx", "qnn")
+DENSITY_STRIDE = 4  # front-end frames per density frame (contract 3)
+DEFAULT_HOP_FRAMES = 48  # 0.48 s streaming hop (train.distill stream_hop_s); INTERFACES says 50, but a hop must be a multiple of 4
+MAX_CALIBRATION = 64  # windows
+MAX_PARITY = 160  # windows (whole recordings, so that 5-s chunks are contiguous)
+MAX_NPU_PARITY = 48  # the HTP simulator is slow (~0.1-1 s per window)
+SAMPLE_AUDIO = Path(__file__).resolve().parents[1] / "edge" / "assets" / "sample_run.wav"
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+@dataclass
+class ExportSource:
+    """What to export.
+
+    float_model: the fp32 PyTorch model (eval mode); the fp32 artifacts and the PTQ input.
+        None when only a quantized graph is at hand (then no fp32 artifact).
+    int8_model: a PT2E-converted graph (``train.qat`` output: QAT or PTQ), lowered as it is for
+        every int8 artifact; None -> each target post-training quantizes ``float_model``.
+    """
+
+    float_model: torch.nn.Module | None
+    int8_model: torch.nn.Module | None = None
+    name: str = "model"
+    window_frames: int = 200
+    hop_frames: int = DEFAULT_HOP_FRAMES
+    meta: dict = field(default_factory=dict)  # checkpoint metadata (config, training data, ...)
+    checkpoint: str = ""  # where it came from, for the cards
+
+    def __post_init__(self) -> None:
+        if self.float_model is None and self.int8_model is None:
+            raise ExportError("nothing to export: neither a float model nor an int8 graph")
+        if self.int8_model is not None and not is_quantized_graph(self.int8_model):
+            raise ExportError("int8_model is not a quantized PT2E graph (no quantize/dequantize ops)")
+        if self.window_frames <= 0 or self.window_frames % DENSITY_STRIDE:
+            raise ExportError(f"window_frames must be a positive multiple of {DENSITY_STRIDE}, got {self.window_frames}")
+        if not 0 < self.hop_frames <= self.window_frames or self.hop_frames % DENSITY_STRIDE:
+            raise ExportError(f"hop_frames must be a multiple of {DENSITY_STRIDE} in (0, {self.window_frames}], got {self.hop_frames}")
+
+    @property
+    def quantization(self) -> str:
+        """How the int8 artifacts are quantized: ``qat`` (train.qat metadata has a "qat" entry) or ``ptq``."""
+        return "qat" if self.int8_model is not None and "qat" in self.meta else "ptq"
+
+
+@dataclass
+class Windows:
+    """Log-mel windows (N, 1, 64, W) float32 for calibration and for the parity check.
+
+    ``runs[i]`` names the recording of parity window i when the windows are consecutive,
+    non-overlapping windows of whole recordings (5-s counts and accuracy need that);
+    ``frame_steps`` then holds each run's true per-frame steps (100 fps) when labeled.
+    """
+
+    calibration: np.ndarray
+    parity: np.ndarray
+    runs: np.ndarray | None = None
+    frame_steps: list[np.ndarray] | None = None
+    source: dict = field(default_factory=dict)
+
+    def head(self, n: int) -> Windows:
+        """The first ``n`` parity windows (consecutive windows stay consecutive)."""
+        return Windows(self.calibration, self.parity[:n], None if self.runs is None else self.runs[:n], self.frame_steps,
+                       {**self.source, "parity": f"{min(n, len(self.parity))} of {self.source.get('parity', 'the windows')}"})
+
+
+def _window_frames_of(meta: dict) -> int | None:
+    if meta.get("window_frames"):
+        return int(meta["window_frames"])
+    if meta.get("window_s"):
+        return int(round(float(meta["window_s"]) * FRAMES_PER_SECOND))
+    return None
+
+
+def load_source(
+    checkpoint: str | Path,
+    int8: str | Path | None = None,
+    window_frames: int | None = None,
+    hop_frames: int | None = None,
+) -> ExportSource:
+    """A float checkpoint (``.pt``) and/or a quantized graph (``.pt2``) -> :class:`ExportSource`.
+
+    ``checkpoint`` may itself be the ``.pt2``: its ``student_checkpoint`` gives the float model
+    when that file still exists. The window comes from the argument, else the metadata
+    (``window_frames`` or ``window_s``), else 200 frames; the hop likewise (default 48).
+    """
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise ExportError(f"{checkpoint}: no such checkpoint")
+    if checkpoint.suffix == ".pt2":
+        int8, checkpoint = checkpoint, None
+    float_model, int8_model, meta = None, None, {}
+    if int8 is not None:
+        from train.qat import load_quantized
+
+        int8 = Path(int8)
+        if not int8.is_file():
+            raise ExportError(f"{int8}: no such int8 graph")
+        try:
+            int8_model, meta = load_quantized(int8)
+        except Exception as e:
+            raise ExportError(f"{int8}: {str(e).splitlines()[0]}") from e
+        student = meta.get("student_checkpoint")
+        if checkpoint is None and student and Path(student).is_file():
+            checkpoint = Path(student)
+    if checkpoint is not None:
+        from train.models import load_model
+
+        try:
+            float_model, float_meta = load_model(checkpoint)
+        except Exception as e:
+            raise ExportError(f"{checkpoint}: {str(e).splitlines()[0]}") from e
+        meta = {**float_meta, **meta}
+    name = (meta.get("model") or {}).get("name") if isinstance(meta.get("model"), dict) else None
+    name = name or meta.get("name") or getattr(float_model, "name", "") or "model"
+    window = window_frames or _window_frames_of(meta) or 200
+    hop = hop_frames or meta.get("hop_frames") or (
+        int(round(float(meta["stream_hop_s"]) * FRAMES_PER_SECOND)) if meta.get("stream_hop_s") else None
+    ) or min(DEFAULT_HOP_FRAMES, window)
+    return ExportSource(
+        float_model=float_model,
+        int8_model=int8_model,
+        name=str(name),
+        window_frames=int(window),
+        hop_frames=int(hop),
+        meta=meta,
+        checkpoint=str(int8 or checkpoint),
+    )
+
+
+def _spread(n: int, k: int) -> np.ndarray:
+    """k indices spread evenly over range(n) (all of them when k >= n)."""
+    return np.arange(n) if k >= n else np.linspace(0, n - 1, k).round().astype(int)
+
+
+def _cut(logmel: np.ndarray, window_frames: int) -> np.ndarray:
+    """(64, T) -> consecutive non-overlapping windows (N, 1, 64, W)."""
+    n = logmel.shape[1] // window_frames
+    return np.ascontiguousarray(
+        logmel[:, : n * window_frames].reshape(N_MELS, n, window_frames).transpose(1, 0, 2)[:, None], dtype=np.float32
+    )
+
+
+def windows_from_dataset(
+    root: str | Path, window_frames: int, fold: int = 0, max_calibration: int = MAX_CALIBRATION, max_parity: int = MAX_PARITY
+) -> Windows:
+    """Calibration from the validation side of ``fold``, parity from its test side (whole runs)."""
+    from train.data.features import fold_windows
+
+    try:
+        val = fold_windows(root, fold, window_frames, window_frames, split="val", only_labeled=False)
+        test = fold_windows(root, fold, window_frames, window_frames, split="test", only_labeled=False)
+    except Exception as e:
+        raise ExportError(f"{root}: cannot read the dataset ({str(e).splitlines()[0]})") from e
+    if len(val) == 0 or len(test) == 0:
+        raise ExportError(f"{root}: fold {fold} has no {'validation' if len(val) == 0 else 'test'} windows of {window_frames} frames")
+    calibration = np.stack([val.window(int(i)) for i in _spread(len(val), max_calibration)])[:, None]
+    keep, total = [], 0  # whole recordings until the budget is spent
+    for r in range(len(test.recs)):
+        idx = np.flatnonzero(test.index[:, 0] == r)
+        if total and total + len(idx) > max_parity:
+            break
+        keep.append(idx[: max_parity])
+        total += len(keep[-1])
+    idx = np.concatenate(keep)
+    parity = np.stack([test.window(int(i)) for i in idx])[:, None]
+    runs = test.index[idx, 0]
+    labeled = all(test.frame_steps[r] is not None for r in np.unique(runs))
+    return Windows(
+        calibration=np.ascontiguousarray(calibration, np.float32),
+        parity=np.ascontiguousarray(parity, np.float32),
+        runs=runs,
+        frame_steps=[test.frame_steps[r] for r in range(len(test.recs))] if labeled else None,
+        source={"dataset": str(Path(root).resolve()), "fold": fold, "calibration": f"val split, {len(calibration)} windows",
+                "parity": f"test split, {len(parity)} windows of {len(np.unique(runs))} runs"},
+    )
+
+
+def windows_from_file(path: str | Path, window_frames: int, max_calibration: int = MAX_CALIBRATION, max_parity: int = MAX_PARITY) -> Windows:
+    """Windows from a ``.npy`` of log-mel ((N, 64, W), (N, 1, 64, W) or a long (64, T)) or an audio file.
+
+    The same windows serve calibration and parity (said so in the report and the cards).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"{path}: no such calibration file")
+    runs, frame_steps = None, None
+    if path.suffix == ".npy":
+        x = np.load(path).astype(np.float32)
+        if x.ndim == 2:
+            x = _cut(x, window_frames)
+            runs = np.zeros(len(x), int)
+        elif x.ndim == 3:
+            x = x[:, None]
+        if x.ndim != 4 or x.shape[1:] != (1, N_MELS, window_frames):
+            raise ExportError(f"{path}: log-mel windows of shape (N, [1,] {N_MELS}, {window_frames}) expected, got {np.load(path).shape}")
+    else:
+        from edge.audio import load_audio
+        from edge.frontend import log_mel
+
+        try:
+            mel = log_mel(load_audio(path))
+        except Exception as e:
+            raise ExportError(f"{path}: not a log-mel .npy nor readable audio ({str(e).splitlines()[0]})") from e
+        x = _cut(mel, window_frames)
+        runs = np.zeros(len(x), int)
+        steps_csv = path.with_name(path.stem + ".steps.csv")  # contract 5: labels beside the audio give accuracy
+        if steps_csv.is_file():
+            from train.data.features import step_frames
+            from train.data.recordings import load_steps
+
+            frame_steps = [step_frames(load_steps(steps_csv), mel.shape[1]).astype(np.float32)]
+    if len(x) == 0:
+        raise ExportError(f"{path}: shorter than one window of {window_frames} frames")
+    parity_idx = np.arange(min(len(x), max_parity))  # a prefix: consecutive windows stay consecutive
+    return Windows(
+        calibration=x[_spread(len(x), max_calibration)],
+        parity=x[parity_idx],
+        runs=None if runs is None else runs[parity_idx],
+        frame_steps=frame_steps,
+        source={"file": str(path.resolve()), "calibration": f"{min(len(x), max_calibration)} windows of the file",
+                "parity": f"{len(parity_idx)} windows of the same file"},
+    )
+
+
+# ----------------------------------------------------------------------------- reports
+
+
+@dataclass
+class TargetReport:
+    target: str  # pte | tflite | onnx | qnn
+    precision: str
+    status: str  # ok | parity-failed | error | skipped
+    message: str = ""
+    backend: str = ""
+    artifact: str | None = None
+    card: str | None = None
+    quantization: str = "none"
+    size_bytes: int = 0
+    export_s: float = 0.0
+    run_s: float = 0.0
+    parity: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("parity-failed", "error")
+
+    def line(self) -> str:
+        head = f"{self.target:<7}{self.precision:<5} {self.backend or '-':<17} {self.status:<13}"
+        if self.status in ("ok", "parity-failed"):
+            p = self.parity
+            return (head + f" {Path(self.artifact).name}  {self.size_bytes / 1024:.0f} KiB  export {self.export_s:.1f}s"
+                    f"  |d| max {p['max_abs']:.2g} mean {p['mean_abs']:.2g}  count diff {p['count_diff_mean']:.4f}"
+                    f" ({p['metric']} {p[p['metric']]:.3g} <= {p['limit']:g}: {'yes' if p['passed'] else 'NO'})")
+        return head + f" {self.message}"
+
+
+@dataclass
+class ExportResult:
+    out_dir: str
+    reports: list[TargetReport]
+    seconds: float
+    source: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not any(r.failed for r in self.reports)
+
+    def to_dict(self) -> dict:
+        return {"out_dir": self.out_dir, "ok": self.ok, "seconds": round(self.seconds, 1), "source": self.source,
+                "artifacts": [asdict(r) for r in self.reports]}
+
+
+# ----------------------------------------------------------------------------- the line
+
+
+def _versions(*extra: str) -> dict:
+    out = {"torch": torch.__version__}
+    for pkg in ("executorch", "torchao", "litert-torch", "ai-edge-litert", "onnx", "onnxruntime", "onnxscript", *extra):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+@torch.no_grad()
+def torch_density(model: torch.nn.Module, windows: np.ndarray, batch: int = 32) -> np.ndarray:
+    """The PyTorch reference: (N, 1, 64, W) -> (N, W // 4) float32."""
+    out = []
+    for i in range(0, len(windows), batch):
+        out.append(model(torch.from_numpy(np.ascontiguousarray(windows[i : i + batch]))).float().numpy())
+    return np.concatenate(out).reshape(len(windows), -1)
+
+
+def accuracy(density: np.ndarray, windows: Windows) -> dict:
+    """5-s MAE, PCC and median total-count error (%) of densities of the parity windows, if labeled."""
+    if windows.runs is None or windows.frame_steps is None:
+        return {}
+    from train.metrics import evaluate_runs
+
+    preds, trues = [], []
+    for r in dict.fromkeys(windows.runs.tolist()):
+        track = density[windows.runs == r].reshape(-1)  # 25 fps
+        steps = windows.frame_steps[r][: len(track) * DENSITY_STRIDE]
+        preds.append(track)
+        trues.append(steps.reshape(-1, DENSITY_STRIDE).sum(axis=1))
+    res = evaluate_runs(preds, trues, window_frames=DENSITY_FRAMES_5S, fps=FRAMES_PER_SECOND / DENSITY_STRIDE)
+    clean = lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 4)  # noqa: E731
+    return {"mae_5s": clean(res.mae), "pcc_5s": clean(res.pcc), "total_count_error_pct": clean(res.tce_median),
+            "windows_5s": res.n_windows, "runs": res.n_runs}
+
+
+def _model_info(source: ExportSource) -> dict:
+    info = {"name": source.name, "config": source.meta.get("config") or (source.meta.get("model") or {}).get("config", {}),
+            "checkpoint": source.checkpoint}
+    model = source.float_model
+    try:
+        from train.models import count_params, macs_per_second
+
+        if model is not None:
+            info["params"] = int(count_params(model))
+            info["macs_per_second"] = int(macs_per_second(model, source.window_frames))
+    except Exception:  # a model outside the registry (tests' tiny net): size it by hand
+        if model is not None:
+            info["params"] = int(sum(p.numel() for p in model.parameters()))
+    for key in ("params", "macs_per_second"):
+        if key not in info and isinstance(source.meta.get("model"), dict) and key in source.meta["model"]:
+            info[key] = source.meta["model"][key]
+    return info
+
+
+def _training_data(meta: dict) -> dict:
+    if isinstance(meta.get("training_data"), dict):
+        return meta["training_data"]
+    return {k: meta[k] for k in ("data", "fold", "window_s", "distill") if k in meta}
+
+
+def _artifact_name(name: str, target: str, precision: str, soc: str | None = None) -> str:
+    ext = {"pte": "pte", "tflite": "tflite", "onnx": "onnx", "qnn": "onnx"}[target]
+    return f"{name}_{precision}_qnn_{soc.lower()}.{ext}" if target == "qnn" else f"{name}_{precision}.{ext}"
+
+
+def _run(exported: Exported, windows: np.ndarray) -> tuple[np.ndarray, dict]:
+    if exported.backend.startswith("qnn-htp:"):
+        return runtimes.run_qnn(exported.path, windows, exported.backend.split(":", 1)[1])
+    return runtimes.run_artifact(exported.path, windows, exported.backend), {}
+
+
+def _finish(
+    exported: Exported,
+    source: ExportSource,
+    windows: Windows,
+    reference: np.ndarray,
+    reference_name: str,
+    export_s: float,
+    report_extra: dict,
+) -> TargetReport:
+    """Reload -> compare -> card (written only when parity holds) for one saved artifact.
+
+    ``windows.parity`` are the windows to run, ``reference`` the PyTorch density on them.
+    """
+    t0 = time.perf_counter()
+    out, run_info = _run(exported, windows.parity)
+    run_s = time.perf_counter() - t0
+    parity: Parity = compare(out, reference, exported.precision, exported.backend, reference_name, windows.runs)
+    info = {**exported.info, **report_extra}
+    if run_info:
+        info["runtime"] = {k: v for k, v in run_info.items() if k != "ok"}
+    if exported.format == "tflite":
+        info["io"] = runtimes.tflite_io(exported.path)
+        if runtimes.tflite_runtime_available():
+            alt = compare(runtimes.run_tflite(exported.path, windows.parity, "tflite-runtime"), reference,
+                          exported.precision, exported.backend, reference_name, windows.runs)
+            info["tflite_runtime_parity"] = alt.to_dict()
+        else:
+            info["tflite_runtime_parity"] = "not run: tflite-runtime does not import here (it needs numpy < 2)"
+    report = TargetReport(
+        target="qnn" if exported.backend.startswith("qnn") else exported.format,
+        precision=exported.precision,
+        status="ok" if parity.passed else "parity-failed",
+        backend=exported.backend,
+        artifact=str(exported.path),
+        quantization=exported.quantization,
+        size_bytes=exported.path.stat().st_size,
+        export_s=round(export_s, 2),
+        run_s=round(run_s, 2),
+        parity=parity.to_dict(),
+        info=info,
+    )
+    stale = card_path(exported.path)
+    stale.unlink(missing_ok=True)  # an old card must not vouch for a new file
+    if not parity.passed:
+        report.message = f"parity {parity.summary()}; artifact kept without a card (edge-run refuses it)"
+        return report
+    card = ModelCard(
+        artifact=exported.path.name,
+        format=exported.format,
+        precision=exported.precision,
+        backend=exported.backend,
+        sha256=sha256_file(exported.path),
+        window_frames=source.window_frames,
+        hop_frames=source.hop_frames,
+        density_fps=FRAMES_PER_SECOND / DENSITY_STRIDE,
+        input_shape=[1, 1, N_MELS, source.window_frames],
+        model={**_model_info(source), "quantization": exported.quantization},
+        training_data=_training_data(source.meta),
+        accuracy=accuracy(out, windows),
+        reference_accuracy=accuracy(reference, windows),
+        parity={**parity.to_dict(), "windows_source": windows.source},
+        tools=_versions("onnxruntime-qnn") | ({"qnn_sdk": exported.info["qnn_sdk"]} if exported.info.get("qnn_sdk") else {}),
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    )
+    report.card = str(write_card(card, exported.path))
+    report.message = parity.summary()
+    return report
+
+
+def export_model(
+    source: ExportSource,
+    windows: Windows,
+    out_dir: str | Path,
+    targets: Sequence[str] = TARGETS,
+    precisions: Sequence[str] = PRECISIONS,
+    socs: Sequence[str] = DEFAULT_QNN_SOCS,
+    max_npu_windows: int = MAX_NPU_PARITY,
+) -> ExportResult:
+    """Export ``source`` to every target x precision; each artifact reloaded, compared, carded.
+
+    One failing target does not stop the others; :attr:`ExportResult.ok` is False when any
+    export raised or any parity gate failed. A target whose SDK is missing is ``skipped``.
+    """
+    t_start = time.perf_counter()
+    bad = sorted(set(targets) - set(TARGETS)) + sorted(set(precisions) - set(PRECISIONS))
+    if bad:
+        raise ExportError(f"unknown target/precision {bad}; targets: {', '.join(TARGETS)}; precisions: {', '.join(PRECISIONS)}")
+    bad_socs = sorted({s.upper() for s in socs} - set(QNN_SOCS))
+    if bad_socs:
+        raise ExportError(f"unknown SoC(s) {bad_socs}; known: {', '.join(QNN_SOCS)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    W = source.window_frames
+    for name, x in (("calibration", windows.calibration), ("parity", windows.parity)):
+        if x.ndim != 4 or x.shape[1:] != (1, N_MELS, W) or len(x) == 0:
+            raise ExportError(f"{name} windows must be (N, 1, {N_MELS}, {W}), got {x.shape}")
+    example = torch.from_numpy(np.ascontiguousarray(windows.parity[:1]))
+    calibration = calibration_batches(windows.calibration, example)
+
+    # PyTorch references: fp32 -> the float model; int8 -> the quantized graph when given (it is
+    # the PyTorch model being exported), else the float model (PTQ error is part of the export)
+    ref32 = torch_density(source.float_model, windows.parity) if source.float_model is not None else None
+    ref8 = torch_density(source.int8_model, windows.parity) if source.int8_model is not None else ref32
+    ref8_name = "pytorch int8 graph (as given)" if source.int8_model is not None else "pytorch fp32"
+    acc32 = accuracy(ref32, windows) if ref32 is not None else {}
+
+    reports: list[TargetReport] = []
+    qnn_missing = qnn_available() if "qnn" in targets and "int8" in precisions else None
+    with tempfile.TemporaryDirectory() as tmp:
+        for target in targets:
+            for precision in precisions:
+                model = source.float_model if precision == "fp32" else (source.int8_model or source.float_model)
+                if target == "qnn" and precision == "fp32":
+                    reports.append(TargetReport(target, precision, "skipped", "the HTP target is int8 only"))
+                    continue
+                if model is None:
+                    reports.append(TargetReport(target, precision, "skipped", "no float model (the int8 graph's student checkpoint is missing)"))
+                    continue
+                if target == "qnn" and qnn_missing:
+                    for soc in socs:
+                        reports.append(TargetReport(target, precision, "skipped", qnn_missing, backend=f"qnn-htp:{soc.upper()}"))
+                    continue
+                ref, ref_name = (ref32, "pytorch fp32") if precision == "fp32" else (ref8, ref8_name)
+                try:
+                    if target == "qnn":
+                        t0 = time.perf_counter()
+                        qdq = to_onnx(model, example, Path(tmp) / "qnn_qdq.onnx", "int8", calibration, for_qnn=True)
+                        qdq_s = time.perf_counter() - t0
+                        for soc in socs:
+                            t1 = time.perf_counter()
+                            exported = to_qnn_context(qdq.path, out_dir / _artifact_name(source.name, "qnn", precision, soc), soc)
+                            exported.quantization = source.quantization
+                            reports.append(_finish(exported, source, windows.head(max_npu_windows), ref[:max_npu_windows], ref_name,
+                                                   qdq_s + time.perf_counter() - t1, {"qdq_ops": qdq.info.get("ops")}))
+                        continue
+                    fn = {"pte": to_pte, "tflite": to_tflite, "onnx": to_onnx}[target]
+                    t0 = time.perf_counter()
+                    exported = fn(model, example, out_dir / _artifact_name(source.name, target, precision), precision, calibration)
+                    if precision == "int8":
+                        exported.quantization = source.quantization
+                    reports.append(_finish(exported, source, windows, ref, ref_name, time.perf_counter() - t0, {}))
+                except BackendMissing as e:
+                    reports.append(TargetReport(target, precision, "skipped", str(e)))
+                except Exception as e:  # the others still export; the failure is reported and fails the run
+                    log.debug("export %s %s failed", target, precision, exc_info=True)
+                    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                    reports.append(TargetReport(target, precision, "error", f"{type(e).__name__}: {first}"[:400]))
+                log.info("%s", reports[-1].line())
+    result = ExportResult(str(out_dir), reports, time.perf_counter() - t_start,
+                          {"name": source.name, "checkpoint": source.checkpoint, "window_frames": W, "hop_frames": source.hop_frames,
+                           "int8_from": "given quantized graph" if source.int8_model is not None else "post-training quantization",
+                           "windows": windows.source, "reference_accuracy_fp32": acc32})
+    (out_dir / "export_report.json").write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+    return result
+
+
+def export_all(
+    checkpoint: str | Path,
+    targets: Sequence[str] = TARGETS,
+    precisions: Sequence[str] = PRECISIONS,
+    out_dir: str | Path = "out/export",
+    data_root: str | Path | None = None,
+    *,
+    int8: str | Path | None = None,
+    calib: str | Path | None = None,
+    fold: int = 0,
+    socs: Sequence[str] = DEFAULT_QNN_SOCS,
+    window_frames: int | None = None,
+    hop_frames: int | None = None,
+    max_parity: int = MAX_PARITY,
+) -> ExportResult:
+    """Checkpoint -> every artifact with its card in ``out_dir`` (see :func:`export_model`).
+
+    checkpoint: a float ``.pt`` (int8 by PTQ) or a quantized ``.pt2`` from ``train.qat`` (int8 as
+        given; fp32 from its student checkpoint); ``int8`` adds a ``.pt2`` to a float ``.pt``.
+    data_root: a dataset (contract 5): calibration on fold ``fold``'s validation runs, parity on
+        its test runs. Else ``calib`` (a log-mel ``.npy`` or an audio file), else the bundled
+        sample run ``edge/assets/sample_run.wav``.
+    """
+    source = load_source(checkpoint, int8, window_frames, hop_frames)
+    if data_root is not None:
+        windows = windows_from_dataset(data_root, source.window_frames, fold, max_parity=max_parity)
+    elif calib is not None:
+        windows = windows_from_file(calib, source.window_frames, max_parity=max_parity)
+    elif SAMPLE_AUDIO.is_file():
+        windows = windows_from_file(SAMPLE_AUDIO, source.window_frames, max_parity=max_parity)
+    else:
+        raise ExportError("no real log-mel to calibrate and compare on: pass --data DATASET or --calib FILE (.npy log-mel or audio)")
+    return export_model(source, windows, out_dir, targets, precisions, socs)

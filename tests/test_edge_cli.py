@@ -1,0 +1,256 @@
+"""edge-run: JSON/CSV outputs, the documented behaviour on bad input, Ctrl-C, stdin, the demo."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+from typer.testing import CliRunner
+
+from edge import demo
+from edge.audio import load_audio
+from edge.backends import load_model
+from edge.cli import LOG_COLUMNS, app
+from edge.golden import click_track
+from edge.stream import count_offline
+from tests.edge_fixtures import copy_artifact, onset_artifacts
+
+ROOT = Path(__file__).resolve().parents[1]
+TOL = 1e-3
+
+
+@pytest.fixture(scope="module")
+def model():
+    return onset_artifacts(kinds=("onnx",))["onnx"]
+
+
+@pytest.fixture(scope="module")
+def wav(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "run.wav"
+    sf.write(path, click_track(9.0, seed=21)[0], 16000, subtype="FLOAT")
+    return path
+
+
+def invoke(*args):
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def parse_json_lines(stdout: str):
+    lines = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    assert "summary" in lines[-1] and all("summary" not in r for r in lines[:-1])
+    return lines[:-1], lines[-1]["summary"]
+
+
+def offline_steps(model, path) -> float:
+    backend, card = load_model(model)
+    return count_offline(backend, card, load_audio(path)).steps
+
+
+def test_json_output_per_hop_and_summary(model, wav):
+    code, out, err = invoke(wav, "--model", model, "--json")
+    assert code == 0, err
+    hops, summary = parse_json_lines(out)
+    for r in hops:
+        assert {"t", "t_final", "steps", "cadence_spm", "latency_ms", "events", "level_db", "dropped_blocks"} <= set(r)
+    assert all(b["t"] >= a["t"] and b["t_final"] >= a["t_final"] and b["steps"] >= a["steps"] for a, b in zip(hops, hops[1:]))
+    assert hops[-1]["t"] == 9.0 and hops[-1]["t_final"] == 9.0 and hops[-1]["steps"] == summary["steps"]
+    assert abs(summary["steps"] - offline_steps(model, wav)) <= TOL
+    assert summary["events"] == sum(len(r["events"]) for r in hops) == int(np.floor(summary["steps"] + 0.5))
+    assert summary["alignment"]["latency_s"] == 0.76 and summary["interrupted"] is False
+    assert summary["dropped_blocks"] == 0 and summary["windows"] == len(hops)
+
+
+def test_log_csv_appends_rows(model, wav, tmp_path):
+    log = tmp_path / "sub" / "hops.csv"
+    for _ in range(2):
+        code, out, err = invoke(wav, "--model", model, "--json", "--log", log)
+        assert code == 0, err
+    hops, summary = parse_json_lines(out)
+    lines = log.read_text().splitlines()
+    assert lines[0] == ",".join(LOG_COLUMNS) and lines.count(lines[0]) == 1
+    assert len(lines) == 1 + 2 * len(hops)
+    assert float(lines[-1].split(",")[2]) == pytest.approx(summary["steps"])
+
+
+def test_live_view_and_threads(model, wav):
+    code, out, err = invoke(wav, "--model", model, "--threads", "2")
+    assert code == 0, err
+    assert "steps" in out and "cadence" in out and "dBFS" in out and "edge-run summary" in out
+
+
+def test_seconds_limit(model, wav):
+    code, out, _ = invoke(wav, "--model", model, "--json", "--seconds", "3.5")
+    _, summary = parse_json_lines(out)
+    assert code == 0 and summary["audio_s"] == 3.5
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _write(path, data, rate, **kw):
+    sf.write(path, data, rate, **kw)
+    return path
+
+
+def test_empty_file_is_an_error(model, tmp_path):
+    path = _write(tmp_path / "empty.wav", np.zeros(0, np.float32), 16000)
+    code, out, err = invoke(path, "--model", model, "--json")
+    assert code == 1 and out == ""
+    assert err.strip() == f"edge-run: error: {path}: empty audio (0 samples)"
+
+
+def test_corrupt_and_missing_files_are_errors(model, tmp_path):
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEgarbage" + os.urandom(200))
+    code, _, err = invoke(corrupt, "--model", model)
+    assert code == 1 and "unreadable audio" in err and len(err.strip().splitlines()) == 1
+    code, _, err = invoke(tmp_path / "nope.flac", "--model", model)
+    assert code == 1 and "no such audio file" in err
+
+
+def test_nan_samples_are_an_error_naming_the_first(model, tmp_path):
+    pcm = click_track(4.0, seed=1)[0]
+    pcm[40000] = np.nan
+    path = _write(tmp_path / "nan.wav", pcm, 16000, subtype="FLOAT")
+    code, out, err = invoke(path, "--model", model, "--json")
+    assert code == 1
+    assert "NaN/inf samples (first at input sample 40000)" in err and len(err.strip().splitlines()) == 1
+    assert "summary" not in out
+
+
+@pytest.mark.parametrize("rate,channels", [(8000, 1), (48000, 2)])
+def test_other_rates_and_stereo_are_resampled_and_downmixed(model, tmp_path, rate, channels):
+    pcm = soxr.resample(click_track(6.0, seed=8)[0], 16000, rate)
+    x = np.stack([pcm, pcm * 0.8], axis=1) if channels == 2 else pcm
+    path = _write(tmp_path / f"r{rate}.wav", x, rate, subtype="PCM_16")
+    code, out, err = invoke(path, "--model", model, "--json")
+    assert code == 0, err
+    _, summary = parse_json_lines(out)
+    assert summary["audio_s"] == pytest.approx(6.0, abs=1e-3)
+    assert abs(summary["steps"] - offline_steps(model, path)) <= TOL
+    assert f"{rate} Hz, {channels} ch" in summary["source"]
+    assert summary["steps"] > 5
+
+
+def test_clipped_audio_is_counted_with_a_warning(model, tmp_path):
+    pcm = np.clip(click_track(6.0, seed=9)[0] * 40, -1, 1)  # the noise floor itself clips now and then
+    path = _write(tmp_path / "clipped.wav", pcm, 16000, subtype="PCM_16")
+    code, out, err = invoke(path, "--model", model, "--json")
+    assert code == 0
+    _, summary = parse_json_lines(out)
+    assert summary["clipped_fraction"] > 1e-3 and "clipped" in err
+    assert abs(summary["steps"] - offline_steps(model, path)) <= TOL
+
+
+def test_usage_errors_exit_2(model, wav):
+    code, _, err = invoke("--model", model)
+    assert code == 2 and "give an audio FILE" in err
+    code, _, err = invoke(wav, "--mic", "--model", model)
+    assert code == 2 and "not both" in err
+
+
+def _no_audio_env(tmp_path) -> dict:
+    """An environment with no sound server: ALSA's default goes to pulse, which is not there."""
+    env = dict(os.environ, PULSE_SERVER=f"unix:{tmp_path}/no-such-socket", XDG_RUNTIME_DIR=str(tmp_path))
+    return env
+
+
+def _edge_run(args, env=None, **kw):
+    return subprocess.run([sys.executable, "-m", "edge.cli", *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, **kw)
+
+
+@pytest.mark.parametrize("device", [None, "99", "no-such-microphone"])
+def test_missing_device_is_one_line_exit_2(model, tmp_path, device):
+    args = ["--mic", "--model", model] + (["--device", device] if device else [])
+    r = _edge_run(args, env=_no_audio_env(tmp_path))
+    assert r.returncode == 2, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.startswith("edge-run:")]
+    assert len(lines) == 1 and "edge-run --list-devices" in lines[0], r.stderr
+    assert r.stdout == ""
+
+
+def test_list_devices_without_a_sound_server(tmp_path):
+    r = _edge_run(["--list-devices"], env=_no_audio_env(tmp_path))
+    assert r.returncode in (0, 2), r.stderr
+    assert r.stdout.strip() or "edge-run: error" in r.stderr
+
+
+# --------------------------------------------------------------------------- stdin, Ctrl-C, demo
+
+
+def test_stdin_raw_pcm(model, wav):
+    pcm = load_audio(wav)
+    s16 = (np.clip(pcm, -1, 1 - 2**-15) * 32768).astype("<i2")
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", "-", "--model", str(model), "--json"], cwd=ROOT,
+                          input=s16.tobytes(), capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    _, summary = parse_json_lines(proc.stdout.decode())
+    backend, card = load_model(model)
+    assert abs(summary["steps"] - count_offline(backend, card, s16.astype(np.float32) / 32768).steps) <= TOL
+    assert summary["source"].startswith("stdin")
+
+
+def test_ctrl_c_prints_the_summary_and_exits_0(model, tmp_path):
+    path = _write(tmp_path / "long.wav", click_track(30.0, seed=3)[0], 16000, subtype="FLOAT")
+    log = tmp_path / "hops.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", str(path), "--model", str(model), "--json",
+                             "--realtime", "--log", str(log)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        hops = []
+        deadline = time.monotonic() + 60
+        while len(hops) < 4 and time.monotonic() < deadline:  # about 3.5 s of real-time audio
+            line = proc.stdout.readline()
+            if not line:
+                break
+            hops.append(json.loads(line))
+        assert len(hops) == 4, proc.stderr.read() if proc.poll() is not None else "no hops"
+        assert len(log.read_text().splitlines()) >= 1 + 4  # flushed as they happen
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    rest, summary = parse_json_lines(out)
+    hops += rest
+    assert summary["interrupted"] is True and 3.0 < summary["audio_s"] < 20.0
+    assert summary["steps"] == hops[-1]["steps"] and summary["t_final"] == pytest.approx(summary["audio_s"], abs=0.05)
+    assert len(log.read_text().splitlines()) == 1 + len(hops)
+
+
+def test_demo_says_what_is_missing(tmp_path, capsys):
+    assert demo.main(assets=tmp_path) == 1
+    err = capsys.readouterr().err
+    assert "sample_run.wav" in err and "sample_run.steps.csv" in err and "a model with its card" in err
+    assert "make model" in err
+
+
+def test_demo_with_assets(tmp_path, capsys, model):
+    assets = tmp_path / "assets"
+    copy_artifact(onset_artifacts(kinds=("tflite",))["tflite"], assets)
+    pcm, steps = click_track(20.0, seed=12)
+    sf.write(assets / demo.SAMPLE, pcm, 16000, subtype="PCM_16")
+    (assets / demo.SAMPLE_STEPS).write_text("time_s,foot\n" + "".join(f"{t:.4f},{i % 2}\n" for i, t in enumerate(steps)))
+    assert demo.read_steps(assets / demo.SAMPLE_STEPS) == pytest.approx(steps, abs=1e-4)
+    assert demo.main(assets=assets) == 0
+    out = capsys.readouterr().out
+    assert f"true {len(steps)}" in out and "counted" in out
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).with_name("edge-run")
+    if not script.exists():
+        pytest.skip("edge-run console script not installed (pip install -e .)")
+    r = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "--mic" in r.stdout and "--list-devices" in r.stdout

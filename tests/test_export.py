@@ -1,0 +1,246 @@
+"""Export on a tiny model: every target that runs here, reloaded in its runtime and compared with
+PyTorch; the parity gate failing; cards and `footfall inspect` catching a corrupted artifact.
+
+The exports are done once per module (they dominate the time); the QNN tests skip with the
+install hint when ``.venv-qnn`` is absent.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from edge.card import CardError, card_path, load_verified_card, sha256_file
+from edge.frontend import N_MELS, SAMPLE_RATE, log_mel
+from export import targets as T
+from export.parity import FP32_REL_TOL, INT8_COUNT_TOL, chunk_counts, compare
+from export import pipeline
+from export.pipeline import ExportSource, Windows, export_model, torch_density
+from export.runtimes import run_artifact
+from export.tiny import tiny_model
+
+W = 200  # the students' 2-s window
+
+
+def clicky_logmel(seconds: float = 12.0, seed: int = 0) -> np.ndarray:
+    """Real log-mel of noise with footstep-like clicks every ~0.36 s: (64, 100 * seconds)."""
+    rng = np.random.default_rng(seed)
+    audio = (0.01 * rng.standard_normal(int(SAMPLE_RATE * seconds))).astype(np.float32)
+    for t in np.arange(0.2, seconds - 0.1, 0.36):
+        i = int(t * SAMPLE_RATE)
+        audio[i : i + 200] += 0.5 * np.exp(-np.arange(200) / 30) * rng.standard_normal(200)
+    return log_mel(audio)
+
+
+def cut(mel: np.ndarray) -> np.ndarray:
+    n = mel.shape[1] // W
+    return np.ascontiguousarray(mel[:, : n * W].reshape(N_MELS, n, W).transpose(1, 0, 2)[:, None])
+
+
+@pytest.fixture(scope="module")
+def windows() -> Windows:
+    x = cut(clicky_logmel())  # 6 consecutive windows of one "run"
+    return Windows(calibration=x, parity=x, runs=np.zeros(len(x), int), source={"test": "clicky noise"})
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, model, windows):
+    """Every CPU target x precision of the tiny model through the whole pipeline, once."""
+    out = tmp_path_factory.mktemp("export")
+    source = ExportSource(model, name="tiny", window_frames=W, hop_frames=48)
+    return export_model(source, windows, out, targets=("pte", "tflite", "onnx"), precisions=("fp32", "int8"))
+
+
+def test_tiny_model_has_a_live_density(model, windows):
+    density = torch_density(model, windows.parity)
+    assert density.shape == (len(windows.parity), W // 4)
+    assert (density >= 0).all() and (density > 0).mean() > 0.2
+
+
+def test_every_cpu_target_exports_and_passes_parity(exported):
+    got = {(r.target, r.precision): r for r in exported.reports}
+    assert set(got) == {(t, p) for t in ("pte", "tflite", "onnx") for p in ("fp32", "int8")}
+    for (target, precision), r in got.items():
+        assert r.status == "ok", r.line()
+        assert r.parity["passed"]
+        if precision == "fp32":
+            assert r.parity["rel_max_abs"] <= FP32_REL_TOL
+        else:
+            assert r.parity["count_diff_mean"] <= INT8_COUNT_TOL
+            assert r.quantization == "ptq"
+        assert r.parity["count_5s_diff_mean"] is not None  # consecutive windows -> 5-s chunks
+    assert exported.ok
+    report = json.loads((Path(exported.out_dir) / "export_report.json").read_text())
+    assert report["ok"] and len(report["artifacts"]) == 6
+
+
+def test_pte_is_fully_delegated_to_xnnpack(exported):
+    for r in exported.reports:
+        if r.target == "pte":
+            assert r.info["delegated_ops"] > 0
+            assert r.info["non_delegated"] == {}, r.info
+
+
+def test_int8_tflite_has_int8_io_handled(exported, windows, model):
+    (r,) = [r for r in exported.reports if r.target == "tflite" and r.precision == "int8"]
+    assert r.info["io"]["input"]["dtype"] == "int8"  # the converter's choice; the runner quantizes
+    y = run_artifact(r.artifact, windows.parity[:2], "litert")
+    ref = torch_density(model, windows.parity[:2])
+    assert np.abs(y.sum(1) - ref.sum(1)).mean() <= INT8_COUNT_TOL
+
+
+def test_cards_verify_and_describe_the_artifact(exported):
+    for r in exported.reports:
+        card = load_verified_card(r.artifact)
+        assert card.sha256 == sha256_file(r.artifact)
+        assert card.window_frames == W and card.input_shape == [1, 1, N_MELS, W] and card.hop_frames == 48
+        assert card.precision == r.precision and card.backend == r.backend
+        assert card.parity["passed"] and card.tools["torch"] == torch.__version__
+
+
+def test_inspect_prints_the_card_and_catches_corruption(exported, tmp_path):
+    from train.cli import app
+
+    r = next(r for r in exported.reports if r.target == "onnx" and r.precision == "fp32")
+    runner = CliRunner()
+    ok = runner.invoke(app, ["inspect", r.artifact])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["sha256"] == sha256_file(r.artifact)
+
+    # a copy with one byte flipped, its card beside it
+    bad = tmp_path / Path(r.artifact).name
+    shutil.copy(r.artifact, bad)
+    shutil.copy(card_path(r.artifact), card_path(bad))
+    data = bytearray(bad.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    with pytest.raises(CardError, match="sha256 mismatch"):
+        load_verified_card(bad)
+    res = runner.invoke(app, ["inspect", str(bad)])
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "sha256 mismatch" in lines[0] and "Traceback" not in res.output
+
+    res = runner.invoke(app, ["inspect", str(tmp_path / "missing.tflite")])
+    assert res.exit_code == 2 and "no model card" in res.stderr
+
+
+def test_parity_gate_fails_on_a_wrong_artifact(tmp_path, model, windows):
+    """An artifact of another model fails the gate: reported, exit status bad, no card written."""
+    other = tiny_model(seed=1)
+    path = T.to_onnx(other, torch.from_numpy(windows.parity[:1]), tmp_path / "tiny_fp32.onnx").path
+    ref = torch_density(model, windows.parity)
+    exported = T.Exported(path, "onnx", "fp32", "onnxruntime")
+    report = pipeline._finish(exported, ExportSource(model, name="tiny", window_frames=W), windows, ref, "pytorch fp32", 0.0, {})
+    assert report.status == "parity-failed" and report.failed
+    assert "FAILED" in report.message and "without a card" in report.message
+    assert report.card is None
+    with pytest.raises(CardError, match="no model card"):
+        load_verified_card(path)
+
+
+def test_compare_gates():
+    ref = np.full((4, 50), 0.1)
+    assert compare(ref + 1e-6, ref, "fp32", "xnnpack").passed
+    assert not compare(ref * 1.001, ref, "fp32", "xnnpack").passed
+    near = ref + 0.09 / 50  # every window off by 0.09 steps
+    assert compare(near, ref, "int8", "litert").passed
+    assert not compare(ref + 0.11 / 50, ref, "int8", "litert").passed
+    assert compare(ref + 0.14 / 50, ref, "int8", "qnn-htp:SM8650").passed  # the NPU is allowed 0.15
+    # 5-s chunks: 5 windows of 50 density frames of one run -> 2 chunks of 125 frames
+    assert chunk_counts(np.ones((5, 50)), np.zeros(5, int)).tolist() == [125.0, 125.0]
+
+
+def test_export_cli_bad_input_is_one_line(tmp_path):
+    from train.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["export", str(tmp_path / "none.pt"), "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "no such checkpoint" in res.stderr and "Traceback" not in res.output
+    res = runner.invoke(app, ["export", str(tmp_path / "none.pt"), "--to", "pte,coreml"])
+    assert res.exit_code == 2 and "coreml" in res.stderr
+
+
+# ----------------------------------------------------------------------------- QAT graphs
+
+
+@pytest.fixture(scope="module")
+def qat_graph(model, windows):
+    """A QAT-converted PT2E graph as train.qat makes it (XNNPACK quantizer, folded int8 weights)."""
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
+
+    m = copy.deepcopy(model).train()
+    x = torch.from_numpy(windows.parity[:4])
+    batch = torch.export.Dim("batch", min=1, max=64)
+    graph = prepare_qat_pt2e(torch.export.export(m, (x,), dynamic_shapes=({0: batch},)).module(), T.xnnpack_quantizer(qat=True))
+    with torch.no_grad():  # observers see real windows (no training: the test is about lowering)
+        graph(x)
+    graph = convert_pt2e(graph)  # fold_quantize=True: int8 weights, as train.qat saves them
+    move_exported_model_to_eval(graph)
+    return graph
+
+
+def test_qat_graph_lowers_to_every_cpu_target(tmp_path, qat_graph, windows):
+    assert T.is_quantized_graph(qat_graph)
+    example = torch.from_numpy(windows.parity[:1])
+    ref = torch_density(qat_graph, windows.parity)
+    for fn in (T.to_pte, T.to_tflite, T.to_onnx):
+        e = fn(qat_graph, example, tmp_path / f"qat.{fn.__name__[3:]}", "int8")
+        assert e.quantization == "qat"
+        y = run_artifact(e.path, windows.parity, e.backend)
+        assert np.abs(y.sum(1) - ref.sum(1)).mean() <= INT8_COUNT_TOL, fn.__name__
+    with pytest.raises(T.ExportError, match="quantized graph"):
+        T.to_onnx(qat_graph, example, tmp_path / "x.onnx", "fp32")
+
+
+def test_unfold_weight_quantize_is_exact(qat_graph, windows):
+    x = torch.from_numpy(windows.parity[:2])
+    unfolded = T.unfold_weight_quantize(qat_graph)
+    weights = [getattr(unfolded, n.target) for n in unfolded.graph.nodes if n.op == "get_attr"]
+    assert not any(w.dtype == torch.int8 for w in weights if isinstance(w, torch.Tensor))
+    assert torch.equal(unfolded(x), qat_graph(x))
+
+
+# ----------------------------------------------------------------------------- Qualcomm HTP
+
+
+@pytest.fixture(scope="module")
+def qnn_ready():
+    reason = T.qnn_available()
+    if reason:
+        pytest.skip(reason)
+
+
+def test_qnn_context_runs_on_the_htp_simulator(tmp_path, qnn_ready, model, windows):
+    source = ExportSource(model, name="tiny", window_frames=W, hop_frames=48)
+    result = export_model(source, windows, tmp_path, targets=("qnn",), precisions=("int8",), socs=("SM8650", "SM8750"))
+    assert [r.backend for r in result.reports] == ["qnn-htp:SM8650", "qnn-htp:SM8750"]
+    for r in result.reports:
+        assert r.status == "ok", r.line()
+        assert r.parity["count_diff_mean"] <= 0.15
+        assert r.info["simulator"] and r.info["qnn_sdk"]
+        assert load_verified_card(r.artifact).backend == r.backend
+    # one binary per SoC: the two contexts differ
+    assert sha256_file(result.reports[0].artifact) != sha256_file(result.reports[1].artifact)
+
+
+def test_missing_qnn_venv_is_skipped_with_the_fix(tmp_path, monkeypatch, model, windows):
+    monkeypatch.setenv("FOOTFALL_QNN_PYTHON", str(tmp_path / "no-such-python"))
+    assert "venv-qnn" in T.qnn_available()
+    source = ExportSource(model, name="tiny", window_frames=W)
+    result = export_model(source, windows, tmp_path, targets=("qnn",), precisions=("int8",), socs=("SM8650",))
+    (r,) = result.reports
+    assert r.status == "skipped" and "onnxruntime-qnn" in r.message and result.ok
