@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --disable-pip-version-check -q
-APT_TEST := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins junit4
+APT_TEST := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins junit4 openjdk-17-jdk-headless
 APT_DEMO := libportaudio2
 
 .PHONY: demo test test-all model bench venv-edge venv-full apt-demo apt-test clean

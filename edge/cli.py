@@ -9,7 +9,15 @@ views). Outputs:
   "latency_ms", "events", "level_db", "dropped_blocks"}`` (``t``: audio seconds consumed;
   ``steps``: cumulative count up to ``t_final``; ``events``: times of the steps this hop
   completed), then ``{"summary": {"steps": total, ...}}``; messages go to stderr;
-- ``--log CSV``: the same per-hop rows appended to a CSV as they happen (flushed every row).
+- ``--log CSV``: the same per-hop rows appended to a CSV as they happen (flushed every row,
+  before the hop is printed).
+
+Sources: ``FILE`` (any format soundfile reads; resampled/downmixed to 16 kHz mono; ``--realtime``
+paces it), ``-`` (raw PCM on stdin: ``--stdin-format s16le|f32le``, ``--stdin-rate``), or
+``--mic`` (``--device NAME|INDEX``, ``--list-devices``). ``--seconds`` stops after that much audio;
+``--record WAV`` saves the 16-kHz audio that was counted (to re-count it offline). The model is
+``--model PATH`` or the bundled default in ``edge/assets`` (see :func:`bundled_model`); its card
+must match it. What happens on bad input is listed in ``edge/sources.py``.
 
 Ctrl-C (or SIGTERM) stops the source, commits the audio consumed so far, prints the summary
 and exits 0. Exit codes: 0 done; 1 unusable audio or model (missing/corrupt/empty file,
@@ -226,7 +234,10 @@ def _open_source(file: str | None, mic: bool, device: str | None, realtime: bool
     if file is None:
         raise _Fail("nothing to count: give an audio FILE, '-' for raw PCM on stdin, or --mic", 2)
     if file == "-":
-        return StdinSource(rate=stdin_rate, fmt=stdin_format, block_s=block_s, stop=stop)
+        try:
+            return StdinSource(rate=stdin_rate, fmt=stdin_format, block_s=block_s, stop=stop)
+        except ValueError as e:
+            raise _Fail(str(e), 2) from e
     return FileSource(file, block_s=block_s, realtime=realtime, stop=stop)
 
 

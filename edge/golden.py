@@ -27,7 +27,10 @@ All ``.f32`` files are raw little-endian IEEE-754 float32 in C (row-major) order
 element ``[i, j]`` of a (rows, cols) array is at byte offset ``4 * (i * cols + j)``. Windows are
 those of ``edge.counter.Alignment.plan``: window ``i`` starts at front-end frame
 ``updates[i].start_frame`` and commits its local density frames ``[lo, hi)``; ``steps`` is the
-cumulative committed density (float64 sum, frame by frame).
+cumulative committed density (float64 sum, frame by frame); ``events`` are the step times that
+window completed (steps still waiting for their peak at the end of the stream are flushed into
+the last window's events; the streaming engine emits them in a final update of their own when
+no tail window runs).
 
 Without ``--model`` (and without a bundled model) the density comes from :class:`OnsetBackend`,
 a fixed numpy function of the log-mel (energy onsets) that stands in for a network: the Java
@@ -215,25 +218,24 @@ def write_golden(out: str | Path, backend=None, card: ModelCard | None = None, *
     return index
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m edge.golden", description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path, help="folder to write the golden files into")
-    parser.add_argument("--model", type=Path, default=None, help="artifact with its card (default: the numpy onset model)")
-    parser.add_argument("--seconds", type=float, default=6.0, help="length of the fixed click-track input")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+def main(
+    out: Path,
+    model: Path | None = None,
+    seconds: float = 6.0,
+    seed: int = 0,
+) -> None:
+    """Write golden vectors into OUT (model: an artifact with its card; default: the numpy onset model)."""
     backend = card = None
-    if args.model is not None:
+    if model is not None:
         from edge.backends import load_model
 
-        backend, card = load_model(args.model)
-    index = write_golden(args.out, backend, card, seconds=args.seconds, seed=args.seed)
-    print(f"wrote {len(index['files'])} golden files to {args.out} ({index['n_samples']} samples, "
+        backend, card = load_model(model)
+    index = write_golden(out, backend, card, seconds=seconds, seed=seed)
+    print(f"wrote {len(index['files'])} golden files to {out} ({index['n_samples']} samples, "
           f"{len(index['updates'])} windows, {index['total_steps']:.3f} steps)")
-    return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import typer
+
+    typer.run(main)

@@ -8,8 +8,6 @@ Exit codes: 0 done (a target whose SDK is missing is skipped with a line saying 
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -53,10 +51,9 @@ def export_command(
             _fail(f"{name} {','.join(values) or '(empty)'}: expected some of {', '.join(valid)}")
     if data is not None and calib is not None:
         _fail("give --data or --calib, not both")
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         result = export_all(checkpoint, targets, precisions, out, data, int8=int8, calib=calib, fold=fold, socs=socs,
-                            window_frames=window, hop_frames=hop)
+                            window_frames=window, hop_frames=hop, progress=lambda line: typer.echo(line, err=True))
     except (ExportError, FileNotFoundError, ValueError) as e:
         _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
     if as_json:

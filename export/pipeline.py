@@ -23,7 +23,7 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -480,8 +480,11 @@ def export_model(
     precisions: Sequence[str] = PRECISIONS,
     socs: Sequence[str] = DEFAULT_QNN_SOCS,
     max_npu_windows: int = MAX_NPU_PARITY,
+    progress: Callable[[str], None] | None = None,
 ) -> ExportResult:
     """Export ``source`` to every target x precision; each artifact reloaded, compared, carded.
+
+    ``progress`` gets one line per finished artifact (the CLI prints them as they come).
 
     One failing target does not stop the others; :attr:`ExportResult.ok` is False when any
     export raised or any parity gate failed. A target whose SDK is missing is ``skipped``.
@@ -547,10 +550,11 @@ def export_model(
                 except BackendMissing as e:
                     reports.append(TargetReport(target, precision, "skipped", str(e)))
                 except Exception as e:  # the others still export; the failure is reported and fails the run
-                    log.debug("export %s %s failed", target, precision, exc_info=True)
+                    log.debug("export %s %s failed", target, precision, exc_info=True)  # the traceback, for --verbose runs
                     first = str(e).strip().splitlines()[0] if str(e).strip() else ""
                     reports.append(TargetReport(target, precision, "error", f"{type(e).__name__}: {first}"[:400]))
-                log.info("%s", reports[-1].line())
+                if progress is not None:
+                    progress(reports[-1].line())
     result = ExportResult(str(out_dir), reports, time.perf_counter() - t_start,
                           {"name": source.name, "checkpoint": source.checkpoint, "window_frames": W, "hop_frames": source.hop_frames,
                            "int8_from": "given quantized graph" if source.int8_model is not None else "post-training quantization",
@@ -573,6 +577,7 @@ def export_all(
     window_frames: int | None = None,
     hop_frames: int | None = None,
     max_parity: int = MAX_PARITY,
+    progress: Callable[[str], None] | None = None,
 ) -> ExportResult:
     """Checkpoint -> every artifact with its card in ``out_dir`` (see :func:`export_model`).
 
@@ -591,4 +596,7 @@ def export_all(
         windows = windows_from_file(SAMPLE_AUDIO, source.window_frames, max_parity=max_parity)
     else:
         raise ExportError("no real log-mel to calibrate and compare on: pass --data DATASET or --calib FILE (.npy log-mel or audio)")
-    return export_model(source, windows, out_dir, targets, precisions, socs)
+    if progress is not None:
+        progress(f"{source.name}: window {source.window_frames} frames, hop {source.hop_frames}; "
+                 f"{len(windows.calibration)} calibration and {len(windows.parity)} parity windows ({windows.source.get('parity')})")
+    return export_model(source, windows, out_dir, targets, precisions, socs, progress=progress)

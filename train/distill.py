@@ -66,7 +66,7 @@ STUDENTS = ("mobilenetv2", "cnn6")
 
 def check_alpha(alpha: float) -> float:
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1] (1 = PSL only, 0 = weak labels only), got {alpha}")
+        raise ConfigError(f"alpha must be in [0, 1] (1 = PSL only, 0 = weak labels only), got {alpha}")
     return float(alpha)
 
 
@@ -255,6 +255,12 @@ def build_distill_data(
         prov = load_provenance(psl_dir)
         if Path(prov.dataset).resolve() != Path(data).resolve():
             raise PSLError(f"{psl_dir}: labels of dataset {prov.dataset}, not {Path(data).resolve()}")
+        teacher_fold = prov.teacher_meta.get("fold")
+        if teacher_fold is not None and int(teacher_fold) != fold:
+            raise PSLError(
+                f"{psl_dir}: the teacher was trained on fold {teacher_fold}, whose training runners include fold {fold}'s test runners; "
+                f"train fold {teacher_fold}, or relabel with fold {fold}'s teacher"
+            )
         psl = load_segments(psl_dir, segment_s)
     mels, targets = [], []
     for rec in recs:
@@ -556,7 +562,8 @@ def _train(cfg: DistillConfig, env, device: torch.device, precision: str, resume
 def _checkpoint_extra(cfg: DistillConfig) -> dict[str, Any]:
     """What a student checkpoint says about itself beyond its weights (plain Python only)."""
     extra: dict[str, Any] = {
-        "fold": cfg.fold, "data": cfg.data, "window_s": cfg.window_s, "train_config": cfg.to_dict(),
+        "fold": cfg.fold, "data": cfg.data, "window_s": cfg.window_s, "window_frames": cfg.window_frames,
+        "stream_hop_s": cfg.stream_hop_s, "train_config": cfg.to_dict(),
         "distill": {"labels": cfg.labels, "segment_s": cfg.segment_s, "alpha": cfg.alpha, "unlabeled": cfg.unlabeled},
     }
     if cfg.psl:

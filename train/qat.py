@@ -73,7 +73,7 @@ class QATConfig:
     batch_size: int = 64
     freeze_bn_epoch: int = 3  # epochs with moving BN statistics; then frozen
     freeze_observer_epoch: int = 4  # epochs with moving quantization ranges; then frozen
-    max_steps: int = 0  # cap on QAT optimizer steps (0: none); for smoke runs
+    max_steps_per_epoch: int = 0  # cap on QAT optimizer steps per epoch (0: none); for smoke runs
     calib_batches: int = 16  # PTQ calibration batches (of batch_size training windows)
     ptq: bool = True  # also make the PTQ variant
     qat: bool = True
@@ -88,8 +88,12 @@ class QATConfig:
                 raise ConfigError(f"{name}: {getattr(self, name)}; must be >= 1")
         if self.lr <= 0:
             raise ConfigError(f"lr: {self.lr}; must be > 0")
-        if not 0 <= self.freeze_bn_epoch <= self.epochs or not 0 <= self.freeze_observer_epoch <= self.epochs:
-            raise ConfigError(f"freeze_bn_epoch {self.freeze_bn_epoch} / freeze_observer_epoch {self.freeze_observer_epoch}: must be in 0..epochs ({self.epochs})")
+        if not 0 <= self.freeze_bn_epoch <= self.epochs:
+            raise ConfigError(f"freeze_bn_epoch: {self.freeze_bn_epoch}; must be in 0..epochs ({self.epochs})")
+        if not 1 <= self.freeze_observer_epoch <= self.epochs:
+            raise ConfigError(f"freeze_observer_epoch: {self.freeze_observer_epoch}; must be in 1..epochs ({self.epochs}): ranges need one epoch of observation")
+        if self.max_steps_per_epoch < 0:
+            raise ConfigError(f"max_steps_per_epoch: {self.max_steps_per_epoch}; must be >= 0")
         if not (self.qat or self.ptq):
             raise ConfigError("nothing to do: qat and ptq both off")
 
@@ -242,11 +246,11 @@ def run_qat(cfg: QATConfig) -> dict[str, Any]:
             (move_exported_model_to_eval if bn_frozen else move_exported_model_to_train)(graph)
             _set_observers(graph, not obs_frozen)
             loss_sum, n = 0.0, 0
-            for x, y in loader:
+            for i, (x, y) in enumerate(loader):
+                if cfg.max_steps_per_epoch and i >= cfg.max_steps_per_epoch:
+                    break
                 loss, _ = train_step(graph, (x.to(device), y.to(device)), optimizer, scaler, "fp32", loss_fn=loss_fn)
                 loss_sum, n, step = loss_sum + loss.item() * len(y), n + len(y), step + 1
-                if cfg.max_steps and step >= cfg.max_steps:
-                    break
             # validate the fake-quantized graph: eval mode, ranges untouched by validation audio
             move_exported_model_to_eval(graph)
             _set_observers(graph, False)
@@ -257,8 +261,6 @@ def run_qat(cfg: QATConfig) -> dict[str, Any]:
             # keep the best epoch once the ranges are frozen (what is converted is what was validated)
             if obs_frozen and val.mae < best[0]:
                 best = (val.mae, {k: v.detach().clone() for k, v in graph.state_dict().items()}, epoch)
-            if cfg.max_steps and step >= cfg.max_steps:
-                break
         if best[1] is not None:
             graph.load_state_dict(best[1])
         move_exported_model_to_eval(graph)

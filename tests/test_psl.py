@@ -1,0 +1,319 @@
+"""Pseudo-strong labels and distillation: segment arithmetic, dense tracks, relabeling, targets.
+
+Small real inputs (a 5-runner click dataset, 12-s runs, a 1/16-width teacher) and invariants:
+label mass is conserved, overlap averaging equals running the model on the whole recording,
+the streamed track is the edge runtime's, relabeling resumes and refuses foreign folders.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fixtures import make_dataset  # noqa: E402
+
+from train.config import ConfigError  # noqa: E402
+from train.psl import (  # noqa: E402
+    PSLError,
+    analyze,
+    interval_sums,
+    label_curve,
+    load_provenance,
+    load_segments,
+    load_track,
+    predict_track,
+    relabel,
+    resegment,
+    segment_matrix,
+    segment_sums,
+    stream_track,
+    track_path,
+    true_segments,
+)
+
+TINY_TEACHER = {"width": 0.0625, "dropout": 0.0, "head_channels": 8, "head_dilations": [1]}
+TINY_STUDENT = {"width": 0.125, "head_channels": 8, "head_dilations": [1], "blocks": [[1, 16, 1, 1], [6, 24, 1, 2], [6, 32, 1, 2]], "last_channels": 64}
+
+
+class BlockMean(torch.nn.Module):
+    """A local, translation-equivariant 'model': density frame j = mean of its 4 input frames."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, f, t = x.shape
+        return x.mean(dim=(1, 2)).reshape(b, t // 4, 4).mean(-1)
+
+
+class PositionAware(BlockMean):
+    """BlockMean plus a ramp over the window: which window a frame is taken from shows."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        return y + 0.01 * torch.arange(y.shape[1], dtype=y.dtype)
+
+
+# --------------------------------------------------------------------------- arithmetic
+
+
+def test_segment_matrix_fractional_segments():
+    P = segment_matrix(50, 12.5)  # 2 s of density frames in 0.5-s segments
+    assert P.shape == (50, 4)
+    np.testing.assert_allclose(P.sum(0), 12.5)
+    np.testing.assert_allclose(P.sum(1), 1.0)  # every frame fully assigned
+    assert P[12, 0] == pytest.approx(0.5) and P[12, 1] == pytest.approx(0.5)
+
+
+def test_label_curve_conserves_mass_and_reads_any_interval():
+    rng = np.random.default_rng(0)
+    counts = rng.uniform(0, 5, 7)
+    curve = label_curve(counts, 12.5)
+    k = np.arange(7)
+    np.testing.assert_allclose(interval_sums(curve, k * 12.5, (k + 1) * 12.5), counts)  # aligned: the labels
+    # misaligned intervals: the spread counts, e.g. the middle of two segments
+    np.testing.assert_allclose(interval_sums(curve, np.array([6.25]), np.array([18.75])), [(counts[0] + counts[1]) / 2])
+    # 5-s weak counts spread to 1 s: each 1-s segment gets a fifth, totals kept
+    weak = np.array([12.0, 7.0])
+    np.testing.assert_allclose(resegment(weak, 125, 25), np.repeat(weak / 5, 5))
+
+
+def test_true_segments_match_window_counts():
+    from train.data.windows import window_counts, window_index
+
+    steps = np.sort(np.random.default_rng(1).uniform(0, 20, 60))
+    n_frames = 2000  # 20 s at 100 fps
+    for seg in (0.5, 1.0, 2.0, 5.0):
+        w = round(seg * 100)
+        ref = window_counts(steps, window_index(n_frames, w), w)
+        np.testing.assert_array_equal(true_segments(steps, n_frames // 4, seg), ref)
+
+
+# --------------------------------------------------------------------------- dense tracks
+
+
+@pytest.mark.parametrize("window, hop", [(200, 100), (500, 500), (200, 48), (96, 32)])
+def test_overlap_averaged_track_equals_whole_recording(window, hop):
+    mel = np.random.default_rng(2).standard_normal((64, 1003)).astype(np.float32)
+    whole = BlockMean()(torch.from_numpy(mel[None, None, :, :1000])).numpy()[0]
+    track = predict_track(BlockMean(), mel, window, hop, batch_size=3)
+    assert track.shape == (250,)
+    np.testing.assert_allclose(track, whole, atol=1e-5)
+
+
+def test_short_recording_is_padded_and_trimmed():
+    mel = np.random.default_rng(3).standard_normal((64, 130)).astype(np.float32)
+    track = predict_track(BlockMean(), mel, 200, 100)
+    np.testing.assert_allclose(track, BlockMean()(torch.from_numpy(mel[None, None, :, :128])).numpy()[0], atol=1e-5)
+
+
+def test_stream_track_is_the_edge_runtimes_count():
+    from edge.frontend import log_mel
+    from edge.stream import count_offline
+
+    model = PositionAware()
+    audio = np.random.default_rng(4).uniform(-0.3, 0.3, 16000 * 7 + 1234).astype(np.float32)
+
+    class Backend:
+        path = Path("fake.pte")
+
+        def run(self, x):
+            return model(torch.from_numpy(x)).numpy()[0]
+
+    card = SimpleNamespace(window_frames=200, hop_frames=48, density_stride=4)
+    ref = count_offline(Backend(), card, audio).density
+    track = stream_track(model, log_mel(audio), 200, 48, batch_size=5)
+    np.testing.assert_allclose(track, ref, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- relabel
+
+
+def _unlabel(root: Path, run_id: str) -> None:
+    path = root / "manifest.csv"
+    rows = list(csv.DictReader(path.open()))
+    for r in rows:
+        if r["run_id"] == run_id:
+            r["steps"] = ""
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """5 runners x 2 runs of 12 s (runner i in fold group i); r02_1 (a training runner) unlabeled."""
+    root = make_dataset(tmp_path_factory.mktemp("psl") / "data", n_runners=5, runs_per_runner=2, seconds=12.0)
+    _unlabel(root, "r02_1")
+    return root
+
+
+@pytest.fixture(scope="module")
+def teacher(dataset) -> Path:
+    from train.models import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model("cnn14", **TINY_TEACHER)
+    return save_checkpoint(dataset.parent / "teacher.pt", model, fold=0, train_config={"window_s": 2.0})
+
+
+@pytest.fixture(scope="module")
+def psl_dir(dataset, teacher) -> Path:
+    return relabel(teacher, dataset, dataset.parent / "psl", segments=(0.5, 1.0, 2.0, 5.0), progress=False, device="cpu")
+
+
+def test_relabel_labels_every_run_with_provenance(dataset, teacher, psl_dir):
+    from edge.card import sha256_file
+    from train.data.features import recording_logmel
+    from train.data.recordings import load_dataset
+    from train.models import load_model
+
+    prov = load_provenance(psl_dir)
+    recs = load_dataset(dataset)
+    assert prov.complete and prov.run_ids == [r.run_id for r in recs]
+    assert prov.teacher_sha256 == sha256_file(teacher) and prov.teacher_name == "cnn14"
+    assert (prov.window_frames, prov.hop_frames) == (200, 100)  # the teacher's window, half-window hop
+    model, _ = load_model(teacher)
+    for rec in recs:  # the unlabeled run too
+        mel = recording_logmel(rec, dataset)
+        track = load_track(psl_dir, rec.run_id)
+        np.testing.assert_allclose(track, predict_track(model, mel, 200, 100), rtol=1e-5, atol=1e-6)
+        for seg in (0.5, 1.0, 2.0, 5.0):
+            labels = load_segments(psl_dir, seg)[rec.run_id]
+            assert len(labels) == int(len(track) / (seg * 25) + 1e-9)
+            np.testing.assert_allclose(labels, segment_sums(track, seg * 25), rtol=1e-5)
+    assert (track >= 0).all()
+
+
+def test_relabel_resumes_and_refuses_foreign_folders(dataset, teacher, psl_dir):
+    missing = track_path(psl_dir, "r03_0")
+    kept = track_path(psl_dir, "r01_0")
+    before, mtime = np.load(missing), kept.stat().st_mtime_ns
+    missing.unlink()
+    relabel(teacher, dataset, psl_dir, progress=False, device="cpu")
+    np.testing.assert_array_equal(np.load(missing), before)
+    assert kept.stat().st_mtime_ns == mtime  # not recomputed
+    with pytest.raises(PSLError, match="another teacher, dataset, window or hop"):
+        relabel(teacher, dataset, psl_dir, hop_s=0.4, progress=False, device="cpu")
+
+
+def test_analysis_of_perfect_labels(dataset, psl_dir, tmp_path):
+    """Tracks equal to the true per-frame steps: zero PSL error at whole-frame segments."""
+    import shutil
+
+    from train.data.features import step_frames
+    from train.data.recordings import load_dataset, load_steps
+    from train.psl import _finish_folder
+
+    perfect = tmp_path / "perfect"
+    shutil.copytree(psl_dir, perfect)
+    recs = load_dataset(dataset)
+    for rec in recs:
+        n = len(load_track(perfect, rec.run_id))
+        if rec.steps is not None:
+            np.save(track_path(perfect, rec.run_id), step_frames(load_steps(rec.steps), n, fps=25))
+    _finish_folder(perfect, load_provenance(perfect), recs)
+    res = analyze(perfect, segments=(1.0, 2.0, 5.0))
+    rows = {r["segment_s"]: r for r in res["by_group"]["all"]}
+    for s in (1.0, 2.0, 5.0):
+        assert rows[s]["psl_mae"] == pytest.approx(0.0, abs=1e-6)
+    assert rows[5.0]["weak_mae"] == pytest.approx(0.0, abs=1e-6) and rows[1.0]["weak_mae"] > 0
+    assert (perfect / "analysis.json").is_file() and (perfect / "analysis.png").stat().st_size > 1000
+
+
+# --------------------------------------------------------------------------- distillation
+
+
+def test_distill_loss_is_the_alpha_mix():
+    from train.distill import distill_loss
+
+    P = torch.from_numpy(segment_matrix(50, 25.0))
+    pred = torch.rand(3, 50)
+    psl, weak = torch.rand(3, 2) * 3, torch.rand(3, 2) * 3
+    seg = pred @ P
+    a = ((seg - psl) ** 2).mean(1).mean()
+    b = ((seg - weak) ** 2).mean(1).mean()
+    assert distill_loss(pred, psl, weak, 1.0, P) == pytest.approx(a.item(), rel=1e-6)
+    assert distill_loss(pred, psl, weak, 0.0, P) == pytest.approx(b.item(), rel=1e-6)
+    assert distill_loss(pred, psl, weak, 0.3, P) == pytest.approx(0.3 * a.item() + 0.7 * b.item(), rel=1e-6)
+    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+        distill_loss(pred, psl, weak, 1.5, P)
+
+
+def test_distill_targets(dataset, psl_dir):
+    from train.data.features import recording_features
+    from train.distill import build_distill_data, unpack
+
+    true_ds = build_distill_data(dataset, 0, "train", "true", 1.0, None, 200, 100, alpha=0.5, unlabeled=False)
+    for i in range(0, len(true_ds), 7):
+        r, s = true_ds.index[i]
+        _, steps = recording_features(true_ds.recs[r], dataset)
+        x, y = true_ds[i]
+        assert x.shape == (1, 64, 200)
+        seg, weak, alpha = unpack(y[None], true_ds.n_segs)
+        expected = [((steps >= (s + j * 100) / 100) & (steps < (s + (j + 1) * 100) / 100)).sum() for j in range(2)]
+        np.testing.assert_allclose(seg[0].numpy(), expected, atol=1e-5)
+        five = ((steps >= (s // 500) * 5) & (steps < (s // 500) * 5 + 5)).sum()
+        if s % 500 + 200 <= 500:  # inside one 5-s window: two fifths of its count, spread
+            np.testing.assert_allclose(weak[0].sum().item(), five * 2 / 5, rtol=1e-5)
+        assert alpha.item() == 0.5
+    psl_ds = build_distill_data(dataset, 0, "train", "psl", 1.0, psl_dir, 200, 100, alpha=0.5, unlabeled=True)
+    runs = {rec.run_id for rec in psl_ds.recs}
+    assert "r02_1" in runs and not runs & {"r00_0", "r01_0"}  # unlabeled training run in, test/val runners out
+    unl = [i for i, (r, _) in enumerate(psl_ds.index) if psl_ds.recs[r].run_id == "r02_1"]
+    _, weak, alpha = unpack(psl_ds.targets[unl], psl_ds.n_segs)
+    assert (alpha == 1).all() and (weak == 0).all()  # unlabeled runs: PSL only
+    with pytest.raises(PSLError, match="fold 0"):  # the teacher's test runners are fold 0's
+        build_distill_data(dataset, 1, "train", "psl", 1.0, psl_dir, 200, 100, alpha=1.0, unlabeled=True)
+
+
+def test_distill_trains_checkpoints_and_resumes(dataset, psl_dir, tmp_path):
+    from train.distill import DistillConfig, train_student
+    from train.models import load_model
+
+    cfg = DistillConfig(data=str(dataset), psl=str(psl_dir), out=str(tmp_path / "s"), model_args={"mobilenetv2": TINY_STUDENT},
+                        batch_size=8, epochs=1, device="cpu", precision="fp32", threads=1, progress=False, tensorboard=False)
+    res = train_student(cfg)
+    assert res.best_path.is_file() and (tmp_path / "s" / "test.json").is_file()
+    assert np.isfinite(res.test["direct"]["mae"]) and np.isfinite(res.test["stream"]["mae"])
+    model, meta = load_model(res.best_path)
+    assert meta["distill"]["teacher_sha256"] == load_provenance(psl_dir).teacher_sha256
+    assert meta["window_frames"] == 200 and meta["train_config"]["labels"] == "psl"
+    with pytest.raises(ConfigError, match="--resume"):
+        train_student(cfg)
+    res2 = train_student(cfg.replace(epochs=2), resume=True)  # one more epoch on top of the first
+    rows = list(csv.DictReader((tmp_path / "s" / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1] and res2.best_epoch in (0, 1)
+    assert json.loads((tmp_path / "s" / "test.json").read_text())["config"]["epochs"] == 2
+
+
+@pytest.mark.parametrize("change, match", [({"alpha": 1.2}, "alpha"), ({"labels": "weak"}, "unlabeled"), ({"psl": ""}, "PSL folder"),
+                                           ({"segment_s": 0.333}, "segment_s"), ({"window_s": 1.01}, "window_s")])
+def test_distill_config_rejects(change, match):
+    from train.distill import DistillConfig
+
+    with pytest.raises(ConfigError, match=match):
+        DistillConfig(**{"data": "x", "psl": "p", **change})
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_bad_input_exits_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from train.cli import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["psl", "relabel", "--teacher", str(tmp_path / "none.pt"), "--data", str(tmp_path)])
+    assert r.exit_code == 2 and "no such teacher checkpoint" in r.output
+    r = runner.invoke(app, ["distill", "--psl", str(tmp_path), "--data", str(tmp_path), "--alpha", "1.5"])
+    assert r.exit_code == 2 and "alpha" in r.output
+    r = runner.invoke(app, ["distill", "--student", "cnn14", "--psl", str(tmp_path)])
+    assert r.exit_code == 2 and "mobilenetv2" in r.output

@@ -1,0 +1,98 @@
+"""QAT and PTQ of a student (PT2E, XNNPACK int8): the saved graphs and what they promise export.
+
+A tiny MobileNetV2 (three inverted-residual rows at width 1/8) on a 5-runner click dataset,
+true per-segment labels (no teacher needed), one short QAT epoch with BN and ranges frozen in
+the second: the .pt2 files load, run at any batch size, hold int8 quantize/dequantize ops
+with BatchNorm folded into the convs, and carry the metadata export reads.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fixtures import make_dataset  # noqa: E402
+
+TINY_STUDENT = {"width": 0.125, "head_channels": 8, "head_dilations": [1], "blocks": [[1, 16, 1, 1], [6, 24, 1, 2], [6, 32, 1, 2]], "last_channels": 64}
+
+
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory):
+    from train.distill import DistillConfig, _checkpoint_extra
+    from train.models import build_model, save_checkpoint
+    from train.qat import QATConfig, run_qat
+
+    tmp = tmp_path_factory.mktemp("qat")
+    data = make_dataset(tmp / "data", n_runners=5, runs_per_runner=1, seconds=12.0)
+    cfg = DistillConfig(data=str(data.resolve()), labels="true", unlabeled=False, psl="", model_args={"mobilenetv2": TINY_STUDENT},
+                        batch_size=8, device="cpu", precision="fp32")
+    torch.manual_seed(0)
+    student = build_model("mobilenetv2", **TINY_STUDENT)
+    ckpt = save_checkpoint(tmp / "student" / "best.pt", student, **_checkpoint_extra(cfg))
+    report = run_qat(QATConfig(student=str(ckpt), epochs=2, freeze_bn_epoch=1, freeze_observer_epoch=1, max_steps_per_epoch=2,
+                               batch_size=8, calib_batches=2, device="cpu", threads=1))
+    return ckpt, ckpt.parent / "int8", report
+
+
+def test_quantized_graphs_load_and_run_at_any_batch(quantized):
+    from train.models import load_model
+    from train.qat import load_quantized
+
+    ckpt, out, _ = quantized
+    fp32, _ = load_model(ckpt)
+    x = torch.randn(3, 1, 64, 200)
+    for name in ("qat_int8.pt2", "ptq_int8.pt2"):
+        model, meta = load_quantized(out / name)
+        assert meta == json.loads((out / (name + ".json")).read_text())
+        assert model(x[:1]).shape == (1, 50) and model(x).shape == (3, 50)
+        y = model(x)
+        assert (y >= 0).all() and torch.isfinite(y).all()
+        with torch.no_grad():
+            ref = fp32(x)
+        assert (y - ref).abs().mean() < 0.05 * ref.abs().mean() + 1e-3  # int8 close to the float student
+        targets = {str(n.target) for n in model.graph.nodes if n.op == "call_function"}
+        assert any("quantize_per_tensor" in t for t in targets) and any("dequantize_per_channel" in t for t in targets)
+        # every conv's BatchNorm is folded; only bn0 (per-mel normalisation, no conv before it) stays
+        n_bn = sum("batch_norm" in t for t in (str(n.target) for n in model.graph.nodes))
+        assert n_bn <= 1
+
+
+def test_metadata_is_what_export_reads(quantized):
+    from edge.card import sha256_file
+    from train.qat import load_quantized
+
+    ckpt, out, _ = quantized
+    _, qat = load_quantized(out / "qat_int8.pt2")
+    _, ptq = load_quantized(out / "ptq_int8.pt2")
+    for meta in (qat, ptq):
+        assert meta["format"] == "footfall.pt2e" and meta["precision"] == "int8"
+        assert meta["window_frames"] == 200 and meta["hop_frames"] == 48 and meta["density_fps"] == 25.0
+        assert meta["student_checkpoint"] == str(ckpt.resolve()) and meta["student_sha256"] == sha256_file(ckpt)
+        assert meta["model"]["name"] == "mobilenetv2" and meta["model"]["params"] > 0
+        assert "mae" in meta["accuracy"] and "mae" in meta["reference_accuracy"]
+    assert "qat" in qat and "qat" not in ptq  # export tells QAT from PTQ by this key
+    assert qat["quantization"]["weights"].startswith("int8 per-channel")
+
+
+def test_report_compares_fp32_qat_ptq(quantized):
+    _, out, report = quantized
+    rows = report["summary"]["test_stream"]
+    assert set(rows) == {"fp32", "qat", "ptq"}
+    assert {"qat_within_3pct", "qat_better_than_ptq"} <= set(report["summary"])
+    assert [h["bn_frozen"] for h in report["qat"]["history"]] == [False, True]
+    assert json.loads((out / "report.json").read_text())["summary"] == json.loads(json.dumps(report["summary"]))
+
+
+def test_qat_config_rejects():
+    from train.config import ConfigError
+    from train.qat import QATConfig
+
+    with pytest.raises(ConfigError, match="freeze_observer_epoch"):
+        QATConfig(student="x.pt", freeze_observer_epoch=0)
+    with pytest.raises(ConfigError, match="nothing to do"):
+        QATConfig(student="x.pt", qat=False, ptq=False)

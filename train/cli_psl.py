@@ -1,0 +1,267 @@
+"""``footfall psl relabel|analyze|ablate``, ``footfall distill`` and ``footfall qat``: thin typer
+commands over :mod:`train.psl`, :mod:`train.distill`, :mod:`train.ablation` and :mod:`train.qat`.
+
+Bad input (a missing teacher or dataset, alpha outside [0, 1], an unknown student) prints one
+line and exits with status 2. Scale-out: relabeling, distillation and the ablation run under
+``torchrun --nproc_per_node N -m train.cli_psl psl relabel ...`` (gloo on CPUs, NCCL on GPUs).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+EXIT_USAGE = 2
+
+psl_app = typer.Typer(add_completion=False, no_args_is_help=True, help="pseudo-strong labels: relabel, analyze, ablate")
+
+
+def _input_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean bad input (one line to the user), not a bug (a traceback)."""
+    from edge.audio import AudioError
+    from train.config import ConfigError
+    from train.data.recordings import DatasetError
+    from train.models import CheckpointError, ConfigError as ModelConfigError
+    from train.psl import PSLError
+
+    return (ConfigError, DatasetError, AudioError, ModelConfigError, CheckpointError, PSLError, FileNotFoundError)
+
+
+def _fail(e: BaseException) -> None:
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def _setup_logging() -> None:
+    from rich.logging import RichHandler
+
+    rank = int(os.environ.get("RANK", "0"))
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, format="%(message)s", datefmt="[%X]",
+                        handlers=[RichHandler(show_path=False, rich_tracebacks=False)], force=True)
+
+
+def _segments(values: list[float]) -> list[float]:
+    from train.psl import SEGMENTS_S
+
+    return sorted(set(values)) if values else list(SEGMENTS_S)
+
+
+def _rank0() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+# --------------------------------------------------------------------------- psl
+
+
+@psl_app.command("relabel")
+def relabel_command(
+    teacher: Path = typer.Option(..., "--teacher", "-t", help="teacher checkpoint (footfall train's best.pt)"),
+    data: Path = typer.Option(..., "--data", "-d", help="dataset folder (labeled and unlabeled runs)"),
+    segment: list[float] = typer.Option([], "--segment", help="segment length(s) in s, repeatable; default 0.5 1 2 5"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="PSL folder; default DATA/psl/<teacher>-<sha8>"),
+    window: Optional[float] = typer.Option(None, "--window", help="teacher window in s (default: its training window)"),
+    hop: Optional[float] = typer.Option(None, "--hop", help="relabeling hop in s (default: half the window)"),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace labels of another teacher/window/hop in --out"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Relabel every recording with the teacher: pseudo-strong labels per segment (resumable)."""
+    _setup_logging()
+    try:
+        from train.psl import relabel
+
+        path = relabel(teacher, data, out, _segments(segment), window, hop, batch_size, device, overwrite, progress)
+        if _rank0():
+            typer.echo(str(path))
+    except _input_errors() as e:
+        _fail(e)
+
+
+@psl_app.command("analyze")
+def analyze_command(
+    psl: Path = typer.Option(..., "--psl", help="PSL folder (footfall psl relabel)"),
+    data: Optional[Path] = typer.Option(None, "--data", "-d", help="dataset (default: the one relabeled)"),
+    segment: list[float] = typer.Option([], "--segment", help="segment length(s) in s; default 0.5 1 2 5"),
+) -> None:
+    """Compare pseudo-strong labels with the true per-segment counts (MAE, bias, PCC, a plot)."""
+    _setup_logging()
+    try:
+        from rich.console import Console
+        from rich.table import Table
+
+        from train.psl import analyze
+
+        res = analyze(psl, data, _segments(segment))
+        table = Table(title=f"PSL vs true per-segment counts ({res['n_runs']} labeled runs)")
+        for col in ("segment", "segments", "true mean", "PSL MAE", "PSL bias", "PSL PCC", "weak MAE", "weak PCC"):
+            table.add_column(col, justify="right")
+        f = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
+        for r in res["by_group"]["all"]:
+            table.add_row(f"{r['segment_s']:g} s", str(r["n_segments"]), f(r["true_mean"]), f(r["psl_mae"]), f(r["psl_bias"]), f(r["psl_pcc"]),
+                          f(r["weak_mae"]), f(r["weak_pcc"]))
+        Console().print(table)
+        typer.echo(f"{psl / 'analysis.json'}, {psl / 'analysis.png'}")
+    except _input_errors() as e:
+        _fail(e)
+
+
+def _distill_config(preset: Optional[str], config: Optional[Path], sets: list[str], **named: Any):
+    from train.config import parse_override
+    from train.distill import load_distill_config
+
+    overrides: dict[str, Any] = {k: v for k, v in named.items() if v is not None}
+    student, width = overrides.pop("model", None), overrides.pop("width", None)
+    if student is not None:
+        overrides["model"] = student
+    if width is not None:
+        overrides[f"model_args.{student or 'mobilenetv2'}.width"] = width
+    for item in sets:  # --set wins over the named options
+        keys, value = parse_override(item)
+        overrides[".".join(keys)] = value
+    return load_distill_config(preset, config, overrides)
+
+
+def _check_student(name: Optional[str]) -> None:
+    from train.config import ConfigError
+    from train.models import list_models
+
+    if name is not None and name not in list_models("student"):
+        raise ConfigError(f"--student {name!r}: expected one of {', '.join(list_models('student'))}")
+
+
+@psl_app.command("ablate")
+def ablate_command(
+    data: Path = typer.Option(..., "--data", "-d", help="dataset folder"),
+    psl: str = typer.Option(..., "--psl", help="PSL folder of the fold's teacher; may contain {fold}"),
+    student: Optional[str] = typer.Option(None, "--student", help="mobilenetv2 or cnn6 (default mobilenetv2)"),
+    width: Optional[float] = typer.Option(None, "--width", help="width multiplier (default 0.5)"),
+    fold: list[int] = typer.Option([], "--fold", "-k", help="fold(s) to run, repeatable; default 0"),
+    segment: list[float] = typer.Option([], "--segment", help="PSL segment lengths for the psl-<n>s rows; default 0.5 1 2 5"),
+    window: list[float] = typer.Option([], "--window", help="extra student windows (s) for the default PSL row"),
+    only: list[str] = typer.Option([], "--only", help="run only these rows (repeatable), e.g. weak, psl-1s, teacher"),
+    out: Path = typer.Option(Path("runs/ablation"), "--out", "-o"),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="trainer preset for runtime keys: smoke, cpu, gpu"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of DistillConfig keys"),
+    epochs: Optional[int] = typer.Option(None, "--epochs"),
+    set_: list[str] = typer.Option([], "--set", "-s", help="override any DistillConfig key: --set key=value"),
+) -> None:
+    """The PSL ablation: weak vs PSL (each segment) vs PSL + unlabeled vs true labels vs the teacher."""
+    _setup_logging()
+    try:
+        from train.ablation import ablate, markdown
+
+        _check_student(student)
+        cfg = _distill_config(preset, config, set_, model=student, width=width, data=str(data), psl=psl, epochs=epochs)
+        table = ablate(cfg, out, fold or [0], _segments(segment), window, only)
+        if _rank0():
+            typer.echo(markdown(table))
+            typer.echo(json.dumps(table["verdict"]))
+    except _input_errors() as e:
+        _fail(e)
+
+
+# --------------------------------------------------------------------------- distill, qat
+
+
+def distill_command(
+    student: Optional[str] = typer.Option(None, "--student", help="mobilenetv2 (default) or cnn6"),
+    width: Optional[float] = typer.Option(None, "--width", help="width multiplier (default 0.5 for mobilenetv2)"),
+    psl: Optional[Path] = typer.Option(None, "--psl", help="PSL folder (footfall psl relabel)"),
+    data: Optional[Path] = typer.Option(None, "--data", "-d", help="dataset folder (default: the PSL folder's)"),
+    fold: Optional[int] = typer.Option(None, "--fold", "-k"),
+    labels: Optional[str] = typer.Option(None, "--labels", help="psl (default), weak or true"),
+    segment: Optional[float] = typer.Option(None, "--segment", help="label / loss segment in s (default 1)"),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="weight of PSL vs the weak label, in [0, 1] (default 1)"),
+    unlabeled: Optional[bool] = typer.Option(None, "--unlabeled/--no-unlabeled", help="train on the unlabeled runs too (default on)"),
+    window: Optional[float] = typer.Option(None, "--window", help="student window in s (default 2)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o"),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="trainer preset for runtime keys: smoke, cpu, gpu"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of DistillConfig keys"),
+    epochs: Optional[int] = typer.Option(None, "--epochs"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    lr: Optional[float] = typer.Option(None, "--lr"),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its last.pt"),
+    set_: list[str] = typer.Option([], "--set", "-s", help="override any DistillConfig key: --set key=value"),
+) -> None:
+    """Distill a teacher into a student with pseudo-strong labels (alpha mix with the weak labels)."""
+    _setup_logging()
+    try:
+        from train.distill import train_student
+        from train.psl import load_provenance
+
+        _check_student(student)
+        if data is None and psl is not None:
+            data = Path(load_provenance(psl).dataset)
+        cfg = _distill_config(preset, config, set_, model=student, width=width, psl=str(psl) if psl else None, data=str(data) if data else None,
+                              fold=fold, labels=labels, segment_s=segment, alpha=alpha, unlabeled=unlabeled, window_s=window,
+                              train_hop_s=window / 2 if window else None, out=str(out) if out else None, epochs=epochs,
+                              batch_size=batch_size, lr=lr, max_steps=max_steps, device=device)
+        res = train_student(cfg, resume=resume)
+        if _rank0():
+            typer.echo(f"{res.best_path}  (test 5-s MAE {res.test['direct']['mae']:.3f}, streamed {res.test['stream']['mae']:.3f})")
+    except _input_errors() as e:
+        _fail(e)
+
+
+def qat_command(
+    student: Path = typer.Option(..., "--student", help="fp32 student checkpoint (footfall distill's best.pt)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="default: <student dir>/int8"),
+    data: Optional[Path] = typer.Option(None, "--data", "-d", help="default: the student's dataset"),
+    psl: Optional[Path] = typer.Option(None, "--psl", help="default: the student's PSL folder"),
+    epochs: int = typer.Option(6, "--epochs"),
+    lr: float = typer.Option(1e-4, "--lr"),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    freeze_bn_epoch: int = typer.Option(3, "--freeze-bn-epoch"),
+    freeze_observer_epoch: int = typer.Option(4, "--freeze-observer-epoch"),
+    calib_batches: int = typer.Option(16, "--calib-batches", help="PTQ calibration batches"),
+    max_steps_per_epoch: int = typer.Option(0, "--max-steps-per-epoch", help="cap per QAT epoch (smoke runs)"),
+    ptq: bool = typer.Option(True, "--ptq/--no-ptq", help="also make the PTQ int8 variant for comparison"),
+    device: str = typer.Option("auto", "--device"),
+) -> None:
+    """QAT (PT2E, XNNPACK int8) of a student, plus PTQ for comparison; saves .pt2 graphs + report."""
+    _setup_logging()
+    try:
+        from rich.console import Console
+        from rich.table import Table
+
+        from train.qat import QATConfig, run_qat
+
+        report = run_qat(QATConfig(student=str(student), out=str(out) if out else "", data=str(data) if data else "", psl=str(psl) if psl else "",
+                                   epochs=epochs, lr=lr, batch_size=batch_size, freeze_bn_epoch=freeze_bn_epoch, freeze_observer_epoch=freeze_observer_epoch,
+                                   calib_batches=calib_batches, max_steps_per_epoch=max_steps_per_epoch, ptq=ptq, device=device))
+        table = Table(title=f"test 5-s windows, streamed at the student window ({report['window_frames']} frames, hop {report['hop_frames']})")
+        for col in ("model", "MAE", "PCC", "total err % (median)", "MAE vs fp32"):
+            table.add_column(col, justify="right")
+        for name, r in report["summary"]["test_stream"].items():
+            rel = r.get("mae_rel_change_pct")
+            table.add_row(name, f"{r['mae']:.4f}", f"{r['pcc']:.3f}" if r["pcc"] is not None else "-", f"{r['tce_median']:.2f}",
+                          "" if rel is None else f"{rel:+.2f} %")
+        Console().print(table)
+    except _input_errors() as e:
+        _fail(e)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(psl_app, name="psl")
+    app.command("distill")(distill_command)
+    app.command("qat")(qat_command)
+
+
+def main() -> None:
+    """``python -m train.cli_psl {psl,distill,qat} ...``: these commands alone (what torchrun launches)."""
+    app = typer.Typer(add_completion=False, no_args_is_help=True)
+    register(app)
+    app()
+
+
+if __name__ == "__main__":
+    main()
