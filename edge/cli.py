@@ -214,7 +214,8 @@ def _warn(summary: dict) -> None:
     if summary.get("clipped_fraction", 0) > 1e-3:
         _err(f"warning: {100 * summary['clipped_fraction']:.2f} % of the input samples are clipped; counts may suffer")
     if summary.get("dropped_blocks") or summary.get("xruns"):
-        _err(f"warning: {summary['dropped_blocks']} audio blocks dropped, {summary['xruns']} xruns (the counter fell behind)")
+        _err(f"warning: {summary['dropped_blocks']} audio blocks dropped, {summary['xruns']} xruns "
+             "(the counter fell behind)")
 
 
 def _err(message: str) -> None:
@@ -245,14 +246,18 @@ def _open_source(file: str | None, mic: bool, device: str | None, realtime: bool
 def edge_run(
     file: Optional[str] = typer.Argument(None, help="audio file (any format soundfile reads); '-' = raw PCM on stdin"),
     mic: bool = typer.Option(False, "--mic", help="count live from the microphone"),
-    model: Optional[Path] = typer.Option(None, "--model", help="model artifact (.tflite/.pte/.onnx) with its card; default: the bundled one"),
+    model: Optional[Path] = typer.Option(
+        None, "--model", help="model artifact (.tflite/.pte/.onnx) with its card; default: the bundled one"
+    ),
     device: Optional[str] = typer.Option(None, "--device", help="input device name (substring) or index"),
     list_devices_: bool = typer.Option(False, "--list-devices", help="list input devices and exit"),
     json_out: bool = typer.Option(False, "--json", help="one JSON object per hop, then a summary"),
     log: Optional[Path] = typer.Option(None, "--log", help="append per-hop rows to this CSV"),
     realtime: bool = typer.Option(False, "--realtime", help="pace a file in real time"),
     threads: int = typer.Option(1, "--threads", min=1, help="inference threads"),
-    block_ms: float = typer.Option(100.0, "--block-ms", min=1.0, help="audio block size (file/stdin; mic uses <= 50 ms)"),
+    block_ms: float = typer.Option(
+        100.0, "--block-ms", min=1.0, help="audio block size (file/stdin; mic uses <= 50 ms)"
+    ),
     seconds: Optional[float] = typer.Option(None, "--seconds", min=0.0, help="stop after this much audio"),
     stdin_rate: int = typer.Option(16000, "--stdin-rate", help="sample rate of raw PCM on stdin"),
     stdin_format: str = typer.Option("s16le", "--stdin-format", help="raw PCM format on stdin: s16le | f32le"),

@@ -52,7 +52,8 @@ def main(assets: Path = ASSETS) -> int:
         print("edge demo: the bundled default is not here yet; missing:", file=sys.stderr)
         for m in missing:
             print(f"  - {m}", file=sys.stderr)
-        print("build it with `make model` (trains and exports the default student, writes the sample run)", file=sys.stderr)
+        print("build it with `make model` (trains and exports the default student, writes the sample run)",
+              file=sys.stderr)
         return 1
     from edge.audio import AudioError
     from edge.backends import BackendError, load_model

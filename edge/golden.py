@@ -185,7 +185,7 @@ def write_golden(out: str | Path, backend=None, card: ModelCard | None = None, *
         "logmel.f32": _write_f32(out / "logmel.f32", frames),
         "window_input.f32": _write_f32(out / "window_input.f32", inputs),
         "window_density.f32": _write_f32(out / "window_density.f32", densities),
-        "committed_density.f32": _write_f32(out / "committed_density.f32", np.concatenate(committed) if committed else np.zeros(0)),
+        "committed_density.f32": _write_f32(out / "committed_density.f32", np.concatenate([np.zeros(0), *committed])),
         "mel_filters.f32": _write_f32(out / "mel_filters.f32", mel_filters()),
     }
     with open(out / "updates.csv", "w", newline="") as f:

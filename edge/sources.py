@@ -146,7 +146,8 @@ class FileSource(Source):
             raise AudioError(f"{self.path}: empty audio (0 samples)")
         self.rate = self._file.samplerate
         self.channels = self._file.channels
-        self.description = f"{self.path.name} ({self.rate} Hz, {self.channels} ch, {self._file.frames / self.rate:.1f} s)"
+        seconds = self._file.frames / self.rate
+        self.description = f"{self.path.name} ({self.rate} Hz, {self.channels} ch, {seconds:.1f} s)"
 
     def blocks(self) -> Iterator[np.ndarray]:
         resample = Resampler(self.rate)
@@ -302,7 +303,8 @@ class MicSource(Source):
                     x = self._queue.get(timeout=0.1)
                 except queue.Empty:
                     if not self._stream.active:
-                        raise MicError(f"input device {self.info['name']!r} stopped delivering audio; {HINT}")
+                        name = self.info["name"]
+                        raise MicError(f"input device {name!r} stopped delivering audio; {HINT}")
                     continue
                 if not started:
                     started = True

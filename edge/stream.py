@@ -144,7 +144,8 @@ class StreamCounter:
             i += n
             if self.ring.written == self.align.window_end(self.windows):
                 lo, hi = self.align.commit(self.windows)
-                updates.append(self._run(self.align.window_start(self.windows), lo, hi, t=self.ring.written / FRAMES_PER_SECOND))
+                start = self.align.window_start(self.windows)
+                updates.append(self._run(start, lo, hi, t=self.ring.written / FRAMES_PER_SECOND))
                 self.windows += 1
         return updates
 

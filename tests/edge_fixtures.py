@@ -141,9 +141,9 @@ def make_card(path: Path, kind: str, window: int = WINDOW, hop: int = HOP, expor
 
 def _cache_key(window: int, hop: int) -> str:
     h = hashlib.sha256()
-    for p in (Path(__file__), ROOT / "export" / "targets.py", ROOT / "edge" / "golden.py", ROOT / "edge" / "card.py"):
+    for p in (Path(__file__), ROOT / "export" / "targets.py", ROOT / "edge" / "card.py"):
         h.update(p.read_bytes() if p.exists() else b"-")
-    h.update(f"{torch.__version__} {window} {hop}".encode())
+    h.update(f"{torch.__version__} {window} {hop} {ONSET_THETA} {ONSET_RISE}".encode())
     return h.hexdigest()[:16]
 
 

@@ -254,3 +254,13 @@ def test_console_script_is_installed():
         pytest.skip("edge-run console script not installed (pip install -e .)")
     r = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "--mic" in r.stdout and "--list-devices" in r.stdout
+
+
+def test_bundled_demo_within_3_percent(capsys):
+    missing = demo.missing_assets()
+    if missing:
+        pytest.skip(f"bundled default not here yet (make model): missing {missing}")
+    assert demo.main() == 0
+    out = capsys.readouterr().out
+    error = float(out.split("error ")[1].split(" %")[0])
+    assert abs(error) <= demo.TARGET_ERROR_PCT, out

@@ -189,3 +189,24 @@ def test_soak_60_minutes(backends, tmp_path):
     _check_soak(r)
     print(f"soak: {r['audio_s'] / 60:.0f} min in {r['wall']:.1f} s, {r['windows']} windows, steps {r['steps']:.3f} "
           f"(offline {r['offline']:.3f}), RSS {min(r['rss']) / 2**20:.1f}..{max(r['rss']) / 2**20:.1f} MB")
+
+
+def _bundled_artifacts():
+    from edge.cli import ASSETS
+
+    return sorted(p for p in ASSETS.glob("*") if p.suffix in (".tflite", ".pte", ".onnx"))
+
+
+@pytest.mark.parametrize("block", [160, 4099])
+def test_bundled_models_stream_equals_offline(block):
+    """Every bundled artifact (when the trained default is in edge/assets) on 20 s of its sample."""
+    from edge.cli import ASSETS
+    from edge.demo import SAMPLE
+
+    artifacts = _bundled_artifacts()
+    if not artifacts or not (ASSETS / SAMPLE).exists():
+        pytest.skip(f"no bundled model/sample in {ASSETS} yet (make model)")
+    pcm = load_audio(ASSETS / SAMPLE)[: 20 * 16000]
+    for artifact in artifacts:
+        backend, card = load_model(artifact)
+        assert_same(stream(backend, card, pcm, block)[0], count_offline(backend, card, pcm))

@@ -52,7 +52,7 @@ PEAK_WINDOW = 2 * FPS + 1  # running maximum window for the relative threshold, 
 
 # the grid (the tuned parameters)
 BANDS: dict[str, tuple[float, float]] = {"low": (20.0, 300.0), "mid": (300.0, 3000.0), "wide": (20.0, 4000.0), "full": (20.0, 8000.0)}
-DELTAS = (0.5, 1.0, 2.0, 3.0)
+DELTAS = (0.5, 1.0, 2.0, 3.0, 4.5, 6.0)
 RELS = (0.0, 0.2, 0.4)
 ALPHAS = (0.5, 0.65, 0.8)
 GATES = (0.0, 0.15, 0.3, 0.45)

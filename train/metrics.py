@@ -89,6 +89,7 @@ class FoldResult:
     cadence_mae: float  # steps/min on 10-s windows
     true_mean: float  # mean true count per window
     pred_mean: float
+    tce_runs: list = field(default_factory=list)  # total-count error % of each run, in order
     extra: dict = field(default_factory=dict)  # e.g. tuned parameters
 
 
@@ -138,6 +139,7 @@ def evaluate_runs(
         cadence_mae=cadence_mae(np.concatenate(p_cad or [[]]), np.concatenate(t_cad or [[]])),
         true_mean=float(tw.mean()) if tw.size else math.nan,
         pred_mean=float(pw.mean()) if pw.size else math.nan,
+        tce_runs=[float(v) for v in tce],
     )
 
 
@@ -146,8 +148,13 @@ METRIC_TITLES = {"mae": "MAE", "pcc": "PCC", "cmae": "cMAE", "tce_median": "tota
 
 
 def summarize(results: Sequence[FoldResult]) -> dict[str, dict[str, float]]:
-    """Mean and std (population, over folds) of each metric; NaN folds are skipped."""
-    out = {}
+    """Mean and std (population, over folds) of each metric; NaN folds are skipped.
+
+    ``tce_pooled`` is the median total-count error over the test runs of all folds together.
+    """
+    runs = np.array([v for r in results for v in r.tce_runs], np.float64)
+    runs = runs[np.isfinite(runs)]
+    out = {"tce_pooled": {"median": float(np.median(runs)) if runs.size else math.nan}}
     for name in METRIC_COLUMNS + ("tce_mean",):
         v = np.array([getattr(r, name) for r in results], np.float64)
         v = v[np.isfinite(v)]
@@ -172,6 +179,8 @@ def results_table(results: Sequence[FoldResult], title: str = ""):
     for r in results:
         table.add_row(str(r.fold), str(r.n_runs), str(r.n_windows), *(_fmt(getattr(r, n), 1 if n in ("tce_median", "cadence_mae") else 3) for n in METRIC_COLUMNS))
     s = summarize(results)
+    if len(results) > 1:
+        table.caption = f"median total-count error over all {sum(r.n_runs for r in results)} test runs: {_fmt(s['tce_pooled']['median'], 1)} %"
     table.add_section()
     table.add_row(
         "mean ± std", str(sum(r.n_runs for r in results)), str(sum(r.n_windows for r in results)),
