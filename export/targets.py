@@ -50,6 +50,7 @@ QNN_VENV_HINT = f"make venv-qnn  (= python3 -m venv .venv-qnn && .venv-qnn/bin/p
 REPO = Path(__file__).resolve().parents[1]
 QNN_WORKER = Path(__file__).resolve().parent / "qnn_worker.py"
 
+CALIBRATION_BATCH = 32  # windows per calibration forward pass
 Calibration = np.ndarray | torch.Tensor | Sequence[torch.Tensor] | None  # windows (N, 1, 64, T)
 
 
@@ -132,17 +133,23 @@ def _export(model: torch.nn.Module, example: torch.Tensor) -> torch.export.Expor
 def ptq(model: torch.nn.Module, example: torch.Tensor, calibration: Calibration, quantizer) -> torch.fx.GraphModule:
     """PT2E post-training quantization: export -> prepare -> calibrate -> convert.
 
-    Weights stay as float + quantize nodes (``fold_quantize=False``): LiteRT needs them so;
-    XNNPACK lowering folds them itself (:func:`fold_weight_quantize`).
+    The graph is captured with a dynamic batch so that calibration runs in batches: the
+    histogram observers cost per call, and 64 windows one by one took minutes. Weights stay
+    as float + quantize nodes (``fold_quantize=False``): LiteRT needs them so; XNNPACK
+    lowering folds them itself (:func:`fold_weight_quantize`).
     """
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     example = _check_example(example)
-    graph = _export(model, example).module()
+    windows = torch.cat(calibration_batches(calibration, example))
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    graph = torch.export.export(
+        _eval(model), (example.expand(2, -1, -1, -1).contiguous(),), dynamic_shapes=({0: batch},), strict=False
+    ).module()
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():
-        for window in calibration_batches(calibration, example):
-            prepared(window)
+        for chunk in windows.split(CALIBRATION_BATCH):
+            prepared(chunk)
     return _eval(convert_pt2e(prepared, fold_quantize=False))
 
 

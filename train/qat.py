@@ -127,6 +127,23 @@ def export_graph(model: torch.nn.Module, window_frames: int) -> torch.export.Exp
     return torch.export.export(model, (x,), dynamic_shapes=({0: _batch_dim()},))
 
 
+def nonzero_bn_gammas(model: torch.nn.Module, eps: float = 1e-4) -> int:
+    """Give BatchNorm scales that are exactly 0 a tiny value; returns how many were changed.
+
+    The PT2E QAT conv-bn pattern divides the conv output by ``gamma / running_std``, so a zero
+    gamma (e.g. a residual branch initialised to identity and not yet trained) makes NaNs.
+    An ``eps`` gamma changes that branch's output by ~eps (it was 0).
+    """
+    changed = 0
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.affine:
+                zero = m.weight == 0
+                changed += int(zero.sum())
+                m.weight[zero] = eps
+    return changed
+
+
 def _set_observers(graph: torch.nn.Module, enabled: bool) -> None:
     from torchao.quantization.pt2e.fake_quantize import disable_observer, enable_observer
 
@@ -237,6 +254,8 @@ def run_qat(cfg: QATConfig) -> dict[str, Any]:
     if cfg.qat:
         t0 = time.perf_counter()
         model.to(device).train()
+        if nonzero_bn_gammas(model):
+            log.info("QAT: BatchNorm scales that were exactly 0 set to 1e-4 (the QAT conv-bn pattern divides by them)")
         graph = prepare_qat_pt2e(export_graph(model, W).module(), _quantizer(True)).to(device)
         optimizer = torch.optim.Adam(graph.parameters(), lr=cfg.lr)
         scaler = torch.amp.GradScaler(device.type, enabled=False)
@@ -317,7 +336,7 @@ def _save(path: Path, graph: torch.nn.Module, window_frames: int, n_mels: int, m
     x = torch.randn(2, 1, n_mels, window_frames)
     ep = torch.export.export(graph, (x,), dynamic_shapes=({0: _batch_dim()},))
     text = json.dumps(jsonable(meta), indent=2)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     torch.export.save(ep, str(tmp), extra_files={META_FILE: text})
     tmp.replace(path)
     write_json(path.with_name(path.name + ".json"), json.loads(text))

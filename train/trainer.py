@@ -274,8 +274,11 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module, device: torch.device) -> 
 
 
 def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.ReduceLROnPlateau:
-    # torch reduces once ``num_bad_epochs > patience``: patience - 1 gives "after N bad epochs"
-    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience - 1, min_lr=cfg.min_lr)
+    # torch reduces once ``num_bad_epochs > patience``: patience - 1 gives "after N bad epochs";
+    # threshold 0: "improvement" means a lower val MAE, the same test as early stopping's
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience - 1, threshold=0.0, min_lr=cfg.min_lr
+    )
 
 
 # --------------------------------------------------------------------------- data
@@ -689,7 +692,7 @@ def _epoch(cfg, env, device, precision, model, raw_model, optimizer, scheduler, 
         seen += len(y)
         prog.step_in_epoch += 1
         prog.global_step += 1
-        if env.is_main and (prog.step_in_epoch % 10 == 0 or prog.step_in_epoch == steps):
+        if env.is_main and (device.type == "cpu" or prog.step_in_epoch % 10 == 0 or prog.step_in_epoch == steps):  # .item() syncs a GPU
             n = running[2] + seen
             bar.update(task, completed=prog.step_in_epoch, stats=f"loss {(running[0] + loss_sum.item()) / n:.4f}  MAE {(running[1] + err_sum.item()) / n:.3f}")
         else:
@@ -711,9 +714,10 @@ def _epoch(cfg, env, device, precision, model, raw_model, optimizer, scheduler, 
     epoch_s = time.perf_counter() - t0
 
     # train metrics over all ranks, validation over all windows
-    totals = torch.tensor(running, dtype=torch.float64)
+    totals = torch.tensor(running, dtype=torch.float64, device=device)  # NCCL reduces GPU tensors only
     if env.enabled:
-        dist.all_reduce(totals)  # gloo and NCCL both reduce CPU/GPU float64; tiny
+        dist.all_reduce(totals)
+    totals = totals.cpu()
     train_loss, train_mae = (totals[0] / totals[2]).item(), (totals[1] / totals[2]).item()
     _sync_buffers(raw_model, env)
     val = _evaluate_windows(raw_model, val_ds, env, device, precision, cfg.eval_batch_size)

@@ -1,0 +1,80 @@
+"""`footfall bench`: thin typer layer over :func:`bench.run.run_bench` and :mod:`bench.report`.
+
+Exit codes: 0 report written (goals that fail are reported, not fatal: a tiny or untrained model
+fails them by design); 2 bad input (one line, no traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+ANY_DEVICE = "any"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _threads(value: str) -> tuple[int, ...]:
+    try:
+        threads = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        threads = ()
+    if not threads or min(threads) < 1:
+        _fail(f"--threads {value!r}: expected positive integers separated by commas, e.g. 1,2")
+    return threads
+
+
+def bench_command(
+    artifacts: Path = typer.Option(Path("out/export"), "--artifacts", help="folder of exported artifacts with their cards "
+                                   "(`footfall export --out`), usually with the student checkpoint"),
+    teacher: Optional[Path] = typer.Option(None, "--teacher", help="reference teacher checkpoint (default: the one teacher .pt in --artifacts)"),
+    student: Optional[Path] = typer.Option(None, "--student", help="float student checkpoint (default: the one the cards name, "
+                                           "or the one student .pt in --artifacts)"),
+    data: Optional[Path] = typer.Option(None, "--data", help="dataset for accuracy (default: the one the cards were checked on)"),
+    fold: Optional[int] = typer.Option(None, "--fold", help="test split of this fold (default: the fold the models were trained for)"),
+    out: Path = typer.Option(Path("out/bench"), "--out", help="report folder: report.md, results.json, PNG plots"),
+    quick: bool = typer.Option(False, "--quick", help="few runs and 2 test runs: checks that everything works, numbers are rough"),
+    threads: str = typer.Option("1,2", "--threads", help="thread counts to time, comma-separated"),
+    runs: Optional[int] = typer.Option(None, "--runs", help="timed hops per subject and thread count (default 200; --quick 12)"),
+    warmup: Optional[int] = typer.Option(None, "--warmup", help="warm-up hops (default 10; --quick 2)"),
+    max_test_runs: Optional[int] = typer.Option(None, "--max-test-runs", help="score at most this many test runs"),
+    rss: bool = typer.Option(True, "--rss/--no-rss", help="peak RSS of each subject in a fresh process"),
+    cuda: Optional[bool] = typer.Option(None, "--cuda/--no-cuda", help="also time the teacher on CUDA (default: when available)"),
+    adb: Optional[str] = typer.Option(None, "--adb", flag_value=ANY_DEVICE, is_flag=False, metavar="[SERIAL]",
+                                      help="also time the artifacts on an Android phone over adb (SERIAL, or the only device)"),
+    adb_path: Optional[Path] = typer.Option(None, "--adb-path", help="the adb program (default: PATH, $ANDROID_HOME/platform-tools)"),
+    executor_runner: Optional[Path] = typer.Option(None, "--executor-runner", help="ExecuTorch executor_runner for Android "
+                                                   "(default: $EXECUTORCH_RUNNER or an ExecuTorch build folder)"),
+    benchmark_model: Optional[Path] = typer.Option(None, "--benchmark-model", help="LiteRT benchmark_model for Android "
+                                                   "(default: $LITERT_BENCHMARK_MODEL or a LiteRT/TensorFlow folder)"),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="draw the PNG plots"),
+) -> None:
+    """Benchmark every artifact against the reference teacher: per-hop latency (p50/p90/p99, RTF) at
+    each thread count, accuracy on the test runs and agreement with the reference, size, MACs,
+    peak RSS; GPU throughput on CUDA; optionally the phone. Writes a markdown report with plots."""
+    from bench.report import summary_lines, write_report
+    from bench.run import BenchConfig, run_bench
+    from bench.subjects import BenchError
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        cfg = BenchConfig(artifacts=artifacts, teacher=teacher, student=student, data=data, fold=fold, out=out,
+                          threads=_threads(threads), quick=quick, runs=runs, warmup=warmup, max_test_runs=max_test_runs,
+                          rss=rss, cuda=cuda, adb=None if adb is None else ("" if adb == ANY_DEVICE else adb),
+                          adb_path=adb_path, executor_runner=executor_runner, benchmark_model=benchmark_model, plots=plots)
+        result = run_bench(cfg, progress=lambda msg: typer.echo(f"bench: {msg}", err=True))
+    except BenchError as e:
+        _fail(str(e))
+    path = write_report(result, cfg.out, plots=cfg.plots)
+    typer.echo("\n".join(summary_lines(result, path)))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench_command)

@@ -1,0 +1,349 @@
+"""``footfall bench``: every subject of an artifact folder measured side by side in one run.
+
+:func:`run_bench` is the straight line: discover the subjects (:mod:`bench.subjects`) -> per-hop
+latency at each thread count, interleaved (:mod:`bench.latency`) -> batch throughput of the
+teacher on CUDA -> accuracy on the fold's test runs and agreement with the reference
+(:mod:`bench.accuracy`) -> peak RSS, one fresh process per subject (:mod:`bench.memory`) ->
+optionally the phone (:mod:`bench.adb`) -> ratios and goals. :mod:`bench.report` writes it out.
+
+Every ratio against the reference (speed-up, relative accuracy cost) is computed from numbers
+taken in this one run; absolute times on a shared machine are noise, the ratios much less so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench import accuracy as acc_mod
+from bench import latency as lat
+from bench.subjects import BenchError, Discovery, Subject, discover, load_backend
+
+log = logging.getLogger("footfall.bench")
+
+# the issue's acceptance goals, checked on the student's int8 .pte at one thread
+GOAL_RTF = 0.002
+GOAL_SPEEDUP = 50.0
+GOAL_REL_COST_PCT = 3.0
+
+
+@dataclass
+class BenchConfig:
+    artifacts: Path
+    teacher: Path | None = None
+    student: Path | None = None
+    data: Path | None = None  # dataset (contract 5); default: the one the cards were checked on
+    fold: int | None = None  # default: the fold the models were trained for
+    out: Path = Path("out/bench")
+    threads: tuple[int, ...] = (1, 2)
+    quick: bool = False
+    runs: int | None = None  # hops timed per subject and thread count (default 200; quick 12)
+    warmup: int | None = None  # (default 10; quick 2)
+    block: int | None = None  # hops per interleaved block (default 10; quick 4)
+    max_test_runs: int | None = None  # default all (quick 2)
+    rss: bool = True
+    cuda: bool | None = None  # time the teacher on CUDA too (default: when available)
+    adb: str | None = None  # None: no phone; "": the only connected device; else a serial
+    adb_path: Path | None = None
+    executor_runner: Path | None = None
+    benchmark_model: Path | None = None
+    plots: bool = True
+
+    def __post_init__(self) -> None:
+        self.artifacts, self.out = Path(self.artifacts), Path(self.out)
+        self.threads = tuple(int(t) for t in self.threads)
+        if not self.threads or min(self.threads) < 1:
+            raise BenchError(f"--threads must list positive thread counts, got {self.threads}")
+        self.runs = self.runs or (12 if self.quick else 200)
+        self.warmup = self.warmup if self.warmup is not None else (2 if self.quick else 10)
+        self.block = self.block or (4 if self.quick else 10)
+        if self.quick and self.max_test_runs is None:
+            self.max_test_runs = 2
+        if self.runs < 1 or self.warmup < 0:
+            raise BenchError(f"--runs must be >= 1 and --warmup >= 0, got {self.runs}, {self.warmup}")
+
+    def to_dict(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class BenchResult:
+    config: dict
+    machine: dict
+    subjects: list[Subject]
+    timings: dict[tuple[str, int], lat.Timing] = field(default_factory=dict)
+    accuracy: dict[str, acc_mod.Accuracy] = field(default_factory=dict)
+    memory: dict[str, dict] = field(default_factory=dict)
+    throughput: list[dict] = field(default_factory=list)
+    curves: dict = field(default_factory=dict)  # counts over time of one run
+    test_set: str = ""
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    phone: object | None = None  # bench.adb.PhoneReport
+    seconds: float = 0.0
+
+    # -- derived -----------------------------------------------------------------------------
+    @property
+    def reference(self) -> Subject:
+        return next(s for s in self.subjects if s.role == "reference" and s.device == "cpu")
+
+    def subject(self, key: str) -> Subject:
+        return next(s for s in self.subjects if s.key == key)
+
+    def speedup(self, key: str, threads: int) -> float | None:
+        """Reference p50 / subject p50, same thread count, this run."""
+        ref, sub = self.timings.get((self.reference.key, threads)), self.timings.get((key, threads))
+        return ref.p50 / sub.p50 if ref and sub and sub.p50 > 0 else None
+
+    def headline(self) -> Subject | None:
+        """The shipping candidate the goals are about: the student's int8 .pte (QAT first)."""
+        cands = [s for s in self.subjects if s.format == "pte" and s.precision == "int8"]
+        cands.sort(key=lambda s: s.quantization != "qat")
+        return cands[0] if cands else None
+
+    def goals(self) -> list[dict]:
+        s = self.headline()
+        if s is None:
+            return [{"goal": "student int8 .pte present", "value": None, "passed": False, "note": "no int8 .pte among the artifacts"}]
+        t1 = min(self.config["threads"])
+        timing = self.timings.get((s.key, t1))
+        sp = self.speedup(s.key, t1)
+        acc = self.accuracy.get(s.key)
+        cost = acc.rel_mae_cost_pct if acc else None
+        return [
+            {"goal": f"RTF <= {GOAL_RTF} ({t1} thread, p50 per hop)", "value": timing.rtf if timing else None,
+             "passed": bool(timing and timing.rtf <= GOAL_RTF), "subject": s.key},
+            {"goal": f">= {GOAL_SPEEDUP:g}x faster than the reference teacher on the same CPU ({t1} thread, p50 per hop)",
+             "value": sp, "passed": bool(sp and sp >= GOAL_SPEEDUP), "subject": s.key},
+            {"goal": f"<= {GOAL_REL_COST_PCT:g} % relative accuracy cost (5-s MAE vs the reference)", "value": cost,
+             "passed": bool(cost is not None and cost <= GOAL_REL_COST_PCT), "subject": s.key,
+             "note": "" if acc else "no labeled test data: accuracy not measured"},
+        ]
+
+    def to_dict(self) -> dict:
+        from bench.accuracy import Accuracy  # noqa: F401
+
+        lat_rows = []
+        for (key, threads), t in self.timings.items():
+            row = t.summary()
+            sp = self.speedup(key, threads)
+            row["speedup_vs_reference"] = round(sp, 3) if sp else None
+            lat_rows.append(row)
+        return {
+            "config": self.config, "machine": self.machine, "seconds": round(self.seconds, 1),
+            "definitions": DEFINITIONS, "subjects": [s.to_dict() for s in self.subjects], "latency": lat_rows,
+            "accuracy": {k: a.to_dict() for k, a in self.accuracy.items()}, "test_set": self.test_set,
+            "memory": self.memory, "throughput": self.throughput, "goals": _jsonable(self.goals()),
+            "skipped": [{"what": w, "why": y} for w, y in self.skipped], "notes": self.notes,
+            "phone": self.phone.to_dict() if self.phone is not None else None,
+        }
+
+
+DEFINITIONS = {
+    "per_hop": "one StreamCounter.push of one hop of new audio into a warm stream: the incremental front end for the hop's "
+               "samples, the ring buffer, one model invocation on one window (the card's; the teacher's own 5-s window for "
+               "the reference) and the counter's commit",
+    "model_ms": "the model invocation alone (perf_counter; CUDA events around copy-in, forward and copy-out on CUDA)",
+    "rtf": "p50 per-hop time / hop duration",
+    "speedup": "reference teacher p50 per-hop time / subject p50 per-hop time, same thread count, same run, same CPU",
+    "accuracy": "test runs of the fold: 5-s MAE / PCC on the paper's non-overlapping windows, median total-count error over "
+                "runs; students count by streaming (edge.stream.count_offline), the teacher on its own window grid",
+    "rel_mae_cost": "(MAE - MAE_reference) / MAE_reference",
+    "count_diff": "per 5-s window: subject count - reference count",
+}
+
+
+def _jsonable(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    return x
+
+
+def machine_info() -> dict:
+    import torch
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "torch": torch.__version__, "load_avg_start": [round(v, 2) for v in os.getloadavg()],
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    for pkg in ("executorch", "ai-edge-litert", "onnxruntime"):
+        try:
+            import importlib.metadata as md
+
+            info[pkg] = md.version(pkg)
+        except Exception:
+            pass
+    return info
+
+
+def _stream_audio(test_set: acc_mod.TestSet | None, seconds: float = 60.0) -> tuple[np.ndarray, str]:
+    """Real audio to stream through the timing loop: the first test run's, else a click track."""
+    if test_set is not None and test_set.runs:
+        from edge.audio import load_audio
+
+        run = test_set.runs[0]
+        return load_audio(run.audio)[: int(seconds * 16000)], f"test run {run.run_id}"
+    from edge.golden import click_track
+
+    return click_track(seconds, seed=1)[0].astype(np.float32), "a synthetic click track (no dataset)"
+
+
+def _windows_of(audio: np.ndarray, window: int, n: int = 8) -> np.ndarray:
+    from edge.stream import offline_log_mel
+
+    mel = offline_log_mel(audio)
+    starts = np.linspace(0, max(mel.shape[1] - window, 0), n).astype(int)
+    out = np.stack([mel[:, s : s + window] for s in starts])[:, None]
+    if out.shape[-1] < window:  # audio shorter than a window: pad with silence
+        from edge.counter import PAD_LOG_MEL
+
+        out = np.pad(out, ((0, 0), (0, 0), (0, 0), (0, window - out.shape[-1])), constant_values=PAD_LOG_MEL)
+    return np.ascontiguousarray(out, np.float32)
+
+
+def run_bench(cfg: BenchConfig, discovery: tuple[Discovery, dict] | None = None, progress=None) -> BenchResult:
+    """Measure everything (see the module docstring) -> :class:`BenchResult` (nothing written yet)."""
+    say = progress or (lambda msg: log.info("%s", msg))
+    t_start = time.perf_counter()
+    disc, models = discovery or discover(cfg.artifacts, cfg.teacher, cfg.student, cfg.cuda)
+    result = BenchResult(cfg.to_dict(), machine_info(), disc.subjects, skipped=list(disc.skipped))
+    students = [s for s in disc.subjects if s.role == "student"]
+    if not [s for s in students if not s.is_torch]:
+        result.notes.append(f"{cfg.artifacts}: no edge artifact with a valid card: only PyTorch subjects measured")
+    say(f"{len(disc.subjects)} subjects: " + ", ".join(s.key for s in disc.subjects))
+
+    # -- data --------------------------------------------------------------------------------
+    data = cfg.data or disc.dataset
+    fold = cfg.fold if cfg.fold is not None else (disc.fold if disc.fold is not None else 0)
+    test_set = None
+    if data is not None:
+        test_set = acc_mod.load_test_set(data, fold, cfg.max_test_runs)
+        result.test_set = test_set.describe()
+        say(result.test_set)
+    else:
+        result.notes.append("no dataset (--data, or the one named in the cards): accuracy not measured; timing on a click track")
+    audio, audio_what = _stream_audio(test_set)
+    result.notes.append(f"timing loop streams {audio_what}")
+
+    # -- latency -----------------------------------------------------------------------------
+    loaded_ok = set()
+    for threads in cfg.threads:
+        runners = {}
+        for s in disc.subjects:
+            if s.device == "cuda" and threads != cfg.threads[0]:
+                continue  # the GPU is timed once; CPU threads do not matter to it
+            try:
+                backend = load_backend(s, threads, models.get(s.key))
+                runners[s.key] = lat.HopRunner(s.key, backend, s.stream_card(), audio, s.device)
+                loaded_ok.add(s.key)
+            except Exception as e:  # a runtime missing here: reported, the others go on
+                result.skipped.append((s.key, f"cannot run at {threads} thread(s): {str(e).splitlines()[0]}"))
+        say(f"timing {len(runners)} subjects at {threads} thread(s): {cfg.warmup} warm-up + {cfg.runs} hops each, interleaved")
+        timings = lat.measure(runners, cfg.runs, cfg.warmup, cfg.block, threads)
+        result.timings.update({(k, threads): t for k, t in timings.items()})
+        del runners
+
+    # -- GPU throughput ----------------------------------------------------------------------
+    gpu = next((s for s in disc.subjects if s.device == "cuda"), None)
+    if gpu is not None:
+        windows = _windows_of(audio, gpu.window_frames)
+        rows = lat.batch_throughput(models[gpu.key], windows, (1, 32, 256), "cuda", gpu.hop_s, iters=5 if cfg.quick else 20)
+        result.throughput = [{"subject": gpu.key, **r.to_dict()} for r in rows]
+        say("teacher throughput on CUDA: " + ", ".join(f"b{r.batch} {r.windows_per_s:.0f} win/s" for r in rows))
+    else:
+        result.notes.append("no CUDA device: the reference runs on the CPU; GPU throughput (batch 1/32/256) not measured")
+
+    # -- accuracy ----------------------------------------------------------------------------
+    if test_set is not None:
+        _accuracy(result, disc, models, test_set, max(cfg.threads), say)
+
+    # -- memory ------------------------------------------------------------------------------
+    if cfg.rss:
+        from bench import memory
+
+        for s in disc.subjects:
+            if s.device != "cpu" or s.key not in loaded_ok:
+                continue
+            say(f"peak RSS of {s.key} (fresh process)")
+            result.memory[s.key] = memory.measure(s.format, s.path, s.window_frames, s.hop_frames, 1, 5 if cfg.quick else 20)
+
+    # -- phone -------------------------------------------------------------------------------
+    if cfg.adb is not None:
+        from bench import adb
+
+        tools = adb.find_tools(cfg.adb_path, cfg.executor_runner, cfg.benchmark_model)
+        say("phone: " + (f"adb {tools.adb}" if tools.adb else "no adb"))
+        result.phone = adb.run_phone([s for s in disc.subjects if not s.is_torch], cfg.adb or None, tools, cfg.threads,
+                                     cfg.runs, cfg.warmup)
+    result.machine["load_avg_end"] = [round(v, 2) for v in os.getloadavg()]
+    result.seconds = time.perf_counter() - t_start
+    return result
+
+
+def _accuracy(result: BenchResult, disc: Discovery, models: dict, test_set: acc_mod.TestSet, threads: int, say) -> None:
+    """Predictions of every subject on every test run; metrics; the counts-over-time curves."""
+    truths = [r.truth for r in test_set.runs]
+    ref = result.reference
+    gpu = next((s for s in disc.subjects if s.device == "cuda"), None)
+    say(f"accuracy of the reference on {len(test_set.runs)} test runs ({'cuda' if gpu else 'cpu'})")
+    ref_model = models[gpu.key] if gpu else models[ref.key]
+    ref_preds = [acc_mod.reference_frames(ref_model, r, ref.window_frames, "cuda" if gpu else "cpu") for r in test_set.runs]
+    ref_acc = acc_mod.score(ref.key, ref_preds, truths)
+    result.accuracy[ref.key] = ref_acc
+    if gpu:
+        result.accuracy[gpu.key] = acc_mod.score(gpu.key, ref_preds, truths)
+    preds_by_key = {ref.key: ref_preds}
+    from edge.audio import load_audio
+
+    for s in disc.subjects:
+        if s.role != "student":
+            continue
+        try:
+            backend = load_backend(s, threads, models.get(s.key))
+        except Exception as e:
+            result.skipped.append((s.key, f"accuracy not measured: {str(e).splitlines()[0]}"))
+            continue
+        say(f"accuracy of {s.key}")
+        preds = [acc_mod.stream_frames(backend, s.stream_card(), load_audio(r.audio), r.n_frames) for r in test_set.runs]
+        preds_by_key[s.key] = preds
+        result.accuracy[s.key] = acc_mod.score(s.key, preds, truths, ref_preds, ref_acc.mae)
+    # counts over time of the longest test run: truth, reference, the edge int8 model
+    i = int(np.argmax([r.n_frames for r in test_set.runs]))
+    edge_key = next((k for k in _int8_preference(disc.subjects) if k in preds_by_key), None)
+    step = 100  # one point per second
+    curves = {"run_id": test_set.runs[i].run_id, "t_s": (np.arange(0, truths[i].size, step) / 100.0).tolist(),
+              "truth": np.cumsum(truths[i])[::step].tolist(), "reference": np.cumsum(ref_preds[i])[::step].tolist(),
+              "reference_key": ref.key}
+    if edge_key:
+        curves["edge"] = np.cumsum(preds_by_key[edge_key][i])[::step].tolist()
+        curves["edge_key"] = edge_key
+    result.curves = curves
+
+
+def _int8_preference(subjects: list[Subject]) -> list[str]:
+    order = {"pte": 0, "tflite": 1, "onnx": 2}
+    int8 = [s for s in subjects if s.precision == "int8" and not s.is_torch]
+    return [s.key for s in sorted(int8, key=lambda s: (s.quantization != "qat", order.get(s.format, 9)))]

@@ -1,0 +1,113 @@
+"""A tiny, complete bench scenario for tests: dataset, teacher, student and its exported artifacts.
+
+:func:`tiny_scenario` writes, in the layout the real pipeline produces:
+
+- ``data/``: a dataset in the recordings format (contract 5) from the project's generator
+  (``train.data.synth``: 5 runners, one 15-s run each, all labeled), so fold 0 has a test runner;
+- ``artifacts/teacher.pt``: a Cnn14 at 1/16 width (the reference, 5-s window);
+- ``artifacts/student.pt``: a Cnn6 at 1/16 width (2-s window, hop 48 frames);
+- ``artifacts/student_{fp32,int8}.{pte,tflite,onnx}`` + cards: ``export.pipeline.export_all`` of
+  the student, calibrated and checked on the dataset.
+
+The models are untrained (accuracy numbers mean nothing; the goals fail by design). Exports take
+minutes on a small machine, so the folder is built once and cached under the system temporary
+directory, keyed by the code that makes it (this file, ``export/``, ``train/models/``,
+``train/data/synth.py``, the front end) and the tool versions: tests after the first pay nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TEACHER_ARGS = {"width": 0.0625, "dropout": 0.0, "head_channels": 16, "head_dilations": [1]}
+STUDENT_ARGS = {"width": 0.0625, "dropout": 0.0, "head_channels": 8, "head_dilations": [1]}
+STUDENT_WINDOW, HOP = 200, 48
+TARGETS, PRECISIONS = ("pte", "tflite", "onnx"), ("fp32", "int8")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    root: Path
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.root / "artifacts"
+
+    @property
+    def teacher(self) -> Path:
+        return self.artifacts / "teacher.pt"
+
+    @property
+    def student(self) -> Path:
+        return self.artifacts / "student.pt"
+
+
+def _key() -> str:
+    h = hashlib.sha256()
+    sources = [Path(__file__), REPO / "edge" / "frontend.py", REPO / "edge" / "card.py", REPO / "train" / "data" / "synth.py"]
+    sources += sorted((REPO / "export").glob("*.py")) + sorted((REPO / "train" / "models").glob("*.py"))
+    for p in sources:
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    for pkg in ("torch", "executorch", "torchao", "litert-torch", "ai-edge-litert", "onnx", "onnxruntime"):
+        try:
+            h.update(f"{pkg}={md.version(pkg)}".encode())
+        except md.PackageNotFoundError:
+            pass
+    return h.hexdigest()[:16]
+
+
+def build(root: str | Path) -> Scenario:
+    """Write the scenario into ``root`` (uncached)."""
+    import torch
+
+    from export.pipeline import export_all
+    from train.data.synth import synthesize_dataset
+    from train.models import build_model, save_checkpoint
+
+    sc = Scenario(Path(root))
+    synthesize_dataset(sc.data, runners=5, minutes=0.25, runs=1, seed=0, unlabeled_fraction=0.0, workers=1, progress=False, report=False)
+    sc.artifacts.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    save_checkpoint(sc.teacher, build_model("cnn14", **TEACHER_ARGS), fold=0, train_config={"window_s": 5.0, "fold": 0})
+    save_checkpoint(sc.student, build_model("cnn6", **STUDENT_ARGS), fold=0, window_s=STUDENT_WINDOW / 100, stream_hop_s=HOP / 100)
+    result = export_all(sc.student, TARGETS, PRECISIONS, out_dir=sc.artifacts, data_root=sc.data, fold=0,
+                        window_frames=STUDENT_WINDOW, hop_frames=HOP, max_parity=40)
+    bad = [f"{r.target} {r.precision}: {r.status} {r.message}" for r in result.reports if r.status != "ok"]
+    if bad:
+        raise RuntimeError("tiny scenario export failed: " + "; ".join(bad))
+    return sc
+
+
+def tiny_scenario(cache: str | Path | None = None) -> Scenario:
+    """The cached scenario (built on first use; an atomic rename publishes it)."""
+    base = Path(cache or os.environ.get("FOOTFALL_BENCH_CACHE") or tempfile.gettempdir())
+    final = base / f"footfall-bench-tiny-{_key()}"
+    if (final / "artifacts" / "student_int8.pte.card.json").is_file():
+        return Scenario(final)
+    tmp = base / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+    try:
+        build(tmp)
+        # cards name the checkpoint and dataset by absolute path: rewrite them for the final folder
+        for card in (tmp / "artifacts").glob("*.card.json"):
+            card.write_text(card.read_text().replace(str(tmp), str(final)))
+        try:
+            os.replace(tmp, final)
+        except OSError:  # another process published it first
+            if not (final / "artifacts" / "student_int8.pte.card.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return Scenario(final)
