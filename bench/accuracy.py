@@ -116,6 +116,7 @@ class Accuracy:
     n_runs: int
     n_windows: int
     rel_mae_cost_pct: float | None = None  # vs the reference
+    rel_mae_cost_vs_student_pct: float | None = None  # vs the fp32 PyTorch student (the cost of export + int8)
     count_diff: dict = field(default_factory=dict)  # per 5-s window vs the reference
 
     def to_dict(self) -> dict:

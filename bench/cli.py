@@ -2,19 +2,20 @@
 
 Exit codes: 0 report written (goals that fail are reported, not fatal: a tiny or untrained model
 fails them by design); 2 bad input (one line, no traceback).
+
+The phone is ``--adb [--serial SERIAL]`` rather than ``--adb [SERIAL]``: typer has no options with
+an optional value. ``$ANDROID_SERIAL`` (adb's own variable) also picks the phone.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
-
-ANY_DEVICE = "any"
-
 
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)
@@ -47,8 +48,9 @@ def bench_command(
     max_test_runs: Optional[int] = typer.Option(None, "--max-test-runs", help="score at most this many test runs"),
     rss: bool = typer.Option(True, "--rss/--no-rss", help="peak RSS of each subject in a fresh process"),
     cuda: Optional[bool] = typer.Option(None, "--cuda/--no-cuda", help="also time the teacher on CUDA (default: when available)"),
-    adb: Optional[str] = typer.Option(None, "--adb", flag_value=ANY_DEVICE, is_flag=False, metavar="[SERIAL]",
-                                      help="also time the artifacts on an Android phone over adb (SERIAL, or the only device)"),
+    adb: bool = typer.Option(False, "--adb", help="also time the artifacts on an Android phone over adb"),
+    serial: Optional[str] = typer.Option(None, "--serial", help="with --adb: the phone's serial (default: $ANDROID_SERIAL, "
+                                         "else the only connected device)"),
     adb_path: Optional[Path] = typer.Option(None, "--adb-path", help="the adb program (default: PATH, $ANDROID_HOME/platform-tools)"),
     executor_runner: Optional[Path] = typer.Option(None, "--executor-runner", help="ExecuTorch executor_runner for Android "
                                                    "(default: $EXECUTORCH_RUNNER or an ExecuTorch build folder)"),
@@ -64,10 +66,15 @@ def bench_command(
     from bench.subjects import BenchError
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if "torch" not in sys.modules:
+        # libgomp reads this when torch loads. Its default (spin at barriers) made 2-thread PyTorch
+        # 40x slower than 1 thread on a busy 2-core machine (564 ms vs 13 ms a window), which would
+        # flatter every ratio against the PyTorch reference; passive waiting keeps it fair.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         cfg = BenchConfig(artifacts=artifacts, teacher=teacher, student=student, data=data, fold=fold, out=out,
                           threads=_threads(threads), quick=quick, runs=runs, warmup=warmup, max_test_runs=max_test_runs,
-                          rss=rss, cuda=cuda, adb=None if adb is None else ("" if adb == ANY_DEVICE else adb),
+                          rss=rss, cuda=cuda, adb=(serial or os.environ.get("ANDROID_SERIAL", "")) if adb else None,
                           adb_path=adb_path, executor_runner=executor_runner, benchmark_model=benchmark_model, plots=plots)
         result = run_bench(cfg, progress=lambda msg: typer.echo(f"bench: {msg}", err=True))
     except BenchError as e:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,6 +31,28 @@ from edge.stream import StreamCounter
 
 PERCENTILES = (50, 90, 99)
 BLOCK_GAP_S = 0.005  # pause between blocks: lets OpenMP / ORT worker threads stop spinning
+
+
+def numpy_blas_single_thread():
+    """A context limiting numpy's own OpenBLAS to one thread (the models' runtimes keep theirs).
+
+    The front end's mel projection is a small matrix product; with numpy's OpenBLAS on its
+    default of one thread per core, on a busy 2-core machine it took 44-60 ms per hop instead of
+    0.3 ms (threads spinning against the load). A phone runs the front end on one audio thread,
+    so the bench does too. Returns ``(context, note)``; without ``threadpoolctl`` the context does
+    nothing and the note says so.
+    """
+    import contextlib
+
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext(), "threadpoolctl missing: numpy's BLAS threads not limited (the front end may be slow)"
+    # numpy's wheel ships its BLAS in numpy.libs/; torch's BLAS and OpenMP pools are left alone
+    prefixes = {i["prefix"]: 1 for i in threadpool_info() if i.get("user_api") == "blas" and "numpy" in i["filepath"]}
+    if not prefixes:
+        return contextlib.nullcontext(), "numpy's BLAS not found by threadpoolctl: its threads not limited"
+    return threadpool_limits(limits=prefixes), f"numpy's BLAS ({', '.join(prefixes)}) limited to 1 thread: the front end runs on one thread, as on a phone"
 
 
 @dataclass
@@ -189,15 +211,3 @@ def batch_throughput(model, windows: np.ndarray, batches=(1, 32, 256), device: s
         out.append(Throughput(b, med, wps, wps * hop_s, timer="cuda events" if dev.type == "cuda" else "perf_counter"))
         del x
     return out
-
-
-@dataclass
-class LatencyPlan:
-    """How much to time: ``runs`` hops per subject and thread count after ``warmup`` hops."""
-
-    runs: int = 200
-    warmup: int = 10
-    block: int = 10
-    threads: tuple[int, ...] = (1, 2)
-    throughput_batches: tuple[int, ...] = (1, 32, 256)
-    extra: dict = field(default_factory=dict)

@@ -1,11 +1,14 @@
-"""Peak resident memory of one subject, measured in a fresh process.
+"""Peak resident memory of one subject.
 
-A process's peak RSS (``VmHWM``) only ever grows, so each subject is measured in its own child
-process (``python -m bench.memory``): import the runtime, note the RSS (``runtime_mb``: the
-interpreter plus the runtime's libraries -- large for anything that imports torch, which a phone's
-C++ runtime does not), reset the peak where Linux allows it (``/proc/self/clear_refs`` = 5), load
-the model, stream ``hops`` hops through it, then read the peak. ``peak_mb`` is the whole process;
-``model_mb`` = peak - runtime_mb is what the model, its arena and the streaming buffers add.
+:func:`measure` (the full bench): a fresh child process per subject (``python -m bench.memory``):
+import the runtime, note the RSS (``runtime_mb``: the interpreter plus the runtime's libraries --
+large for anything that imports torch, which a phone's C++ runtime does not), reset the peak where
+Linux allows it (``/proc/self/clear_refs`` = 5), load the model, stream ``hops`` hops through it,
+then read the peak (``VmHWM``). ``peak_mb`` is the whole process; ``model_mb`` = peak - runtime_mb
+is what the model, its arena and the streaming buffers add.
+
+:func:`in_process` (``--quick``): the same reset-load-stream-read in the bench process itself,
+which saves a process start (seconds: torch imports) per subject; only ``model_mb`` is meaningful.
 """
 
 from __future__ import annotations
@@ -46,12 +49,36 @@ def _peak_kb() -> int:
     return _status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def child(fmt: str, path: str, window: int, hop: int, threads: int, hops: int) -> dict:
-    """Runs inside the child: the measurement itself."""
+def _stream(backend, card, hops: int, threads: int) -> None:
+    """Load-and-run part shared by both methods: ``hops`` hops of a click track through a warm stream."""
     import numpy as np
 
+    from bench.latency import HopRunner
     from edge.golden import click_track
 
+    audio = click_track((card.window_frames + card.hop_frames * (hops + 1)) / 100 + 1, seed=3)[0].astype(np.float32)
+    runner = HopRunner("rss", backend, card, audio)
+    for _ in range(hops):
+        runner.hop()
+
+
+def in_process(subject, threads: int = 1, hops: int = 5, model=None) -> dict:
+    """The quick method: in this process, peak reset before loading ``subject`` (``model_mb`` only
+    means something when the peak could be reset; ``runtime_mb`` is this process, not a runtime's)."""
+    from bench.subjects import load_backend
+
+    before = _rss_kb()
+    reset = _reset_peak()
+    backend = load_backend(subject, threads, model)
+    _stream(backend, subject.stream_card(), hops, threads)
+    peak = _peak_kb()
+    del backend
+    return {"method": "in-process", "runtime_mb": before / 1024, "peak_mb": peak / 1024,
+            "model_mb": max(peak - before, 0) / 1024 if reset else None, "peak_reset": reset, "hops": hops, "threads": threads}
+
+
+def child(fmt: str, path: str, window: int, hop: int, threads: int, hops: int) -> dict:
+    """Runs inside the fresh process: import the runtime, note the RSS, load, stream, read the peak."""
     if fmt in ("pytorch", "pte"):
         import torch  # noqa: F401  (the .pte bindings link libtorch: it belongs to the runtime)
     if fmt == "pte":
@@ -60,9 +87,10 @@ def child(fmt: str, path: str, window: int, hop: int, threads: int, hops: int) -
         import ai_edge_litert.interpreter  # noqa: F401
     elif fmt == "onnx":
         import onnxruntime  # noqa: F401
-    from bench.latency import HopRunner
+    from bench.latency import numpy_blas_single_thread
     from bench.subjects import Subject, load_backend
 
+    numpy_blas_single_thread()  # as in the timing loop (the limit holds until the process ends)
     runtime_kb = _rss_kb()
     reset = _reset_peak()
     subject = Subject(key="rss", role="student", format=fmt, precision="", path=Path(path), window_frames=window, hop_frames=hop)
@@ -71,13 +99,10 @@ def child(fmt: str, path: str, window: int, hop: int, threads: int, hops: int) -
 
         subject.card = load_verified_card(path)
     backend = load_backend(subject, threads)
-    audio = click_track((window + hop * (hops + 1)) / 100 + 1, seed=3)[0].astype(np.float32)
-    runner = HopRunner("rss", backend, subject.stream_card(), audio)
-    for _ in range(hops):
-        runner.hop()
+    _stream(backend, subject.stream_card(), hops, threads)
     peak_kb = _peak_kb()
-    return {"runtime_mb": runtime_kb / 1024, "peak_mb": peak_kb / 1024, "model_mb": max(peak_kb - runtime_kb, 0) / 1024,
-            "peak_reset": reset, "hops": hops, "threads": threads}
+    return {"method": "fresh process", "runtime_mb": runtime_kb / 1024, "peak_mb": peak_kb / 1024,
+            "model_mb": max(peak_kb - runtime_kb, 0) / 1024, "peak_reset": reset, "hops": hops, "threads": threads}
 
 
 def measure(fmt: str, path: str | Path, window: int, hop: int, threads: int = 1, hops: int = 20, timeout: float = 300) -> dict:

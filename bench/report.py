@@ -63,14 +63,15 @@ def markdown(res: BenchResult, plots: list[str]) -> str:
         f"- machine: {m.get('cpu')} ({m.get('cores')} cores){', GPU ' + m['gpu'] if m.get('gpu') else ''}; "
         f"load average {m.get('load_avg_start')} at the start, {m.get('load_avg_end')} at the end",
         f"- versions: torch {m.get('torch')}, executorch {m.get('executorch', '—')}, ai-edge-litert {m.get('ai-edge-litert', '—')}, "
-        f"onnxruntime {m.get('onnxruntime', '—')}; Python {m.get('python')}",
+        f"onnxruntime {m.get('onnxruntime', '—')}; Python {m.get('python')}; OMP_WAIT_POLICY {m.get('omp_wait_policy')}",
         f"- artifacts: `{cfg['artifacts']}`; reference: `{ref.path}` ({ref.model_name}, {_f(ref.params)} parameters, "
         f"window {ref.window_frames} frames)",
         f"- test data: {res.test_set or 'none (accuracy not measured)'}",
         f"- timing: {cfg['warmup']} warm-up + {cfg['runs']} hops per subject and thread count, subjects interleaved in blocks "
         f"of {cfg['block']}{' (quick mode: too few runs for stable percentiles)' if cfg['quick'] else ''}; took {res.seconds:.0f} s",
         "",
-        "Absolute times on a shared machine are noisy; the ratios against the reference are measured side by side in this run.",
+        "Absolute times on a shared machine are noisy (min is the least disturbed hop); the ratios against the reference are "
+        "measured side by side in this run.",
         "",
     ]
 
@@ -95,17 +96,17 @@ def markdown(res: BenchResult, plots: list[str]) -> str:
             hp, mp = timing.percentiles("hop"), timing.percentiles("model")
             sp = res.speedup(s.key, t)
             rows.append([s.label + (" (reference)" if s is ref else ""), _sig(hp["p50"]), _sig(hp["p90"]), _sig(hp["p99"]),
-                         _sig(mp["p50"]), _sig(timing.rtf), "1" if s is ref else (_sig(sp) + "x" if sp else "—"),
+                         _sig(hp["min"]), _sig(mp["p50"]), _sig(timing.rtf), "1" if s is ref else (_sig(sp) + "x" if sp else "—"),
                          str(len(timing.hop_ms))])
-        lines += _table(["subject", "p50 ms", "p90 ms", "p99 ms", "model p50 ms", "RTF", "speed-up", "runs"], rows) + [""]
+        lines += _table(["subject", "p50 ms", "p90 ms", "p99 ms", "min ms", "model p50 ms", "RTF", "speed-up", "runs"], rows) + [""]
     if any(s.device == "cuda" for s in res.subjects):
         lines += ["The CUDA teacher is timed once (CPU threads do not apply); its model time comes from CUDA events "
                   "around copy-in, forward and copy-out, synchronised.", ""]
 
     if res.accuracy:
         lines += ["## Accuracy on the test runs, and agreement with the reference", "",
-                  f"{DEFINITIONS['accuracy']}. Relative cost = {DEFINITIONS['rel_mae_cost']}; count difference = "
-                  f"{DEFINITIONS['count_diff']}.", ""]
+                  f"{DEFINITIONS['accuracy']}. Relative cost = {DEFINITIONS['rel_mae_cost']} ('vs fp32 student': the same "
+                  f"against the PyTorch student, i.e. what export and int8 cost); d = {DEFINITIONS['count_diff']}.", ""]
         rows = []
         for s in res.subjects:
             a = res.accuracy.get(s.key)
@@ -114,21 +115,28 @@ def markdown(res: BenchResult, plots: list[str]) -> str:
             cd = a.count_diff or {}
             rows.append([s.label + (" (reference)" if s is ref else ""), _f(a.mae), _f(a.pcc), _f(a.tce_median, 2),
                          _f(a.cadence_mae, 2), "0" if s is ref else _f(a.rel_mae_cost_pct, 2, " %"),
-                         _f(cd.get("mean_abs")), _f(cd.get("mean")), _f(cd.get("max_abs")), str(a.n_windows)])
-        lines += _table(["subject", "5-s MAE", "PCC", "total err %", "cadence MAE spm", "rel. MAE cost", "|d| mean",
-                         "d mean", "|d| max", "5-s windows"], rows) + [""]
+                         _f(a.rel_mae_cost_vs_student_pct, 2, " %"), _f(cd.get("mean_abs")), _f(cd.get("mean")),
+                         _f(cd.get("max_abs")), str(a.n_windows)])
+        lines += _table(["subject", "5-s MAE", "PCC", "total err %", "cadence MAE spm", "rel. MAE cost", "vs fp32 student",
+                         r"mean \|d\|", "mean d", r"max \|d\|", "5-s windows"], rows) + [""]
 
     lines += ["## Size, cost and memory", "",
               "MACs per window = one model invocation (convolutions and linear layers). Peak RSS: a fresh process "
               "streaming 1-thread hops; 'runtime' is the process before the model is loaded (the interpreter and the "
               "runtime's libraries; anything running a .pte from Python imports libtorch), 'model' what loading and "
-              "streaming add.", ""]
+              "streaming add." + (" Quick mode measures in the bench process itself: only the model's share is shown."
+                                  if any(m.get("method") == "in-process" for m in res.memory.values()) else ""), ""]
     rows = []
     for s in res.subjects:
         mem = res.memory.get(s.key, {})
-        mem_cols = ([mem["error"][:60], "", ""] if "error" in mem else
-                    [_f(mem.get("peak_mb"), 1, " MB"), _f(mem.get("runtime_mb"), 1, " MB"), _f(mem.get("model_mb"), 1, " MB")])
-        rows.append([s.label, s.runtime + (f" ({s.backend})" if s.backend and not s.is_torch else ""), s.quantization,
+        if "error" in mem:
+            mem_cols = [mem["error"][:60], "", ""]
+        elif mem.get("method") == "in-process":  # --quick: the bench process's own numbers mean nothing per subject
+            mem_cols = ["—", "—", _f(mem.get("model_mb"), 1, " MB")]
+        else:
+            mem_cols = [_f(mem.get("peak_mb"), 1, " MB"), _f(mem.get("runtime_mb"), 1, " MB"), _f(mem.get("model_mb"), 1, " MB")]
+        shown_backend = s.backend and s.backend not in ("litert", "onnxruntime", "pytorch")  # say XNNPACK, not "LiteRT (litert)"
+        rows.append([s.label, s.runtime + (f" ({s.backend})" if shown_backend else ""), s.quantization,
                      _size(s.size_bytes), _f(s.params), _macs(s.macs), f"{s.window_frames}", *mem_cols])
     lines += _table(["subject", "runtime", "quant.", "file", "params", "MACs/window", "window", "peak RSS", "runtime RSS",
                      "model RSS"], rows) + [""]
@@ -185,6 +193,16 @@ def _phone_section(res: BenchResult) -> list[str]:
 # ----------------------------------------------------------------------------- plots
 
 
+def _plain_ticks(ax) -> None:
+    """Log-axis ticks as 0.5, 2, 300 rather than 5x10^-1."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+
+
 def _plots(res: BenchResult, out: Path) -> tuple[list[str], list[str]]:
     """Write the PNGs -> (written names, notes on those not drawn)."""
     import matplotlib
@@ -201,10 +219,14 @@ def _plots(res: BenchResult, out: Path) -> tuple[list[str], list[str]]:
            if (s.key, t1) in res.timings and s.key in res.accuracy and math.isfinite(res.accuracy[s.key].mae)]
     if pts:
         fig, ax = plt.subplots(figsize=(7.5, 4.8))
-        for s, x, y in pts:
+        x_max = max(p[1] for p in pts)
+        for i, (s, x, y) in enumerate(sorted(pts, key=lambda p: p[1])):
             marker = "*" if s.role == "reference" else ("s" if s.is_torch else "o")
             ax.scatter(x, y, s=120 if marker == "*" else 50, marker=marker, color="C3" if s.role == "reference" else "C0", zorder=3)
-            ax.annotate(s.label, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
+            right = x == x_max  # the slowest point's label goes to its left, inside the axes
+            dy = (i % 3 - 1) * 9  # neighbours in latency get labels at staggered heights
+            ax.annotate(s.label, (x, y), textcoords="offset points", xytext=(-6 if right else 6, dy), ha="right" if right else "left",
+                        va="center", fontsize=7)
         front, best = [], math.inf
         for s, x, y in sorted(pts, key=lambda p: p[1]):
             if y < best:
@@ -212,6 +234,7 @@ def _plots(res: BenchResult, out: Path) -> tuple[list[str], list[str]]:
                 best = y
         ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="C2", alpha=0.6, label="Pareto front")
         ax.set_xscale("log")
+        _plain_ticks(ax)
         ax.set_xlabel(f"p50 per-hop latency, ms ({t1} thread; log scale)")
         ax.set_ylabel("5-s MAE (steps)")
         ax.set_title("Accuracy against latency")
@@ -233,14 +256,15 @@ def _plots(res: BenchResult, out: Path) -> tuple[list[str], list[str]]:
         for ax, t in zip(axes[0], threads):
             ks = [k for k in keys if (k, t) in res.timings]
             data = [res.timings[(k, t)].hop_ms for k in ks]
-            ax.boxplot(data, vert=False, whis=(1, 99), showfliers=True, flierprops={"markersize": 2})
+            ax.boxplot(data, orientation="horizontal", whis=(1, 99), showfliers=True, flierprops={"markersize": 2})
             ax.set_yticks(range(1, len(ks) + 1), [labels[k] for k in ks], fontsize=7)
             ax.set_xscale("log")
+            _plain_ticks(ax)
             ax.set_xlabel("per-hop latency, ms (log; whiskers p1-p99)")
             ax.set_title(f"{t} thread{'s' if t > 1 else ''}")
             ax.axvline(ref.hop_s * 1e3 * 0.002, color="C3", ls=":", lw=1, label="RTF 0.002")
             ax.grid(True, axis="x", which="both", alpha=0.3)
-            ax.legend(fontsize=7, loc="lower right")
+            ax.legend(fontsize=7, loc="upper right")
         fig.tight_layout()
         fig.savefig(out / "latency.png", dpi=120)
         plt.close(fig)

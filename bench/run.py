@@ -129,8 +129,6 @@ class BenchResult:
         ]
 
     def to_dict(self) -> dict:
-        from bench.accuracy import Accuracy  # noqa: F401
-
         lat_rows = []
         for (key, threads), t in self.timings.items():
             row = t.summary()
@@ -185,7 +183,9 @@ def machine_info() -> dict:
     except OSError:
         pass
     info = {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "torch": torch.__version__, "load_avg_start": [round(v, 2) for v in os.getloadavg()],
+            "torch": torch.__version__, "torch_threads_default": torch.get_num_threads(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset (libgomp spins at barriers)"),
+            "load_avg_start": [round(v, 2) for v in os.getloadavg()],
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
@@ -226,6 +226,14 @@ def _windows_of(audio: np.ndarray, window: int, n: int = 8) -> np.ndarray:
 
 def run_bench(cfg: BenchConfig, discovery: tuple[Discovery, dict] | None = None, progress=None) -> BenchResult:
     """Measure everything (see the module docstring) -> :class:`BenchResult` (nothing written yet)."""
+    limit, note = lat.numpy_blas_single_thread()
+    with limit:
+        result = _run_bench(cfg, discovery, progress)
+    result.notes.append(note)
+    return result
+
+
+def _run_bench(cfg: BenchConfig, discovery: tuple[Discovery, dict] | None, progress) -> BenchResult:
     say = progress or (lambda msg: log.info("%s", msg))
     t_start = time.perf_counter()
     disc, models = discovery or discover(cfg.artifacts, cfg.teacher, cfg.student, cfg.cuda)
@@ -262,7 +270,9 @@ def run_bench(cfg: BenchConfig, discovery: tuple[Discovery, dict] | None = None,
             except Exception as e:  # a runtime missing here: reported, the others go on
                 result.skipped.append((s.key, f"cannot run at {threads} thread(s): {str(e).splitlines()[0]}"))
         say(f"timing {len(runners)} subjects at {threads} thread(s): {cfg.warmup} warm-up + {cfg.runs} hops each, interleaved")
-        timings = lat.measure(runners, cfg.runs, cfg.warmup, cfg.block, threads)
+        step = max(1, math.ceil(cfg.runs / cfg.block) // 4)
+        timings = lat.measure(runners, cfg.runs, cfg.warmup, cfg.block, threads,
+                              progress=lambda r, n: say(f"  round {r}/{n}") if r % step == 0 and r < n else None)
         result.timings.update({(k, threads): t for k, t in timings.items()})
         del runners
 
@@ -287,8 +297,11 @@ def run_bench(cfg: BenchConfig, discovery: tuple[Discovery, dict] | None = None,
         for s in disc.subjects:
             if s.device != "cpu" or s.key not in loaded_ok:
                 continue
-            say(f"peak RSS of {s.key} (fresh process)")
-            result.memory[s.key] = memory.measure(s.format, s.path, s.window_frames, s.hop_frames, 1, 5 if cfg.quick else 20)
+            if cfg.quick:  # no process start per subject; only the model's share is meaningful
+                result.memory[s.key] = memory.in_process(s, 1, 5, models.get(s.key))
+            else:
+                say(f"peak RSS of {s.key} (fresh process)")
+                result.memory[s.key] = memory.measure(s.format, s.path, s.window_frames, s.hop_frames, 1, 20)
 
     # -- phone -------------------------------------------------------------------------------
     if cfg.adb is not None:
@@ -330,6 +343,12 @@ def _accuracy(result: BenchResult, disc: Discovery, models: dict, test_set: acc_
         preds = [acc_mod.stream_frames(backend, s.stream_card(), load_audio(r.audio), r.n_frames) for r in test_set.runs]
         preds_by_key[s.key] = preds
         result.accuracy[s.key] = acc_mod.score(s.key, preds, truths, ref_preds, ref_acc.mae)
+    student = next((s for s in disc.subjects if s.role == "student" and s.is_torch), None)
+    base = result.accuracy.get(student.key) if student else None
+    if base is not None and base.mae > 0:
+        for key, a in result.accuracy.items():
+            if key != ref.key and key != student.key and math.isfinite(a.mae):
+                a.rel_mae_cost_vs_student_pct = 100.0 * (a.mae - base.mae) / base.mae
     # counts over time of the longest test run: truth, reference, the edge int8 model
     i = int(np.argmax([r.n_frames for r in test_set.runs]))
     edge_key = next((k for k in _int8_preference(disc.subjects) if k in preds_by_key), None)

@@ -61,7 +61,7 @@ class Subject:
         """Short human name: "teacher cnn14 fp32 · PyTorch cuda", "student int8 · .pte"."""
         if self.format == "pytorch":
             return f"{self.role if self.role != 'reference' else 'teacher'} {self.model_name} {self.precision} · PyTorch {self.device}"
-        return f"student {self.precision} · .{self.format}"
+        return f"student {self.precision} · .{self.format}" + (" (QAT)" if self.quantization == "qat" else "")
 
     @property
     def runtime(self) -> str:
@@ -314,6 +314,8 @@ def discover(
     if len(hops) > 1:
         raise BenchError(f"{folder}: artifacts with different streaming hops {sorted(hops)}: bench one export at a time")
 
+    skipped += [(p.name, "a quantized PT2E graph (footfall qat): its int8 artifacts are timed, the eager graph is not a "
+                         "deployment runtime") for p in sorted(folder.glob("*.pt2"))]
     checkpoints = sorted(folder.glob("*.pt"))
     roles = {p: _role(p) for p in checkpoints}
     if teacher is None:

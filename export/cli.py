@@ -59,10 +59,9 @@ def export_command(
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
-        typer.echo(f"{result.source['name']} (window {result.source['window_frames']} frames, int8 from "
-                   f"{result.source['int8_from']}) -> {result.out_dir} in {result.seconds:.0f} s")
-        for report in result.reports:
-            typer.echo("  " + report.line())
+        counts = {s: sum(r.status == s for r in result.reports) for s in ("ok", "skipped", "parity-failed", "error")}
+        typer.echo(f"{result.source['name']}: {', '.join(f'{n} {s}' for s, n in counts.items() if n)} in {result.seconds:.0f} s "
+                   f"(int8 from {result.source['int8_from']}); report {Path(result.out_dir) / 'export_report.json'}")
     failed = [r for r in result.reports if r.failed]
     for r in failed:
         typer.echo(f"error: {r.target} {r.precision} {r.backend}: {r.message}", err=True)

@@ -7,7 +7,7 @@ simulator. It imports numpy and onnxruntime only; ``export/targets.py`` drives i
 
     python export/qnn_worker.py probe
     python export/qnn_worker.py compile --model int8_qdq.onnx --out ctx.onnx --soc-model 57 --htp-arch 75
-    python export/qnn_worker.py run --model ctx.onnx --soc-model 57 --htp-arch 75 --inputs x.npy --outputs y.npy
+    python export/qnn_worker.py run --model ctx.onnx --soc-model 57 --htp-arch 75 --inputs x.npy --outputs y.npy [--budget-s 60]
 
 Each command prints one JSON line (``{"ok": true, ...}`` or ``{"ok": false, "error": ...,
 "missing": bool}``) and exits 0 on success, 1 on failure.
@@ -72,8 +72,12 @@ def compile_context(model: str, out: str, soc_model: int, htp_arch: int) -> dict
     return {"compile_s": round(time.perf_counter() - t0, 3), "simulator": _is_simulator(), **versions}
 
 
-def run_context(model: str, soc_model: int, htp_arch: int, inputs: str, outputs: str) -> dict:
-    """Run every window of ``inputs`` ((N, 1, 64, T) float32 .npy) one by one; save (N, T') .npy."""
+def run_context(model: str, soc_model: int, htp_arch: int, inputs: str, outputs: str, budget_s: float = 0.0, min_windows: int = 1) -> dict:
+    """Run the windows of ``inputs`` ((N, 1, 64, T) float32 .npy) one by one; save (n, T') .npy.
+
+    The HTP simulator is slow for big nets (seconds per window for Cnn6): with ``budget_s`` > 0
+    it stops once the budget is spent and at least ``min_windows`` ran (n <= N, a prefix).
+    """
     import numpy as np
 
     ort, devices, versions = _load_qnn()
@@ -81,10 +85,15 @@ def run_context(model: str, soc_model: int, htp_arch: int, inputs: str, outputs:
     name = session.get_inputs()[0].name
     windows = np.load(inputs).astype(np.float32)
     t0 = time.perf_counter()
-    out = [session.run(None, {name: np.ascontiguousarray(w[None])})[0].reshape(-1) for w in windows]
+    out = []
+    for w in windows:
+        out.append(session.run(None, {name: np.ascontiguousarray(w[None])})[0].reshape(-1))
+        if budget_s > 0 and len(out) >= min_windows and time.perf_counter() - t0 > budget_s:
+            break
     np.save(outputs, np.stack(out).astype(np.float32))
     seconds = time.perf_counter() - t0
-    return {"windows": len(windows), "ms_per_window": round(1000 * seconds / max(len(windows), 1), 2), "simulator": _is_simulator(), **versions}
+    return {"windows": len(out), "of": len(windows), "ms_per_window": round(1000 * seconds / len(out), 2),
+            "simulator": _is_simulator(), **versions}
 
 
 def _is_simulator() -> bool:
@@ -108,13 +117,16 @@ def main(argv: list[str] | None = None) -> int:
         else:
             p.add_argument("--inputs", required=True)
             p.add_argument("--outputs", required=True)
+            p.add_argument("--budget-s", type=float, default=0.0, help="stop after this many seconds (0: run all)")
+            p.add_argument("--min-windows", type=int, default=1, help="run at least this many windows")
     args = parser.parse_args(argv)
     try:
         if args.command == "probe":
             return _answer(True, **_load_qnn()[2], simulator=_is_simulator())
         if args.command == "compile":
             return _answer(True, **compile_context(args.model, args.out, args.soc_model, args.htp_arch))
-        return _answer(True, **run_context(args.model, args.soc_model, args.htp_arch, args.inputs, args.outputs))
+        return _answer(True, **run_context(args.model, args.soc_model, args.htp_arch, args.inputs, args.outputs,
+                                           args.budget_s, args.min_windows))
     except ImportError as e:
         return _answer(False, error=str(e).splitlines()[0], missing=True)
     except Exception as e:  # reported to the parent process as one line; it decides what to do

@@ -96,15 +96,20 @@ def run_onnx(path: str | Path, windows: np.ndarray) -> np.ndarray:
     return np.stack([session.run(None, {name: np.ascontiguousarray(w[None])})[0].reshape(-1) for w in windows]).astype(np.float32)
 
 
-def run_qnn(path: str | Path, windows: np.ndarray, soc: str) -> tuple[np.ndarray, dict]:
-    """The EPContext model on the HTP (simulator on x86), in the QNN venv; returns (density, info)."""
+def run_qnn(path: str | Path, windows: np.ndarray, soc: str, budget_s: float = 0.0, min_windows: int = 8) -> tuple[np.ndarray, dict]:
+    """The EPContext model on the HTP (simulator on x86), in the QNN venv; returns (density, info).
+
+    With ``budget_s`` > 0 the worker may stop early: the density then covers a prefix of
+    ``windows`` (``info["windows"]`` of them, at least ``min_windows``).
+    """
     soc_model, htp_arch = QNN_SOCS[soc.upper()]
     with tempfile.TemporaryDirectory() as tmp:
         inputs, outputs = Path(tmp) / "x.npy", Path(tmp) / "y.npy"
         np.save(inputs, np.ascontiguousarray(windows, dtype=np.float32))
         info = run_qnn_worker(
             ["run", "--model", str(path), "--soc-model", str(soc_model), "--htp-arch", str(htp_arch),
-             "--inputs", str(inputs), "--outputs", str(outputs)]
+             "--inputs", str(inputs), "--outputs", str(outputs), "--budget-s", str(budget_s), "--min-windows", str(min_windows)],
+            timeout=max(600.0, 4 * budget_s),
         )
         return np.load(outputs), info
 

@@ -17,6 +17,7 @@ own virtual environment (see :func:`to_qnn_context`).
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import os
@@ -81,7 +82,7 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\..*")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    for name in ("torch.onnx", "torch._export", "torch.export", "root", "absl"):
+    for name in ("torch.onnx", "torch._export", "torch.export", "absl"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
@@ -121,7 +122,10 @@ def _eval(model: torch.nn.Module) -> torch.nn.Module:
     if isinstance(model, torch.fx.GraphModule):
         from torchao.quantization.pt2e import move_exported_model_to_eval
 
-        return move_exported_model_to_eval(model)
+        model = move_exported_model_to_eval(model)
+        for module in model.modules():  # the flag converters read (.eval() itself is disallowed here)
+            module.training = False
+        return model
     return model.eval()
 
 
@@ -133,8 +137,8 @@ def _export(model: torch.nn.Module, example: torch.Tensor) -> torch.export.Expor
 def ptq(model: torch.nn.Module, example: torch.Tensor, calibration: Calibration, quantizer) -> torch.fx.GraphModule:
     """PT2E post-training quantization: export -> prepare -> calibrate -> convert.
 
-    The graph is captured with a dynamic batch so that calibration runs in batches: the
-    histogram observers cost per call, and 64 windows one by one took minutes. Weights stay
+    The graph is captured with a dynamic batch so that calibration runs in batches of
+    CALIBRATION_BATCH windows (one histogram-observer update per batch). Weights stay
     as float + quantize nodes (``fold_quantize=False``): LiteRT needs them so; XNNPACK
     lowering folds them itself (:func:`fold_weight_quantize`).
     """
@@ -143,13 +147,17 @@ def ptq(model: torch.nn.Module, example: torch.Tensor, calibration: Calibration,
     example = _check_example(example)
     windows = torch.cat(calibration_batches(calibration, example))
     batch = torch.export.Dim("batch", min=1, max=4096)
-    graph = torch.export.export(
-        _eval(model), (example.expand(2, -1, -1, -1).contiguous(),), dynamic_shapes=({0: batch},), strict=False
-    ).module()
+    try:
+        graph = torch.export.export(
+            _eval(model), (example.expand(2, -1, -1, -1).contiguous(),), dynamic_shapes=({0: batch},), strict=False
+        ).module()
+        chunk = CALIBRATION_BATCH
+    except Exception:  # a model that pins its batch size: calibrate window by window
+        graph, chunk = _export(model, example).module(), 1
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():
-        for chunk in windows.split(CALIBRATION_BATCH):
-            prepared(chunk)
+        for part in windows.split(chunk):
+            prepared(part)
     return _eval(convert_pt2e(prepared, fold_quantize=False))
 
 
@@ -182,9 +190,19 @@ def fold_weight_quantize(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
 _DEQUANT_WEIGHT_OPS = ("dequantize_per_channel", "dequantize_per_tensor")
 
 
+def _get_attr(graph: torch.fx.GraphModule, target: str):
+    """The tensor a get_attr node names (targets may be dotted: "features.0.weight")."""
+    return functools.reduce(getattr, target.split("."), graph)
+
+
+def _set_attr(graph: torch.fx.GraphModule, target: str, value: torch.Tensor) -> None:
+    *path, name = target.split(".")
+    setattr(functools.reduce(getattr, path, graph), name, value)
+
+
 def _const(graph: torch.fx.GraphModule, arg):
     """A node argument's value: scales and zero points are graph constants or literals."""
-    return getattr(graph, arg.target) if isinstance(arg, torch.fx.Node) else arg
+    return _get_attr(graph, arg.target) if isinstance(arg, torch.fx.Node) else arg
 
 
 def unfold_weight_quantize(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
@@ -203,7 +221,7 @@ def unfold_weight_quantize(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
         if src.op != "get_attr":
             continue
         if src.target not in requantized:
-            q = getattr(graph, src.target)
+            q = _get_attr(graph, src.target)
             if q.dtype not in (torch.int8, torch.uint8):
                 continue
             if "per_channel" in str(node.target):
@@ -215,7 +233,7 @@ def unfold_weight_quantize(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
             else:
                 w = (q.float() - _const(graph, node.args[2])) * _const(graph, node.args[1])
                 qop = qd.quantize_per_tensor.default
-            setattr(graph, src.target, torch.nn.Parameter(w, requires_grad=False))
+            _set_attr(graph, src.target, torch.nn.Parameter(w, requires_grad=False))
             with graph.graph.inserting_before(node):
                 requantized[src.target] = graph.graph.call_function(qop, (src, *node.args[1:]))
         node.replace_input_with(src, requantized[src.target])
@@ -480,9 +498,10 @@ def run_qnn_worker(args: list[str], timeout: float = 600) -> dict:
     python = qnn_python()
     if not python.exists():
         raise BackendMissing(f"qnn: no QNN Python at {python}; install it with: {QNN_VENV_HINT}")
-    proc = subprocess.run(
-        [str(python), str(QNN_WORKER), *args], capture_output=True, text=True, timeout=timeout
-    )
+    try:
+        proc = subprocess.run([str(python), str(QNN_WORKER), *args], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise ExportError(f"qnn worker {args[0]} did not finish in {timeout:.0f} s") from e
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     answer = json.loads(lines[-1]) if lines else {}
     if proc.returncode != 0 or not answer.get("ok"):

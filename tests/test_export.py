@@ -23,7 +23,7 @@ from export import targets as T
 from export.parity import FP32_REL_TOL, INT8_COUNT_TOL, chunk_counts, compare
 from export import pipeline
 from export.pipeline import ExportSource, Windows, export_model, torch_density
-from export.runtimes import run_artifact
+from export.runtimes import _dequantize, _quantize, run_artifact
 from export.tiny import tiny_model
 
 W = 200  # the students' 2-s window
@@ -93,12 +93,22 @@ def test_pte_is_fully_delegated_to_xnnpack(exported):
             assert r.info["non_delegated"] == {}, r.info
 
 
-def test_int8_tflite_has_int8_io_handled(exported, windows, model):
+def test_int8_tflite_io_is_handled(exported, windows, model):
     (r,) = [r for r in exported.reports if r.target == "tflite" and r.precision == "int8"]
-    assert r.info["io"]["input"]["dtype"] == "int8"  # the converter's choice; the runner quantizes
+    io = r.info["io"]
+    assert io["input"]["dtype"] in ("int8", "float32") and io["output"]["dtype"] in ("int8", "float32")
     y = run_artifact(r.artifact, windows.parity[:2], "litert")
     ref = torch_density(model, windows.parity[:2])
     assert np.abs(y.sum(1) - ref.sum(1)).mean() <= INT8_COUNT_TOL
+
+
+def test_int8_io_tensors_are_quantized_with_their_parameters():
+    detail = {"dtype": np.int8, "quantization": (0.05, -4)}
+    x = np.array([-7.0, 0.0, 0.5, 100.0], np.float32)
+    q = _quantize(x, detail)
+    assert q.dtype == np.int8 and q.tolist() == [-128, -4, 6, 127]  # clipped at both ends
+    assert np.allclose(_dequantize(q[1:3], detail), [0.0, 0.5])
+    assert _quantize(x, {"dtype": np.float32, "quantization": (0.0, 0)}).dtype == np.float32
 
 
 def test_cards_verify_and_describe_the_artifact(exported):
@@ -209,8 +219,10 @@ def test_qat_graph_lowers_to_every_cpu_target(tmp_path, qat_graph, windows):
 def test_unfold_weight_quantize_is_exact(qat_graph, windows):
     x = torch.from_numpy(windows.parity[:2])
     unfolded = T.unfold_weight_quantize(qat_graph)
-    weights = [getattr(unfolded, n.target) for n in unfolded.graph.nodes if n.op == "get_attr"]
+    weights = [T._get_attr(unfolded, n.target) for n in unfolded.graph.nodes if n.op == "get_attr"]
     assert not any(w.dtype == torch.int8 for w in weights if isinstance(w, torch.Tensor))
+    assert any(w.dtype == torch.int8 for n in qat_graph.graph.nodes if n.op == "get_attr"
+               for w in [T._get_attr(qat_graph, n.target)] if isinstance(w, torch.Tensor))  # it had some
     assert torch.equal(unfolded(x), qat_graph(x))
 
 
@@ -244,3 +256,50 @@ def test_missing_qnn_venv_is_skipped_with_the_fix(tmp_path, monkeypatch, model, 
     result = export_model(source, windows, tmp_path, targets=("qnn",), precisions=("int8",), socs=("SM8650",))
     (r,) = result.reports
     assert r.status == "skipped" and "onnxruntime-qnn" in r.message and result.ok
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+@pytest.fixture(scope="module")
+def student_checkpoint(tmp_path_factory):
+    """A registered student (smallest MobileNetV2) saved as the trainer saves it."""
+    from train.models import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model("mobilenetv2", width=0.25, head_channels=16).eval()
+    path = tmp_path_factory.mktemp("ckpt") / "student.pt"
+    return save_checkpoint(path, model, window_s=2.0)
+
+
+def test_export_command_end_to_end(tmp_path, student_checkpoint):
+    from train.cli import app
+
+    calib = tmp_path / "calib.npy"
+    np.save(calib, clicky_logmel(8.0))  # a long (64, T) log-mel: cut into consecutive windows
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["export", str(student_checkpoint), "--to", "onnx", "--precision", "fp32",
+                                   "--calib", str(calib), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "1 ok" in res.stdout
+    card = load_verified_card(out / "mobilenetv2_fp32.onnx")
+    assert card.window_frames == 200 and card.model["name"] == "mobilenetv2" and card.model["params"] > 0
+    report = json.loads((out / "export_report.json").read_text())
+    assert report["ok"] and report["artifacts"][0]["parity"]["passed"]
+
+
+def test_export_command_fails_when_parity_fails(tmp_path, student_checkpoint, monkeypatch):
+    """The gate is the exit status: a (here impossibly strict) tolerance missed -> exit 1, one line why."""
+    import export.parity
+
+    from train.cli import app
+
+    monkeypatch.setattr(export.parity, "FP32_REL_TOL", 0.0)
+    calib = tmp_path / "calib.npy"
+    np.save(calib, clicky_logmel(4.0))
+    res = CliRunner().invoke(app, ["export", str(student_checkpoint), "--to", "onnx", "--precision", "fp32",
+                                   "--calib", str(calib), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 1, res.output
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "parity FAILED" in errors[0] and "Traceback" not in res.output
+    assert not card_path(tmp_path / "out" / "mobilenetv2_fp32.onnx").exists()

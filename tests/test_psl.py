@@ -317,3 +317,30 @@ def test_cli_bad_input_exits_2(tmp_path):
     assert r.exit_code == 2 and "alpha" in r.output
     r = runner.invoke(app, ["distill", "--student", "cnn14", "--psl", str(tmp_path)])
     assert r.exit_code == 2 and "mobilenetv2" in r.output
+
+
+# --------------------------------------------------------------------------- ablation
+
+
+def test_ablation_table_reuses_finished_rows(tmp_path):
+    """Every row already run (test.json present): the table, verdict and plot come from them."""
+    from train.ablation import ablate, conditions
+    from train.distill import DistillConfig
+    from train.psl import write_json
+
+    maes = {"weak": 1.0, "psl-0.5s": 0.9, "psl-1s": 0.8, "psl-2s": 0.85, "psl-5s": 1.1, "psl-1s+unlabeled": 0.75, "true-1s": 0.6, "teacher": 0.7}
+    rows = conditions()
+    assert [c.name for c in rows] == list(maes)
+    for fold in (0, 1):
+        for name, m in maes.items():
+            r = {"mae": m + 0.1 * fold, "pcc": 0.9, "tce_median": 2.0}
+            write_json(tmp_path / f"fold{fold}" / name / "test.json", {"direct": r, "stream": {**r, "mae": r["mae"] + 0.05}})
+    base = DistillConfig(data=str(tmp_path), psl=str(tmp_path / "psl-fold{fold}"))
+    table = ablate(base, tmp_path, folds=(0, 1))
+    by = {r["row"]: r for r in table["rows"]}
+    assert by["weak"]["mae"] == pytest.approx(1.05) and by["psl-1s+unlabeled"]["mae_stream"] == pytest.approx(0.85)
+    assert table["verdict"]["psl_vs_weak_pct"] == pytest.approx(100 * (0.8 - 1.05) / 1.05)
+    assert table["verdict"]["beats_weak_by_20pct"] and table["verdict"]["within_15pct_of_teacher"]
+    for ext in ("json", "csv", "md", "png"):
+        assert (tmp_path / f"ablation.{ext}").is_file()
+    assert "| psl-1s+unlabeled |" in (tmp_path / "ablation.md").read_text()

@@ -4,6 +4,9 @@ A tiny MobileNetV2 (three inverted-residual rows at width 1/8) on a 5-runner cli
 true per-segment labels (no teacher needed), one short QAT epoch with BN and ranges frozen in
 the second: the .pt2 files load, run at any batch size, hold int8 quantize/dequantize ops
 with BatchNorm folded into the convs, and carry the metadata export reads.
+
+The pipeline tests are ``slow`` (about a minute on 2 idle cores, mostly inside torchao's
+``convert_pt2e``, which exports ~128 conv-bn pattern graphs per call); ``make test-all`` runs them.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def quantized(tmp_path_factory):
     return ckpt, ckpt.parent / "int8", report
 
 
+@pytest.mark.slow
 def test_quantized_graphs_load_and_run_at_any_batch(quantized):
     from train.models import load_model
     from train.qat import load_quantized
@@ -62,6 +66,7 @@ def test_quantized_graphs_load_and_run_at_any_batch(quantized):
         assert n_bn <= 1
 
 
+@pytest.mark.slow
 def test_metadata_is_what_export_reads(quantized):
     from edge.card import sha256_file
     from train.qat import load_quantized
@@ -79,6 +84,7 @@ def test_metadata_is_what_export_reads(quantized):
     assert qat["quantization"]["weights"].startswith("int8 per-channel")
 
 
+@pytest.mark.slow
 def test_report_compares_fp32_qat_ptq(quantized):
     _, out, report = quantized
     rows = report["summary"]["test_stream"]
@@ -96,3 +102,25 @@ def test_qat_config_rejects():
         QATConfig(student="x.pt", freeze_observer_epoch=0)
     with pytest.raises(ConfigError, match="nothing to do"):
         QATConfig(student="x.pt", qat=False, ptq=False)
+
+
+def test_zero_bn_gammas_are_lifted():
+    from train.models import build_model
+    from train.qat import nonzero_bn_gammas
+
+    model = build_model("mobilenetv2", **TINY_STUDENT)  # residual head branches start with gamma = 0
+    n = nonzero_bn_gammas(model)
+    assert n > 0 and nonzero_bn_gammas(model) == 0
+    assert all((m.weight != 0).all() for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_load_quantized_rejects_other_files(tmp_path):
+    from train.config import ConfigError
+    from train.qat import load_quantized
+
+    bad = tmp_path / "x.pt2"
+    bad.write_bytes(b"not a program")
+    with pytest.raises(ConfigError, match="not a footfall int8 graph"):
+        load_quantized(bad)
+    with pytest.raises(FileNotFoundError):
+        load_quantized(tmp_path / "missing.pt2")

@@ -162,8 +162,12 @@ def _table(rows: list[Condition], results: dict[str, dict[int, dict]], base: Dis
             "psl_vs_teacher_pct": by[default]["vs_teacher_pct"],
             "within_15pct_of_teacher": bool(by[default]["vs_teacher_pct"] <= 15.0),
         }
+    from train.models import build_model, count_params, macs_per_second
+
+    student = build_model(base.model, **base.args_for())
     return {
         "student": base.model, "model_args": base.args_for(), "window_s": base.window_s, "alpha": base.alpha, "folds": list(folds),
+        "params": count_params(student), "mmac_per_s": macs_per_second(student, base.window_frames) / 1e6,
         "data": base.data, "psl": base.psl, "rows": out_rows, "verdict": verdict,
     }
 
@@ -179,7 +183,8 @@ def markdown(table: dict[str, Any]) -> str:
         f"{_fmt(r['vs_weak_pct'], 1)} % | {_fmt(r['vs_teacher_pct'], 1)} % |"
         for r in table["rows"]
     ]
-    title = (f"PSL ablation: {table['student']} {table['model_args']}, {table['window_s']:g}-s window, alpha {table['alpha']:g}, "
+    title = (f"PSL ablation: {table['student']} {table['model_args']} ({table['params'] / 1e6:.2f} M parameters, "
+             f"{table['mmac_per_s']:.1f} MMAC per s of audio), {table['window_s']:g}-s window, alpha {table['alpha']:g}, "
              f"folds {table['folds']} (mean ± std over folds)\n\n")
     return title + head + "\n".join(lines) + "\n"
 

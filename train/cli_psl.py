@@ -99,14 +99,18 @@ def analyze_command(
         from train.psl import analyze
 
         res = analyze(psl, data, _segments(segment))
-        table = Table(title=f"PSL vs true per-segment counts ({res['n_runs']} labeled runs)")
-        for col in ("segment", "segments", "true mean", "PSL MAE", "PSL bias", "PSL PCC", "weak MAE", "weak PCC"):
-            table.add_column(col, justify="right")
+        groups = {"all": f"all {res['n_runs']} labeled runs"}
+        if res["teacher_fold"] is not None and f"fold{res['teacher_fold']}" in res["by_group"]:
+            groups[f"fold{res['teacher_fold']}"] = f"group {res['teacher_fold']}: the teacher's test runners (held out)"
         f = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
-        for r in res["by_group"]["all"]:
-            table.add_row(f"{r['segment_s']:g} s", str(r["n_segments"]), f(r["true_mean"]), f(r["psl_mae"]), f(r["psl_bias"]), f(r["psl_pcc"]),
-                          f(r["weak_mae"]), f(r["weak_pcc"]))
-        Console().print(table)
+        for group, title in groups.items():
+            table = Table(title=f"PSL vs true per-segment counts, {title}")
+            for col in ("segment", "segments", "true mean", "PSL MAE", "PSL bias", "PSL PCC", "weak MAE", "weak PCC"):
+                table.add_column(col, justify="right")
+            for r in res["by_group"][group]:
+                table.add_row(f"{r['segment_s']:g} s", str(r["n_segments"]), f(r["true_mean"]), f(r["psl_mae"]), f(r["psl_bias"]),
+                              f(r["psl_pcc"]), f(r["weak_mae"]), f(r["weak_pcc"]))
+            Console().print(table)
         typer.echo(f"{psl / 'analysis.json'}, {psl / 'analysis.png'}")
     except _input_errors() as e:
         _fail(e)
@@ -147,7 +151,7 @@ def ablate_command(
     window: list[float] = typer.Option([], "--window", help="extra student windows (s) for the default PSL row"),
     only: list[str] = typer.Option([], "--only", help="run only these rows (repeatable), e.g. weak, psl-1s, teacher"),
     out: Path = typer.Option(Path("runs/ablation"), "--out", "-o"),
-    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="trainer preset for runtime keys: smoke, cpu, gpu"),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="schedule/runtime preset: smoke, cpu, gpu (train.distill.PRESETS)"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of DistillConfig keys"),
     epochs: Optional[int] = typer.Option(None, "--epochs"),
     set_: list[str] = typer.Option([], "--set", "-s", help="override any DistillConfig key: --set key=value"),
@@ -182,7 +186,7 @@ def distill_command(
     unlabeled: Optional[bool] = typer.Option(None, "--unlabeled/--no-unlabeled", help="train on the unlabeled runs too (default on)"),
     window: Optional[float] = typer.Option(None, "--window", help="student window in s (default 2)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o"),
-    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="trainer preset for runtime keys: smoke, cpu, gpu"),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="schedule/runtime preset: smoke, cpu, gpu (train.distill.PRESETS)"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of DistillConfig keys"),
     epochs: Optional[int] = typer.Option(None, "--epochs"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
@@ -217,11 +221,11 @@ def qat_command(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="default: <student dir>/int8"),
     data: Optional[Path] = typer.Option(None, "--data", "-d", help="default: the student's dataset"),
     psl: Optional[Path] = typer.Option(None, "--psl", help="default: the student's PSL folder"),
-    epochs: int = typer.Option(6, "--epochs"),
+    epochs: int = typer.Option(4, "--epochs"),
     lr: float = typer.Option(1e-4, "--lr"),
     batch_size: int = typer.Option(64, "--batch-size"),
-    freeze_bn_epoch: int = typer.Option(3, "--freeze-bn-epoch"),
-    freeze_observer_epoch: int = typer.Option(4, "--freeze-observer-epoch"),
+    freeze_bn_epoch: int = typer.Option(2, "--freeze-bn-epoch", help="BN statistics move for this many epochs"),
+    freeze_observer_epoch: int = typer.Option(3, "--freeze-observer-epoch", help="quantization ranges move for this many epochs"),
     calib_batches: int = typer.Option(16, "--calib-batches", help="PTQ calibration batches"),
     max_steps_per_epoch: int = typer.Option(0, "--max-steps-per-epoch", help="cap per QAT epoch (smoke runs)"),
     ptq: bool = typer.Option(True, "--ptq/--no-ptq", help="also make the PTQ int8 variant for comparison"),

@@ -33,20 +33,18 @@ import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from edge.card import sha256_file
-from edge.frontend import FRAMES_PER_SECOND, LOG_EPS, frontend_params
-from train.models.base import DENSITY_STRIDE
+from edge.counter import DENSITY_FPS, DENSITY_STRIDE, PAD_LOG_MEL  # 25 density frames/s, 4 front-end frames each
+from edge.frontend import FRAMES_PER_SECOND, frontend_params
 
-DENSITY_FPS = FRAMES_PER_SECOND / DENSITY_STRIDE  # 25 density frames per second
 SEGMENTS_S = (0.5, 1.0, 2.0, 5.0)
 PROVENANCE = "provenance.json"
 TRACKS_DIR = "tracks"
-LOG_FLOOR = math.log(LOG_EPS)  # log-mel of digital silence: padding for recordings shorter than a window
 PSL_FORMAT = "footfall.psl"
 PSL_VERSION = 1
 
@@ -172,7 +170,7 @@ def predict_track(
     D = T // DENSITY_STRIDE
     mel = np.asarray(logmel, dtype=np.float32)
     if T < window_frames:
-        mel = np.concatenate([mel, np.full((n_mels, window_frames - T), LOG_FLOOR, np.float32)], axis=1)
+        mel = np.concatenate([mel, np.full((n_mels, window_frames - T), PAD_LOG_MEL, np.float32)], axis=1)
     starts = window_starts(mel.shape[1], window_frames, hop_frames)
     wd = window_frames // DENSITY_STRIDE
     acc = np.zeros(max(D, wd) + wd, dtype=np.float64)
@@ -207,7 +205,7 @@ def stream_track(
     commits its centre hop), but batched: the offline twin of running the model on a phone with
     window ``window_frames`` and hop ``hop_frames``. (64, T) -> (T // 4,) float32.
     """
-    from edge.counter import PAD_LOG_MEL, Alignment
+    from edge.counter import Alignment
 
     align = Alignment(window_frames, hop_frames)
     n_mels, T = logmel.shape
@@ -264,6 +262,9 @@ def _atomic_write_bytes(path: Path, write: Callable[[object], None]) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -592,8 +593,9 @@ def analyze(
             )))
             if g == "all":
                 scatter[s] = (t, p, w)
+    # the teacher's own test group is the honest one: its other groups it trained or validated on
     result = {"psl": str(psl_dir), "dataset": str(data), "teacher_sha256": prov.teacher_sha256,
-              "n_runs": len(recs), "by_group": rows}
+              "teacher_fold": prov.teacher_meta.get("fold"), "n_runs": len(recs), "by_group": rows}
     write_json(Path(psl_dir) / "analysis.json", result)
     if plot:
         _plot_analysis(Path(psl_dir) / "analysis.png", rows["all"], scatter)

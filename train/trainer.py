@@ -486,13 +486,11 @@ def _progress_bar(enabled: bool):
 
 
 def _build_model(cfg: TrainConfig, device: torch.device) -> nn.Module:
-    from train.models import build_model, list_models
+    from train.models import ConfigError as ModelConfigError, build_model
 
     try:
         model = build_model(cfg.model, **cfg.args_for())
-    except KeyError as e:
-        raise ConfigError(f"model: {cfg.model!r} unknown; registered: {', '.join(list_models())}") from e
-    except (ValueError, TypeError) as e:  # the registry's ConfigError is a ValueError
+    except ModelConfigError as e:  # unknown name (lists the registered ones), key or value
         raise ConfigError(f"model {cfg.model}: {e}") from e
     if cfg.window_frames % model.time_multiple:
         raise ConfigError(f"window_s: {cfg.window_s} s = {cfg.window_frames} frames, not a multiple of {cfg.model}'s time_multiple {model.time_multiple}")
@@ -500,15 +498,17 @@ def _build_model(cfg: TrainConfig, device: torch.device) -> nn.Module:
 
 
 def _load_datasets(cfg: TrainConfig) -> tuple[WindowDataset, WindowDataset]:
+    from edge.audio import AudioError
     from train.data.features import fold_windows
+    from train.data.recordings import DatasetError
 
     try:
         train_ws = fold_windows(cfg.data, cfg.fold, cfg.window_frames, cfg.hop_frames, split="train", n_folds=cfg.n_folds)
         val_ws = fold_windows(cfg.data, cfg.fold, cfg.window_frames, None, split="val", n_folds=cfg.n_folds)
         train_ds, val_ds = WindowDataset(train_ws, cfg.target), WindowDataset(val_ws, "count")
-    except ValueError as e:  # DatasetError, AudioError and fold errors are ValueErrors with one-line messages
-        if type(e).__name__ in ("DatasetError", "AudioError", "ConfigError"):
-            raise
+    except (DatasetError, AudioError):
+        raise  # already one line naming the file
+    except ValueError as e:  # a fold without runs of a group, a window the data cannot give, ...
         raise ConfigError(f"{cfg.data}: {e}") from e
     if len(train_ds) < cfg.batch_size:
         raise ConfigError(f"fold {cfg.fold}: {len(train_ds)} training windows, fewer than one batch of {cfg.batch_size}")
@@ -550,8 +550,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     if not Path(cfg.data).is_dir():
         raise ConfigError(f"data: {cfg.data}: no such dataset folder")
     cfg = cfg.replace(data=str(Path(cfg.data).resolve()), out=str(Path(cfg.out).resolve()))
-    out = Path(cfg.out)
-    last_path, best_path = out / LAST, out / BEST
+    last_path = Path(cfg.out) / LAST
     device_type = resolve_device(cfg).type  # validated before any process group is joined
     with distributed(device_type) as env:
         device = resolve_device(cfg, env.local_rank)
@@ -619,8 +618,8 @@ def _run(cfg: TrainConfig, env: DistEnv, device: torch.device, precision: str, s
 
     model = raw_model
     if env.enabled:
-        synced = cfg.sync_bn
-        model = nn.parallel.DistributedDataParallel(raw_model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=not synced)
+        # synchronised BatchNorm keeps the running statistics equal on every rank: no broadcast needed
+        model = nn.parallel.DistributedDataParallel(raw_model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=not cfg.sync_bn)
     if cfg.compile:
         model = torch.compile(model)
 

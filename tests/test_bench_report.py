@@ -1,0 +1,191 @@
+"""`footfall bench` end to end on the tiny scenario (bench/tiny.py: untrained Cnn14/16 teacher,
+Cnn6/16 student exported to every CPU target, a 5-runner synthetic dataset): discovery, the quick
+run, the numbers' invariants, the report files and the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from bench.latency import batch_throughput
+from bench.report import PLOTS, summary_lines, write_report
+from bench.run import BenchConfig, run_bench
+from bench.subjects import BenchError, discover
+from bench.tiny import tiny_scenario
+
+EDGE = {f"cnn6_{p}.{f}" for f in ("pte", "tflite", "onnx") for p in ("fp32", "int8")}  # export names them <model>_<precision>
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return tiny_scenario()
+
+
+@pytest.fixture(scope="module")
+def bench(scenario, tmp_path_factory):
+    """One quick bench run at 1 and 2 threads, with peak RSS, and its report."""
+    out = tmp_path_factory.mktemp("bench")
+    cfg = BenchConfig(artifacts=scenario.artifacts, out=out, quick=True, threads=(1, 2), cuda=False)
+    result = run_bench(cfg, progress=lambda msg: None)
+    return result, write_report(result, out)
+
+
+def test_discovery_finds_every_subject(scenario):
+    disc, models = discover(scenario.artifacts, cuda=False)
+    keys = {s.key for s in disc.subjects}
+    assert keys == {"teacher-cpu", "student-pytorch"} | EDGE
+    assert disc.reference.model_name == "cnn14" and disc.reference.window_frames == 500
+    assert disc.dataset == scenario.data.resolve() and disc.fold == 0
+    for s in disc.subjects:
+        assert s.hop_frames == 48 and s.params and s.macs, s.key
+        assert s.window_frames == (500 if s.role == "reference" else 200)
+    int8 = next(s for s in disc.subjects if s.key == "cnn6_int8.pte")
+    fp32 = next(s for s in disc.subjects if s.key == "cnn6_fp32.pte")
+    assert int8.size_bytes < fp32.size_bytes and int8.params == fp32.params
+
+
+def test_discovery_reports_what_it_cannot_bench(scenario, tmp_path):
+    folder = tmp_path / "art"
+    shutil.copytree(scenario.artifacts, folder)
+    shutil.copy(folder / "cnn6_fp32.onnx", folder / "orphan.onnx")  # no card
+    card = folder / "cnn6_int8.tflite.card.json"
+    card.write_text(card.read_text().replace('"window_frames": 200', '"window_frames": 196'))  # does not verify
+    disc, _ = discover(folder, cuda=False)
+    skipped = dict(disc.skipped)
+    assert "no model card" in skipped["orphan.onnx"]
+    assert "card does not verify" in skipped["cnn6_int8.tflite"]
+    assert "cnn6_int8.tflite" not in {s.key for s in disc.subjects}
+    (folder / "teacher.pt").unlink()
+    with pytest.raises(BenchError, match="--teacher"):
+        discover(folder, cuda=False)
+
+
+def test_every_subject_timed_at_every_thread_count(bench):
+    result, _ = bench
+    for s in result.subjects:
+        for t in (1, 2):
+            timing = result.timings[(s.key, t)]
+            assert len(timing.hop_ms) >= result.config["runs"]
+            assert (timing.model_ms > 0).all() and (timing.model_ms <= timing.hop_ms).all()
+            assert timing.rtf == pytest.approx(np.median(timing.hop_ms) / 1e3 / 0.48)
+
+
+def test_ratios_come_from_this_run(bench):
+    result, report = bench
+    data = json.loads((report.parent / "results.json").read_text())
+    raw = data["raw_latency_ms"]
+    for row in data["latency"]:
+        want = np.median(raw[f"teacher-cpu@{row['threads']}"]) / np.median(raw[f"{row['key']}@{row['threads']}"])
+        assert row["speedup_vs_reference"] == pytest.approx(want, rel=1e-3)
+        if row["key"] == "teacher-cpu":
+            assert row["speedup_vs_reference"] == pytest.approx(1.0)
+
+
+def test_accuracy_and_agreement(bench, scenario):
+    result, _ = bench
+    acc = result.accuracy
+    assert set(acc) == {s.key for s in result.subjects}
+    ref = acc["teacher-cpu"]
+    assert ref.rel_mae_cost_pct is None and ref.n_windows > 0
+    # the fp32 artifacts count what the PyTorch student counts, window for window
+    for key in ("cnn6_fp32.pte", "cnn6_fp32.tflite", "cnn6_fp32.onnx"):
+        assert acc[key].mae == pytest.approx(acc["student-pytorch"].mae, abs=1e-3)
+    for key in EDGE | {"student-pytorch"}:
+        a = acc[key]
+        assert a.rel_mae_cost_pct == pytest.approx(100 * (a.mae - ref.mae) / ref.mae)
+        assert set(a.count_diff) == {"mean_abs", "mean", "max_abs", "total_abs_mean"}
+        assert a.count_diff["max_abs"] >= a.count_diff["mean_abs"] >= abs(a.count_diff["mean"]) - 1e-9
+
+
+def test_reference_accuracy_is_the_trainers(bench, scenario):
+    """The teacher's numbers are those train.evaluate gives on the same fold (one evaluation code)."""
+    from train.evaluate import evaluate_model
+
+    result, _ = bench
+    model = discover(scenario.artifacts, cuda=False)[1]["teacher-cpu"]
+    fold, _runs = evaluate_model(model, scenario.data, fold=0)
+    assert result.accuracy["teacher-cpu"].mae == pytest.approx(fold.mae, rel=1e-6)
+
+
+def test_memory_in_process_when_quick(bench):
+    result, _ = bench
+    assert set(result.memory) == {s.key for s in result.subjects}
+    for key, mem in result.memory.items():
+        # the bench process's RSS can shrink between reading it and resetting the peak: no order between the two
+        assert mem["method"] == "in-process" and mem["peak_mb"] > 10 and mem["runtime_mb"] > 10, (key, mem)
+        assert mem["model_mb"] is None or mem["model_mb"] >= 0
+
+
+def test_memory_of_a_fresh_process(scenario):
+    """The full bench's method: a child process with only LiteRT imported (no torch: seconds, not tens)."""
+    from bench import memory
+
+    mem = memory.measure("tflite", scenario.artifacts / "cnn6_int8.tflite", 200, 48, threads=1, hops=3)
+    assert mem.get("method") == "fresh process", mem
+    assert mem["peak_mb"] >= mem["runtime_mb"] > 10 and mem["model_mb"] >= 0
+    assert mem["runtime_mb"] < 300  # numpy + LiteRT, no libtorch
+    bad = memory.measure("tflite", scenario.artifacts / "missing.tflite", 200, 48, hops=1)
+    assert "error" in bad and "missing.tflite" in bad["error"]
+
+
+def test_report_files(bench):
+    result, report = bench
+    folder = report.parent
+    for name in PLOTS:
+        assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    text = report.read_text()
+    for needle in ("## Goals", "## Latency per hop", "### 1 thread", "### 2 threads", "## Accuracy", "## Size, cost and memory",
+                   "![", "no CUDA device", "## Definitions", "student int8 · .pte"):
+        assert needle in text, needle
+    data = json.loads((folder / "results.json").read_text())
+    assert [g["subject"] for g in data["goals"]] == ["cnn6_int8.pte"] * 3
+    assert data["curves"]["edge_key"] == "cnn6_int8.pte" and len(data["curves"]["truth"]) == len(data["curves"]["t_s"])
+    lines = summary_lines(result, report)
+    assert lines[-1] == f"report: {report}" and sum(l.startswith(("PASS", "FAIL")) for l in lines) == 3
+
+
+def test_cpu_throughput_batches(scenario):
+    from bench.subjects import load_checkpoint
+
+    model, _ = load_checkpoint(scenario.teacher)
+    windows = np.random.default_rng(0).standard_normal((3, 1, 64, 500)).astype(np.float32) * 3 - 7
+    rows = batch_throughput(model, windows, (1, 4), "cpu", hop_s=0.48, iters=2, warmup=1)
+    assert [r.batch for r in rows] == [1, 4]
+    assert all(r.windows_per_s > 0 and r.streams == pytest.approx(r.windows_per_s * 0.48) for r in rows)
+
+
+@pytest.mark.gpu
+def test_cuda_reference_uses_events(scenario):
+    from bench.subjects import TorchBackend, load_checkpoint
+
+    model, _ = load_checkpoint(scenario.teacher)
+    backend = TorchBackend(model, scenario.teacher, 500, device="cuda")
+    y = backend.run(np.zeros((1, 1, 64, 500), np.float32) - 7)
+    assert y.shape == (125,) and backend.last_event_ms is not None and backend.last_event_ms > 0
+    rows = batch_throughput(model, np.zeros((2, 1, 64, 500), np.float32), (1, 32, 256), "cuda", iters=2, warmup=1)
+    assert all(r.timer == "cuda events" for r in rows if not r.error)
+
+
+def test_cli_quick_run_says_what_is_missing_for_the_phone(scenario, tmp_path):
+    from train.cli import app
+
+    out = tmp_path / "report"
+    res = CliRunner().invoke(app, ["bench", "--artifacts", str(scenario.artifacts), "--out", str(out), "--quick", "--threads", "1",
+                                   "--no-rss", "--no-cuda", "--runs", "4", "--adb", "--adb-path", str(tmp_path / "no-adb")])
+    assert res.exit_code == 0, res.output
+    assert "report: " in res.stdout and "RTF <=" in res.stdout
+    text = (out / "report.md").read_text()
+    assert "## On the phone" in text and "adb not found" in text and "no-adb: no such program" in text
+
+
+def test_cli_bad_input_is_one_line(tmp_path):
+    from train.cli import app
+
+    res = CliRunner().invoke(app, ["bench", "--artifacts", str(tmp_path / "nope")])
+    assert res.exit_code == 2 and "no such artifact folder" in res.output
+    res = CliRunner().invoke(app, ["bench", "--artifacts", str(tmp_path), "--threads", "0"])
+    assert res.exit_code == 2 and "--threads" in res.output
