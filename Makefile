@@ -6,7 +6,7 @@ PIP := $(BIN)/pip install --disable-pip-version-check -q
 APT_TEST := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins junit4 openjdk-17-jdk-headless
 APT_DEMO := libportaudio2
 
-.PHONY: demo test test-all model bench venv-edge venv-full apt-demo apt-test clean
+.PHONY: venv-qnn demo test test-all model bench venv-edge venv-full apt-demo apt-test clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,12 @@ $(VENV)/.full-stamp: $(VENV)/.edge-stamp pyproject.toml
 venv-edge: $(VENV)/.edge-stamp
 venv-full: $(VENV)/.full-stamp
 
+# Qualcomm HTP simulator (onnxruntime-qnn) in its own venv, driven by export/qnn_worker.py
+.venv-qnn/bin/python:
+	$(PY) -m venv .venv-qnn && .venv-qnn/bin/pip install --disable-pip-version-check -q onnxruntime-qnn==2.7.0 numpy==2.4.6
+
+venv-qnn: .venv-qnn/bin/python
+
 apt-demo:
 	@dpkg -s $(APT_DEMO) >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_DEMO)) || echo "warning: could not apt-get install $(APT_DEMO) (the microphone needs libportaudio2)"
 
@@ -33,7 +39,7 @@ apt-test:
 demo: venv-edge apt-demo
 	$(BIN)/python -m edge.demo
 
-test: venv-full apt-test
+test: venv-full venv-qnn apt-test
 	$(BIN)/python -m pytest -q
 
 test-all: venv-full apt-test
