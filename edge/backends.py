@@ -24,6 +24,8 @@ The ExecuTorch Python bindings link libtorch, so running a ``.pte`` from Python 
 
 from __future__ import annotations
 
+import sys
+
 from pathlib import Path
 
 import numpy as np
@@ -136,13 +138,14 @@ class ExecuTorchBackend(Backend):
         super().__init__(path, threads)
         try:  # heavy (imports torch, ~9 s cold): only when a .pte is actually run
             from executorch.runtime import Runtime
-            import torch  # already loaded by executorch.runtime; wraps numpy inputs as tensors
         except ImportError as e:
             raise BackendError(
                 f"{self.path.name}: running a .pte from Python needs executorch (pip install executorch; its "
                 f"bindings link libtorch): use the .tflite or .onnx artifact for a torch-free runtime ({e})"
             ) from e
-        self._torch = torch
+        # ExecuTorch's Python bindings link libtorch and take only torch tensors as inputs; edge/ does
+        # not import torch itself, it borrows the module those bindings have already loaded.
+        self._torch = sys.modules["torch"]
         try:
             import executorch.extension.pybindings.portable_lib as _lib
 
