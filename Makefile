@@ -46,8 +46,8 @@ test-all: venv-full apt-test
 	$(BIN)/python -m pytest -q -m "slow or e2e or not slow"
 
 # rebuild the bundled default model and sample from scratch with the full pipeline
-model: venv-full
-	@echo "make model: the one-command pipeline is not written yet; run: footfall data synth, train --preset cpu, psl relabel, distill, qat, export (see README)" >&2; exit 1
+model: venv-full venv-qnn
+	BIN=$(BIN) scripts/make_model.sh
 
 bench: venv-full
 	$(BIN)/footfall bench

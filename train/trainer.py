@@ -604,6 +604,9 @@ def _run(cfg: TrainConfig, env: DistEnv, device: torch.device, precision: str, s
         prog = Progress(**state["progress"])
         if prog.finished and not prog.stop_reason.startswith("early stop") and prog.epoch < cfg.epochs and (not cfg.max_steps or prog.global_step < cfg.max_steps):
             prog.finished, prog.stop_reason = False, ""  # resumed with a longer schedule
+        elif (prog.finished and prog.stop_reason.startswith("early stop") and prog.epoch < cfg.epochs
+              and (not cfg.early_stop_patience or prog.bad_epochs < cfg.early_stop_patience)):
+            prog.finished, prog.stop_reason = False, ""  # resumed with more patience than it stopped on
         ranks = state["ranks"]
         if len(ranks) == env.world_size:
             restore_rng(ranks[env.rank]["rng"], device)

@@ -1,0 +1,66 @@
+"""Write the bundled default into ``edge/assets``: the sample run and the shipping artifacts.
+
+``python -m train.bundle sample`` synthesises the 60-s sample run from a runner *outside* the
+default dataset (population seed 0, runner index 100: no fold ever trained on it), at a moderate
+SNR on asphalt, as 16-bit WAV plus its true step times (contract 5).
+``python -m train.bundle artifacts EXPORT_DIR`` copies the int8 ``.tflite`` and ``.pte`` (each
+with its model card) from an export folder; the card's sha256 binds each file, so they are
+copied byte for byte.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ASSETS = Path(__file__).resolve().parent.parent / "edge" / "assets"
+SAMPLE_RUNNER, SAMPLE_SECONDS, SAMPLE_SURFACE, SAMPLE_SNR_DB = 100, 60.0, "asphalt", 6.0
+
+
+def write_sample(assets: Path = ASSETS) -> Path:
+    import soundfile as sf
+
+    from edge.frontend import SAMPLE_RATE
+    from train.data.synth import synthesize_run, write_steps
+
+    audio, times, info = synthesize_run(0, SAMPLE_RUNNER, 0, SAMPLE_SECONDS, SAMPLE_SURFACE, snr_db=SAMPLE_SNR_DB)
+    assets.mkdir(parents=True, exist_ok=True)
+    wav = assets / "sample_run.wav"
+    sf.write(wav, np.asarray(audio, np.float32), SAMPLE_RATE, subtype="PCM_16")
+    write_steps(assets / "sample_run.steps.csv", times, info["feet"])
+    print(f"wrote {wav} ({wav.stat().st_size / 1e6:.2f} MB, {len(times)} steps, SNR {info['snr_db']} dB)")
+    return wav
+
+
+def copy_artifacts(export_dir: Path, assets: Path = ASSETS) -> list[Path]:
+    picked = []
+    for ext in (".tflite", ".pte"):
+        found = sorted(p for p in Path(export_dir).glob(f"*int8*{ext}") if Path(f"{p}.card.json").exists())
+        if not found:
+            raise SystemExit(f"error: no int8 {ext} with a model card in {export_dir}")
+        for old in assets.glob(f"*{ext}*"):
+            old.unlink()
+        for src in (found[0], Path(f"{found[0]}.card.json")):
+            shutil.copy2(src, assets / src.name)
+            picked.append(assets / src.name)
+    for p in picked:
+        print(f"bundled {p} ({p.stat().st_size / 1e6:.2f} MB)")
+    return picked
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["sample"]:
+        write_sample()
+    elif len(argv) == 2 and argv[0] == "artifacts":
+        copy_artifacts(Path(argv[1]))
+    else:
+        print("usage: python -m train.bundle sample | artifacts EXPORT_DIR", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
