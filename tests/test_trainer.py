@@ -250,6 +250,15 @@ def test_early_stopping_stops(dataset, tmp_path):
     assert res.stop_reason.startswith("early stop") and len(res.history) < 50
 
 
+def test_early_stopped_run_resumes_with_more_patience(dataset, tmp_path):
+    first = train(tiny_config(dataset, tmp_path / "run", epochs=6, lr=1e-12, early_stop_patience=1))
+    assert first.stop_reason.startswith("early stop")
+    again = train(tiny_config(dataset, tmp_path / "run", epochs=6, lr=1e-12, early_stop_patience=1), resume=True)
+    assert len(again.history) == len(first.history)  # same patience: nothing more to do
+    more = train(tiny_config(dataset, tmp_path / "run", epochs=6, lr=1e-12, early_stop_patience=0), resume=True)
+    assert len(more.history) == 6 and more.history[: len(first.history)] == first.history
+
+
 @pytest.mark.parametrize(
     "args, match",
     [
