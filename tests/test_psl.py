@@ -293,6 +293,19 @@ def test_distill_trains_checkpoints_and_resumes(dataset, psl_dir, tmp_path):
     assert json.loads((tmp_path / "s" / "test.json").read_text())["config"]["epochs"] == 2
 
 
+def test_weak_labels_need_no_psl_folder(dataset, tmp_path):
+    """The ablation's weak row trains before (or without) any teacher: its PSL path is not read."""
+    from train.distill import DistillConfig, train_student
+
+    cfg = DistillConfig(data=str(dataset), psl=str(tmp_path / "not-relabelled-yet"), labels="weak", unlabeled=False,
+                        out=str(tmp_path / "w"), model_args={"mobilenetv2": TINY_STUDENT}, batch_size=8, epochs=1,
+                        device="cpu", precision="fp32", threads=1, progress=False, tensorboard=False)
+    res = train_student(cfg)
+    assert np.isfinite(res.test["direct"]["mae"])
+    with pytest.raises(ConfigError, match="no such folder"):  # PSL labels still need their folder
+        train_student(cfg.replace(labels="psl", unlabeled=True, out=str(tmp_path / "p")))
+
+
 @pytest.mark.parametrize("change, match", [({"alpha": 1.2}, "alpha"), ({"labels": "weak"}, "unlabeled"), ({"psl": ""}, "PSL folder"),
                                            ({"segment_s": 0.333}, "segment_s"), ({"window_s": 1.01}, "window_s")])
 def test_distill_config_rejects(change, match):
