@@ -49,8 +49,9 @@ test-all: venv-full apt-test
 model: venv-full venv-qnn
 	BIN=$(BIN) scripts/make_model.sh
 
+# benchmark the artifacts of `make model` against its teacher (report in runs/default/bench)
 bench: venv-full
-	$(BIN)/footfall bench
+	$(BIN)/footfall bench --artifacts runs/default/export0 --teacher runs/default/teacher0/best.pt --out runs/default/bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -184,7 +184,8 @@ def distill_command(
     segment: Optional[float] = typer.Option(None, "--segment", help="label / loss segment in s (default 1)"),
     alpha: Optional[float] = typer.Option(None, "--alpha", help="weight of PSL vs the weak label, in [0, 1] (default 1)"),
     unlabeled: Optional[bool] = typer.Option(None, "--unlabeled/--no-unlabeled", help="train on the unlabeled runs too (default on)"),
-    window: Optional[float] = typer.Option(None, "--window", help="student window in s (default 2)"),
+    window: Optional[float] = typer.Option(None, "--window", help="student window in s (default 2); the training "
+                                          "hop becomes half of it (--set train_hop_s=X overrides)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o"),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="schedule/runtime preset: smoke, cpu, gpu (train.distill.PRESETS)"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of DistillConfig keys"),
