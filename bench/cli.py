@@ -57,6 +57,8 @@ def bench_command(
     benchmark_model: Optional[Path] = typer.Option(None, "--benchmark-model", help="LiteRT benchmark_model for Android "
                                                    "(default: $LITERT_BENCHMARK_MODEL or a LiteRT/TensorFlow folder)"),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="draw the PNG plots"),
+    full_size: Optional[str] = typer.Option(None, "--full-size", help="also time an untrained full-size model as a latency-only "
+                                            "reference, e.g. cnn14 (the paper's, 75.9 M parameters) or cnn14:width=0.5"),
 ) -> None:
     """Benchmark every artifact against the reference teacher: per-hop latency (p50/p90/p99, RTF) at
     each thread count, accuracy on the test runs and agreement with the reference, size, MACs,
@@ -75,7 +77,8 @@ def bench_command(
         cfg = BenchConfig(artifacts=artifacts, teacher=teacher, student=student, data=data, fold=fold, out=out,
                           threads=_threads(threads), quick=quick, runs=runs, warmup=warmup, max_test_runs=max_test_runs,
                           rss=rss, cuda=cuda, adb=(serial or os.environ.get("ANDROID_SERIAL", "")) if adb else None,
-                          adb_path=adb_path, executor_runner=executor_runner, benchmark_model=benchmark_model, plots=plots)
+                          adb_path=adb_path, executor_runner=executor_runner, benchmark_model=benchmark_model, plots=plots,
+                          full_size=full_size)
         result = run_bench(cfg, progress=lambda msg: typer.echo(f"bench: {msg}", err=True))
     except BenchError as e:
         _fail(str(e))

@@ -103,6 +103,9 @@ def markdown(res: BenchResult, plots: list[str]) -> str:
         lines += ["The CUDA teacher is timed once (CPU threads do not apply); its model time comes from CUDA events "
                   "around copy-in, forward and copy-out, synchronised.", ""]
 
+    if res.full_size:
+        lines += _full_size_section(res)
+
     if res.accuracy:
         lines += ["## Accuracy on the test runs, and agreement with the reference", "",
                   f"{DEFINITIONS['accuracy']}. Relative cost = {DEFINITIONS['rel_mae_cost']} ('vs fp32 student': the same "
@@ -165,6 +168,20 @@ def markdown(res: BenchResult, plots: list[str]) -> str:
         lines += [""]
     lines += ["## Definitions", ""] + [f"- **{k}**: {v}" for k, v in DEFINITIONS.items()] + [""]
     return "\n".join(lines)
+
+
+def _full_size_section(res: BenchResult) -> list[str]:
+    fs = res.full_size
+    lines = [f"## Full-size reference `{fs['spec']}` (untrained; latency only)", "",
+             f"{fs['model']} with {_f(fs['params'])} parameters and {_macs(fs['macs_per_window'])} MACs per "
+             f"{fs['window_frames']}-frame window: the architecture a GPU-trained desktop reference would have. Weights do "
+             f"not change its cost, so an untrained copy is timed; accuracy does not apply. {fs['runs']} hops per thread count, "
+             "interleaved with the trained reference and the headline int8 .pte (fewer hops than above: ratios are rougher).", ""]
+    rows = [[t, _sig(r["p50_ms"]), _sig(r["rtf"]), _sig(r["reference_p50_ms"]), _sig(r["x_reference"]) + "x",
+             _sig(r.get("headline_p50_ms")), (_sig(r["speedup_headline"]) + "x") if "speedup_headline" in r else "—"]
+            for t, r in fs["threads"].items()]
+    return lines + _table(["threads", "full-size p50 ms", "RTF", "trained reference p50 ms", "full-size / reference",
+                           "int8 .pte p50 ms", "speed-up of the int8 .pte"], rows) + [""]
 
 
 def _phone_section(res: BenchResult) -> list[str]:
@@ -331,6 +348,10 @@ def summary_lines(res: BenchResult, report: Path | None = None) -> list[str]:
     for g in res.goals():
         v = g["value"]
         lines.append(f"{'PASS' if g['passed'] else 'FAIL'}  {g['goal']}: {'—' if v is None else f'{v:.4g}'}")
+    for t, r in (res.full_size or {}).get("threads", {}).items():
+        if "speedup_headline" in r:
+            lines.append(f"full-size {res.full_size['spec']} (untrained, latency only), {t} thread(s): {r['p50_ms']:.4g} ms a hop; "
+                         f"the int8 .pte is {r['speedup_headline']:.4g}x faster")
     if res.phone is not None:
         n = sum(r.timing is not None for r in res.phone.rows)
         lines.append(f"phone: {n} timings" + (f"; missing: {len(res.phone.missing)} (see the report)" if res.phone.missing else ""))

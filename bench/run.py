@@ -56,6 +56,8 @@ class BenchConfig:
     executor_runner: Path | None = None
     benchmark_model: Path | None = None
     plots: bool = True
+    full_size: str | None = None  # "cnn14" or "cnn14:width=0.5": an untrained registry model timed as a latency-only reference
+    full_size_runs: int | None = None  # hops timed for it (default 20; quick 4): a full-size Cnn14 takes ~1 s a hop here
 
     def __post_init__(self) -> None:
         self.artifacts, self.out = Path(self.artifacts), Path(self.out)
@@ -67,6 +69,9 @@ class BenchConfig:
         self.block = self.block or (4 if self.quick else 10)
         if self.quick and self.max_test_runs is None:
             self.max_test_runs = 2
+        self.full_size_runs = self.full_size_runs or (4 if self.quick else 20)
+        if self.full_size:
+            parse_full_size(self.full_size)  # a bad spec fails before any work
         if self.runs < 1 or self.warmup < 0:
             raise BenchError(f"--runs must be >= 1 and --warmup >= 0, got {self.runs}, {self.warmup}")
 
@@ -89,6 +94,7 @@ class BenchResult:
     notes: list[str] = field(default_factory=list)
     phone: object | None = None  # bench.adb.PhoneReport
     seconds: float = 0.0
+    full_size: dict = field(default_factory=dict)  # the latency-only full-size reference (see _full_size)
 
     # -- derived -----------------------------------------------------------------------------
     @property
@@ -141,7 +147,7 @@ class BenchResult:
             "accuracy": {k: a.to_dict() for k, a in self.accuracy.items()}, "test_set": self.test_set,
             "memory": self.memory, "throughput": self.throughput, "goals": _jsonable(self.goals()),
             "skipped": [{"what": w, "why": y} for w, y in self.skipped], "notes": self.notes,
-            "phone": self.phone.to_dict() if self.phone is not None else None,
+            "phone": self.phone.to_dict() if self.phone is not None else None, "full_size": self.full_size,
         }
 
 
@@ -276,6 +282,9 @@ def _run_bench(cfg: BenchConfig, discovery: tuple[Discovery, dict] | None, progr
         result.timings.update({(k, threads): t for k, t in timings.items()})
         del runners
 
+    if cfg.full_size:
+        result.full_size = _full_size(cfg, result, disc, models, audio, say)
+
     # -- GPU throughput ----------------------------------------------------------------------
     gpu = next((s for s in disc.subjects if s.device == "cuda"), None)
     if gpu is not None:
@@ -314,6 +323,64 @@ def _run_bench(cfg: BenchConfig, discovery: tuple[Discovery, dict] | None, progr
     result.machine["load_avg_end"] = [round(v, 2) for v in os.getloadavg()]
     result.seconds = time.perf_counter() - t_start
     return result
+
+
+def parse_full_size(spec: str) -> tuple[str, dict]:
+    """``"cnn14"`` or ``"cnn14:width=0.5,classes=1"`` -> (registry name, config overrides)."""
+    import yaml
+
+    from train.models import list_models
+
+    name, _, args = spec.partition(":")
+    name = name.strip()
+    if name not in list_models():
+        raise BenchError(f"--full-size {spec!r}: unknown model {name!r}; expected one of {', '.join(list_models())}")
+    overrides = {}
+    for item in filter(None, (a.strip() for a in args.split(","))):
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise BenchError(f"--full-size {spec!r}: expected NAME[:key=value,...], e.g. cnn14:width=0.5")
+        overrides[key.strip()] = yaml.safe_load(raw)
+    return name, overrides
+
+
+def _full_size(cfg: BenchConfig, result: BenchResult, disc: Discovery, models: dict, audio: np.ndarray, say) -> dict:
+    """Time an untrained full-size architecture (the paper's Cnn14 by default: 75.9 M parameters) on
+    the reference's window, interleaved with the trained reference and the headline int8 .pte.
+
+    The reference a CPU-only run can train is a narrow teacher; the desktop reference of the paper
+    is the full-width one. Its weights do not change its cost, so an untrained copy gives its
+    latency, and the ratios come from one interleaved measurement (fewer hops than the main
+    table: one full-size hop takes about a second here). Accuracy does not apply to it.
+    """
+    from bench.subjects import TorchBackend, torch_subject
+    from train.models import build_model
+
+    name, overrides = parse_full_size(cfg.full_size)
+    try:
+        model = build_model(name, **overrides)
+    except Exception as e:  # a bad config key: one line
+        raise BenchError(f"--full-size {cfg.full_size!r}: {str(e).splitlines()[0]}") from None
+    ref, head = result.reference, result.headline()
+    subject, model, _ = torch_subject(Path(f"untrained-{name}"), "reference", ref.hop_frames, model=model, meta={},
+                                      window_frames=ref.window_frames)
+    out = {"spec": cfg.full_size, "model": name, "overrides": overrides, "params": subject.params, "macs_per_window": subject.macs,
+           "window_frames": subject.window_frames, "runs": cfg.full_size_runs, "threads": {}}
+    for threads in cfg.threads:
+        runners = {"full-size": lat.HopRunner("full-size", TorchBackend(model, subject.path, subject.window_frames, "cpu", threads),
+                                              subject.stream_card(), audio)}
+        for s in (ref, head):
+            if s is not None:
+                runners[s.key] = lat.HopRunner(s.key, load_backend(s, threads, models.get(s.key)), s.stream_card(), audio)
+        say(f"full-size {name} (untrained, latency only) at {threads} thread(s): {cfg.full_size_runs} hops, interleaved with "
+            + ", ".join(k for k in runners if k != "full-size"))
+        t = lat.measure(runners, cfg.full_size_runs, 1, 2, threads)
+        row = {"p50_ms": t["full-size"].p50, "rtf": t["full-size"].rtf, "reference_p50_ms": t[ref.key].p50,
+               "x_reference": t["full-size"].p50 / t[ref.key].p50}
+        if head is not None:
+            row |= {"headline": head.key, "headline_p50_ms": t[head.key].p50, "speedup_headline": t["full-size"].p50 / t[head.key].p50}
+        out["threads"][str(threads)] = row
+    return out
 
 
 def _accuracy(result: BenchResult, disc: Discovery, models: dict, test_set: acc_mod.TestSet, threads: int, say) -> None:

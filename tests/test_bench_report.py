@@ -182,6 +182,28 @@ def test_cli_quick_run_says_what_is_missing_for_the_phone(scenario, tmp_path):
     assert "## On the phone" in text and "adb not found" in text and "no-adb: no such program" in text
 
 
+def test_full_size_reference_is_timed_beside_the_headline(scenario, tmp_path):
+    """--full-size: an untrained registry model on the reference's window, latency only, its ratios
+    measured interleaved with the trained reference and the int8 .pte."""
+    from train.cli import app
+
+    out = tmp_path / "report"
+    res = CliRunner().invoke(app, ["bench", "--artifacts", str(scenario.artifacts), "--out", str(out), "--quick", "--threads", "1",
+                                   "--no-rss", "--no-cuda", "--runs", "4", "--no-plots", "--full-size", "cnn14:width=0.25"])
+    assert res.exit_code == 0, res.output
+    fs = json.loads((out / "results.json").read_text())["full_size"]
+    assert fs["model"] == "cnn14" and fs["overrides"] == {"width": 0.25} and fs["window_frames"] == 500 and fs["runs"] == 4
+    row = fs["threads"]["1"]
+    assert row["headline"] == "cnn6_int8.pte" and row["speedup_headline"] == pytest.approx(row["p50_ms"] / row["headline_p50_ms"])
+    assert row["x_reference"] > 1  # width 1/4 against the tiny reference's 1/16: ~16x the MACs
+    assert "## Full-size reference `cnn14:width=0.25`" in (out / "report.md").read_text()
+    assert "full-size cnn14:width=0.25 (untrained, latency only)" in res.stdout
+    bad = CliRunner().invoke(app, ["bench", "--artifacts", str(scenario.artifacts), "--full-size", "resnet50"])
+    assert bad.exit_code == 2 and "unknown model 'resnet50'" in bad.output
+    bad = CliRunner().invoke(app, ["bench", "--artifacts", str(scenario.artifacts), "--full-size", "cnn14:depth"])
+    assert bad.exit_code == 2 and "NAME[:key=value" in bad.output
+
+
 def test_cli_bad_input_is_one_line(tmp_path):
     from train.cli import app
 
