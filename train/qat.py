@@ -41,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -317,7 +318,43 @@ def summarize(report: dict) -> dict[str, Any]:
         out["qat_within_3pct"] = bool(rows["qat"]["mae_rel_change_pct"] <= 3.0)
     if "qat" in rows and "ptq" in rows:
         out["qat_better_than_ptq"] = bool(rows["qat"]["mae"] < rows["ptq"]["mae"])
+    out["ship"] = select_int8(report)
     return out
+
+
+def select_int8(report: dict) -> str:
+    """The int8 graph to ship, ``"qat"`` or ``"ptq"``: the lower *validation* 5-s MAE (streamed).
+
+    Chosen on the validation runners, never on the test runners, so that the test numbers stay an
+    unbiased estimate; QAT on a tie (it is the recipe's default). A missing variant loses.
+    """
+    val = {k: report[k]["stream"]["val"]["mae"] for k in ("qat", "ptq") if k in report}
+    if not val:
+        raise ValueError("report has neither a QAT nor a PTQ result")
+    return min(val, key=lambda k: (val[k], k != "qat"))
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m train.qat ship INT8_DIR``: print the path of the int8 graph to ship."""
+    if len(argv) != 2 or argv[0] != "ship":
+        print("usage: python -m train.qat ship INT8_DIR  (the folder of footfall qat: report.json, *_int8.pt2)", file=sys.stderr)
+        return 2
+    folder = Path(argv[1])
+    try:
+        report = json.loads((folder / "report.json").read_text())
+        path = folder / f"{select_int8(report)}_int8.pt2"
+    except (OSError, ValueError, KeyError) as e:
+        print(f"error: {folder}: no usable QAT/PTQ report ({e})", file=sys.stderr)
+        return 2
+    if not path.is_file():
+        print(f"error: {path}: missing", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
 
 
 def _tools() -> dict[str, str]:
