@@ -124,3 +124,22 @@ def test_load_quantized_rejects_other_files(tmp_path):
         load_quantized(bad)
     with pytest.raises(FileNotFoundError):
         load_quantized(tmp_path / "missing.pt2")
+
+
+def test_the_shipped_int8_graph_is_chosen_on_validation(tmp_path):
+    """make model ships QAT or PTQ by the validation MAE; test numbers never take part."""
+    from train.qat import _main, select_int8
+
+    def rep(qat_val, ptq_val, qat_test=9.0, ptq_test=0.1):
+        return {"qat": {"stream": {"val": {"mae": qat_val}, "test": {"mae": qat_test}}},
+                "ptq": {"stream": {"val": {"mae": ptq_val}, "test": {"mae": ptq_test}}}}
+
+    assert select_int8(rep(1.40, 1.47)) == "qat"  # better on validation, although worse on test
+    assert select_int8(rep(1.47, 1.40, qat_test=0.1, ptq_test=9.0)) == "ptq"
+    assert select_int8(rep(1.40, 1.40)) == "qat"  # tie: the recipe's default
+    assert select_int8({"ptq": rep(1, 1.2)["ptq"]}) == "ptq"
+    (tmp_path / "report.json").write_text(json.dumps(rep(1.47, 1.40)))
+    assert _main(["ship", str(tmp_path)]) == 2  # ptq_int8.pt2 missing: one line, exit 2
+    (tmp_path / "ptq_int8.pt2").write_bytes(b"x")
+    assert _main(["ship", str(tmp_path)]) == 0
+    assert _main(["ship", str(tmp_path / "nope")]) == 2 and _main([]) == 2
