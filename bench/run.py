@@ -327,8 +327,7 @@ def _run_bench(cfg: BenchConfig, discovery: tuple[Discovery, dict] | None, progr
 
 def parse_full_size(spec: str) -> tuple[str, dict]:
     """``"cnn14"`` or ``"cnn14:width=0.5,classes=1"`` -> (registry name, config overrides)."""
-    import yaml
-
+    from train.config import ConfigError, parse_override
     from train.models import list_models
 
     name, _, args = spec.partition(":")
@@ -337,10 +336,11 @@ def parse_full_size(spec: str) -> tuple[str, dict]:
         raise BenchError(f"--full-size {spec!r}: unknown model {name!r}; expected one of {', '.join(list_models())}")
     overrides = {}
     for item in filter(None, (a.strip() for a in args.split(","))):
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise BenchError(f"--full-size {spec!r}: expected NAME[:key=value,...], e.g. cnn14:width=0.5")
-        overrides[key.strip()] = yaml.safe_load(raw)
+        try:
+            keys, value = parse_override(item)
+        except ConfigError:
+            raise BenchError(f"--full-size {spec!r}: expected NAME[:key=value,...], e.g. cnn14:width=0.5") from None
+        overrides[".".join(keys)] = value
     return name, overrides
 
 
@@ -353,7 +353,7 @@ def _full_size(cfg: BenchConfig, result: BenchResult, disc: Discovery, models: d
     latency, and the ratios come from one interleaved measurement (fewer hops than the main
     table: one full-size hop takes about a second here). Accuracy does not apply to it.
     """
-    from bench.subjects import TorchBackend, torch_subject
+    from bench.subjects import torch_subject
     from train.models import build_model
 
     name, overrides = parse_full_size(cfg.full_size)
@@ -366,12 +366,9 @@ def _full_size(cfg: BenchConfig, result: BenchResult, disc: Discovery, models: d
                                       window_frames=ref.window_frames)
     out = {"spec": cfg.full_size, "model": name, "overrides": overrides, "params": subject.params, "macs_per_window": subject.macs,
            "window_frames": subject.window_frames, "runs": cfg.full_size_runs, "threads": {}}
+    timed = {"full-size": (subject, model)} | {s.key: (s, models.get(s.key)) for s in (ref, head) if s is not None}
     for threads in cfg.threads:
-        runners = {"full-size": lat.HopRunner("full-size", TorchBackend(model, subject.path, subject.window_frames, "cpu", threads),
-                                              subject.stream_card(), audio)}
-        for s in (ref, head):
-            if s is not None:
-                runners[s.key] = lat.HopRunner(s.key, load_backend(s, threads, models.get(s.key)), s.stream_card(), audio)
+        runners = {k: lat.HopRunner(k, load_backend(s, threads, m), s.stream_card(), audio) for k, (s, m) in timed.items()}
         say(f"full-size {name} (untrained, latency only) at {threads} thread(s): {cfg.full_size_runs} hops, interleaved with "
             + ", ".join(k for k in runners if k != "full-size"))
         t = lat.measure(runners, cfg.full_size_runs, 1, 2, threads)

@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -190,7 +191,5 @@ KNOWN_SHORTFALLS = {
 
 def mark_known_shortfall(request, model: Path | None) -> None:
     """Apply a strict xfail to the running test when ``model`` is a bundled artifact with a record."""
-    import pytest
-
     if model is not None and (reason := KNOWN_SHORTFALLS.get(sha256_file(model))):
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))

@@ -439,12 +439,13 @@ def train_student(cfg: DistillConfig, resume: bool = False, evaluate_test: bool 
     """
     from train.trainer import distributed, resolve_device as trainer_device, resolve_precision
 
-    for name, path in (("data", cfg.data), ("psl", cfg.psl if cfg.labels == "psl" else "")):
+    psl = cfg.psl if cfg.labels == "psl" else ""  # weak and true labels never read a PSL folder
+    for name, path in (("data", cfg.data), ("psl", psl)):
         if path and not Path(path).is_dir():
             raise ConfigError(f"{name}: {path}: no such folder")
     if not cfg.data:
         raise ConfigError("data: no dataset folder given (--data DIR)")
-    cfg = cfg.replace(data=str(Path(cfg.data).resolve()), out=str(Path(cfg.out).resolve()), psl=str(Path(cfg.psl).resolve()) if cfg.psl and cfg.labels == "psl" else "")
+    cfg = cfg.replace(data=str(Path(cfg.data).resolve()), out=str(Path(cfg.out).resolve()), psl=str(Path(psl).resolve()) if psl else "")
     device_type = trainer_device(cfg).type
     with distributed(device_type) as env:
         device = trainer_device(cfg, env.local_rank)

@@ -318,7 +318,8 @@ def summarize(report: dict) -> dict[str, Any]:
         out["qat_within_3pct"] = bool(rows["qat"]["mae_rel_change_pct"] <= 3.0)
     if "qat" in rows and "ptq" in rows:
         out["qat_better_than_ptq"] = bool(rows["qat"]["mae"] < rows["ptq"]["mae"])
-    out["ship"] = select_int8(report)
+    if "qat" in rows or "ptq" in rows:
+        out["ship"] = select_int8(report)
     return out
 
 
