@@ -80,7 +80,8 @@ def markdown(res: BenchResult, plots: list[str]) -> str:
     for g in res.goals():
         v = g["value"]
         shown = "—" if v is None else (f"{v:.4g}" if "RTF" in g["goal"] else f"{v:.1f}" + ("x" if "faster" in g["goal"] else " %"))
-        rows.append([g["goal"], shown, "pass" if g["passed"] else "**FAIL**" + (f" ({g['note']})" if g.get("note") else "")])
+        verdict = "info" if g["passed"] is None else "pass" if g["passed"] else "**FAIL**" + (f" ({g['note']})" if g.get("note") else "")
+        rows.append([g["goal"], shown, verdict])
     lines += _table(["goal", "value", ""], rows) + [""]
 
     lines += ["## Latency per hop", "",
@@ -347,7 +348,7 @@ def summary_lines(res: BenchResult, report: Path | None = None) -> list[str]:
     lines.append("")
     for g in res.goals():
         v = g["value"]
-        lines.append(f"{'PASS' if g['passed'] else 'FAIL'}  {g['goal']}: {'—' if v is None else f'{v:.4g}'}")
+        lines.append(f"{'INFO' if g['passed'] is None else 'PASS' if g['passed'] else 'FAIL'}  {g['goal']}: {'—' if v is None else f'{v:.4g}'}")
     for t, r in (res.full_size or {}).get("threads", {}).items():
         if "speedup_headline" in r:
             lines.append(f"full-size {res.full_size['spec']} (untrained, latency only), {t} thread(s): {r['p50_ms']:.4g} ms a hop; "

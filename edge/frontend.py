@@ -89,12 +89,27 @@ def hann_window() -> np.ndarray:
     return w
 
 
+@lru_cache(maxsize=1)
+def _mel_projection() -> np.ndarray:
+    """The filterbank as the float64 (N_FREQS, N_MELS) right-hand side of the power projection."""
+    m = np.ascontiguousarray(mel_filters().T, dtype=np.float64)
+    m.setflags(write=False)
+    return m
+
+
 def frames_to_log_mel(frames: np.ndarray) -> np.ndarray:
-    """Log-mel of already-cut frames: (T, N_FFT) samples -> (N_MELS, T) float32."""
-    spec = np.fft.rfft(frames.astype(np.float64) * hann_window(), n=N_FFT, axis=-1)  # (T, N_FREQS)
-    power = spec.real**2 + spec.imag**2
-    mel = power @ mel_filters().T.astype(np.float64)  # (T, N_MELS)
-    return np.log(mel + LOG_EPS).T.astype(np.float32)
+    """Log-mel of already-cut frames: (T, N_FFT) samples -> (N_MELS, T) float32.
+
+    float64 throughout (window, rfft, power, projection, log), in place where numpy allows: this
+    runs once per hop on the phone's audio thread, so it allocates only what it returns through.
+    """
+    spec = np.fft.rfft(np.multiply(frames, hann_window()), n=N_FFT, axis=-1)  # (T, N_FREQS) complex128
+    power = spec.real * spec.real
+    power += spec.imag * spec.imag
+    mel = power @ _mel_projection()  # (T, N_MELS)
+    mel += LOG_EPS
+    np.log(mel, out=mel)
+    return mel.T.astype(np.float32)
 
 
 def frame_signal(padded: np.ndarray, n_frames: int) -> np.ndarray:

@@ -198,6 +198,14 @@ def test_full_size_reference_is_timed_beside_the_headline(scenario, tmp_path):
     assert row["x_reference"] > 1  # width 1/4 against the tiny reference's 1/16: ~16x the MACs
     assert "## Full-size reference `cnn14:width=0.25`" in (out / "report.md").read_text()
     assert "full-size cnn14:width=0.25 (untrained, latency only)" in res.stdout
+    # the speed goal is then judged against the full-size model; the trained teacher's ratio is information
+    goals = json.loads((out / "results.json").read_text())["goals"]
+    speed = [g for g in goals if "faster than the full-size reference teacher (cnn14:width=0.25" in g["goal"]]
+    assert len(speed) == 1 and speed[0]["value"] == pytest.approx(row["speedup_headline"])
+    assert speed[0]["passed"] == (row["speedup_headline"] >= 50)
+    info = [g for g in goals if g["passed"] is None]
+    assert len(info) == 1 and "trained reference teacher" in info[0]["goal"] and info[0]["value"] > 0
+    assert "INFO  speed-up vs the trained reference teacher" in res.stdout
     bad = CliRunner().invoke(app, ["bench", "--artifacts", str(scenario.artifacts), "--full-size", "resnet50"])
     assert bad.exit_code == 2 and "unknown model 'resnet50'" in bad.output
     bad = CliRunner().invoke(app, ["bench", "--artifacts", str(scenario.artifacts), "--full-size", "cnn14:depth"])
