@@ -306,7 +306,52 @@ def test_weak_labels_need_no_psl_folder(dataset, tmp_path):
         train_student(cfg.replace(labels="psl", unlabeled=True, out=str(tmp_path / "p")))
 
 
-@pytest.mark.parametrize("change, match", [({"alpha": 1.2}, "alpha"), ({"labels": "weak"}, "unlabeled"), ({"psl": ""}, "PSL folder"),
+def test_weight_ema_decays_warms_up_and_round_trips():
+    from torch import nn
+
+    from train.distill import WeightEMA
+
+    live = nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2))
+    ema = WeightEMA(live, decay=0.9)
+    w0 = live[0].weight.detach().clone()
+    with torch.no_grad():
+        live[0].weight.add_(1.0)
+        live[1].running_mean.fill_(2.0)
+        live[1].num_batches_tracked.fill_(7)
+    ema.update(live)  # first update: decay min(0.9, 2/11)
+    d = 2 / 11
+    assert torch.allclose(ema.model[0].weight, d * w0 + (1 - d) * (w0 + 1))
+    assert torch.allclose(ema.model[1].running_mean, torch.full((2,), (1 - d) * 2.0))  # float buffers are averaged
+    assert int(ema.model[1].num_batches_tracked) == 7  # integer buffers are copied
+    for _ in range(200):
+        ema.update(live)
+    assert torch.allclose(ema.model[0].weight, w0 + 1, atol=1e-6)  # converges to constant weights
+    assert not any(p.requires_grad for p in ema.model.parameters())
+    other = WeightEMA(nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2)), decay=0.9)
+    other.load_state_dict(ema.state_dict())
+    assert other.updates == 201 and all(torch.equal(a, b) for a, b in zip(other.model.state_dict().values(), ema.model.state_dict().values()))
+
+
+def test_distill_with_weight_ema_resumes_exactly(dataset, psl_dir, tmp_path):
+    """The averaged weights are validated and kept, and a resumed run continues the same average."""
+    from train.distill import DistillConfig, train_student
+    from train.trainer import load_state
+
+    base = DistillConfig(data=str(dataset), psl=str(psl_dir), model_args={"mobilenetv2": TINY_STUDENT}, ema_decay=0.9, batch_size=8,
+                         epochs=2, early_stop_patience=0, device="cpu", precision="fp32", threads=1, progress=False, tensorboard=False)
+    whole = train_student(base.replace(out=str(tmp_path / "whole")), evaluate_test=False)
+    train_student(base.replace(out=str(tmp_path / "split"), epochs=1), evaluate_test=False)
+    train_student(base.replace(out=str(tmp_path / "split"), epochs=2), resume=True, evaluate_test=False)
+    a, b = load_state(tmp_path / "whole" / "last.pt"), load_state(tmp_path / "split" / "last.pt")
+    assert a["ema"]["updates"] == b["ema"]["updates"] > 0
+    for k, v in a["ema"]["model"].items():
+        torch.testing.assert_close(b["ema"]["model"][k], v, rtol=1e-5, atol=1e-6)
+    best = torch.load(whole.best_path, map_location="cpu", weights_only=False)["state_dict"]
+    if whole.best_epoch == 1:  # best.pt holds the average, not the live weights
+        assert all(torch.equal(best[k], a["ema"]["model"][k]) for k in best)
+
+
+@pytest.mark.parametrize("change, match", [({"ema_decay": 1.0}, "ema_decay"), ({"alpha": 1.2}, "alpha"), ({"labels": "weak"}, "unlabeled"), ({"psl": ""}, "PSL folder"),
                                            ({"segment_s": 0.333}, "segment_s"), ({"window_s": 1.01}, "window_s")])
 def test_distill_config_rejects(change, match):
     from train.distill import DistillConfig
