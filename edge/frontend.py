@@ -135,8 +135,15 @@ def frames_to_log_mel(frames: np.ndarray, work: Workspace | None = None) -> np.n
 
 
 def frame_signal(padded: np.ndarray, n_frames: int) -> np.ndarray:
-    """(n_frames, N_FFT) strided view: frame i = padded[i*HOP : i*HOP + N_FFT]."""
-    return np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP_LENGTH][:n_frames]
+    """(n_frames, N_FFT) strided view: frame i = padded[i*HOP : i*HOP + N_FFT].
+
+    ``as_strided`` directly (read-only): ``sliding_window_view`` costs ~0.15 ms of Python per call,
+    a tenth of a hop's front end.
+    """
+    padded = np.ascontiguousarray(padded)
+    n_frames = max(0, min(n_frames, (len(padded) - N_FFT) // HOP_LENGTH + 1))
+    step = padded.strides[0]
+    return np.lib.stride_tricks.as_strided(padded, shape=(n_frames, N_FFT), strides=(HOP_LENGTH * step, step), writeable=False)
 
 
 def log_mel(audio: np.ndarray, history: np.ndarray | None = None) -> np.ndarray:
