@@ -260,7 +260,7 @@ def test_bundled_demo_within_3_percent(capsys, request):
     missing = demo.missing_assets()
     if missing:
         pytest.skip(f"bundled default not here yet (make model): missing {missing}")
-    mark_known_shortfall(request, bundled_model())
+    mark_known_shortfall(request, bundled_model(), "demo")
     assert demo.main() == 0
     out = capsys.readouterr().out
     error = float(out.split("error ")[1].split(" %")[0])

@@ -160,7 +160,7 @@ def test_bundled_model_counts_a_20_s_run_from_the_mic(virtual_mic, tmp_path, req
     model = bundled_model()
     if model is None or not (ASSETS / SAMPLE).exists() or not (ASSETS / SAMPLE_STEPS).exists():
         pytest.skip(f"bundled model/sample not in {ASSETS} yet (needs the trained default: make model)")
-    mark_known_shortfall(request, model)
+    mark_known_shortfall(request, model, "mic")
     audio = load_audio(ASSETS / SAMPLE)[: 20 * 16000]
     truth = sum(1 for t in read_steps(ASSETS / SAMPLE_STEPS) if t < len(audio) / 16000)
     played = tmp_path / "run20.wav"
