@@ -113,6 +113,11 @@ class Workspace:
         self.scratch = np.empty((capacity, N_FREQS), dtype=np.float64)
         self.mel = np.empty((capacity, N_MELS), dtype=np.float64)
 
+    @classmethod
+    def fit(cls, work: "Workspace | None", n_frames: int) -> "Workspace":
+        """``work`` if it holds ``n_frames``, else a new workspace of that size."""
+        return work if work is not None and work.capacity >= n_frames else cls(n_frames)
+
 
 def frames_to_log_mel(frames: np.ndarray, work: Workspace | None = None) -> np.ndarray:
     """Log-mel of already-cut frames: (T, N_FFT) samples -> (N_MELS, T) float32.
@@ -121,8 +126,7 @@ def frames_to_log_mel(frames: np.ndarray, work: Workspace | None = None) -> np.n
     the temporaries so that a stream allocates only the float32 result.
     """
     t = len(frames)
-    if work is None or work.capacity < t:
-        work = Workspace(t)
+    work = Workspace.fit(work, t)
     windowed = np.multiply(frames, hann_window(), out=work.windowed[:t])
     spec = np.fft.rfft(windowed, n=N_FFT, axis=-1, out=work.spec[:t])  # (T, N_FREQS)
     power, scratch = work.power[:t], work.scratch[:t]
@@ -195,8 +199,7 @@ class StreamingLogMel:
         if n_frames <= 0:
             self._pending = buf.copy()
             return np.zeros((N_MELS, 0), dtype=np.float32)
-        if self._work is None or self._work.capacity < n_frames:
-            self._work = Workspace(n_frames)
+        self._work = Workspace.fit(self._work, n_frames)
         out = frames_to_log_mel(frame_signal(buf, n_frames), self._work)
         self._pending = buf[n_frames * HOP_LENGTH :].copy()
         self.frames_emitted += n_frames
