@@ -79,7 +79,7 @@ def markdown(res: BenchResult, plots: list[str]) -> str:
     rows = []
     for g in res.goals():
         v = g["value"]
-        shown = "—" if v is None else (f"{v:.4g}" if "RTF" in g["goal"] else f"{v:.1f}" + ("x" if "faster" in g["goal"] else " %"))
+        shown = goal_value(g)
         verdict = "info" if g["passed"] is None else "pass" if g["passed"] else "**FAIL**" + (f" ({g['note']})" if g.get("note") else "")
         rows.append([g["goal"], shown, verdict])
     lines += _table(["goal", "value", ""], rows) + [""]
@@ -331,6 +331,14 @@ def write_report(res: BenchResult, out: str | Path, plots: bool = True) -> Path:
     return path
 
 
+def goal_value(goal: dict) -> str:
+    """A goal's value with its unit: ``227.0x``, ``-19.0 %``, ``0.002015`` (a ratio such as RTF)."""
+    v = goal["value"]
+    if v is None:
+        return "—"
+    return {"x": f"{v:.1f}x", "%": f"{v:.1f} %"}.get(goal.get("unit", ""), f"{v:.4g}")
+
+
 def summary_lines(res: BenchResult, report: Path | None = None) -> list[str]:
     """A compact plain-text summary for the terminal: one line per subject, then the goals."""
     t1 = min(res.config["threads"])
@@ -347,8 +355,7 @@ def summary_lines(res: BenchResult, report: Path | None = None) -> list[str]:
                      f"{_size(s.size_bytes):>9}")
     lines.append("")
     for g in res.goals():
-        v = g["value"]
-        lines.append(f"{'INFO' if g['passed'] is None else 'PASS' if g['passed'] else 'FAIL'}  {g['goal']}: {'—' if v is None else f'{v:.4g}'}")
+        lines.append(f"{'INFO' if g['passed'] is None else 'PASS' if g['passed'] else 'FAIL'}  {g['goal']}: {goal_value(g)}")
     for t, r in (res.full_size or {}).get("threads", {}).items():
         if "speedup_headline" in r:
             lines.append(f"full-size {res.full_size['spec']} (untrained, latency only), {t} thread(s): {r['p50_ms']:.4g} ms a hop; "

@@ -129,21 +129,21 @@ class BenchResult:
         fs = (self.full_size or {}).get("threads", {})
         fs_row = fs.get(t1, fs.get(str(t1), {}))
         trained = {"goal": f">= {GOAL_SPEEDUP:g}x faster than the reference teacher on the same CPU ({t1} thread, p50 per hop)",
-                   "value": sp, "passed": bool(sp and sp >= GOAL_SPEEDUP), "subject": s.key}
+                   "value": sp, "unit": "x", "passed": bool(sp and sp >= GOAL_SPEEDUP), "subject": s.key}
         if "speedup_headline" in fs_row:
             fsp = fs_row["speedup_headline"]
             speed = [{"goal": f">= {GOAL_SPEEDUP:g}x faster than the full-size reference teacher ({self.full_size['spec']}, "
                               f"{self.full_size['params'] / 1e6:.1f} M parameters) on the same CPU ({t1} thread, p50 per hop)",
-                      "value": fsp, "passed": bool(fsp >= GOAL_SPEEDUP), "subject": s.key},
+                      "value": fsp, "unit": "x", "passed": bool(fsp >= GOAL_SPEEDUP), "subject": s.key},
                      trained | {"goal": f"speed-up vs the trained reference teacher ({self.reference.label}; information, "
                                         f"not a goal: the 2-core CPU's shrink of the full-size model)", "passed": None}]
         else:
             speed = [trained]
         return [
-            {"goal": f"RTF <= {GOAL_RTF} ({t1} thread, p50 per hop)", "value": timing.rtf if timing else None,
+            {"goal": f"RTF <= {GOAL_RTF} ({t1} thread, p50 per hop)", "value": timing.rtf if timing else None, "unit": "",
              "passed": bool(timing and timing.rtf <= GOAL_RTF), "subject": s.key},
             *speed,
-            {"goal": f"<= {GOAL_REL_COST_PCT:g} % relative accuracy cost (5-s MAE vs the reference)", "value": cost,
+            {"goal": f"<= {GOAL_REL_COST_PCT:g} % relative accuracy cost (5-s MAE vs the reference)", "value": cost, "unit": "%",
              "passed": bool(cost is not None and cost <= GOAL_REL_COST_PCT), "subject": s.key,
              "note": "" if acc else "no labeled test data: accuracy not measured"},
         ]

@@ -5,6 +5,7 @@ run, the numbers' invariants, the report files and the CLI."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -206,6 +207,9 @@ def test_full_size_reference_is_timed_beside_the_headline(scenario, tmp_path):
     info = [g for g in goals if g["passed"] is None]
     assert len(info) == 1 and "trained reference teacher" in info[0]["goal"] and info[0]["value"] > 0
     assert "INFO  speed-up vs the trained reference teacher" in res.stdout
+    shown = f"{info[0]['value']:.1f}x"  # a ratio, shown as one (not as a percentage)
+    assert re.search(rf"INFO  speed-up vs the trained reference teacher.*: {re.escape(shown)}$", res.stdout, re.M)
+    assert re.search(rf"\| speed-up vs the trained reference teacher.* \| {re.escape(shown)} \| info \|", (out / "report.md").read_text())
     bad = CliRunner().invoke(app, ["bench", "--artifacts", str(scenario.artifacts), "--full-size", "resnet50"])
     assert bad.exit_code == 2 and "unknown model 'resnet50'" in bad.output
     bad = CliRunner().invoke(app, ["bench", "--artifacts", str(scenario.artifacts), "--full-size", "cnn14:depth"])

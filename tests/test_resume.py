@@ -109,3 +109,22 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     for ra, rb in zip(a, b):
         for key in ("step", "lr", "train_loss", "train_mae", "val_loss", "val_mae", "val_pcc"):
             assert rb[key] == ra[key], key
+
+
+def test_resume_reads_a_key_missing_from_an_older_checkpoint_as_its_default():
+    """A config field added after a checkpoint was written (e.g. distill's ema_decay) ran with its
+    default: resuming with the default is the same config, resuming with another value is not."""
+    import dataclasses
+
+    from train.config import ConfigError
+    from train.distill import DistillConfig
+    from train.trainer import check_resume_config
+
+    cfg = DistillConfig(labels="weak", unlabeled=False)
+    older = cfg.to_dict()
+    del older["ema_decay"]
+    check_resume_config(older, cfg, Path("last.pt"))  # same run: no error
+    with pytest.raises(ConfigError, match=r"last.pt: --resume with a different config \(ema_decay: 0.0 -> 0.99\)"):
+        check_resume_config(older, dataclasses.replace(cfg, ema_decay=0.99), Path("last.pt"))
+    with pytest.raises(ConfigError, match=r"lr: 0.001 -> 0.002"):  # a key present and changed still fails
+        check_resume_config(older | {"lr": 0.001}, dataclasses.replace(cfg, lr=0.002), Path("last.pt"))

@@ -400,9 +400,14 @@ def load_state(path: Path) -> dict[str, Any]:
 
 def check_resume_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
     current = cfg.to_dict()
-    diff = sorted(k for k in current if k not in RESUME_MUTABLE and saved.get(k) != current[k])
+    # a key the checkpoint lacks is a field added since it was written: it ran with that field's default
+    default = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+               for f in dataclasses.fields(cfg) if f.name not in saved
+               and (f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING)}
+    was = {k: saved[k] if k in saved else default.get(k, dataclasses.MISSING) for k in current}
+    diff = sorted(k for k in current if k not in RESUME_MUTABLE and was[k] != current[k])
     if diff:
-        what = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in diff)
+        what = ", ".join(f"{k}: {was[k]!r} -> {current[k]!r}" for k in diff)
         raise ConfigError(f"{path}: --resume with a different config ({what}); only {', '.join(RESUME_MUTABLE)} may change")
 
 
