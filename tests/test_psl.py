@@ -273,6 +273,30 @@ def test_distill_targets(dataset, psl_dir):
         build_distill_data(dataset, 1, "train", "psl", 1.0, psl_dir, 200, 100, alpha=1.0, unlabeled=True)
 
 
+def test_quiet_windows_are_step_free_and_reproducible(dataset, psl_dir):
+    """quiet_fraction adds silent / noise-floor windows after the run windows, at zero steps."""
+    from edge.frontend import LOG_EPS
+    from train.distill import build_distill_data, quiet_logmels, unpack
+
+    plain = build_distill_data(dataset, 0, "train", "psl", 1.0, psl_dir, 200, 100, alpha=0.5, unlabeled=True)
+    quiet = build_distill_data(dataset, 0, "train", "psl", 1.0, psl_dir, 200, 100, alpha=0.5, unlabeled=True, quiet_fraction=0.2, seed=3)
+    n = len(plain)
+    assert plain.n_quiet == 0 and quiet.n_quiet == round(0.2 * n) > 0 and len(quiet) == n + quiet.n_quiet
+    for i in range(0, n, 5):  # the run windows are untouched
+        torch.testing.assert_close(quiet[i][0], plain[i][0])
+        torch.testing.assert_close(quiet[i][1], plain[i][1])
+    xs = torch.stack([quiet[i][0] for i in range(n, len(quiet))])
+    seg, weak, alpha = unpack(quiet.targets[n:], quiet.n_segs)
+    assert xs.shape == (quiet.n_quiet, 1, 64, 200) and (seg == 0).all() and (weak == 0).all() and (alpha == 0.5).all()
+    floor = np.float32(np.log(LOG_EPS))
+    assert (xs.amax(dim=(1, 2, 3)) < floor + 6).all()  # at most -50 dBFS: far below any run
+    many = quiet_logmels(64, 200, seed=3)
+    silent = (many == floor).all(axis=(1, 2))
+    assert 4 <= silent.sum() <= 32 and (many[~silent].max(axis=(1, 2)) > floor).all()  # digital silence and noise floors
+    again = build_distill_data(dataset, 0, "train", "psl", 1.0, psl_dir, 200, 100, alpha=0.5, unlabeled=True, quiet_fraction=0.2, seed=3)
+    torch.testing.assert_close(again[len(again) - 1][0], quiet[len(quiet) - 1][0])
+
+
 def test_distill_trains_checkpoints_and_resumes(dataset, psl_dir, tmp_path):
     from train.distill import DistillConfig, train_student
     from train.models import load_model
@@ -353,7 +377,8 @@ def test_distill_with_weight_ema_resumes_exactly(dataset, psl_dir, tmp_path):
 
 
 @pytest.mark.parametrize("change, match", [({"ema_decay": 1.0}, "ema_decay"), ({"alpha": 1.2}, "alpha"), ({"labels": "weak"}, "unlabeled"), ({"psl": ""}, "PSL folder"),
-                                           ({"segment_s": 0.333}, "segment_s"), ({"window_s": 1.01}, "window_s")])
+                                           ({"segment_s": 0.333}, "segment_s"), ({"window_s": 1.01}, "window_s"),
+                                           ({"quiet_fraction": 0.6}, "quiet_fraction"), ({"quiet_fraction": -0.1}, "quiet_fraction")])
 def test_distill_config_rejects(change, match):
     from train.distill import DistillConfig
 

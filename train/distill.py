@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from edge.frontend import FRAMES_PER_SECOND
+from edge.frontend import FRAMES_PER_SECOND, N_MELS
 from train.config import ConfigError, TrainConfig, _check_choice
 from train.data.recordings import Recording
 from train.models.base import DENSITY_STRIDE
@@ -144,6 +144,32 @@ def run_targets(
     return RunTargets(primary, weak, span)
 
 
+QUIET_DBFS = (-120.0, -50.0)  # white-noise levels of the quiet windows (a phone's self-noise to a quiet room)
+QUIET_ZERO_SHARE = 0.25  # of the quiet windows: digital silence (a muted or gated microphone)
+
+
+def quiet_logmels(n: int, window_frames: int, seed: int) -> np.ndarray:
+    """``n`` step-free log-mel windows (n, 64, window_frames): digital silence or white noise at
+    ``QUIET_DBFS`` (level per window), through the one front end.
+
+    The synthetic runs are never quiet, so a student never sees a phone lying still: one shipped
+    candidate counted 16.7 steps in 10 s of digital silence. Training on these at zero steps
+    teaches it that no sound is no step.
+    """
+    from edge.frontend import HOP_LENGTH, log_mel
+
+    rng = np.random.default_rng([seed, 0x51E7])
+    out = np.empty((n, N_MELS, window_frames), dtype=np.float32)
+    for i in range(n):
+        if rng.random() < QUIET_ZERO_SHARE:
+            pcm = np.zeros(window_frames * HOP_LENGTH, dtype=np.float32)
+        else:
+            level = 10 ** (rng.uniform(*QUIET_DBFS) / 20)
+            pcm = (rng.standard_normal(window_frames * HOP_LENGTH) * level).astype(np.float32)
+        out[i] = log_mel(pcm)
+    return out
+
+
 class DistillWindows(Dataset):
     """Short student windows with their segment targets.
 
@@ -163,6 +189,8 @@ class DistillWindows(Dataset):
         hop_frames: int,
         loss_segment_s: float,
         alpha: float,
+        quiet_fraction: float = 0.0,
+        seed: int = 0,
     ) -> None:
         check_alpha(alpha)
         if window_frames % DENSITY_STRIDE or hop_frames % DENSITY_STRIDE:
@@ -186,11 +214,18 @@ class DistillWindows(Dataset):
             a_col = np.full((len(starts), 1), alpha if t.weak is not None else 1.0)
             index.append(np.stack([np.full(len(starts), r), starts], axis=1))
             rows.append(np.concatenate([psl_seg, weak_seg, a_col], axis=1))
+        self._mels = [torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32)) for m in logmels]
+        n_run = sum(len(i) for i in index)
+        self.n_quiet = int(round(quiet_fraction * n_run))
+        if self.n_quiet:
+            quiet = quiet_logmels(self.n_quiet, window_frames, seed)
+            index.append(np.stack([len(self._mels) + np.arange(self.n_quiet), np.zeros(self.n_quiet, np.int64)], axis=1))
+            rows.append(np.concatenate([np.zeros((self.n_quiet, 2 * self.n_segs)), np.full((self.n_quiet, 1), alpha)], axis=1))
+            self._mels += [torch.from_numpy(q) for q in quiet]
         self.recs = list(recs)
         self.index = np.concatenate(index) if index else np.zeros((0, 2), np.int64)
         packed = np.concatenate(rows) if rows else np.zeros((0, 2 * self.n_segs + 1))
         self.targets = torch.from_numpy(packed.astype(np.float32))
-        self._mels = [torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32)) for m in logmels]
 
     def __len__(self) -> int:
         return len(self.index)
@@ -233,6 +268,8 @@ def build_distill_data(
     alpha: float,
     unlabeled: bool,
     n_folds: int = 5,
+    quiet_fraction: float = 0.0,
+    seed: int = 0,
 ) -> DistillWindows:
     """The windows of one side of fold ``fold`` with their targets.
 
@@ -267,7 +304,7 @@ def build_distill_data(
         mel, steps = recording_features(rec, data)
         mels.append(mel)
         targets.append(run_targets(rec, mel.shape[1], steps, labels, segment_s, psl))
-    return DistillWindows(recs, mels, targets, window_frames, hop_frames, segment_s, alpha)
+    return DistillWindows(recs, mels, targets, window_frames, hop_frames, segment_s, alpha, quiet_fraction, seed)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -339,12 +376,15 @@ class DistillConfig(TrainConfig):
     val_window_s: float = 5.0  # model selection on the paper's windows
     stream_hop_s: float = 0.48  # hop of the streaming evaluation (a multiple of 40 ms)
     ema_decay: float = 0.0  # exponential moving average of the weights (0: off); validation, best.pt and the test use it
+    quiet_fraction: float = 0.0  # extra step-free quiet windows (silence, a mic's noise floor) per run window, at 0 steps
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_choice("labels", self.labels, LABEL_KINDS)
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay: {self.ema_decay}; must be in [0, 1) (0 = no weight averaging, e.g. 0.99)")
+        if not 0.0 <= self.quiet_fraction <= 0.5:
+            raise ConfigError(f"quiet_fraction: {self.quiet_fraction}; must be in [0, 0.5] (quiet windows per run window, e.g. 0.05)")
         if not 0.0 <= self.alpha <= 1.0:
             raise ConfigError(f"alpha: {self.alpha}; must be in [0, 1] (1 = PSL only, 0 = weak labels only)")
         if self.segment_s <= 0 or abs(self.segment_s * FRAMES_PER_SECOND - round(self.segment_s * FRAMES_PER_SECOND)) > 1e-6:
@@ -420,7 +460,7 @@ def _datasets(cfg: DistillConfig) -> tuple[DistillWindows, "WindowDataset"]:
 
     train_ds = build_distill_data(
         cfg.data, cfg.fold, "train", cfg.labels, cfg.segment_s, cfg.psl or None, cfg.window_frames, cfg.hop_frames,
-        cfg.alpha, cfg.unlabeled, cfg.n_folds,
+        cfg.alpha, cfg.unlabeled, cfg.n_folds, cfg.quiet_fraction, cfg.seed,
     )
     val_ds = WindowDataset(fold_windows(cfg.data, cfg.fold, cfg.val_window_frames, None, split="val", n_folds=cfg.n_folds), "count")
     if len(train_ds) < cfg.batch_size:
@@ -552,8 +592,8 @@ def _train(cfg: DistillConfig, env, device: torch.device, precision: str, resume
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
         log.info(
-            "%s on fold %d, %s labels (segment %g s, alpha %g, unlabeled %s): %d train windows of %g s, %d val windows of %g s, %d steps/epoch, %.2fM parameters",
-            cfg.model, cfg.fold, cfg.labels, cfg.segment_s, cfg.alpha, cfg.unlabeled, len(train_ds), cfg.window_s, len(val_ds),
+            "%s on fold %d, %s labels (segment %g s, alpha %g, unlabeled %s): %d train windows of %g s (%d of them quiet), %d val windows of %g s, %d steps/epoch, %.2fM parameters",
+            cfg.model, cfg.fold, cfg.labels, cfg.segment_s, cfg.alpha, cfg.unlabeled, len(train_ds), cfg.window_s, train_ds.n_quiet, len(val_ds),
             cfg.val_window_s, batches.batches_per_epoch, sum(p.numel() for p in raw_model.parameters()) / 1e6,
         )
 
