@@ -53,11 +53,16 @@ LOG_COLUMNS = ["t", "t_final", "steps", "cadence_spm", "latency_ms", "events", "
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help=__doc__.splitlines()[0])
 
 
-def bundled_model(assets: Path = ASSETS) -> Path | None:
-    """The bundled default artifact: a model in ``edge/assets`` with a card (.tflite first, int8 first)."""
+def bundled_models(assets: Path = ASSETS) -> list[Path]:
+    """Every bundled artifact: the models in ``edge/assets`` with a card, the default first
+    (.tflite first, int8 first)."""
     candidates = [p for p in assets.glob("*") if p.suffix in _FORMAT_RANK and Path(str(p) + ".card.json").exists()]
-    candidates.sort(key=lambda p: (_FORMAT_RANK[p.suffix], "int8" not in p.name, p.name))
-    return candidates[0] if candidates else None
+    return sorted(candidates, key=lambda p: (_FORMAT_RANK[p.suffix], "int8" not in p.name, p.name))
+
+
+def bundled_model(assets: Path = ASSETS) -> Path | None:
+    """The bundled default artifact (the first of :func:`bundled_models`), or None."""
+    return next(iter(bundled_models(assets)), None)
 
 
 class _Fail(Exception):
