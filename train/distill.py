@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from edge.frontend import FRAMES_PER_SECOND, N_MELS
+from edge.frontend import FRAMES_PER_SECOND, HOP_LENGTH, N_MELS, log_mel
 from train.config import ConfigError, TrainConfig, _check_choice
 from train.data.recordings import Recording
 from train.models.base import DENSITY_STRIDE
@@ -156,8 +156,6 @@ def quiet_logmels(n: int, window_frames: int, seed: int) -> np.ndarray:
     candidate counted 16.7 steps in 10 s of digital silence. Training on these at zero steps
     teaches it that no sound is no step.
     """
-    from edge.frontend import HOP_LENGTH, log_mel
-
     rng = np.random.default_rng([seed, 0x51E7])
     out = np.empty((n, N_MELS, window_frames), dtype=np.float32)
     for i in range(n):

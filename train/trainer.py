@@ -398,13 +398,18 @@ def load_state(path: Path) -> dict[str, Any]:
     return state
 
 
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING  # a required field: never equal to a value
+
+
 def check_resume_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
     current = cfg.to_dict()
     # a key the checkpoint lacks is a field added since it was written: it ran with that field's default
-    default = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-               for f in dataclasses.fields(cfg) if f.name not in saved
-               and (f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING)}
-    was = {k: saved[k] if k in saved else default.get(k, dataclasses.MISSING) for k in current}
+    was = {f.name: saved[f.name] if f.name in saved else _field_default(f) for f in dataclasses.fields(cfg)}
     diff = sorted(k for k in current if k not in RESUME_MUTABLE and was[k] != current[k])
     if diff:
         what = ", ".join(f"{k}: {was[k]!r} -> {current[k]!r}" for k in diff)
