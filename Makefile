@@ -11,7 +11,7 @@ APT_DEMO := libportaudio2
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-# device side only: numpy, soundfile, soxr, typer, rich, sounddevice and the runtimes
+# device side only: numpy, scipy, soundfile, soxr, typer, rich, sounddevice and the runtimes
 $(VENV)/.edge-stamp: $(BIN)/python pyproject.toml
 	$(PIP) -e '.[edge]'
 	touch $@

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from scipy import fftpack as _fftpack
 
 SAMPLE_RATE = 16_000
 N_FFT = 512  # 32 ms analysis window
@@ -89,29 +90,49 @@ def hann_window() -> np.ndarray:
     return w
 
 
+MEL_GROUP = 8  # mel bands per block of the banded projection
+
+
 @lru_cache(maxsize=1)
-def _mel_projection() -> np.ndarray:
-    """The filterbank as the float64 (N_FREQS, N_MELS) right-hand side of the power projection."""
-    m = np.ascontiguousarray(mel_filters().T, dtype=np.float64)
-    m.setflags(write=False)
-    return m
+def _mel_blocks() -> tuple[tuple[int, int, int, np.ndarray], ...]:
+    """The filterbank as blocks of MEL_GROUP consecutive bands with the rfft bins they touch.
+
+    Each triangle spans a few bins, so a dense (257 x 64) projection multiplies mostly zeros;
+    per block it is ``power[:, lo:hi] @ W[lo:hi, bands]``, a third of the dense work. Returns
+    ``(lo, hi, first_band, (hi - lo, bands) float32 weights)`` per block; the entries left out
+    are exact zeros of the frozen filterbank.
+    """
+    filters = mel_filters()
+    blocks = []
+    for b in range(0, N_MELS, MEL_GROUP):
+        bins = np.flatnonzero((filters[b : b + MEL_GROUP] != 0).any(axis=0))
+        lo, hi = int(bins[0]), int(bins[-1]) + 1
+        w = np.ascontiguousarray(filters[b : b + MEL_GROUP, lo:hi].T, dtype=np.float32)
+        w.setflags(write=False)
+        blocks.append((lo, hi, b, w))
+    return tuple(blocks)
+
+
+@lru_cache(maxsize=1)
+def _hann32() -> np.ndarray:
+    w = hann_window().astype(np.float32)
+    w.setflags(write=False)
+    return w
 
 
 class Workspace:
     """Scratch arrays for :func:`frames_to_log_mel` of up to ``capacity`` frames, reused every call.
 
-    Per hop the front end needs ~2 MB of float64/complex128 temporaries (160 frames). Fresh arrays
-    that size are mmapped by malloc and page-faulted in on every call, which cost more than the
-    FFT itself (1.3 ms against 0.6 ms per hop measured here); a streaming front end keeps them.
+    Per hop the front end needs ~0.6 MB of temporaries (200 frames). Fresh arrays that size are
+    mmapped by malloc and page-faulted in on every call, which cost more than the FFT itself
+    (1.3 ms against 0.6 ms per hop measured here); a streaming front end keeps them.
     """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.windowed = np.empty((capacity, N_FFT), dtype=np.float64)
-        self.spec = np.empty((capacity, N_FREQS), dtype=np.complex128)
-        self.power = np.empty((capacity, N_FREQS), dtype=np.float64)
-        self.scratch = np.empty((capacity, N_FREQS), dtype=np.float64)
-        self.mel = np.empty((capacity, N_MELS), dtype=np.float64)
+        self.frames = np.empty((capacity, N_FFT), dtype=np.float32)  # windowed, then its spectrum
+        self.power = np.empty((capacity, N_FREQS), dtype=np.float32)
+        self.mel = np.empty((capacity, N_MELS), dtype=np.float32)
 
     @classmethod
     def fit(cls, work: "Workspace | None", n_frames: int) -> "Workspace":
@@ -122,20 +143,36 @@ class Workspace:
 def frames_to_log_mel(frames: np.ndarray, work: Workspace | None = None) -> np.ndarray:
     """Log-mel of already-cut frames: (T, N_FFT) samples -> (N_MELS, T) float32.
 
-    float64 throughout (window, rfft, power, projection, log). ``work`` (at least T frames) holds
-    the temporaries so that a stream allocates only the float32 result.
+    float32 throughout, as the torch twin the models were trained on (tested equal within 1e-4).
+    The real FFT is SciPy's in-place ``fftpack.rfft`` (legacy API, kept because it writes its
+    packed spectrum ``[r0, r1, i1, ..., r255, i255, r256]`` over its input instead of allocating
+    a complex array: numpy's float32 rfft is ~10x slower here, and ``scipy.fft`` has no ``out``).
+    Then the power of each bin, the banded mel projection (:func:`_mel_blocks`) and the log.
+    ``work`` (at least T frames) holds the temporaries so that a stream allocates only the result.
+    About 2.5x faster than the float64 numpy version it replaced (0.4 against 1.0 ms for a 2-s
+    hop of 200 frames, one thread).
+
+    A frame's result does not depend on the other frames, up to float32 rounding: BLAS sums a
+    row's mel projection in an order that depends on how many rows the call holds, so the same
+    frame computed in batches of different sizes can differ in the last bit (<= 5e-7 in log-mel
+    measured; float64 BLAS has the same property). Streaming therefore reproduces offline
+    frames to float32 rounding, not bit for bit (``tests/test_frontend.py``).
     """
     t = len(frames)
     work = Workspace.fit(work, t)
-    windowed = np.multiply(frames, hann_window(), out=work.windowed[:t])
-    spec = np.fft.rfft(windowed, n=N_FFT, axis=-1, out=work.spec[:t])  # (T, N_FREQS)
-    power, scratch = work.power[:t], work.scratch[:t]
-    np.multiply(spec.real, spec.real, out=power)
-    power += np.multiply(spec.imag, spec.imag, out=scratch)
-    mel = np.matmul(power, _mel_projection(), out=work.mel[:t])  # (T, N_MELS)
-    mel += LOG_EPS
+    x = np.multiply(frames, _hann32(), out=work.frames[:t])
+    x = _fftpack.rfft(x, axis=-1, overwrite_x=True)  # packed real spectrum, in place when it can
+    np.square(x, out=x)
+    power = work.power[:t]
+    power[:, 0] = x[:, 0]
+    np.add(x[:, 1 : N_FFT - 1 : 2], x[:, 2:N_FFT:2], out=power[:, 1 : N_FREQS - 1])
+    power[:, N_FREQS - 1] = x[:, N_FFT - 1]
+    mel = work.mel[:t]
+    for lo, hi, b, w in _mel_blocks():
+        np.matmul(power[:, lo:hi], w, out=mel[:, b : b + w.shape[1]])
+    mel += np.float32(LOG_EPS)
     np.log(mel, out=mel)
-    return mel.T.astype(np.float32)
+    return mel.T.copy()  # a fresh (N_MELS, T) array: the workspace is reused
 
 
 def frame_signal(padded: np.ndarray, n_frames: int) -> np.ndarray:

@@ -44,7 +44,8 @@ def test_golden_files_match_the_runtime(tmp_path, seconds, window, hop):
     np.testing.assert_array_equal(np.concatenate(parts), committed)
     assert index["total_steps"] == pytest.approx(committed.astype(np.float64).sum(), abs=1e-9)
 
-    # the streaming engine on the same PCM gives the same hops, counts and events
+    # the streaming engine on the same PCM gives the same hops, counts and events (its frames,
+    # computed block by block, equal the golden offline ones to float32 rounding: 1e-7 steps)
     sc = StreamCounter(OnsetBackend(window), card)
     streamed = []
     for i in range(0, len(pcm), 999):
@@ -52,7 +53,7 @@ def test_golden_files_match_the_runtime(tmp_path, seconds, window, hop):
     streamed += sc.finish()
     assert [u.window for u in streamed] == [u["window"] for u in ups]
     for s, g in zip(streamed, ups):
-        assert s.steps == pytest.approx(g["steps"], abs=1e-9) and s.t_final == g["t_final"] and s.t == g["t"]
+        assert s.steps == pytest.approx(g["steps"], abs=1e-6) and s.t_final == g["t_final"] and s.t == g["t"]
         assert s.tail == g["tail"]
         np.testing.assert_allclose(s.events, g["events"])
         start, n = g["start_frame"], min(window, frames.shape[1] - g["start_frame"])

@@ -4,6 +4,11 @@ import pytest
 from edge import frontend as fe
 
 
+# the same frame computed in batches of different sizes (float32 BLAS rounds a row's mel sum
+# depending on the batch; <= 5e-7 in log-mel measured); a framing error moves frames by O(1)
+FLOAT32_ROUNDING = 2e-6
+
+
 def _noise(n, seed=0):
     return (np.random.default_rng(seed).standard_normal(n) * 0.1).astype(np.float32)
 
@@ -31,7 +36,8 @@ def test_slice_with_history_reproduces_whole_recording():
     full = fe.log_mel(x)
     start = 16_000
     part = fe.log_mel(x[start:], history=x[start - fe.HISTORY : start])
-    np.testing.assert_array_equal(part, full[:, start // fe.HOP_LENGTH :])
+    # the same samples in every frame: equal up to float32 rounding (fe.frames_to_log_mel)
+    np.testing.assert_allclose(part, full[:, start // fe.HOP_LENGTH :], rtol=0, atol=FLOAT32_ROUNDING)
 
 
 @pytest.mark.parametrize("block", [1, 159, 160, 161, 1024, 7_777])
@@ -39,7 +45,7 @@ def test_streaming_reproduces_offline_frames(block):
     x = _noise(40_000, seed=2)
     stream = fe.StreamingLogMel()
     frames = [stream.push(x[i : i + block]) for i in range(0, len(x), block)]
-    np.testing.assert_allclose(np.concatenate(frames, axis=1), fe.log_mel(x), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(np.concatenate(frames, axis=1), fe.log_mel(x), rtol=0, atol=FLOAT32_ROUNDING)
     assert stream.frames_emitted == len(x) // fe.HOP_LENGTH
 
 
@@ -57,7 +63,7 @@ def test_torch_twin_equals_numpy():
 
 
 def test_streaming_push_reuses_its_workspace():
-    """A warm stream allocates per hop little more than the frames it returns: the ~2 MB of float64
+    """A warm stream allocates per hop little more than the frames it returns: the ~0.5 MB of
     temporaries of a 1.6-s hop live in a reused workspace (fresh ones cost more than the FFT)."""
     import tracemalloc
 
@@ -73,5 +79,5 @@ def test_streaming_push_reuses_its_workspace():
     finally:
         tracemalloc.stop()
     kept = sum(o.nbytes for o in outs)  # the 5 results held in `outs`: 5 x 64 x 160 float32 = 200 kB
-    assert peak < kept + 300_000, peak  # a fresh set of temporaries alone is ~2 MB
-    np.testing.assert_array_equal(np.concatenate(outs, axis=1), fe.log_mel(audio)[:, 160:])
+    assert peak < kept + 100_000, peak  # a fresh set of temporaries alone is ~0.5 MB
+    np.testing.assert_allclose(np.concatenate(outs, axis=1), fe.log_mel(audio)[:, 160:], rtol=0, atol=FLOAT32_ROUNDING)
