@@ -376,9 +376,57 @@ def test_distill_with_weight_ema_resumes_exactly(dataset, psl_dir, tmp_path):
         torch.testing.assert_close(b["ema"]["model"][k], v, rtol=1e-5, atol=1e-6)
 
 
+def test_augment_batch_mixes_and_scales_mel_power():
+    """Mixing adds another window's power at the asked level below the window's own; gain scales
+    the power; both undo and redo the front end's log exactly; off means the batch untouched."""
+    from edge.frontend import LOG_EPS, log_mel
+    from train.distill import augment_batch
+
+    rng = np.random.default_rng(0)
+    x = torch.stack([torch.from_numpy(log_mel((rng.standard_normal(24_000) * 0.05 * (i + 1)).astype(np.float32))) for i in range(4)])[:, None]
+    power = lambda t: (t.double().exp() - LOG_EPS).clamp_min(0)  # noqa: E731
+    assert augment_batch(x, 0.0, (-20.0, -8.0), 0.0) is x
+    torch.manual_seed(1)
+    y = augment_batch(x, 1.0, (-10.0, -10.0), 0.0)
+    own, out = power(x).mean(dim=(1, 2, 3)), power(y).mean(dim=(1, 2, 3))
+    torch.testing.assert_close(out / own, torch.full((4,), 1.1, dtype=torch.float64), rtol=1e-4, atol=0)  # +10 % power: -10 dB
+    # a silent window gets nothing (its level is 0) and gives nothing
+    pair = torch.stack([x[0], torch.full_like(x[0], float(np.log(LOG_EPS)))])
+    z = augment_batch(pair, 1.0, (-10.0, -10.0), 0.0)
+    torch.testing.assert_close(z, pair, rtol=0, atol=1e-5)
+    torch.manual_seed(2)
+    g = augment_batch(x, 0.0, (-20.0, -8.0), 6.0)
+    ratio_db = 10 * torch.log10(power(g).mean(dim=(1, 2, 3)) / own)
+    assert (ratio_db.abs() <= 6.0 + 1e-3).all() and ratio_db.abs().max() > 0.1
+    # the spectral shape is kept: a gain is one constant ratio in every (band, frame)
+    r = power(g[0]) / power(x[0])
+    assert float(r.std() / r.mean()) < 1e-4
+
+
+def test_distill_with_augmentation_resumes_exactly(dataset, psl_dir, tmp_path):
+    """Augmentation draws from the RNG the checkpoints keep: a resumed run equals a whole one."""
+    from train.distill import DistillConfig, train_student
+    from train.trainer import load_state
+
+    base = DistillConfig(data=str(dataset), psl=str(psl_dir), model_args={"mobilenetv2": TINY_STUDENT}, mix_prob=0.5, gain_db=6.0,
+                         batch_size=8, epochs=2, early_stop_patience=0, device="cpu", precision="fp32", threads=1, progress=False, tensorboard=False)
+    train_student(base.replace(out=str(tmp_path / "whole")), evaluate_test=False)
+    train_student(base.replace(out=str(tmp_path / "split"), epochs=1), evaluate_test=False)
+    train_student(base.replace(out=str(tmp_path / "split"), epochs=2), resume=True, evaluate_test=False)
+    a, b = load_state(tmp_path / "whole" / "last.pt"), load_state(tmp_path / "split" / "last.pt")
+    for k, v in a["model"].items():
+        torch.testing.assert_close(b["model"][k], v, rtol=1e-5, atol=1e-6)
+    # and it does act: the same run without it ends elsewhere
+    train_student(base.replace(out=str(tmp_path / "plain"), mix_prob=0.0, gain_db=0.0), evaluate_test=False)
+    c = load_state(tmp_path / "plain" / "last.pt")
+    assert any(not torch.equal(c["model"][k], v) for k, v in a["model"].items() if v.is_floating_point())
+
+
 @pytest.mark.parametrize("change, match", [({"ema_decay": 1.0}, "ema_decay"), ({"alpha": 1.2}, "alpha"), ({"labels": "weak"}, "unlabeled"), ({"psl": ""}, "PSL folder"),
                                            ({"segment_s": 0.333}, "segment_s"), ({"window_s": 1.01}, "window_s"),
-                                           ({"quiet_fraction": 0.6}, "quiet_fraction"), ({"quiet_fraction": -0.1}, "quiet_fraction")])
+                                           ({"quiet_fraction": 0.6}, "quiet_fraction"), ({"quiet_fraction": -0.1}, "quiet_fraction"),
+                                           ({"mix_prob": 1.5}, "mix_prob"), ({"mix_db_low": -5.0, "mix_db_high": -10.0}, "mix_db"),
+                                           ({"mix_db_high": 3.0}, "mix_db"), ({"gain_db": -1.0}, "gain_db")])
 def test_distill_config_rejects(change, match):
     from train.distill import DistillConfig
 

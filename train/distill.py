@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from edge.frontend import FRAMES_PER_SECOND, HOP_LENGTH, N_MELS, log_mel
+from edge.frontend import FRAMES_PER_SECOND, HOP_LENGTH, LOG_EPS, N_MELS, log_mel
 from train.config import ConfigError, TrainConfig, _check_choice
 from train.data.recordings import Recording
 from train.models.base import DENSITY_STRIDE
@@ -305,6 +305,39 @@ def build_distill_data(
     return DistillWindows(recs, mels, targets, window_frames, hop_frames, segment_s, alpha, quiet_fraction, seed)
 
 
+def augment_batch(x: torch.Tensor, mix_prob: float, mix_db: tuple[float, float], gain_db: float) -> torch.Tensor:
+    """Training-time augmentation of a batch of log-mel windows (B, 1, N_MELS, W); targets unchanged.
+
+    Both act on mel power, exactly: a window's power is ``exp(x) - LOG_EPS`` (the front end's
+    ``log(mel + LOG_EPS)`` undone).
+
+    - mix: with probability ``mix_prob`` a window gets another window of the batch added at
+      ``mix_db`` (uniform, dB of power) below its own level: another runner, a different surface
+      and noise faintly under the wearer's steps. The count stays the wearer's, so the student
+      learns to count the dominant footfalls, not every impact it hears (a partner alongside).
+    - gain: every window scaled by a uniform ``+-gain_db`` dB (arm position, phone AGC).
+
+    Draws from torch's global RNG, which training checkpoints capture, so a resumed run
+    augments exactly as an uninterrupted one.
+    """
+    if mix_prob <= 0 and gain_db <= 0:
+        return x
+    b = x.shape[0]
+    power = (x.exp() - LOG_EPS).clamp_min(0)
+    if mix_prob > 0 and b > 1:
+        mixed = torch.rand(b, device=x.device) < mix_prob
+        other = (torch.arange(b, device=x.device) + torch.randint(1, b, (1,), device=x.device)) % b  # never itself
+        level = torch.rand(b, device=x.device) * (mix_db[1] - mix_db[0]) + mix_db[0]
+        own = power.mean(dim=(1, 2, 3))
+        theirs = power[other].mean(dim=(1, 2, 3)).clamp_min(1e-12)
+        g = torch.where(mixed, own / theirs * 10.0 ** (level / 10.0), torch.zeros_like(own))
+        power = power + g[:, None, None, None] * power[other]
+    if gain_db > 0:
+        gain = 10.0 ** ((torch.rand(b, device=x.device) * 2 - 1) * gain_db / 10.0)
+        power = power * gain[:, None, None, None]
+    return torch.log(power + LOG_EPS)
+
+
 # --------------------------------------------------------------------------- evaluation
 
 
@@ -375,6 +408,10 @@ class DistillConfig(TrainConfig):
     stream_hop_s: float = 0.48  # hop of the streaming evaluation (a multiple of 40 ms)
     ema_decay: float = 0.0  # exponential moving average of the weights (0: off); validation, best.pt and the test use it
     quiet_fraction: float = 0.0  # extra step-free quiet windows (silence, a mic's noise floor) per run window, at 0 steps
+    mix_prob: float = 0.0  # share of training windows mixed with another window of the batch (augment_batch)
+    mix_db_low: float = -20.0  # level of the mixed-in window against the window: uniform in [low, high] dB
+    mix_db_high: float = -8.0
+    gain_db: float = 0.0  # random gain of every training window, uniform in +-gain_db dB (augment_batch)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -385,6 +422,14 @@ class DistillConfig(TrainConfig):
             raise ConfigError(f"quiet_fraction: {self.quiet_fraction}; must be in [0, 0.5] (quiet windows per run window, e.g. 0.05)")
         if not 0.0 <= self.alpha <= 1.0:
             raise ConfigError(f"alpha: {self.alpha}; must be in [0, 1] (1 = PSL only, 0 = weak labels only)")
+        if not 0.0 <= self.mix_prob <= 1.0:
+            raise ConfigError(f"mix_prob: {self.mix_prob}; must be in [0, 1] (share of training windows mixed with another, e.g. 0.5)")
+        if not self.mix_db_low <= self.mix_db_high <= 0.0:
+            raise ConfigError(
+                f"mix_db_low, mix_db_high: {self.mix_db_low}, {self.mix_db_high}; need low <= high <= 0 dB (the mixed-in window is the quieter one)"
+            )
+        if not 0.0 <= self.gain_db <= 40.0:
+            raise ConfigError(f"gain_db: {self.gain_db}; must be in [0, 40] dB (random gain of +-gain_db, e.g. 6)")
         if self.segment_s <= 0 or abs(self.segment_s * FRAMES_PER_SECOND - round(self.segment_s * FRAMES_PER_SECOND)) > 1e-6:
             raise ConfigError(f"segment_s: {self.segment_s}; must be a positive whole number of 10-ms frames")
         if self.labels == "psl" and not self.psl:
@@ -606,6 +651,7 @@ def _train(cfg: DistillConfig, env, device: torch.device, precision: str, resume
         task = bar.add_task(f"epoch {prog.epoch}", total=batches.batches_per_epoch, stats="")
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x = augment_batch(x, cfg.mix_prob, (cfg.mix_db_low, cfg.mix_db_high), cfg.gain_db)
             loss, _ = train_step(model, (x, y), optimizer, scaler, precision, loss_fn=loss_fn, grad_clip=cfg.grad_clip)
             if ema is not None:
                 ema.update(raw_model)
@@ -669,7 +715,8 @@ def _checkpoint_extra(cfg: DistillConfig) -> dict[str, Any]:
     extra: dict[str, Any] = {
         "fold": cfg.fold, "data": cfg.data, "window_s": cfg.window_s, "window_frames": cfg.window_frames,
         "stream_hop_s": cfg.stream_hop_s, "train_config": cfg.to_dict(),
-        "distill": {"labels": cfg.labels, "segment_s": cfg.segment_s, "alpha": cfg.alpha, "unlabeled": cfg.unlabeled},
+        "distill": {"labels": cfg.labels, "segment_s": cfg.segment_s, "alpha": cfg.alpha, "unlabeled": cfg.unlabeled,
+                    "mix_prob": cfg.mix_prob, "mix_db": [cfg.mix_db_low, cfg.mix_db_high], "gain_db": cfg.gain_db},
     }
     if cfg.psl:
         prov = load_provenance(cfg.psl)
