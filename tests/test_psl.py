@@ -273,6 +273,48 @@ def test_distill_targets(dataset, psl_dir):
         build_distill_data(dataset, 1, "train", "psl", 1.0, psl_dir, 200, 100, alpha=1.0, unlabeled=True)
 
 
+def test_stretched_windows_count_the_steps_they_show(dataset):
+    """A window read at rate r covers r x its frames of the run, and its labels are the true
+    steps inside that stretch (true labels: exact), split over its segments."""
+    from train.data.features import recording_features
+    from train.distill import build_distill_data, unpack
+
+    plain = build_distill_data(dataset, 0, "train", "true", 1.0, None, 200, 100, alpha=0.5, unlabeled=False)
+    ds = build_distill_data(dataset, 0, "train", "true", 1.0, None, 200, 100, alpha=0.5, unlabeled=False, stretch=0.3)
+    torch.manual_seed(0)
+    rates = []
+    for i in range(0, len(ds), 5):
+        r, s = ds.index[i]
+        mel, steps = recording_features(ds.recs[r], dataset)
+        before = torch.get_rng_state()
+        x, y = ds[i]
+        torch.set_rng_state(before)  # replay the draw to know the rate
+        rate = float(np.exp((float(torch.rand(())) * 2 - 1) * np.log1p(0.3)))
+        rates.append(rate)
+        avail = ds._runs[r].span * 4
+        start = min(max(s + (200 - 200 * rate) / 2, 0.0), avail - 200 * rate)
+        seg, weak, alpha = unpack(y[None], ds.n_segs)
+        # true steps in the stretched segments: frame of a step = floor(t * 100), counted whole per
+        # frame, so compare with the frame-resolution count within one step at each edge
+        edges = [start + j * 100 * rate for j in range(3)]
+        frames = np.floor(steps * 100 + 1e-9)
+        expected = [((frames >= edges[j]) & (frames < edges[j + 1])).sum() for j in range(2)]
+        assert np.all(np.abs(seg[0].numpy() - expected) <= 1.0), (seg, expected, rate)
+        assert alpha.item() == 0.5 and x.shape == (1, 64, 200)
+        # the input is the run's log-mel read at that rate (linear between frames)
+        j = 57
+        p = start + (j + 0.5) * rate - 0.5
+        lo = int(np.floor(p))
+        want = mel[:, lo] * (1 - (p - lo)) + mel[:, min(lo + 1, mel.shape[1] - 1)] * (p - lo)
+        np.testing.assert_allclose(x[0, :, j].numpy(), want, rtol=0, atol=1e-4)
+    assert min(rates) < 0.9 and max(rates) > 1.1  # the draw spans the range
+    # rate 1 is the plain window, targets and all
+    ds.stretch = 1e-12
+    for i in (0, len(ds) // 2):
+        torch.testing.assert_close(ds[i][0], plain[i][0], rtol=0, atol=0)
+        torch.testing.assert_close(ds[i][1], plain[i][1], rtol=0, atol=1e-6)
+
+
 def test_quiet_windows_are_step_free_and_reproducible(dataset, psl_dir):
     """quiet_fraction adds silent / noise-floor windows after the run windows, at zero steps."""
     from edge.frontend import LOG_EPS
@@ -408,7 +450,7 @@ def test_distill_with_augmentation_resumes_exactly(dataset, psl_dir, tmp_path):
     from train.distill import DistillConfig, train_student
     from train.trainer import load_state
 
-    base = DistillConfig(data=str(dataset), psl=str(psl_dir), model_args={"mobilenetv2": TINY_STUDENT}, mix_prob=0.5, gain_db=6.0,
+    base = DistillConfig(data=str(dataset), psl=str(psl_dir), model_args={"mobilenetv2": TINY_STUDENT}, mix_prob=0.5, gain_db=6.0, stretch=0.15,
                          batch_size=8, epochs=2, early_stop_patience=0, device="cpu", precision="fp32", threads=1, progress=False, tensorboard=False)
     train_student(base.replace(out=str(tmp_path / "whole")), evaluate_test=False)
     train_student(base.replace(out=str(tmp_path / "split"), epochs=1), evaluate_test=False)
@@ -426,7 +468,7 @@ def test_distill_with_augmentation_resumes_exactly(dataset, psl_dir, tmp_path):
                                            ({"segment_s": 0.333}, "segment_s"), ({"window_s": 1.01}, "window_s"),
                                            ({"quiet_fraction": 0.6}, "quiet_fraction"), ({"quiet_fraction": -0.1}, "quiet_fraction"),
                                            ({"mix_prob": 1.5}, "mix_prob"), ({"mix_db_low": -5.0, "mix_db_high": -10.0}, "mix_db"),
-                                           ({"mix_db_high": 3.0}, "mix_db"), ({"gain_db": -1.0}, "gain_db")])
+                                           ({"mix_db_high": 3.0}, "mix_db"), ({"gain_db": -1.0}, "gain_db"), ({"stretch": 0.7}, "stretch")])
 def test_distill_config_rejects(change, match):
     from train.distill import DistillConfig
 

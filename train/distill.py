@@ -24,6 +24,7 @@ non-overlapping 5-s windows (:func:`evaluate`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,8 +190,11 @@ class DistillWindows(Dataset):
         alpha: float,
         quiet_fraction: float = 0.0,
         seed: int = 0,
+        stretch: float = 0.0,
     ) -> None:
         check_alpha(alpha)
+        if not 0.0 <= stretch < 1.0:
+            raise ValueError(f"stretch {stretch}: must be in [0, 1)")
         if window_frames % DENSITY_STRIDE or hop_frames % DENSITY_STRIDE:
             raise ValueError(f"window ({window_frames}) and hop ({hop_frames}) must be multiples of {DENSITY_STRIDE} frames")
         self.window_frames, self.hop_frames = window_frames, hop_frames
@@ -213,6 +217,9 @@ class DistillWindows(Dataset):
             index.append(np.stack([np.full(len(starts), r), starts], axis=1))
             rows.append(np.concatenate([psl_seg, weak_seg, a_col], axis=1))
         self._mels = [torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32)) for m in logmels]
+        self._runs = list(targets)
+        self.stretch = stretch
+        self._seg_lo = seg_lo.astype(np.float64)
         n_run = sum(len(i) for i in index)
         self.n_quiet = int(round(quiet_fraction * n_run))
         if self.n_quiet:
@@ -230,7 +237,39 @@ class DistillWindows(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         r, s = self.index[i]
+        if self.stretch and r < len(self._runs):
+            return self._stretched(int(r), int(s), self.targets[i])
         return self._mels[r][:, s : s + self.window_frames].unsqueeze(0), self.targets[i]
+
+    def _stretched(self, r: int, s: int, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The window read at a random rate: ``rate`` input frames per output frame, log-uniform
+        in [1/(1 + stretch), 1 + stretch], centred on the window; the targets are the label mass
+        of the stretched segments (the curves read any interval), so a window played 10 % faster
+        shows its runner at 10 % more steps per second and is labeled so. Impacts get 10 % shorter
+        too, which a real runner's do not; kept small, it widens the cadences a student sees
+        beyond its training runners'. Draws from torch's RNG (checkpointed on CPU, 0 workers)."""
+        w, run, mel = self.window_frames, self._runs[r], self._mels[r]
+        avail = run.span * DENSITY_STRIDE  # front-end frames under whole 5-s windows
+        log_max = math.log1p(self.stretch)
+        rate = math.exp((float(torch.rand(())) * 2 - 1) * log_max)
+        length = w * rate
+        if length > avail:
+            return mel[:, s : s + w].unsqueeze(0), target
+        start = min(max(s + (w - length) / 2, 0.0), avail - length)
+        pos = start + (torch.arange(w, dtype=torch.float64) + 0.5) * rate - 0.5  # centre of output frame j
+        pos = pos.clamp(0, mel.shape[1] - 1)
+        i0 = pos.floor().long()
+        i1 = (i0 + 1).clamp(max=mel.shape[1] - 1)
+        frac = (pos - i0).to(torch.float32)
+        x = mel[:, i0] * (1 - frac) + mel[:, i1] * frac
+        a = start / DENSITY_STRIDE + self._seg_lo * rate  # segment edges in input density frames
+        b = a + self.loss_seg_frames * rate
+        psl = interval_sums(run.primary, a, b)
+        weak = interval_sums(run.weak, a, b) if run.weak is not None else np.zeros_like(psl)
+        n = self.n_segs
+        out = target.clone()
+        out[:n], out[n : 2 * n] = torch.from_numpy(psl.astype(np.float32)), torch.from_numpy(weak.astype(np.float32))
+        return x.unsqueeze(0), out
 
     def loss_fn(self) -> "PackedLoss":
         return PackedLoss(self.seg_matrix, self.n_segs)
@@ -268,6 +307,7 @@ def build_distill_data(
     n_folds: int = 5,
     quiet_fraction: float = 0.0,
     seed: int = 0,
+    stretch: float = 0.0,
 ) -> DistillWindows:
     """The windows of one side of fold ``fold`` with their targets.
 
@@ -302,7 +342,7 @@ def build_distill_data(
         mel, steps = recording_features(rec, data)
         mels.append(mel)
         targets.append(run_targets(rec, mel.shape[1], steps, labels, segment_s, psl))
-    return DistillWindows(recs, mels, targets, window_frames, hop_frames, segment_s, alpha, quiet_fraction, seed)
+    return DistillWindows(recs, mels, targets, window_frames, hop_frames, segment_s, alpha, quiet_fraction, seed, stretch)
 
 
 def augment_batch(x: torch.Tensor, mix_prob: float, mix_db: tuple[float, float], gain_db: float) -> torch.Tensor:
@@ -412,6 +452,7 @@ class DistillConfig(TrainConfig):
     mix_db_low: float = -20.0  # level of the mixed-in window against the window: uniform in [low, high] dB
     mix_db_high: float = -8.0
     gain_db: float = 0.0  # random gain of every training window, uniform in +-gain_db dB (augment_batch)
+    stretch: float = 0.0  # training windows read at a random rate in [1/(1+s), 1+s], labels to match (DistillWindows)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -428,6 +469,8 @@ class DistillConfig(TrainConfig):
             raise ConfigError(
                 f"mix_db_low, mix_db_high: {self.mix_db_low}, {self.mix_db_high}; need low <= high <= 0 dB (the mixed-in window is the quieter one)"
             )
+        if not 0.0 <= self.stretch <= 0.5:
+            raise ConfigError(f"stretch: {self.stretch}; must be in [0, 0.5] (rate change of the training windows, e.g. 0.15)")
         if not 0.0 <= self.gain_db <= 40.0:
             raise ConfigError(f"gain_db: {self.gain_db}; must be in [0, 40] dB (random gain of +-gain_db, e.g. 6)")
         if self.segment_s <= 0 or abs(self.segment_s * FRAMES_PER_SECOND - round(self.segment_s * FRAMES_PER_SECOND)) > 1e-6:
@@ -503,7 +546,7 @@ def _datasets(cfg: DistillConfig) -> tuple[DistillWindows, "WindowDataset"]:
 
     train_ds = build_distill_data(
         cfg.data, cfg.fold, "train", cfg.labels, cfg.segment_s, cfg.psl or None, cfg.window_frames, cfg.hop_frames,
-        cfg.alpha, cfg.unlabeled, cfg.n_folds, cfg.quiet_fraction, cfg.seed,
+        cfg.alpha, cfg.unlabeled, cfg.n_folds, cfg.quiet_fraction, cfg.seed, cfg.stretch,
     )
     val_ds = WindowDataset(fold_windows(cfg.data, cfg.fold, cfg.val_window_frames, None, split="val", n_folds=cfg.n_folds), "count")
     if len(train_ds) < cfg.batch_size:
@@ -716,7 +759,7 @@ def _checkpoint_extra(cfg: DistillConfig) -> dict[str, Any]:
         "fold": cfg.fold, "data": cfg.data, "window_s": cfg.window_s, "window_frames": cfg.window_frames,
         "stream_hop_s": cfg.stream_hop_s, "train_config": cfg.to_dict(),
         "distill": {"labels": cfg.labels, "segment_s": cfg.segment_s, "alpha": cfg.alpha, "unlabeled": cfg.unlabeled,
-                    "mix_prob": cfg.mix_prob, "mix_db": [cfg.mix_db_low, cfg.mix_db_high], "gain_db": cfg.gain_db},
+                    "mix_prob": cfg.mix_prob, "mix_db": [cfg.mix_db_low, cfg.mix_db_high], "gain_db": cfg.gain_db, "stretch": cfg.stretch},
     }
     if cfg.psl:
         prov = load_provenance(cfg.psl)
