@@ -210,16 +210,14 @@ class DistillWindows(Dataset):
             if not len(starts):
                 continue
             a = (starts // DENSITY_STRIDE)[:, None] + seg_lo[None, :]  # (n, S) density frames
-            b = a + self.loss_seg_frames
-            psl_seg = interval_sums(t.primary, a, b)
-            weak_seg = interval_sums(t.weak, a, b) if t.weak is not None else np.zeros_like(psl_seg)
+            psl_seg, weak_seg = self._segment_targets(t, a, a + self.loss_seg_frames)
             a_col = np.full((len(starts), 1), alpha if t.weak is not None else 1.0)
             index.append(np.stack([np.full(len(starts), r), starts], axis=1))
             rows.append(np.concatenate([psl_seg, weak_seg, a_col], axis=1))
         self._mels = [torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32)) for m in logmels]
         self._runs = list(targets)
         self.stretch = stretch
-        self._seg_lo = seg_lo.astype(np.float64)
+        self._seg_lo = seg_lo
         n_run = sum(len(i) for i in index)
         self.n_quiet = int(round(quiet_fraction * n_run))
         if self.n_quiet:
@@ -234,6 +232,12 @@ class DistillWindows(Dataset):
 
     def __len__(self) -> int:
         return len(self.index)
+
+    @staticmethod
+    def _segment_targets(run: RunTargets, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Label mass of the segments [a, b) (density frames): primary, and weak (0 if unlabeled)."""
+        psl = interval_sums(run.primary, a, b)
+        return psl, (interval_sums(run.weak, a, b) if run.weak is not None else np.zeros_like(psl))
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         r, s = self.index[i]
@@ -263,9 +267,7 @@ class DistillWindows(Dataset):
         frac = (pos - i0).to(torch.float32)
         x = mel[:, i0] * (1 - frac) + mel[:, i1] * frac
         a = start / DENSITY_STRIDE + self._seg_lo * rate  # segment edges in input density frames
-        b = a + self.loss_seg_frames * rate
-        psl = interval_sums(run.primary, a, b)
-        weak = interval_sums(run.weak, a, b) if run.weak is not None else np.zeros_like(psl)
+        psl, weak = self._segment_targets(run, a, a + self.loss_seg_frames * rate)
         n = self.n_segs
         out = target.clone()
         out[:n], out[n : 2 * n] = torch.from_numpy(psl.astype(np.float32)), torch.from_numpy(weak.astype(np.float32))
@@ -758,8 +760,7 @@ def _checkpoint_extra(cfg: DistillConfig) -> dict[str, Any]:
     extra: dict[str, Any] = {
         "fold": cfg.fold, "data": cfg.data, "window_s": cfg.window_s, "window_frames": cfg.window_frames,
         "stream_hop_s": cfg.stream_hop_s, "train_config": cfg.to_dict(),
-        "distill": {"labels": cfg.labels, "segment_s": cfg.segment_s, "alpha": cfg.alpha, "unlabeled": cfg.unlabeled,
-                    "mix_prob": cfg.mix_prob, "mix_db": [cfg.mix_db_low, cfg.mix_db_high], "gain_db": cfg.gain_db, "stretch": cfg.stretch},
+        "distill": {"labels": cfg.labels, "segment_s": cfg.segment_s, "alpha": cfg.alpha, "unlabeled": cfg.unlabeled},
     }
     if cfg.psl:
         prov = load_provenance(cfg.psl)
