@@ -24,8 +24,8 @@ non-overlapping 5-s windows (:func:`evaluate`).
 from __future__ import annotations
 
 import dataclasses
-import math
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
