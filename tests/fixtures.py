@@ -36,8 +36,12 @@ def _run_audio(rng: np.random.Generator, seconds: float, cadence_spm: float, cli
     return audio, np.asarray(steps, np.float64)
 
 
-def make_dataset(root: str | Path, n_runners: int = 5, runs_per_runner: int = 1, seconds: float = 20.0, seed: int = 0) -> Path:
-    """Write a dataset folder with ``n_runners`` runners (runner i in fold group i % 5); returns root."""
+def make_dataset(root: str | Path, n_runners: int = 5, runs_per_runner: int = 1, seconds: float = 20.0, seed: int = 0, runner_prefix: str = "runner") -> Path:
+    """Write a dataset folder with ``n_runners`` runners (runner i in fold group i % 5); returns root.
+
+    Runner ids are ``{runner_prefix}00``, ``{runner_prefix}01``, ...: another prefix gives
+    another population (e.g. extra training data beside a main dataset).
+    """
     import soundfile as sf
 
     root = Path(root)
@@ -56,7 +60,7 @@ def make_dataset(root: str | Path, n_runners: int = 5, runs_per_runner: int = 1,
                 w = csv.writer(f)
                 w.writerow(["time_s"])
                 w.writerows([[f"{s:.4f}"] for s in steps])
-            rows.append([run_id, f"runner{r:02d}", f"audio/{run_id}.wav", f"steps/{run_id}.csv", "track", "s1", r % 5])
+            rows.append([run_id, f"{runner_prefix}{r:02d}", f"audio/{run_id}.wav", f"steps/{run_id}.csv", "track", "s1", r % 5])
     with (root / "manifest.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["run_id", "runner_id", "audio", "steps", "surface", "session", "fold"])

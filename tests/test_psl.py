@@ -273,6 +273,35 @@ def test_distill_targets(dataset, psl_dir):
         build_distill_data(dataset, 1, "train", "psl", 1.0, psl_dir, 200, 100, alpha=1.0, unlabeled=True)
 
 
+def test_distill_with_extra_training_data(dataset, teacher, psl_dir, tmp_path):
+    """Another population's runs (relabeled by the same teacher) join the training side only."""
+    from train.distill import DistillConfig, build_distill_data, train_student
+
+    extra = make_dataset(tmp_path / "extra", n_runners=2, runs_per_runner=1, seconds=12.0, seed=3, runner_prefix="other")
+    extra_psl = relabel(teacher, extra, tmp_path / "extra-psl", segments=(0.5, 1.0, 2.0, 5.0), progress=False, device="cpu")
+    base = build_distill_data(dataset, 0, "train", "psl", 1.0, psl_dir, 200, 100, alpha=0.5, unlabeled=True)
+    both = build_distill_data(dataset, 0, "train", "psl", 1.0, psl_dir, 200, 100, alpha=0.5, unlabeled=True, extra=[(extra, extra_psl)])
+    alone = build_distill_data(extra, 0, "all", "psl", 1.0, extra_psl, 200, 100, alpha=0.5, unlabeled=True)
+    assert [r.run_id for r in both.recs] == [r.run_id for r in base.recs] + ["r00_0", "r01_0"]
+    assert len(both) == len(base) + len(alone) > len(base)
+    torch.testing.assert_close(both.targets, torch.cat([base.targets, alone.targets]))  # each run keeps its own labels
+    weak = build_distill_data(dataset, 0, "train", "weak", 1.0, None, 200, 100, alpha=0.0, unlabeled=False, extra=[(extra, None)])
+    weak_base = build_distill_data(dataset, 0, "train", "weak", 1.0, None, 200, 100, alpha=0.0, unlabeled=False)
+    assert len(weak) == len(weak_base) + len(alone)  # weak labels: no PSL folder read (and no unlabeled run)
+    with pytest.raises(ConfigError, match="also in the main dataset"):
+        build_distill_data(dataset, 0, "train", "weak", 1.0, None, 200, 100, alpha=0.0, unlabeled=False, extra=[(dataset, None)])
+    with pytest.raises(PSLError, match="labels of dataset"):  # the main dataset's labels given for the extra one
+        build_distill_data(dataset, 0, "train", "psl", 1.0, psl_dir, 200, 100, alpha=0.5, unlabeled=True, extra=[(extra, psl_dir)])
+    with pytest.raises(ConfigError, match="extra_psl: 0 PSL folder"):
+        DistillConfig(data=str(dataset), psl=str(psl_dir), extra_train=str(extra))
+    cfg = DistillConfig(data=str(dataset), psl=str(psl_dir), extra_train=str(extra), extra_psl=str(extra_psl), out=str(tmp_path / "s"),
+                        model_args={"mobilenetv2": TINY_STUDENT}, batch_size=8, epochs=1, device="cpu", precision="fp32", threads=1,
+                        progress=False, tensorboard=False)
+    res = train_student(cfg)
+    assert np.isfinite(res.test["direct"]["mae"])
+    assert json.loads((tmp_path / "s" / "test.json").read_text())["config"]["extra_psl"] == str(extra_psl)
+
+
 def test_stretched_windows_count_the_steps_they_show(dataset):
     """A window read at rate r covers r x its frames of the run, and its labels are the true
     steps inside that stretch (true labels: exact), split over its segments."""

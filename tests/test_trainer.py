@@ -278,6 +278,36 @@ def test_cli_bad_input_is_one_line_exit_2(dataset, tmp_path, args, match):
     assert len(lines) == 1 and match in lines[0], res.output
 
 
+def test_extra_training_data_joins_the_training_side_only(dataset, tmp_path):
+    from train.data.features import fold_windows
+    from train.trainer import _load_datasets
+
+    extra = make_dataset(tmp_path / "extra", n_runners=3, seconds=20, seed=1, runner_prefix="other")
+    cfg = tiny_config(dataset, tmp_path / "o", extra_train=f"{extra}, ")
+    assert cfg.extra_roots == [str(extra)]
+    train_ds, val_ds = _load_datasets(cfg)
+    main = fold_windows(dataset, 0, cfg.window_frames, split="train")
+    assert len(train_ds) == len(main) + 3 * 20  # every 1-s window of the 3 extra 20-s runs
+    assert {r.runner_id for r in train_ds.windows.recs} == {r.runner_id for r in main.recs} | {"other00", "other01", "other02"}
+    np.testing.assert_array_equal(train_ds.counts[: len(main)], main.counts)
+    assert len(val_ds) == len(fold_windows(dataset, 0, cfg.window_frames, split="val"))  # val and test untouched
+    x, y = train_ds[len(train_ds) - 1]  # the last extra window is a real slice of its run
+    assert x.shape == (1, 64, 100) and float(y) == train_ds.counts[-1]
+    res = train(cfg.replace(epochs=1))
+    assert res.history[0]["step"] == -(-len(train_ds) // cfg.batch_size)
+
+
+@pytest.mark.parametrize("which, match", [("same", "also in the main dataset"), ("missing", "no such dataset folder")])
+def test_extra_training_data_bad_input_is_one_line_exit_2(dataset, tmp_path, which, match):
+    extra = dataset if which == "same" else tmp_path / "nowhere"
+    args = ["train", "--preset", "smoke", "--data", str(dataset), "--out", str(tmp_path / "o"), "--set", f"extra_train={extra}"]
+    res = CliRunner().invoke(_app(), args)
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and match in lines[0], res.output
+    assert not (tmp_path / "o" / "last.pt").exists()
+
+
 def test_cli_refuses_to_overwrite_a_run_without_resume(dataset, tmp_path):
     out = tmp_path / "o"
     args = ["train", "--preset", "smoke", "--data", str(dataset), "--out", str(out)]

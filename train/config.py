@@ -41,6 +41,7 @@ class TrainConfig:
     fold: int = 0  # test group k; val = (k + 1) % n_folds, train = the rest
     n_folds: int = 5
     out: str = "runs/train"  # run folder: config.yaml, last.pt, best.pt, metrics.csv
+    extra_train: str = ""  # comma-separated dataset folders whose labeled runs join every fold's training side
 
     # windows and targets
     window_s: float = 5.0  # the paper's 5-s windows, (1, 64, 500)
@@ -116,6 +117,11 @@ class TrainConfig:
     @property
     def window_frames(self) -> int:
         return round(self.window_s * FRONTEND_FPS)
+
+    @property
+    def extra_roots(self) -> list[str]:
+        """The ``extra_train`` dataset folders, in order."""
+        return [p.strip() for p in self.extra_train.split(",") if p.strip()]
 
     @property
     def hop_frames(self) -> int:

@@ -295,6 +295,22 @@ class PackedLoss:
         return distill_loss(density, psl_seg, weak_seg, alpha, self.seg_matrix)
 
 
+def _psl_segments(psl_dir: str | Path | None, data: str | Path, fold: int, segment_s: float) -> dict[str, np.ndarray]:
+    """The PSL labels of ``segment_s`` in ``psl_dir``, checked to be ``data``'s, by fold ``fold``'s teacher."""
+    if psl_dir is None:
+        raise PSLError("PSL labels need --psl DIR (made by `footfall psl relabel`)")
+    prov = load_provenance(psl_dir)
+    if Path(prov.dataset).resolve() != Path(data).resolve():
+        raise PSLError(f"{psl_dir}: labels of dataset {prov.dataset}, not {Path(data).resolve()}")
+    teacher_fold = prov.teacher_meta.get("fold")
+    if teacher_fold is not None and int(teacher_fold) != fold:
+        raise PSLError(
+            f"{psl_dir}: the teacher was trained on fold {teacher_fold}, whose training runners include fold {fold}'s test runners; "
+            f"train fold {teacher_fold}, or relabel with fold {fold}'s teacher"
+        )
+    return load_segments(psl_dir, segment_s)
+
+
 def build_distill_data(
     data: str | Path,
     fold: int,
@@ -310,41 +326,42 @@ def build_distill_data(
     quiet_fraction: float = 0.0,
     seed: int = 0,
     stretch: float = 0.0,
+    extra: Sequence[tuple[str | Path, str | Path | None]] = (),
 ) -> DistillWindows:
     """The windows of one side of fold ``fold`` with their targets.
 
     ``unlabeled`` adds the unlabeled runs of the same side (PSL labels only). PSL labels of
     ``segment_s`` are read from ``psl_dir`` (derived from its tracks if that length was not
-    written).
+    written). ``extra`` adds every run of other datasets, as ``(dataset, its PSL folder)``
+    pairs (the folder is not read for weak or true labels): extra training data from runners
+    of another population, who must not run in ``data``.
     """
     from train.data.features import fold_recordings, recording_features
+    from train.data.recordings import load_dataset
 
     check_alpha(alpha)
-    recs = fold_recordings(data, fold, split, n_folds=n_folds, only_labeled=False)
-    if not unlabeled:
-        recs = [r for r in recs if r.steps is not None]
-    elif labels != "psl":
+    if unlabeled and labels != "psl":
         raise ValueError(f"unlabeled runs can only be used with PSL labels, not {labels!r}")
-    psl = None
-    if labels == "psl":
-        if psl_dir is None:
-            raise PSLError("PSL labels need --psl DIR (made by `footfall psl relabel`)")
-        prov = load_provenance(psl_dir)
-        if Path(prov.dataset).resolve() != Path(data).resolve():
-            raise PSLError(f"{psl_dir}: labels of dataset {prov.dataset}, not {Path(data).resolve()}")
-        teacher_fold = prov.teacher_meta.get("fold")
-        if teacher_fold is not None and int(teacher_fold) != fold:
-            raise PSLError(
-                f"{psl_dir}: the teacher was trained on fold {teacher_fold}, whose training runners include fold {fold}'s test runners; "
-                f"train fold {teacher_fold}, or relabel with fold {fold}'s teacher"
-            )
-        psl = load_segments(psl_dir, segment_s)
-    mels, targets = [], []
-    for rec in recs:
-        mel, steps = recording_features(rec, data)
-        mels.append(mel)
-        targets.append(run_targets(rec, mel.shape[1], steps, labels, segment_s, psl))
-    return DistillWindows(recs, mels, targets, window_frames, hop_frames, segment_s, alpha, quiet_fraction, seed, stretch)
+    sources = [(data, fold_recordings(data, fold, split, n_folds=n_folds, only_labeled=False), psl_dir)]
+    if extra:
+        main_runners = {r.runner_id for r in load_dataset(data, n_folds=n_folds)}
+        for root, extra_psl in extra:
+            recs = load_dataset(root)
+            shared = sorted({r.runner_id for r in recs} & main_runners)
+            if shared:
+                raise ConfigError(f"extra training data {root}: runner(s) {', '.join(shared[:3])} also in the main dataset {data}")
+            sources.append((root, recs, extra_psl))
+    all_recs, mels, targets = [], [], []
+    for root, recs, psl_folder in sources:
+        if not unlabeled:
+            recs = [r for r in recs if r.steps is not None]
+        psl = _psl_segments(psl_folder, root, fold, segment_s) if labels == "psl" else None
+        for rec in recs:
+            mel, steps = recording_features(rec, root)
+            all_recs.append(rec)
+            mels.append(mel)
+            targets.append(run_targets(rec, mel.shape[1], steps, labels, segment_s, psl))
+    return DistillWindows(all_recs, mels, targets, window_frames, hop_frames, segment_s, alpha, quiet_fraction, seed, stretch)
 
 
 def augment_batch(x: torch.Tensor, mix_prob: float, mix_db: tuple[float, float], gain_db: float) -> torch.Tensor:
@@ -442,6 +459,7 @@ class DistillConfig(TrainConfig):
     epochs: int = 60
     early_stop_patience: int = 12
     psl: str = ""  # PSL folder (footfall psl relabel); needed for labels="psl"
+    extra_psl: str = ""  # comma-separated PSL folders of the extra_train datasets, in their order (labels="psl")
     labels: str = "psl"  # psl | weak | true (the last two for the ablation)
     segment_s: float = 1.0  # label resolution = loss segment (clipped to the window)
     alpha: float = 1.0  # weight of the PSL term; 1 - alpha on the weak label (PSL paper, Table 3)
@@ -489,6 +507,21 @@ class DistillConfig(TrainConfig):
             raise ConfigError(f"train_hop_s: {self.train_hop_s}; must be a multiple of 40 ms (4 front-end frames)")
         if self.stream_hop_s > self.window_s:
             raise ConfigError(f"stream_hop_s: {self.stream_hop_s} is longer than the window {self.window_s}")
+        if self.labels == "psl" and len(self.extra_psl_dirs) != len(self.extra_roots):
+            raise ConfigError(
+                f"extra_psl: {len(self.extra_psl_dirs)} PSL folder(s) for {len(self.extra_roots)} extra_train dataset(s); "
+                "relabel each extra dataset with the same teacher (`footfall psl relabel`) and list the folders in the same order"
+            )
+
+    @property
+    def extra_psl_dirs(self) -> list[str]:
+        """The ``extra_psl`` folders, in order."""
+        return [p.strip() for p in self.extra_psl.split(",") if p.strip()]
+
+    def extra_sources(self) -> list[tuple[str, str | None]]:
+        """(dataset, PSL folder or None) of every extra training dataset (build_distill_data's ``extra``)."""
+        psl = self.extra_psl_dirs if self.labels == "psl" else [None] * len(self.extra_roots)
+        return list(zip(self.extra_roots, psl))
 
     @property
     def val_window_frames(self) -> int:
@@ -549,6 +582,7 @@ def _datasets(cfg: DistillConfig) -> tuple[DistillWindows, "WindowDataset"]:
     train_ds = build_distill_data(
         cfg.data, cfg.fold, "train", cfg.labels, cfg.segment_s, cfg.psl or None, cfg.window_frames, cfg.hop_frames,
         cfg.alpha, cfg.unlabeled, cfg.n_folds, cfg.quiet_fraction, cfg.seed, cfg.stretch,
+        extra=cfg.extra_sources(),
     )
     val_ds = WindowDataset(fold_windows(cfg.data, cfg.fold, cfg.val_window_frames, None, split="val", n_folds=cfg.n_folds), "count")
     if len(train_ds) < cfg.batch_size:
@@ -571,12 +605,16 @@ def train_student(cfg: DistillConfig, resume: bool = False, evaluate_test: bool 
     from train.trainer import distributed, resolve_device as trainer_device, resolve_precision
 
     psl = cfg.psl if cfg.labels == "psl" else ""  # weak and true labels never read a PSL folder
-    for name, path in (("data", cfg.data), ("psl", psl)):
+    extra_psl = cfg.extra_psl_dirs if cfg.labels == "psl" else []
+    checks = [("data", cfg.data), ("psl", psl), *(("extra_train", p) for p in cfg.extra_roots), *(("extra_psl", p) for p in extra_psl)]
+    for name, path in checks:
         if path and not Path(path).is_dir():
             raise ConfigError(f"{name}: {path}: no such folder")
     if not cfg.data:
         raise ConfigError("data: no dataset folder given (--data DIR)")
-    cfg = cfg.replace(data=str(Path(cfg.data).resolve()), out=str(Path(cfg.out).resolve()), psl=str(Path(psl).resolve()) if psl else "")
+    resolve = lambda paths: ",".join(str(Path(p).resolve()) for p in paths)  # noqa: E731
+    cfg = cfg.replace(data=str(Path(cfg.data).resolve()), out=str(Path(cfg.out).resolve()), psl=str(Path(psl).resolve()) if psl else "",
+                      extra_train=resolve(cfg.extra_roots), extra_psl=resolve(extra_psl))
     device_type = trainer_device(cfg).type
     with distributed(device_type) as env:
         device = trainer_device(cfg, env.local_rank)

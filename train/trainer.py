@@ -509,11 +509,14 @@ def _build_model(cfg: TrainConfig, device: torch.device) -> nn.Module:
 
 def _load_datasets(cfg: TrainConfig) -> tuple[WindowDataset, WindowDataset]:
     from edge.audio import AudioError
-    from train.data.features import fold_windows
-    from train.data.recordings import DatasetError
+    from train.data.features import concat_windows, extra_windows, fold_windows
+    from train.data.recordings import DatasetError, load_dataset
 
     try:
         train_ws = fold_windows(cfg.data, cfg.fold, cfg.window_frames, cfg.hop_frames, split="train", n_folds=cfg.n_folds)
+        if cfg.extra_roots:
+            main_runners = {r.runner_id for r in load_dataset(cfg.data, n_folds=cfg.n_folds)}
+            train_ws = concat_windows([train_ws, *extra_windows(cfg.extra_roots, main_runners, cfg.window_frames, cfg.hop_frames)])
         val_ws = fold_windows(cfg.data, cfg.fold, cfg.window_frames, None, split="val", n_folds=cfg.n_folds)
         train_ds, val_ds = WindowDataset(train_ws, cfg.target), WindowDataset(val_ws, "count")
     except (DatasetError, AudioError):
@@ -559,7 +562,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
         raise ConfigError("data: no dataset folder given (--data DIR)")
     if not Path(cfg.data).is_dir():
         raise ConfigError(f"data: {cfg.data}: no such dataset folder")
-    cfg = cfg.replace(data=str(Path(cfg.data).resolve()), out=str(Path(cfg.out).resolve()))
+    for extra in cfg.extra_roots:
+        if not Path(extra).is_dir():
+            raise ConfigError(f"extra_train: {extra}: no such dataset folder")
+    cfg = cfg.replace(data=str(Path(cfg.data).resolve()), out=str(Path(cfg.out).resolve()),
+                      extra_train=",".join(str(Path(e).resolve()) for e in cfg.extra_roots))
     last_path = Path(cfg.out) / LAST
     device_type = resolve_device(cfg).type  # validated before any process group is joined
     with distributed(device_type) as env:

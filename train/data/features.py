@@ -174,6 +174,49 @@ def build_windows(
     )
 
 
+def concat_windows(sets: Sequence[WindowSet]) -> WindowSet:
+    """One window set of several (same window and hop): recordings appended, indices shifted."""
+    if not sets:
+        raise ValueError("no window sets to join")
+    w, hop = sets[0].window_frames, sets[0].hop_frames
+    if any(s.window_frames != w or s.hop_frames != hop for s in sets):
+        raise ValueError("window sets of different window or hop lengths cannot be joined")
+    index, offset = [], 0
+    for s in sets:
+        index.append(s.index + np.array([offset, 0], np.int64))
+        offset += len(s.recs)
+    return WindowSet(
+        recs=[r for s in sets for r in s.recs],
+        logmels=[m for s in sets for m in s.logmels],
+        frame_steps=[f for s in sets for f in s.frame_steps],
+        index=np.concatenate(index),
+        counts=np.concatenate([s.counts for s in sets]),
+        window_frames=w,
+        hop_frames=hop,
+        meta=dict(sets[0].meta, joined=[s.meta for s in sets[1:]]),
+    )
+
+
+def extra_windows(roots: Sequence[str | Path], exclude_runners: set[str], window_frames: int, hop_frames: int | None = None) -> list[WindowSet]:
+    """Windows of every labeled run of the datasets ``roots`` (extra training data for every fold).
+
+    Raises ValueError when one of their runners also runs in the main dataset
+    (``exclude_runners``): a fold's test runners must stay unseen.
+    """
+    out = []
+    for root in roots:
+        recs = labeled(load_dataset(root))
+        shared = sorted({r.runner_id for r in recs} & exclude_runners)
+        if shared:
+            raise ValueError(f"extra training data {root}: runner(s) {', '.join(shared[:3])}{' ...' if len(shared) > 3 else ''} also in the main dataset; use runners of another population (synth --seed)")
+        if not recs:
+            raise ValueError(f"extra training data {root}: no labeled runs")
+        ws = build_windows(recs, root, window_frames, hop_frames)
+        ws.meta = {"root": str(Path(root).resolve()), "split": "extra"}
+        out.append(ws)
+    return out
+
+
 def fold_recordings(root: str | Path, k: int, split: str = "train", n_folds: int = N_FOLDS, only_labeled: bool = True) -> list[Recording]:
     """The recordings of one side of fold ``k`` ("train", "val", "test" or "all")."""
     if split not in SPLITS:
