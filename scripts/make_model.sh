@@ -34,10 +34,10 @@ if [ ! -f "$TEACHER/.done" ]; then
   echo done > "$TEACHER/.done"
 fi
 # resumable: relabels only what is missing; one PSL folder per dataset, named by the teacher
-ff psl relabel --teacher "$TEACHER/best.pt" --data "$DATA" --out "$DATA/psl/$(basename "$RUNS")-teacher$FOLD"
-ff psl relabel --teacher "$TEACHER/best.pt" --data "$EXTRA" --out "$EXTRA/psl/$(basename "$RUNS")-teacher$FOLD"
 PSL=$DATA/psl/$(basename "$RUNS")-teacher$FOLD
 EXTRA_PSL=$EXTRA/psl/$(basename "$RUNS")-teacher$FOLD
+ff psl relabel --teacher "$TEACHER/best.pt" --data "$DATA" --out "$PSL"
+ff psl relabel --teacher "$TEACHER/best.pt" --data "$EXTRA" --out "$EXTRA_PSL"
 STUDENT=$RUNS/student$FOLD
 if [ ! -f "$STUDENT/.done" ]; then
   set -f  # STUDENT_ARGS holds brackets: no pathname expansion

@@ -30,6 +30,11 @@ class ConfigError(ValueError):
     """A config that cannot be used; the message is one line naming the key and the problem."""
 
 
+def split_list(value: str) -> list[str]:
+    """A comma-separated config value as its non-empty items, in order."""
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
 @dataclass
 class TrainConfig:
     """Everything a teacher training run depends on; saved beside its checkpoints."""
@@ -121,7 +126,7 @@ class TrainConfig:
     @property
     def extra_roots(self) -> list[str]:
         """The ``extra_train`` dataset folders, in order."""
-        return [p.strip() for p in self.extra_train.split(",") if p.strip()]
+        return split_list(self.extra_train)
 
     @property
     def hop_frames(self) -> int:

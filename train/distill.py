@@ -35,7 +35,7 @@ import torch
 from torch.utils.data import Dataset
 
 from edge.frontend import FRAMES_PER_SECOND, HOP_LENGTH, LOG_EPS, N_MELS, log_mel
-from train.config import ConfigError, TrainConfig, _check_choice
+from train.config import ConfigError, TrainConfig, _check_choice, split_list
 from train.data.recordings import Recording
 from train.models.base import DENSITY_STRIDE
 from train.psl import (
@@ -336,7 +336,7 @@ def build_distill_data(
     pairs (the folder is not read for weak or true labels): extra training data from runners
     of another population, who must not run in ``data``.
     """
-    from train.data.features import fold_recordings, recording_features
+    from train.data.features import extra_recordings, fold_recordings, recording_features
     from train.data.recordings import load_dataset
 
     check_alpha(alpha)
@@ -346,11 +346,10 @@ def build_distill_data(
     if extra:
         main_runners = {r.runner_id for r in load_dataset(data, n_folds=n_folds)}
         for root, extra_psl in extra:
-            recs = load_dataset(root)
-            shared = sorted({r.runner_id for r in recs} & main_runners)
-            if shared:
-                raise ConfigError(f"extra training data {root}: runner(s) {', '.join(shared[:3])} also in the main dataset {data}")
-            sources.append((root, recs, extra_psl))
+            try:
+                sources.append((root, extra_recordings(root, main_runners), extra_psl))
+            except ValueError as e:  # a runner in both datasets: bad input, one line
+                raise ConfigError(str(e)) from None
     all_recs, mels, targets = [], [], []
     for root, recs, psl_folder in sources:
         if not unlabeled:
@@ -516,7 +515,7 @@ class DistillConfig(TrainConfig):
     @property
     def extra_psl_dirs(self) -> list[str]:
         """The ``extra_psl`` folders, in order."""
-        return [p.strip() for p in self.extra_psl.split(",") if p.strip()]
+        return split_list(self.extra_psl)
 
     def extra_sources(self) -> list[tuple[str, str | None]]:
         """(dataset, PSL folder or None) of every extra training dataset (build_distill_data's ``extra``)."""

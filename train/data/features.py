@@ -197,18 +197,23 @@ def concat_windows(sets: Sequence[WindowSet]) -> WindowSet:
     )
 
 
-def extra_windows(roots: Sequence[str | Path], exclude_runners: set[str], window_frames: int, hop_frames: int | None = None) -> list[WindowSet]:
-    """Windows of every labeled run of the datasets ``roots`` (extra training data for every fold).
+def extra_recordings(root: str | Path, main_runners: set[str]) -> list[Recording]:
+    """Every run of dataset ``root``, extra training data beside a main dataset whose runner ids
+    are ``main_runners``. Raises ValueError when a runner runs in both: a fold's test runners
+    must stay unseen."""
+    recs = load_dataset(root)
+    shared = sorted({r.runner_id for r in recs} & main_runners)
+    if shared:
+        raise ValueError(f"extra training data {root}: runner(s) {', '.join(shared[:3])}{' ...' if len(shared) > 3 else ''} also in the main dataset; use runners of another population (synth --seed)")
+    return recs
 
-    Raises ValueError when one of their runners also runs in the main dataset
-    (``exclude_runners``): a fold's test runners must stay unseen.
-    """
+
+def extra_windows(roots: Sequence[str | Path], exclude_runners: set[str], window_frames: int, hop_frames: int | None = None) -> list[WindowSet]:
+    """Windows of every labeled run of the datasets ``roots`` (extra training data for every fold;
+    see :func:`extra_recordings`)."""
     out = []
     for root in roots:
-        recs = labeled(load_dataset(root))
-        shared = sorted({r.runner_id for r in recs} & exclude_runners)
-        if shared:
-            raise ValueError(f"extra training data {root}: runner(s) {', '.join(shared[:3])}{' ...' if len(shared) > 3 else ''} also in the main dataset; use runners of another population (synth --seed)")
+        recs = labeled(extra_recordings(root, exclude_runners))
         if not recs:
             raise ValueError(f"extra training data {root}: no labeled runs")
         ws = build_windows(recs, root, window_frames, hop_frames)
