@@ -143,3 +143,17 @@ def test_the_shipped_int8_graph_is_chosen_on_validation(tmp_path):
     (tmp_path / "ptq_int8.pt2").write_bytes(b"x")
     assert _main(["ship", str(tmp_path)]) == 0
     assert _main(["ship", str(tmp_path / "nope")]) == 2 and _main([]) == 2
+
+
+def test_cli_refuses_nothing_to_do(tmp_path):
+    """``--no-qat --no-ptq`` is a one-line error before any work (``--no-qat`` alone is PTQ only)."""
+    from typer.testing import CliRunner
+
+    from train.cli import app
+
+    student = tmp_path / "best.pt"
+    student.write_bytes(b"")
+    res = CliRunner().invoke(app, ["qat", "--student", str(student), "--no-qat", "--no-ptq"])
+    assert res.exit_code == 2 and (res.exception is None or isinstance(res.exception, SystemExit))
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "nothing to do" in lines[0], res.output

@@ -230,6 +230,7 @@ def qat_command(
     calib_batches: int = typer.Option(16, "--calib-batches", help="PTQ calibration batches"),
     max_steps_per_epoch: int = typer.Option(0, "--max-steps-per-epoch", help="cap per QAT epoch (smoke runs)"),
     ptq: bool = typer.Option(True, "--ptq/--no-ptq", help="also make the PTQ int8 variant for comparison"),
+    qat: bool = typer.Option(True, "--qat/--no-qat", help="run QAT (--no-qat: PTQ only, minutes instead of half an hour on a CPU)"),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """QAT (PT2E, XNNPACK int8) of a student, plus PTQ for comparison; saves .pt2 graphs + report."""
@@ -242,7 +243,7 @@ def qat_command(
 
         report = run_qat(QATConfig(student=str(student), out=str(out) if out else "", data=str(data) if data else "", psl=str(psl) if psl else "",
                                    epochs=epochs, lr=lr, batch_size=batch_size, freeze_bn_epoch=freeze_bn_epoch, freeze_observer_epoch=freeze_observer_epoch,
-                                   calib_batches=calib_batches, max_steps_per_epoch=max_steps_per_epoch, ptq=ptq, device=device))
+                                   calib_batches=calib_batches, max_steps_per_epoch=max_steps_per_epoch, ptq=ptq, qat=qat, device=device))
         table = Table(title=f"test 5-s windows, streamed at the student window ({report['window_frames']} frames, hop {report['hop_frames']})")
         for col in ("model", "MAE", "PCC", "total err % (median)", "MAE vs fp32"):
             table.add_column(col, justify="right")
