@@ -388,6 +388,29 @@ def test_distill_trains_checkpoints_and_resumes(dataset, psl_dir, tmp_path):
     assert json.loads((tmp_path / "s" / "test.json").read_text())["config"]["epochs"] == 2
 
 
+def test_distill_fine_tunes_from_a_checkpoint(dataset, tmp_path):
+    """init: a new run (its own data mix, e.g. quiet windows) starts from a student's weights."""
+    from train.distill import DistillConfig, train_student
+    from train.models import load_model
+
+    base = DistillConfig(data=str(dataset), labels="true", unlabeled=False, psl="", out=str(tmp_path / "a"), model_args={"mobilenetv2": TINY_STUDENT},
+                         batch_size=8, epochs=1, max_steps=3, device="cpu", precision="fp32", threads=1, progress=False, tensorboard=False)
+    first = train_student(base, evaluate_test=False).best_path
+    # a learning rate too small to move anything: the fine-tuned weights are the init's
+    tuned = train_student(base.replace(out=str(tmp_path / "b"), init=str(first), lr=1e-12, seed=5, quiet_fraction=0.2), evaluate_test=False).best_path
+    fresh = train_student(base.replace(out=str(tmp_path / "c"), lr=1e-12, seed=5), evaluate_test=False).best_path
+    w0, w1, w2 = (load_model(p)[0].state_dict() for p in (first, tuned, fresh))
+    convs = [k for k, v in w0.items() if k.endswith("weight") and v.dim() == 4]
+    assert convs and all(torch.allclose(w1[k], w0[k], atol=1e-6) for k in convs)
+    assert not all(torch.allclose(w2[k], w0[k], atol=1e-3) for k in convs)  # seed 5 from scratch is elsewhere
+    assert load_model(tuned)[1]["train_config"]["init"] == str(first)  # provenance
+    other = {**TINY_STUDENT, "last_channels": 32}
+    with pytest.raises(ConfigError, match="last_channels differ"):
+        train_student(base.replace(out=str(tmp_path / "d"), init=str(first), model_args={"mobilenetv2": other}))
+    with pytest.raises(ConfigError, match="init: .*no such checkpoint"):
+        train_student(base.replace(out=str(tmp_path / "e"), init=str(tmp_path / "none.pt")))
+
+
 def test_weak_labels_need_no_psl_folder(dataset, tmp_path):
     """The ablation's weak row trains before (or without) any teacher: its PSL path is not read."""
     from train.distill import DistillConfig, train_student

@@ -94,6 +94,16 @@ def test_report_compares_fp32_qat_ptq(quantized):
     assert json.loads((out / "report.json").read_text())["summary"] == json.loads(json.dumps(report["summary"]))
 
 
+def test_qat_trains_on_the_students_data_mix(quantized):
+    """A student trained with quiet windows is fine-tuned by QAT on quiet windows too."""
+    from train.qat import QATConfig, _load_student, _train_loader
+
+    _, _, dcfg = _load_student(QATConfig(student=str(quantized[0])))
+    assert _train_loader(dcfg, 0)[0].n_quiet == 0
+    ds = _train_loader(dcfg.replace(quiet_fraction=0.25), 0)[0]
+    assert ds.n_quiet > 0 and ds.n_quiet == round(0.25 * (len(ds) - ds.n_quiet))
+
+
 def test_qat_config_rejects():
     from train.config import ConfigError
     from train.qat import QATConfig

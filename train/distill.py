@@ -472,6 +472,7 @@ class DistillConfig(TrainConfig):
     mix_db_high: float = -8.0
     gain_db: float = 0.0  # random gain of every training window, uniform in +-gain_db dB (augment_batch)
     stretch: float = 0.0  # training windows read at a random rate in [1/(1+s), 1+s], labels to match (DistillWindows)
+    init: str = ""  # fine-tune: start from this student checkpoint's weights (same model and config; fresh optimizer, schedule, epochs)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -659,6 +660,31 @@ class WeightEMA:
         self.model.load_state_dict(state["model"])
 
 
+def _init_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Load the weights of the student checkpoint ``path`` into ``model`` (``init``: fine-tuning).
+
+    The checkpoint must hold the same model with the same config; anything else is a one-line
+    :class:`ConfigError`, never a half-loaded model.
+    """
+    import dataclasses
+
+    from train.models import CheckpointError, load_model
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"init: {path}: no such checkpoint")
+    try:
+        init, meta = load_model(path)
+    except CheckpointError as e:
+        raise ConfigError(f"init: {e}") from None
+    want = dataclasses.asdict(model.config)
+    if meta["name"] != model.name or meta["config"] != want:
+        diff = sorted(k for k in want if meta["config"].get(k) != want[k]) if meta["name"] == model.name else ["model"]
+        raise ConfigError(f"init: {path} holds {meta['name']} with another config ({', '.join(diff)} differ); fine-tuning needs the same model and model_args")
+    model.load_state_dict(init.state_dict())
+    log.info("fine-tuning from %s (epoch %s, val 5-s MAE %s)", path, meta.get("epoch", "?"), meta.get("val_mae", "?"))
+
+
 def _train(cfg: DistillConfig, env, device: torch.device, precision: str, resume: bool, evaluate_test: bool) -> DistillResult:
     import os
     import time
@@ -693,6 +719,8 @@ def _train(cfg: DistillConfig, env, device: torch.device, precision: str, resume
     if env.enabled and cfg.sync_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model) if device.type == "cuda" else convert_gloo_sync_batchnorm(model, env.bn_group)
     raw_model = model
+    if state is None and cfg.init:
+        _init_weights(raw_model, cfg.init)
     ema = WeightEMA(raw_model, cfg.ema_decay) if cfg.ema_decay else None
     optimizer = make_optimizer(cfg, raw_model, device)
     scheduler = make_scheduler(cfg, optimizer)

@@ -168,7 +168,8 @@ def _load_student(cfg: QATConfig) -> tuple[torch.nn.Module, dict, DistillConfig]
 
 def _train_loader(dcfg: DistillConfig, seed: int):
     ds = build_distill_data(dcfg.data, dcfg.fold, "train", dcfg.labels, dcfg.segment_s, dcfg.psl or None, dcfg.window_frames,
-                            dcfg.hop_frames, dcfg.alpha, dcfg.unlabeled, dcfg.n_folds, extra=dcfg.extra_sources())
+                            dcfg.hop_frames, dcfg.alpha, dcfg.unlabeled, dcfg.n_folds,
+                            quiet_fraction=dcfg.quiet_fraction, seed=dcfg.seed, extra=dcfg.extra_sources())
     loader = torch.utils.data.DataLoader(ds, batch_size=dcfg.batch_size, shuffle=True, drop_last=True,
                                          generator=torch.Generator().manual_seed(seed))
     return ds, loader
