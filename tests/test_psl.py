@@ -273,6 +273,29 @@ def test_distill_targets(dataset, psl_dir):
         build_distill_data(dataset, 1, "train", "psl", 1.0, psl_dir, 200, 100, alpha=1.0, unlabeled=True)
 
 
+def test_loss_segments_tile_the_whole_window(dataset):
+    """A 2.4-s window at 1-s segments: 1 + 1 + 0.4 s. Every density frame is in exactly one loss
+    segment, so every frame the streaming counter commits is trained (the 0.4 s once was not)."""
+    from edge.counter import Alignment
+    from train.data.features import recording_features
+    from train.distill import build_distill_data, unpack
+
+    ds = build_distill_data(dataset, 0, "train", "true", 1.0, None, 240, 200, alpha=0.5, unlabeled=False)
+    assert ds.n_segs == 3
+    np.testing.assert_allclose(ds.seg_matrix.sum(1).numpy(), 1.0)  # each of the 60 density frames once
+    np.testing.assert_allclose(ds.seg_matrix.sum(0).numpy(), [25, 25, 10])
+    align = Alignment(240, 200)
+    lo, hi = align.commit(1)
+    assert ds.seg_matrix[lo:hi].sum(1).min() == 1.0  # what a regular window commits is covered
+    for i in range(0, len(ds), 5):
+        r, s = ds.index[i]
+        _, steps = recording_features(ds.recs[r], dataset)
+        seg, _, _ = unpack(ds[i][1][None], ds.n_segs)
+        whole = [((steps >= (s + j * 100) / 100) & (steps < (s + (j + 1) * 100) / 100)).sum() for j in range(3)]
+        # true labels are 1-s counts spread evenly: the 0.4-s segment holds 0.4 of its second's count
+        np.testing.assert_allclose(seg[0].numpy(), [whole[0], whole[1], 0.4 * whole[2]], atol=1e-5)
+
+
 def test_distill_with_extra_training_data(dataset, teacher, psl_dir, tmp_path):
     """Another population's runs (relabeled by the same teacher) join the training side only."""
     from train.distill import DistillConfig, build_distill_data, train_student

@@ -173,8 +173,13 @@ class DistillWindows(Dataset):
     """Short student windows with their segment targets.
 
     ``ds[i] -> (x (1, 64, W), target (2 S + 1,))`` with target = [psl_seg (S,) | weak_seg (S,) |
-    alpha]: S loss segments of ``loss_seg_frames`` density frames from the window start (one
-    tensor, so the trainer's ``train_step`` carries it; :func:`unpack` splits it). Unlabeled runs
+    alpha]: S loss segments of ``loss_seg_frames`` density frames from the window start that tile
+    the whole window, the last one shorter where the window is not a whole number of segments
+    (a 2.4-s window at 1 s: 1 + 1 + 0.4 s). Every density frame a streaming counter may commit
+    is trained. (Until 2026-11-30 the partial segment was left out: the last 0.4 s of a 2.4-s
+    window had no target, the edge counter committed 0.2 s of it per 2-s hop, and a student
+    counted steps there in silence.) One tensor, so the trainer's ``train_step`` carries it;
+    :func:`unpack` splits it. Unlabeled runs
     have weak_seg = 0 and alpha = 1. Windows lie on a ``hop_frames`` grid inside each run's
     5-s-window span.
     """
@@ -200,9 +205,10 @@ class DistillWindows(Dataset):
         self.window_frames, self.hop_frames = window_frames, hop_frames
         wd = window_frames // DENSITY_STRIDE
         self.loss_seg_frames = min(segment_frames(loss_segment_s), float(wd))
-        self.n_segs = n_segments(wd, self.loss_seg_frames)
-        self.seg_matrix = torch.from_numpy(segment_matrix(wd, self.loss_seg_frames, self.n_segs))  # (W', S)
+        self.n_segs = int(math.ceil(wd / self.loss_seg_frames - 1e-9))  # the last one may be partial
+        self.seg_matrix = torch.from_numpy(segment_matrix(wd, self.loss_seg_frames, self.n_segs))  # (W', S), clipped at W'
         seg_lo = np.arange(self.n_segs) * self.loss_seg_frames  # loss segments relative to the window
+        seg_len = np.minimum(seg_lo + self.loss_seg_frames, wd) - seg_lo
 
         index, rows = [], []
         for r, t in enumerate(targets):
@@ -210,14 +216,14 @@ class DistillWindows(Dataset):
             if not len(starts):
                 continue
             a = (starts // DENSITY_STRIDE)[:, None] + seg_lo[None, :]  # (n, S) density frames
-            psl_seg, weak_seg = self._segment_targets(t, a, a + self.loss_seg_frames)
+            psl_seg, weak_seg = self._segment_targets(t, a, a + seg_len)
             a_col = np.full((len(starts), 1), alpha if t.weak is not None else 1.0)
             index.append(np.stack([np.full(len(starts), r), starts], axis=1))
             rows.append(np.concatenate([psl_seg, weak_seg, a_col], axis=1))
         self._mels = [torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32)) for m in logmels]
         self._runs = list(targets)
         self.stretch = stretch
-        self._seg_lo = seg_lo
+        self._seg_lo, self._seg_len = seg_lo, seg_len
         n_run = sum(len(i) for i in index)
         self.n_quiet = int(round(quiet_fraction * n_run))
         if self.n_quiet:
@@ -267,7 +273,7 @@ class DistillWindows(Dataset):
         frac = (pos - i0).to(torch.float32)
         x = mel[:, i0] * (1 - frac) + mel[:, i1] * frac
         a = start / DENSITY_STRIDE + self._seg_lo * rate  # segment edges in input density frames
-        psl, weak = self._segment_targets(run, a, a + self.loss_seg_frames * rate)
+        psl, weak = self._segment_targets(run, a, a + self._seg_len * rate)
         n = self.n_segs
         out = target.clone()
         out[:n], out[n : 2 * n] = torch.from_numpy(psl.astype(np.float32)), torch.from_numpy(weak.astype(np.float32))
