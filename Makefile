@@ -51,7 +51,7 @@ model: venv-full venv-qnn
 
 # benchmark the artifacts of `make model` against its teacher (report in runs/default/bench)
 bench: venv-full
-	$(BIN)/footfall bench --artifacts runs/default/export0 --teacher runs/default/teacher0/best.pt --student runs/default/student0/best.pt --full-size cnn14 --out runs/default/bench
+	$(BIN)/footfall bench --artifacts runs/default/export0 --teacher runs/default/teacher0/best.pt --student runs/default/student0-quiet/best.pt --full-size cnn14 --out runs/default/bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache
