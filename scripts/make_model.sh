@@ -55,7 +55,7 @@ fi
 TUNED=$RUNS/student$FOLD-quiet
 if [ ! -f "$TUNED/.done" ]; then
   # shellcheck disable=SC2086
-  ff distill --config "$STUDENT/config.yaml" --out "$TUNED" --set init="$STUDENT/best.pt" $TUNE_ARGS \
+  ff distill --config "$STUDENT/config.yaml" --out "$TUNED" --init "$STUDENT/best.pt" $TUNE_ARGS \
     $([ -f "$TUNED/last.pt" ] && echo --resume)
   echo done > "$TUNED/.done"
 fi

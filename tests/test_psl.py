@@ -432,6 +432,14 @@ def test_distill_fine_tunes_from_a_checkpoint(dataset, tmp_path):
         train_student(base.replace(out=str(tmp_path / "d"), init=str(first), model_args={"mobilenetv2": other}))
     with pytest.raises(ConfigError, match="init: .*no such checkpoint"):
         train_student(base.replace(out=str(tmp_path / "e"), init=str(tmp_path / "none.pt")))
+    # the CLI: --init, and a missing checkpoint is one line, exit 2, before any data is loaded
+    from typer.testing import CliRunner
+
+    from train.cli import app
+
+    r = CliRunner().invoke(app, ["distill", "--data", str(dataset), "--labels", "true", "--no-unlabeled", "--out", str(tmp_path / "f"),
+                                 "--init", str(tmp_path / "none.pt"), "--device", "cpu"])
+    assert r.exit_code == 2 and "init:" in r.output and "no such checkpoint" in r.output and "Traceback" not in r.output
 
 
 def test_weak_labels_need_no_psl_folder(dataset, tmp_path):

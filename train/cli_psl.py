@@ -195,6 +195,8 @@ def distill_command(
     max_steps: Optional[int] = typer.Option(None, "--max-steps"),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its last.pt"),
+    init: Optional[Path] = typer.Option(None, "--init", help="fine-tune: start from this student checkpoint's weights "
+                                        "(same model and config; a fresh optimizer and schedule in a new --out)"),
     set_: list[str] = typer.Option([], "--set", "-s", help="override any DistillConfig key: --set key=value"),
 ) -> None:
     """Distill a teacher into a student with pseudo-strong labels (alpha mix with the weak labels)."""
@@ -209,7 +211,7 @@ def distill_command(
         cfg = _distill_config(preset, config, set_, model=student, width=width, psl=str(psl) if psl else None, data=str(data) if data else None,
                               fold=fold, labels=labels, segment_s=segment, alpha=alpha, unlabeled=unlabeled, window_s=window,
                               train_hop_s=window / 2 if window else None, out=str(out) if out else None, epochs=epochs,
-                              batch_size=batch_size, lr=lr, max_steps=max_steps, device=device)
+                              batch_size=batch_size, lr=lr, max_steps=max_steps, device=device, init=str(init) if init else None)
         res = train_student(cfg, resume=resume)
         if _rank0():
             typer.echo(f"{res.best_path}  (test 5-s MAE {res.test['direct']['mae']:.3f}, streamed {res.test['stream']['mae']:.3f})")

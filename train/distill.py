@@ -713,6 +713,8 @@ def _train(cfg: DistillConfig, env, device: torch.device, precision: str, resume
             raise ConfigError(f"{last_path} exists: pass --resume to continue that run, or choose another --out")
         state = load_state(last_path)
         check_resume_config(state["config"], cfg, last_path)
+    if state is None and cfg.init and not Path(cfg.init).is_file():  # before minutes of data loading
+        raise ConfigError(f"init: {cfg.init}: no such checkpoint")
     if device.type == "cpu":
         torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // env.local_world_size))
 
