@@ -670,17 +670,18 @@ def _init_weights(model: torch.nn.Module, path: str | Path) -> None:
     """Load the weights of the student checkpoint ``path`` into ``model`` (``init``: fine-tuning).
 
     The checkpoint must hold the same model with the same config; anything else is a one-line
-    :class:`ConfigError`, never a half-loaded model.
+    :class:`ConfigError`, never a half-loaded model. (``_train`` checks that the file exists
+    before it loads any data.)
     """
     import dataclasses
 
     from train.models import CheckpointError, load_model
 
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"init: {path}: no such checkpoint")
     try:
         init, meta = load_model(path)
+    except FileNotFoundError:
+        raise ConfigError(f"init: {path}: no such checkpoint") from None
     except CheckpointError as e:
         raise ConfigError(f"init: {e}") from None
     want = dataclasses.asdict(model.config)
