@@ -223,8 +223,18 @@ def test_analysis_of_perfect_labels(dataset, psl_dir, tmp_path):
     rows = {r["segment_s"]: r for r in res["by_group"]["all"]}
     for s in (1.0, 2.0, 5.0):
         assert rows[s]["psl_mae"] == pytest.approx(0.0, abs=1e-6)
+        assert rows[s]["timed_mae"] == pytest.approx(0.0, abs=1e-6)  # perfect timing, true counts
     assert rows[5.0]["weak_mae"] == pytest.approx(0.0, abs=1e-6) and rows[1.0]["weak_mae"] > 0
     assert (perfect / "analysis.json").is_file() and (perfect / "analysis.png").stat().st_size > 1000
+
+
+def test_timed_track_keeps_the_teachers_timing_and_takes_the_true_count():
+    from train.psl import timed_track
+
+    track = np.array([0.0, 2.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 9.0])  # 2 windows of 4 frames, a tail
+    out = timed_track(track, np.array([8.0, 2.0]), 4)
+    np.testing.assert_allclose(out, [0.0, 4.0, 2.0, 2.0, 0.5, 0.5, 0.5, 0.5])  # silent window: spread evenly
+    assert timed_track(track, np.array([0.0, 0.0]), 4).sum() == 0.0
 
 
 # --------------------------------------------------------------------------- distillation

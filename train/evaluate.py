@@ -98,7 +98,7 @@ def predict_run_frames(
     n = logmel.shape[1]
     pieces = run_windows(n, window_frames, getattr(model, "time_multiple", DENSITY_STRIDE))
     pred = np.zeros(n, np.float64)
-    mel = torch.from_numpy(np.ascontiguousarray(logmel, dtype=np.float32))
+    mel = torch.from_numpy(np.require(logmel, np.float32, ["C", "W"]))  # a read-only memmap is copied
     for length in sorted({p[1] for p in pieces}):
         group = [p for p in pieces if p[1] == length]
         x = torch.stack([mel[:, s : s + length] for s, _, _ in group]).unsqueeze(1)  # (N, 1, 64, length)
