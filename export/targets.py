@@ -414,6 +414,57 @@ def batchnorm_to_affine(src: Path, dst: Path) -> int:
     return rewritten
 
 
+def saturating_clips_to_relu(src: Path, dst: Path) -> int:
+    """Rewrite ``Clip(min=0, max=hi)`` nodes as ``Relu`` where every consumer is a QuantizeLinear
+    whose largest representable value is <= hi. Returns the number of nodes rewritten.
+
+    Exact: the quantizer saturates at that value anyway, so Q(clip(x, 0, hi)) == Q(relu(x)).
+    Why: the PT2E XNNPACK quantizer gives a ReLU6 the quantization of its input, a range that
+    reaches below zero, and the QNN HTP backend (QNN 2.51 via onnxruntime-qnn 2.7) drops such a
+    Clip entirely when ``hi`` is at or above the top of that range, negative values included
+    (the bundled student's HTP context missed its parity limit by 4x because of it). A Relu it runs.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(src))
+    values = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            values[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def top_of(q) -> float | None:
+        """Largest real value a QuantizeLinear can represent (per-tensor only), or None."""
+        if len(q.input) < 2 or q.input[1] not in values:
+            return None
+        scale = values[q.input[1]]
+        zp = values.get(q.input[2]) if len(q.input) > 2 and q.input[2] else np.zeros((), np.uint8)
+        if zp is None or scale.size != 1 or zp.size != 1:
+            return None
+        return float((np.iinfo(zp.dtype).max - int(zp)) * float(scale))
+
+    rewritten = 0
+    for node in model.graph.node:
+        if node.op_type != "Clip" or len(node.input) < 3 or not all(n in values for n in node.input[1:3]):
+            continue
+        lo, hi = float(values[node.input[1]]), float(values[node.input[2]])
+        qs = consumers.get(node.output[0], [])
+        if lo != 0.0 or not qs or any(q.op_type != "QuantizeLinear" for q in qs) or node.output[0] in {o.name for o in model.graph.output}:
+            continue
+        tops = [top_of(q) for q in qs]
+        if any(t is None or t > hi for t in tops):
+            continue
+        node.op_type = "Relu"
+        del node.input[1:]
+        rewritten += 1
+    onnx.save(model, str(dst))
+    return rewritten
+
+
 def quantize_onnx(
     float_onnx: Path, path: Path, windows: list[torch.Tensor], for_qnn: bool = False
 ) -> None:
@@ -479,6 +530,8 @@ def to_onnx(
             _onnx_export(model, example, float_onnx)
             quantize_onnx(float_onnx, path, calibration_batches(calibration, example), for_qnn=for_qnn)
         quantization = "ptq"
+    if for_qnn:
+        saturating_clips_to_relu(path, path)
     import onnx
 
     ops = sorted({n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node})

@@ -303,3 +303,39 @@ def test_export_command_fails_when_parity_fails(tmp_path, student_checkpoint, mo
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "parity FAILED" in errors[0] and "Traceback" not in res.output
     assert not card_path(tmp_path / "out" / "mobilenetv2_fp32.onnx").exists()
+
+
+def test_saturating_clips_become_relus_with_identical_quantized_output(tmp_path):
+    """A ReLU6 quantized with its input's range (PT2E): where the range tops out at or below 6 the
+    Clip is rewritten as Relu (the QNN HTP dropped such Clips, negatives included); else it stays."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    def chain(tag: str, scale: float) -> list:
+        s, z = f"{tag}_s", f"{tag}_z"
+        inits.extend([numpy_helper.from_array(np.array(scale, np.float32), s), numpy_helper.from_array(np.array(-6, np.int8), z)])
+        return [
+            helper.make_node("QuantizeLinear", ["x", s, z], [f"{tag}_q0"]),
+            helper.make_node("DequantizeLinear", [f"{tag}_q0", s, z], [f"{tag}_d0"]),
+            helper.make_node("Clip", [f"{tag}_d0", "lo", "hi"], [f"{tag}_c"]),
+            helper.make_node("QuantizeLinear", [f"{tag}_c", s, z], [f"{tag}_q1"]),
+            helper.make_node("DequantizeLinear", [f"{tag}_q1", s, z], [f"{tag}_y"]),
+        ]
+
+    inits = [numpy_helper.from_array(np.array(0.0, np.float32), "lo"), numpy_helper.from_array(np.array(6.0, np.float32), "hi")]
+    nodes = chain("a", 0.044) + chain("b", 0.05)  # tops: 133 * 0.044 = 5.85 <= 6 (rewritten), 6.65 > 6 (kept)
+    graph = helper.make_graph(nodes, "clips", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                              [helper.make_tensor_value_info(f"{t}_y", TensorProto.FLOAT, [1, 64]) for t in "ab"], inits)
+    src, dst = tmp_path / "clips.onnx", tmp_path / "relus.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9), str(src))
+
+    assert T.saturating_clips_to_relu(src, dst) == 1
+    ops = {n.output[0]: n.op_type for n in onnx.load(str(dst)).graph.node}
+    assert ops["a_c"] == "Relu" and ops["b_c"] == "Clip"
+    x = np.linspace(-8, 8, 64, dtype=np.float32)[None]  # below 0, inside, above both tops and above 6
+    before = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    after = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    for b, a in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+    assert before[0].min() == 0.0 and before[1].max() == pytest.approx(6.0, abs=0.05)
