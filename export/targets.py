@@ -447,13 +447,14 @@ def saturating_clips_to_relu(src: Path, dst: Path) -> int:
             return None
         return float((np.iinfo(zp.dtype).max - int(zp)) * float(scale))
 
+    outputs = {o.name for o in model.graph.output}
     rewritten = 0
     for node in model.graph.node:
         if node.op_type != "Clip" or len(node.input) < 3 or not all(n in values for n in node.input[1:3]):
             continue
         lo, hi = float(values[node.input[1]]), float(values[node.input[2]])
         qs = consumers.get(node.output[0], [])
-        if lo != 0.0 or not qs or any(q.op_type != "QuantizeLinear" for q in qs) or node.output[0] in {o.name for o in model.graph.output}:
+        if lo != 0.0 or not qs or any(q.op_type != "QuantizeLinear" for q in qs) or node.output[0] in outputs:
             continue
         tops = [top_of(q) for q in qs]
         if any(t is None or t > hi for t in tops):

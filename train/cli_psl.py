@@ -109,7 +109,7 @@ def analyze_command(
                 table.add_column(col, justify="right")
             for r in res["by_group"][group]:
                 table.add_row(f"{r['segment_s']:g} s", str(r["n_segments"]), f(r["true_mean"]), f(r["psl_mae"]), f(r["psl_bias"]),
-                              f(r["psl_pcc"]), f(r.get("timed_mae")), f(r["weak_mae"]), f(r["weak_pcc"]))
+                              f(r["psl_pcc"]), f(r["timed_mae"]), f(r["weak_mae"]), f(r["weak_pcc"]))
             table.caption = "timed: the teacher's timing with the true 5-s count (below weak MAE = PSL adds timing)"
             Console().print(table)
         typer.echo(f"{psl / 'analysis.json'}, {psl / 'analysis.png'}")

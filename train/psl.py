@@ -543,8 +543,8 @@ class SegmentStats:
     # the teacher's timing with the true count: its track rescaled in each 5-s window to the weak
     # label. Lower than weak_mae only where the teacher places steps inside a window better than
     # spreading them evenly does: the information PSL can add to a labeled run
-    timed_mae: float = math.nan
-    timed_pcc: float = math.nan
+    timed_mae: float
+    timed_pcc: float
 
 
 def timed_track(track: np.ndarray, window_counts: np.ndarray, window_frames: int) -> np.ndarray:
