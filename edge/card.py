@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge.counter import RateCalibration
 from edge.frontend import FRAMES_PER_SECOND, N_MELS, frontend_params
 
 CARD_SUFFIX = ".card.json"
@@ -41,6 +42,16 @@ class ModelCard:
     parity: dict = field(default_factory=dict)  # max/mean abs diff vs PyTorch, count diff
     tools: dict = field(default_factory=dict)  # versions of what made it
     created: str = ""
+    calibration: dict = field(default_factory=dict)  # edge.counter.RateCalibration + its fit; {} = none
+
+    def rate_calibration(self) -> RateCalibration | None:
+        """The counter's rate calibration, or None; a malformed one is a :class:`CardError`."""
+        if not self.calibration:
+            return None
+        try:
+            return RateCalibration.from_dict(self.calibration)
+        except ValueError as e:
+            raise CardError(f"{self.artifact}{CARD_SUFFIX}: bad calibration: {e}") from e
 
     @property
     def density_stride(self) -> int:
@@ -122,6 +133,7 @@ def verify_card(card: ModelCard, artifact: str | Path) -> None:
             f"{card_path(artifact).name}: window {card.window_frames} and hop {card.hop_frames} must be multiples "
             f"of the density stride {card.density_stride}"
         )
+    card.rate_calibration()  # a malformed calibration is refused here, before anything runs
 
 
 def load_verified_card(artifact: str | Path) -> ModelCard:

@@ -40,6 +40,7 @@ the last 10 s (less at the start of a stream) in steps per minute.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -148,6 +149,60 @@ class Alignment:
         }
 
 
+@dataclass(frozen=True)
+class RateCalibration:
+    """Gain on the step density as a function of the recent uncalibrated rate (module docstring).
+
+    ``g(r) = clip(1 + slope_per_spm * (r - centre_spm), gain_min, gain_max)``, with ``r`` the
+    committed density of the last ``window_s`` seconds in steps per minute.
+    """
+
+    centre_spm: float
+    slope_per_spm: float
+    window_s: float = CADENCE_WINDOW_S
+    gain_min: float = 0.5
+    gain_max: float = 1.5
+
+    def __post_init__(self) -> None:
+        values = (self.centre_spm, self.slope_per_spm, self.window_s, self.gain_min, self.gain_max)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values):
+            raise ValueError(f"rate calibration values must be finite numbers, got {values}")
+        if not 0 < self.gain_min <= 1 <= self.gain_max:
+            raise ValueError(f"rate calibration needs 0 < gain_min <= 1 <= gain_max, got {self.gain_min}, {self.gain_max}")
+        if not 1.0 / DENSITY_FPS <= self.window_s <= 600:
+            raise ValueError(f"rate calibration window_s {self.window_s} not in [{1.0 / DENSITY_FPS}, 600] s")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RateCalibration":
+        """From a card's ``calibration`` (extra keys, such as the fit report, are ignored)."""
+        if not isinstance(d, dict) or d.get("kind") != "rate_gain":
+            raise ValueError(f"calibration must be an object with kind 'rate_gain', got {str(d)[:80]}")
+        try:
+            return cls(**{k: d[k] for k in ("centre_spm", "slope_per_spm", "window_s", "gain_min", "gain_max") if k in d})
+        except TypeError as e:
+            raise ValueError(f"calibration: {e}") from e
+
+    def to_dict(self) -> dict:
+        return {"kind": "rate_gain", **dataclasses.asdict(self)}
+
+    def window_frames(self, fps: int = DENSITY_FPS) -> int:
+        return max(1, round(self.window_s * fps))
+
+    def gain(self, rate_spm):
+        """g(r), for a float or an array of rates in steps per minute."""
+        return np.clip(1.0 + self.slope_per_spm * (np.asarray(rate_spm, np.float64) - self.centre_spm), self.gain_min, self.gain_max)
+
+    def apply(self, density: np.ndarray, fps: int = DENSITY_FPS) -> np.ndarray:
+        """Calibrate a whole committed density track at once (what :class:`Counter` does frame by frame)."""
+        raw = np.asarray(density, np.float64)
+        n = self.window_frames(fps)
+        c = np.concatenate([[0.0], np.cumsum(raw)])
+        i = np.arange(1, len(raw) + 1)
+        lo = np.maximum(0, i - n)
+        rate = (c[i] - c[lo]) * 60.0 * fps / (i - lo)
+        return raw * self.gain(rate)
+
+
 @dataclass
 class Counter:
     """Integrates committed density frames into steps, step events and cadence.
@@ -158,16 +213,22 @@ class Counter:
 
     fps: int = DENSITY_FPS
     cadence_window_s: float = CADENCE_WINDOW_S
-    steps: float = 0.0  # cumulative committed density (float64 sum, frame by frame)
+    calibration: RateCalibration | None = None
+    steps: float = 0.0  # cumulative committed (calibrated) density (float64 sum, frame by frame)
+    raw_steps: float = 0.0  # the same without the calibration
     n_events: int = 0
     frames: int = 0  # density frames committed so far
     _ring: np.ndarray = field(init=False, repr=False)
     _peak_val: float = field(default=-np.inf, init=False, repr=False)
     _peak_frame: int = field(default=0, init=False, repr=False)
     _pending: int = field(default=0, init=False, repr=False)  # crossings waiting for their bump's peak
+    _raw: np.ndarray = field(init=False, repr=False)  # uncalibrated density of the calibration window
+    _raw_sum: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._ring = np.zeros(round(self.cadence_window_s * self.fps), dtype=np.float64)
+        n = self.calibration.window_frames(self.fps) if self.calibration is not None else 1
+        self._raw = np.zeros(n, dtype=np.float64)
 
     @property
     def t_final(self) -> float:
@@ -178,9 +239,17 @@ class Counter:
         """Add the next density frames (1-D, in stream order); return the times of new steps."""
         events = []
         ring, n_ring = self._ring, len(self._ring)
+        cal, raw, n_raw = self.calibration, self._raw, len(self._raw)
+        rate_scale = 60.0 * self.fps
         for v in np.asarray(density, dtype=np.float64):
             v = float(v)
             j = self.frames
+            self.raw_steps += v
+            if cal is not None:  # the gain of the uncalibrated rate over the last window_s, this frame included
+                self._raw_sum += v - raw[j % n_raw]
+                raw[j % n_raw] = v
+                rate = self._raw_sum * rate_scale / min(j + 1, n_raw)
+                v = v * min(max(1.0 + cal.slope_per_spm * (rate - cal.centre_spm), cal.gain_min), cal.gain_max)
             if self._pending and v < self._peak_val:  # the bump that carried the count over has peaked
                 events.extend(self._emit())
             self.steps += v

@@ -75,7 +75,10 @@ def main(assets: Path = ASSETS) -> int:
           f"hop {card.hop_frames / 100:.2f} s, count final {summary['alignment']['latency_s']:.2f} s behind the audio)")
     print(f"sample  {SAMPLE}: {summary['audio_s']:.1f} s in {summary['wall_s']:.2f} s "
           f"(inference median {summary['latency_ms_median']:.2f} ms per hop)")
-    print(f"steps   counted {counted:.1f}   true {truth}   error {error:+.2f} %  [{verdict}]")
+    calibrated = ""
+    if card.calibration:
+        calibrated = f"   (the card's rate calibration; uncalibrated {summary['steps_uncalibrated']:.1f})"
+    print(f"steps   counted {counted:.1f}   true {truth}   error {error:+.2f} %  [{verdict}]{calibrated}")
     return 0
 
 

@@ -19,7 +19,8 @@ file                          dtype      shape                what
                                                               step times in s)
 ``index.json``                JSON                            this table (``files``: dtype, shape,
                                                               order), the front-end and alignment
-                                                              constants, the model, the per-window
+                                                              constants, the model, its rate
+                                                              ``calibration`` (or null), the per-window
                                                               ``updates`` and the totals
 ============================  =========  ===================  =======================================
 
@@ -155,7 +156,7 @@ def write_golden(out: str | Path, backend=None, card: ModelCard | None = None, *
     w = align.window_frames
     inputs = np.zeros((len(plan), N_MELS, w), dtype=np.float32)
     densities = np.zeros((len(plan), align.window_d), dtype=np.float32)
-    counter = Counter()
+    counter = Counter(calibration=card.rate_calibration())
     committed, updates = [], []
     for i, (start, lo, hi) in enumerate(plan):
         n = min(w, n_frames - start)
@@ -208,10 +209,12 @@ def write_golden(out: str | Path, backend=None, card: ModelCard | None = None, *
         },
         "model": {"name": getattr(backend, "name", type(backend).__name__), "artifact": card.artifact,
                   "sha256": card.sha256, "precision": card.precision},
+        "calibration": card.calibration or None,  # the card's RateCalibration (kind rate_gain), or null
         "n_samples": int(len(pcm)),
         "n_frames": int(n_frames),
         "updates": updates,
         "total_steps": counter.steps,
+        "raw_total_steps": counter.raw_steps,  # the uncalibrated sum (== total_steps without calibration)
         "n_events": counter.n_events,
     }
     (out / "index.json").write_text(json.dumps(index, indent=1) + "\n")

@@ -112,7 +112,7 @@ class StreamCounter:
         self.frontend = StreamingLogMel()
         self.ring = FrameRing(N_MELS, w + DENSITY_STRIDE)  # one window + what the tail reaches back
         self._x = np.zeros((1, 1, N_MELS, w), dtype=np.float32)  # model input, reused every hop
-        self.counter = Counter()
+        self.counter = Counter(calibration=card.rate_calibration())
         self.latency = LatencyStats()
         self.windows = 0  # regular windows run so far
         self.samples = 0  # PCM samples consumed
@@ -222,6 +222,7 @@ class StreamCounter:
         busy_ms = self.frontend_ms + self.latency.total_ms
         return {
             "steps": self.counter.steps,
+            "steps_uncalibrated": self.counter.raw_steps,
             "events": self.counter.n_events,
             "audio_s": round(audio_s, 3),
             "t_final": round(self.counter.t_final, 3),
@@ -263,7 +264,7 @@ def count_offline(backend: Backend, card: ModelCard, audio: np.ndarray, *, keep:
     frames = offline_log_mel(audio)
     n_frames = frames.shape[1]
     x = np.zeros((1, 1, N_MELS, align.window_frames), dtype=np.float32)
-    counter = Counter()
+    counter = Counter(calibration=card.rate_calibration())
     density, events = [], []
     plan = align.plan(n_frames)
     for start, lo, hi in plan:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge.counter import RateCalibration
 from edge.golden import click_track, onset_card, write_golden
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ def _run(cmd: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def golden_dirs(tmp_path_factory) -> list[Path]:
     base = tmp_path_factory.mktemp("golden")
-    dirs = [base / "default", base / "short", base / "long", base / "no_overlap"]
+    dirs = [base / "default", base / "short", base / "long", base / "no_overlap", base / "calibrated"]
     write_golden(dirs[0])  # 6 s click track, W 200 / H 48, the numpy onset "model"
     write_golden(dirs[1], seconds=1.337, seed=1)  # < one window: the padded tail window only
     write_golden(dirs[2], card=onset_card(window_frames=128, hop_frames=32), seconds=11.37, seed=2)
@@ -61,6 +62,12 @@ def golden_dirs(tmp_path_factory) -> list[Path]:
     n = len(pcm) - start
     pcm[start:] += (0.5 * np.exp(-np.arange(n) / 128.0) * np.random.default_rng(0).standard_normal(n)).astype(np.float32)
     write_golden(dirs[3], card=onset_card(window_frames=128, hop_frames=128), pcm=np.clip(pcm, -1, 1).astype(np.float32))
+    # a rate calibration (a 4-s rate window, so the gain moves within the run): every count changes
+    card = onset_card()
+    card.calibration = RateCalibration(centre_spm=150.0, slope_per_spm=0.004, window_s=4.0).to_dict()
+    index = write_golden(dirs[4], card=card, seconds=9.0, seed=4)
+    assert index["calibration"]["kind"] == "rate_gain"
+    assert abs(index["total_steps"] - index["raw_total_steps"]) > 0.05 * index["raw_total_steps"]
     return dirs
 
 

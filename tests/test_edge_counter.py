@@ -5,7 +5,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from edge.counter import DENSITY_FPS, DENSITY_STRIDE, Alignment, Counter
+from edge.card import sha256_file
+from edge.counter import DENSITY_FPS, DENSITY_STRIDE, Alignment, Counter, RateCalibration
 from edge.frontend import FRAMES_PER_SECOND
 from edge.ringbuffer import FrameRing
 
@@ -149,3 +150,103 @@ def test_ring_write_and_read_allocate_nothing():
     grown = sum(s.size_diff for s in after.compare_to(before, "filename") if s.size_diff > 0)
     assert grown < 4096, f"ring allocated {grown} bytes over 1000 hops"
     assert ring._buf is buf
+
+
+# ---- the rate calibration (edge.counter.RateCalibration, fitted by train.calibrate)
+
+
+def _spm_density(spm: float, seconds: float) -> np.ndarray:
+    return np.full(round(seconds * DENSITY_FPS), spm / 60 / DENSITY_FPS)
+
+
+def test_calibration_with_zero_slope_counts_every_frame_as_it_is():
+    rng = np.random.default_rng(1)
+    d = rng.gamma(0.5, 0.2, 3000)
+    plain, cal = Counter(), Counter(calibration=RateCalibration(centre_spm=170.0, slope_per_spm=0.0))
+    e1, e2 = plain.commit(d) + plain.flush(), cal.commit(d) + cal.flush()
+    assert cal.steps == plain.steps == cal.raw_steps  # bit-identical: the gain is exactly 1.0
+    assert e1 == e2 and cal.cadence_spm() == plain.cadence_spm()
+
+
+@pytest.mark.parametrize("spm,expected_gain", [(150.0, 1 - 0.002 * 20), (170.0, 1.0), (190.0, 1 + 0.002 * 20)])
+def test_steady_rate_is_scaled_by_the_gain_of_that_rate(spm, expected_gain):
+    cal = RateCalibration(centre_spm=170.0, slope_per_spm=0.002)
+    c = Counter(calibration=cal)
+    d = _spm_density(spm, 60.0)
+    c.commit(d)
+    assert c.raw_steps == pytest.approx(spm)  # 60 s at spm
+    assert c.steps == pytest.approx(spm * expected_gain, rel=1e-12)
+    assert c.cadence_spm() == pytest.approx(spm * expected_gain)  # cadence is calibrated too
+    assert float(cal.gain(spm)) == pytest.approx(expected_gain)
+
+
+def test_gain_follows_the_recent_uncalibrated_rate_and_is_clipped():
+    cal = RateCalibration(centre_spm=150.0, slope_per_spm=0.01, window_s=5.0, gain_min=0.8, gain_max=1.2)
+    assert float(cal.gain(0.0)) == 0.8 and float(cal.gain(400.0)) == 1.2
+    c = Counter(calibration=cal)
+    c.commit(_spm_density(180.0, 20.0))  # g = 1.2 (clipped from 1.3)
+    assert c.steps == pytest.approx(60.0 * 1.2)
+    before = c.steps
+    c.commit(_spm_density(150.0, 20.0))  # after 5 s of the new rate the gain is exactly 1
+    gained = c.steps - before
+    assert 50.0 < gained < 50.0 * 1.2
+    tail = Counter(calibration=cal)
+    tail.commit(_spm_density(180.0, 20.0))
+    tail.commit(_spm_density(150.0, 5.0))
+    t0 = tail.steps
+    tail.commit(_spm_density(150.0, 15.0))
+    assert tail.steps - t0 == pytest.approx(37.5, rel=1e-12)  # 15 s at 150 spm, gain 1
+
+
+def test_calibrated_count_does_not_depend_on_how_frames_arrive_and_matches_apply():
+    rng = np.random.default_rng(2)
+    d = (rng.gamma(0.3, 0.4, 5000) * (1 + np.sin(np.arange(5000) / 400))).astype(np.float32)
+    cal = RateCalibration(centre_spm=160.0, slope_per_spm=0.003)
+    whole = Counter(calibration=cal)
+    ev_whole = whole.commit(d) + whole.flush()
+    pieces = Counter(calibration=cal)
+    ev_pieces, i = [], 0
+    for k in [1, 12, 250, 7, 1000, 3, 60] * 30:
+        ev_pieces += pieces.commit(d[i : i + k])
+        i += k
+        if i >= len(d):
+            break
+    ev_pieces += pieces.commit(d[i:]) + pieces.flush()
+    assert pieces.steps == whole.steps and ev_pieces == ev_whole  # bit-identical
+    assert whole.steps == pytest.approx(cal.apply(d).sum(), rel=1e-10)  # the vectorised twin the fit uses
+    assert whole.steps != pytest.approx(whole.raw_steps, rel=1e-3)  # the calibration did something
+
+
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ({"kind": "other", "centre_spm": 1, "slope_per_spm": 0}, "kind 'rate_gain'"),
+        ({"kind": "rate_gain", "centre_spm": float("nan"), "slope_per_spm": 0}, "finite numbers"),
+        ({"kind": "rate_gain", "centre_spm": 160, "slope_per_spm": "0.1"}, "finite numbers"),
+        ({"kind": "rate_gain", "centre_spm": 160, "slope_per_spm": 0, "gain_min": 1.1}, "gain_min <= 1"),
+        ({"kind": "rate_gain", "centre_spm": 160, "slope_per_spm": 0, "window_s": 0}, "window_s"),
+        ({"kind": "rate_gain", "slope_per_spm": 0}, "centre_spm"),
+    ],
+)
+def test_malformed_calibrations_are_one_line_errors(bad, match):
+    with pytest.raises(ValueError, match=match) as e:
+        RateCalibration.from_dict(bad)
+    assert "\n" not in str(e.value)
+
+
+def test_a_card_with_a_bad_calibration_is_refused_before_anything_runs(tmp_path):
+    from edge.card import CardError, load_verified_card, write_card
+    from edge.golden import onset_card
+
+    artifact = tmp_path / "m.onnx"
+    artifact.write_bytes(b"not really a model")
+    card = onset_card()
+    card.artifact, card.format, card.sha256 = "m.onnx", "onnx", sha256_file(artifact)
+    card.calibration = {"kind": "rate_gain", "centre_spm": 160.0, "slope_per_spm": 0.001}
+    write_card(card, artifact)
+    assert load_verified_card(artifact).rate_calibration() == RateCalibration(160.0, 0.001)
+    card.calibration = {"kind": "rate_gain", "centre_spm": 160.0, "slope_per_spm": 0.001, "gain_max": 0.9}
+    write_card(card, artifact)
+    with pytest.raises(CardError, match=r"m.onnx.card.json: bad calibration: .*gain_max") as e:
+        load_verified_card(artifact)
+    assert "\n" not in str(e.value)

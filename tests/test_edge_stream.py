@@ -16,6 +16,7 @@ import soundfile as sf
 
 from edge.audio import AudioError, load_audio
 from edge.backends import load_model
+from edge.counter import RateCalibration
 from edge.golden import OnsetBackend, click_track, onset_card
 from edge.sources import FileSource
 from edge.stream import StreamCounter, count_offline, offline_log_mel
@@ -81,6 +82,23 @@ def test_stream_equals_offline(backends, audio, kind, hop):
         assert all(b.t_final >= a.t_final and b.steps >= a.steps - 1e-9 for a, b in zip(updates, updates[1:]))
         assert updates[-1].steps == streamed.steps and updates[-1].t_final == pytest.approx(offline.n_frames // 4 / 25)
         assert all(u.t - u.t_final <= card.window_frames / 100 + 1e-9 for u in updates)
+
+
+@pytest.mark.parametrize("kind", ["numpy", *KINDS])
+@pytest.mark.parametrize("hop", [4, 48, 200])
+def test_stream_equals_offline_with_a_rate_calibration(backends, kind, hop):
+    """The card's rate calibration depends only on committed frames: streaming still equals offline."""
+    backend, card = backends[kind]
+    cal = RateCalibration(centre_spm=150.0, slope_per_spm=0.004, window_s=3.0)
+    card = dataclasses.replace(card, hop_frames=hop, calibration=cal.to_dict())
+    pcm = click_track(8.0, seed=12, spm=175.0)[0]
+    offline = count_offline(backend, card, pcm)
+    assert offline.steps == pytest.approx(cal.apply(offline.density).sum(), rel=1e-9)  # density is kept uncalibrated
+    assert abs(offline.steps - float(offline.density.sum())) > 0.03 * offline.steps  # the gain mattered
+    for block in BLOCKS:
+        streamed, updates = stream(backend, card, pcm, block)
+        assert_same(streamed, offline)
+        assert updates[-1].steps == streamed.steps
 
 
 @pytest.mark.parametrize("block", [1, 7, 159, 161])

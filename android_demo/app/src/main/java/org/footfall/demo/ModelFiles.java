@@ -19,8 +19,10 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.footfall.core.Counter;
 import org.footfall.core.MelFilterbank;
 import org.footfall.core.ModelSpec;
+import org.footfall.core.RateCalibration;
 import org.json.JSONArray;
 import org.json.JSONException;
 import org.json.JSONObject;
@@ -124,6 +126,20 @@ final class ModelFiles {
                 frontend.put(k, fe.get(k));
             }
         }
+        RateCalibration calibration = null;
+        JSONObject cal = c.optJSONObject("calibration");
+        if (cal != null && cal.length() > 0) {
+            if (!"rate_gain".equals(cal.optString("kind"))) {
+                throw new JSONException("calibration kind '" + cal.optString("kind") + "' is not 'rate_gain'");
+            }
+            try {
+                calibration = new RateCalibration(cal.getDouble("centre_spm"), cal.getDouble("slope_per_spm"),
+                        cal.optDouble("window_s", Counter.CADENCE_WINDOW_S), cal.optDouble("gain_min", 0.5),
+                        cal.optDouble("gain_max", 1.5));
+            } catch (IllegalArgumentException e) {
+                throw new JSONException("bad calibration: " + e.getMessage());
+            }
+        }
         return new ModelSpec(
                 c.getString("artifact"),
                 c.getString("format"),
@@ -133,7 +149,8 @@ final class ModelFiles {
                 c.getInt("hop_frames"),
                 c.getDouble("density_fps"),
                 inputShape,
-                frontend);
+                frontend,
+                calibration);
     }
 
     static MappedByteBuffer map(File file) throws IOException {

@@ -10,6 +10,11 @@ package org.footfall.core;
  * previous event, and it is emitted once that bump has peaked (a later frame is lower) or at
  * {@link #flush()}, so after flush there are {@code floor(steps + 0.5)} events. Cadence is the
  * committed mass of the last 10 s, in steps per minute. Fixed memory: a ring of 250 frames.
+ *
+ * <p>With a {@link RateCalibration} each frame is multiplied, as it is committed, by the gain of
+ * the uncalibrated rate of the last {@code windowS} seconds (this frame included), with the same
+ * float64 operations in the same order as Python, so calibrated counts are bit-identical too;
+ * {@link #rawSteps()} keeps the uncalibrated sum.
  */
 public final class Counter {
     /** Front-end frames per density frame. */
@@ -22,6 +27,10 @@ public final class Counter {
 
     private final int fps;
     private final double[] ring;
+    private final RateCalibration calibration; // null: every frame counts as it is
+    private final double[] raw; // uncalibrated density of the calibration window
+    private double rawSum = 0.0;
+    private double rawSteps = 0.0;
     private double steps = 0.0;
     private int nEvents = 0;
     private long frames = 0;
@@ -29,13 +38,28 @@ public final class Counter {
     private long peakFrame = 0;
     private int pending = 0; // crossings waiting for their bump's peak
 
-    public Counter(int fps, double cadenceWindowS) {
+    public Counter(int fps, double cadenceWindowS, RateCalibration calibration) {
         this.fps = fps;
         this.ring = new double[(int) Math.round(cadenceWindowS * fps)];
+        this.calibration = calibration;
+        this.raw = new double[calibration == null ? 1 : calibration.windowFrames(fps)];
+    }
+
+    public Counter(int fps, double cadenceWindowS) {
+        this(fps, cadenceWindowS, null);
+    }
+
+    public Counter(RateCalibration calibration) {
+        this(DENSITY_FPS, CADENCE_WINDOW_S, calibration);
     }
 
     public Counter() {
-        this(DENSITY_FPS, CADENCE_WINDOW_S);
+        this(DENSITY_FPS, CADENCE_WINDOW_S, null);
+    }
+
+    /** The uncalibrated sum of the committed density (equal to {@link #steps()} without calibration). */
+    public double rawSteps() {
+        return rawSteps;
     }
 
     /** Cumulative committed density: the step count. */
@@ -69,6 +93,14 @@ public final class Counter {
         for (int i = lo; i < hi; i++) {
             double v = density[i];
             long j = frames;
+            rawSteps += v;
+            if (calibration != null) { // the gain of the uncalibrated rate over the last windowS, this frame included
+                int slot = (int) (j % raw.length);
+                rawSum += v - raw[slot];
+                raw[slot] = v;
+                double rate = rawSum * (60.0 * fps) / Math.min(j + 1, raw.length);
+                v = v * calibration.gain(rate);
+            }
             if (pending > 0 && v < peakVal) { // the bump that carried the count over has peaked
                 emit();
             }

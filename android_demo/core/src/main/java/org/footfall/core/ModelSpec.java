@@ -20,9 +20,18 @@ public final class ModelSpec {
     public final double densityFps;
     public final int[] inputShape;
     public final Map<String, Object> frontend;
+    /** The card's rate calibration, or null when it has none. */
+    public final RateCalibration calibration;
 
     public ModelSpec(String artifact, String format, String precision, String sha256, int windowFrames,
             int hopFrames, double densityFps, int[] inputShape, Map<String, Object> frontend) {
+        this(artifact, format, precision, sha256, windowFrames, hopFrames, densityFps, inputShape, frontend, null);
+    }
+
+    public ModelSpec(String artifact, String format, String precision, String sha256, int windowFrames,
+            int hopFrames, double densityFps, int[] inputShape, Map<String, Object> frontend,
+            RateCalibration calibration) {
+        this.calibration = calibration;
         this.artifact = artifact;
         this.format = format;
         this.precision = precision;

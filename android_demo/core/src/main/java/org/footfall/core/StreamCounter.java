@@ -23,7 +23,7 @@ public final class StreamCounter {
     private final StreamingLogMel frontend;
     private final FrameRing ring;
     private final float[] x; // model input (64, W) band-major, reused every hop
-    private final Counter counter = new Counter();
+    private final Counter counter;
     private long windows = 0; // regular windows run so far
     private long samples = 0;
     private boolean finished = false;
@@ -34,7 +34,13 @@ public final class StreamCounter {
     private Exception modelError;
 
     public StreamCounter(DensityModel model, MelFilterbank filters, int windowFrames, int hopFrames) {
+        this(model, filters, windowFrames, hopFrames, null);
+    }
+
+    /** With the model card's rate calibration ({@code null}: none). */
+    public StreamCounter(DensityModel model, MelFilterbank filters, int windowFrames, int hopFrames, RateCalibration calibration) {
         this.model = model;
+        this.counter = new Counter(calibration);
         this.align = new Alignment(windowFrames, hopFrames, Counter.DENSITY_STRIDE);
         this.frontend = new StreamingLogMel(filters);
         this.ring = new FrameRing(FrontEnd.N_MELS, windowFrames + Counter.DENSITY_STRIDE);
@@ -43,7 +49,7 @@ public final class StreamCounter {
 
     /** From a verified model card. */
     public StreamCounter(DensityModel model, MelFilterbank filters, ModelSpec spec) {
-        this(model, filters, spec.windowFrames, spec.hopFrames);
+        this(model, filters, spec.windowFrames, spec.hopFrames, spec.calibration);
         if (spec.densityStride() != Counter.DENSITY_STRIDE) {
             throw new IllegalArgumentException("card density stride " + spec.densityStride() + " != " + Counter.DENSITY_STRIDE);
         }

@@ -31,6 +31,7 @@ final class Golden {
     final float[] windowDensity; // (nWindows, W / 4)
     final float[] committedDensity; // (nFrames / 4,)
     final float[] melFilters; // (64, 257)
+    final RateCalibration calibration; // the card's, or null
     final int nFrames;
     final int windowFrames;
     final int hopFrames;
@@ -74,6 +75,14 @@ final class Golden {
         windowDensity = f32("window_density.f32", nWindows, windowFrames / Counter.DENSITY_STRIDE);
         committedDensity = f32("committed_density.f32", nFrames / Counter.DENSITY_STRIDE);
         melFilters = f32("mel_filters.f32", FrontEnd.N_MELS, FrontEnd.N_FREQS);
+        Map<String, Object> cal = map("calibration");
+        if (cal == null) {
+            calibration = null;
+        } else {
+            if (!"rate_gain".equals(cal.get("kind"))) throw new IOException(idx + ": unknown calibration kind " + cal.get("kind"));
+            calibration = new RateCalibration(number(cal.get("centre_spm")), number(cal.get("slope_per_spm")),
+                    number(cal.get("window_s")), number(cal.get("gain_min")), number(cal.get("gain_max")));
+        }
     }
 
     @SuppressWarnings("unchecked")

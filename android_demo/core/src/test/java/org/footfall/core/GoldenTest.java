@@ -146,7 +146,7 @@ public class GoldenTest {
 
     @Test
     public void counterOnGoldenDensityIsExact() {
-        Counter c = new Counter();
+        Counter c = new Counter(g.calibration);
         List<Float> committed = new ArrayList<>();
         List<double[]> events = new ArrayList<>();
         for (int i = 0; i < g.updates.size(); i++) {
@@ -172,6 +172,7 @@ public class GoldenTest {
         for (int i = 0; i < flat.length; i++) flat[i] = committed.get(i);
         assertArrayEquals("committed density", g.committedDensity, flat, 0f);
         assertEquals(Golden.number(g.index.get("total_steps")), c.steps(), 0.0);
+        assertEquals(Golden.number(g.index.get("raw_total_steps")), c.rawSteps(), 0.0);
         assertEquals(Golden.integer(g.index.get("n_events")), c.nEvents());
     }
 
@@ -200,7 +201,7 @@ public class GoldenTest {
 
     private void checkEngine(int[] blocks, String how) throws Exception {
         ReplayModel model = new ReplayModel();
-        StreamCounter sc = new StreamCounter(model, g.filterbank(), g.windowFrames, g.hopFrames);
+        StreamCounter sc = new StreamCounter(model, g.filterbank(), g.windowFrames, g.hopFrames, g.calibration);
         assertEquals(Golden.integer(g.map("alignment").get("ring_capacity_frames")), sc.ringCapacity());
         List<Update> ups = new ArrayList<>();
         int pos = 0;
@@ -272,7 +273,7 @@ public class GoldenTest {
 
     @Test
     public void engineRefusesPushAfterFinish() throws Exception {
-        StreamCounter sc = new StreamCounter(new ReplayModel(), g.filterbank(), g.windowFrames, g.hopFrames);
+        StreamCounter sc = new StreamCounter(new ReplayModel(), g.filterbank(), g.windowFrames, g.hopFrames, g.calibration);
         sc.finish();
         try {
             sc.push(new float[10]);
