@@ -92,7 +92,7 @@ def stream_frames(backend, card, audio: np.ndarray, n_frames: int) -> np.ndarray
     from edge.stream import count_offline
 
     result = count_offline(backend, card, audio, keep=True)
-    return density_to_frames(result.density, n_frames)
+    return density_to_frames(result.counted, n_frames)  # as counted: with the card's rate calibration, if any
 
 
 def reference_frames(model, run: TestRun, window_frames: int, device: str = "cpu") -> np.ndarray:

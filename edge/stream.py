@@ -61,8 +61,16 @@ class CountResult:
     windows: int  # model runs, tail included
     n_frames: int  # front-end frames of the audio
     audio_s: float
-    density: np.ndarray | None = None  # committed density (n_frames // 4,), with keep=True
+    density: np.ndarray | None = None  # committed density (n_frames // 4,), as the model gave it, with keep=True
     events: list[float] | None = None  # step times (s), with keep=True
+    counted: np.ndarray | None = None  # the density as counted: after the card's rate calibration (== density without one)
+
+
+def _counted(density: np.ndarray | None, card: ModelCard) -> np.ndarray | None:
+    cal = card.rate_calibration()
+    if density is None or cal is None:
+        return density
+    return cal.apply(density)
 
 
 @dataclass
@@ -213,8 +221,9 @@ class StreamCounter:
             windows=self.windows + int(self.tail_ran),
             n_frames=self.ring.written,
             audio_s=self.audio_s,
-            density=_joined(self._density) if self.keep else None,
+            density=(d := _joined(self._density) if self.keep else None),
             events=list(self._events) if self.keep else None,
+            counted=_counted(d, self.card),
         )
 
     def summary(self) -> dict:
@@ -282,7 +291,8 @@ def count_offline(backend: Backend, card: ModelCard, audio: np.ndarray, *, keep:
         windows=len(plan),
         n_frames=n_frames,
         audio_s=len(audio) / SAMPLE_RATE,
-        density=_joined(density) if keep else None,
+        density=(d := _joined(density) if keep else None),
         events=events if keep else None,
+        counted=_counted(d, card),
     )
 

@@ -3,7 +3,7 @@
 # this 2-core CPU. Every stage skips when its output exists (delete it to redo) and training
 # stages resume after a kill, so re-running after an interruption loses nothing.
 #   data (+ extra training runners) -> teacher (cpu preset) -> PSL relabel -> student (PSL distill)
-#   -> fine-tune with quiet windows -> QAT int8 -> export -> bundle
+#   -> fine-tune with quiet windows -> QAT int8 -> export -> rate calibration -> bundle
 # About 3 h on 2 cores: teacher 45 min, student 17 epochs x 4.5 min, fine-tune 3 x 4.5 min, QAT 30 min.
 set -euo pipefail
 BIN=${BIN:-.venv/bin}
@@ -66,6 +66,14 @@ INT8=$("$BIN/python" -m train.qat ship "$TUNED/int8")
 echo "+ shipping $INT8 (lower validation 5-s MAE; $TUNED/int8/report.json)" >&2
 EXPORT=$RUNS/export$FOLD
 [ -f "$EXPORT/.done" ] || { ff export "$INT8" --to pte,tflite,onnx,qnn --precision int8,fp32 --data "$DATA" --out "$EXPORT" && echo done > "$EXPORT/.done"; }
+# the counter's rate calibration, fitted per artifact on the runs the student trained on (the fold's
+# train runs + the extra runners; validation and test are only reported): a count regressor pulls
+# every runner towards the training cadence, over-counting slow runs (train/calibrate.py)
+if [ ! -f "$EXPORT/.calibrated" ]; then
+  # shellcheck disable=SC2046
+  ff calibrate $(ls "$EXPORT"/*.tflite "$EXPORT"/*.pte; ls "$EXPORT"/*.onnx | grep -v _qnn_) --data "$DATA" --fold "$FOLD" --extra "$EXTRA"
+  echo done > "$EXPORT/.calibrated"
+fi
 "$BIN/python" -m train.bundle sample
 "$BIN/python" -m train.bundle artifacts "$EXPORT"
 echo "make model: done; try: make demo" >&2

@@ -94,6 +94,7 @@ def test_stream_equals_offline_with_a_rate_calibration(backends, kind, hop):
     pcm = click_track(8.0, seed=12, spm=175.0)[0]
     offline = count_offline(backend, card, pcm)
     assert offline.steps == pytest.approx(cal.apply(offline.density).sum(), rel=1e-9)  # density is kept uncalibrated
+    assert offline.counted.sum() == pytest.approx(offline.steps, rel=1e-9)
     assert abs(offline.steps - float(offline.density.sum())) > 0.03 * offline.steps  # the gain mattered
     for block in BLOCKS:
         streamed, updates = stream(backend, card, pcm, block)
