@@ -65,7 +65,7 @@ fi
 INT8=$("$BIN/python" -m train.qat ship "$TUNED/int8")
 echo "+ shipping $INT8 (lower validation 5-s MAE; $TUNED/int8/report.json)" >&2
 EXPORT=$RUNS/export$FOLD
-[ -f "$EXPORT/.done" ] || { ff export "$INT8" --to pte,tflite,onnx,qnn --precision int8,fp32 --data "$DATA" --out "$EXPORT" && echo done > "$EXPORT/.done"; }
+[ -f "$EXPORT/.done" ] || { ff export "$INT8" --to pte,tflite,onnx,qnn --precision int8,fp32 --data "$DATA" --out "$EXPORT" && rm -f "$EXPORT/.calibrated" && echo done > "$EXPORT/.done"; }
 # the counter's rate calibration, fitted per artifact on the runs the student trained on (the fold's
 # train runs + the extra runners; validation and test are only reported): a count regressor pulls
 # every runner towards the training cadence, over-counting slow runs (train/calibrate.py)
