@@ -81,6 +81,8 @@ def test_calibrate_writes_the_card_fitted_on_training_runs_only(tmp_path, datase
     audio = load_audio(r.audio)
     assert count_offline(backend, card, audio).steps == pytest.approx(cal.apply(runs[0].density).sum(), rel=1e-9)
     assert json.loads(res.output[res.output.index("{"): res.output.rindex("}") + 1])["kind"] == "rate_gain"
+    png = tmp_path / (artifact.name + ".calibration.png")  # the default plot, beside the artifact
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
 def test_dry_run_leaves_the_card_alone(tmp_path, datasets):
@@ -88,10 +90,11 @@ def test_dry_run_leaves_the_card_alone(tmp_path, datasets):
 
     artifact = copy_artifact(onset_artifacts()["onnx"], tmp_path)
     before = (tmp_path / (artifact.name + ".card.json")).read_text()
-    res = CliRunner().invoke(app, ["calibrate", str(artifact), "--data", str(datasets[0]), "--dry-run"])
+    res = CliRunner().invoke(app, ["calibrate", str(artifact), "--data", str(datasets[0]), "--dry-run", "--no-plot"])
     assert res.exit_code == 0, res.output
     assert "not written (--dry-run)" in res.output
     assert (tmp_path / (artifact.name + ".card.json")).read_text() == before
+    assert not list(tmp_path.glob("*.png"))
 
 
 @pytest.mark.parametrize("case", ["no card", "no dataset", "bad fold"])

@@ -97,6 +97,45 @@ def report(runs: Sequence[RunDensity], cal: RateCalibration) -> dict:
     return out
 
 
+def plot(runs: Sequence[RunDensity], cal: RateCalibration, path: str | Path, title: str = "") -> Path:
+    """Per-run signed total-count error against the run's true mean cadence, before and after, and g(r)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, axg) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [2.2, 1]})
+    colours = {"fit": "0.6", "val": "tab:blue", "test": "tab:red"}
+    for split in ("fit", "val", "test"):
+        sel = [r for r in runs if r.split == split and r.true_steps > 0]
+        if not sel:
+            continue
+        spm = np.array([60.0 * r.true_steps * DENSITY_FPS / len(r.density) for r in sel])
+        before, after = total_errors_pct(sel, None), total_errors_pct(sel, cal)
+        c = colours[split]
+        ax.scatter(spm, before, s=18, facecolors="none", edgecolors=c, linewidths=0.8)
+        ax.scatter(spm, after, s=14, color=c, label=f"{split} ({len(sel)} runs): median |error| {np.median(np.abs(before)):.2f} → {np.median(np.abs(after)):.2f} %")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.axhspan(-3, 3, color="tab:green", alpha=0.08, lw=0)
+    ax.set_xlabel("true mean cadence of the run (steps/min)")
+    ax.set_ylabel("total-count error (%)")
+    ax.set_title("per run: open = uncalibrated, filled = calibrated")
+    ax.legend(fontsize=8, loc="best")
+    r = np.linspace(0, 220, 221)
+    axg.plot(r, cal.gain(r), color="k")
+    axg.axhline(1, color="0.7", lw=0.6)
+    axg.set_xlabel(f"uncalibrated rate over the last {cal.window_s:g} s (steps/min)")
+    axg.set_ylabel("gain g(r)")
+    axg.set_title(f"g(r) = 1 {cal.slope_per_spm:+.5f} (r − {cal.centre_spm:.1f})", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def collect(
     artifact: str | Path,
     data: str | Path,
@@ -147,8 +186,9 @@ def calibrate(
     write: bool = True,
     progress: Optional[Callable[[str, int, int], None]] = None,
     threads: int = 1,
+    plot_path: str | Path | None = None,
 ) -> dict:
-    """Fit, report and (with ``write``) store the calibration in ``artifact``'s card."""
+    """Fit, report and (with ``write``) store the calibration in ``artifact``'s card; optionally plot it."""
     from edge.card import load_verified_card, write_card
 
     card = load_verified_card(artifact)
@@ -166,6 +206,8 @@ def calibrate(
             "report": rep,
         }
     }
+    if plot_path is not None:
+        plot(runs, cal, plot_path, title=f"{Path(artifact).name}: rate calibration fitted on the 'fit' runs only")
     if write:
         card.calibration = entry
         write_card(card, artifact)
@@ -185,6 +227,7 @@ def register(app) -> None:
         fold: int = typer.Option(0, "--fold", "-k"),
         extra: list[Path] = typer.Option([], "--extra", help="more training datasets (all labeled runs fitted), repeatable"),
         dry_run: bool = typer.Option(False, "--dry-run", help="fit and report, leave the card as it is"),
+        with_plot: bool = typer.Option(True, "--plot/--no-plot", help="write ARTIFACT.calibration.png: per-run errors against cadence, before and after, and g(r)"),
         as_json: bool = typer.Option(False, "--json", help="print the calibration as JSON"),
         threads: int = typer.Option(1, "--threads"),
     ) -> None:
@@ -208,7 +251,8 @@ def register(app) -> None:
                     def tick(run_id: str, i: int, n: int) -> None:
                         bar.update(task, completed=i, total=n, description=run_id)
 
-                    entry = calibrate(artifact, data, fold, extra, write=not dry_run, progress=tick, threads=threads)
+                    png = artifact.with_name(artifact.name + ".calibration.png") if with_plot else None
+                    entry = calibrate(artifact, data, fold, extra, write=not dry_run, progress=tick, threads=threads, plot_path=png)
             except (CalibrationError, CardError, BackendError, DatasetError, AudioError, FileNotFoundError) as e:
                 msg = str(e).splitlines()[0] if str(e) else type(e).__name__
                 typer.echo(f"error: {msg}", err=True)
@@ -226,4 +270,4 @@ def register(app) -> None:
                               f"{s['median_abs_total_error_pct']:.2f}", f"{s['mean_total_error_pct']:+.2f}")
             Console().print(t)
             where = "not written (--dry-run)" if dry_run else f"written to {artifact}.card.json"
-            typer.echo(f"{artifact.name}: calibration fitted on the 'fit' runs only; {where}")
+            typer.echo(f"{artifact.name}: calibration fitted on the 'fit' runs only; {where}" + (f"; plot {png}" if png else ""))
