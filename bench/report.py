@@ -110,7 +110,8 @@ def markdown(res: BenchResult, plots: list[str]) -> str:
     if res.accuracy:
         lines += ["## Accuracy on the test runs, and agreement with the reference", "",
                   f"{DEFINITIONS['accuracy']}. Relative cost = {DEFINITIONS['rel_mae_cost']} ('vs fp32 student': the same "
-                  f"against the PyTorch student, i.e. what export and int8 cost); d = {DEFINITIONS['count_diff']}.", ""]
+                  f"against the PyTorch student, i.e. what export and int8 cost, and what a rate calibration in the card gains: "
+                  f"'rate-calibrated' subjects count with edge.counter.RateCalibration, the PyTorch student without); d = {DEFINITIONS['count_diff']}.", ""]
         rows = []
         for s in res.subjects:
             a = res.accuracy.get(s.key)

@@ -61,7 +61,8 @@ class Subject:
         """Short human name: "teacher cnn14 fp32 · PyTorch cuda", "student int8 · .pte"."""
         if self.format == "pytorch":
             return f"{self.role if self.role != 'reference' else 'teacher'} {self.model_name} {self.precision} · PyTorch {self.device}"
-        return f"student {self.precision} · .{self.format}" + (" (QAT)" if self.quantization == "qat" else "")
+        calibrated = " · rate-calibrated" if self.card is not None and self.card.calibration else ""
+        return f"student {self.precision} · .{self.format}" + (" (QAT)" if self.quantization == "qat" else "") + calibrated
 
     @property
     def runtime(self) -> str:
