@@ -124,7 +124,7 @@ def plot(runs: Sequence[RunDensity], cal: RateCalibration, path: str | Path, tit
     r = np.linspace(0, 220, 221)
     axg.plot(r, cal.gain(r), color="k")
     axg.axhline(1, color="0.7", lw=0.6)
-    axg.set_xlabel(f"uncalibrated rate over the last {cal.window_s:g} s (steps/min)")
+    axg.set_xlabel(f"uncalibrated rate, last {cal.window_s:g} s (spm)")
     axg.set_ylabel("gain g(r)")
     axg.set_title(f"g(r) = 1 {cal.slope_per_spm:+.5f} (r − {cal.centre_spm:.1f})", fontsize=9)
     if title:
