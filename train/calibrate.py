@@ -137,21 +137,19 @@ def plot(runs: Sequence[RunDensity], cal: RateCalibration, path: str | Path, tit
 
 
 def collect(
-    artifact: str | Path,
+    backend,
+    card,
     data: str | Path,
     fold: int,
     extra: Sequence[str | Path] = (),
     progress: Optional[Callable[[str, int, int], None]] = None,
-    threads: int = 1,
 ) -> list[RunDensity]:
-    """Stream every labeled run of the fit/val/test sets through ``artifact`` (uncalibrated)."""
+    """Stream every labeled run of the fit/val/test sets through a loaded artifact (uncalibrated)."""
     from edge.audio import load_audio
-    from edge.backends import load_model
     from edge.stream import count_offline
     from train.data.folds import N_FOLDS, split as split_folds
     from train.data.recordings import labeled, load_dataset, load_steps
 
-    backend, card = load_model(artifact, threads=threads)
     raw_card = dataclasses.replace(card, calibration={})
     recs = labeled(load_dataset(data))
     if not recs:
@@ -189,10 +187,11 @@ def calibrate(
     plot_path: str | Path | None = None,
 ) -> dict:
     """Fit, report and (with ``write``) store the calibration in ``artifact``'s card; optionally plot it."""
-    from edge.card import load_verified_card, write_card
+    from edge.backends import load_model
+    from edge.card import write_card
 
-    card = load_verified_card(artifact)
-    runs = collect(artifact, data, fold, extra, progress, threads)
+    backend, card = load_model(artifact, threads=threads)  # verifies the card against the artifact once
+    runs = collect(backend, card, data, fold, extra, progress)
     cal = fit([r for r in runs if r.split == "fit"])
     rep = report(runs, cal)
     entry = cal.to_dict() | {
