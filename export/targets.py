@@ -89,7 +89,11 @@ def _quiet() -> None:
 def _check_example(example: torch.Tensor) -> torch.Tensor:
     if example.ndim != 4 or example.shape[0] != 1 or example.shape[1] != 1:
         raise ExportError(f"example input must be (1, 1, n_mels, T), got {tuple(example.shape)}")
-    return example.detach().float().contiguous()
+    # A fresh, densely strided copy. Windows stacked in numpy and given their channel axis with
+    # `[:, None]` carry stride 0 on that size-1 axis; numpy's ascontiguousarray and torch's
+    # .contiguous() both call such an array contiguous and keep the 0, torch.export records it,
+    # and ExecuTorch's emitter then refuses the input ("0 in strides is not supported").
+    return example.detach().float().clone(memory_format=torch.contiguous_format)
 
 
 def calibration_batches(calibration: Calibration, example: torch.Tensor) -> list[torch.Tensor]:
