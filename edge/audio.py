@@ -6,11 +6,38 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.frontend import SAMPLE_RATE
+from edge.frontend import N_FREQS, SAMPLE_RATE, mel_filters
+
+# Inputs below SAMPLE_RATE are resampled, but what lies above their Nyquist frequency is not
+# there: at 8 kHz the top 22 % of the mel bands are empty and a 16-kHz model counted a run 48 %
+# low (a warning); below MIN_SAMPLE_RATE (a third of the bands empty at 6 kHz) a count means
+# nothing (an error).
+MIN_SAMPLE_RATE = 8_000
 
 
 class AudioError(ValueError):
     """Audio that cannot be used; the message is one line naming the file and the problem."""
+
+
+def missing_band_fraction(rate: float) -> float:
+    """Fraction of the front end's mel bands whose peak lies above ``rate / 2`` (empty at that rate)."""
+    peaks = np.linspace(0.0, SAMPLE_RATE / 2, N_FREQS)[mel_filters().argmax(axis=1)]  # (N_MELS,) Hz
+    return float(np.mean(peaks > rate / 2))
+
+
+def check_rate(rate: float, what: str) -> str | None:
+    """Refuse a rate too low to count (:class:`AudioError`); a warning line for one below 16 kHz."""
+    if rate < MIN_SAMPLE_RATE:
+        raise AudioError(
+            f"{what}: sample rate {rate:g} Hz is too low to count steps (at least {MIN_SAMPLE_RATE} Hz; "
+            f"the model hears up to {SAMPLE_RATE // 2} Hz)"
+        )
+    if rate < SAMPLE_RATE:
+        return (
+            f"{what}: sample rate {rate:g} Hz: nothing above {rate / 2:g} Hz, so {100 * missing_band_fraction(rate):.0f} % "
+            f"of the model's mel bands are empty; the count may be low (record at {SAMPLE_RATE} Hz or more)"
+        )
+    return None
 
 
 def to_mono(audio: np.ndarray) -> np.ndarray:

@@ -24,8 +24,10 @@ The ExecuTorch Python bindings link libtorch, so running a ``.pte`` from Python 
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import sys
-
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +70,27 @@ class Backend:
         return f"{type(self).__name__}({self.path.name!r}, threads={self.threads}, input={self.input_shape})"
 
 
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Hide what native code prints on file descriptor 2 meanwhile (LiteRT's "INFO: Created
+    TensorFlow Lite XNNPACK delegate for CPU."): start-up chatter a user cannot act on. Errors
+    still arrive as exceptions. A no-op where stderr has no file descriptor (captured)."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> np.ndarray:
     """float -> int8/uint8 with round-half-to-even and saturation, as TFLite does."""
     info = np.iinfo(dtype)
@@ -93,8 +116,9 @@ class LiteRTBackend(Backend):
                     f"{self.path.name}: no LiteRT runtime: pip install ai-edge-litert (or tflite-runtime)"
                 ) from e_litert
         try:
-            self._interp = Interpreter(model_path=str(self.path), num_threads=threads)
-            self._interp.allocate_tensors()
+            with quiet_native_stderr():
+                self._interp = Interpreter(model_path=str(self.path), num_threads=threads)
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise BackendError(f"{self.path.name}: LiteRT cannot load it ({str(e).splitlines()[0]})") from e
         inp, out = self._interp.get_input_details(), self._interp.get_output_details()

@@ -87,6 +87,10 @@ def write_card(card: ModelCard, artifact: str | Path) -> Path:
 def load_card(artifact: str | Path) -> ModelCard:
     """Read the card beside ``artifact`` (no verification; see :func:`verify_card`)."""
     path = card_path(artifact)
+    if not Path(artifact).exists():
+        raise CardError(f"{artifact}: no such model file")
+    if Path(artifact).is_dir():
+        raise CardError(f"{artifact}: is a folder, not a model file (.tflite, .pte or .onnx)")
     if not path.exists():
         raise CardError(f"{artifact}: no model card (expected {path.name} beside it)")
     try:

@@ -36,6 +36,13 @@ event (the peak of the bump that carried the count over), at the frame's centre.
 once that bump has peaked (a later frame is lower), or at the end of the stream, so after
 ``flush()`` the number of events is ``floor(steps + 0.5)``. Cadence is the committed density mass of
 the last 10 s (less at the start of a stream) in steps per minute.
+
+A runner's figures (what ``edge-run`` shows): the cadence is *shown* once
+:data:`CADENCE_MIN_S` of audio is final, and reads "no steps" below :data:`ACTIVE_MIN_SPM`. The
+stream is cut into :data:`ACTIVE_BIN_S` bins of committed density; a bin whose rate reaches
+``ACTIVE_MIN_SPM`` is *active*. Active time is the time of the active bins, the mean cadence is
+their steps per active minute, and the peak cadence is the highest shown cadence at the end of an
+active bin. Like the count, these depend only on the committed density, never on block sizes.
 """
 
 from __future__ import annotations
@@ -51,6 +58,9 @@ DENSITY_STRIDE = 4  # front-end frames per density frame
 DENSITY_FPS = FRAMES_PER_SECOND // DENSITY_STRIDE  # 25 density frames per second
 CADENCE_WINDOW_S = 10.0  # cadence = steps in the last 10 s of committed audio, per minute
 PAD_LOG_MEL = float(np.float32(np.log(LOG_EPS)))  # log-mel of digital silence (-13.8), pads short streams
+CADENCE_MIN_S = 3.0  # no cadence is shown before this much audio is final (too few steps to say)
+ACTIVE_MIN_SPM = 60.0  # slower than the slowest walk (~90 spm): "no steps"
+ACTIVE_BIN_S = 2.0  # active time is counted in bins of this length
 
 assert DENSITY_FPS * DENSITY_STRIDE == FRAMES_PER_SECOND
 
@@ -224,11 +234,17 @@ class Counter:
     _pending: int = field(default=0, init=False, repr=False)  # crossings waiting for their bump's peak
     _raw: np.ndarray = field(init=False, repr=False)  # uncalibrated density of the calibration window
     _raw_sum: float = field(default=0.0, init=False, repr=False)
+    active_frames: int = field(default=0, init=False)  # density frames in active bins (module docstring)
+    active_steps: float = field(default=0.0, init=False)  # steps in active bins
+    peak_cadence: float | None = field(default=None, init=False)  # highest shown cadence at the end of an active bin
+    _bin_steps: float = field(default=0.0, init=False, repr=False)
+    _bin_frames: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._ring = np.zeros(round(self.cadence_window_s * self.fps), dtype=np.float64)
         n = self.calibration.window_frames(self.fps) if self.calibration is not None else 1
         self._raw = np.zeros(n, dtype=np.float64)
+        self._bin_len = round(ACTIVE_BIN_S * self.fps)
 
     @property
     def t_final(self) -> float:
@@ -259,11 +275,48 @@ class Counter:
             while self.steps >= self.n_events + self._pending + 0.5:
                 self._pending += 1
             self.frames += 1
+            self._bin_steps += v
+            self._bin_frames += 1
+            if self._bin_frames == self._bin_len:
+                self._close_bin()
         return events
 
     def flush(self) -> list[float]:
-        """End of stream: emit the steps still waiting for their peak."""
+        """End of stream: close the last (partial) activity bin; emit the steps still waiting for their peak."""
+        if self._bin_frames:
+            self._close_bin()
         return self._emit() if self._pending else []
+
+    def _close_bin(self) -> None:
+        n, steps = self._bin_frames, self._bin_steps
+        self._bin_frames, self._bin_steps = 0, 0.0
+        if steps * 60.0 * self.fps / n < ACTIVE_MIN_SPM:
+            return
+        self.active_frames += n
+        self.active_steps += steps
+        shown = self.shown_cadence()
+        if shown is not None:
+            self.peak_cadence = shown if self.peak_cadence is None else max(self.peak_cadence, shown)
+
+    @property
+    def active_s(self) -> float:
+        return self.active_frames / self.fps
+
+    def mean_cadence(self) -> float | None:
+        """Steps per active minute, or None before any active bin."""
+        return self.active_steps * 60.0 * self.fps / self.active_frames if self.active_frames else None
+
+    def shown_cadence(self) -> float | None:
+        """The cadence a runner is shown: None until :data:`CADENCE_MIN_S` is final or while
+        below :data:`ACTIVE_MIN_SPM` ("no steps"); see :meth:`cadence_state`."""
+        cadence = self.cadence_spm()
+        return cadence if self.cadence_state() == "steps" else None
+
+    def cadence_state(self) -> str:
+        """``"warming up"`` (too little audio final), ``"no steps"`` or ``"steps"``."""
+        if self.frames < CADENCE_MIN_S * self.fps:
+            return "warming up"
+        return "steps" if self.cadence_spm() >= ACTIVE_MIN_SPM else "no steps"
 
     def _emit(self) -> list[float]:
         events = [(self._peak_frame + 0.5) / self.fps] * self._pending

@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from edge.cli import ASSETS, bundled_model, run_stream
+from edge.cli import ASSETS, bundled_model, print_summary, run_stream
 from edge.sources import FileSource
 
 SAMPLE = "sample_run.wav"
@@ -67,20 +67,24 @@ def main(assets: Path = ASSETS) -> int:
     except (AudioError, BackendError, CardError) as e:
         print(f"edge demo: error: {e}", file=sys.stderr)
         return 1
+    print_summary(summary)
+    if summary["error"]:
+        print(f"edge demo: error: {summary['error']}", file=sys.stderr)
+        return 1
+    debug = summary["debug"]
     truth = len(read_steps(assets / SAMPLE_STEPS))
     counted = summary["steps"]
     error = 100.0 * (counted - truth) / truth if truth else float("nan")
     verdict = "ok" if abs(error) <= TARGET_ERROR_PCT else f"outside the {TARGET_ERROR_PCT:.0f} % target"
     print(f"model   {artifact.name} ({backend.name}, {card.precision}, window {card.window_frames / 100:.2f} s, "
-          f"hop {card.hop_frames / 100:.2f} s, count final {summary['alignment']['latency_s']:.2f} s behind the audio)")
+          f"hop {card.hop_frames / 100:.2f} s, count final {debug['alignment']['latency_s']:.2f} s behind the audio)")
     print(f"sample  {SAMPLE}: {summary['audio_s']:.1f} s in {summary['wall_s']:.2f} s "
-          f"(inference median {summary['latency_ms_median']:.2f} ms per hop)")
+          f"(inference median {debug['latency_ms_median']:.2f} ms per hop)")
     calibrated = ""
     if card.calibration:
-        calibrated = f"   (the card's rate calibration; uncalibrated {summary['steps_uncalibrated']:.1f})"
+        calibrated = f"   (the card's rate calibration; uncalibrated {debug['steps_uncalibrated']:.1f})"
     print(f"steps   counted {counted:.1f}   true {truth}   error {error:+.2f} %  [{verdict}]{calibrated}")
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

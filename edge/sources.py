@@ -14,29 +14,46 @@ Every source counts samples, clipped samples (|x| >= :data:`CLIP_LEVEL`) and kee
 (dBFS RMS) of the last block. Sources stop early when their ``stop`` event is set (Ctrl-C).
 
 Documented behaviour on bad input (``edge-run`` turns :class:`AudioError` and
-:class:`MicError` into one-line errors, exit codes 1 and 2):
+:class:`MicError` into one-line errors; one raised mid-stream comes after the blocks before it,
+so what was counted so far is kept and summarised):
 
 - missing, unreadable/corrupt or empty (0 samples) file: :class:`AudioError` before any block;
-- NaN/inf samples in a file or on stdin: :class:`AudioError` naming the first bad sample, when
-  the stream reaches it (blocks before it have been counted); from a microphone, non-finite
-  samples are replaced by 0 and counted (``bad_samples``);
-- other sample rates (8 kHz, 48 kHz, ...) and multichannel audio: resampled and downmixed;
+- a file that stops decoding midway (a broken FLAC frame): the blocks before it, then
+  :class:`AudioError` naming the time;
+- a file that decodes to less than its header announces (a truncated WAV, a corrupt Ogg): counted
+  as far as it decodes, with a warning giving the decoded and the announced duration;
+- NaN/inf samples in a file or on stdin: the samples before the first bad one, then
+  :class:`AudioError` naming it; from a microphone, non-finite samples are replaced by 0 and
+  counted (``bad_samples``);
+- sample rates below :data:`edge.audio.MIN_SAMPLE_RATE`: :class:`AudioError` before any block;
+  other rates below 16 kHz: resampled, with a warning (the top mel bands are empty); higher
+  rates and multichannel audio: resampled and downmixed;
+- stdin: a RIFF/WAVE header is read (its rate, channels and encoding replace ``--stdin-rate``
+  and ``--stdin-format``); other containers (FLAC, Ogg, MP3, ...) are read whole and decoded;
+  anything else is raw PCM;
 - clipped audio: counted like any other audio; ``clipped_fraction`` reports it;
-- no input device / unknown device / no PortAudio: :class:`MicError`.
+- no input device / unknown device / no PortAudio: :class:`MicError`; a device that stops
+  delivering audio mid-run: :class:`MicError` after the blocks it delivered.
+
+Warnings are one line each, collected in ``Source.warnings`` (those known when the source opens
+are there before the first block).
 """
 
 from __future__ import annotations
 
+import io
 import queue
+import struct
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
-from edge.audio import AudioError
+from edge.audio import AudioError, check_rate
 from edge.frontend import SAMPLE_RATE
 
 RESAMPLE_QUALITY = "VHQ"  # as edge.audio.resample: streamed output is bit-identical to it
@@ -81,6 +98,12 @@ class Source:
         self.level_db = LEVEL_FLOOR_DB
         self.dropped_blocks = 0
         self.xruns = 0
+        self.warnings: list[str] = []
+
+    def _check_rate(self, rate: float, what: str) -> None:
+        warning = check_rate(rate, what)
+        if warning:
+            self.warnings.append(warning)
 
     def _observe(self, mono: np.ndarray) -> None:
         self.samples += len(mono)
@@ -100,6 +123,7 @@ class Source:
             "xruns": self.xruns,
             "clipped_fraction": round(self.clipped_fraction, 6),
             "bad_samples": self.bad_samples,
+            "warnings": list(self.warnings),
         }
 
     def blocks(self) -> Iterator[np.ndarray]:
@@ -109,14 +133,99 @@ class Source:
         return self.blocks()
 
 
-def _check_block(mono: np.ndarray, what: str, offset: int) -> None:
-    """AudioError naming the first non-finite sample (``offset``: samples before this block)."""
-    bad = ~np.isfinite(mono)
-    if bad.any():
-        first = offset + int(np.flatnonzero(bad)[0])
-        raise AudioError(
-            f"{what}: NaN/inf samples (first at input sample {first}); refusing to count on them"
-        )
+def _first_bad(mono: np.ndarray) -> int | None:
+    """Index of the first non-finite sample of a block, or None."""
+    if np.isfinite(mono).all():
+        return None
+    return int(np.flatnonzero(~np.isfinite(mono))[0])
+
+
+def _nan_error(what: str, first: int, rate: float) -> AudioError:
+    return AudioError(
+        f"{what}: NaN/inf samples (first at input sample {first}, {first / rate:.2f} s); refusing to count on them"
+    )
+
+
+def _one_line(e: BaseException) -> str:
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+# --------------------------------------------------------------------------- WAV headers
+
+
+@dataclass(frozen=True)
+class PcmFormat:
+    """Interleaved PCM: ``encoding`` one of :data:`ENCODINGS`."""
+
+    rate: int
+    channels: int
+    encoding: str
+    data_bytes: int | None = None  # a WAV data chunk's size; None: up to the end of the stream
+
+    @property
+    def frame_bytes(self) -> int:
+        return ENCODINGS[self.encoding] * self.channels
+
+    def decode(self, data: bytes) -> np.ndarray:
+        """Whole frames of ``data`` -> (n, channels) float32 in [-1, 1]."""
+        enc = self.encoding
+        if enc == "s24":
+            b = np.frombuffer(data, np.uint8).reshape(-1, 3).astype(np.int32)
+            v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+            x = ((v ^ 0x800000) - 0x800000).astype(np.float32) / np.float32(2**23)
+        elif enc == "u8":
+            x = (np.frombuffer(data, np.uint8).astype(np.float32) - 128) / np.float32(128)
+        else:
+            dtype, scale = {"s16": ("<i2", 2**-15), "s32": ("<i4", 2**-31), "f32": ("<f4", 1.0), "f64": ("<f8", 1.0)}[enc]
+            x = np.frombuffer(data, dtype).astype(np.float32) * np.float32(scale)
+        return x.reshape(-1, self.channels)
+
+
+ENCODINGS = {"u8": 1, "s16": 2, "s24": 3, "s32": 4, "f32": 4, "f64": 8}  # bytes per sample
+_WAV_ENCODINGS = {(1, 8): "u8", (1, 16): "s16", (1, 24): "s24", (1, 32): "s32", (3, 32): "f32", (3, 64): "f64"}
+
+
+def read_wav_header(read: Callable[[int], bytes], what: str) -> PcmFormat:
+    """Parse a RIFF/WAVE header up to the first byte of its data chunk (``read(n)``: next n bytes).
+
+    PCM 8/16/24/32-bit, float 32/64-bit, and WAVE_FORMAT_EXTENSIBLE of those; a data size of 0
+    or 0xFFFFFFFF (a WAV written to a pipe) means "up to the end of the stream".
+    """
+    head = read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        raise AudioError(f"{what}: not a RIFF/WAVE header")
+    fmt = None
+    while True:
+        chunk = read(8)
+        if len(chunk) < 8:
+            raise AudioError(f"{what}: WAV header ends before its data chunk")
+        cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+        if cid == b"data":
+            if fmt is None:
+                raise AudioError(f"{what}: WAV data chunk before its fmt chunk")
+            rate, channels, encoding = fmt
+            return PcmFormat(rate, channels, encoding, None if size in (0, 0xFFFFFFFF) else size)
+        body = read(size + (size & 1))
+        if cid == b"fmt ":
+            if len(body) < 16:
+                raise AudioError(f"{what}: WAV fmt chunk too short ({len(body)} bytes)")
+            tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
+            if tag == 0xFFFE and len(body) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the tag opens the sub-format GUID
+                tag = struct.unpack("<H", body[24:26])[0]
+            encoding = _WAV_ENCODINGS.get((tag, bits))
+            if encoding is None or channels < 1 or rate < 1:
+                raise AudioError(f"{what}: unsupported WAV encoding (format tag {tag:#x}, {bits} bits, {channels} ch, {rate} Hz)")
+            fmt = (rate, channels, encoding)
+
+
+def wav_announced_frames(path: Path) -> int | None:
+    """Frames a WAV file's header announces (None: not a WAV, or no size announced)."""
+    try:
+        with open(path, "rb") as f:
+            pcm = read_wav_header(f.read, str(path))
+    except (AudioError, OSError, struct.error):
+        return None
+    return None if pcm.data_bytes is None else pcm.data_bytes // pcm.frame_bytes
 
 
 def _downmix(x: np.ndarray) -> np.ndarray:
@@ -129,54 +238,92 @@ class FileSource(Source):
 
     def __init__(self, path: str | Path, block_s: float = 0.1, realtime: bool = False,
                  stop: threading.Event | None = None) -> None:
-        import soundfile as sf
-
         super().__init__(block_s, stop)
         self.path = Path(path)
         self.realtime = realtime
         if not self.path.exists():
             raise AudioError(f"{self.path}: no such audio file")
-        try:
-            self._file = sf.SoundFile(str(self.path))
-        except Exception as e:  # LibsndfileError, RuntimeError, TypeError...
-            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise AudioError(f"{self.path}: unreadable audio ({msg})") from e
-        if self._file.frames == 0:
-            self._file.close()
-            raise AudioError(f"{self.path}: empty audio (0 samples)")
+        if self.path.is_dir():
+            raise AudioError(f"{self.path}: is a folder, not an audio file")
+        self._file, self.announced = _open_soundfile(str(self.path), str(self.path))
+        self.announced = max(self.announced, wav_announced_frames(self.path) or 0)
         self.rate = self._file.samplerate
         self.channels = self._file.channels
-        seconds = self._file.frames / self.rate
-        self.description = f"{self.path.name} ({self.rate} Hz, {self.channels} ch, {seconds:.1f} s)"
+        self.description = f"{self.path.name} ({self.rate} Hz, {self.channels} ch, {self.announced / self.rate:.1f} s)"
+        try:
+            self._check_rate(self.rate, str(self.path))
+        except AudioError:
+            self._file.close()
+            raise
 
     def blocks(self) -> Iterator[np.ndarray]:
-        resample = Resampler(self.rate)
-        n = max(1, int(round(self.block_s * self.rate)))
-        t0 = time.perf_counter()
-        try:
-            while not self.stop.is_set():
-                x = self._file.read(n, dtype="float32", always_2d=True)
-                last = len(x) < n or self._file.tell() >= self._file.frames
-                mono = _downmix(x)
-                _check_block(mono, str(self.path), self.samples)
-                self._observe(mono)
-                out = resample(mono, last=last)
-                if self.realtime:  # pace: do not hand out audio before its time
-                    ahead = self.samples / self.rate - (time.perf_counter() - t0)
-                    if ahead > 0:
-                        self.stop.wait(ahead)
-                if len(out):
-                    yield out
-                if last:
-                    break
-        finally:
-            self._file.close()
+        return _soundfile_blocks(self, self._file, str(self.path), self.announced, self.realtime)
+
+
+def _open_soundfile(file, what: str):
+    """(soundfile.SoundFile, frames it announces); :class:`AudioError` if unreadable or empty."""
+    import soundfile as sf
+
+    try:
+        f = sf.SoundFile(file)
+    except Exception as e:  # LibsndfileError, RuntimeError, TypeError...
+        raise AudioError(f"{what}: unreadable audio ({_one_line(e)})") from e
+    if f.frames == 0:
+        f.close()
+        raise AudioError(f"{what}: empty audio (0 samples)")
+    return f, f.frames
+
+
+def _soundfile_blocks(src: Source, f, what: str, announced: int, realtime: bool = False) -> Iterator[np.ndarray]:
+    """The blocks of an open soundfile.SoundFile (FileSource; a container on stdin)."""
+    rate = f.samplerate
+    resample = Resampler(rate)
+    n = max(1, int(round(src.block_s * rate)))
+    t0 = time.perf_counter()
+    try:
+        while not src.stop.is_set():
+            try:
+                x = f.read(n, dtype="float32", always_2d=True)
+            except Exception as e:  # libsndfile gives up mid-file: a broken FLAC frame, ...
+                tail = resample(np.zeros(0, np.float32), last=True)
+                if len(tail):
+                    yield tail
+                raise AudioError(
+                    f"{what}: unreadable audio after {src.samples / rate:.1f} s ({_one_line(e)})"
+                ) from e
+            last = len(x) < n or f.tell() >= f.frames
+            mono = _downmix(x)
+            bad = _first_bad(mono)
+            if bad is not None:  # count the samples before it, then stop
+                mono, last = mono[:bad], True
+            src._observe(mono)
+            out = resample(mono, last=last)
+            if realtime:  # pace: do not hand out audio before its time
+                ahead = src.samples / rate - (time.perf_counter() - t0)
+                if ahead > 0:
+                    src.stop.wait(ahead)
+            if len(out):
+                yield out
+            if bad is not None:
+                raise _nan_error(what, src.samples, rate)
+            if last:
+                break
+        if not src.stop.is_set() and src.samples < announced:
+            src.warnings.append(
+                f"{what}: decoded {src.samples / rate:.1f} s of the {announced / rate:.1f} s its header announces "
+                "(truncated or corrupt file); counted what was decoded"
+            )
+    finally:
+        f.close()
 
 
 class StdinSource(Source):
-    """Raw PCM from a binary stream (default ``sys.stdin.buffer``)."""
+    """Audio on a binary stream (default ``sys.stdin.buffer``): raw PCM, a WAV stream, or a whole
+    file in another container (see the module docstring). The first 12 bytes are read at once, to
+    tell which."""
 
-    FORMATS = {"s16le": ("<i2", 1 / 32768.0), "f32le": ("<f4", 1.0)}
+    FORMATS = {"s16le": "s16", "f32le": "f32"}  # raw PCM formats: --stdin-format -> encoding
+    CONTAINERS = (b"fLaC", b"OggS", b"ID3", b"FORM", b"caff", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")
 
     def __init__(self, rate: int = SAMPLE_RATE, fmt: str = "s16le", channels: int = 1, block_s: float = 0.1,
                  stream: BinaryIO | None = None, stop: threading.Event | None = None) -> None:
@@ -185,32 +332,85 @@ class StdinSource(Source):
             raise ValueError(f"unknown raw PCM format {fmt!r} (expected one of {sorted(self.FORMATS)})")
         if rate <= 0 or channels <= 0:
             raise ValueError(f"rate and channels must be positive, got {rate} Hz, {channels} ch")
-        self.rate, self.fmt, self.channels = rate, fmt, channels
         self.stream = stream if stream is not None else sys.stdin.buffer
-        self.description = f"stdin ({fmt}, {rate} Hz, {channels} ch)"
+        self._head = self._read(12)
+        self._file = None
+        if self._head[:4] == b"RIFF" and self._head[8:12] == b"WAVE":
+            buffered = [self._head]  # the sniffed bytes first, then the stream
+
+            def read(n: int) -> bytes:
+                head = buffered.pop() if buffered else b""
+                if len(head) > n:
+                    buffered.append(head[n:])
+                    return head[:n]
+                return head + self._read(n - len(head))
+
+            pcm = read_wav_header(read, "stdin")
+            self._head = b""
+            self.kind = "WAV"
+        elif self._head.startswith(self.CONTAINERS):
+            data, self._head = self._head + self._read(-1), b""
+            self._file, self.announced = _open_soundfile(io.BytesIO(data), "stdin")
+            pcm = PcmFormat(self._file.samplerate, self._file.channels, "f32")
+            self.kind = "file"
+        else:
+            pcm = PcmFormat(rate, channels, self.FORMATS[fmt])
+            self.kind = fmt
+        self.pcm = pcm
+        self.rate, self.channels, self.fmt = pcm.rate, pcm.channels, fmt
+        self.description = f"stdin ({self.kind}, {pcm.rate} Hz, {pcm.channels} ch)"
+        self._check_rate(pcm.rate, "stdin")
+
+    def _read(self, n: int) -> bytes:
+        """n bytes (all that is left for n < 0), fewer only at the end of the stream."""
+        if n < 0:
+            return self.stream.read()
+        parts, got = [], 0
+        while got < n:
+            chunk = self.stream.read(n - got)
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
 
     def blocks(self) -> Iterator[np.ndarray]:
-        dtype, scale = self.FORMATS[self.fmt]
-        frame_bytes = np.dtype(dtype).itemsize * self.channels
-        n_bytes = max(1, int(round(self.block_s * self.rate))) * frame_bytes
-        resample = Resampler(self.rate)
-        pending = b""
+        if self._file is not None:
+            yield from _soundfile_blocks(self, self._file, "stdin", self.announced)
+            return
+        pcm = self.pcm
+        frame_bytes = pcm.frame_bytes
+        n_bytes = max(1, int(round(self.block_s * pcm.rate))) * frame_bytes
+        left = pcm.data_bytes  # bytes of the WAV data chunk still to come (None: to the end)
+        resample = Resampler(pcm.rate)
+        pending, self._head = self._head, b""
         while not self.stop.is_set():
-            chunk = self.stream.read(n_bytes)
+            want = n_bytes if left is None else min(n_bytes, left)
+            chunk = self.stream.read(want) if want > 0 else b""
+            if left is not None:
+                left -= len(chunk)
             data = pending + (chunk or b"")
             usable = len(data) // frame_bytes * frame_bytes
             pending = data[usable:]
-            x = (np.frombuffer(data[:usable], dtype=dtype).astype(np.float32) * np.float32(scale))
-            mono = _downmix(x.reshape(-1, self.channels))
-            _check_block(mono, "stdin", self.samples)
+            mono = _downmix(pcm.decode(data[:usable]))
+            bad = _first_bad(mono)
+            if bad is not None:
+                mono = mono[:bad]
             self._observe(mono)
-            out = resample(mono, last=not chunk)
+            out = resample(mono, last=not chunk or bad is not None)
             if len(out):
                 yield out
+            if bad is not None:
+                raise _nan_error("stdin", self.samples, pcm.rate)
             if not chunk:
                 break
         if self.samples == 0 and not self.stop.is_set():
             raise AudioError("stdin: empty audio (0 samples)")
+        if left and not self.stop.is_set():
+            self.warnings.append(
+                f"stdin: the WAV stream ended {left / frame_bytes / pcm.rate:.1f} s before the end its header "
+                "announces (truncated); counted what came"
+            )
 
 
 def import_sounddevice():
@@ -218,7 +418,7 @@ def import_sounddevice():
     try:
         import sounddevice as sd
     except OSError as e:  # "PortAudio library not found"
-        raise MicError(f"no audio input: PortAudio is missing ({e}); apt-get install libportaudio2") from e
+        raise MicError(f"no audio input: PortAudio is missing ({e}); apt-get install libportaudio2, then {HINT}") from e
     return sd
 
 
@@ -273,6 +473,7 @@ class MicSource(Source):
         self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=queue_blocks)
         self._status_flags = 0
         self.description = f"{self.info['name']} ({self.rate:.0f} Hz)"
+        self._check_rate(self.rate, f"input device {self.info['name']!r}")
         try:
             self._stream = self.sd.InputStream(
                 device=self.device, samplerate=self.rate, channels=1, dtype="float32",

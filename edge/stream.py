@@ -64,6 +64,9 @@ class CountResult:
     density: np.ndarray | None = None  # committed density (n_frames // 4,), as the model gave it, with keep=True
     events: list[float] | None = None  # step times (s), with keep=True
     counted: np.ndarray | None = None  # the density as counted: after the card's rate calibration (== density without one)
+    active_s: float = 0.0  # a runner's figures (edge.counter module docstring)
+    mean_cadence_spm: float | None = None
+    peak_cadence_spm: float | None = None
 
 
 def _counted(density: np.ndarray | None, card: ModelCard) -> np.ndarray | None:
@@ -224,26 +227,46 @@ class StreamCounter:
             density=(d := _joined(self._density) if self.keep else None),
             events=list(self._events) if self.keep else None,
             counted=_counted(d, self.card),
+            **_runner_figures(self.counter),
         )
 
     def summary(self) -> dict:
+        """The count and a runner's figures; engine figures under ``"debug"`` (``edge-run --verbose``)."""
         audio_s = self.audio_s
         busy_ms = self.frontend_ms + self.latency.total_ms
+        c = self.counter
         return {
-            "steps": self.counter.steps,
-            "steps_uncalibrated": self.counter.raw_steps,
-            "events": self.counter.n_events,
+            "steps": c.steps,
+            "events": c.n_events,
             "audio_s": round(audio_s, 3),
-            "t_final": round(self.counter.t_final, 3),
+            "t_final": round(c.t_final, 3),
             "windows": self.latency.n,
-            "cadence_spm": round(self.counter.cadence_spm(), 2),
-            "latency_ms_median": round(self.latency.percentile(50), 3),
-            "latency_ms_p95": round(self.latency.percentile(95), 3),
-            "latency_ms_max": round(self.latency.max_ms, 3),
-            "frontend_ms_total": round(self.frontend_ms, 1),
-            "rtf": round(busy_ms / 1e3 / audio_s, 5) if audio_s else None,
-            "alignment": self.align.describe(),
+            **{k: _round(v, 2) for k, v in _runner_figures(c).items()},
+            "debug": {
+                "steps_uncalibrated": c.raw_steps,
+                "calibration": c.calibration.to_dict() if c.calibration is not None else None,
+                "cadence_spm": round(c.cadence_spm(), 2),
+                "latency_ms_median": round(self.latency.percentile(50), 3),
+                "latency_ms_p95": round(self.latency.percentile(95), 3),
+                "latency_ms_max": round(self.latency.max_ms, 3),
+                "frontend_ms_total": round(self.frontend_ms, 1),
+                "rtf": round(busy_ms / 1e3 / audio_s, 5) if audio_s else None,
+                "alignment": self.align.describe(),
+            },
         }
+
+
+def _round(v: float | None, digits: int) -> float | None:
+    return None if v is None else round(v, digits)
+
+
+def _runner_figures(counter: Counter) -> dict:
+    """Active time, mean and peak cadence (``edge.counter`` module docstring); final after ``flush()``."""
+    return {
+        "active_s": counter.active_s,
+        "mean_cadence_spm": counter.mean_cadence(),
+        "peak_cadence_spm": counter.peak_cadence,
+    }
 
 
 def offline_log_mel(audio: np.ndarray, chunk_s: float = 60.0) -> np.ndarray:
@@ -294,5 +317,6 @@ def count_offline(backend: Backend, card: ModelCard, audio: np.ndarray, *, keep:
         density=(d := _joined(density) if keep else None),
         events=events if keep else None,
         counted=_counted(d, card),
+        **_runner_figures(counter),
     )
 

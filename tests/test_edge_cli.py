@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from edge import demo
 from edge.audio import load_audio
 from edge.backends import load_model
-from edge.cli import LOG_COLUMNS, app, bundled_model, bundled_models
+from edge.cli import JSON_VERSION, LOG_COLUMNS, SUMMARY_FIELDS, app, bundled_model, bundled_models
 from edge.golden import click_track
 from edge.stream import count_offline
 from tests.edge_fixtures import copy_artifact, mark_known_shortfall, onset_artifacts
@@ -55,7 +55,7 @@ def offline_steps(model, path) -> float:
 
 
 def test_json_output_per_hop_and_summary(model, wav):
-    code, out, err = invoke(wav, "--model", model, "--json")
+    code, out, err = invoke(wav, "--model", model, "--json", "--verbose")
     assert code == 0, err
     hops, summary = parse_json_lines(out)
     for r in hops:
@@ -64,14 +64,19 @@ def test_json_output_per_hop_and_summary(model, wav):
     assert hops[-1]["t"] == 9.0 and hops[-1]["t_final"] == 9.0 and hops[-1]["steps"] == summary["steps"]
     assert abs(summary["steps"] - offline_steps(model, wav)) <= TOL
     assert summary["events"] == sum(len(r["events"]) for r in hops) == int(np.floor(summary["steps"] + 0.5))
-    assert summary["alignment"]["latency_s"] == 0.76 and summary["interrupted"] is False
+    assert summary["debug"]["alignment"]["latency_s"] == 0.76 and summary["interrupted"] is False
     assert summary["dropped_blocks"] == 0 and summary["windows"] == len(hops)
+    assert summary["version"] == JSON_VERSION and list(summary) == SUMMARY_FIELDS + ["debug"]
+    assert summary["error"] is None and summary["warnings"] == []
+    code, out, err = invoke(wav, "--model", model, "--json")  # without --verbose: no engine figures
+    assert code == 0 and list(parse_json_lines(out)[1]) == SUMMARY_FIELDS
 
 
 def test_log_csv_appends_rows(model, wav, tmp_path):
     log = tmp_path / "sub" / "hops.csv"
-    for _ in range(2):
-        code, out, err = invoke(wav, "--model", model, "--json", "--log", log)
+    log.parent.mkdir()
+    for append in ([], ["--append"]):  # a new log, then rows added to it
+        code, out, err = invoke(wav, "--model", model, "--json", "--log", log, *append)
         assert code == 0, err
     hops, summary = parse_json_lines(out)
     lines = log.read_text().splitlines()
@@ -83,7 +88,13 @@ def test_log_csv_appends_rows(model, wav, tmp_path):
 def test_live_view_and_threads(model, wav):
     code, out, err = invoke(wav, "--model", model, "--threads", "2")
     assert code == 0, err
-    assert "steps" in out and "cadence" in out and "dBFS" in out and "edge-run summary" in out
+    for word in ("steps", "cadence", "elapsed", "dBFS", "edge-run summary", "duration", "active time",
+                 "mean cadence", "peak cadence"):
+        assert word in out, word
+    assert "inference" not in out and "alignment" not in out  # engine figures only with --verbose
+    code, out, err = invoke(wav, "--model", model, "--verbose")
+    assert code == 0, err
+    assert "inference" in out and "alignment" in out and "exact count" in out
 
 
 def test_seconds_limit(model, wav):
@@ -122,8 +133,11 @@ def test_nan_samples_are_an_error_naming_the_first(model, tmp_path):
     path = _write(tmp_path / "nan.wav", pcm, 16000, subtype="FLOAT")
     code, out, err = invoke(path, "--model", model, "--json")
     assert code == 1
-    assert "NaN/inf samples (first at input sample 40000)" in err and len(err.strip().splitlines()) == 1
-    assert "summary" not in out
+    assert "NaN/inf samples (first at input sample 40000, 2.50 s)" in err and len(err.strip().splitlines()) == 1
+    _, summary = parse_json_lines(out)  # what came before the first bad sample is counted and summarised
+    assert summary["audio_s"] == 2.5 and summary["error"] in err and summary["interrupted"] is False
+    backend, card = load_model(model)
+    assert abs(summary["steps"] - count_offline(backend, card, pcm[:40000]).steps) <= TOL
 
 
 @pytest.mark.parametrize("rate,channels", [(8000, 1), (48000, 2)])
