@@ -6,29 +6,41 @@ PIP := $(BIN)/pip install --disable-pip-version-check -q
 APT_TEST := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins junit4 openjdk-17-jdk-headless
 APT_DEMO := libportaudio2
 
-.PHONY: venv-qnn demo test test-all model bench venv-edge venv-full apt-demo apt-test clean
+.PHONY: venv-qnn demo test test-all model bench venv-edge venv-full apt-demo apt-test clean lock
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
+LOCKS := requirements
+# every venv installs exactly its lock file (every package, transitive ones too, pinned); the
+# project itself goes in with --no-deps, so pip resolves nothing beyond the lock. `make lock`
+# resolves the locks again from pyproject.toml and requirements/qnn.in.
+
 # device side only: numpy, scipy, soundfile, soxr, typer, rich, sounddevice and the runtimes
-$(VENV)/.edge-stamp: $(BIN)/python pyproject.toml
-	$(PIP) -e '.[edge]'
+$(VENV)/.edge-stamp: $(BIN)/python $(LOCKS)/edge.lock pyproject.toml
+	$(PIP) -r $(LOCKS)/edge.lock
+	$(PIP) --no-deps --no-build-isolation -e .
 	touch $@
 
 # everything: torch 2.13.0 CPU, the export stack, test and plotting tools
-$(VENV)/.full-stamp: $(VENV)/.edge-stamp pyproject.toml
-	$(PIP) -e '.[edge,train,export,dev]'
+$(VENV)/.full-stamp: $(VENV)/.edge-stamp $(LOCKS)/full.lock
+	$(PIP) -r $(LOCKS)/full.lock
 	touch $@
 
 venv-edge: $(VENV)/.edge-stamp
 venv-full: $(VENV)/.full-stamp
 
 # Qualcomm HTP simulator (onnxruntime-qnn) in its own venv, driven by export/qnn_worker.py
-.venv-qnn/bin/python:
-	$(PY) -m venv .venv-qnn && .venv-qnn/bin/pip install --disable-pip-version-check -q onnxruntime-qnn==2.7.0 numpy==2.4.6
+.venv-qnn/.stamp: $(LOCKS)/qnn.lock
+	test -x .venv-qnn/bin/python || $(PY) -m venv .venv-qnn
+	.venv-qnn/bin/pip install --disable-pip-version-check -q -r $(LOCKS)/qnn.lock
+	touch $@
 
-venv-qnn: .venv-qnn/bin/python
+venv-qnn: .venv-qnn/.stamp
+
+# resolve every lock again (fresh venvs in a temporary folder), then reinstall from them
+lock:
+	$(PY) scripts/lock.py refresh
 
 apt-demo:
 	@dpkg -s $(APT_DEMO) >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_DEMO)) || echo "warning: could not apt-get install $(APT_DEMO) (the microphone needs libportaudio2)"
@@ -40,7 +52,7 @@ demo: venv-edge apt-demo
 	$(BIN)/python -m edge.demo
 
 test: venv-full venv-qnn apt-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 test-all: venv-full apt-test
 	$(BIN)/python -m pytest -q -m "slow or e2e or not slow"
@@ -54,4 +66,4 @@ bench: venv-full
 	$(BIN)/footfall bench --artifacts runs/default/export0 --teacher runs/default/teacher0/best.pt --student runs/default/student0-quiet/best.pt --full-size cnn14 --out runs/default/bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .venv-qnn .pytest_cache .cache

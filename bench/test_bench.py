@@ -1,7 +1,7 @@
 """The benchmark suite (pytest-benchmark): per-hop latency of every subject of an artifact folder.
 
 By default it runs in quick mode -- a few rounds per benchmark -- on the tiny scenario of
-:mod:`bench.tiny` (built once, cached), so ``make test`` keeps it from rotting. For real numbers
+:mod:`tests.bench_tiny` (built once, cached), so ``make test`` keeps it from rotting. For real numbers
 point it at an export and ask for more rounds::
 
     FOOTFALL_BENCH_ARTIFACTS=out/export FOOTFALL_BENCH_TEACHER=teacher.pt FOOTFALL_BENCH_ROUNDS=200 \\
@@ -49,7 +49,7 @@ def found():
     if folder:
         disc, models = discover(Path(folder), os.environ.get("FOOTFALL_BENCH_TEACHER"), cuda=False)
     else:
-        from bench.tiny import tiny_scenario
+        from tests.bench_tiny import tiny_scenario
 
         disc, models = discover(tiny_scenario().artifacts, cuda=False)
     return disc, models, click_track(20.0, seed=2)[0].astype(np.float32)

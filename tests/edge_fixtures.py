@@ -12,7 +12,6 @@ directory keyed by the exporting code, so only the first test session pays for t
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -29,6 +28,7 @@ from edge.card import ModelCard, sha256_file, write_card
 from edge.counter import DENSITY_FPS, DENSITY_STRIDE
 from edge.frontend import N_MELS
 from edge.golden import ONSET_RISE, ONSET_THETA, click_track
+from tests.cache import keyed_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW, HOP = 200, 48  # the students' 2-s window; 48 frames is the hop nearest 0.5 s on the density grid
@@ -140,17 +140,10 @@ def make_card(path: Path, kind: str, window: int = WINDOW, hop: int = HOP, expor
     return card
 
 
-def _cache_key(window: int, hop: int) -> str:
-    h = hashlib.sha256()
-    for p in (Path(__file__), ROOT / "export" / "targets.py", ROOT / "edge" / "card.py"):
-        h.update(p.read_bytes() if p.exists() else b"-")
-    h.update(f"{torch.__version__} {window} {hop} {ONSET_THETA} {ONSET_RISE}".encode())
-    return h.hexdigest()[:16]
-
-
 def onset_artifacts(window: int = WINDOW, hop: int = HOP, kinds=KINDS) -> dict[str, Path]:
     """``{kind: artifact path}`` for every kind in ``kinds``, each with its card beside it."""
-    folder = Path(tempfile.gettempdir()) / f"footfall-edge-fixtures-{_cache_key(window, hop)}"
+    folder = keyed_dir("edge-fixtures", [Path(__file__), ROOT / "export" / "targets.py", ROOT / "edge" / "card.py"],
+                       window, hop, ONSET_THETA, ONSET_RISE)
     paths = {k: folder / f"onset_{k}{SUFFIX[k]}" for k in kinds}
     missing = [k for k in kinds if not (paths[k].exists() and Path(str(paths[k]) + ".card.json").exists())]
     if missing:

@@ -1,4 +1,4 @@
-"""`footfall bench` end to end on the tiny scenario (bench/tiny.py: untrained Cnn14/16 teacher,
+"""`footfall bench` end to end on the tiny scenario (tests/bench_tiny.py: untrained Cnn14/16 teacher,
 Cnn6/16 student exported to every CPU target, a 5-runner synthetic dataset): discovery, the quick
 run, the numbers' invariants, the report files and the CLI."""
 
@@ -16,7 +16,7 @@ from bench.latency import batch_throughput
 from bench.report import PLOTS, summary_lines, write_report
 from bench.run import BenchConfig, run_bench
 from bench.subjects import BenchError, discover
-from bench.tiny import tiny_scenario
+from tests.bench_tiny import tiny_scenario
 
 EDGE = {f"cnn6_{p}.{f}" for f in ("pte", "tflite", "onnx") for p in ("fp32", "int8")}  # export names them <model>_<precision>
 

@@ -10,19 +10,15 @@
   the student, calibrated and checked on the dataset.
 
 The models are untrained (accuracy numbers mean nothing; the goals fail by design). Exports take
-minutes on a small machine, so the folder is built once and cached under the system temporary
-directory (``$FOOTFALL_BENCH_CACHE`` to move it), keyed by :func:`build`, its constants and the tool
-versions, and checked against the current code on every use (:func:`usable`): tests after the
-first pay nothing until something it depends on really changes.
+minutes on a small machine, so the folder is built once into the test cache (:mod:`tests.cache`:
+under the clone, keyed by the lock file and the code it is made with -- ``edge/``, ``export/``,
+``train/`` and this module) and checked with the current code on every use (:func:`usable`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata as md
 import os
 import shutil
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,23 +54,12 @@ class Scenario:
         return self.artifacts / "student.pt"
 
 
-def _key() -> str:
-    """Hash of what the scenario is made of: :func:`build`, its constants and the tool versions.
+def _folder() -> Path:
+    """The cache folder of this scenario: keyed by the lock file, the code it is built with and its constants."""
+    from tests.cache import keyed_dir
 
-    The project's own code (export, models, cards) is not hashed -- it changes daily and would
-    force a rebuild of minutes each time; instead :func:`usable` checks a cached folder with the
-    current code (cards verify, checkpoints load) and a failing check rebuilds it.
-    """
-    import inspect
-
-    h = hashlib.sha256(inspect.getsource(build).encode())
-    h.update(repr((TEACHER_ARGS, STUDENT_ARGS, STUDENT_WINDOW, HOP, TEACHER_SEED, STUDENT_SEED, TARGETS, PRECISIONS)).encode())
-    for pkg in ("torch", "executorch", "torchao", "litert-torch", "ai-edge-litert", "onnx", "onnxruntime"):
-        try:
-            h.update(f"{pkg}={md.version(pkg)}".encode())
-        except md.PackageNotFoundError:
-            pass
-    return h.hexdigest()[:16]
+    constants = (TEACHER_ARGS, STUDENT_ARGS, STUDENT_WINDOW, HOP, TEACHER_SEED, STUDENT_SEED, TARGETS, PRECISIONS)
+    return keyed_dir("bench-tiny", [REPO / "edge", REPO / "export", REPO / "train", Path(__file__)], constants)
 
 
 def usable(sc: Scenario) -> bool:
@@ -119,10 +104,11 @@ def build(root: str | Path) -> Scenario:
     return sc
 
 
-def tiny_scenario(cache: str | Path | None = None) -> Scenario:
+def tiny_scenario() -> Scenario:
     """The cached scenario (built on first use; an atomic rename publishes it)."""
-    base = Path(cache or os.environ.get("FOOTFALL_BENCH_CACHE") or tempfile.gettempdir())
-    final = base / f"footfall-bench-tiny-{_key()}"
+    final = _folder()
+    base = final.parent
+    base.mkdir(parents=True, exist_ok=True)
     if final.is_dir():
         if usable(Scenario(final)):
             return Scenario(final)
