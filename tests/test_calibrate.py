@@ -11,7 +11,7 @@ from edge.card import load_card, load_verified_card
 from edge.counter import DENSITY_FPS, RateCalibration
 from edge.stream import count_offline
 from edge.audio import load_audio
-from train.calibrate import RunDensity, fit, report, total_errors_pct
+from train.calibrate import MIN_FIT_RUNS, RunDensity, fit, report, total_errors_pct
 from tests.edge_fixtures import copy_artifact, onset_artifacts
 from tests.fixtures import make_dataset
 
@@ -40,8 +40,26 @@ def test_fit_undoes_a_regression_to_the_mean():
 
 
 def test_fit_needs_runs():
-    with pytest.raises(ValueError, match="at least 2 runs"):
+    rng = np.random.default_rng(1)
+    few = [RunDensity(f"r{i}", "fit", *_shrunk_run(rng, spm)) for i, spm in enumerate(np.linspace(150, 190, MIN_FIT_RUNS - 1))]
+    with pytest.raises(ValueError, match=f"at least {MIN_FIT_RUNS} runs with steps .* got {MIN_FIT_RUNS - 1}"):
+        fit(few)
+    with pytest.raises(ValueError, match="got 1"):
         fit([RunDensity("a", "fit", np.ones(10, np.float32), 5)])
+
+
+def test_calibrate_refuses_too_few_runs_and_leaves_the_card(tmp_path, datasets):
+    """Fold 0 of the 10-runner set alone has 6 training runs: refused, with the minimum, card untouched."""
+    from train.cli import app
+
+    artifact = copy_artifact(onset_artifacts()["onnx"], tmp_path)
+    card = (tmp_path / (artifact.name + ".card.json")).read_text()
+    res = CliRunner().invoke(app, ["calibrate", str(artifact), "--data", str(datasets[0]), "--fold", "0"])
+    assert res.exit_code == 2, res.output
+    err = [line for line in res.output.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and f"at least {MIN_FIT_RUNS} runs" in err[0] and "got 6" in err[0], res.output
+    assert "Traceback" not in res.output
+    assert (tmp_path / (artifact.name + ".card.json")).read_text() == card
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +108,8 @@ def test_dry_run_leaves_the_card_alone(tmp_path, datasets):
 
     artifact = copy_artifact(onset_artifacts()["onnx"], tmp_path)
     before = (tmp_path / (artifact.name + ".card.json")).read_text()
-    res = CliRunner().invoke(app, ["calibrate", str(artifact), "--data", str(datasets[0]), "--dry-run", "--no-plot"])
+    res = CliRunner().invoke(app, ["calibrate", str(artifact), "--data", str(datasets[0]), "--extra", str(datasets[1]),
+                                   "--dry-run", "--no-plot"])
     assert res.exit_code == 0, res.output
     assert "not written (--dry-run)" in res.output
     assert (tmp_path / (artifact.name + ".card.json")).read_text() == before

@@ -34,6 +34,9 @@ from edge.counter import DENSITY_FPS, RateCalibration
 
 WINDOW_S = 10.0
 GAIN_MIN, GAIN_MAX = 0.5, 1.5
+# Two parameters (slope, centre) fitted to one error per run: with 2 runs the fit is exact and
+# meaningless (2 runs gave a centre of -217 712 spm). Four runs per parameter, at least.
+MIN_FIT_RUNS = 8
 
 
 class CalibrationError(ValueError):
@@ -59,13 +62,20 @@ def total_errors_pct(runs: Sequence[RunDensity], cal: RateCalibration | None) ->
     return np.asarray(out)
 
 
+def _check_enough(n_fit: int) -> None:
+    if n_fit < MIN_FIT_RUNS:
+        raise CalibrationError(
+            f"need at least {MIN_FIT_RUNS} runs with steps to fit a rate calibration (slope and centre), got {n_fit}: "
+            "add training runs (--extra DATASET) or use a dataset with more runners"
+        )
+
+
 def fit(runs: Sequence[RunDensity], window_s: float = WINDOW_S, gain_min: float = GAIN_MIN, gain_max: float = GAIN_MAX) -> RateCalibration:
     """Least squares on the runs' relative total-count errors; starts from no correction."""
     from scipy.optimize import minimize
 
     runs = [r for r in runs if r.true_steps > 0]
-    if len(runs) < 2:
-        raise CalibrationError(f"need at least 2 runs with steps to fit a rate calibration, got {len(runs)}")
+    _check_enough(len(runs))
 
     def make(p: np.ndarray) -> RateCalibration:
         return RateCalibration(centre_spm=float(p[1]), slope_per_spm=float(p[0]) / 100.0, window_s=window_s, gain_min=gain_min, gain_max=gain_max)
@@ -163,6 +173,7 @@ def collect(
         if not more:
             raise CalibrationError(f"{d}: no labeled runs")
         todo += [("fit", r) for r in more]
+    _check_enough(sum(split == "fit" for split, _ in todo))  # before streaming anything
     todo += [("val", r) for r in val] + [("test", r) for r in test]
     out = []
     for i, (split, rec) in enumerate(todo):

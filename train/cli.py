@@ -1,12 +1,58 @@
-"""`footfall`: the host-side CLI. Each area registers its commands from its own module."""
+"""`footfall`: the host-side CLI. Each area registers its commands from its own module.
+
+The host-side commands need the ``train`` (and some the ``export``) extra; in a device-only
+install (``pip install -e '.[edge]'``) a command that reaches a missing package says, in one line,
+which extra to install (exit 2) instead of a traceback.
+"""
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import re
+import sys
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="footfall host-side tools: data, train, psl, distill, qat, export, eval, bench")
+PROJECT = "footfall"
+# import name -> distribution name, where they differ (the extras in pyproject.toml name distributions)
+_MODULE_DIST = {"yaml": "pyyaml", "litert_torch": "litert-torch", "ai_edge_litert": "ai-edge-litert"}
+
+
+def extra_for(module: str) -> str | None:
+    """The optional-dependency group (extra) of this project that provides ``module``, or None."""
+    top = module.split(".")[0]
+    dist = _MODULE_DIST.get(top, top).replace("_", "-").lower()
+    try:
+        requires = importlib.metadata.requires(PROJECT) or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for req in requires:
+        m = re.match(r"\s*([A-Za-z0-9_.\-]+).*;\s*extra\s*==\s*['\"]([^'\"]+)['\"]", req)
+        if m and m.group(1).replace("_", "-").lower() == dist:
+            return m.group(2)
+    return None
+
+
+class _App(typer.Typer):
+    """The typer app, turning a missing optional package into one line naming the extra."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except ModuleNotFoundError as e:
+            extra = extra_for(e.name or "")
+            if extra is None:
+                raise
+            command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
+            what = f"`footfall {command}`" if command else "this command"
+            sys.stderr.write(f"footfall: error: {what} needs the '{extra}' extra, which is not installed here "
+                             f"(no module {e.name!r}): pip install -e '.[{extra}]'\n")
+            sys.exit(2)
+
+
+app = _App(add_completion=False, no_args_is_help=True,
+           help="footfall host-side tools: data, train, psl, distill, qat, export, eval, bench")
 
 # each module exposes register(app: typer.Typer) -> None
 COMMAND_MODULES = ("train.data.cli", "train.cli_train", "train.cli_psl", "export.cli", "train.calibrate", "bench.cli")
