@@ -12,6 +12,7 @@ The pipeline tests are ``slow`` (about a minute on 2 idle cores, mostly inside t
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -37,9 +38,37 @@ def quantized(tmp_path_factory):
     torch.manual_seed(0)
     student = build_model("mobilenetv2", **TINY_STUDENT)
     ckpt = save_checkpoint(tmp / "student" / "best.pt", student, **_checkpoint_extra(cfg))
-    report = run_qat(QATConfig(student=str(ckpt), epochs=2, freeze_bn_epoch=1, freeze_observer_epoch=1, max_steps_per_epoch=2,
-                               batch_size=8, calib_batches=2, device="cpu", threads=1))
+    messages, logger = ListHandler(), logging.getLogger("footfall.qat")
+    level = logger.level
+    logger.addHandler(messages)
+    logger.setLevel(logging.INFO)
+    try:
+        report = run_qat(QATConfig(student=str(ckpt), epochs=2, freeze_bn_epoch=1, freeze_observer_epoch=1, max_steps_per_epoch=2,
+                                   batch_size=8, calib_batches=2, device="cpu", threads=1))
+    finally:
+        logger.removeHandler(messages)
+        logger.setLevel(level)
+    report["_log"] = messages.lines  # what a user sees while it runs
     return ckpt, ckpt.parent / "int8", report
+
+
+class ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.mark.slow
+def test_qat_says_what_it_is_doing(quantized):
+    """`footfall qat` was silent for a minute: every slow phase now starts with a log line."""
+    lines = quantized[2]["_log"]
+    phases = ["QAT: loading", "fp32 student: scoring", "PTQ int8: calibrating", "QAT: preparing", "QAT epoch 0",
+              "QAT epoch 1", "QAT int8: converting", "QAT int8: test"]
+    found = [next((i for i, line in enumerate(lines) if line.startswith(p)), None) for p in phases]
+    assert None not in found and found == sorted(found), lines
 
 
 @pytest.mark.slow

@@ -203,6 +203,7 @@ def run_qat(cfg: QATConfig) -> dict[str, Any]:
     from train.models import count_params, macs_per_second
     from train.trainer import seed_everything, train_step
 
+    log.info("QAT: loading the student and its data")
     torch.set_num_threads(cfg.threads or max(1, os.cpu_count() or 1))
     device = torch.device("cuda" if cfg.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
     if cfg.device == "cuda" and device.type != "cuda":
@@ -232,12 +233,14 @@ def run_qat(cfg: QATConfig) -> dict[str, Any]:
     }
 
     model.to(device).eval()
+    log.info("fp32 student: scoring %d validation and %d test runs (streamed, then 5-s windows)", len(recs["val"]), len(recs["test"]))
     report: dict[str, Any] = {"student": base_meta["student_checkpoint"], "window_frames": W, "hop_frames": dcfg.stream_hop_frames,
                               "fp32": {"stream": _score(model, dcfg, recs, device, cfg.eval_batch_size),
                                        "direct": _score(model, dcfg, recs, device, cfg.eval_batch_size, direct=True)}}
     log.info("fp32 student: test 5-s MAE %.4f (stream), %.4f (direct)", report["fp32"]["stream"]["test"]["mae"], report["fp32"]["direct"]["test"]["mae"])
 
     if cfg.ptq:
+        log.info("PTQ int8: calibrating on %d batches, converting, scoring", cfg.calib_batches)
         t0 = time.perf_counter()
         graph = prepare_pt2e(export_graph(model.cpu().eval(), W).module(), _quantizer(False))
         with torch.no_grad():
@@ -258,10 +261,15 @@ def run_qat(cfg: QATConfig) -> dict[str, Any]:
         model.to(device).train()
         if nonzero_bn_gammas(model):
             log.info("QAT: BatchNorm scales that were exactly 0 set to 1e-4 (the QAT conv-bn pattern divides by them)")
+        log.info("QAT: preparing the fake-quantized graph")
         graph = prepare_qat_pt2e(export_graph(model, W).module(), _quantizer(True)).to(device)
         optimizer = torch.optim.Adam(graph.parameters(), lr=cfg.lr)
         scaler = torch.amp.GradScaler(device.type, enabled=False)
         history, step, best = [], 0, (float("inf"), None, -1)
+        steps_per_epoch = min(len(loader), cfg.max_steps_per_epoch or len(loader))
+        bar = _progress_bar()
+        task = bar.add_task("QAT", total=cfg.epochs * steps_per_epoch)
+        bar.start()
         for epoch in range(cfg.epochs):
             bn_frozen, obs_frozen = epoch >= cfg.freeze_bn_epoch, epoch >= cfg.freeze_observer_epoch
             (move_exported_model_to_eval if bn_frozen else move_exported_model_to_train)(graph)
@@ -272,6 +280,7 @@ def run_qat(cfg: QATConfig) -> dict[str, Any]:
                     break
                 loss, _ = train_step(graph, (x.to(device), y.to(device)), optimizer, scaler, "fp32", loss_fn=loss_fn)
                 loss_sum, n, step = loss_sum + loss.item() * len(y), n + len(y), step + 1
+                bar.update(task, advance=1, description=f"QAT epoch {epoch + 1}/{cfg.epochs}, loss {loss_sum / max(n, 1):.4f}")
             # validate the fake-quantized graph: eval mode, ranges untouched by validation audio
             move_exported_model_to_eval(graph)
             _set_observers(graph, False)
@@ -283,10 +292,12 @@ def run_qat(cfg: QATConfig) -> dict[str, Any]:
             # keep the best epoch once the ranges are frozen (what is converted is what was validated)
             if obs_frozen and val.mae < best[0]:
                 best = (val.mae, {k: v.detach().clone() for k, v in graph.state_dict().items()}, epoch)
+        bar.stop()
         if best[1] is not None:
             graph.load_state_dict(best[1])
         move_exported_model_to_eval(graph)
         _set_observers(graph, False)
+        log.info("QAT int8: converting the best epoch (%d) and scoring it", best[2])
         qat = convert_pt2e(graph.cpu())  # BN folded into the convs here
         move_exported_model_to_eval(qat)
         report["qat"] = {"stream": _score(qat, dcfg, recs, "cpu", cfg.eval_batch_size), "history": history, "best_epoch": best[2],
@@ -300,6 +311,15 @@ def run_qat(cfg: QATConfig) -> dict[str, Any]:
     report["summary"] = summarize(report)
     write_json(out / "report.json", report)
     return report
+
+
+def _progress_bar():
+    """A bar over the QAT steps on stderr (drawn only on a terminal; the log lines say the rest)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=Console(stderr=True), transient=True, disable=not sys.stderr.isatty())
 
 
 def summarize(report: dict) -> dict[str, Any]:
