@@ -1,4 +1,9 @@
-"""Peer baselines that do not learn: the paper's naive mean, and an onset counter with a cadence prior.
+"""Peer baselines that do not learn: the paper's naive mean, a metronome, and an onset counter with a cadence prior.
+
+Metronome: a constant cadence, whatever the audio: ``metronome`` counts 170 steps/min
+(:data:`METRONOME_SPM`, the centre of the generator's and of most runners' running cadence),
+``metronome-train`` the mean cadence of the fold's training runs (total steps over total time).
+A counter that does not beat it has not heard the steps (issue 25).
 
 Onset counter (classic beat-tracking recipe, applied to footfalls), on the shared log-mel:
 
@@ -38,7 +43,8 @@ from train.data.recordings import Recording, labeled
 from train.data.windows import window_index, window_sums
 from train.metrics import FoldResult, evaluate_runs
 
-BASELINES = ("onset", "naive")
+BASELINES = ("onset", "naive", "metronome", "metronome-train")
+METRONOME_SPM = 170.0
 
 FPS = FRAMES_PER_SECOND
 SEGMENT = 5 * FPS  # frames per cadence segment (= the paper's 5-s window, so segments tile windows)
@@ -171,6 +177,19 @@ def detect_steps(logmel: np.ndarray, params: OnsetParams = OnsetParams()) -> np.
     return _pick(f, params.delta, params.rel, params.alpha, params.gate)
 
 
+def metronome_frames(n_frames: int, spm: float = METRONOME_SPM) -> np.ndarray:
+    """Per-frame predicted step counts (T,) float32 of a constant cadence ``spm``."""
+    return np.full(n_frames, spm / 60.0 / FPS, np.float32)
+
+
+def train_cadence_spm(truths: Sequence[np.ndarray]) -> float:
+    """Mean cadence of runs (total steps / total time, steps/min) from their per-frame truths."""
+    frames = sum(len(t) for t in truths)
+    if frames == 0:
+        raise ValueError("no training frames to tune the metronome on")
+    return float(sum(float(t.sum()) for t in truths)) * 60.0 * FPS / frames
+
+
 def onset_frames(logmel: np.ndarray, params: OnsetParams = OnsetParams()) -> np.ndarray:
     """Per-frame predicted step counts (T,) float32 (for :func:`train.metrics.evaluate_runs`)."""
     return np.bincount(detect_steps(logmel, params), minlength=logmel.shape[1]).astype(np.float32)
@@ -252,7 +271,8 @@ def evaluate_baseline(
 
     ``naive``: the mean train-window count, spread evenly over each window's frames (so its
     window sums are exactly the paper's naive prediction; totals and cadence follow the mean
-    rate). ``onset``: :class:`OnsetGrid` tuned on the fold's train runs only. Unlabeled runs
+    rate). ``metronome``: a constant 170 steps/min; ``metronome-train``: the mean cadence of the
+    fold's train runs. ``onset``: :class:`OnsetGrid` tuned on the fold's train runs only. Unlabeled runs
     are ignored. ``progress(msg)`` is called with short status lines if given.
     """
     if baseline not in BASELINES:
@@ -283,6 +303,10 @@ def evaluate_baseline(
             rate = float(counts.mean()) / window_frames if counts.size else 0.0
             preds = [np.full(len(truth[r.run_id]), rate, np.float32) for r in test]
             extra = {"train_mean_count": rate * window_frames}
+        elif baseline in ("metronome", "metronome-train"):
+            spm = METRONOME_SPM if baseline == "metronome" else train_cadence_spm([truth[r.run_id] for r in train])
+            preds = [metronome_frames(len(truth[r.run_id]), spm) for r in test]
+            extra = {"spm": spm}
         else:
             seg_truth = {r.run_id: _segment_truth(truth[r.run_id]) for r in train}
             params, train_mae = table.tune([r.run_id for r in train], seg_truth, window_frames)

@@ -15,7 +15,7 @@ import typer
 from edge.audio import AudioError
 from train.data.recordings import DatasetError, labeled, load_dataset
 
-data_app = typer.Typer(add_completion=False, no_args_is_help=True, help="datasets: check, synth")
+data_app = typer.Typer(add_completion=False, no_args_is_help=True, help="datasets: check, synth, sounds, realset")
 
 USAGE_ERRORS = (DatasetError, AudioError, ValueError)
 
@@ -63,33 +63,138 @@ def synth(
     unlabeled_fraction: float = typer.Option(0.2, "--unlabeled-fraction", help="share of runs written without steps (for PSL)"),
     workers: int = typer.Option(2, "--workers", help="processes synthesising runs in parallel"),
     report: bool = typer.Option(True, "--report/--no-report", help="write OUT/report/ (counts, histograms, a spectrogram)"),
+    sounds: Optional[Path] = typer.Option(None, "--sounds", help="a sound corpus (footfall data sounds): mix its train-split recordings in, with level, colour and room randomised"),
 ) -> None:
     """Generate synthetic armband-phone running audio with exact step times (train.data.synth)."""
     from train.data.synth import synthesize_dataset
 
     try:
-        root = synthesize_dataset(out, runners, minutes, runs, seed, unlabeled_fraction, workers, progress=True, report=report)
+        root = synthesize_dataset(out, runners, minutes, runs, seed, unlabeled_fraction, workers, progress=True, report=report, sounds=sounds)
     except ValueError as e:
         fail(str(e))
     typer.echo(f"wrote {root / 'manifest.csv'}" + (f" and {root / 'report' / 'report.md'}" if report else ""))
 
 
+@data_app.command("sounds")
+def sounds(
+    profile: Optional[str] = typer.Option(None, "--profile", help="small (teeworlds-data: make test) | full (every registry package); default small unless --package"),
+    package: Optional[list[str]] = typer.Option(None, "--package", help="registry package to build (repeatable)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="corpus folder; default $FOOTFALL_SOUNDS or <clone>/data/sounds"),
+    force: bool = typer.Option(False, "--force", help="rebuild packages that are up to date"),
+    check: bool = typer.Option(False, "--check", help="only validate the corpus (sha256 of every clip and source file)"),
+    list_registry: bool = typer.Option(False, "--list", help="print the registry (packages, split, licence hint, rules) and exit"),
+) -> None:
+    """Build the recorded-sound corpus from Debian data packages (apt-get download; set-up time only)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from train.data import sounds as snd
+
+    if list_registry:
+        t = Table(title="train.data.sounds.REGISTRY")
+        for col in ("package", "split", "profiles", "licence hint", "files (category)"):
+            t.add_column(col)
+        for p in snd.REGISTRY:
+            t.add_row(p.name, p.split, ", ".join(k for k, v in snd.PROFILES.items() if p.name in v), p.licence_hint,
+                      "\n".join(f"{r.glob.rsplit('/', 2)[-2]}/{r.glob.rsplit('/', 1)[-1]} ({r.category}{', ' + r.surface if r.surface else ''})" for r in p.rules))
+        Console().print(t)
+        return
+    root = out if out is not None else snd.default_root()
+    try:
+        if not check:
+            results = snd.build(root, profile if profile or package else "small", package or (), force=force, progress=True)
+            for r in results:
+                typer.echo(f"{r.package} {r.version}: {r.status}, {r.clips} clips, {r.seconds:.1f} s")
+        problems = snd.validate(root)
+    except (snd.SoundsError, OSError) as e:
+        fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    if problems:
+        for p in problems[:20]:
+            typer.echo(f"invalid: {p}", err=True)
+        fail(f"{root}: {len(problems)} problem(s); rebuild with --force")
+    rows = snd.read_manifest(root)
+    counts = Counter((r["split"], r["category"]) for r in rows)
+    typer.echo(f"{root / snd.MANIFEST}: {len(rows)} clips valid; " + ", ".join(f"{s}/{c} {n}" for (s, c), n in sorted(counts.items())))
+
+
+@data_app.command("realset")
+def realset(
+    out: Path = typer.Argument(..., help="output dataset folder (manifest.csv, audio/, steps/, runs.jsonl, realset.json)"),
+    sounds_dir: Optional[Path] = typer.Option(None, "--sounds", help="sound corpus; default $FOOTFALL_SOUNDS or <clone>/data/sounds"),
+    runs: int = typer.Option(16, "--runs", help="number of runs (at least 5: tuned baselines cross-validate over 5 folds)"),
+    seconds: float = typer.Option(70.0, "--seconds", help="length of every run, seconds"),
+    seed: int = typer.Option(2025, "--seed", help="same seed and corpus, same set"),
+    force: bool = typer.Option(False, "--force", help="replace OUT if it exists"),
+) -> None:
+    """Build the real-sound evaluation set: runs from recorded sounds of eval-split packages only."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from train.data.realset import RealsetError, build_realset
+    from train.data.sounds import SoundsError
+
+    try:
+        with Progress(TextColumn("realset"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"), TimeRemainingColumn(),
+                      transient=True) as bar:
+            task = bar.add_task("", total=runs)
+
+            def tick(run_id: str, i: int, n: int) -> None:
+                bar.update(task, completed=i, description=run_id)
+
+            root = build_realset(out, sounds_dir, runs, seconds, seed, force=force, progress=tick)
+    except (RealsetError, SoundsError, OSError) as e:
+        fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    typer.echo(f"wrote {root / 'manifest.csv'} ({runs} runs x {seconds:g} s; {root / 'realset.json'})")
+
+
+def eval_model(dataset: Path, model: Path, folds: int, fold: Optional[list[int]], out: Optional[Path]) -> None:
+    """`footfall eval DATASET --model ARTIFACT`: the artifact through the edge runtime, with the baselines."""
+    from rich.console import Console
+
+    from edge.backends import BackendError
+    from edge.card import CardError
+    from train.realeval import evaluate_artifact, group_table, overall_table, save_report
+
+    console = Console(stderr=True)
+    if fold and any(not 0 <= k < folds for k in fold):
+        fail(f"--fold {fold}: folds are 0..{folds - 1}")
+    try:
+        with console.status("") as status:
+            report = evaluate_artifact(model, dataset, folds=fold or None, n_folds=folds, progress=status.update)
+    except (*USAGE_ERRORS, BackendError, CardError, FileNotFoundError) as e:
+        fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    out_console = Console()
+    out_console.print(overall_table(report, f"{Path(model).name} on {Path(dataset).name} ({report.extra['scored']}), 5-s windows"))
+    out_console.print(group_table(report.by_source, "source"))
+    out_console.print(group_table(report.by_surface, "surface"))
+    path = out or Path(dataset) / "results" / f"model-{Path(model).name}.json"
+    save_report(report, path)
+    typer.echo(f"saved {path}")
+
+
 def eval_command(
     dataset: Path = typer.Argument(..., help="dataset folder holding manifest.csv"),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="onset | naive"),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="onset | naive | metronome | metronome-train"),
+    model: Optional[Path] = typer.Option(None, "--model", help="exported artifact (.tflite/.pte/.onnx with its card): scored through the edge runtime beside the metronome and onset baselines"),
     folds: int = typer.Option(5, "--folds", help="number of runner-independent folds in the manifest"),
     fold: Optional[list[int]] = typer.Option(None, "--fold", help="evaluate only these folds (repeatable); default all"),
     window: float = typer.Option(5.0, "--window", help="window length in seconds: 5, 10 or 20 (the paper's)"),
     out: Optional[Path] = typer.Option(None, "--out", help="JSON results file; default DATASET/results/baseline-<name>-<window>s.json"),
 ) -> None:
-    """Cross-validate a counter on DATASET and print the paper's table (MAE, PCC, cMAE, total-count error, cadence)."""
+    """Cross-validate a baseline on DATASET and print the paper's table; or, with --model, score an exported artifact beside the baselines."""
     from rich.console import Console
 
     from train.baselines import BASELINES, evaluate_baseline
     from train.metrics import results_table, save_results
 
+    if model is not None:
+        if baseline is not None:
+            fail("give --model or --baseline, not both (--model reports the baselines too)")
+        if window != 5:
+            fail("--model scores 5-s windows; leave --window out")
+        eval_model(dataset, model, folds, fold, out)
+        return
     if baseline is None:
-        fail(f"give --baseline ({' | '.join(BASELINES)})")
+        fail(f"give --baseline ({' | '.join(BASELINES)}) or --model ARTIFACT")
     if baseline not in BASELINES:
         fail(f"unknown baseline {baseline!r}; expected one of {', '.join(BASELINES)}")
     if window not in (5, 10, 20):
