@@ -94,7 +94,8 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     at = state["progress"]
     assert not at["finished"] and at["step_in_epoch"] in (3, 6), at  # killed mid-epoch (normally epoch 0, step 3)
 
-    _run(_cmd(config, data, out, "--resume"))
+    # the run folder knows its config: --out and --resume alone
+    _run([sys.executable, "-m", "train.cli_train", "train", "--out", str(out), "--resume"])
 
     straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
     resumed = torch.load(out / "last.pt", weights_only=True)

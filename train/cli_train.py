@@ -2,7 +2,9 @@
 :func:`train.cv.run_cv`.
 
 Config layers: ``--preset`` (smoke, cpu, gpu), ``--config FILE.yaml``, the named options, then
-``--set key=value`` (repeatable; ``--set model_args.cnn14.width=0.5``). Bad input (an unknown
+``--set key=value`` (repeatable; ``--set model_args.cnn14.width=0.5``). ``--resume --out RUN``
+alone continues a run with the config it saved (``RUN/config.yaml``); options given with it
+override that (only the keys a resume may change). Bad input (an unknown
 key, a missing dataset, a fold out of range) prints one line and exits with status 2.
 
 Scale-out: the same command under ``torchrun --nproc_per_node N -m train.cli_train train ...``
@@ -71,15 +73,21 @@ def train_command(
     precision: Optional[str] = typer.Option(None, "--precision", help="auto, fp32, bf16, fp16"),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda"),
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model"),
-    resume: bool = typer.Option(False, "--resume", help="continue the run in --out exactly where its last checkpoint left it"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run in --out exactly where its last checkpoint left it "
+                                "(its config comes from the run: --out alone is enough)"),
     set_: list[str] = typer.Option([], "--set", "-s", help="override any config key: --set key=value (repeatable)"),
 ) -> None:
     """Train a teacher on one fold (weak labels: window step counts)."""
     _setup_logging()
     try:
-        from train.config import load_config
-        from train.trainer import train
+        from train.config import ConfigError, load_config
+        from train.trainer import CONFIG, train
 
+        if resume and preset is None and config is None:  # the run folder knows its config
+            if out is None:
+                raise ConfigError("--resume needs --out RUN_FOLDER (the run to continue)")
+            if (out / CONFIG).is_file():
+                config = out / CONFIG
         cfg = load_config(
             preset,
             config,
