@@ -1,7 +1,8 @@
 """`footfall bench`: thin typer layer over :func:`bench.run.run_bench` and :mod:`bench.report`.
 
-Exit codes: 0 report written (goals that fail are reported, not fatal: a tiny or untrained model
-fails them by design); 2 bad input (one line, no traceback).
+Exit codes: 0 report written and every goal met; 1 report written but a goal FAILed (the summary
+says which; a tiny or untrained model fails them by design, so a smoke run expects 1); 2 bad
+input (one line, no traceback).
 
 The phone is ``--adb [--serial SERIAL]`` rather than ``--adb [SERIAL]``: typer has no options with
 an optional value. ``$ANDROID_SERIAL`` (adb's own variable) also picks the phone.
@@ -84,6 +85,10 @@ def bench_command(
         _fail(str(e))
     path = write_report(result, cfg.out, plots=cfg.plots)
     typer.echo("\n".join(summary_lines(result, path)))
+    failed = [g["goal"] for g in result.goals() if g["passed"] is False]
+    if failed:
+        typer.echo(f"bench: {len(failed)} goal(s) FAILED (report written: {path}): {'; '.join(failed)}", err=True)
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
