@@ -212,7 +212,7 @@ def overall_table(report: Report, title: str = ""):
 
     t = Table(title=title or None)
     for col in ("counter", "runs", "5-s MAE", "PCC", "total err % median", "total err % worst", "cadence MAE spm"):
-        t.add_column(col, justify="left" if col == "counter" else "right")
+        t.add_column(col, justify="left" if col == "counter" else "right", no_wrap=col == "counter")
     for c, s in report.overall.items():
         t.add_row(c, str(s.n_runs), _f(s.mae), _f(s.pcc), _f(s.tce_median, 1), _f(s.tce_max, 1), _f(s.cadence_mae, 1))
     return t

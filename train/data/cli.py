@@ -121,7 +121,7 @@ def sounds(
 def realset(
     out: Path = typer.Argument(..., help="output dataset folder (manifest.csv, audio/, steps/, runs.jsonl, realset.json)"),
     sounds_dir: Optional[Path] = typer.Option(None, "--sounds", help="sound corpus; default $FOOTFALL_SOUNDS or <clone>/data/sounds"),
-    runs: int = typer.Option(16, "--runs", help="number of runs (at least 5: tuned baselines cross-validate over 5 folds)"),
+    runs: int = typer.Option(18, "--runs", help="number of runs (at least 5: tuned baselines cross-validate over 5 folds)"),
     seconds: float = typer.Option(70.0, "--seconds", help="length of every run, seconds"),
     seed: int = typer.Option(2025, "--seed", help="same seed and corpus, same set"),
     force: bool = typer.Option(False, "--force", help="replace OUT if it exists"),

@@ -38,7 +38,7 @@ from edge.frontend import SAMPLE_RATE
 from train.data.sounds import MANIFEST as SOUNDS_MANIFEST
 from train.data.sounds import Clip, SoundsError, check_not_reserved, default_root, file_sha256, load_clips, registry
 
-N_RUNS = 16
+N_RUNS = 18  # two per footstep group of the full eval corpus (9 groups)
 RUN_SECONDS = 70.0
 SEED = 2025
 N_FOLDS = 5  # folds let tuned baselines (onset, naive) cross-validate on the set itself

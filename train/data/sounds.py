@@ -61,7 +61,7 @@ RESERVED_PREFIXES = (
 )
 RESERVED_SUBSTRINGS = ("quake", "openarena")
 
-BUILD_VERSION = 2  # bump when decoding/trimming/normalising changes: every package rebuilds
+BUILD_VERSION = 4  # bump when decoding/trimming/normalising changes: every package rebuilds
 ONE_SHOT_PEAK_DBFS = -1.0  # one-shots are stored at this peak
 BED_RMS_DBFS = -20.0  # beds are stored at this RMS (then limited to BED_MAX_PEAK)
 BED_MAX_PEAK = 0.99
@@ -207,7 +207,8 @@ REGISTRY: tuple[Package, ...] = (
     Package("megaglest-data", "eval", (
         Rule(_MG + "techs/megapack/commondata/sounds/horseman_walk*.wav", "footstep", "hooves", split_events=True),
         Rule(_MG + "techs/megapack/commondata/sounds/golem_walk*.wav", "footstep", split_events=True),
-        Rule(_MG + "techs/megapack/factions/*/units/*/sounds/*walk*.wav", "footstep", split_events=True),
+        Rule(_MG + "techs/megapack/factions/magic/units/*/sounds/*walk*.wav", "footstep", split_events=True),
+        Rule(_MG + "techs/megapack/factions/persian/units/elephant/sounds/elewalk*.wav", "footstep", split_events=True),
         Rule(_MG + "tilesets/*/sounds/*day.ogg", "ambience"),
         Rule(_MG + "tilesets/*/sounds/night*.ogg", "ambience"),
         Rule(_MG + "tilesets/*/sounds/rain.*", "ambience"),
@@ -254,7 +255,9 @@ def _dep5_stanzas(text: str) -> list[tuple[list[str], str]]:
         files = re.search(r"^Files:\s*(.*(?:\n[ \t].*)*)", block, re.M)
         lic = re.search(r"^License:[ \t]*(\S.*)$", block, re.M)
         if files and lic:
-            out.append((files.group(1).split(), lic.group(1).strip()))
+            # hydrogen-drumkits names upstream archives (Kit.h2drumkit) that install as a folder Kit/
+            pats = [re.sub(r"\.h2drumkit$", "/*", p) for p in files.group(1).split()]
+            out.append((pats, lic.group(1).strip()))
     return out
 
 
@@ -269,16 +272,20 @@ def licence_of(copyright_text: str, path: str, hint: str) -> tuple[str, str]:
     """
     parts = path.split("/")
     tails = ["/".join(parts[i:]) for i in range(len(parts))]
-    best = None
+    best, best_score = None, -1
     for patterns, lic in _dep5_stanzas(copyright_text):
         for pat in patterns:
             if pat == "*":
-                best = best or (lic, "dep5: Files: *")
+                if best is None:
+                    best, best_score = (lic, "dep5: Files: *"), 0
                 continue
             pp = pat.split("/")
             heads = [pp[j:] for j in range(max(1, len(pp) - 1)) if len(pp) - j >= 2 and not any(ch in pp[j] for ch in "*?[")] or [pp]
-            if any(fnmatch.fnmatchcase(t, "/".join(h)) for h in heads for t in tails):
-                best = (lic, f"dep5: Files: {pat}")
+            # tail matching is looser than DEP-5's exact paths: the longest matched pattern wins
+            # (``hedgewars/*`` also matches ``.../hedgewars/Data/Sounds/x.ogg``), then the last
+            score = max((len(h) for h in heads for t in tails if fnmatch.fnmatchcase(t, "/".join(h))), default=-1)
+            if score >= 1 and score >= best_score:
+                best, best_score = (lic, f"dep5: Files: {pat}"), score
     if best:
         return best
     return hint, "registry (copyright file not machine-readable)"
@@ -545,6 +552,8 @@ def build_package(pkg: Package, root: Path, force: bool = False,
         candidate = _apt_version(pkg.name)
         if candidate is None or candidate == old.get("version"):
             return BuildResult(pkg.name, "skipped", old["version"], len(old["clips"]), sum(c["duration_s"] for c in old["clips"]))
+    for stale in root.glob(f".build-{pkg.name}-*"):  # left by an interrupted build (resumable: start this package over)
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".build-{pkg.name}-", dir=root))
     try:
         if tick:
