@@ -215,3 +215,16 @@ def test_teacher_widths_scale_like_panns():
 def test_example_inputs_refuse_a_bad_length():
     with pytest.raises(ValueError, match="multiple of 4"):
         small("cnn6").example_inputs(202)
+
+
+@pytest.mark.parametrize("name", ["mobilenetv2", "cnn6"])
+def test_centred_bands_make_the_density_blind_to_level_and_colour(name):
+    """A gain adds one constant to every log-mel value, a static EQ one constant per band: with
+    ``centre_bands`` the model sees neither (same density), without it it does."""
+    x = torch.randn(2, 1, 64, 200) * 2 - 6
+    shift = torch.linspace(-4, 3, 64).view(1, 1, 64, 1) + 1.5  # colour + level
+    for centre, same in ((True, True), (False, False)):
+        model = small(name, centre_bands=centre).eval()
+        with torch.no_grad():
+            a, b = model(x), model(x + shift)
+        assert torch.allclose(a, b, atol=1e-5) == same, (centre, (a - b).abs().max())

@@ -167,3 +167,44 @@ def test_cli_rejects_too_few_runners(tmp_path):
     result = CliRunner().invoke(app, ["data", "synth", str(tmp_path / "x"), "--runners", "2"])
     assert result.exit_code == 2
     assert "at least 5" in result.output
+
+
+def _pool(seed: int = 0) -> synth.Recorded:
+    """A stand-in corpus: decaying noise bursts as one-shots, brown noise as a bed."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(2000) / SR
+    shots = tuple((rng.standard_normal(2000) * np.exp(-t / 0.01)).astype(np.float32) for _ in range(4))
+    bed = np.cumsum(rng.standard_normal(SR)).astype(np.float32)
+    return synth.Recorded(shots, (bed / np.abs(bed).max(),), ("stand-in",))
+
+
+def test_recorded_sounds_mix_in_without_touching_steps_or_the_procedural_runs(short_run):
+    audio, steps, info = short_run
+    rec = _pool()
+    mixed, steps2, info2 = synthesize_run(seed=3, runner=1, run=0, duration_s=8.0, surface="gravel", recorded=rec)
+    again, _, _ = synthesize_run(seed=3, runner=1, run=0, duration_s=8.0, surface="gravel", recorded=rec)
+    assert mixed.tobytes() == again.tobytes()  # reproducible by seed
+    assert steps2.tobytes() == steps.tobytes()  # the labels do not move
+    assert mixed.tobytes() != audio.tobytes()
+    assert 0 < info2["recorded"]["steps"] <= len(steps) and info2["recorded"]["packages"] == ["stand-in"]
+    assert -30 <= info2["recorded"]["level_db"] <= 10 and "recorded_bed" in info2["confounders"]["ambient_db"]
+    assert "recorded" not in info and synthesize_run(seed=3, runner=1, run=0, duration_s=8.0, surface="gravel")[0].tobytes() == audio.tobytes()
+
+
+def test_recorded_levels_span_tens_of_db():
+    """The domain randomisation of level: runs' RMS spread over more than 20 dB."""
+    rec = _pool()
+    rms = [20 * np.log10(np.sqrt(np.mean(synthesize_run(seed=5, runner=r, run=0, duration_s=4.0, recorded=rec)[0].astype(np.float64) ** 2)))
+           for r in range(6)]
+    assert max(rms) - min(rms) > 20, rms
+
+
+def test_recorded_kernels_start_at_their_onset_and_keep_unit_energy():
+    rng = np.random.default_rng(0)
+    kern = np.zeros((50, synth.IMPACT_LEN))
+    kern[:, 0] = 1.0
+    out, n = synth._recorded_kernels(rng, synth.Recorded(_pool().steps, (), step_share=(1.0, 1.0)), kern)
+    assert n == 50
+    assert np.allclose(np.sum(out**2, axis=1), 1.0, atol=1e-6)
+    energy = np.cumsum(out**2, axis=1)
+    assert np.all(energy[:, 400] > 0.5)  # the bursts decay within ~25 ms of their start

@@ -40,6 +40,7 @@ import json
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import lru_cache
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
@@ -68,7 +69,7 @@ STEPS_DECIMALS = 7  # step times are sample-aligned: k / 16000 s has at most 7 d
 
 # per-layer random streams of a run: adding a layer never changes the others
 _LAYERS = ("plan", "steps", "impacts", "scuffs", "rustle", "breath", "others", "wind", "traffic",
-           "birds", "speech", "rain", "music", "machine", "bed", "phone", "levels")
+           "birds", "speech", "rain", "music", "machine", "bed", "phone", "levels", "recorded")
 _TAG_RUNNER, _TAG_RUN, _TAG_DATASET = 1, 2, 3
 
 
@@ -833,6 +834,96 @@ def _agc(x: np.ndarray, release_s: float, strength: float, target_db: float = -2
 # a run
 
 
+# ---------------------------------------------------------------------------------------------
+# recorded sounds (train.data.sounds, train split only) mixed with the procedural ones
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Recorded one-shots and beds the generator mixes in, with their domain randomisation.
+
+    steps: footstep and impact one-shots, each cut to start at its onset (the step's label point).
+    beds: ambience, wind, speech and music beds, looped under the run.
+    step_share: per run, the share of steps whose procedural impact is replaced by a recorded one
+        (drawn uniformly in this range: some runs all recorded, some mostly procedural).
+    level_db: per run, the whole run's level relative to the procedural generator's (which puts
+        the peak at 0.3-0.95): -30 dB is a phone deep in a pocket, +10 dB clips like a loud one.
+    stretch: per-step time/pitch stretch factor range (resampling); tilt_db: per-step spectral
+        tilt in dB per octave around 1 kHz (microphone, shoe and distance colour).
+    reverb_p / rt60_s: share of runs given a simulated room/outdoor response (exponentially
+        decaying noise) and its RT60 range.
+    """
+
+    steps: tuple[np.ndarray, ...]
+    beds: tuple[np.ndarray, ...]
+    packages: tuple[str, ...] = ()
+    step_share: tuple[float, float] = (0.3, 1.0)
+    level_db: tuple[float, float] = (-30.0, 10.0)
+    stretch: tuple[float, float] = (0.85, 1.18)
+    tilt_db: tuple[float, float] = (-4.0, 4.0)
+    reverb_p: float = 0.5
+    rt60_s: tuple[float, float] = (0.1, 0.9)
+
+    @classmethod
+    def from_corpus(cls, root: str | Path | None = None) -> Recorded:
+        """The ``train`` split of a sound corpus (:mod:`train.data.sounds`); eval packages never enter."""
+        from train.data.sounds import load_clips
+
+        clips = load_clips(root, split="train")
+        steps = tuple(c.audio[int(round(c.onset_s * SR)) :].astype(np.float32) for c in clips if c.category in ("footstep", "impact"))
+        beds = tuple(c.audio.astype(np.float32) for c in clips if c.category in ("ambience", "wind", "speech", "music"))
+        if not steps:
+            raise ValueError("the sound corpus has no train-split footstep or impact clips; build it with `footfall data sounds`")
+        return cls(tuple(s for s in steps if len(s) > 32), beds, tuple(sorted({c.package for c in clips})))
+
+
+def _recorded_kernels(rng: np.random.Generator, rec: Recorded, kern: np.ndarray) -> tuple[np.ndarray, int]:
+    """Replace a run-level share of the rows of ``kern`` (n, K) by recorded one-shots -> (kernels, how many)."""
+    n, K = kern.shape
+    take = np.flatnonzero(rng.random(n) < rng.uniform(*rec.step_share))
+    if len(take) == 0:
+        return kern, 0
+    out = kern.copy()
+    f = _freqs(K)
+    octaves = np.log2(np.maximum(f, 20.0) / 1000.0)
+    for i in take:
+        clip = rec.steps[int(rng.integers(len(rec.steps)))]
+        stretch = rng.uniform(*rec.stretch)  # > 1: longer and lower
+        m = min(K, int(len(clip) * stretch))
+        x = np.interp(np.arange(m) / stretch, np.arange(len(clip)), clip)
+        row = np.zeros(K)
+        row[:m] = x
+        row = sfft.irfft(sfft.rfft(row) * 10 ** (rng.uniform(*rec.tilt_db) * octaves / 20), n=K)
+        out[i] = row
+    return _unit_energy(_fade_tail(out)), len(take)
+
+
+def _recorded_bed(rng: np.random.Generator, rec: Recorded, n: int) -> np.ndarray:
+    """A recorded bed looped from a random offset to n samples (joins crossfaded over 50 ms)."""
+    x = rec.beds[int(rng.integers(len(rec.beds)))].astype(np.float64)
+    fade = min(800, len(x) // 4)
+    reps = int(np.ceil((n + len(x)) / max(len(x) - fade, 1))) + 1
+    out = np.zeros(reps * len(x))
+    ramp = np.linspace(0.0, 1.0, fade)
+    seg = x.copy()
+    if fade:
+        seg[:fade] *= ramp
+        seg[-fade:] *= ramp[::-1]
+    for k in range(reps):
+        out[k * (len(x) - fade) : k * (len(x) - fade) + len(x)] += seg
+    start = int(rng.integers(len(x)))
+    return out[start : start + n]
+
+
+def _reverb(rng: np.random.Generator, x: np.ndarray, rt60_s: float) -> np.ndarray:
+    """x convolved with a simulated response: a direct path and exponentially decaying noise (-60 dB at rt60_s)."""
+    m = int(rt60_s * SR)
+    t = np.arange(m) / SR
+    ir = rng.standard_normal(m) * np.exp(-6.9 * t / rt60_s) * _db(rng.uniform(-14, -4))
+    ir[0] = 1.0
+    return signal.oaconvolve(x, ir)[: len(x)]
+
+
 def synthesize_run(
     seed: int = 0,
     runner: int | Runner = 0,
@@ -840,8 +931,14 @@ def synthesize_run(
     duration_s: float = 60.0,
     surface: str | None = None,
     snr_db: float | None = None,
+    recorded: Recorded | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Synthesise one run of ``runner`` (an index into population ``seed``, or a Runner).
+
+    With ``recorded``, a share of the footfalls are recorded one-shots, a recorded bed joins the
+    ambience, the run may get a simulated room response and its level is drawn over tens of dB
+    (:class:`Recorded`); all of it from a random stream of its own, so without ``recorded`` a
+    run is bit-identical to what the generator always made.
 
     Returns (audio float32 (n,) in [-1, 1] at 16 kHz, step onsets float64 seconds (sorted,
     unique, sample-aligned, inside the audio), info): ``info`` holds the surface, session,
@@ -886,6 +983,9 @@ def synthesize_run(
     irng = layer_rng["impacts"]
     snd = SURFACE_SOUNDS[surface]
     kern = _impact_kernels(irng, snd, runner.shoe, runner.strike, runner.mass_kg, walking, ~near)
+    rec_rng, n_recorded = layer_rng["recorded"], 0
+    if recorded is not None and len(times):
+        kern, n_recorded = _recorded_kernels(rec_rng, recorded, kern)
     fatigue = _db(1.0) ** _slow_noise(irng, n_ctrl, 30.0)
     amp = np.ones(len(times))
     if len(times):
@@ -963,6 +1063,8 @@ def synthesize_run(
             layers["music"] = (music, lv.uniform(-8, 4))
             meta["music_bpm"] = round(bpm, 1)
     layers["bed"] = (_colored_noise(layer_rng["bed"], n, lambda f: 1 / np.sqrt(np.maximum(f, 20))), lv.uniform(-18, -8))
+    if recorded is not None and recorded.beds:
+        layers["recorded_bed"] = (_recorded_bed(rec_rng, recorded, n), rec_rng.uniform(-6, 8))
     ambient = np.zeros(n)
     for sig, level in layers.values():
         ambient += sig * (_db(level) / np.sqrt(_power(sig)))
@@ -978,6 +1080,10 @@ def synthesize_run(
     p_rest_target = p_steps / 10 ** (target_snr / 10)
     g2 = max(p_rest_target - p_body, 0.02 * p_rest_target) / p_amb  # body sources alone may be louder
     mix = steps_f + body_f + np.sqrt(g2) * amb_f
+    rt60 = None
+    if recorded is not None and rec_rng.random() < recorded.reverb_p:
+        rt60 = float(rec_rng.uniform(*recorded.rt60_s))
+        mix = _reverb(rec_rng, mix, rt60)
     actual_snr = 10 * np.log10(p_steps / (p_body + g2 * p_amb))
     full_snr = 10 * np.log10(_power(steps_f) / (_power(body_f) + g2 * _power(amb_f)))  # whole band, after the HP
     mix += ph.standard_normal(n) * np.sqrt(_power(mix)) * _db(runner.self_noise_db)
@@ -989,7 +1095,8 @@ def synthesize_run(
         gain = ph.uniform(1.0, 1.6) / (np.quantile(np.abs(mix), 1 - ph.uniform(0.0005, 0.005)) + 1e-12)
     else:
         gain = ph.uniform(0.3, 0.95) / (np.abs(mix).max() + 1e-12)
-    audio = np.clip(mix * gain, -1.0, 1.0).astype(np.float32)
+    level_db = float(rec_rng.uniform(*recorded.level_db)) if recorded is not None else 0.0
+    audio = np.clip(mix * gain * _db(level_db), -1.0, 1.0).astype(np.float32)
     clipped = float(np.mean(np.abs(audio) >= 1.0))
 
     # --- what was made
@@ -1030,6 +1137,9 @@ def synthesize_run(
         "plan": [[s.kind, s.start_s, s.end_s, s.spm] for s in plan],
         "feet": "".join("LR"[int(f)] for f in feet),
     }
+    if recorded is not None:
+        info["recorded"] = {"steps": n_recorded, "packages": list(recorded.packages), "level_db": round(level_db, 1),
+                            "rt60_s": None if rt60 is None else round(rt60, 2)}
     return audio, times, info
 
 
@@ -1062,12 +1172,20 @@ class RunJob:
     surface: str
     labeled: bool
     out: str
+    sounds: str | None = None  # a sound corpus: mix its train-split clips in (Recorded)
+
+
+@lru_cache(maxsize=2)
+def _recorded(root: str) -> Recorded:
+    """One load per worker process."""
+    return Recorded.from_corpus(root)
 
 
 def _make_run(job: RunJob) -> dict:
     """Worker: synthesise one run, write its audio (and steps when labeled), return its info."""
     t0 = time.perf_counter()
-    audio, times, info = synthesize_run(job.seed, job.runner, job.run, job.duration_s, job.surface)
+    recorded = _recorded(job.sounds) if job.sounds is not None else None
+    audio, times, info = synthesize_run(job.seed, job.runner, job.run, job.duration_s, job.surface, recorded=recorded)
     run_id = f"{info['runner_id']}_{job.run}"
     out = Path(job.out)
     audio_rel = f"audio/{run_id}.flac"
@@ -1128,8 +1246,12 @@ def synthesize_dataset(
     workers: int = 2,
     progress: bool = True,
     report: bool = True,
+    sounds: str | Path | None = None,
 ) -> Path:
     """Write a synthetic dataset in the recordings format (contract 5) -> the dataset folder.
+
+    ``sounds``: a sound corpus (:mod:`train.data.sounds`) whose train-split clips are mixed in
+    (:class:`Recorded`); None keeps the purely procedural generator.
 
     ``out``/manifest.csv, audio/<run_id>.flac, steps/<run_id>.csv (labeled runs only),
     runs.jsonl (per-run info for the report) and, with ``report``, report/ (see
@@ -1144,7 +1266,11 @@ def synthesize_dataset(
     surfaces, folds, unlabeled = plan_dataset(runners, runs, seed, unlabeled_fraction)
     (out / "audio").mkdir(parents=True, exist_ok=True)
     (out / "steps").mkdir(parents=True, exist_ok=True)
-    jobs = [RunJob(seed, i, r, float(minutes) * 60.0, surfaces[(i, r)], (i, r) not in unlabeled, str(out))
+    recorded = None
+    if sounds is not None:
+        recorded = Recorded.from_corpus(sounds)  # fails here, once, on a missing or empty corpus
+        sounds = str(Path(sounds).resolve())
+    jobs = [RunJob(seed, i, r, float(minutes) * 60.0, surfaces[(i, r)], (i, r) not in unlabeled, str(out), sounds)
             for i in range(runners) for r in range(runs)]
     infos: list[dict] = []
     t0 = time.perf_counter()
@@ -1178,7 +1304,8 @@ def synthesize_dataset(
             f.write(json.dumps(info) + "\n")
     write_manifest(out, recs)
     meta = {"generator": "train.data.synth", "seed": seed, "runners": runners, "runs": runs, "minutes": minutes,
-            "unlabeled_fraction": unlabeled_fraction, "wall_s": round(time.perf_counter() - t0, 1), "workers": workers}
+            "unlabeled_fraction": unlabeled_fraction, "wall_s": round(time.perf_counter() - t0, 1), "workers": workers,
+            "recorded_packages": list(recorded.packages) if recorded is not None else []}
     (out / "synth.json").write_text(json.dumps(meta, indent=2) + "\n")
     if report:
         from train.data.report import write_report

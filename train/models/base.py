@@ -40,11 +40,17 @@ class DensityConfig:
     dropout: before the output layer (and elsewhere where a model says so).
     out_bias: initial bias of the output layer, before the final ReLU: 0.1 steps per density frame
         is 2.5 steps/s, a typical running cadence, and keeps every output unit alive at start.
+    centre_bands: subtract each mel band's mean over the window before ``bn0``. A gain change of
+        the input adds the same constant to every log-mel value, and a static microphone colour
+        (EQ) a constant per band: the centred input is blind to both, exactly, inside the graph
+        (the count cannot depend on loudness). Off by default: checkpoints without it load as
+        they were trained.
     """
 
     n_mels: int = N_MELS
     dropout: float = 0.2
     out_bias: float = 0.1
+    centre_bands: bool = False
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

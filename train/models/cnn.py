@@ -103,7 +103,7 @@ class PannsCnn(DensityModel):
 
     def __init__(self, config: CnnConfig) -> None:
         super().__init__(config)
-        self.bn0 = MelNorm(config.n_mels)
+        self.bn0 = MelNorm(config.n_mels, config.centre_bands)
         self.blocks = conv_blocks(config, in_channels=1)
         self.dropout = nn.Dropout(config.dropout)
         self.head = DensityHead.from_config(config.channels()[-1], config)
@@ -215,7 +215,7 @@ class WvLmCnn14(DensityModel):
         _, _, first_kernel, first_freq_pool, _ = config.blocks[0]
         self.wave_bands = config.n_mels // first_freq_pool
         wave = width_channels(config.wave_channels, config.width)
-        self.bn0 = MelNorm(config.n_mels)
+        self.bn0 = MelNorm(config.n_mels, config.centre_bands)
         self.logmel_block = conv_blocks(config, in_channels=1)[0]
         self.wave_branch = nn.Sequential(  # (B, n_mels, 1, T) -> (B, maps * bands, 1, T / 2)
             nn.Conv2d(config.n_mels, wave, (1, 5), padding=(0, 2), bias=False),  # PANNs pre_conv0

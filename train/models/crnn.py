@@ -51,7 +51,7 @@ class Crnn(DensityModel):
     def __init__(self, config: CrnnConfig) -> None:
         super().__init__(config)
         channels = config.channels()[-1]
-        self.bn0 = MelNorm(config.n_mels)
+        self.bn0 = MelNorm(config.n_mels, config.centre_bands)
         self.blocks = conv_blocks(config, in_channels=1)
         self.dropout = nn.Dropout(config.dropout)
         self.gru = nn.GRU(

@@ -47,7 +47,7 @@ class Fnn(DensityModel):
     def __init__(self, config: FnnConfig) -> None:
         super().__init__(config)
         pad = (config.context_frames - DENSITY_STRIDE) // 2
-        self.bn0 = MelNorm(config.n_mels)
+        self.bn0 = MelNorm(config.n_mels, config.centre_bands)
         layers: list[nn.Module] = [
             nn.Conv2d(1, config.hidden, (config.n_mels, config.context_frames), stride=(1, DENSITY_STRIDE), padding=(0, pad))
         ]

@@ -37,13 +37,20 @@ class MelNorm(nn.Module):
 
     (B, 1, F, T) -> (B, F, 1, T) [free: moves a size-1 axis] -> BatchNorm2d(F) -> (B, 1, F, T).
     Log-mel values are about -14..+5; this puts them near zero mean, unit variance per band.
+
+    With ``centre``, each band's mean over the window's time axis is subtracted first: log-mel
+    is log power, so a gain (level) or a static EQ (microphone colour) is an additive constant
+    per band, which the centring removes exactly.
     """
 
-    def __init__(self, n_mels: int) -> None:
+    def __init__(self, n_mels: int, centre: bool = False) -> None:
         super().__init__()
+        self.centre = centre
         self.bn = nn.BatchNorm2d(n_mels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.centre:
+            x = x - x.mean(dim=3, keepdim=True)  # (B, 1, F, T) - (B, 1, F, 1)
         return self.bn(x.transpose(1, 2)).transpose(1, 2)
 
 

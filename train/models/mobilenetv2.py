@@ -116,7 +116,7 @@ class MobileNetV2(DensityModel):
                 channels = out_channels
         last = width_channels(config.last_channels, max(1.0, config.width))
         layers.append(_conv_bn(channels, last))
-        self.bn0 = MelNorm(config.n_mels)
+        self.bn0 = MelNorm(config.n_mels, config.centre_bands)
         self.features = nn.Sequential(*layers)
         self.head = DensityHead.from_config(last, config)
         self.apply(init_weights)
