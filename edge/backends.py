@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +91,17 @@ def quiet_native_stderr():
         os.dup2(saved, fd)
         os.close(saved)
         os.close(devnull)
+
+
+# Python loggers whose start-up warnings a user cannot act on: torchao's "Failed to load
+# .../_C_mxfp8...so" (CUDA kernels a CPU build never uses) and torch's pytree deprecation note
+# about torchao's enums. Errors still show.
+NOISY_LOGGERS = ("torchao", "torch.utils._pytree")
+
+
+def quiet_startup_loggers() -> None:
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> np.ndarray:
@@ -160,8 +173,11 @@ class ExecuTorchBackend(Backend):
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:
         super().__init__(path, threads)
+        quiet_startup_loggers()
         try:  # heavy (imports torch, ~9 s cold): only when a .pte is actually run
-            from executorch.runtime import Runtime
+            with warnings.catch_warnings(), quiet_native_stderr():  # "ExperimentalWarning", cpuinfo chatter
+                warnings.simplefilter("ignore")
+                from executorch.runtime import Runtime
         except ImportError as e:
             raise BackendError(
                 f"{self.path.name}: running a .pte from Python needs executorch (pip install executorch; its "
@@ -173,12 +189,14 @@ class ExecuTorchBackend(Backend):
         try:
             import executorch.extension.pybindings.portable_lib as _lib
 
-            _lib._unsafe_reset_threadpool(threads)  # process-wide XNNPACK thread pool
+            with quiet_native_stderr():
+                _lib._unsafe_reset_threadpool(threads)  # process-wide XNNPACK thread pool
         except (ImportError, AttributeError, RuntimeError):
             pass
         try:
-            program = Runtime.get().load_program(self.path)
-            self._method = program.load_method("forward")
+            with quiet_native_stderr():
+                program = Runtime.get().load_program(self.path)
+                self._method = program.load_method("forward")
         except Exception as e:  # the bindings raise RuntimeError/ValueError with long texts
             raise BackendError(f"{self.path.name}: ExecuTorch cannot load it ({str(e).splitlines()[0]})") from e
         self._program = program  # keeps the method's memory alive

@@ -185,8 +185,8 @@ class _LiveView:
 
         e, s, u = self.engine, self.source, self.last
         c = e.counter
-        state = c.cadence_state()
-        cadence = {"warming up": "", "no steps": "[yellow]no steps[/]"}.get(state) or f"{c.cadence_spm():3.0f} spm"
+        state = c.cadence_state()  # blank while warming up, then "no steps" or the cadence
+        cadence = {"warming up": "", "no steps": "[yellow]no steps[/]"}.get(state, f"{c.cadence_spm():3.0f} spm")
         table = Table.grid(padding=(0, 2))
         table.add_column(justify="right", style="bold")
         table.add_column()

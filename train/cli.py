@@ -14,6 +14,8 @@ import sys
 
 import typer
 
+from edge.backends import quiet_startup_loggers
+
 PROJECT = "footfall"
 # import name -> distribution name, where they differ (the extras in pyproject.toml name distributions)
 _MODULE_DIST = {"yaml": "pyyaml", "litert_torch": "litert-torch", "ai_edge_litert": "ai-edge-litert"}
@@ -50,6 +52,8 @@ class _App(typer.Typer):
                              f"(no module {e.name!r}): pip install -e '.[{extra}]'\n")
             sys.exit(2)
 
+
+quiet_startup_loggers()  # torchao's and torch's start-up chatter (edge.backends.NOISY_LOGGERS)
 
 app = _App(add_completion=False, no_args_is_help=True,
            help="footfall host-side tools: data, train, psl, distill, qat, export, eval, bench")
