@@ -3,10 +3,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --disable-pip-version-check -q
-APT_TEST := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins junit4 openjdk-17-jdk-headless
+APT_TEST := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins junit4 openjdk-17-jdk-headless wavpack
 APT_DEMO := libportaudio2
 
-.PHONY: venv-qnn demo test test-all model bench venv-edge venv-full apt-demo apt-test clean lock
+.PHONY: venv-qnn demo test test-all model bench venv-edge venv-full apt-demo apt-test clean lock sounds-small
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -51,14 +51,19 @@ apt-test:
 demo: venv-edge apt-demo
 	$(BIN)/python -m edge.demo
 
-test: venv-full venv-qnn apt-test
+# the small recorded-sound corpus (teeworlds-data, 7.6 MB, via apt-get download) the tests use
+sounds-small: venv-full apt-test
+	$(BIN)/footfall data sounds --profile small
+
+test: venv-full venv-qnn apt-test sounds-small
 	$(BIN)/python -m pytest -q --durations=15
 
 test-all: venv-full apt-test
 	$(BIN)/python -m pytest -q -m "slow or e2e or not slow"
 
 # rebuild the bundled default model and sample from scratch with the full pipeline
-model: venv-full venv-qnn
+model: venv-full venv-qnn apt-test
+	$(BIN)/footfall data sounds --profile full
 	BIN=$(BIN) scripts/make_model.sh
 
 # benchmark the artifacts of `make model` against its teacher (report in runs/default/bench)
