@@ -224,5 +224,8 @@ def eval_command(
 
 def register(app: typer.Typer) -> None:
     """Add `data` (sub-commands) and `eval` to the `footfall` app."""
+    from train.data import imu_cli  # `data import-imu`, `data imu-synth`: own runs labelled from the accelerometer
+
+    imu_cli.register(data_app)
     app.add_typer(data_app, name="data")
     app.command("eval")(eval_command)
