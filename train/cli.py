@@ -59,7 +59,8 @@ app = _App(add_completion=False, no_args_is_help=True,
            help="footfall host-side tools: data, train, psl, distill, qat, export, eval, bench")
 
 # each module exposes register(app: typer.Typer) -> None
-COMMAND_MODULES = ("train.data.cli", "train.cli_train", "train.cli_psl", "export.cli", "train.calibrate", "bench.cli")
+COMMAND_MODULES = ("train.data.cli", "train.cli_train", "train.cli_psl", "export.cli", "train.calibrate", "bench.cli",
+                   "train.finetune")
 
 for _name in COMMAND_MODULES:
     try:

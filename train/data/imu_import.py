@@ -543,7 +543,7 @@ class ImportOptions:
     max_offset_s: float = 3.0  # search the clock offset within +- this of the written start
     offset_s: float | None = None  # known offset: skip the search
     min_confidence: float = 0.5  # windows below this are masked
-    min_align_confidence: float = 0.1  # below this the alignment is refused
+    min_align_confidence: float = 0.25  # below this the alignment is refused (wrong peaks measured at 0.15, right ones >= 0.3)
     min_segment_s: float = 15.0  # shorter kept stretches are dropped
     drift_ms: float = 20.0  # warn and correct above this much drift over the run
     runner_id: str | None = None  # default: recording.json's runner_id, else "me"

@@ -1,0 +1,204 @@
+"""`footfall finetune`: adapt a student checkpoint to a runner's own labelled runs.
+
+The own runs come from ``footfall data import-imu`` (labels from the phone's accelerometer). One
+or more runs are held out; the student is scored on them (the paper's 5-s windows, MAE) before
+and after. Training is a short, plain loop sized for a laptop CPU: windows of the student's own
+length from the other runs, MSE on the step count of every 1-s segment (the labels are exact
+where they exist: masked stretches were cut out by the importer), AdamW at a small learning rate,
+batch-norm statistics frozen (a few minutes of audio cannot re-estimate them). The result is a
+checkpoint like any other student (``footfall export`` takes it), with ``finetune`` in its extra.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from train.data.recordings import Recording, labeled, load_dataset
+
+log = logging.getLogger(__name__)
+
+DENSITY_FPS = 25  # density frames per second (the models' head: 4 front-end frames per density frame)
+EVAL_WINDOW_FRAMES = 500  # the paper's 5-s windows
+
+
+class FinetuneError(ValueError):
+    """A finetune that cannot run; one line."""
+
+
+@dataclass
+class FinetuneConfig:
+    init: str  # the student checkpoint (.pt) to adapt
+    data: str  # the own-runs dataset (footfall data import-imu --out)
+    out: str  # the adapted checkpoint (.pt)
+    holdout: list[str] = field(default_factory=list)  # run ids scored before/after; default the last labelled run
+    epochs: int = 6
+    lr: float = 3e-4
+    batch_size: int = 16
+    segment_s: float = 1.0
+    seed: int = 0
+    threads: int = 0  # 0: torch's default
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise FinetuneError(f"epochs {self.epochs}: need at least 1")
+        if not 0 < self.lr <= 0.1:
+            raise FinetuneError(f"lr {self.lr}: expected 0 < lr <= 0.1 (e.g. 3e-4)")
+        if self.batch_size < 1:
+            raise FinetuneError(f"batch_size {self.batch_size}: need at least 1")
+
+
+@dataclass
+class FinetuneResult:
+    out: str
+    holdout: list[str]
+    train_runs: list[str]
+    before_mae: float
+    after_mae: float
+    before_total_err_pct: float
+    after_total_err_pct: float
+    windows: int
+    seconds: float
+
+
+def _split(recs: list[Recording], holdout: list[str]) -> tuple[list[Recording], list[Recording]]:
+    ids = [r.run_id for r in recs]
+    if not holdout:
+        holdout = [ids[-1]]
+    unknown = [h for h in holdout if h not in ids]
+    if unknown:
+        raise FinetuneError(f"--holdout {unknown[0]!r}: no such labelled run; the runs are {', '.join(ids)}")
+    held = [r for r in recs if r.run_id in holdout]
+    train = [r for r in recs if r.run_id not in holdout]
+    if not train:
+        raise FinetuneError(f"every labelled run is held out ({', '.join(holdout)}); leave at least one to train on")
+    return train, held
+
+
+def _score(model, recs, data) -> tuple[float, float]:
+    from train.distill import evaluate
+
+    res = evaluate(model, recs, data, window_frames=EVAL_WINDOW_FRAMES, batch_size=16)
+    return float(res.mae), float(res.tce_median)
+
+
+def _windows(recs: list[Recording], data: str, window_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every run cut into windows of the student's length at half-window hops -> (mel (N, 64, W), density targets (N, W // 4))."""
+    from train.data.features import recording_features, step_frames
+
+    mels, targets = [], []
+    hop = window_frames // 2
+    for r in recs:
+        mel, steps = recording_features(r, data)
+        n = mel.shape[1]
+        per = step_frames(steps, n // 4, fps=DENSITY_FPS)
+        for s in range(0, n - window_frames + 1, hop):
+            mels.append(np.asarray(mel[:, s : s + window_frames]))
+            targets.append(per[s // 4 : (s + window_frames) // 4])
+    if not mels:
+        raise FinetuneError(f"the training runs are shorter than one window ({window_frames / 100:g} s)")
+    return np.stack(mels).astype(np.float32), np.stack(targets).astype(np.float32)
+
+
+def _freeze_bn(model: torch.nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+def finetune(cfg: FinetuneConfig, force: bool = False, progress=None) -> FinetuneResult:
+    """Adapt ``cfg.init`` on the own runs of ``cfg.data``; held-out MAE before and after."""
+    from train.models import load_model
+    from train.models.registry import CheckpointError, save_checkpoint
+
+    out = Path(cfg.out)
+    if out.exists() and not force:
+        raise FinetuneError(f"{out} exists; choose another --out or pass --force")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    try:
+        model, meta = load_model(cfg.init)
+    except FileNotFoundError:
+        raise FinetuneError(f"{cfg.init}: no such checkpoint") from None
+    except CheckpointError as e:
+        raise FinetuneError(str(e)) from e
+    recs = labeled(load_dataset(cfg.data))
+    if len(recs) < 2:
+        raise FinetuneError(f"{cfg.data}: {len(recs)} labelled run(s); finetune needs one to train on and one to hold out")
+    train_recs, held = _split(recs, list(cfg.holdout))
+    window_frames = int(meta.get("window_frames") or 200)
+    seg = int(round(cfg.segment_s * DENSITY_FPS))
+    t_start = time.time()
+    model.eval()
+    before = _score(model, held, cfg.data)
+    x, y = _windows(train_recs, cfg.data, window_frames)
+    n_seg = y.shape[1] // seg
+    y_seg = torch.from_numpy(y[:, : n_seg * seg].reshape(len(y), n_seg, seg).sum(-1))
+    x_t = torch.from_numpy(x)[:, None]  # (N, 1, 64, W)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=1e-4)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    for epoch in range(cfg.epochs):
+        model.train()
+        _freeze_bn(model)
+        order = torch.randperm(len(x_t), generator=gen)
+        total = 0.0
+        for i in range(0, len(order), cfg.batch_size):
+            b = order[i : i + cfg.batch_size]
+            density = model(x_t[b])  # (B, W // 4)
+            pred = density[:, : n_seg * seg].reshape(len(b), n_seg, seg).sum(-1)
+            loss = torch.nn.functional.mse_loss(pred, y_seg[b])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(b)
+        if progress:
+            progress(f"epoch {epoch + 1}/{cfg.epochs}: segment MSE {total / len(order):.4f}")
+    model.eval()
+    after = _score(model, held, cfg.data)
+    extra = {k: v for k, v in meta.items() if k not in ("name", "config", "version")}
+    extra["finetune"] = {"init": str(cfg.init), "data": str(cfg.data), "holdout": [r.run_id for r in held],
+                         "train_runs": [r.run_id for r in train_recs], "epochs": cfg.epochs, "lr": cfg.lr,
+                         "before_mae": before[0], "after_mae": after[0]}
+    try:
+        save_checkpoint(out, model, **extra)
+    except (TypeError, ValueError):  # an older checkpoint's extra that is not plain: keep only ours
+        save_checkpoint(out, model, window_frames=window_frames, finetune=extra["finetune"])
+    return FinetuneResult(str(out), [r.run_id for r in held], [r.run_id for r in train_recs], before[0], after[0],
+                          before[1], after[1], len(x_t), round(time.time() - t_start, 1))
+
+
+def register(app) -> None:
+    """Add `finetune` to the `footfall` app."""
+    import typer
+
+    def finetune_command(
+        init: Path = typer.Argument(..., help="student checkpoint (.pt) to adapt, e.g. runs/distill/best.pt"),
+        data: Path = typer.Argument(..., help="own-runs dataset (footfall data import-imu --out)"),
+        out: Path = typer.Option(..., "--out", help="adapted checkpoint (.pt)"),
+        holdout: list[str] = typer.Option([], "--holdout", help="run id scored before/after, never trained on (repeatable); default the last run"),
+        epochs: int = typer.Option(6, "--epochs"),
+        lr: float = typer.Option(3e-4, "--lr"),
+        batch_size: int = typer.Option(16, "--batch-size"),
+        threads: int = typer.Option(0, "--threads", help="CPU threads (0: torch's default)"),
+        force: bool = typer.Option(False, "--force", help="overwrite --out"),
+    ) -> None:
+        """Adapt a student to your own labelled runs; prints the held-out run's 5-s MAE before and after."""
+        from train.data.recordings import DatasetError
+
+        try:
+            cfg = FinetuneConfig(str(init), str(data), str(out), list(holdout), epochs, lr, batch_size, threads=threads)
+            res = finetune(cfg, force=force, progress=lambda m: typer.echo(m, err=True))
+        except (FinetuneError, DatasetError, ValueError, OSError) as e:
+            typer.echo(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", err=True)
+            raise typer.Exit(2)
+        typer.echo(f"held out {', '.join(res.holdout)}: 5-s MAE {res.before_mae:.3f} -> {res.after_mae:.3f} "
+                   f"({len(res.train_runs)} run(s), {res.windows} windows, {res.seconds:.0f} s); wrote {res.out}")
+
+    app.command("finetune")(finetune_command)
