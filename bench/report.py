@@ -62,6 +62,7 @@ def markdown(res: BenchResult, plots: list[str]) -> str:
     lines += [
         f"- machine: {m.get('cpu')} ({m.get('cores')} cores){', GPU ' + m['gpu'] if m.get('gpu') else ''}; "
         f"load average {m.get('load_avg_start')} at the start, {m.get('load_avg_end')} at the end",
+        f"- CPU features (read from this machine): {', '.join(m.get('cpu_features') or []) or 'none detected'}",
         f"- versions: torch {m.get('torch')}, executorch {m.get('executorch', '—')}, ai-edge-litert {m.get('ai-edge-litert', '—')}, "
         f"onnxruntime {m.get('onnxruntime', '—')}; Python {m.get('python')}; OMP_WAIT_POLICY {m.get('omp_wait_policy')}",
         f"- artifacts: `{cfg['artifacts']}`; reference: `{ref.path}` ({ref.model_name}, {_f(ref.params)} parameters, "

@@ -191,6 +191,27 @@ def _jsonable(x):
     return x
 
 
+# the instruction-set extensions that decide which int8/fp32 kernels the runtimes pick (XNNPACK,
+# LiteRT, ONNX Runtime): a speed quoted without them cannot be compared across machines
+CPU_FEATURES = ("sse4_2", "avx", "fma", "avx2", "avx_vnni", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
+                "amx_tile", "amx_int8", "amx_bf16", "asimd", "asimddp", "sve", "i8mm")
+
+
+def cpu_features(cpuinfo: str | None = None) -> list[str]:
+    """The :data:`CPU_FEATURES` this CPU has, from ``/proc/cpuinfo`` (``flags`` on x86, ``Features`` on Arm)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return []
+    have: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            have.update(value.split())
+    return [f for f in CPU_FEATURES if f in have]
+
+
 def machine_info() -> dict:
     import torch
 
@@ -202,7 +223,7 @@ def machine_info() -> dict:
                 break
     except OSError:
         pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+    info = {"cpu": cpu, "cpu_features": cpu_features(), "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
             "torch": torch.__version__, "torch_threads_default": torch.get_num_threads(),
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset (libgomp spins at barriers)"),
             "load_avg_start": [round(v, 2) for v in os.getloadavg()],

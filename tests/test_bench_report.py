@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from bench.latency import batch_throughput
 from bench.report import PLOTS, summary_lines, write_report
-from bench.run import BenchConfig, run_bench
+from bench.run import BenchConfig, cpu_features, run_bench
 from bench.subjects import BenchError, discover
 from tests.bench_tiny import tiny_scenario
 
@@ -140,8 +140,9 @@ def test_report_files(bench):
         assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     text = report.read_text()
     for needle in ("## Goals", "## Latency per hop", "### 1 thread", "### 2 threads", "## Accuracy", "## Size, cost and memory",
-                   "![", "no CUDA device", "## Definitions", "student int8 · .pte"):
+                   "![", "no CUDA device", "## Definitions", "student int8 · .pte", "CPU features (read from this machine):"):
         assert needle in text, needle
+    assert result.machine["cpu_features"] == cpu_features()  # what this machine has, not a statement
     data = json.loads((folder / "results.json").read_text())
     assert [g["subject"] for g in data["goals"]] == ["cnn6_int8.pte"] * 3
     assert data["curves"]["edge_key"] == "cnn6_int8.pte" and len(data["curves"]["truth"]) == len(data["curves"]["t_s"])
@@ -228,3 +229,10 @@ def test_cli_bad_input_is_one_line(tmp_path):
     assert res.exit_code == 2 and "no such artifact folder" in res.output
     res = CliRunner().invoke(app, ["bench", "--artifacts", str(tmp_path), "--threads", "0"])
     assert res.exit_code == 2 and "--threads" in res.output
+
+
+def test_cpu_features_are_read_from_cpuinfo():
+    x86 = "processor\t: 0\nflags\t\t: fpu sse4_2 avx avx2 fma avx512f avx512_vnni amx_tile\n"
+    assert cpu_features(x86) == ["sse4_2", "avx", "fma", "avx2", "avx512f", "avx512_vnni", "amx_tile"]
+    assert cpu_features("processor\t: 0\nflags\t\t: fpu sse4_2 avx\n") == ["sse4_2", "avx"]  # no AVX2: said so by omission
+    assert cpu_features("Features\t: fp asimd asimddp i8mm\n") == ["asimd", "asimddp", "i8mm"]
