@@ -26,6 +26,9 @@ Outputs (checked before any audio is read; none is ever the input file or the mo
   (it is overwritten).
 - ``--record WAV``: the 16-kHz audio that was counted (float WAV), to re-count it offline. An
   existing file is refused unless ``--force``.
+- ``--record-dir FOLDER``: the same audio as a recording folder (``edge.recording``: audio.wav +
+  recording.json with the wall-clock start), the layout ``footfall data import-imu`` pairs with a
+  phone's accelerometer log. A folder that already holds a recording is refused unless ``--force``.
 - A folder that does not exist or cannot be written is an error (nothing is created).
 
 Ends: Ctrl-C (or SIGTERM) stops the source, commits the audio consumed so far, prints the
@@ -145,6 +148,16 @@ def _open_recording(path: Path, force: bool):
         raise _Fail(f"--record {path}: cannot write it ({str(e).splitlines()[0]})", 2) from e
 
 
+def _open_recording_folder(folder: Path, source: Source, force: bool):
+    from edge.recording import AudioRecorder, RecordingError
+
+    try:
+        return AudioRecorder(folder, SAMPLE_RATE, meta={"source": source.description or type(source).__name__,
+                                                        "recorded_by": "edge-run"}, force=force)
+    except (RecordingError, OSError, RuntimeError) as e:
+        raise _Fail(f"--record-dir {folder}: {str(e).splitlines()[0]}", 2) from e
+
+
 # --------------------------------------------------------------------------- views
 
 
@@ -236,6 +249,7 @@ def run_stream(
     record: Path | None = None,
     force: bool = False,
     out=None,
+    record_dir: Path | None = None,
 ) -> dict:
     """Stream ``source`` through the counter; print per-hop JSON / live view; return the summary.
 
@@ -247,16 +261,21 @@ def run_stream(
     """
     out = out or sys.stdout
     engine = StreamCounter(backend, card)
-    log_file = writer = recorder = None
+    log_file = writer = None
     if log is not None:
         log_file, writer = _open_log(log, append)
-    if record is not None:
-        try:
-            recorder = _open_recording(record, force)
-        except _Fail:
-            if log_file is not None:
-                log_file.close()
-            raise
+    recorders = []
+    try:
+        if record is not None:
+            recorders.append(_open_recording(record, force))
+        if record_dir is not None:
+            recorders.append(_open_recording_folder(record_dir, source, force))
+    except _Fail:
+        for r in recorders:
+            r.close()
+        if log_file is not None:
+            log_file.close()
+        raise
     live = None
     if view:
         live = _LiveView(engine, source, f"{backend.path.name} [{backend.name}, {backend.threads} thr]", verbose)
@@ -283,7 +302,7 @@ def run_stream(
             for block in source:
                 if limit is not None:
                     block = block[: max(0, limit - engine.samples)]
-                if recorder is not None:
+                for recorder in recorders:
                     recorder.write(block)
                 emit(engine.push(block))
                 if live:
@@ -304,7 +323,7 @@ def run_stream(
                 live.live.console.line()
         if log_file is not None:
             log_file.close()
-        if recorder is not None:
+        for recorder in recorders:
             recorder.close()
     wall = time.perf_counter() - t_wall
     summary = {"version": JSON_VERSION} | engine.summary() | source.stats() | {
@@ -431,6 +450,7 @@ def edge_run(
     log: Optional[Path] = typer.Option(None, "--log", help="write per-hop rows to this CSV (new file; see --append, --force)"),
     append: bool = typer.Option(False, "--append", help="with --log: add rows to an existing edge-run log"),
     record: Optional[Path] = typer.Option(None, "--record", help="also save the 16-kHz audio that was counted (WAV; new file)"),
+    record_dir: Optional[Path] = typer.Option(None, "--record-dir", help="also save it as a recording folder (audio.wav + recording.json) to pair with an accelerometer log"),
     force: bool = typer.Option(False, "--force", help="overwrite existing --log/--record files"),
     realtime: bool = typer.Option(False, "--realtime", help="pace a file in real time"),
     threads: int = typer.Option(1, "--threads", min=1, help="inference threads"),
@@ -460,6 +480,12 @@ def edge_run(
             check_output("--record", record, inputs, force=force)
             if log is not None and log.resolve() == record.resolve():
                 raise _Fail(f"--log and --record are the same file {log}", 2)
+        if record_dir is not None:
+            for inp in inputs:
+                if record_dir.resolve() in (inp.resolve(), inp.resolve().parent):
+                    raise _Fail(f"--record-dir {record_dir}: that folder holds the input {inp}; choose another", 2)
+            if not record_dir.parent.is_dir():
+                raise _Fail(f"--record-dir {record_dir}: folder {record_dir.parent} does not exist (create it first)", 2)
         stop = threading.Event()
         source = _open_source(file, mic, device, realtime, block_ms / 1e3, stdin_rate, stdin_format, stop)
         backend, card = load_model(artifact, threads=threads)
@@ -478,7 +504,7 @@ def edge_run(
         try:
             summary = run_stream(
                 source, backend, card, json_out=json_out, log=log, append=append, view=not json_out,
-                verbose=verbose, seconds=seconds, record=record, force=force,
+                verbose=verbose, seconds=seconds, record=record, force=force, record_dir=record_dir,
             )
         finally:
             for sig, handler in previous.items():

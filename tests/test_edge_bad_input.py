@@ -263,3 +263,22 @@ def test_usage_of_append_and_force(model, wav, tmp_path):
     assert code == 2 and "--append needs --log" in errors(err)[0]
     code, _, err = invoke(wav, "--model", model, "--log", tmp_path / "x.csv", "--append", "--force")
     assert code == 2 and "not both" in errors(err)[0]
+
+
+def test_record_dir_writes_a_recording_folder_and_never_overwrites_one(model, wav, tmp_path):
+    """--record-dir: the counted audio as a recording folder (footfall data import-imu's layout)."""
+    from edge.recording import read_meta
+
+    folder = tmp_path / "own-run"
+    code, out, err = invoke(wav, "--model", model, "--json", "--record-dir", folder)
+    assert code == 0, err
+    meta = read_meta(folder)
+    heard, rate = sf.read(folder / "audio.wav", dtype="float32")
+    assert rate == 16000 and meta["audio"]["sample_rate"] == 16000 and meta["audio"]["frames"] == len(heard) > 0
+    assert meta["recorded_by"] == "edge-run"
+    before = (folder / "audio.wav").read_bytes()
+    code, out, err = invoke(wav, "--model", model, "--json", "--record-dir", folder)
+    (line,) = errors(err)
+    assert code == 2 and "already holds a recording" in line and (folder / "audio.wav").read_bytes() == before
+    code, _, err = invoke(wav, "--model", model, "--json", "--record-dir", wav.parent)
+    assert code == 2 and "holds the input" in errors(err)[0]

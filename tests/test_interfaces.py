@@ -42,9 +42,9 @@ def test_footfall_commands_are_documented_and_exist():
     for name, sub in command.commands.items():
         actual |= {f"{name} {s}" for s in getattr(sub, "commands", {})}
     documented = set()
-    for m in re.finditer(r"`([a-z]+)`(?: \(([^)]*)\))?", text.split(":", 1)[1]):
+    for m in re.finditer(r"`([a-z][a-z-]*)`(?: \(([^)]*)\))?", text.split(":", 1)[1]):
         documented.add(m.group(1))
-        documented |= {f"{m.group(1)} {s}" for s in re.findall(r"`([a-z]+)`", m.group(2) or "")}
+        documented |= {f"{m.group(1)} {s}" for s in re.findall(r"`([a-z][a-z-]*)`", m.group(2) or "")}
     assert documented == actual, (sorted(documented - actual), sorted(actual - documented))
 
 
