@@ -30,8 +30,8 @@ TUNE_ARGS=${TUNE_ARGS:-"--epochs 3 --set quiet_fraction=0.05 --set lr=3e-4"}
 QAT_ARGS=${QAT_ARGS:-"--epochs 2 --max-steps-per-epoch 120 --lr 1e-5 --freeze-bn-epoch 0 --freeze-observer-epoch 1"}
 ff() { echo "+ footfall $*" >&2; "$BIN/footfall" "$@"; }
 
-[ -f "$DATA/manifest.csv" ] || ff data synth "$DATA" --runners 20 --minutes 4 --runs 3 --seed 0
-[ -f "$EXTRA/manifest.csv" ] || ff data synth "$EXTRA" --runners 40 --minutes 4 --runs 3 --seed 1 --unlabeled-fraction 0 --no-report
+[ -f "$DATA/manifest.csv" ] || ff data synth --out "$DATA" --runners 20 --minutes 4 --runs 3 --seed 0
+[ -f "$EXTRA/manifest.csv" ] || ff data synth --out "$EXTRA" --runners 40 --minutes 4 --runs 3 --seed 1 --unlabeled-fraction 0 --no-report
 TEACHER=$RUNS/teacher$FOLD
 if [ ! -f "$TEACHER/.done" ]; then
   # shellcheck disable=SC2086

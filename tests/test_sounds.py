@@ -241,11 +241,11 @@ def test_realset_cli(fixture_corpus, tmp_path):
     from train.cli import app
 
     out = tmp_path / "real"
-    r = CliRunner().invoke(app, ["data", "realset", str(out), "--sounds", str(fixture_corpus), "--runs", "5", "--seconds", "12"])
+    r = CliRunner().invoke(app, ["data", "realset", "--out", str(out), "--sounds", str(fixture_corpus), "--runs", "5", "--seconds", "12"])
     assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(app, ["data", "realset", str(out), "--sounds", str(fixture_corpus), "--runs", "5", "--seconds", "12"])
+    r = CliRunner().invoke(app, ["data", "realset", "--out", str(out), "--sounds", str(fixture_corpus), "--runs", "5", "--seconds", "12"])
     assert r.exit_code == 2 and "--force" in r.output and "Traceback" not in r.output
-    r = CliRunner().invoke(app, ["data", "realset", str(tmp_path / "x"), "--sounds", str(tmp_path / "none")])
+    r = CliRunner().invoke(app, ["data", "realset", "--out", str(tmp_path / "x"), "--sounds", str(tmp_path / "none")])
     assert r.exit_code == 2 and "no sound corpus" in r.output
 
 

@@ -116,7 +116,7 @@ def test_tiny_dataset_through_the_cli(tmp_path):
     app = typer.Typer()
     register(app)
     out = tmp_path / "synth"
-    args = ["data", "synth", str(out), "--runners", "5", "--runs", "2", "--minutes", "0.04",
+    args = ["data", "synth", "--out", str(out), "--runners", "5", "--runs", "2", "--minutes", "0.04",
             "--seed", "7", "--unlabeled-fraction", "0.3", "--workers", "1"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -164,7 +164,7 @@ def test_cli_rejects_too_few_runners(tmp_path):
 
     app = typer.Typer()
     register(app)
-    result = CliRunner().invoke(app, ["data", "synth", str(tmp_path / "x"), "--runners", "2"])
+    result = CliRunner().invoke(app, ["data", "synth", "--out", str(tmp_path / "x"), "--runners", "2"])
     assert result.exit_code == 2
     assert "at least 5" in result.output
 

@@ -55,7 +55,7 @@ def check(dataset: Path = typer.Argument(..., help="dataset folder holding manif
 
 @data_app.command("synth")
 def synth(
-    out: Path = typer.Argument(..., help="output dataset folder (manifest.csv, audio/, steps/, runs.jsonl, report/)"),
+    out: Path = typer.Option(..., "--out", "-o", help="output dataset folder (manifest.csv, audio/, steps/, runs.jsonl, report/)"),
     runners: int = typer.Option(20, "--runners", help="synthetic runners (at least 5: the folds are runner-independent)"),
     minutes: float = typer.Option(4.0, "--minutes", help="length of every run, minutes"),
     runs: int = typer.Option(3, "--runs", help="runs per runner"),
@@ -119,7 +119,7 @@ def sounds(
 
 @data_app.command("realset")
 def realset(
-    out: Path = typer.Argument(..., help="output dataset folder (manifest.csv, audio/, steps/, runs.jsonl, realset.json)"),
+    out: Path = typer.Option(..., "--out", "-o", help="output dataset folder (manifest.csv, audio/, steps/, runs.jsonl, realset.json)"),
     sounds_dir: Optional[Path] = typer.Option(None, "--sounds", help="sound corpus; default $FOOTFALL_SOUNDS or <clone>/data/sounds"),
     runs: int = typer.Option(18, "--runs", help="number of runs (at least 5: tuned baselines cross-validate over 5 folds)"),
     seconds: float = typer.Option(70.0, "--seconds", help="length of every run, seconds"),

@@ -48,7 +48,7 @@ def import_imu(
 
 
 def imu_synth(
-    out: Path = typer.Argument(..., help="recording folder to write (audio.wav, accel.csv, recording.json, truth.*)"),
+    out: Path = typer.Option(..., "--out", "-o", help="recording folder to write (audio.wav, accel.csv, recording.json, truth.*)"),
     seed: int = typer.Option(0, "--seed"),
     runner: int = typer.Option(0, "--runner"),
     run: int = typer.Option(0, "--run"),
