@@ -309,3 +309,23 @@ def test_eval_model_cli_scores_the_bundled_model_beside_the_baselines(fixture_co
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(app, ["eval", str(real), "--model", str(tmp_path / "nope.tflite")])
     assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_eval_model_on_runs_of_one_fold_skips_the_tuned_baselines(fixture_corpus, tmp_path):
+    """A user's own runs sit in one fold: nothing to tune onset/metronome-train on, so they are
+    left out with a note (never tuned on the scored runs), and the model and metronome are scored."""
+    import csv as _csv
+
+    from train.cli import app
+
+    real = build_realset(tmp_path / "real", fixture_corpus, n_runs=5, seconds=12.0, seed=3)
+    rows = list(_csv.DictReader((real / "manifest.csv").open()))
+    with (real / "manifest.csv").open("w", newline="") as f:
+        w = _csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows({**r, "fold": "0"} for r in rows)
+    out = tmp_path / "own.json"
+    r = CliRunner().invoke(app, ["eval", str(real), "--model", str(ROOT / "edge" / "assets" / "mobilenetv2_int8.tflite"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(out.read_text())
+    assert set(rep["overall"]) == {"model", "metronome"} and "no training runs" in rep["extra"]["skipped"]

@@ -136,6 +136,13 @@ def evaluate_artifact(
     if need_train:
         for k in sorted({f for f in fold_of_scored.values()}):
             train_of[k] = split_folds(recs, k, n_folds)[0]
+    skipped = ""
+    if need_train and any(not rs for rs in train_of.values()):
+        # e.g. a user's own runs, all in one fold: nothing to tune on without looking at the scored runs
+        counters = [c for c in counters if c not in ("onset", "metronome-train")]
+        skipped = "onset and metronome-train skipped: no training runs outside the scored fold(s) to tune them on"
+        need_train, train_of = False, {}
+        say(skipped)
     wanted = {r.run_id: r for r in scored}
     for rs in train_of.values():
         wanted.update({r.run_id: r for r in rs})
@@ -158,7 +165,7 @@ def evaluate_artifact(
             res = count_offline(backend, card, audio, keep=True)
             model_pred[run_id] = density_frames(res.counted, n_frames, DENSITY_STRIDE)  # as counted: calibration included
     preds: dict[str, dict[str, np.ndarray]] = {c: {} for c in counters}
-    extra: dict = {"metronome_spm": METRONOME_SPM, "folds": {}}
+    extra: dict = {"metronome_spm": METRONOME_SPM, "folds": {}, **({"skipped": skipped} if skipped else {})}
     grid = None
     if "onset" in counters:
         say(f"onset grid over {len(mels)} runs")

@@ -166,6 +166,8 @@ def eval_model(dataset: Path, model: Path, folds: int, fold: Optional[list[int]]
     out_console.print(overall_table(report, f"{Path(model).name} on {Path(dataset).name} ({report.extra['scored']}), 5-s windows"))
     out_console.print(group_table(report.by_source, "source"))
     out_console.print(group_table(report.by_surface, "surface"))
+    if report.extra.get("skipped"):
+        typer.echo(f"note: {report.extra['skipped']}", err=True)
     path = out or Path(dataset) / "results" / f"model-{Path(model).name}.json"
     save_report(report, path)
     typer.echo(f"saved {path}")
