@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from edge.counter import RateCalibration
 from edge.golden import click_track, onset_card, write_golden
@@ -112,8 +113,11 @@ def test_java_core_against_golden_vectors(golden_dirs):
             classes.append(".".join(rel.parts))
     assert "org.footfall.core.GoldenTest" in classes, classes
 
+    recording = BUILD / "recording-from-java"
+    shutil.rmtree(recording, ignore_errors=True)
     r = _run([java,
               f"-Dfootfall.golden={os.pathsep.join(str(d) for d in golden_dirs)}",
+              f"-Dfootfall.recordingOut={recording}",
               "-Dfootfall.golden.required=true",
               f"-Dfootfall.melFilters={MEL_FILTERS}",
               "-cp", os.pathsep.join([cp_test, str(test_out)]),
@@ -128,6 +132,15 @@ def test_java_core_against_golden_vectors(golden_dirs):
     # the log-mel lines the golden tests print: within the 1e-4 on every input
     diffs = [float(x) for x in re.findall(r"log-mel max \|java - python\| = (\S+)", r.stdout)]
     assert len(diffs) == len(golden_dirs) and max(diffs) <= 1e-4, r.stdout
+    # the app's recording folder, read back by the Python side (edge.recording, the importer's CSV reader)
+    from edge.recording import read_meta
+
+    meta = read_meta(recording)
+    audio, rate = sf.read(recording / "audio.wav", dtype="float32")
+    assert rate == meta["audio"]["sample_rate"] == 16000 and len(audio) == meta["audio"]["frames"] == 16001
+    assert meta["audio"]["start_s"] == 100.25 and meta["arm"] == "L" and meta["accel"]["unit"] == "m/s^2"
+    accel = np.loadtxt(recording / "accel.csv", delimiter=",", skiprows=1)
+    assert accel.shape == (150, 4) and np.all(np.diff(accel[:, 0]) > 0)
 
 
 def test_gradle_project_is_complete():
