@@ -172,33 +172,3 @@ def finetune(cfg: FinetuneConfig, force: bool = False, progress=None) -> Finetun
         save_checkpoint(out, model, window_frames=window_frames, finetune=extra["finetune"])
     return FinetuneResult(str(out), [r.run_id for r in held], [r.run_id for r in train_recs], before[0], after[0],
                           before[1], after[1], len(x_t), round(time.time() - t_start, 1))
-
-
-def register(app) -> None:
-    """Add `finetune` to the `footfall` app."""
-    import typer
-
-    def finetune_command(
-        init: Path = typer.Argument(..., help="student checkpoint (.pt) to adapt, e.g. runs/distill/best.pt"),
-        data: Path = typer.Argument(..., help="own-runs dataset (footfall data import-imu --out)"),
-        out: Path = typer.Option(..., "--out", help="adapted checkpoint (.pt)"),
-        holdout: list[str] = typer.Option([], "--holdout", help="run id scored before/after, never trained on (repeatable); default the last run"),
-        epochs: int = typer.Option(6, "--epochs"),
-        lr: float = typer.Option(3e-4, "--lr"),
-        batch_size: int = typer.Option(16, "--batch-size"),
-        threads: int = typer.Option(0, "--threads", help="CPU threads (0: torch's default)"),
-        force: bool = typer.Option(False, "--force", help="overwrite --out"),
-    ) -> None:
-        """Adapt a student to your own labelled runs; prints the held-out run's 5-s MAE before and after."""
-        from train.data.recordings import DatasetError
-
-        try:
-            cfg = FinetuneConfig(str(init), str(data), str(out), list(holdout), epochs, lr, batch_size, threads=threads)
-            res = finetune(cfg, force=force, progress=lambda m: typer.echo(m, err=True))
-        except (FinetuneError, DatasetError, ValueError, OSError) as e:
-            typer.echo(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", err=True)
-            raise typer.Exit(2)
-        typer.echo(f"held out {', '.join(res.holdout)}: 5-s MAE {res.before_mae:.3f} -> {res.after_mae:.3f} "
-                   f"({len(res.train_runs)} run(s), {res.windows} windows, {res.seconds:.0f} s); wrote {res.out}")
-
-    app.command("finetune")(finetune_command)
