@@ -18,7 +18,7 @@ from edge.sources import FileSource
 
 SAMPLE = "sample_run.wav"
 SAMPLE_STEPS = "sample_run.steps.csv"
-TARGET_ERROR_PCT = 3.0  # the bundled model's promise on its sample (issue 6)
+TARGET_ERROR_PCT = 3.0  # the bundled model's promise on its sample
 
 
 def read_steps(path: Path) -> list[float]:

@@ -1,6 +1,6 @@
 """Parity of an artifact's density with its PyTorch reference, and the gate the export applies.
 
-Gates (issue 5):
+Gates:
 
 - fp32 artifacts: ``max |y - ref| <= 1e-4 * max |ref|`` over every parity window;
 - int8 artifacts on a CPU runtime: mean over windows of ``|sum(y) - sum(ref)|`` (the window's

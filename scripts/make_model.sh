@@ -15,7 +15,7 @@ EXTRA=${EXTRA:-data/synth_extra1}
 TEACHER_ARGS=${TEACHER_ARGS:-"--set extra_train=$EXTRA --set train_hop_s=2.5 --set epochs=4"}
 RUNS=${RUNS:-runs/default}
 FOLD=${FOLD:-0}
-# the shipping student: MobileNetV2 at width 0.35 with expansion 4 (not 6), without the 320-channel
+# the shipping student (also the defaults of footfall distill: train.distill.SHIPPED_STUDENT): MobileNetV2 at width 0.35 with expansion 4 (not 6), without the 320-channel
 # row, a 160-channel last conv: 0.18 M parameters, 12.6 MMAC/s (int8 .pte RTF <= 0.002 on one AVX core);
 # trained on alpha 0.5 (half PSL, half the weak label; the PSL paper's mix), which validated better
 # than PSL alone on fold 0 (5-s MAE 1.470 vs 1.578). 17 epochs (6 tested 0.961, 17 tested 0.754).
@@ -26,7 +26,7 @@ STUDENT_ARGS=${STUDENT_ARGS:-"--student mobilenetv2 --width 0.35 --window 2.4 --
 TUNE_ARGS=${TUNE_ARGS:-"--epochs 3 --set quiet_fraction=0.05 --set lr=3e-4"}
 # QAT from the fine-tuned student: BN statistics frozen from the start, ranges moving for one epoch,
 # then frozen; lr 1e-5; epochs of at most 120 steps (about the fold's own training windows; the extra
-# runs make 4.5x more). Moving BN statistics in the first epoch lost to PTQ (docs/EXPERIMENTS.md, stop 18)
+# runs make 4.5x more). Moving BN statistics in the first epoch lost to PTQ (docs/EXPERIMENTS.md, experiment 18)
 QAT_ARGS=${QAT_ARGS:-"--epochs 2 --max-steps-per-epoch 120 --lr 1e-5 --freeze-bn-epoch 0 --freeze-observer-epoch 1"}
 ff() { echo "+ footfall $*" >&2; "$BIN/footfall" "$@"; }
 

@@ -172,11 +172,11 @@ def copy_artifact(path: Path, dest: Path) -> Path:
 
 # Accuracy shortfalls of a bundled model, by the sha256 of its artifact and the judged check
 # ("demo": the 60-s sample within 3 %, "mic": its first 20 s from the virtual microphone within
-# 5 %; issue 6). The thresholds stay as they are; a record says which shipped artifact misses
+# 5 %). The thresholds stay as they are; a record says which shipped artifact misses
 # which check, by how much and why. A newly bundled model has no record and must pass; a recorded
 # one that starts passing fails the run (strict xfail), so a record cannot go stale.
 KNOWN_SHORTFALLS: dict[tuple[str, str], str] = {
-    # empty since 2026-11-30 (stop 21): the stop-19 student (tflite 77be93bb...) counted the sample
+    # empty since 2026-11-30 (experiment 21): the experiment-19 student (tflite 77be93bb...) counted the sample
     # +4.1 % uncalibrated; with the rate calibration in its card (fitted on its training runs) +2.98 %
 }
 

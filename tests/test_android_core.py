@@ -1,4 +1,4 @@
-"""The Java DSP core of android_demo against fresh golden vectors from edge/ (issue 8).
+"""The Java DSP core of android_demo against fresh golden vectors from edge/.
 
 Writes golden folders with ``edge.golden`` into tmp_path, compiles ``android_demo/core`` (main
 and test sources) with javac into ``android_demo/core/build/``, and runs every JUnit test class

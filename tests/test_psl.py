@@ -412,7 +412,7 @@ def test_distill_trains_checkpoints_and_resumes(dataset, psl_dir, tmp_path):
     assert np.isfinite(res.test["direct"]["mae"]) and np.isfinite(res.test["stream"]["mae"])
     model, meta = load_model(res.best_path)
     assert meta["distill"]["teacher_sha256"] == load_provenance(psl_dir).teacher_sha256
-    assert meta["window_frames"] == 200 and meta["train_config"]["labels"] == "psl"
+    assert meta["window_frames"] == 240 and meta["train_config"]["labels"] == "psl"
     with pytest.raises(ConfigError, match="--resume"):
         train_student(cfg)
     res2 = train_student(cfg.replace(epochs=2), resume=True)  # one more epoch on top of the first
@@ -611,3 +611,20 @@ def test_ablation_table_reuses_finished_rows(tmp_path):
     for ext in ("json", "csv", "md", "png"):
         assert (tmp_path / f"ablation.{ext}").is_file()
     assert "| psl-1s+unlabeled |" in (tmp_path / "ablation.md").read_text()
+
+
+def test_distill_defaults_are_the_shipped_student():
+    """`footfall distill` with no model options trains what edge/assets ships (one convention)."""
+    from edge.cli import bundled_model
+    from edge.card import load_verified_card
+    from train.distill import DistillConfig
+    from train.models import make_config
+
+    card = load_verified_card(bundled_model())
+    cfg = DistillConfig(psl="psl-folder")  # every other field at its default
+    built = make_config(cfg.model, **cfg.model_args[cfg.model])
+    shipped = card.model["config"]
+    for key in ("width", "blocks", "last_channels"):
+        assert json.loads(json.dumps(getattr(built, key))) == shipped[key], key
+    assert cfg.model == card.model["name"]
+    assert round(cfg.window_s * 100) == card.window_frames and round(cfg.stream_hop_s * 100) == card.hop_frames

@@ -3,7 +3,7 @@
 Metronome: a constant cadence, whatever the audio: ``metronome`` counts 170 steps/min
 (:data:`METRONOME_SPM`, the centre of the generator's and of most runners' running cadence),
 ``metronome-train`` the mean cadence of the fold's training runs (total steps over total time).
-A counter that does not beat it has not heard the steps (issue 25).
+A counter that does not beat it has not heard the steps.
 
 Onset counter (classic beat-tracking recipe, applied to footfalls), on the shared log-mel:
 

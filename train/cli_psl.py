@@ -146,7 +146,7 @@ def ablate_command(
     data: Path = typer.Option(..., "--data", "-d", help="dataset folder"),
     psl: str = typer.Option(..., "--psl", help="PSL folder of the fold's teacher; may contain {fold}"),
     student: Optional[str] = typer.Option(None, "--student", help="mobilenetv2 or cnn6 (default mobilenetv2)"),
-    width: Optional[float] = typer.Option(None, "--width", help="width multiplier (default 0.5)"),
+    width: Optional[float] = typer.Option(None, "--width", help="width multiplier (default 0.35, the shipped student)"),
     fold: list[int] = typer.Option([], "--fold", "-k", help="fold(s) to run, repeatable; default 0"),
     segment: list[float] = typer.Option([], "--segment", help="PSL segment lengths for the psl-<n>s rows; default 0.5 1 2 5"),
     window: list[float] = typer.Option([], "--window", help="extra student windows (s) for the default PSL row"),
@@ -177,7 +177,7 @@ def ablate_command(
 
 def distill_command(
     student: Optional[str] = typer.Option(None, "--student", help="mobilenetv2 (default) or cnn6"),
-    width: Optional[float] = typer.Option(None, "--width", help="width multiplier (default 0.5 for mobilenetv2)"),
+    width: Optional[float] = typer.Option(None, "--width", help="width multiplier (default 0.35 for mobilenetv2, the shipped student)"),
     psl: Optional[Path] = typer.Option(None, "--psl", help="PSL folder (footfall psl relabel)"),
     data: Optional[Path] = typer.Option(None, "--data", "-d", help="dataset folder (default: the PSL folder's)"),
     fold: Optional[int] = typer.Option(None, "--fold", "-k"),

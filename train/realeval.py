@@ -1,6 +1,6 @@
 """Score an exported artifact as the phone runs it, beside the metronome and onset baselines, on the same runs.
 
-Why: issue 25's headline is the bundled int8 model on the real-sound set (train.data.realset),
+Why: the headline is the bundled int8 model on the real-sound set (train.data.realset),
 read against counters that do not learn: a number without the metronome beside it says
 nothing (a constant 170 steps/min scored 5-s MAE 1.53 where the model scored 3.32).
 

@@ -1,7 +1,7 @@
 """The real-sound evaluation set: runs assembled from recorded sounds of held-out packages only.
 
 Why: the synthetic test fold measures how well a model learned the generator; this set measures
-whether it counts *recorded* footsteps (issue 25). Its footstep one-shots and ambience beds come
+whether it counts *recorded* footsteps. Its footstep one-shots and ambience beds come
 only from packages whose split is ``eval`` in :data:`train.data.sounds.REGISTRY`, so no training
 data (the generator draws from ``train`` packages) ever contains them; :func:`build_realset`
 refuses any clip from a ``train`` package.
@@ -54,7 +54,7 @@ SPEECH_DB = (-12.0, 0.0)  # speech level relative to the beds
 HP_HZ, LP_HZ = (100.0, 200.0), (6000.0, 7800.0)  # phone microphone band
 META = "realset.json"
 
-_TAG_REALSET = 25  # issue 25: the random streams of this set never collide with the generator's
+_TAG_REALSET = 25  # the random streams of this set never collide with the generator's
 
 
 class RealsetError(ValueError):

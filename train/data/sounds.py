@@ -45,6 +45,7 @@ from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
+from edge.card import sha256_file
 from edge.frontend import SAMPLE_RATE
 
 CATEGORIES = ("footstep", "impact", "ambience", "speech", "music", "wind", "cloth")
@@ -404,12 +405,7 @@ def clip_sha256(x: np.ndarray) -> str:
     return sha256_bytes(np.ascontiguousarray(x, dtype="<f4").tobytes())
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+file_sha256 = sha256_file  # the one file hash of the project (edge.card), under the corpus's name
 
 
 # --------------------------------------------------------------------------------------------
