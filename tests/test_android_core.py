@@ -118,6 +118,7 @@ def test_java_core_against_golden_vectors(golden_dirs):
     r = _run([java,
               f"-Dfootfall.golden={os.pathsep.join(str(d) for d in golden_dirs)}",
               f"-Dfootfall.recordingOut={recording}",
+              f"-Djava.io.tmpdir={BUILD}",  # the JUnit tests' scratch folders stay in the build folder
               "-Dfootfall.golden.required=true",
               f"-Dfootfall.melFilters={MEL_FILTERS}",
               "-cp", os.pathsep.join([cp_test, str(test_out)]),
