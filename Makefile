@@ -67,8 +67,9 @@ model: venv-full venv-qnn apt-test
 	BIN=$(BIN) scripts/make_model.sh
 
 # benchmark the artifacts of `make model` against its teacher (report in runs/default/bench)
-bench: venv-full
-	$(BIN)/footfall bench --artifacts runs/default/export0 --teacher runs/default/teacher0/best.pt --student runs/default/student0-quiet/best.pt --full-size cnn14 --out runs/default/bench
+bench: venv-full apt-test
+	[ -f data/realset/manifest.csv ] || ($(BIN)/footfall data sounds --profile full && $(BIN)/footfall data realset --out data/realset)
+	$(BIN)/footfall bench --artifacts runs/default/export0 --teacher runs/default/teacher0/best.pt --student runs/default/student0-quiet/best.pt --full-size cnn14 --realset data/realset --out runs/default/bench
 
 clean:
 	rm -rf $(VENV) .venv-qnn .pytest_cache .cache

@@ -40,6 +40,7 @@ def bench_command(
     student: Optional[Path] = typer.Option(None, "--student", help="float student checkpoint (default: the one the cards name, "
                                            "or the one student .pt in --artifacts)"),
     data: Optional[Path] = typer.Option(None, "--data", help="dataset for accuracy (default: the one the cards were checked on)"),
+    realset: Optional[Path] = typer.Option(None, "--realset", help="the real-sound set (footfall data realset): the headline accuracy, beside the metronome and onset counter"),
     fold: Optional[int] = typer.Option(None, "--fold", help="test split of this fold (default: the fold the models were trained for)"),
     out: Path = typer.Option(Path("out/bench"), "--out", help="report folder: report.md, results.json, PNG plots"),
     quick: bool = typer.Option(False, "--quick", help="few runs and 2 test runs: checks that everything works, numbers are rough"),
@@ -79,7 +80,7 @@ def bench_command(
                           threads=_threads(threads), quick=quick, runs=runs, warmup=warmup, max_test_runs=max_test_runs,
                           rss=rss, cuda=cuda, adb=(serial or os.environ.get("ANDROID_SERIAL", "")) if adb else None,
                           adb_path=adb_path, executor_runner=executor_runner, benchmark_model=benchmark_model, plots=plots,
-                          full_size=full_size)
+                          full_size=full_size, realset=realset)
         result = run_bench(cfg, progress=lambda msg: typer.echo(f"bench: {msg}", err=True))
     except BenchError as e:
         _fail(str(e))

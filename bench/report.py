@@ -55,6 +55,20 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 # ----------------------------------------------------------------------------- markdown
 
 
+def real_sound_lines(res) -> list[str]:
+    """The headline: each artifact on the real-sound set, the metronome and the onset counter beside it."""
+    real = res.real
+    lines = ["## Accuracy on recorded sounds (the real-sound set: held-out source packages)", "",
+             f"`{real['set']}`, {real['runs']} runs; 5-s windows, each counter on the same runs, as the edge runtime counts.", "",
+             "| counter | 5-s MAE | PCC | total-count error median / worst | cadence MAE (spm) |", "|---|---|---|---|---|"]
+    by_key = {s.key: s for s in res.subjects}
+    rows = [(by_key[k].label if k in by_key else k, v) for k, v in real["subjects"].items()]
+    rows += [({"metronome": "metronome, 170 spm", "onset": "onset counter (tuned per fold)"}.get(k, k), v) for k, v in real["baselines"].items()]
+    for name, v in rows:
+        lines.append(f"| {name} | {_f(v['mae'])} | {_f(v['pcc'])} | {_f(v['tce_median'], 1, ' %')} / {_f(v['tce_max'], 1, ' %')} | {_f(v['cadence_mae'], 1)} |")
+    return lines + [""]
+
+
 def markdown(res: BenchResult, plots: list[str]) -> str:
     cfg, m = res.config, res.machine
     ref = res.reference
@@ -108,6 +122,8 @@ def markdown(res: BenchResult, plots: list[str]) -> str:
     if res.full_size:
         lines += _full_size_section(res)
 
+    if res.real:
+        lines += real_sound_lines(res)
     if res.accuracy:
         lines += ["## Accuracy on the test runs, and agreement with the reference", "",
                   f"{DEFINITIONS['accuracy']}. Relative cost = {DEFINITIONS['rel_mae_cost']} ('vs fp32 student': the same "

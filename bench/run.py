@@ -56,6 +56,7 @@ class BenchConfig:
     executor_runner: Path | None = None
     benchmark_model: Path | None = None
     plots: bool = True
+    realset: Path | None = None  # the real-sound evaluation set (footfall data realset): every artifact's headline accuracy
     full_size: str | None = None  # "cnn14" or "cnn14:width=0.5": an untrained registry model timed as a latency-only reference
     full_size_runs: int | None = None  # hops timed for it (default 20; quick 4): a full-size Cnn14 takes ~1 s a hop here
 
@@ -90,6 +91,7 @@ class BenchResult:
     throughput: list[dict] = field(default_factory=list)
     curves: dict = field(default_factory=dict)  # counts over time of one run
     test_set: str = ""
+    real: dict = field(default_factory=dict)  # real_sound_accuracy(): the artifacts and the baselines on recorded sounds
     skipped: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     phone: object | None = None  # bench.adb.PhoneReport
@@ -158,7 +160,7 @@ class BenchResult:
         return {
             "config": self.config, "machine": self.machine, "seconds": round(self.seconds, 1),
             "definitions": DEFINITIONS, "subjects": [s.to_dict() for s in self.subjects], "latency": lat_rows,
-            "accuracy": {k: a.to_dict() for k, a in self.accuracy.items()}, "test_set": self.test_set,
+            "accuracy": {k: a.to_dict() for k, a in self.accuracy.items()}, "test_set": self.test_set, "real_sound": self.real,
             "memory": self.memory, "throughput": self.throughput, "goals": _jsonable(self.goals()),
             "skipped": [{"what": w, "why": y} for w, y in self.skipped], "notes": self.notes,
             "phone": self.phone.to_dict() if self.phone is not None else None, "full_size": self.full_size,
@@ -265,6 +267,29 @@ def _windows_of(audio: np.ndarray, window: int, n: int = 8) -> np.ndarray:
     return np.ascontiguousarray(out, np.float32)
 
 
+def real_sound_accuracy(subjects, realset: Path, say=lambda m: None) -> dict:
+    """Every exported artifact on the real-sound set, as the edge runtime counts it, beside the
+    metronome and the onset counter on the same runs (``train.realeval``)."""
+    from dataclasses import asdict
+
+    from train.realeval import evaluate_artifact
+
+    from train.data.recordings import DatasetError
+
+    say(f"real-sound set {realset}: baselines")
+    try:
+        base = evaluate_artifact(None, realset, counters=("metronome", "onset"))
+    except (DatasetError, ValueError, OSError) as e:
+        raise BenchError(f"--realset {realset}: {str(e).splitlines()[0]}") from e
+    out = {"set": str(realset), "runs": base.overall["metronome"].n_runs,
+           "baselines": {k: asdict(v) for k, v in base.overall.items()}, "subjects": {}}
+    for s in subjects:
+        if s.format in ("pte", "tflite", "onnx"):
+            say(f"real-sound set: {s.key}")
+            out["subjects"][s.key] = asdict(evaluate_artifact(s.path, realset, counters=("model",)).overall["model"])
+    return out
+
+
 def run_bench(cfg: BenchConfig, discovery: tuple[Discovery, dict] | None = None, progress=None) -> BenchResult:
     """Measure everything (see the module docstring) -> :class:`BenchResult` (nothing written yet)."""
     limit, note = lat.numpy_blas_single_thread()
@@ -296,6 +321,10 @@ def _run_bench(cfg: BenchConfig, discovery: tuple[Discovery, dict] | None, progr
         result.notes.append("no dataset (--data, or the one named in the cards): accuracy not measured; timing on a click track")
     audio, audio_what = _stream_audio(test_set)
     result.notes.append(f"timing loop streams {audio_what}")
+    if cfg.realset is not None:
+        result.real = real_sound_accuracy(disc.subjects, Path(cfg.realset), say)
+    else:
+        result.notes.append("no real-sound set (--realset): the accuracy below is on generated audio only")
 
     # -- latency -----------------------------------------------------------------------------
     loaded_ok = set()

@@ -329,3 +329,27 @@ def test_eval_model_on_runs_of_one_fold_skips_the_tuned_baselines(fixture_corpus
     assert r.exit_code == 0, r.output
     rep = json.loads(out.read_text())
     assert set(rep["overall"]) == {"model", "metronome"} and "no training runs" in rep["extra"]["skipped"]
+
+
+def test_bench_reports_every_artifact_on_the_real_sound_set(fixture_corpus, tmp_path):
+    """`footfall bench --realset`: the artifacts' headline accuracy beside the metronome and onset counter."""
+    from types import SimpleNamespace
+
+    from bench.report import real_sound_lines
+    from bench.run import real_sound_accuracy
+    from bench.subjects import BenchError
+    from train.realeval import evaluate_artifact
+
+    real = build_realset(tmp_path / "real", fixture_corpus, n_runs=5, seconds=12.0, seed=3)
+    artifact = ROOT / "edge" / "assets" / "mobilenetv2_int8.tflite"
+    subjects = [SimpleNamespace(key="bundled.tflite", format="tflite", path=artifact, label="student int8 · .tflite"),
+                SimpleNamespace(key="teacher-cpu", format="pytorch", path=tmp_path / "t.pt", label="teacher")]
+    got = real_sound_accuracy(subjects, real)
+    assert set(got["subjects"]) == {"bundled.tflite"} and set(got["baselines"]) == {"metronome", "onset"}
+    alone = evaluate_artifact(artifact, real).overall
+    assert got["subjects"]["bundled.tflite"]["mae"] == pytest.approx(alone["model"].mae)
+    assert got["baselines"]["metronome"]["mae"] == pytest.approx(alone["metronome"].mae)
+    text = "\n".join(real_sound_lines(SimpleNamespace(real=got, subjects=subjects)))
+    assert "## Accuracy on recorded sounds" in text and "student int8 · .tflite" in text and "metronome, 170 spm" in text
+    with pytest.raises(BenchError, match="--realset"):
+        real_sound_accuracy(subjects, tmp_path / "missing")
