@@ -353,3 +353,34 @@ def test_bench_reports_every_artifact_on_the_real_sound_set(fixture_corpus, tmp_
     assert "## Accuracy on recorded sounds" in text and "student int8 · .tflite" in text and "metronome, 170 spm" in text
     with pytest.raises(BenchError, match="--realset"):
         real_sound_accuracy(subjects, tmp_path / "missing")
+
+
+def test_bundled_cards_state_their_real_sound_accuracy_beside_the_baselines():
+    """Every bundled card's accuracy claim: the real-sound set, the synthetic fold, each with the metronome beside it."""
+    from edge.cli import bundled_models
+    from edge.card import load_verified_card
+
+    for artifact in bundled_models():
+        acc = load_verified_card(artifact).accuracy
+        for key in ("real_sound", "synthetic"):
+            assert {"model", "metronome", "onset"} <= set(acc[key]), (artifact.name, key)
+            assert acc[key]["runs"] > 0 and len(acc[key]["manifest_sha256"]) == 64
+
+
+def test_eval_card_option_records_the_result_in_a_copy(fixture_corpus, tmp_path):
+    import shutil
+
+    from edge.card import load_verified_card
+    from train.cli import app
+
+    real = build_realset(tmp_path / "real", fixture_corpus, n_runs=5, seconds=12.0, seed=3)
+    src = ROOT / "edge" / "assets" / "mobilenetv2_int8.tflite"
+    for f in (src, Path(str(src) + ".card.json")):
+        shutil.copy2(f, tmp_path / f.name)
+    artifact = tmp_path / src.name
+    before = artifact.read_bytes()
+    r = CliRunner().invoke(app, ["eval", str(real), "--model", str(artifact), "--card", "real_sound", "--out", str(tmp_path / "r.json")])
+    assert r.exit_code == 0, r.output
+    card = load_verified_card(artifact)  # still verifies: the artifact is untouched
+    assert artifact.read_bytes() == before and card.accuracy["real_sound"]["runs"] == 5
+    assert card.accuracy["real_sound"]["model"]["mae"] == pytest.approx(json.loads((tmp_path / "r.json").read_text())["overall"]["model"]["mae"], abs=1e-4)

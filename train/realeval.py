@@ -248,3 +248,22 @@ def save_report(report: Report, path: str | Path) -> Path:
     tmp.write_text(json.dumps(report.to_json(), indent=1) + "\n")
     tmp.replace(path)
     return path
+
+
+def write_to_card(report: Report, artifact: str | Path, key: str) -> Path:
+    """Record ``report`` in the artifact's card as ``accuracy[key]``: the model and every baseline
+    on the same runs, and which set it was (its path, runs and the sha256 of its manifest). The
+    artifact is not touched; the card is rewritten atomically and still verifies."""
+    from edge.card import load_verified_card, sha256_file, write_card
+
+    if not key.isidentifier():
+        raise ValueError(f"card key {key!r}: use a plain name such as real_sound or synthetic")
+    card = load_verified_card(artifact)
+    root = Path(report.dataset)
+    card.accuracy[key] = {
+        "dataset": root.name, "scored": report.extra.get("scored", ""), "runs": report.overall["model"].n_runs,
+        "manifest_sha256": sha256_file(root / "manifest.csv"),
+        **{name: {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else None) for k, v in asdict(sc).items()
+                  if k in ("mae", "pcc", "tce_median", "tce_max", "cadence_mae")} for name, sc in report.overall.items()},
+    }
+    return write_card(card, artifact)

@@ -146,7 +146,7 @@ def realset(
     typer.echo(f"wrote {root / 'manifest.csv'} ({runs} runs x {seconds:g} s; {root / 'realset.json'})")
 
 
-def eval_model(dataset: Path, model: Path, folds: int, fold: Optional[list[int]], out: Optional[Path]) -> None:
+def eval_model(dataset: Path, model: Path, folds: int, fold: Optional[list[int]], out: Optional[Path], card_key: Optional[str] = None) -> None:
     """`footfall eval DATASET --model ARTIFACT`: the artifact through the edge runtime, with the baselines."""
     from rich.console import Console
 
@@ -171,6 +171,11 @@ def eval_model(dataset: Path, model: Path, folds: int, fold: Optional[list[int]]
     path = out or Path(dataset) / "results" / f"model-{Path(model).name}.json"
     save_report(report, path)
     typer.echo(f"saved {path}")
+    if card_key:
+        from train.realeval import write_to_card
+
+        card = write_to_card(report, model, card_key)
+        typer.echo(f"wrote accuracy.{card_key} into {card}")
 
 
 def eval_command(
@@ -181,6 +186,7 @@ def eval_command(
     fold: Optional[list[int]] = typer.Option(None, "--fold", help="evaluate only these folds (repeatable); default all"),
     window: float = typer.Option(5.0, "--window", help="window length in seconds: 5, 10 or 20 (the paper's)"),
     out: Optional[Path] = typer.Option(None, "--out", help="JSON results file; default DATASET/results/baseline-<name>-<window>s.json"),
+    card: Optional[str] = typer.Option(None, "--card", help="with --model: also record the result in the artifact's card as accuracy.<NAME> (e.g. real_sound, synthetic), beside the baselines"),
 ) -> None:
     """Cross-validate a baseline on DATASET and print the paper's table; or, with --model, score an exported artifact beside the baselines."""
     from rich.console import Console
@@ -193,7 +199,7 @@ def eval_command(
             fail("give --model or --baseline, not both (--model reports the baselines too)")
         if window != 5:
             fail("--model scores 5-s windows; leave --window out")
-        eval_model(dataset, model, folds, fold, out)
+        eval_model(dataset, model, folds, fold, out, card)
         return
     if baseline is None:
         fail(f"give --baseline ({' | '.join(BASELINES)}) or --model ARTIFACT")
