@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import train.baselines as baselines
 from edge.frontend import SAMPLE_RATE, log_mel
 from train.baselines import OnsetParams, detect_steps, evaluate_baseline
-from train.cli import app
+from footfall.cli import app
 from train.data.folds import split
 from train.data.recordings import load_dataset
 

@@ -173,7 +173,7 @@ def test_cuda_reference_uses_events(scenario):
 
 
 def test_cli_quick_run_says_what_is_missing_for_the_phone(scenario, tmp_path):
-    from train.cli import app
+    from footfall.cli import app
 
     out = tmp_path / "report"
     res = CliRunner().invoke(app, ["bench", "--artifacts", str(scenario.artifacts), "--out", str(out), "--quick", "--threads", "1",
@@ -191,7 +191,7 @@ def test_cli_quick_run_says_what_is_missing_for_the_phone(scenario, tmp_path):
 def test_full_size_reference_is_timed_beside_the_headline(scenario, tmp_path):
     """--full-size: an untrained registry model on the reference's window, latency only, its ratios
     measured interleaved with the trained reference and the int8 .pte."""
-    from train.cli import app
+    from footfall.cli import app
 
     out = tmp_path / "report"
     res = CliRunner().invoke(app, ["bench", "--artifacts", str(scenario.artifacts), "--out", str(out), "--quick", "--threads", "1",
@@ -223,7 +223,7 @@ def test_full_size_reference_is_timed_beside_the_headline(scenario, tmp_path):
 
 
 def test_cli_bad_input_is_one_line(tmp_path):
-    from train.cli import app
+    from footfall.cli import app
 
     res = CliRunner().invoke(app, ["bench", "--artifacts", str(tmp_path / "nope")])
     assert res.exit_code == 2 and "no such artifact folder" in res.output

@@ -50,7 +50,7 @@ def test_fit_needs_runs():
 
 def test_calibrate_refuses_too_few_runs_and_leaves_the_card(tmp_path, datasets):
     """Fold 0 of the 10-runner set alone has 6 training runs: refused, with the minimum, card untouched."""
-    from train.cli import app
+    from footfall.cli import app
 
     artifact = copy_artifact(onset_artifacts()["onnx"], tmp_path)
     card = (tmp_path / (artifact.name + ".card.json")).read_text()
@@ -69,7 +69,7 @@ def datasets(tmp_path_factory):
 
 
 def test_calibrate_writes_the_card_fitted_on_training_runs_only(tmp_path, datasets):
-    from train.cli import app
+    from footfall.cli import app
 
     main, extra = datasets
     artifact = copy_artifact(onset_artifacts()["onnx"], tmp_path)
@@ -104,7 +104,7 @@ def test_calibrate_writes_the_card_fitted_on_training_runs_only(tmp_path, datase
 
 
 def test_dry_run_leaves_the_card_alone(tmp_path, datasets):
-    from train.cli import app
+    from footfall.cli import app
 
     artifact = copy_artifact(onset_artifacts()["onnx"], tmp_path)
     before = (tmp_path / (artifact.name + ".card.json")).read_text()
@@ -118,7 +118,7 @@ def test_dry_run_leaves_the_card_alone(tmp_path, datasets):
 
 @pytest.mark.parametrize("case", ["no card", "no dataset", "bad fold"])
 def test_bad_input_is_one_line(tmp_path, datasets, case):
-    from train.cli import app
+    from footfall.cli import app
 
     artifact = copy_artifact(onset_artifacts()["onnx"], tmp_path)
     args = ["calibrate", str(artifact), "--data", str(datasets[0])]

@@ -138,7 +138,7 @@ def test_cards_verify_and_describe_the_artifact(exported):
 
 
 def test_inspect_prints_the_card_and_catches_corruption(exported, tmp_path):
-    from train.cli import app
+    from footfall.cli import app
 
     r = next(r for r in exported.reports if r.target == "onnx" and r.precision == "fp32")
     runner = CliRunner()
@@ -191,7 +191,7 @@ def test_compare_gates():
 
 
 def test_export_cli_bad_input_is_one_line(tmp_path):
-    from train.cli import app
+    from footfall.cli import app
 
     runner = CliRunner()
     res = runner.invoke(app, ["export", str(tmp_path / "none.pt"), "--out", str(tmp_path)])
@@ -290,7 +290,7 @@ def student_checkpoint(tmp_path_factory):
 
 
 def test_export_command_end_to_end(tmp_path, student_checkpoint):
-    from train.cli import app
+    from footfall.cli import app
 
     calib = tmp_path / "calib.npy"
     np.save(calib, clicky_logmel(8.0))  # a long (64, T) log-mel: cut into consecutive windows
@@ -309,7 +309,7 @@ def test_export_command_fails_when_parity_fails(tmp_path, student_checkpoint, mo
     """The gate is the exit status: a (here impossibly strict) tolerance missed -> exit 1, one line why."""
     import export.parity
 
-    from train.cli import app
+    from footfall.cli import app
 
     monkeypatch.setattr(export.parity, "FP32_REL_TOL", 0.0)
     calib = tmp_path / "calib.npy"

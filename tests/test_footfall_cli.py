@@ -17,7 +17,7 @@ class Block(importlib.abc.MetaPathFinder):
         if name.split(".")[0] in BLOCKED:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name.split(".")[0])
 sys.meta_path.insert(0, Block())
-from train.cli import app
+from footfall.cli import app
 sys.argv = ["footfall"] + sys.argv[1:]
 app()
 """
@@ -46,7 +46,7 @@ def test_help_works_without_the_extras():
 def test_start_up_is_quiet():
     """No torchao/torch start-up chatter (the .so files it cannot load, pytree deprecation notes)."""
     pytest.importorskip("torchao")
-    r = subprocess.run([sys.executable, "-c", "import sys; from train.cli import app; import torchao; "
+    r = subprocess.run([sys.executable, "-c", "import sys; from footfall.cli import app; import torchao; "
                         "from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e; sys.argv = ['footfall', '--help']; app()"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stderr == "", r.stderr

@@ -14,7 +14,7 @@ from edge.recording import ACCEL, AUDIO, META, AudioRecorder, RecordingError, re
 from train.data.imu import ImuConfig, make_recording, synthesize_accel
 from train.data.imu_import import ImportOptions, ImuImportError, import_folders, label_recording, read_motion_csv
 from train.data.recordings import load_dataset, load_steps
-from train.cli import app
+from footfall.cli import app
 from train.data.synth import SR, synthesize_run
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -34,7 +34,7 @@ def test_edge_run_options_are_documented_and_exist():
 
 
 def test_footfall_commands_are_documented_and_exist():
-    from train.cli import app
+    from footfall.cli import app
 
     text = paragraph("`footfall` commands:")
     command = typer.main.get_command(app)

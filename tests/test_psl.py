@@ -445,7 +445,7 @@ def test_distill_fine_tunes_from_a_checkpoint(dataset, tmp_path):
     # the CLI: --init, and a missing checkpoint is one line, exit 2, before any data is loaded
     from typer.testing import CliRunner
 
-    from train.cli import app
+    from footfall.cli import app
 
     r = CliRunner().invoke(app, ["distill", "--data", str(dataset), "--labels", "true", "--no-unlabeled", "--out", str(tmp_path / "f"),
                                  "--init", str(tmp_path / "none.pt"), "--device", "cpu"])
@@ -575,7 +575,7 @@ def test_distill_config_rejects(change, match):
 def test_cli_bad_input_exits_2(tmp_path):
     from typer.testing import CliRunner
 
-    from train.cli import app
+    from footfall.cli import app
 
     runner = CliRunner()
     r = runner.invoke(app, ["psl", "relabel", "--teacher", str(tmp_path / "none.pt"), "--data", str(tmp_path)])

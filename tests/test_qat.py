@@ -188,7 +188,7 @@ def test_cli_refuses_nothing_to_do(tmp_path):
     """``--no-qat --no-ptq`` is a one-line error before any work (``--no-qat`` alone is PTQ only)."""
     from typer.testing import CliRunner
 
-    from train.cli import app
+    from footfall.cli import app
 
     student = tmp_path / "best.pt"
     student.write_bytes(b"")

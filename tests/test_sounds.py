@@ -238,7 +238,7 @@ def test_realset_refuses_a_train_package(fixture_corpus, tmp_path):
 
 
 def test_realset_cli(fixture_corpus, tmp_path):
-    from train.cli import app
+    from footfall.cli import app
 
     out = tmp_path / "real"
     r = CliRunner().invoke(app, ["data", "realset", "--out", str(out), "--sounds", str(fixture_corpus), "--runs", "5", "--seconds", "12"])
@@ -294,7 +294,7 @@ def test_metronome_baseline_numbers(tmp_path):
 
 
 def test_eval_model_cli_scores_the_bundled_model_beside_the_baselines(fixture_corpus, tmp_path):
-    from train.cli import app
+    from footfall.cli import app
 
     real = build_realset(tmp_path / "real", fixture_corpus, n_runs=5, seconds=12.0, seed=3)
     artifact = ROOT / "edge" / "assets" / "mobilenetv2_int8.tflite"
@@ -316,7 +316,7 @@ def test_eval_model_on_runs_of_one_fold_skips_the_tuned_baselines(fixture_corpus
     left out with a note (never tuned on the scored runs), and the model and metronome are scored."""
     import csv as _csv
 
-    from train.cli import app
+    from footfall.cli import app
 
     real = build_realset(tmp_path / "real", fixture_corpus, n_runs=5, seconds=12.0, seed=3)
     rows = list(_csv.DictReader((real / "manifest.csv").open()))
@@ -371,7 +371,7 @@ def test_eval_card_option_records_the_result_in_a_copy(fixture_corpus, tmp_path)
     import shutil
 
     from edge.card import load_verified_card
-    from train.cli import app
+    from footfall.cli import app
 
     real = build_realset(tmp_path / "real", fixture_corpus, n_runs=5, seconds=12.0, seed=3)
     src = ROOT / "edge" / "assets" / "mobilenetv2_int8.tflite"

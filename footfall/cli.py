@@ -1,4 +1,5 @@
-"""`footfall`: the host-side CLI. Each area registers its commands from its own module.
+"""`footfall`: the host-side CLI. Each layer registers its commands from its own module; this top
+layer only composes them (nothing below imports it).
 
 The host-side commands need the ``train`` (and some the ``export``) extra; in a device-only
 install (``pip install -e '.[edge]'``) a command that reaches a missing package says, in one line,
