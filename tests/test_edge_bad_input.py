@@ -125,15 +125,18 @@ def test_missing_model_says_the_file_does_not_exist(wav, tmp_path):
 # --------------------------------------------------------------------------- failures mid-run keep what was counted
 
 
-def test_broken_flac_frame_summarises_what_came_before(model, tmp_path):
-    pcm = click_track(9.0, seed=4)[0]
-    good = tmp_path / "good.flac"
-    sf.write(good, pcm, 16000, subtype="PCM_16")
-    data = bytearray(good.read_bytes())
+def corrupted(path: Path, pcm, **write_kw) -> Path:
+    """``pcm`` encoded to ``path`` (soundfile), then 400 bytes in the middle of the file flipped."""
+    sf.write(path, pcm, 16000, **write_kw)
+    data = bytearray(path.read_bytes())
     for i in range(len(data) // 2, len(data) // 2 + 400):
         data[i] ^= 0x5A
-    broken = tmp_path / "broken.flac"
-    broken.write_bytes(bytes(data))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_broken_flac_frame_summarises_what_came_before(model, tmp_path):
+    broken = corrupted(tmp_path / "broken.flac", click_track(9.0, seed=4)[0], subtype="PCM_16")
     before = broken.read_bytes()
     log, rec = tmp_path / "hops.csv", tmp_path / "heard.wav"
     code, out, err = invoke(broken, "--model", model, "--json", "--log", log, "--record", rec)
@@ -209,13 +212,7 @@ def test_truncated_wav_and_corrupt_ogg_warn_with_the_decoded_duration(model, tmp
     assert "decoded 3.0 s of the 9.0 s its header announces" in err
     assert summary_of(out)["audio_s"] == 3.0
 
-    ogg = tmp_path / "full.ogg"
-    sf.write(ogg, pcm, 16000, format="OGG")
-    data = bytearray(ogg.read_bytes())
-    for i in range(len(data) // 2, len(data) // 2 + 400):
-        data[i] ^= 0x5A
-    corrupt = tmp_path / "corrupt.ogg"
-    corrupt.write_bytes(bytes(data))
+    corrupt = corrupted(tmp_path / "corrupt.ogg", pcm, format="OGG")
     code, out, err = invoke(corrupt, "--model", model, "--json")
     assert code == 0 and not errors(err)
     (warning,) = [line for line in err.splitlines() if "its header announces" in line]

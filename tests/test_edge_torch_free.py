@@ -12,19 +12,14 @@ from pathlib import Path
 import soundfile as sf
 
 from edge.golden import click_track
+from tests.blocking import blocker
 from tests.edge_fixtures import onset_artifacts
 
 ROOT = Path(__file__).resolve().parents[1]
 
-BLOCKER = r"""
-import importlib.abc, sys
-BLOCKED = {"torch", "torchao", "executorch", "litert_torch", "train", "export", "tensorflow", "jax"}
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"{name} is blocked: edge/ must not import it")
-sys.meta_path.insert(0, Block())
-"""
+# edge/ must run with none of these importable
+BLOCKER = blocker({"torch", "torchao", "executorch", "litert_torch", "train", "export", "tensorflow", "jax"},
+                  "blocked: edge/ must not import it")
 
 SCRIPT = BLOCKER + r"""
 import json, pkgutil, importlib

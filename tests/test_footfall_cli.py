@@ -6,17 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.blocking import blocker
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # a device-only install (pip install -e '.[edge]'): no torch, no yaml, no matplotlib, no export tools
-DEVICE_ONLY = r"""
-import importlib.abc, sys
-BLOCKED = {"torch", "torchao", "executorch", "litert_torch", "yaml", "matplotlib", "onnx", "onnxscript"}
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name.split(".")[0])
-sys.meta_path.insert(0, Block())
+DEVICE_ONLY = blocker({"torch", "torchao", "executorch", "litert_torch", "yaml", "matplotlib", "onnx", "onnxscript"}) + """
 from footfall.cli import app
 sys.argv = ["footfall"] + sys.argv[1:]
 app()
