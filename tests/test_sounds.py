@@ -384,3 +384,5 @@ def test_eval_card_option_records_the_result_in_a_copy(fixture_corpus, tmp_path)
     card = load_verified_card(artifact)  # still verifies: the artifact is untouched
     assert artifact.read_bytes() == before and card.accuracy["real_sound"]["runs"] == 5
     assert card.accuracy["real_sound"]["model"]["mae"] == pytest.approx(json.loads((tmp_path / "r.json").read_text())["overall"]["model"]["mae"], abs=1e-4)
+    r = CliRunner().invoke(app, ["eval", str(real), "--baseline", "metronome", "--card", "real_sound"])
+    assert r.exit_code == 2 and "--card" in r.output

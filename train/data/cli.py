@@ -201,6 +201,8 @@ def eval_command(
             fail("--model scores 5-s windows; leave --window out")
         eval_model(dataset, model, folds, fold, out, card)
         return
+    if card is not None:
+        fail("--card records a model's result in its card: give --model ARTIFACT")
     if baseline is None:
         fail(f"give --baseline ({' | '.join(BASELINES)}) or --model ARTIFACT")
     if baseline not in BASELINES:
