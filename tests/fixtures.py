@@ -94,3 +94,27 @@ def tiny_config(data: Path, out: Path, **changes):
     )
     values.update(changes)
     return TrainConfig(**values)
+
+
+# --------------------------------------------------------------------------- training subprocesses
+
+REPO = Path(__file__).resolve().parents[1]
+DIST_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment of a training subprocess: outside any torchrun job, one intra-op thread, this checkout first on the path."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in DIST_VARS}
+    env["OMP_NUM_THREADS"] = "1"
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def run_ok(cmd: list[str], timeout: float = 240) -> None:
+    """Run ``cmd`` in the repository root; fail the test with its output tails unless it exits 0."""
+    import subprocess
+
+    proc = subprocess.run(cmd, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"

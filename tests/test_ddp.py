@@ -15,18 +15,15 @@ recipe, not of the scale-out, and would only blur what this test pins down.
 from __future__ import annotations
 
 import csv
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.fixtures import TINY_MODEL_ARGS, make_dataset
+from tests.fixtures import TINY_MODEL_ARGS, make_dataset, run_ok
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
@@ -55,18 +52,6 @@ def _write_config(path: Path) -> Path:
     return path
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
-    env["OMP_NUM_THREADS"] = "1"
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
-def _run(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-
-
 def _metrics(path: Path) -> list[dict[str, float]]:
     with path.open() as f:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
@@ -79,8 +64,8 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
     config = _write_config(tmp_path / "ddp.yaml")
     args = ["-m", "train.cli_train", "train", "--config", str(config), "--data", str(data), "--fold", "0"]
 
-    _run([sys.executable, *args, "--out", str(tmp_path / "single")])
-    _run([torchrun, "--standalone", "--nproc_per_node", "2", *args, "--out", str(tmp_path / "ddp")])
+    run_ok([sys.executable, *args, "--out", str(tmp_path / "single")])
+    run_ok([torchrun, "--standalone", "--nproc_per_node", "2", *args, "--out", str(tmp_path / "ddp")])
 
     single = torch.load(tmp_path / "single" / "last.pt", weights_only=True)
     ddp = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)

@@ -468,7 +468,7 @@ def test_weak_labels_need_no_psl_folder(dataset, tmp_path):
 def test_weight_ema_decays_warms_up_and_round_trips():
     from torch import nn
 
-    from train.distill import WeightEMA
+    from train.trainer import WeightEMA
 
     live = nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2))
     ema = WeightEMA(live, decay=0.9)

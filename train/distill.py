@@ -54,6 +54,7 @@ from train.psl import (
     stream_track,
     write_json,
 )
+from train.trainer import Task, barrier, fit, open_run
 
 log = logging.getLogger("footfall.distill")
 
@@ -592,7 +593,9 @@ class DistillResult:
     test: dict  # {"direct": FoldResult dict, "stream": FoldResult dict}
 
 
-def _datasets(cfg: DistillConfig) -> tuple[DistillWindows, "WindowDataset"]:
+def student_task(cfg: DistillConfig) -> Task:
+    """A student for :func:`train.trainer.fit`: its windows and segment targets, the PSL/weak loss,
+    batch augmentation, the weight average, the init weights, and what ``best.pt`` says."""
     from train.data.features import fold_windows
     from train.dataset import WindowDataset
 
@@ -602,25 +605,29 @@ def _datasets(cfg: DistillConfig) -> tuple[DistillWindows, "WindowDataset"]:
         extra=cfg.extra_sources(),
     )
     val_ds = WindowDataset(fold_windows(cfg.data, cfg.fold, cfg.val_window_frames, None, split="val", n_folds=cfg.n_folds), "count")
-    if len(train_ds) < cfg.batch_size:
-        raise ConfigError(f"fold {cfg.fold}: {len(train_ds)} training windows, fewer than one batch of {cfg.batch_size}")
     if len(val_ds) == 0:
         raise ConfigError(f"fold {cfg.fold}: no validation windows of {cfg.val_window_s:g} s")
-    return train_ds, val_ds
+    summary = (f"{cfg.model} on fold {cfg.fold}, {cfg.labels} labels (segment {cfg.segment_s:g} s, alpha {cfg.alpha:g}, unlabeled {cfg.unlabeled}): "
+               f"{len(train_ds)} train windows of {cfg.window_s:g} s ({train_ds.n_quiet} of them quiet), {len(val_ds)} val windows of {cfg.val_window_s:g} s")
+
+    def augment(x: torch.Tensor) -> torch.Tensor:
+        return augment_batch(x, cfg.mix_prob, (cfg.mix_db_low, cfg.mix_db_high), cfg.gain_db)
+
+    return Task(
+        train_ds, val_ds, summary, loss_fn=train_ds.loss_fn(), true_counts=None, augment=augment, ema_decay=cfg.ema_decay,
+        init=(lambda model: _init_weights(model, cfg.init)) if cfg.init else None,
+        windows={"window_s": cfg.window_frames, "val_window_s": cfg.val_window_frames}, best_extra=_checkpoint_extra(cfg),
+    )
 
 
 def train_student(cfg: DistillConfig, resume: bool = False, evaluate_test: bool = True) -> DistillResult:
     """Train the student of ``cfg`` on its labels; files go to ``cfg.out``.
 
-    Reuses the teacher trainer's machinery (``train.trainer``): process group, device and
-    precision, optimizer and plateau schedule, the resumable distributed batch sampler, BatchNorm
-    synchronisation, ``train_step`` (with :class:`PackedLoss`), validation on 5-s windows,
-    checkpoints. Under ``torchrun`` every rank calls this; rank 0 writes. ``last.pt`` is written
-    at each epoch end; ``resume`` continues from it. The best checkpoint (validation 5-s MAE) is
-    scored on the test runs (``test.json``).
+    The loop is the teachers' (:func:`train.trainer.fit` with :func:`student_task`): the same
+    process group, schedule, checkpoints (``last.pt`` at each epoch end and every
+    ``ckpt_every_steps`` steps) and exact resume. Under ``torchrun`` every rank calls this; rank 0
+    writes. The best checkpoint (validation 5-s MAE) is scored on the test runs (``test.json``).
     """
-    from train.trainer import distributed, resolve_device as trainer_device, resolve_precision
-
     psl = cfg.psl if cfg.labels == "psl" else ""  # weak and true labels never read a PSL folder
     extra_psl = cfg.extra_psl_dirs if cfg.labels == "psl" else []
     checks = [("data", cfg.data), ("psl", psl), *(("extra_train", p) for p in cfg.extra_roots), *(("extra_psl", p) for p in extra_psl)]
@@ -632,60 +639,26 @@ def train_student(cfg: DistillConfig, resume: bool = False, evaluate_test: bool 
     resolve = lambda paths: ",".join(str(Path(p).resolve()) for p in paths)  # noqa: E731
     cfg = cfg.replace(data=str(Path(cfg.data).resolve()), out=str(Path(cfg.out).resolve()), psl=str(Path(psl).resolve()) if psl else "",
                       extra_train=resolve(cfg.extra_roots), extra_psl=resolve(extra_psl))
-    device_type = trainer_device(cfg).type
-    with distributed(device_type) as env:
-        device = trainer_device(cfg, env.local_rank)
-        precision = resolve_precision(cfg, device)
-        if cfg.batch_size % env.world_size:
-            raise ConfigError(f"batch_size: {cfg.batch_size} does not split evenly over {env.world_size} ranks")
-        return _train(cfg, env, device, precision, resume, evaluate_test)
-
-
-class WeightEMA:
-    """Exponential moving average of a model's weights (and float buffers: BatchNorm statistics).
-
-    ``update`` after every optimizer step; the decay warms up as ``min(decay, (1 + n) / (10 + n))``
-    so the first steps do not drag the random initialisation along. On the small, noisy schedules
-    of a CPU student the averaged weights validate steadier than any single epoch's (see the cpu
-    preset). ``model`` is a full copy of the student, so it can be evaluated and checkpointed as one.
-    """
-
-    def __init__(self, model: torch.nn.Module, decay: float) -> None:
-        import copy
-
-        self.decay, self.updates = decay, 0
-        self.model = copy.deepcopy(model).eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        live = model.state_dict()
-        for name, avg in self.model.state_dict().items():
-            if avg.is_floating_point():
-                avg.lerp_(live[name].detach(), 1.0 - d)
-            else:
-                avg.copy_(live[name])
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"updates": self.updates, "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.updates = int(state["updates"])
-        self.model.load_state_dict(state["model"])
+    with open_run(cfg, resume) as run:
+        if run.state is None and cfg.init and not Path(cfg.init).is_file():  # before minutes of data loading
+            raise ConfigError(f"init: {cfg.init}: no such checkpoint")
+        res = fit(cfg, run, lambda: student_task(cfg))
+        test = {}
+        if evaluate_test and run.env.is_main:
+            test = evaluate_checkpoint(res.best_path, cfg)
+            write_json(res.out / "test.json", {"config": cfg.to_dict(), "best_epoch": res.best_epoch, "best_val_mae": res.best_val_mae, **test})
+            log.info("test 5-s MAE %.3f (stream %.3f), PCC %.3f -> %s", test["direct"]["mae"], test["stream"]["mae"], test["direct"]["pcc"], res.out / "test.json")
+        barrier(run.env)
+    return DistillResult(res.out, res.best_path, res.best_val_mae, res.best_epoch, res.stop_reason, test)
 
 
 def _init_weights(model: torch.nn.Module, path: str | Path) -> None:
     """Load the weights of the student checkpoint ``path`` into ``model`` (``init``: fine-tuning).
 
     The checkpoint must hold the same model with the same config; anything else is a one-line
-    :class:`ConfigError`, never a half-loaded model. (``_train`` checks that the file exists
-    before it loads any data.)
+    :class:`ConfigError`, never a half-loaded model. (:func:`train_student` checks that the file
+    exists before it loads any data.)
     """
-    import dataclasses
-
     from train.models import CheckpointError, load_model
 
     path = Path(path)
@@ -701,143 +674,6 @@ def _init_weights(model: torch.nn.Module, path: str | Path) -> None:
         raise ConfigError(f"init: {path} holds {meta['name']} with another config ({', '.join(diff)} differ); fine-tuning needs the same model and model_args")
     model.load_state_dict(init.state_dict())
     log.info("fine-tuning from %s (epoch %s, val 5-s MAE %s)", path, meta.get("epoch", "?"), meta.get("val_mae", "?"))
-
-
-def _train(cfg: DistillConfig, env, device: torch.device, precision: str, resume: bool, evaluate_test: bool) -> DistillResult:
-    import os
-    import time
-
-    from torch import nn
-
-    from train.models import build_model, save_checkpoint
-    from train.trainer import (
-        BEST, LAST, METRICS, Progress, _evaluate_windows, _progress_bar, _sync_buffers, all_gather_objects, atomic_torch_save, barrier,
-        capture_rng, check_resume_config, convert_gloo_sync_batchnorm, load_state, make_optimizer, make_scheduler,
-        make_train_loader, restore_rng, seed_everything, train_step, write_metrics_csv,
-    )
-    from train.config import save_config
-
-    out = Path(cfg.out)
-    last_path, best_path = out / LAST, out / BEST
-    state = None
-    if last_path.is_file():
-        if not resume:
-            raise ConfigError(f"{last_path} exists: pass --resume to continue that run, or choose another --out")
-        state = load_state(last_path)
-        check_resume_config(state["config"], cfg, last_path)
-    if state is None and cfg.init and not Path(cfg.init).is_file():  # before minutes of data loading
-        raise ConfigError(f"init: {cfg.init}: no such checkpoint")
-    if device.type == "cpu":
-        torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // env.local_world_size))
-
-    seed_everything(cfg.seed)
-    train_ds, val_ds = _datasets(cfg)
-    loss_fn = train_ds.loss_fn()
-    model = build_model(cfg.model, **cfg.args_for()).to(device)
-    if cfg.window_frames % model.time_multiple or cfg.val_window_frames % model.time_multiple:
-        raise ConfigError(f"window_s {cfg.window_s} / val_window_s {cfg.val_window_s}: not multiples of {cfg.model}'s time_multiple {model.time_multiple} frames")
-    if env.enabled and cfg.sync_bn:
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model) if device.type == "cuda" else convert_gloo_sync_batchnorm(model, env.bn_group)
-    raw_model = model
-    if state is None and cfg.init:
-        _init_weights(raw_model, cfg.init)
-    ema = WeightEMA(raw_model, cfg.ema_decay) if cfg.ema_decay else None
-    optimizer = make_optimizer(cfg, raw_model, device)
-    scheduler = make_scheduler(cfg, optimizer)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    loader, batches = make_train_loader(train_ds, cfg, env, device)
-    seed_everything(cfg.seed + 1 + env.rank)
-    prog = Progress()
-    if state is not None:
-        raw_model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        prog = Progress(**state["progress"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        if len(state["ranks"]) == env.world_size:
-            restore_rng(state["ranks"][env.rank]["rng"], device)
-    if env.enabled:
-        model = nn.parallel.DistributedDataParallel(raw_model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=not cfg.sync_bn)
-    extra = _checkpoint_extra(cfg)
-    if env.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "config.yaml")
-        log.info(
-            "%s on fold %d, %s labels (segment %g s, alpha %g, unlabeled %s): %d train windows of %g s (%d of them quiet), %d val windows of %g s, %d steps/epoch, %.2fM parameters",
-            cfg.model, cfg.fold, cfg.labels, cfg.segment_s, cfg.alpha, cfg.unlabeled, len(train_ds), cfg.window_s, train_ds.n_quiet, len(val_ds),
-            cfg.val_window_s, batches.batches_per_epoch, sum(p.numel() for p in raw_model.parameters()) / 1e6,
-        )
-
-    bar = _progress_bar(cfg.progress and env.is_main)
-    bar.start()
-    while not prog.finished and prog.epoch < cfg.epochs:
-        t0 = time.perf_counter()
-        batches.set_epoch(prog.epoch)
-        model.train()
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        n_seen = 0
-        task = bar.add_task(f"epoch {prog.epoch}", total=batches.batches_per_epoch, stats="")
-        for x, y in loader:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            x = augment_batch(x, cfg.mix_prob, (cfg.mix_db_low, cfg.mix_db_high), cfg.gain_db)
-            loss, _ = train_step(model, (x, y), optimizer, scaler, precision, loss_fn=loss_fn, grad_clip=cfg.grad_clip)
-            if ema is not None:
-                ema.update(raw_model)
-            loss_sum += loss.double() * len(y)
-            n_seen += len(y)
-            prog.global_step += 1
-            bar.advance(task)
-            if cfg.max_steps and prog.global_step >= cfg.max_steps:
-                prog.finished, prog.stop_reason = True, f"max_steps {cfg.max_steps}"
-                break
-        bar.remove_task(task)
-        totals = torch.tensor([loss_sum.item(), float(n_seen)], dtype=torch.float64)
-        if env.enabled:
-            torch.distributed.all_reduce(totals)
-        _sync_buffers(raw_model, env)
-        if ema is not None:
-            _sync_buffers(ema.model, env)
-        scored = ema.model if ema is not None else raw_model  # what is validated is what is kept
-        val = _evaluate_windows(scored, val_ds, env, device, precision, cfg.eval_batch_size)
-        scheduler.step(val["val_mae"])
-        improved = val["val_mae"] < prog.best_val_mae
-        if improved:
-            prog.best_val_mae, prog.best_epoch, prog.bad_epochs = val["val_mae"], prog.epoch, 0
-        else:
-            prog.bad_epochs += 1
-        row = {"epoch": prog.epoch, "step": prog.global_step, "lr": optimizer.param_groups[0]["lr"],
-               "train_loss": (totals[0] / max(totals[1], 1)).item(), **val, "best_val_mae": prog.best_val_mae,
-               "epoch_s": time.perf_counter() - t0}
-        prog.history.append(row)
-        if cfg.early_stop_patience and prog.bad_epochs >= cfg.early_stop_patience:
-            prog.finished, prog.stop_reason = True, f"early stop: no val-MAE improvement for {prog.bad_epochs} epochs"
-        prog.epoch += 1
-        if env.is_main:
-            if improved:
-                save_checkpoint(best_path, scored, epoch=row["epoch"], step=prog.global_step, val_mae=val["val_mae"], **extra)
-            write_metrics_csv(out / METRICS, prog.history)
-            log.info("epoch %d  train loss %.4f | val 5-s MAE %.3f PCC %.3f%s | lr %.2e | %.1f s", row["epoch"], row["train_loss"],
-                     val["val_mae"], val["val_pcc"], " *" if improved else "", row["lr"], row["epoch_s"])
-        ranks = all_gather_objects(env, {"rng": capture_rng(device), "running": [0.0, 0.0, 0]})
-        if env.is_main:
-            atomic_torch_save({"format": "footfall.train_state", "version": 1, "config": cfg.to_dict(),
-                               "model": {k: v.detach().cpu() for k, v in raw_model.state_dict().items()},
-                               "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                               "progress": dataclasses.asdict(prog), "world_size": env.world_size, "ranks": ranks,
-                               "ema": ema.state_dict() if ema is not None else None}, last_path)
-    bar.stop()
-    if not prog.stop_reason:
-        prog.stop_reason = f"{cfg.epochs} epochs"
-    barrier(env)
-    test = {}
-    if evaluate_test and env.is_main:
-        test = evaluate_checkpoint(best_path, cfg)
-        write_json(out / "test.json", {"config": cfg.to_dict(), "best_epoch": prog.best_epoch, "best_val_mae": prog.best_val_mae, **test})
-        log.info("test 5-s MAE %.3f (stream %.3f), PCC %.3f -> %s", test["direct"]["mae"], test["stream"]["mae"], test["direct"]["pcc"], out / "test.json")
-    barrier(env)
-    return DistillResult(out, best_path, prog.best_val_mae, prog.best_epoch, prog.stop_reason, test)
 
 
 def _checkpoint_extra(cfg: DistillConfig) -> dict[str, Any]:

@@ -1,6 +1,10 @@
-"""Teacher training: one loop for a laptop CPU, one GPU, or many under ``torchrun``.
+"""The training loop of every model here: one loop for a laptop CPU, one GPU, or many under ``torchrun``.
 
-Recipe (Wagner et al.): MSE between the predicted window count (the sum of the model's step
+:func:`fit` trains what a :class:`Task` plugs in: a teacher (:func:`teacher_task`, weak window
+counts) or a student (``train.distill.student_task``: PSL segment targets, a distillation loss,
+augmentation, a weight average). Schedule, DDP, checkpoints and resume are the same for both.
+
+Teacher recipe (Wagner et al.): MSE between the predicted window count (the sum of the model's step
 density) and the true count, Adam 1e-3 (AdamW 1e-4 for attention models), batch 32,
 reduce-on-plateau x0.9 after 5 epochs without validation-MAE improvement, early stopping on
 validation MAE.
@@ -14,10 +18,11 @@ N ranks computes what one process computes with the same global batch, up to flo
 (with dropout > 0 the masks differ). Rank 0 writes every file; metrics are reduced over ranks.
 
 Resume: ``out/last.pt`` holds everything the next step depends on: weights, optimizer,
-scheduler, grad scaler, each rank's RNG states (python, numpy, torch, CUDA), epoch, step in
-epoch and the running train sums. It is written atomically at every epoch end and every
+scheduler, grad scaler, the weight average (students), each rank's RNG states (python, numpy,
+torch, CUDA), epoch, step in epoch and the running train sums. It is written atomically at every epoch end and every
 ``ckpt_every_steps`` steps; a resumed run skips the batches of the interrupted epoch it has
-already seen (the epoch's order is a function of seed and epoch) and continues bit-for-bit.
+already seen (the epoch's order is a function of seed and epoch) and continues bit-for-bit
+(on CPUs with the default 0 loader workers; loader workers keep RNG streams of their own).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Sampl
 
 from train.config import ConfigError, TrainConfig, save_config
 from train.dataset import WindowDataset
+from train.models.registry import atomic_torch_save, load_payload
 
 log = logging.getLogger("footfall.train")
 
@@ -367,35 +373,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, fsync, rename: ``path`` is always whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def load_state(path: Path) -> dict[str, Any]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ConfigError(f"{path}: cannot resume from it ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise ConfigError(f"{path}: not a footfall training state (format {STATE_FORMAT!r} expected)")
-    if state.get("version") != STATE_VERSION:
-        raise ConfigError(f"{path}: training state version {state.get('version')!r}; this code resumes version {STATE_VERSION}")
-    return state
+    """The training state at ``path`` (``last.pt``), or a one-line ConfigError saying why it cannot be resumed."""
+    return load_payload(path, "footfall training state", STATE_FORMAT, STATE_VERSION, ConfigError)
 
 
 def _field_default(f: dataclasses.Field) -> Any:
@@ -492,19 +472,71 @@ def _progress_bar(enabled: bool):
     )
 
 
-# --------------------------------------------------------------------------- the loop
+# --------------------------------------------------------------------------- what a run plugs in
 
 
-def _build_model(cfg: TrainConfig, device: torch.device) -> nn.Module:
-    from train.models import ConfigError as ModelConfigError, build_model
+def window_counts(target: torch.Tensor) -> torch.Tensor:
+    """The window counts (B,) of a teacher target: the weak count (B,) or density frames (B, T') summed."""
+    return target if target.dim() == 1 else target.sum(dim=-1)
 
-    try:
-        model = build_model(cfg.model, **cfg.args_for())
-    except ModelConfigError as e:  # unknown name (lists the registered ones), key or value
-        raise ConfigError(f"model {cfg.model}: {e}") from e
-    if cfg.window_frames % model.time_multiple:
-        raise ConfigError(f"window_s: {cfg.window_s} s = {cfg.window_frames} frames, not a multiple of {cfg.model}'s time_multiple {model.time_multiple}")
-    return model.to(device)
+
+class WeightEMA:
+    """Exponential moving average of a model's weights (and float buffers: BatchNorm statistics).
+
+    ``update`` after every optimizer step; the decay warms up as ``min(decay, (1 + n) / (10 + n))``
+    so the first steps do not drag the random initialisation along. On the small, noisy schedules
+    of a CPU student the averaged weights validate steadier than any single epoch's (see the cpu
+    preset). ``model`` is a full copy of the trained model, so it can be evaluated and
+    checkpointed as one.
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        import copy
+
+        self.decay, self.updates = decay, 0
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        live = model.state_dict()
+        for name, avg in self.model.state_dict().items():
+            if avg.is_floating_point():
+                avg.lerp_(live[name].detach(), 1.0 - d)
+            else:
+                avg.copy_(live[name])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"updates": self.updates, "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.updates = int(state["updates"])
+        self.model.load_state_dict(state["model"])
+
+
+@dataclass
+class Task:
+    """What one kind of run plugs into :func:`fit`: its data, its loss, what its checkpoints say.
+
+    A teacher (:func:`teacher_task`) learns weak window counts with :func:`window_loss`; a student
+    (``train.distill.student_task``) learns PSL segment targets with ``train.distill.PackedLoss``,
+    with its batches augmented and its weights averaged. The rest (schedule, DDP, validation on
+    whole windows, checkpoints, resume) is the loop's and the same for both.
+    """
+
+    train_ds: Any  # a map-style dataset: ds[i] -> (x (1, 64, W), target), target as ``loss_fn`` reads it
+    val_ds: WindowDataset  # validation windows with their true counts (model selection)
+    summary: str  # what is trained on what: the start of the run's first log line
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = window_loss  # (density (B, T'), target batch) -> loss
+    true_counts: Callable[[torch.Tensor], torch.Tensor] | None = window_counts  # target batch -> counts (B,) for the train MAE; None: none
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # input batch on the device -> augmented (draws from checkpointed RNG)
+    ema_decay: float = 0.0  # > 0: validate and keep a WeightEMA of the weights
+    init: Callable[[nn.Module], None] | None = None  # a fresh run only: load its starting weights into the model
+    windows: dict[str, int] = field(default_factory=dict)  # config key -> input frames the model must take
+    best_extra: dict[str, Any] = field(default_factory=dict)  # plain metadata saved in best.pt beside epoch, step and metrics
 
 
 def _load_datasets(cfg: TrainConfig) -> tuple[WindowDataset, WindowDataset]:
@@ -523,11 +555,32 @@ def _load_datasets(cfg: TrainConfig) -> tuple[WindowDataset, WindowDataset]:
         raise  # already one line naming the file
     except ValueError as e:  # a fold without runs of a group, a window the data cannot give, ...
         raise ConfigError(f"{cfg.data}: {e}") from e
-    if len(train_ds) < cfg.batch_size:
-        raise ConfigError(f"fold {cfg.fold}: {len(train_ds)} training windows, fewer than one batch of {cfg.batch_size}")
     if len(val_ds) == 0:
         raise ConfigError(f"fold {cfg.fold}: no validation windows (group {(cfg.fold + 1) % cfg.n_folds} has no labeled runs of {cfg.window_s:g} s)")
     return train_ds, val_ds
+
+
+def teacher_task(cfg: TrainConfig) -> Task:
+    """A teacher: the fold's windows with their weak counts (or density targets), MSE on counts."""
+    train_ds, val_ds = _load_datasets(cfg)
+    summary = f"{cfg.model} on fold {cfg.fold}: {len(train_ds)} train / {len(val_ds)} val windows of {cfg.window_s:g} s"
+    return Task(train_ds, val_ds, summary, windows={"window_s": cfg.window_frames}, best_extra={"fold": cfg.fold, "data": cfg.data, "train_config": cfg.to_dict()})
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def _build_model(cfg: TrainConfig, device: torch.device, windows: dict[str, int]) -> nn.Module:
+    from train.models import ConfigError as ModelConfigError, build_model
+
+    try:
+        model = build_model(cfg.model, **cfg.args_for())
+    except ModelConfigError as e:  # unknown name (lists the registered ones), key or value
+        raise ConfigError(f"model {cfg.model}: {e}") from e
+    for key, frames in windows.items():
+        if frames % model.time_multiple:
+            raise ConfigError(f"{key}: {getattr(cfg, key)} s = {frames} frames, not a multiple of {cfg.model}'s time_multiple {model.time_multiple}")
+    return model.to(device)
 
 
 def _evaluate_windows(model: nn.Module, ds: WindowDataset, env: DistEnv, device: torch.device, precision: str, batch_size: int) -> dict[str, float]:
@@ -552,21 +605,23 @@ def _sync_buffers(model: nn.Module, env: DistEnv) -> None:
             dist.broadcast(b, src=0)
 
 
-def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
-    """Train ``cfg.model`` on fold ``cfg.fold`` of ``cfg.data``; files go to ``cfg.out``.
+@dataclass
+class Run:
+    """A run about to start or resume: this process's place in the job, device, precision and the saved state (None: fresh)."""
 
-    Under ``torchrun`` every rank calls this; rank 0 writes. Raises ConfigError / DatasetError
-    (one-line messages) for unusable input before any training.
+    env: DistEnv
+    device: torch.device
+    precision: str
+    state: dict[str, Any] | None
+
+
+@contextlib.contextmanager
+def open_run(cfg: TrainConfig, resume: bool) -> Iterator[Run]:
+    """Join the process group (under ``torchrun``), resolve device and precision, read ``out/last.pt``.
+
+    An existing ``last.pt`` needs ``resume`` and a config that differs only in
+    :data:`RESUME_MUTABLE` keys; anything unusable is a one-line ConfigError before any data loads.
     """
-    if not cfg.data:
-        raise ConfigError("data: no dataset folder given (--data DIR)")
-    if not Path(cfg.data).is_dir():
-        raise ConfigError(f"data: {cfg.data}: no such dataset folder")
-    for extra in cfg.extra_roots:
-        if not Path(extra).is_dir():
-            raise ConfigError(f"extra_train: {extra}: no such dataset folder")
-    cfg = cfg.replace(data=str(Path(cfg.data).resolve()), out=str(Path(cfg.out).resolve()),
-                      extra_train=",".join(str(Path(e).resolve()) for e in cfg.extra_roots))
     last_path = Path(cfg.out) / LAST
     device_type = resolve_device(cfg).type  # validated before any process group is joined
     with distributed(device_type) as env:
@@ -582,43 +637,91 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
             check_resume_config(state["config"], cfg, last_path)
         elif resume and env.is_main:
             log.info("no %s yet: starting a fresh run", last_path)
-        return _run(cfg, env, device, precision, state)
+        yield Run(env, device, precision, state)
 
 
-def _run(cfg: TrainConfig, env: DistEnv, device: torch.device, precision: str, state: dict[str, Any] | None) -> TrainResult:
-    out = Path(cfg.out)
-    last_path, best_path = out / LAST, out / BEST
-    if device.type == "cpu":
-        torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // env.local_world_size))
-    else:
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
+    """Train the teacher ``cfg.model`` on fold ``cfg.fold`` of ``cfg.data``; files go to ``cfg.out``.
 
-    seed_everything(cfg.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
-    train_ds, val_ds = _load_datasets(cfg)
-    model = _build_model(cfg, device)
-    if env.enabled and cfg.sync_bn:
-        if device.type == "cuda":
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    Under ``torchrun`` every rank calls this; rank 0 writes. Raises ConfigError / DatasetError
+    (one-line messages) for unusable input before any training.
+    """
+    if not cfg.data:
+        raise ConfigError("data: no dataset folder given (--data DIR)")
+    if not Path(cfg.data).is_dir():
+        raise ConfigError(f"data: {cfg.data}: no such dataset folder")
+    for extra in cfg.extra_roots:
+        if not Path(extra).is_dir():
+            raise ConfigError(f"extra_train: {extra}: no such dataset folder")
+    cfg = cfg.replace(data=str(Path(cfg.data).resolve()), out=str(Path(cfg.out).resolve()),
+                      extra_train=",".join(str(Path(e).resolve()) for e in cfg.extra_roots))
+    with open_run(cfg, resume) as run:
+        return fit(cfg, run, lambda: teacher_task(cfg))
+
+
+def fit(cfg: TrainConfig, run: Run, make_task: Callable[[], Task]) -> TrainResult:
+    """The training loop of every model here: build, resume, train, validate, checkpoint.
+
+    ``make_task`` builds the data, loss and metadata (called after seeding, so that anything it
+    draws is reproducible). Files: ``config.yaml``, ``last.pt`` (at every epoch end and every
+    ``ckpt_every_steps`` steps), ``best.pt`` (the best validation MAE; the weight average when
+    the task keeps one), ``metrics.csv``.
+    """
+    return _Loop(cfg, run, make_task).run()
+
+
+class _Loop:
+    """One run of :func:`fit`: the model, optimizer, schedule, data and position it carries."""
+
+    def __init__(self, cfg: TrainConfig, run: Run, make_task: Callable[[], Task]) -> None:
+        env, device, state = run.env, run.device, run.state
+        self.cfg, self.env, self.device, self.precision = cfg, env, device, run.precision
+        self.out = Path(cfg.out)
+        self.last_path, self.best_path = self.out / LAST, self.out / BEST
+        if device.type == "cpu":
+            torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // env.local_world_size))
         else:
-            model = convert_gloo_sync_batchnorm(model, env.bn_group)
-    raw_model = model
-    optimizer = make_optimizer(cfg, raw_model, device)
-    scheduler = make_scheduler(cfg, optimizer)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    loader, batches = make_train_loader(train_ds, cfg, env, device)
-    steps_per_epoch = batches.batches_per_epoch
-    seed_everything(cfg.seed + 1 + env.rank)  # per-rank streams for dropout and friends
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
 
-    prog = Progress()
-    running = [0.0, 0.0, 0]  # this rank's loss sum, abs-error sum, windows in the current epoch
-    if state is not None:
-        raw_model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        prog = Progress(**state["progress"])
+        seed_everything(cfg.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
+        self.task = task = make_task()
+        if len(task.train_ds) < cfg.batch_size:
+            raise ConfigError(f"fold {cfg.fold}: {len(task.train_ds)} training windows, fewer than one batch of {cfg.batch_size}")
+        model = _build_model(cfg, device, task.windows)
+        if env.enabled and cfg.sync_bn:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model) if device.type == "cuda" else convert_gloo_sync_batchnorm(model, env.bn_group)
+        self.raw_model = raw_model = model
+        if state is None and task.init is not None:
+            task.init(raw_model)
+        self.ema = WeightEMA(raw_model, task.ema_decay) if task.ema_decay else None
+        self.optimizer = make_optimizer(cfg, raw_model, device)
+        self.scheduler = make_scheduler(cfg, self.optimizer)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=run.precision == "fp16")
+        self.loader, self.batches = make_train_loader(task.train_ds, cfg, env, device)
+        seed_everything(cfg.seed + 1 + env.rank)  # per-rank streams for dropout and friends
+
+        self.prog = Progress()
+        self.running = [0.0, 0.0, 0]  # this rank's loss sum, abs-error sum, windows in the current epoch
+        if state is not None:
+            self._restore(state)
+        self.model = raw_model
+        if env.enabled:
+            # synchronised BatchNorm keeps the running statistics equal on every rank: no broadcast needed
+            self.model = nn.parallel.DistributedDataParallel(raw_model, device_ids=[device.index] if device.type == "cuda" else None,
+                                                             broadcast_buffers=not cfg.sync_bn)
+        if cfg.compile:
+            self.model = torch.compile(self.model)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        cfg, env, prog = self.cfg, self.env, Progress(**state["progress"])
+        self.raw_model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         if prog.finished and not prog.stop_reason.startswith("early stop") and prog.epoch < cfg.epochs and (not cfg.max_steps or prog.global_step < cfg.max_steps):
             prog.finished, prog.stop_reason = False, ""  # resumed with a longer schedule
         elif (prog.finished and prog.stop_reason.startswith("early stop") and prog.epoch < cfg.epochs
@@ -626,154 +729,172 @@ def _run(cfg: TrainConfig, env: DistEnv, device: torch.device, precision: str, s
             prog.finished, prog.stop_reason = False, ""  # resumed with more patience than it stopped on
         ranks = state["ranks"]
         if len(ranks) == env.world_size:
-            restore_rng(ranks[env.rank]["rng"], device)
-            running = list(ranks[env.rank]["running"])
+            restore_rng(ranks[env.rank]["rng"], self.device)
+            self.running = list(ranks[env.rank]["running"])
         else:  # the data order survives a new world size (it is per global batch), RNG streams cannot
             if env.is_main:
                 log.warning("resuming %d-rank state on %d ranks: RNG streams restart, the result is not bit-exact", len(ranks), env.world_size)
             seed_everything(cfg.seed + 1 + env.rank + prog.global_step)
-            running = [0.0, 0.0, 0] if prog.step_in_epoch == 0 else [float("nan"), float("nan"), 1]
+            self.running = [0.0, 0.0, 0] if prog.step_in_epoch == 0 else [float("nan"), float("nan"), 1]
+        self.prog = prog
         if env.is_main:
-            log.info("resuming %s at epoch %d, step %d/%d", out, prog.epoch, prog.step_in_epoch, steps_per_epoch)
+            log.info("resuming %s at epoch %d, step %d/%d", self.out, prog.epoch, prog.step_in_epoch, self.batches.batches_per_epoch)
 
-    model = raw_model
-    if env.enabled:
-        # synchronised BatchNorm keeps the running statistics equal on every rank: no broadcast needed
-        model = nn.parallel.DistributedDataParallel(raw_model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=not cfg.sync_bn)
-    if cfg.compile:
-        model = torch.compile(model)
-
-    if env.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / CONFIG)
-        log.info(
-            "%s on fold %d: %d train / %d val windows of %g s, %d steps/epoch, global batch %d on %d rank(s), %s %s, %.2fM parameters",
-            cfg.model, cfg.fold, len(train_ds), len(val_ds), cfg.window_s, steps_per_epoch, cfg.batch_size, env.world_size,
-            device, precision, sum(p.numel() for p in raw_model.parameters()) / 1e6,
-        )
-
-    def save_last() -> None:
-        ranks = all_gather_objects(env, {"rng": capture_rng(device), "running": list(running)})
-        if env.is_main:
+    def save_last(self) -> None:
+        """Every rank's RNG and running sums, rank 0's weights, optimizer, schedule, position: ``last.pt``, atomically."""
+        ranks = all_gather_objects(self.env, {"rng": capture_rng(self.device), "running": list(self.running)})
+        if self.env.is_main:
             atomic_torch_save(
                 {
                     "format": STATE_FORMAT,
                     "version": STATE_VERSION,
-                    "config": cfg.to_dict(),
-                    "model": {k: v.detach().cpu() for k, v in raw_model.state_dict().items()},
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "progress": dataclasses.asdict(prog),
-                    "world_size": env.world_size,
+                    "config": self.cfg.to_dict(),
+                    "model": {k: v.detach().cpu() for k, v in self.raw_model.state_dict().items()},
+                    "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(),
+                    "scaler": self.scaler.state_dict(),
+                    "ema": self.ema.state_dict() if self.ema is not None else None,
+                    "progress": dataclasses.asdict(self.prog),
+                    "world_size": self.env.world_size,
                     "ranks": ranks,
                 },
-                last_path,
+                self.last_path,
             )
 
-    tb = _TensorBoard(cfg.tensorboard and env.is_main, out / "tb")
-    bar = _progress_bar(cfg.progress and env.is_main)
-    try:
-        with bar:
-            while not prog.finished and prog.epoch < cfg.epochs:
-                _epoch(cfg, env, device, precision, model, raw_model, optimizer, scheduler, scaler, loader, batches, val_ds, prog, running, save_last, bar, tb, best_path)
-            if not prog.finished:
-                prog.finished, prog.stop_reason = True, prog.stop_reason or f"{cfg.epochs} epochs"
-                save_last()
-    finally:
-        tb.close()
-    barrier(env)
-    if env.is_main:
-        write_metrics_csv(out / METRICS, prog.history)
-        log.info("done (%s): best val MAE %.4f at epoch %d -> %s", prog.stop_reason, prog.best_val_mae, prog.best_epoch, best_path)
-    return TrainResult(out, best_path, last_path, prog.best_val_mae, prog.best_epoch, prog.global_step, prog.stop_reason, prog.history)
+    def run(self) -> TrainResult:
+        cfg, env, prog, out = self.cfg, self.env, self.prog, self.out
+        if env.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, out / CONFIG)
+            log.info(
+                "%s, %d steps/epoch, global batch %d on %d rank(s), %s %s, %.2fM parameters",
+                self.task.summary, self.batches.batches_per_epoch, cfg.batch_size, env.world_size, self.device, self.precision,
+                sum(p.numel() for p in self.raw_model.parameters()) / 1e6,
+            )
+        self.tb = _TensorBoard(cfg.tensorboard and env.is_main, out / "tb")
+        self.bar = _progress_bar(cfg.progress and env.is_main)
+        try:
+            with self.bar:
+                while not prog.finished and prog.epoch < cfg.epochs:
+                    self._epoch()
+                if not prog.finished:
+                    prog.finished, prog.stop_reason = True, prog.stop_reason or f"{cfg.epochs} epochs"
+                    self.save_last()
+        finally:
+            self.tb.close()
+        barrier(env)
+        if env.is_main:
+            write_metrics_csv(out / METRICS, prog.history)
+            log.info("done (%s): best val MAE %.4f at epoch %d -> %s", prog.stop_reason, prog.best_val_mae, prog.best_epoch, self.best_path)
+        return TrainResult(out, self.best_path, self.last_path, prog.best_val_mae, prog.best_epoch, prog.global_step, prog.stop_reason, prog.history)
 
+    def _steps(self) -> tuple[float, bool]:
+        """The steps of the current epoch (or the rest of an interrupted one); -> seconds, whether max_steps was hit."""
+        cfg, env, device, prog, task, running = self.cfg, self.env, self.device, self.prog, self.task, self.running
+        steps = self.batches.batches_per_epoch
+        self.batches.set_epoch(prog.epoch, start=prog.step_in_epoch)
+        bar = self.bar
+        bar_task = bar.add_task(f"epoch {prog.epoch}", total=steps, completed=prog.step_in_epoch, stats="")
+        self.model.train()
+        t0, seen = time.perf_counter(), 0
+        # device-side accumulators: no host sync per step
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        err_sum = torch.zeros((), dtype=torch.float64, device=device)
 
-def _epoch(cfg, env, device, precision, model, raw_model, optimizer, scheduler, scaler, loader, batches, val_ds, prog: Progress, running: list, save_last, bar, tb, best_path) -> None:
-    """One epoch (or the rest of an interrupted one): steps, validation, schedule, checkpoints."""
-    from train.models import save_checkpoint
-
-    epoch, steps = prog.epoch, batches.batches_per_epoch
-    batches.set_epoch(epoch, start=prog.step_in_epoch)
-    task = bar.add_task(f"epoch {epoch}", total=steps, completed=prog.step_in_epoch, stats="")
-    model.train()
-    t0, seen = time.perf_counter(), 0
-    # device-side accumulators: no host sync per step
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    err_sum = torch.zeros((), dtype=torch.float64, device=device)
-    hit_max_steps = False
-    for x, y in loader:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        loss, pred = train_step(model, (x, y), optimizer, scaler, precision, grad_clip=cfg.grad_clip)
-        true = y if y.dim() == 1 else y.sum(dim=-1)
-        loss_sum += loss.double() * len(y)
-        err_sum += (pred - true).abs().sum().double()
-        seen += len(y)
-        prog.step_in_epoch += 1
-        prog.global_step += 1
-        if env.is_main and (device.type == "cpu" or prog.step_in_epoch % 10 == 0 or prog.step_in_epoch == steps):  # .item() syncs a GPU
-            n = running[2] + seen
-            bar.update(task, completed=prog.step_in_epoch, stats=f"loss {(running[0] + loss_sum.item()) / n:.4f}  MAE {(running[1] + err_sum.item()) / n:.3f}")
-        else:
-            bar.update(task, completed=prog.step_in_epoch)
-        hit_max_steps = bool(cfg.max_steps) and prog.global_step >= cfg.max_steps
-        if cfg.ckpt_every_steps and prog.global_step % cfg.ckpt_every_steps == 0 and prog.step_in_epoch < steps and not hit_max_steps:
+        def flush() -> None:
+            nonlocal seen
             running[0] += loss_sum.item()
             running[1] += err_sum.item()
             running[2] += seen
             loss_sum.zero_(), err_sum.zero_()
             seen = 0
-            save_last()
-        if hit_max_steps:
-            break
-    running[0] += loss_sum.item()
-    running[1] += err_sum.item()
-    running[2] += seen
-    bar.remove_task(task)
-    epoch_s = time.perf_counter() - t0
 
-    # train metrics over all ranks, validation over all windows
-    totals = torch.tensor(running, dtype=torch.float64, device=device)  # NCCL reduces GPU tensors only
-    if env.enabled:
-        dist.all_reduce(totals)
-    totals = totals.cpu()
-    train_loss, train_mae = (totals[0] / totals[2]).item(), (totals[1] / totals[2]).item()
-    _sync_buffers(raw_model, env)
-    val = _evaluate_windows(raw_model, val_ds, env, device, precision, cfg.eval_batch_size)
-    scheduler.step(val["val_mae"])
-    improved = val["val_mae"] < prog.best_val_mae
-    if improved:
-        prog.best_val_mae, prog.best_epoch, prog.bad_epochs = val["val_mae"], epoch, 0
-    else:
-        prog.bad_epochs += 1
-    row = {
-        "epoch": epoch,
-        "step": prog.global_step,
-        "lr": optimizer.param_groups[0]["lr"],
-        "train_loss": train_loss,
-        "train_mae": train_mae,
-        **val,
-        "best_val_mae": prog.best_val_mae,
-        "epoch_s": epoch_s,
-        "windows_per_s": float(totals[2].item()) / epoch_s if epoch_s > 0 else math.nan,
-    }
-    prog.history.append(row)
-    prog.epoch, prog.step_in_epoch = epoch + 1, 0
-    running[:] = [0.0, 0.0, 0]
-    if hit_max_steps:
-        prog.finished, prog.stop_reason = True, f"max_steps {cfg.max_steps}"
-    elif cfg.early_stop_patience and prog.bad_epochs >= cfg.early_stop_patience:
-        prog.finished, prog.stop_reason = True, f"early stop: no val-MAE improvement for {prog.bad_epochs} epochs"
-    if env.is_main:
+        hit_max_steps = False
+        for x, y in self.loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if task.augment is not None:
+                x = task.augment(x)
+            loss, pred = train_step(self.model, (x, y), self.optimizer, self.scaler, self.precision, loss_fn=task.loss_fn, grad_clip=cfg.grad_clip)
+            if self.ema is not None:
+                self.ema.update(self.raw_model)
+            loss_sum += loss.double() * len(y)
+            if task.true_counts is not None:
+                err_sum += (pred - task.true_counts(y)).abs().sum().double()
+            seen += len(y)
+            prog.step_in_epoch += 1
+            prog.global_step += 1
+            if env.is_main and (device.type == "cpu" or prog.step_in_epoch % 10 == 0 or prog.step_in_epoch == steps):  # .item() syncs a GPU
+                n = running[2] + seen
+                mae = f"  MAE {(running[1] + err_sum.item()) / n:.3f}" if task.true_counts is not None else ""
+                bar.update(bar_task, completed=prog.step_in_epoch, stats=f"loss {(running[0] + loss_sum.item()) / n:.4f}{mae}")
+            else:
+                bar.update(bar_task, completed=prog.step_in_epoch)
+            hit_max_steps = bool(cfg.max_steps) and prog.global_step >= cfg.max_steps
+            if cfg.ckpt_every_steps and prog.global_step % cfg.ckpt_every_steps == 0 and prog.step_in_epoch < steps and not hit_max_steps:
+                flush()
+                self.save_last()
+            if hit_max_steps:
+                break
+        flush()
+        bar.remove_task(bar_task)
+        return time.perf_counter() - t0, hit_max_steps
+
+    def _epoch(self) -> None:
+        """One epoch: steps, validation, schedule, early stopping, ``best.pt``, ``metrics.csv``, ``last.pt``."""
+        from train.models import save_checkpoint
+
+        cfg, env, device, prog = self.cfg, self.env, self.device, self.prog
+        epoch = prog.epoch
+        epoch_s, hit_max_steps = self._steps()
+
+        # train metrics over all ranks, validation over all windows
+        totals = torch.tensor(self.running, dtype=torch.float64, device=device)  # NCCL reduces GPU tensors only
+        if env.enabled:
+            dist.all_reduce(totals)
+        totals = totals.cpu()
+        train_row = {"train_loss": (totals[0] / totals[2]).item()}
+        if self.task.true_counts is not None:
+            train_row["train_mae"] = (totals[1] / totals[2]).item()
+        _sync_buffers(self.raw_model, env)
+        if self.ema is not None:
+            _sync_buffers(self.ema.model, env)
+        scored = self.ema.model if self.ema is not None else self.raw_model  # what is validated is what is kept
+        val = _evaluate_windows(scored, self.task.val_ds, env, device, self.precision, cfg.eval_batch_size)
+        self.scheduler.step(val["val_mae"])
+        improved = val["val_mae"] < prog.best_val_mae
         if improved:
-            save_checkpoint(best_path, raw_model, epoch=epoch, step=prog.global_step, val_mae=val["val_mae"], val_pcc=_finite(val["val_pcc"]), fold=cfg.fold, data=cfg.data, train_config=cfg.to_dict())
-        write_metrics_csv(Path(cfg.out) / METRICS, prog.history)
-        tb.log(row)
-        log.info(
-            "epoch %d  train loss %.4f MAE %.3f | val loss %.4f MAE %.3f PCC %.3f%s | lr %.2e | %.1f s",
-            epoch, train_loss, train_mae, val["val_loss"], val["val_mae"], val["val_pcc"], " *" if improved else "", row["lr"], epoch_s,
-        )
-    save_last()
+            prog.best_val_mae, prog.best_epoch, prog.bad_epochs = val["val_mae"], epoch, 0
+        else:
+            prog.bad_epochs += 1
+        row = {
+            "epoch": epoch,
+            "step": prog.global_step,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            **train_row,
+            **val,
+            "best_val_mae": prog.best_val_mae,
+            "epoch_s": epoch_s,
+            "windows_per_s": float(totals[2].item()) / epoch_s if epoch_s > 0 else math.nan,
+        }
+        prog.history.append(row)
+        prog.epoch, prog.step_in_epoch = epoch + 1, 0
+        self.running[:] = [0.0, 0.0, 0]
+        if hit_max_steps:
+            prog.finished, prog.stop_reason = True, f"max_steps {cfg.max_steps}"
+        elif cfg.early_stop_patience and prog.bad_epochs >= cfg.early_stop_patience:
+            prog.finished, prog.stop_reason = True, f"early stop: no val-MAE improvement for {prog.bad_epochs} epochs"
+        if env.is_main:
+            if improved:
+                save_checkpoint(self.best_path, scored, epoch=epoch, step=prog.global_step, val_mae=val["val_mae"], val_pcc=_finite(val["val_pcc"]),
+                                **self.task.best_extra)
+            write_metrics_csv(self.out / METRICS, prog.history)
+            self.tb.log(row)
+            train_mae = f" MAE {train_row['train_mae']:.3f}" if "train_mae" in train_row else ""
+            log.info(
+                "epoch %d  train loss %.4f%s | val loss %.4f MAE %.3f PCC %.3f%s | lr %.2e | %.1f s",
+                epoch, train_row["train_loss"], train_mae, val["val_loss"], val["val_mae"], val["val_pcc"], " *" if improved else "", row["lr"], epoch_s,
+            )
+        self.save_last()
 
 
 def _finite(x: float) -> float | None:

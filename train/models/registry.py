@@ -106,6 +106,50 @@ def _check_plain(value: Any, where: str) -> None:
     )
 
 
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` ``obj`` to ``path`` atomically: ``path`` is always whole, old or new.
+
+    Written to a temporary file in the same folder, fsynced, ``os.replace``d over ``path``, then
+    the folder fsynced so that the rename itself is durable.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_payload(path: str | os.PathLike, kind: str, fmt: str, version: int, error: type[Exception], map_location: Any = "cpu") -> dict[str, Any]:
+    """``torch.load`` (weights only) the dict at ``path`` written as ``fmt`` version ``version``.
+
+    A missing file raises FileNotFoundError; an unreadable file, another format or another
+    version raises ``error`` with one line naming ``path`` and ``kind`` (what the file should be).
+    """
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:
+        raise error(f"{path}: not a loadable {kind} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise error(f"{path}: not a {kind} (format {fmt!r} expected)")
+    if payload.get("version") != version:
+        raise error(f"{path}: {kind} version {payload.get('version')!r}; this code reads version {version}")
+    return payload
+
+
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra: Any) -> Path:
     """Write ``model`` (its name, config and weights) and ``extra`` to ``path`` atomically.
 
@@ -129,22 +173,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra: Any) -> 
         "extra": extra,
     }
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)  # make the rename itself durable
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_torch_save(payload, path)
     return path
 
 
@@ -156,16 +185,7 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     raises; nothing is silently skipped.
     """
     path = Path(path)
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:
-        raise CheckpointError(f"{path}: not a loadable footfall checkpoint ({e})") from e
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a footfall model checkpoint (format {CHECKPOINT_FORMAT!r} expected)")
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {payload.get('version')!r}, this code reads {CHECKPOINT_VERSION}")
+    payload = load_payload(path, "footfall model checkpoint", CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, map_location)
     name, config = payload["name"], payload["config"]
     try:
         model = build_model(name, **config)
