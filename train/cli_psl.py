@@ -267,9 +267,9 @@ def register(app: typer.Typer) -> None:
 
 def main() -> None:
     """``python -m train.cli_psl {psl,distill,qat} ...``: these commands alone (what torchrun launches)."""
-    app = typer.Typer(add_completion=False, no_args_is_help=True)
-    register(app)
-    app()
+    from train.cli_train import standalone
+
+    standalone(register)
 
 
 if __name__ == "__main__":

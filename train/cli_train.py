@@ -131,11 +131,16 @@ def register(app: typer.Typer) -> None:
     app.command("cv")(cv_command)
 
 
-def main() -> None:
-    """``python -m train.cli_train {train,cv} ...``: these two commands alone (what torchrun launches)."""
+def standalone(register_commands) -> None:
+    """Run the commands that ``register_commands(app)`` adds as a program of their own (what torchrun launches)."""
     app = typer.Typer(add_completion=False, no_args_is_help=True)
-    register(app)
+    register_commands(app)
     app()
+
+
+def main() -> None:
+    """``python -m train.cli_train {train,cv} ...``: these two commands alone."""
+    standalone(register)
 
 
 if __name__ == "__main__":

@@ -330,10 +330,8 @@ def build_distill_data(
     alpha: float,
     unlabeled: bool,
     n_folds: int = 5,
-    quiet_fraction: float = 0.0,
-    seed: int = 0,
-    stretch: float = 0.0,
     extra: Sequence[tuple[str | Path, str | Path | None]] = (),
+    **windows: Any,
 ) -> DistillWindows:
     """The windows of one side of fold ``fold`` with their targets.
 
@@ -341,7 +339,8 @@ def build_distill_data(
     ``segment_s`` are read from ``psl_dir`` (derived from its tracks if that length was not
     written). ``extra`` adds every run of other datasets, as ``(dataset, its PSL folder)``
     pairs (the folder is not read for weak or true labels): extra training data from runners
-    of another population, who must not run in ``data``.
+    of another population, who must not run in ``data``. ``windows`` (``quiet_fraction``,
+    ``seed``, ``stretch``) go to :class:`DistillWindows`.
     """
     from train.data.features import extra_recordings, fold_recordings, recording_features
     from train.data.recordings import load_dataset
@@ -367,7 +366,7 @@ def build_distill_data(
             all_recs.append(rec)
             mels.append(mel)
             targets.append(run_targets(rec, mel.shape[1], steps, labels, segment_s, psl))
-    return DistillWindows(all_recs, mels, targets, window_frames, hop_frames, segment_s, alpha, quiet_fraction, seed, stretch)
+    return DistillWindows(all_recs, mels, targets, window_frames, hop_frames, segment_s, alpha, **windows)
 
 
 def augment_batch(x: torch.Tensor, mix_prob: float, mix_db: tuple[float, float], gain_db: float) -> torch.Tensor:
@@ -601,8 +600,7 @@ def student_task(cfg: DistillConfig) -> Task:
 
     train_ds = build_distill_data(
         cfg.data, cfg.fold, "train", cfg.labels, cfg.segment_s, cfg.psl or None, cfg.window_frames, cfg.hop_frames,
-        cfg.alpha, cfg.unlabeled, cfg.n_folds, cfg.quiet_fraction, cfg.seed, cfg.stretch,
-        extra=cfg.extra_sources(),
+        cfg.alpha, cfg.unlabeled, cfg.n_folds, extra=cfg.extra_sources(), quiet_fraction=cfg.quiet_fraction, seed=cfg.seed, stretch=cfg.stretch,
     )
     val_ds = WindowDataset(fold_windows(cfg.data, cfg.fold, cfg.val_window_frames, None, split="val", n_folds=cfg.n_folds), "count")
     if len(val_ds) == 0:

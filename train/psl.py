@@ -33,7 +33,7 @@ import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -148,15 +148,31 @@ def window_starts(n_frames: int, window_frames: int, hop_frames: int) -> np.ndar
 Predictor = Callable[[torch.Tensor], torch.Tensor]  # (B, 1, 64, W) -> (B, W // 4)
 
 
+def _window_outputs(model: Predictor, logmel: np.ndarray, window_frames: int, starts: Sequence[int], batch_size: int,
+                    device: str | torch.device) -> Iterator[tuple[int, np.ndarray]]:
+    """``model`` on the windows of ``logmel`` (64, T) that start at ``starts``, ``batch_size`` at a time.
+
+    A recording shorter than a window is padded with the log-mel floor. Yields (index of the
+    batch's first window in ``starts``, densities (B, window_frames // 4) float32); a model that
+    returns another shape is a PSLError.
+    """
+    n_mels, T = logmel.shape
+    mel = np.asarray(logmel, dtype=np.float32)
+    if T < window_frames:
+        mel = np.concatenate([mel, np.full((n_mels, window_frames - T), PAD_LOG_MEL, np.float32)], axis=1)
+    x_all = torch.from_numpy(np.require(mel, np.float32, ["C", "W"]))  # a read-only memmap is copied
+    wd = window_frames // DENSITY_STRIDE
+    for b in range(0, len(starts), batch_size):
+        chunk = starts[b : b + batch_size]
+        x = torch.stack([x_all[:, int(s) : int(s) + window_frames] for s in chunk]).unsqueeze(1).to(device)
+        y = model(x).float().cpu().numpy()
+        if y.shape != (len(chunk), wd):
+            raise PSLError(f"model returned {tuple(y.shape)} for input {tuple(x.shape)}; expected ({len(chunk)}, {wd})")
+        yield b, y
+
+
 @torch.inference_mode()
-def predict_track(
-    model: Predictor,
-    logmel: np.ndarray,
-    window_frames: int,
-    hop_frames: int,
-    batch_size: int = 32,
-    device: str | torch.device = "cpu",
-) -> np.ndarray:
+def predict_track(model: Predictor, logmel: np.ndarray, window_frames: int, hop_frames: int, batch_size: int = 32, device: str | torch.device = "cpu") -> np.ndarray:
     """Run ``model`` over a whole recording; overlapping densities averaged -> (T // 4,) float32.
 
     ``logmel`` is (64, T). Windows of ``window_frames`` at ``hop_frames`` (see
@@ -166,23 +182,14 @@ def predict_track(
     non-overlapping protocol exactly. Batches never mix recordings, so the result is
     independent of how recordings are distributed over processes.
     """
-    n_mels, T = logmel.shape
+    T = logmel.shape[1]
     D = T // DENSITY_STRIDE
-    mel = np.asarray(logmel, dtype=np.float32)
-    if T < window_frames:
-        mel = np.concatenate([mel, np.full((n_mels, window_frames - T), PAD_LOG_MEL, np.float32)], axis=1)
-    starts = window_starts(mel.shape[1], window_frames, hop_frames)
+    starts = window_starts(max(T, window_frames), window_frames, hop_frames)
     wd = window_frames // DENSITY_STRIDE
     acc = np.zeros(max(D, wd) + wd, dtype=np.float64)
     cnt = np.zeros_like(acc)
-    x_all = torch.from_numpy(np.require(mel, np.float32, ["C", "W"]))  # a read-only memmap is copied
-    for b in range(0, len(starts), batch_size):
-        chunk = starts[b : b + batch_size]
-        x = torch.stack([x_all[:, s : s + window_frames] for s in chunk]).unsqueeze(1).to(device)
-        y = model(x).float().cpu().numpy().astype(np.float64)  # (B, wd)
-        if y.shape != (len(chunk), wd):
-            raise PSLError(f"model returned {tuple(y.shape)} for input {tuple(x.shape)}; expected ({len(chunk)}, {wd})")
-        for s, dens in zip(chunk, y):
+    for b, y in _window_outputs(model, logmel, window_frames, starts, batch_size, device):
+        for s, dens in zip(starts[b : b + len(y)], y.astype(np.float64)):
             d0 = int(s) // DENSITY_STRIDE
             acc[d0 : d0 + wd] += dens
             cnt[d0 : d0 + wd] += 1
@@ -191,14 +198,7 @@ def predict_track(
 
 
 @torch.inference_mode()
-def stream_track(
-    model: Predictor,
-    logmel: np.ndarray,
-    window_frames: int,
-    hop_frames: int,
-    batch_size: int = 32,
-    device: str | torch.device = "cpu",
-) -> np.ndarray:
+def stream_track(model: Predictor, logmel: np.ndarray, window_frames: int, hop_frames: int, batch_size: int = 32, device: str | torch.device = "cpu") -> np.ndarray:
     """The density a streaming counter integrates: ``edge.counter.Alignment``'s commits.
 
     Same windows, padding and committed frames as ``edge.stream.count_offline`` (each window
@@ -207,19 +207,11 @@ def stream_track(
     """
     from edge.counter import Alignment
 
-    align = Alignment(window_frames, hop_frames)
-    n_mels, T = logmel.shape
-    mel = np.asarray(logmel, dtype=np.float32)
-    if T < window_frames:
-        mel = np.concatenate([mel, np.full((n_mels, window_frames - T), PAD_LOG_MEL, np.float32)], axis=1)
-    mel_t = torch.from_numpy(np.ascontiguousarray(mel))
-    plan = align.plan(T)
+    T = logmel.shape[1]
+    plan = Alignment(window_frames, hop_frames).plan(T)
     out = []
-    for b in range(0, len(plan), batch_size):
-        chunk = plan[b : b + batch_size]
-        x = torch.stack([mel_t[:, s : s + window_frames] for s, _, _ in chunk]).unsqueeze(1).to(device)
-        y = model(x).float().cpu().numpy()
-        out.extend(d[lo:hi] for (_, lo, hi), d in zip(chunk, y))
+    for b, y in _window_outputs(model, logmel, window_frames, [s for s, _, _ in plan], batch_size, device):
+        out.extend(d[lo:hi] for (_, lo, hi), d in zip(plan[b : b + len(y)], y))
     track = np.concatenate(out) if out else np.zeros(0, np.float32)
     assert len(track) == T // DENSITY_STRIDE, (len(track), T)
     return track.astype(np.float32)
