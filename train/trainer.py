@@ -19,10 +19,11 @@ N ranks computes what one process computes with the same global batch, up to flo
 
 Resume: ``out/last.pt`` holds everything the next step depends on: weights, optimizer,
 scheduler, grad scaler, the weight average (students), each rank's RNG states (python, numpy,
-torch, CUDA), epoch, step in epoch and the running train sums. It is written atomically at every epoch end and every
-``ckpt_every_steps`` steps; a resumed run skips the batches of the interrupted epoch it has
-already seen (the epoch's order is a function of seed and epoch) and continues bit-for-bit
-(on CPUs with the default 0 loader workers; loader workers keep RNG streams of their own).
+torch, CUDA), epoch, step in epoch and the running train sums. It is written atomically at
+every epoch end and every ``ckpt_every_steps`` steps; a resumed run skips the batches of the
+interrupted epoch it has already seen (the epoch's order is a function of seed and epoch) and
+continues bit-for-bit (with 0 loader workers, the CPU default; loader workers keep RNG streams
+of their own, which a checkpoint does not hold).
 """
 
 from __future__ import annotations
