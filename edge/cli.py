@@ -59,13 +59,14 @@ import typer
 from edge.audio import AudioError
 from edge.backends import Backend, BackendError, load_model
 from edge.card import CardError, ModelCard, card_path
-from edge.frontend import SAMPLE_RATE
+from edge.frontend import FRAMES_PER_SECOND, SAMPLE_RATE
 from edge.sources import FileSource, MicError, MicSource, Source, StdinSource, list_devices
 from edge.stream import StreamCounter, Update
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 _FORMAT_RANK = {".tflite": 0, ".pte": 1, ".onnx": 2}
 
+DEFAULT_BLOCK_MS = 100.0  # blocks of a paced file and of stdin (a file read as fast as it goes takes one hop)
 JSON_VERSION = 1  # summary["version"]: bump when a field below changes meaning or goes away
 HOP_FIELDS = ["t", "t_final", "steps", "cadence_spm", "latency_ms", "events", "level_db", "dropped_blocks"]
 LOG_COLUMNS = HOP_FIELDS  # the --log CSV has the per-hop fields as columns (events space-separated)
@@ -454,8 +455,9 @@ def edge_run(
     force: bool = typer.Option(False, "--force", help="overwrite existing --log/--record files"),
     realtime: bool = typer.Option(False, "--realtime", help="pace a file in real time"),
     threads: int = typer.Option(1, "--threads", min=1, help="inference threads"),
-    block_ms: float = typer.Option(
-        100.0, "--block-ms", min=1.0, help="audio block size (file/stdin; mic uses <= 50 ms)"
+    block_ms: Optional[float] = typer.Option(
+        None, "--block-ms", min=1.0,
+        help="audio block size; default: one model hop for a file, 100 ms for --realtime and stdin (mic uses <= 50 ms)",
     ),
     seconds: Optional[float] = typer.Option(None, "--seconds", min=0.0, help="stop after this much audio"),
     stdin_rate: int = typer.Option(16000, "--stdin-rate", help="sample rate of raw PCM on stdin (a WAV header overrides it)"),
@@ -487,8 +489,10 @@ def edge_run(
             if not record_dir.parent.is_dir():
                 raise _Fail(f"--record-dir {record_dir}: folder {record_dir.parent} does not exist (create it first)", 2)
         stop = threading.Event()
-        source = _open_source(file, mic, device, realtime, block_ms / 1e3, stdin_rate, stdin_format, stop)
+        source = _open_source(file, mic, device, realtime, (block_ms or DEFAULT_BLOCK_MS) / 1e3, stdin_rate, stdin_format, stop)
         backend, card = load_model(artifact, threads=threads)
+        if block_ms is None and isinstance(source, FileSource) and not realtime:
+            source.block_s = card.hop_frames / FRAMES_PER_SECOND  # throughput: one read and one front-end call per hop
         for line in source.warnings:  # known before the first block: say it before counting
             _err(f"edge-run: warning: {line}")
         opened = len(source.warnings)

@@ -70,14 +70,17 @@ class Alignment:
     """Which density frames each window commits; see the module docstring for the rules.
 
     All ``*_frames`` are front-end frames (100/s); ``*_d`` are density frames (25/s).
+    ``lookahead_frames``: None commits each window's centre hop; a number commits the hop that
+    ends that many frames before the window's end (less right-hand context, less latency).
     """
 
     window_frames: int  # W
     hop_frames: int  # H
     stride: int = DENSITY_STRIDE
+    lookahead_frames: int | None = None  # L (None: (W - H) / 2, rounded down to the stride)
 
     def __post_init__(self) -> None:
-        w, h, s = self.window_frames, self.hop_frames, self.stride
+        w, h, s, la = self.window_frames, self.hop_frames, self.stride, self.lookahead_frames
         if not (0 < h <= w):
             raise ValueError(f"hop_frames {h} must be in (0, window_frames {w}]")
         if w % s or h % s:
@@ -85,6 +88,8 @@ class Alignment:
                 f"window_frames {w} and hop_frames {h} must be multiples of the density stride {s} "
                 f"(e.g. hop {h - h % s or s} or {h - h % s + s})"
             )
+        if la is not None and (la % s or not 0 <= la <= w - h):
+            raise ValueError(f"lookahead_frames {la} must be a multiple of {s} in [0, {w - h}] (window {w} - hop {h})")
 
     @property
     def window_d(self) -> int:
@@ -97,7 +102,9 @@ class Alignment:
     @property
     def commit_offset_d(self) -> int:
         """c: first committed density frame of a window (after window 0)."""
-        return (self.window_d - self.hop_d) // 2
+        if self.lookahead_frames is None:
+            return (self.window_d - self.hop_d) // 2
+        return self.window_d - self.hop_d - self.lookahead_frames // self.stride
 
     @property
     def latency_frames(self) -> int:
@@ -107,6 +114,12 @@ class Alignment:
     @property
     def latency_s(self) -> float:
         return self.latency_frames / FRAMES_PER_SECOND
+
+    @property
+    def mean_count_latency_s(self) -> float:
+        """How long after a step the count includes it, on average: the lookahead plus half a
+        hop (a step waits for the window whose commit it falls in; computing it is extra)."""
+        return (self.latency_frames + self.hop_frames / 2) / FRAMES_PER_SECOND
 
     def window_start(self, k: int) -> int:
         """First front-end frame of regular window k."""
@@ -156,6 +169,7 @@ class Alignment:
             "commit_offset_frames": self.commit_offset_d * self.stride,
             "latency_frames": self.latency_frames,
             "latency_s": self.latency_s,
+            "mean_count_latency_s": self.mean_count_latency_s,
         }
 
 

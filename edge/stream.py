@@ -99,6 +99,15 @@ class LatencyStats:
         return float(np.percentile(self._ring[: min(self.n, self.size)], q)) if self.n else 0.0
 
 
+def schedule(card: ModelCard, align: Alignment | None = None) -> Alignment:
+    """The windows a stream runs: ``align`` when given (its window must be the model's), else the card's."""
+    if align is None:
+        return Alignment(card.window_frames, card.hop_frames)
+    if align.window_frames != card.window_frames:
+        raise ValueError(f"schedule window {align.window_frames} frames != the model's {card.window_frames}")
+    return align
+
+
 def _joined(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
@@ -114,11 +123,11 @@ def _window_density(backend: Backend, x: np.ndarray, window_d: int) -> np.ndarra
 class StreamCounter:
     """Counts steps in a stream of 16-kHz mono float32 PCM blocks (see the module docstring)."""
 
-    def __init__(self, backend: Backend, card: ModelCard, *, keep: bool = False) -> None:
+    def __init__(self, backend: Backend, card: ModelCard, *, keep: bool = False, align: Alignment | None = None) -> None:
         if card.density_stride != DENSITY_STRIDE:
             raise ValueError(f"card density stride {card.density_stride} != {DENSITY_STRIDE}")
         self.backend, self.card, self.keep = backend, card, keep
-        self.align = Alignment(card.window_frames, card.hop_frames)
+        self.align = schedule(card, align)
         w = card.window_frames
         self.frontend = StreamingLogMel()
         self.ring = FrameRing(N_MELS, w + DENSITY_STRIDE)  # one window + what the tail reaches back
@@ -286,13 +295,14 @@ def offline_log_mel(audio: np.ndarray, chunk_s: float = 60.0) -> np.ndarray:
     return out
 
 
-def count_offline(backend: Backend, card: ModelCard, audio: np.ndarray, *, keep: bool = True) -> CountResult:
+def count_offline(backend: Backend, card: ModelCard, audio: np.ndarray, *, keep: bool = True,
+                  align: Alignment | None = None) -> CountResult:
     """Count the steps of a whole 16-kHz mono recording: the reference streaming must equal."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1:
         raise ValueError(f"expected mono audio of shape (n,), got {audio.shape}")
     check_finite(audio, "audio")
-    align = Alignment(card.window_frames, card.hop_frames)
+    align = schedule(card, align)
     frames = offline_log_mel(audio)
     n_frames = frames.shape[1]
     x = np.zeros((1, 1, N_MELS, align.window_frames), dtype=np.float32)
