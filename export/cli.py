@@ -13,12 +13,9 @@ from typing import Optional
 
 import typer
 
+from edge.util import fail as _fail
+
 TARGETS_HELP = "comma-separated: pte, tflite, onnx, qnn"
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _split(value: str) -> list[str]:
@@ -36,7 +33,7 @@ def export_command(
     calib: Optional[Path] = typer.Option(None, "--calib", help="without --data: log-mel windows (.npy) or an audio file; default the bundled sample run"),
     soc: str = typer.Option("SM8650,SM8750", "--soc", help="Qualcomm SoCs for the qnn target"),
     window: Optional[int] = typer.Option(None, "--window", help="input frames per artifact (default: the checkpoint's window)"),
-    hop: Optional[int] = typer.Option(None, "--hop", help="streaming hop in frames written to the cards (default: the checkpoint's, else 48)"),
+    hop: Optional[int] = typer.Option(None, "--hop", help="streaming hop in frames written to the cards (default: the checkpoint's, else the shipped hop, edge.contract.HOP_FRAMES)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
     """Export CHECKPOINT to ExecuTorch (.pte), LiteRT (.tflite), ONNX and a Qualcomm HTP context;
