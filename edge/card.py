@@ -64,6 +64,24 @@ class ModelCard:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False)
 
 
+def relative_paths(obj, roots: list[str | Path]):
+    """``obj`` with every absolute path string under one of ``roots`` made relative to it.
+
+    Cards record provenance (datasets, checkpoints, PSL folders) relative to the repository, so
+    they say how to make the model again in any clone, not where one development checkout was.
+    """
+    if isinstance(obj, dict):
+        return {k: relative_paths(v, roots) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [relative_paths(v, roots) for v in obj]
+    if isinstance(obj, str) and obj.startswith("/"):
+        for root in roots:
+            root = str(root).rstrip("/")
+            if obj.startswith(root + "/"):
+                return obj[len(root) + 1 :]
+    return obj
+
+
 def card_path(artifact: str | Path) -> Path:
     artifact = Path(artifact)
     return artifact.with_name(artifact.name + CARD_SUFFIX)

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edge.card import ModelCard, card_path, sha256_file, write_card
+from edge.card import ModelCard, card_path, relative_paths, sha256_file, write_card
 from edge.util import tool_versions
 from edge.contract import DENSITY_FPS, DENSITY_STRIDE, EVAL_WINDOW_DENSITY_FRAMES, FRAMES_PER_SECOND, HOP_FRAMES, N_MELS, WINDOW_FRAMES
 from export import runtimes
@@ -61,6 +61,10 @@ NPU_BUDGET_S = 60.0  # per SoC (the SoCs run in parallel); the simulator stops t
 NPU_MIN_WINDOWS = 8  # ... but not before this many windows
 SAMPLE_AUDIO = Path(__file__).resolve().parents[1] / "edge" / "assets" / "sample_run.wav"
 
+def provenance_roots() -> list[str]:
+    """Paths in a card are written relative to the repository (or else the working folder), never absolute."""
+    return [str(Path(__file__).resolve().parents[1]), str(Path.cwd().resolve())]
+
 
 # ----------------------------------------------------------------------------- inputs
 
@@ -82,6 +86,7 @@ class ExportSource:
     hop_frames: int = HOP_FRAMES
     meta: dict = field(default_factory=dict)  # checkpoint metadata (config, training data, ...)
     checkpoint: str = ""  # where it came from, for the cards
+    provenance: dict = field(default_factory=dict)  # how to make it again (footfall model: recipe, git commit, data seeds)
 
     def __post_init__(self) -> None:
         if self.float_model is None and self.int8_model is None:
@@ -469,8 +474,9 @@ def _finish(
         hop_frames=source.hop_frames,
         density_fps=float(DENSITY_FPS),
         input_shape=[1, 1, N_MELS, source.window_frames],
-        model={**_model_info(source), "quantization": exported.quantization},
-        training_data=_training_data(source.meta),
+        model=relative_paths({**_model_info(source), "quantization": exported.quantization}, provenance_roots()),
+        training_data=relative_paths(_training_data(source.meta) | ({"provenance": source.provenance} if source.provenance else {}),
+                                     provenance_roots()),
         accuracy=accuracy(out, windows),
         reference_accuracy=accuracy(reference, windows),
         parity={**parity.to_dict(), "windows_source": windows.source},
@@ -592,6 +598,7 @@ def export_all(
     hop_frames: int | None = None,
     max_parity: int = MAX_PARITY,
     progress: Callable[[str], None] | None = None,
+    provenance: dict | None = None,
 ) -> ExportResult:
     """Checkpoint -> every artifact with its card in ``out_dir`` (see :func:`export_model`).
 
@@ -602,6 +609,7 @@ def export_all(
         sample run ``edge/assets/sample_run.wav``.
     """
     source = load_source(checkpoint, int8, window_frames, hop_frames)
+    source.provenance = dict(provenance or {})
     if data_root is not None:
         windows = windows_from_dataset(data_root, source.window_frames, fold, max_parity=max_parity)
     elif calib is not None:
