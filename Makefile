@@ -61,10 +61,10 @@ test: venv-full venv-qnn apt-test sounds-small
 test-all: venv-full apt-test
 	$(BIN)/python -m pytest -q -m "slow or e2e or not slow"
 
-# rebuild the bundled default model and sample from scratch with the full pipeline
+# rebuild the bundled default model and sample from scratch with the full pipeline, as its recipe
+# says (train/recipes/default.yaml; `footfall model --dry-run` prints the commands)
 model: venv-full venv-qnn apt-test
-	$(BIN)/footfall data sounds --profile full
-	BIN=$(BIN) scripts/make_model.sh
+	$(BIN)/footfall model --recipe train/recipes/default.yaml
 
 # benchmark the artifacts of `make model` against its teacher (report in runs/default/bench)
 bench: venv-full apt-test

@@ -18,10 +18,7 @@ from typing import Optional
 
 import typer
 
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
+from edge.util import fail as _fail
 
 def _threads(value: str) -> tuple[int, ...]:
     try:

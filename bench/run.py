@@ -26,6 +26,8 @@ import numpy as np
 from bench import accuracy as acc_mod
 from bench import latency as lat
 from bench.subjects import BenchError, Discovery, Subject, discover, load_backend
+from edge.contract import SAMPLE_RATE
+from edge.util import jsonable, tool_versions
 
 log = logging.getLogger("footfall.bench")
 
@@ -161,7 +163,7 @@ class BenchResult:
             "config": self.config, "machine": self.machine, "seconds": round(self.seconds, 1),
             "definitions": DEFINITIONS, "subjects": [s.to_dict() for s in self.subjects], "latency": lat_rows,
             "accuracy": {k: a.to_dict() for k, a in self.accuracy.items()}, "test_set": self.test_set, "real_sound": self.real,
-            "memory": self.memory, "throughput": self.throughput, "goals": _jsonable(self.goals()),
+            "memory": self.memory, "throughput": self.throughput, "goals": jsonable(self.goals()),
             "skipped": [{"what": w, "why": y} for w, y in self.skipped], "notes": self.notes,
             "phone": self.phone.to_dict() if self.phone is not None else None, "full_size": self.full_size,
         }
@@ -179,18 +181,6 @@ DEFINITIONS = {
     "rel_mae_cost": "(MAE - MAE_reference) / MAE_reference",
     "count_diff": "per 5-s window: subject count - reference count",
 }
-
-
-def _jsonable(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.floating, np.integer)):
-        return x.item()
-    return x
 
 
 # the instruction-set extensions that decide which int8/fp32 kernels the runtimes pick (XNNPACK,
@@ -232,14 +222,7 @@ def machine_info() -> dict:
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
-    for pkg in ("executorch", "ai-edge-litert", "onnxruntime"):
-        try:
-            import importlib.metadata as md
-
-            info[pkg] = md.version(pkg)
-        except Exception:
-            pass
-    return info
+    return info | tool_versions("executorch", "ai-edge-litert", "onnxruntime")
 
 
 def _stream_audio(test_set: acc_mod.TestSet | None, seconds: float = 60.0) -> tuple[np.ndarray, str]:
@@ -248,7 +231,7 @@ def _stream_audio(test_set: acc_mod.TestSet | None, seconds: float = 60.0) -> tu
         from edge.audio import load_audio
 
         run = test_set.runs[0]
-        return load_audio(run.audio)[: int(seconds * 16000)], f"test run {run.run_id}"
+        return load_audio(run.audio)[: int(seconds * SAMPLE_RATE)], f"test run {run.run_id}"
     from edge.golden import click_track
 
     return click_track(seconds, seed=1)[0].astype(np.float32), "a synthetic click track (no dataset)"

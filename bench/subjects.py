@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from edge.card import CARD_SUFFIX, FORMATS, CardError, ModelCard, card_path, load_verified_card
-from edge.counter import DENSITY_FPS, DENSITY_STRIDE
+from edge.contract import DENSITY_FPS, DENSITY_STRIDE, EVAL_WINDOW_FRAMES, HOP_FRAMES, WINDOW_FRAMES
 from edge.frontend import FRAMES_PER_SECOND, N_MELS, frontend_params
 
-TEACHER_WINDOW_FRAMES = 500  # the paper's 5-s window, when a checkpoint does not say
+TEACHER_WINDOW_FRAMES = EVAL_WINDOW_FRAMES  # the paper's 5-s window, when a checkpoint does not say
 RUNTIMES = {"pytorch": "PyTorch", "pte": "ExecuTorch", "tflite": "LiteRT", "onnx": "ONNX Runtime"}
 
 
@@ -253,7 +253,7 @@ def torch_subject(path: Path, role: str, hop_frames: int, device: str = "cpu", m
     if model is None:
         model, meta = load_checkpoint(path)
     meta = meta or {}
-    window = window_frames or _window_of(meta, TEACHER_WINDOW_FRAMES if role == "reference" else 200)
+    window = window_frames or _window_of(meta, TEACHER_WINDOW_FRAMES if role == "reference" else WINDOW_FRAMES)
     multiple = getattr(model, "time_multiple", DENSITY_STRIDE)
     if window % multiple:
         raise BenchError(f"{path}: window of {window} frames is not a multiple of {model.name}'s time multiple {multiple}")
@@ -310,7 +310,7 @@ def discover(
     if not folder.is_dir():
         raise BenchError(f"{folder}: no such artifact folder (the output of `footfall export`: .pte/.tflite/.onnx with their cards)")
     edge, skipped = edge_subjects(folder)
-    hop = edge[0].hop_frames if edge else 48
+    hop = edge[0].hop_frames if edge else HOP_FRAMES
     hops = {s.hop_frames for s in edge}
     if len(hops) > 1:
         raise BenchError(f"{folder}: artifacts with different streaming hops {sorted(hops)}: bench one export at a time")

@@ -12,8 +12,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge.contract import CARD_SCHEMA_VERSION, DENSITY_FPS, DENSITY_STRIDE, FRAMES_PER_SECOND, N_MELS, frontend_params
 from edge.counter import RateCalibration
-from edge.frontend import FRAMES_PER_SECOND, N_MELS, frontend_params
+from edge.util import atomic_write
 
 CARD_SUFFIX = ".card.json"
 FORMATS = {".pte": "pte", ".tflite": "tflite", ".onnx": "onnx"}
@@ -43,6 +44,7 @@ class ModelCard:
     tools: dict = field(default_factory=dict)  # versions of what made it
     created: str = ""
     calibration: dict = field(default_factory=dict)  # edge.counter.RateCalibration + its fit; {} = none
+    schema: int = CARD_SCHEMA_VERSION  # edge.contract.CARD_SCHEMA_VERSION of the writer; cards before it had none (1)
 
     def rate_calibration(self) -> RateCalibration | None:
         """The counter's rate calibration, or None; a malformed one is a :class:`CardError`."""
@@ -55,11 +57,29 @@ class ModelCard:
 
     @property
     def density_stride(self) -> int:
-        """Front-end frames per density frame (4 for 100 -> 25 frames/s)."""
+        """Front-end frames per density frame (``edge.contract.DENSITY_STRIDE`` for a card this runtime runs)."""
         return round(FRAMES_PER_SECOND / self.density_fps)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False)
+
+
+def relative_paths(obj, roots: list[str | Path]):
+    """``obj`` with every absolute path string under one of ``roots`` made relative to it.
+
+    Cards record provenance (datasets, checkpoints, PSL folders) relative to the repository, so
+    they say how to make the model again in any clone, not where one development checkout was.
+    """
+    if isinstance(obj, dict):
+        return {k: relative_paths(v, roots) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [relative_paths(v, roots) for v in obj]
+    if isinstance(obj, str) and obj.startswith("/"):
+        for root in roots:
+            root = str(root).rstrip("/")
+            if obj.startswith(root + "/"):
+                return obj[len(root) + 1 :]
+    return obj
 
 
 def card_path(artifact: str | Path) -> Path:
@@ -77,11 +97,7 @@ def sha256_file(path: str | Path) -> str:
 
 def write_card(card: ModelCard, artifact: str | Path) -> Path:
     """Write the card beside ``artifact`` atomically; returns the card's path."""
-    path = card_path(artifact)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(card.to_json() + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write(card_path(artifact), card.to_json() + "\n")
 
 
 def load_card(artifact: str | Path) -> ModelCard:
@@ -123,6 +139,10 @@ def verify_card(card: ModelCard, artifact: str | Path) -> None:
         raise CardError(
             f"{artifact}: sha256 mismatch (file {digest[:12]}…, card {card.sha256[:12]}…): the artifact was changed or corrupted"
         )
+    if not isinstance(card.schema, int) or not 1 <= card.schema <= CARD_SCHEMA_VERSION:
+        raise CardError(f"{card_path(artifact).name}: card schema {card.schema!r}; this runtime reads 1..{CARD_SCHEMA_VERSION}")
+    if card.density_fps != DENSITY_FPS or card.density_stride != DENSITY_STRIDE:
+        raise CardError(f"{card_path(artifact).name}: card density_fps {card.density_fps} != this runtime's {DENSITY_FPS} frames/s")
     ours = frontend_params()
     diff = {k: (card.frontend.get(k), v) for k, v in ours.items() if card.frontend.get(k) != v}
     if diff:

@@ -460,7 +460,7 @@ def edge_run(
         help="audio block size; default: one model hop for a file, 100 ms for --realtime and stdin (mic uses <= 50 ms)",
     ),
     seconds: Optional[float] = typer.Option(None, "--seconds", min=0.0, help="stop after this much audio"),
-    stdin_rate: int = typer.Option(16000, "--stdin-rate", help="sample rate of raw PCM on stdin (a WAV header overrides it)"),
+    stdin_rate: int = typer.Option(SAMPLE_RATE, "--stdin-rate", help="sample rate of raw PCM on stdin (a WAV header overrides it)"),
     stdin_format: str = typer.Option("s16le", "--stdin-format", help="raw PCM format on stdin: s16le | f32le"),
 ) -> None:
     """Count steps from a FILE, audio on stdin ('-'), or the microphone (--mic)."""

@@ -52,17 +52,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.frontend import FRAMES_PER_SECOND, LOG_EPS
+from edge.contract import DENSITY_FPS, DENSITY_STRIDE, FRAMES_PER_SECOND, LOG_EPS  # the density contract (re-exported)
 
-DENSITY_STRIDE = 4  # front-end frames per density frame
-DENSITY_FPS = FRAMES_PER_SECOND // DENSITY_STRIDE  # 25 density frames per second
 CADENCE_WINDOW_S = 10.0  # cadence = steps in the last 10 s of committed audio, per minute
 PAD_LOG_MEL = float(np.float32(np.log(LOG_EPS)))  # log-mel of digital silence (-13.8), pads short streams
 CADENCE_MIN_S = 3.0  # no cadence is shown before this much audio is final (too few steps to say)
 ACTIVE_MIN_SPM = 60.0  # slower than the slowest walk (~90 spm): "no steps"
 ACTIVE_BIN_S = 2.0  # active time is counted in bins of this length
-
-assert DENSITY_FPS * DENSITY_STRIDE == FRAMES_PER_SECOND
 
 
 @dataclass(frozen=True)

@@ -17,18 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
-N_FFT = 512  # 32 ms analysis window
-HOP_LENGTH = 160  # 10 ms
-N_MELS = 64
-F_MIN = 20.0  # Hz; footfall impacts carry energy well below 100 Hz
-F_MAX = SAMPLE_RATE / 2
-LOG_EPS = 1e-6  # log(mel + LOG_EPS): floor at -13.8 for digital silence
-
-# derived
-FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH  # 100
-N_FREQS = N_FFT // 2 + 1  # 257 rfft bins
-HISTORY = N_FFT - HOP_LENGTH  # 352 samples of left context per frame
+from edge.contract import (  # the front end's contract, defined once (re-exported here)
+    F_MAX,
+    F_MIN,
+    FRAMES_PER_SECOND,
+    HISTORY,
+    HOP_LENGTH,
+    LOG_EPS,
+    N_FFT,
+    N_FREQS,
+    N_MELS,
+    SAMPLE_RATE,
+    frontend_params,
+)
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 MEL_FILTERS_PATH = ASSETS / "mel_filters.npy"
@@ -271,18 +272,3 @@ class StreamingLogMel:
         self._pending = buf[n_frames * HOP_LENGTH :].copy()
         self.frames_emitted += n_frames
         return out
-
-
-def frontend_params() -> dict:
-    """The front-end description every model card carries and edge-run checks."""
-    return {
-        "sample_rate": SAMPLE_RATE,
-        "n_fft": N_FFT,
-        "hop_length": HOP_LENGTH,
-        "n_mels": N_MELS,
-        "f_min": F_MIN,
-        "f_max": F_MAX,
-        "log_eps": LOG_EPS,
-        "window": "hann_periodic",
-        "framing": "causal_left_pad",
-    }

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.contract import HOP_FRAMES, WINDOW_FRAMES
 from edge.card import ModelCard
 from edge.counter import DENSITY_FPS, DENSITY_STRIDE, PAD_LOG_MEL, Alignment, Counter
 from edge.frontend import (
@@ -89,7 +90,7 @@ class OnsetBackend:
         return (rise.reshape(-1, DENSITY_STRIDE).sum(axis=1) / np.float32(ONSET_RISE)).astype(np.float32)
 
 
-def onset_card(window_frames: int = 200, hop_frames: int = 48) -> ModelCard:
+def onset_card(window_frames: int = WINDOW_FRAMES, hop_frames: int = HOP_FRAMES) -> ModelCard:
     """An in-memory card for :class:`OnsetBackend` (no artifact, so nothing to verify)."""
     return ModelCard(
         artifact="onset.numpy",

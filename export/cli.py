@@ -13,12 +13,9 @@ from typing import Optional
 
 import typer
 
+from edge.util import fail as _fail
+
 TARGETS_HELP = "comma-separated: pte, tflite, onnx, qnn"
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _split(value: str) -> list[str]:
@@ -36,7 +33,8 @@ def export_command(
     calib: Optional[Path] = typer.Option(None, "--calib", help="without --data: log-mel windows (.npy) or an audio file; default the bundled sample run"),
     soc: str = typer.Option("SM8650,SM8750", "--soc", help="Qualcomm SoCs for the qnn target"),
     window: Optional[int] = typer.Option(None, "--window", help="input frames per artifact (default: the checkpoint's window)"),
-    hop: Optional[int] = typer.Option(None, "--hop", help="streaming hop in frames written to the cards (default: the checkpoint's, else 48)"),
+    hop: Optional[int] = typer.Option(None, "--hop", help="streaming hop in frames written to the cards (default: the checkpoint's, else the shipped hop, edge.contract.HOP_FRAMES)"),
+    provenance: Optional[Path] = typer.Option(None, "--provenance", help="JSON recorded in every card as training_data.provenance (footfall model writes RUNS/recipe.json: recipe, git commit, data seeds)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
     """Export CHECKPOINT to ExecuTorch (.pte), LiteRT (.tflite), ONNX and a Qualcomm HTP context;
@@ -52,10 +50,12 @@ def export_command(
     if data is not None and calib is not None:
         _fail("give --data or --calib, not both")
     try:
+        recorded = json.loads(provenance.read_text()) if provenance is not None else None
         result = export_all(checkpoint, targets, precisions, out, data, int8=int8, calib=calib, fold=fold, socs=socs,
-                            window_frames=window, hop_frames=hop, progress=lambda line: typer.echo(line, err=True))
+                            window_frames=window, hop_frames=hop, progress=lambda line: typer.echo(line, err=True),
+                            provenance=recorded)
     except (ExportError, FileNotFoundError, ValueError) as e:
-        _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        _fail(e)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:

@@ -17,10 +17,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from edge.contract import EVAL_WINDOW_DENSITY_FRAMES as DENSITY_FRAMES_5S  # 5 s of density frames
+
 FP32_REL_TOL = 1e-4
 INT8_COUNT_TOL = 0.10
 NPU_COUNT_TOL = 0.15
-DENSITY_FRAMES_5S = 125  # 5 s at 25 density frames/s
 
 
 def tolerance(precision: str, backend: str) -> tuple[str, float]:

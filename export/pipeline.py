@@ -17,7 +17,6 @@ it names (``student_checkpoint`` in its metadata) gives the fp32 artifacts.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.metadata as md
 import json
 import logging
 import math
@@ -31,10 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edge.card import ModelCard, card_path, sha256_file, write_card
-from edge.frontend import FRAMES_PER_SECOND, N_MELS
+from edge.card import ModelCard, card_path, relative_paths, sha256_file, write_card
+from edge.util import tool_versions
+from edge.contract import DENSITY_FPS, DENSITY_STRIDE, EVAL_WINDOW_DENSITY_FRAMES, FRAMES_PER_SECOND, HOP_FRAMES, N_MELS, WINDOW_FRAMES
 from export import runtimes
-from export.parity import DENSITY_FRAMES_5S, Parity, compare
+from export.parity import Parity, compare
 from export.targets import (
     DEFAULT_QNN_SOCS,
     PRECISIONS,
@@ -54,14 +54,16 @@ from export.targets import (
 log = logging.getLogger("footfall.export")
 
 TARGETS: tuple[str, ...] = ("pte", "tflite", "onnx", "qnn")
-DENSITY_STRIDE = 4  # front-end frames per density frame (contract 3)
-DEFAULT_HOP_FRAMES = 48  # 0.48 s streaming hop (train.distill stream_hop_s); INTERFACES says 50, but a hop must be a multiple of 4
 MAX_CALIBRATION = 64  # windows
 MAX_PARITY = 160  # windows (whole recordings, so that 5-s chunks are contiguous)
 MAX_NPU_PARITY = 48  # windows; the HTP simulator is slow: 0.3 s per window (MobileNetV2 w0.25), 6 s (Cnn6)
 NPU_BUDGET_S = 60.0  # per SoC (the SoCs run in parallel); the simulator stops there ...
 NPU_MIN_WINDOWS = 8  # ... but not before this many windows
 SAMPLE_AUDIO = Path(__file__).resolve().parents[1] / "edge" / "assets" / "sample_run.wav"
+
+def provenance_roots() -> list[str]:
+    """Paths in a card are written relative to the repository (or else the working folder), never absolute."""
+    return [str(Path(__file__).resolve().parents[1]), str(Path.cwd().resolve())]
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -80,10 +82,11 @@ class ExportSource:
     float_model: torch.nn.Module | None
     int8_model: torch.nn.Module | None = None
     name: str = "model"
-    window_frames: int = 200
-    hop_frames: int = DEFAULT_HOP_FRAMES
+    window_frames: int = WINDOW_FRAMES
+    hop_frames: int = HOP_FRAMES
     meta: dict = field(default_factory=dict)  # checkpoint metadata (config, training data, ...)
     checkpoint: str = ""  # where it came from, for the cards
+    provenance: dict = field(default_factory=dict)  # how to make it again (footfall model: recipe, git commit, data seeds)
 
     def __post_init__(self) -> None:
         if self.float_model is None and self.int8_model is None:
@@ -140,7 +143,7 @@ def load_source(
 
     ``checkpoint`` may itself be the ``.pt2``: its ``student_checkpoint`` gives the float model
     when that file still exists. The window comes from the argument, else the metadata
-    (``window_frames`` or ``window_s``), else 200 frames; the hop likewise (default 48).
+    (``window_frames`` or ``window_s``), else the shipped window; the hop likewise (``edge.contract``).
     """
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
@@ -175,10 +178,10 @@ def load_source(
         meta = {**float_meta, **meta}
     name = (meta.get("model") or {}).get("name") if isinstance(meta.get("model"), dict) else None
     name = name or meta.get("name") or getattr(float_model, "name", "") or "model"
-    window = window_frames or _window_frames_of(meta) or 200
+    window = window_frames or _window_frames_of(meta) or WINDOW_FRAMES
     hop = hop_frames or meta.get("hop_frames") or (
         int(round(float(meta["stream_hop_s"]) * FRAMES_PER_SECOND)) if meta.get("stream_hop_s") else None
-    ) or min(DEFAULT_HOP_FRAMES, window)
+    ) or min(HOP_FRAMES, window)
     return ExportSource(
         float_model=float_model,
         int8_model=int8_model,
@@ -338,13 +341,7 @@ class ExportResult:
 
 
 def _versions(*extra: str) -> dict:
-    out = {"torch": torch.__version__}
-    for pkg in ("executorch", "torchao", "litert-torch", "ai-edge-litert", "onnx", "onnxruntime", "onnxscript", *extra):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    return out
+    return tool_versions("torch", "executorch", "torchao", "litert-torch", "ai-edge-litert", "onnx", "onnxruntime", "onnxscript", *extra)
 
 
 @torch.no_grad()
@@ -373,7 +370,7 @@ def accuracy(density: np.ndarray, windows: Windows) -> dict:
         steps = windows.frame_steps[r][: len(track) * DENSITY_STRIDE]
         preds.append(track)
         trues.append(steps.reshape(-1, DENSITY_STRIDE).sum(axis=1))
-    res = evaluate_runs(preds, trues, window_frames=DENSITY_FRAMES_5S, fps=FRAMES_PER_SECOND / DENSITY_STRIDE)
+    res = evaluate_runs(preds, trues, window_frames=EVAL_WINDOW_DENSITY_FRAMES, fps=DENSITY_FPS)
     return {"mae_5s": _number(res.mae), "pcc_5s": _number(res.pcc), "total_count_error_pct": _number(res.tce_median),
             "windows_5s": res.n_windows, "runs": res.n_runs}
 
@@ -475,10 +472,11 @@ def _finish(
         sha256=sha256_file(exported.path),
         window_frames=source.window_frames,
         hop_frames=source.hop_frames,
-        density_fps=FRAMES_PER_SECOND / DENSITY_STRIDE,
+        density_fps=float(DENSITY_FPS),
         input_shape=[1, 1, N_MELS, source.window_frames],
-        model={**_model_info(source), "quantization": exported.quantization},
-        training_data=_training_data(source.meta),
+        model=relative_paths({**_model_info(source), "quantization": exported.quantization}, provenance_roots()),
+        training_data=relative_paths(_training_data(source.meta) | ({"provenance": source.provenance} if source.provenance else {}),
+                                     provenance_roots()),
         accuracy=accuracy(out, windows),
         reference_accuracy=accuracy(reference, windows),
         parity={**parity.to_dict(), "windows_source": windows.source},
@@ -600,6 +598,7 @@ def export_all(
     hop_frames: int | None = None,
     max_parity: int = MAX_PARITY,
     progress: Callable[[str], None] | None = None,
+    provenance: dict | None = None,
 ) -> ExportResult:
     """Checkpoint -> every artifact with its card in ``out_dir`` (see :func:`export_model`).
 
@@ -610,6 +609,7 @@ def export_all(
         sample run ``edge/assets/sample_run.wav``.
     """
     source = load_source(checkpoint, int8, window_frames, hop_frames)
+    source.provenance = dict(provenance or {})
     if data_root is not None:
         windows = windows_from_dataset(data_root, source.window_frames, fold, max_parity=max_parity)
     elif calib is not None:

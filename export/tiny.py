@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from edge.frontend import N_MELS
+from edge.contract import DENSITY_STRIDE, N_MELS, WINDOW_FRAMES
 
 
 @dataclass
@@ -23,7 +23,7 @@ class TinyConfig:
 
 class TinyDensityNet(nn.Module):
     name = "tiny"
-    time_multiple = 4  # two 2x poolings in time
+    time_multiple = DENSITY_STRIDE  # two 2x poolings in time
 
     def __init__(self, config: TinyConfig | None = None) -> None:
         super().__init__()
@@ -39,7 +39,7 @@ class TinyDensityNet(nn.Module):
     def forward(self, logmel: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.head(self.features(self.norm(logmel)))).flatten(1)  # (B, T // 4)
 
-    def example_inputs(self, frames: int = 200) -> tuple[torch.Tensor]:
+    def example_inputs(self, frames: int = WINDOW_FRAMES) -> tuple[torch.Tensor]:
         return (torch.randn(1, 1, N_MELS, frames),)
 
 

@@ -61,7 +61,7 @@ app = _App(add_completion=False, no_args_is_help=True,
 
 # each module exposes register(app: typer.Typer) -> None
 COMMAND_MODULES = ("train.data.cli", "train.cli_train", "train.cli_psl", "export.cli", "train.calibrate", "bench.cli",
-                   "train.cli_finetune")
+                   "train.cli_finetune", "footfall.recipe")
 
 for _name in COMMAND_MODULES:
     try:

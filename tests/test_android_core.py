@@ -53,8 +53,8 @@ def _run(cmd: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
 def golden_dirs(tmp_path_factory) -> list[Path]:
     base = tmp_path_factory.mktemp("golden")
     dirs = [base / "default", base / "short", base / "long", base / "no_overlap", base / "calibrated"]
-    write_golden(dirs[0])  # 6 s click track, W 200 / H 48, the numpy onset "model"
-    write_golden(dirs[1], seconds=1.337, seed=1)  # < one window: the padded tail window only
+    write_golden(dirs[0], card=onset_card(200, 48))  # 6 s click track, W 200 / H 48, the numpy onset "model"
+    write_golden(dirs[1], card=onset_card(200, 48), seconds=1.337, seed=1)  # < one window: the padded tail window only
     write_golden(dirs[2], card=onset_card(window_frames=128, hop_frames=32), seconds=11.37, seed=2)
     # H == W and exactly 4 windows: no tail window; a click in the last 15 ms leaves steps waiting
     # for their peak at the end, so finish() emits them in an update of their own
@@ -64,7 +64,7 @@ def golden_dirs(tmp_path_factory) -> list[Path]:
     pcm[start:] += (0.5 * np.exp(-np.arange(n) / 128.0) * np.random.default_rng(0).standard_normal(n)).astype(np.float32)
     write_golden(dirs[3], card=onset_card(window_frames=128, hop_frames=128), pcm=np.clip(pcm, -1, 1).astype(np.float32))
     # a rate calibration (a 4-s rate window, so the gain moves within the run): every count changes
-    card = onset_card()
+    card = onset_card(200, 48)
     card.calibration = RateCalibration(centre_spm=150.0, slope_per_spm=0.004, window_s=4.0).to_dict()
     index = write_golden(dirs[4], card=card, seconds=9.0, seed=4)
     assert index["calibration"]["kind"] == "rate_gain"

@@ -240,7 +240,7 @@ def test_a_card_with_a_bad_calibration_is_refused_before_anything_runs(tmp_path)
 
     artifact = tmp_path / "m.onnx"
     artifact.write_bytes(b"not really a model")
-    card = onset_card()
+    card = onset_card(200, 48)
     card.artifact, card.format, card.sha256 = "m.onnx", "onnx", sha256_file(artifact)
     card.calibration = {"kind": "rate_gain", "centre_spm": 160.0, "slope_per_spm": 0.001}
     write_card(card, artifact)

@@ -30,7 +30,7 @@ BLOCKS = [160, 1601, 7919, None]  # samples; None = the whole recording in one p
 
 @pytest.fixture(scope="module")
 def backends():
-    out = {"numpy": (OnsetBackend(200), onset_card())}
+    out = {"numpy": (OnsetBackend(200), onset_card(200, 48))}
     for kind, path in onset_artifacts().items():
         out[kind] = load_model(path)
     return out

@@ -33,9 +33,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edge.contract import DENSITY_STRIDE, EVAL_WINDOW_FRAMES, FRAMES_PER_SECOND
 from train.config import ConfigError
 from train.distill import DistillConfig, evaluate, train_student
-from train.psl import SEGMENTS_S, load_provenance, write_json
+from edge.util import atomic_write, write_json
+from train.psl import SEGMENTS_S, load_provenance
 
 log = logging.getLogger("footfall.ablation")
 
@@ -77,10 +79,10 @@ def _teacher_scores(psl_dir: str, cfg: DistillConfig) -> dict[str, dict]:
     prov = load_provenance(psl_dir)
     device = resolve_device(cfg.device)
     model, meta = load_model(prov.teacher, map_location=device)
-    w = round(teacher_window_s(meta) * 100)  # its training window, streamed at half-window hops
+    w = round(teacher_window_s(meta) * FRAMES_PER_SECOND)  # its training window, streamed at half-window hops
     recs = fold_recordings(cfg.data, cfg.fold, "test", n_folds=cfg.n_folds)
-    r = dataclasses.asdict(evaluate(model, recs, cfg.data, 500, None, cfg.eval_batch_size, device, cfg.fold))
-    s = dataclasses.asdict(evaluate(model, recs, cfg.data, w, max(4, w // 2 // 4 * 4), cfg.eval_batch_size, device, cfg.fold, stream=True))
+    r = dataclasses.asdict(evaluate(model, recs, cfg.data, EVAL_WINDOW_FRAMES, None, cfg.eval_batch_size, device, cfg.fold))
+    s = dataclasses.asdict(evaluate(model, recs, cfg.data, w, max(DENSITY_STRIDE, w // 2 // DENSITY_STRIDE * DENSITY_STRIDE), cfg.eval_batch_size, device, cfg.fold, stream=True))
     return {"direct": r, "stream": s, "teacher": prov.teacher, "teacher_sha256": prov.teacher_sha256, "window_frames": w}
 
 
@@ -193,17 +195,15 @@ def _write_outputs(out: Path, table: dict[str, Any]) -> None:
     import csv
     import io
 
-    from train.psl import _atomic_write_bytes
-
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "ablation.json", table)
-    _atomic_write_bytes(out / "ablation.md", lambda f: f.write(markdown(table).encode()))
+    atomic_write(out / "ablation.md", markdown(table))
     buf = io.StringIO()
     cols = ["row", "kind", "labels", "segment_s", "unlabeled", "window_s", *COLUMNS, *(c + "_std" for c in COLUMNS), "vs_weak_pct", "vs_teacher_pct"]
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
     w.writeheader()
     w.writerows(table["rows"])
-    _atomic_write_bytes(out / "ablation.csv", lambda f: f.write(buf.getvalue().encode()))
+    atomic_write(out / "ablation.csv", buf.getvalue())
     _plot(out / "ablation.png", table)
 
 
@@ -212,8 +212,6 @@ def _plot(path: Path, table: dict[str, Any]) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from train.psl import _atomic_write_bytes
 
     rows = [r for r in table["rows"] if r["kind"] == "student"]
     teacher = next((r for r in table["rows"] if r["kind"] == "teacher"), None)
@@ -230,5 +228,5 @@ def _plot(path: Path, table: dict[str, Any]) -> None:
     ax.set_title(f"PSL ablation: {table['student']} {table['model_args']}", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    _atomic_write_bytes(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)

@@ -249,6 +249,7 @@ def register(app) -> None:
         from edge.audio import AudioError
         from edge.backends import BackendError
         from edge.card import CardError
+        from edge.util import fail
         from train.data.recordings import DatasetError
 
         console = Console(stderr=True)
@@ -264,9 +265,7 @@ def register(app) -> None:
                     png = artifact.with_name(artifact.name + ".calibration.png") if with_plot else None
                     entry = calibrate(artifact, data, fold, extra, write=not dry_run, progress=tick, threads=threads, plot_path=png)
             except (CalibrationError, CardError, BackendError, DatasetError, AudioError, FileNotFoundError) as e:
-                msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-                typer.echo(f"error: {msg}", err=True)
-                raise typer.Exit(2)
+                fail(e)
             if as_json:
                 typer.echo(json.dumps(entry, indent=1))
             t = Table(title=f"{artifact.name}: g(r) = clip(1 {entry['slope_per_spm']:+.6f} (r - {entry['centre_spm']:.1f} spm), "

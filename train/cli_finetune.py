@@ -25,6 +25,7 @@ def register(app) -> None:
         force: bool = typer.Option(False, "--force", help="overwrite --out"),
     ) -> None:
         """Adapt a student to your own labelled runs; prints the held-out run's 5-s MAE before and after."""
+        from edge.util import fail
         from train.data.recordings import DatasetError
         from train.finetune import FinetuneConfig, FinetuneError, finetune  # torch: only when the command runs
 
@@ -32,8 +33,7 @@ def register(app) -> None:
             cfg = FinetuneConfig(str(init), str(data), str(out), list(holdout), epochs, lr, batch_size, threads=threads)
             res = finetune(cfg, force=force, progress=lambda m: typer.echo(m, err=True))
         except (FinetuneError, DatasetError, ValueError, OSError) as e:
-            typer.echo(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", err=True)
-            raise typer.Exit(2)
+            fail(e)
         typer.echo(f"held out {', '.join(res.holdout)}: 5-s MAE {res.before_mae:.3f} -> {res.after_mae:.3f} "
                    f"({len(res.train_runs)} run(s), {res.windows} windows, {res.seconds:.0f} s); wrote {res.out}")
 

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import typer
 
-EXIT_USAGE = 2
+from edge.util import fail as _fail
 
 psl_app = typer.Typer(add_completion=False, no_args_is_help=True, help="pseudo-strong labels: relabel, analyze, ablate")
 
@@ -30,12 +30,6 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     from train.psl import PSLError
 
     return (ConfigError, DatasetError, AudioError, ModelConfigError, CheckpointError, PSLError, FileNotFoundError)
-
-
-def _fail(e: BaseException) -> None:
-    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(EXIT_USAGE)
 
 
 def _setup_logging() -> None:

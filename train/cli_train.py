@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 import typer
 
-EXIT_USAGE = 2
+from edge.util import fail as _fail
 
 
 def _input_errors() -> tuple[type[BaseException], ...]:
@@ -51,12 +51,6 @@ def _overrides(sets: list[str], **named: Any) -> list[str] | dict[str, Any]:
         keys, value = parse_override(item)
         out[".".join(keys)] = value
     return out
-
-
-def _fail(e: BaseException) -> None:
-    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(EXIT_USAGE)
 
 
 def train_command(

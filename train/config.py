@@ -18,12 +18,14 @@ from typing import Any, Mapping
 
 import yaml
 
+from edge.contract import EVAL_WINDOW_S, FRAMES_PER_SECOND
+from edge.util import atomic_write
+
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 OPTIMIZERS = ("auto", "adam", "adamw", "sgd")
 TARGETS = ("count", "density")
-FRONTEND_FPS = 100  # edge.frontend.FRAMES_PER_SECOND, repeated to keep this module import-light
 
 
 class ConfigError(ValueError):
@@ -49,7 +51,7 @@ class TrainConfig:
     extra_train: str = ""  # comma-separated dataset folders whose labeled runs join every fold's training side
 
     # windows and targets
-    window_s: float = 5.0  # the paper's 5-s windows, (1, 64, 500)
+    window_s: float = float(EVAL_WINDOW_S)  # the paper's 5-s windows, (1, 64, 500)
     train_hop_s: float | None = None  # None: non-overlapping training windows, as the paper
     target: str = "count"  # "count": the weak window count (MSE); "density": per-density-frame targets
 
@@ -91,9 +93,9 @@ class TrainConfig:
             raise ConfigError(f"n_folds: {self.n_folds}; need at least 2")
         if not 0 <= self.fold < self.n_folds:
             raise ConfigError(f"fold: {self.fold} out of range; expected 0..{self.n_folds - 1}")
-        if self.window_frames <= 0 or abs(self.window_frames - self.window_s * FRONTEND_FPS) > 1e-6:
+        if self.window_frames <= 0 or abs(self.window_frames - self.window_s * FRAMES_PER_SECOND) > 1e-6:
             raise ConfigError(f"window_s: {self.window_s} is not a positive whole number of 10-ms frames")
-        if self.train_hop_s is not None and (self.hop_frames <= 0 or abs(self.hop_frames - self.train_hop_s * FRONTEND_FPS) > 1e-6):
+        if self.train_hop_s is not None and (self.hop_frames <= 0 or abs(self.hop_frames - self.train_hop_s * FRAMES_PER_SECOND) > 1e-6):
             raise ConfigError(f"train_hop_s: {self.train_hop_s} is not a positive whole number of 10-ms frames")
         _check_choice("target", self.target, TARGETS)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -121,7 +123,7 @@ class TrainConfig:
     # derived
     @property
     def window_frames(self) -> int:
-        return round(self.window_s * FRONTEND_FPS)
+        return round(self.window_s * FRAMES_PER_SECOND)
 
     @property
     def extra_roots(self) -> list[str]:
@@ -130,7 +132,7 @@ class TrainConfig:
 
     @property
     def hop_frames(self) -> int:
-        return self.window_frames if self.train_hop_s is None else round(self.train_hop_s * FRONTEND_FPS)
+        return self.window_frames if self.train_hop_s is None else round(self.train_hop_s * FRAMES_PER_SECOND)
 
     def args_for(self, model: str | None = None) -> dict[str, Any]:
         """The build_model overrides of ``model`` (default: this config's model)."""
@@ -295,9 +297,4 @@ def load_config(
 
 def save_config(cfg: TrainConfig, path: str | Path) -> Path:
     """Write the resolved config as YAML (atomic)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    tmp.replace(path)
-    return path
+    return atomic_write(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -22,6 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
+from edge.util import write_json
 from train.config import ConfigError, TrainConfig
 from train.metrics import FoldResult, results_json, summarize
 
@@ -70,22 +71,10 @@ def _test_fold(cfg: TrainConfig, model_name: str, k: int, out: Path, resume: boo
         res, runs = evaluate_model(model, cfg.data, k, "test", cfg.window_s, cfg.n_folds, device, precision, cfg.eval_batch_size)
         pred, true = runs.window_counts()
         payload = {"result": asdict(res), "pred": pred.tolist(), "true": true.tolist()}
-        tmp = done.with_name(done.name + ".tmp")
-        tmp.write_text(json.dumps(_nan_to_none(payload)) + "\n")
-        tmp.replace(done)
+        write_json(done, payload, indent=None)
         log.info("%s fold %d test: MAE %.3f PCC %.3f (%d windows)", model_name, k, res.mae, res.pcc, res.n_windows)
     payload = all_gather_objects(env, payload)[0]
     return _fold_result(payload["result"]), np.asarray(payload["pred"]), np.asarray(payload["true"])
-
-
-def _nan_to_none(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _nan_to_none(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_nan_to_none(v) for v in x]
-    return x
 
 
 def run_cv(
@@ -183,7 +172,7 @@ def save_table(rows: Sequence[CVRow], out: Path, folds: Sequence[int]) -> None:
             s = summarize(row.results)
             w.writerow([row.name, row.kind, len(row.results)] + [f"{s[k][stat]:.6g}" for k, _ in TABLE_COLUMNS for stat in ("mean", "std")])
 
-    (out / "cv_results.json").write_text(json.dumps({row.name: results_json(row.results, kind=row.kind) for row in rows}, indent=2) + "\n")
+    write_json(out / "cv_results.json", {row.name: results_json(row.results, kind=row.kind) for row in rows})
     plot_counts([r for r in rows if r.kind == "model"], out / "counts.png")
     log.info("wrote %s, table_ii.csv, cv_results.json, counts.png", out / "table_ii.md")
 

@@ -37,7 +37,7 @@ from torch.utils.data import Dataset
 from edge.frontend import FRAMES_PER_SECOND, HOP_LENGTH, LOG_EPS, N_MELS, log_mel
 from train.config import ConfigError, TrainConfig, _check_choice, split_list
 from train.data.recordings import Recording
-from train.models.base import DENSITY_STRIDE
+from edge.contract import DENSITY_STRIDE, EVAL_WINDOW_FRAMES, EVAL_WINDOW_S
 from train.psl import (
     DENSITY_FPS,
     PSLError,
@@ -58,7 +58,7 @@ from train.trainer import Task, barrier, fit, open_run
 
 log = logging.getLogger("footfall.distill")
 
-WEAK_WINDOW_S = 5.0  # the weak label: the paper's 5-s window count
+WEAK_WINDOW_S = float(EVAL_WINDOW_S)  # the weak label: the paper's 5-s window count
 LABEL_KINDS = ("psl", "weak", "true")
 STUDENTS = ("mobilenetv2", "cnn6")
 
@@ -409,7 +409,7 @@ def evaluate(
     model: Predictor,
     recs: Sequence[Recording],
     data: str | Path,
-    window_frames: int = 500,
+    window_frames: int = EVAL_WINDOW_FRAMES,
     hop_frames: int | None = None,
     batch_size: int = 32,
     device: str | torch.device = "cpu",

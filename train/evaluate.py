@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from edge.contract import EVAL_WINDOW_S
 from edge.frontend import FRAMES_PER_SECOND
 from train.dataset import DENSITY_STRIDE, WindowDataset
 from train.data.windows import window_index, window_sums
@@ -171,7 +172,7 @@ def evaluate_model(
     return evaluate_runs(runs.pred_frames, runs.true_frames, window_frames, FRAMES_PER_SECOND, fold=fold), runs
 
 
-def evaluate_checkpoint(path: str | Path, root: str | Path, fold: int, split: str = "test", window_s: float = 5.0, device: str = "cpu") -> FoldResult:
+def evaluate_fold_checkpoint(path: str | Path, root: str | Path, fold: int, split: str = "test", window_s: float = EVAL_WINDOW_S, device: str = "cpu") -> FoldResult:
     """Load a ``best.pt`` (any registry checkpoint) and score it on a split of a fold."""
     from train.models import load_model
 

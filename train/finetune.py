@@ -20,12 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edge.contract import DENSITY_FPS, DENSITY_STRIDE, EVAL_WINDOW_FRAMES, WINDOW_FRAMES
 from train.data.recordings import Recording, labeled, load_dataset
 
 log = logging.getLogger(__name__)
-
-DENSITY_FPS = 25  # density frames per second (the models' head: 4 front-end frames per density frame)
-EVAL_WINDOW_FRAMES = 500  # the paper's 5-s windows
 
 
 class FinetuneError(ValueError):
@@ -97,10 +95,10 @@ def _windows(recs: list[Recording], data: str, window_frames: int) -> tuple[np.n
     for r in recs:
         mel, steps = recording_features(r, data)
         n = mel.shape[1]
-        per = step_frames(steps, n // 4, fps=DENSITY_FPS)
+        per = step_frames(steps, n // DENSITY_STRIDE, fps=DENSITY_FPS)
         for s in range(0, n - window_frames + 1, hop):
             mels.append(np.asarray(mel[:, s : s + window_frames]))
-            targets.append(per[s // 4 : (s + window_frames) // 4])
+            targets.append(per[s // DENSITY_STRIDE : (s + window_frames) // DENSITY_STRIDE])
     if not mels:
         raise FinetuneError(f"the training runs are shorter than one window ({window_frames / 100:g} s)")
     return np.stack(mels).astype(np.float32), np.stack(targets).astype(np.float32)
@@ -133,7 +131,7 @@ def finetune(cfg: FinetuneConfig, force: bool = False, progress=None) -> Finetun
     if len(recs) < 2:
         raise FinetuneError(f"{cfg.data}: {len(recs)} labelled run(s); finetune needs one to train on and one to hold out")
     train_recs, held = _split(recs, list(cfg.holdout))
-    window_frames = int(meta.get("window_frames") or 200)
+    window_frames = int(meta.get("window_frames") or WINDOW_FRAMES)
     seg = int(round(cfg.segment_s * DENSITY_FPS))
     t_start = time.time()
     model.eval()

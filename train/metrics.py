@@ -13,7 +13,6 @@ step count (a density; a step-time detector gives ``step_frames`` of its detecti
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
+from edge.contract import FRAMES_PER_SECOND
+from edge.util import jsonable, write_json
 from train.data.windows import window_index, window_sums
 
 REF_WINDOW_S = 20  # cMAE reference: the longest window of the paper
@@ -97,7 +98,7 @@ def evaluate_runs(
     pred_frames: Sequence[np.ndarray],
     true_frames: Sequence[np.ndarray],
     window_frames: int,
-    fps: float = 100,
+    fps: float = FRAMES_PER_SECOND,
     fold: int = -1,
 ) -> FoldResult:
     """Score per-frame predictions against per-frame truth, run by run.
@@ -189,27 +190,10 @@ def results_table(results: Sequence[FoldResult], title: str = ""):
     return table
 
 
-def _jsonable(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.floating, np.integer)):
-        return _jsonable(x.item())
-    return x
-
-
 def results_json(results: Sequence[FoldResult], **meta) -> dict:
     """A JSON-ready dict: meta, per-fold results, mean/std summary (NaN -> null)."""
-    return _jsonable({**meta, "folds": [asdict(r) for r in results], "summary": summarize(results)})
+    return jsonable({**meta, "folds": [asdict(r) for r in results], "summary": summarize(results)})
 
 
 def save_results(path: str | Path, results: Sequence[FoldResult], **meta) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(results_json(results, **meta), indent=2) + "\n")
-    tmp.replace(path)
-    return path
+    return write_json(path, results_json(results, **meta))

@@ -28,9 +28,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -41,6 +39,7 @@ import torch
 from edge.card import sha256_file
 from edge.counter import DENSITY_FPS, DENSITY_STRIDE, PAD_LOG_MEL  # 25 density frames/s, 4 front-end frames each
 from edge.frontend import FRAMES_PER_SECOND, frontend_params
+from edge.util import atomic_write as _atomic_write_bytes, tool_versions, write_json
 
 SEGMENTS_S = (0.5, 1.0, 2.0, 5.0)
 PROVENANCE = "provenance.json"
@@ -248,41 +247,6 @@ class Provenance:
         return {k: getattr(self, k) for k in ("teacher_sha256", "dataset", "window_frames", "hop_frames", "density_fps", "frontend")}
 
 
-def _atomic_write_bytes(path: Path, write: Callable[[object], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def jsonable(x):
-    """Plain JSON: NaN/inf -> None, numpy scalars -> Python, tuples -> lists, Paths -> str."""
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if isinstance(x, (np.floating, np.integer)):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, Path):
-        return str(x)
-    return x
-
-
-def write_json(path: str | Path, obj: dict) -> None:
-    """Atomic, NaN-free JSON."""
-    _atomic_write_bytes(Path(path), lambda f: f.write((json.dumps(jsonable(obj), indent=2) + "\n").encode()))
-
-
 def track_path(psl_dir: str | Path, run_id: str) -> Path:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
     return Path(psl_dir) / TRACKS_DIR / f"{safe}.npy"
@@ -337,9 +301,7 @@ def default_out(data: str | Path, teacher: str | Path, sha: str) -> Path:
 
 
 def _tools() -> dict:
-    import numpy
-
-    return {"torch": torch.__version__, "numpy": numpy.__version__}
+    return tool_versions("torch", "numpy")
 
 
 def _plain(meta: dict) -> dict:

@@ -51,7 +51,7 @@ import torch
 
 from train.config import ConfigError
 from train.distill import DistillConfig, build_distill_data, evaluate
-from train.psl import jsonable, write_json
+from edge.util import atomic_path, jsonable, tool_versions, write_json
 
 log = logging.getLogger("footfall.qat")
 
@@ -380,15 +380,7 @@ if __name__ == "__main__":
 
 
 def _tools() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"torch": torch.__version__}
-    for pkg in ("torchao", "executorch"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    return out
+    return tool_versions("torch", "torchao", "executorch")
 
 
 def _save(path: Path, graph: torch.nn.Module, window_frames: int, n_mels: int, meta: dict) -> Path:
@@ -396,9 +388,8 @@ def _save(path: Path, graph: torch.nn.Module, window_frames: int, n_mels: int, m
     x = torch.randn(2, 1, n_mels, window_frames)
     ep = torch.export.export(graph, (x,), dynamic_shapes=({0: _batch_dim()},))
     text = json.dumps(jsonable(meta), indent=2)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    torch.export.save(ep, str(tmp), extra_files={META_FILE: text})
-    tmp.replace(path)
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        torch.export.save(ep, str(tmp), extra_files={META_FILE: text})
     write_json(path.with_name(path.name + ".json"), json.loads(text))
     return path
 

@@ -30,6 +30,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from edge.counter import DENSITY_STRIDE
+from edge.util import atomic_write
 from edge.frontend import FRAMES_PER_SECOND, HOP_LENGTH
 
 WINDOW_S = 5.0
@@ -242,12 +243,7 @@ def group_table(groups: dict[str, dict[str, Score]], what: str):
 
 
 def save_report(report: Report, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report.to_json(), indent=1) + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write(path, json.dumps(report.to_json(), indent=1) + "\n")
 
 
 def write_to_card(report: Report, artifact: str | Path, key: str) -> Path:

@@ -50,6 +50,7 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Sampl
 
 from train.config import ConfigError, TrainConfig, save_config
 from train.dataset import WindowDataset
+from edge.util import atomic_open
 from train.models.registry import atomic_torch_save, load_payload
 
 log = logging.getLogger("footfall.train")
@@ -426,13 +427,11 @@ class TrainResult:
 
 def write_metrics_csv(path: Path, history: list[dict[str, float]]) -> None:
     """Rewrite the whole CSV from the history (so a resumed run never duplicates rows)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
         w.writeheader()
         for row in history:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    tmp.replace(path)
 
 
 class _TensorBoard:

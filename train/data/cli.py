@@ -13,17 +13,12 @@ from typing import Optional
 import typer
 
 from edge.audio import AudioError
+from edge.util import fail
 from train.data.recordings import DatasetError, labeled, load_dataset
 
 data_app = typer.Typer(add_completion=False, no_args_is_help=True, help="datasets: check, synth, sounds, realset")
 
 USAGE_ERRORS = (DatasetError, AudioError, ValueError)
-
-
-def fail(message: str) -> None:
-    """One line on stderr, exit code 2."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 @data_app.command("check")
@@ -37,7 +32,7 @@ def check(dataset: Path = typer.Argument(..., help="dataset folder holding manif
     try:
         recs = load_dataset(dataset)
     except USAGE_ERRORS as e:
-        fail(str(e))
+        fail(e)
     lab = labeled(recs)
     n_steps = sum(len(load_steps(r.steps)) for r in lab)
     hours = sum(r.duration_s for r in recs) / 3600
@@ -71,7 +66,7 @@ def synth(
     try:
         root = synthesize_dataset(out, runners, minutes, runs, seed, unlabeled_fraction, workers, progress=True, report=report, sounds=sounds)
     except ValueError as e:
-        fail(str(e))
+        fail(e)
     typer.echo(f"wrote {root / 'manifest.csv'}" + (f" and {root / 'report' / 'report.md'}" if report else ""))
 
 
@@ -107,7 +102,7 @@ def sounds(
                 typer.echo(f"{r.package} {r.version}: {r.status}, {r.clips} clips, {r.seconds:.1f} s")
         problems = snd.validate(root)
     except (snd.SoundsError, OSError) as e:
-        fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        fail(e)
     if problems:
         for p in problems[:20]:
             typer.echo(f"invalid: {p}", err=True)
@@ -142,7 +137,7 @@ def realset(
 
             root = build_realset(out, sounds_dir, runs, seconds, seed, force=force, progress=tick)
     except (RealsetError, SoundsError, OSError) as e:
-        fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        fail(e)
     typer.echo(f"wrote {root / 'manifest.csv'} ({runs} runs x {seconds:g} s; {root / 'realset.json'})")
 
 
@@ -161,7 +156,7 @@ def eval_model(dataset: Path, model: Path, folds: int, fold: Optional[list[int]]
         with console.status("") as status:
             report = evaluate_artifact(model, dataset, folds=fold or None, n_folds=folds, progress=status.update)
     except (*USAGE_ERRORS, BackendError, CardError, FileNotFoundError) as e:
-        fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        fail(e)
     out_console = Console()
     out_console.print(overall_table(report, f"{Path(model).name} on {Path(dataset).name} ({report.extra['scored']}), 5-s windows"))
     out_console.print(group_table(report.by_source, "source"))
@@ -221,7 +216,7 @@ def eval_command(
         with console.status("") as status:
             run = evaluate_baseline(recs, dataset, baseline, window, folds=fold or None, n_folds=folds, progress=status.update)
     except USAGE_ERRORS as e:
-        fail(str(e))
+        fail(e)
     title = f"{baseline} baseline, {window:g}-s windows, {Path(dataset).name} (test folds)"
     Console().print(results_table(run.results, title))
     if baseline == "onset":

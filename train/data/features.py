@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -22,6 +20,8 @@ from typing import Sequence
 import numpy as np
 
 from edge.audio import load_audio
+from edge.contract import EVAL_WINDOW_FRAMES, LABEL_SCALE
+from edge.util import atomic_open
 from edge.frontend import FRAMES_PER_SECOND, N_MELS, frontend_params, log_mel
 from train.data.folds import N_FOLDS, split as split_folds
 from train.data.recordings import Recording, labeled, load_dataset, load_steps
@@ -38,7 +38,7 @@ def step_frames(steps: np.ndarray, n_frames: int, fps: float = FRAMES_PER_SECOND
     """
     frames = frame_of(steps, fps)
     frames = frames[(frames >= 0) & (frames < n_frames)]
-    return np.bincount(frames, minlength=n_frames).astype(np.float32)
+    return (np.bincount(frames, minlength=n_frames) * LABEL_SCALE).astype(np.float32)
 
 
 def cache_key(audio: Path) -> str:
@@ -59,14 +59,8 @@ def cache_path(rec: Recording, root: str | Path) -> Path:
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with tmp.open("wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_open(path, "wb") as f:
+        np.save(f, array)
 
 
 def recording_logmel(rec: Recording, root: str | Path, mmap: bool = False) -> np.ndarray:
@@ -147,7 +141,7 @@ class WindowSet:
 def build_windows(
     recs: Sequence[Recording],
     root: str | Path,
-    window_frames: int = 500,
+    window_frames: int = EVAL_WINDOW_FRAMES,
     hop_frames: int | None = None,
     mmap: bool = False,
 ) -> WindowSet:
@@ -236,7 +230,7 @@ def fold_recordings(root: str | Path, k: int, split: str = "train", n_folds: int
 def fold_windows(
     root: str | Path,
     k: int,
-    window_frames: int = 500,
+    window_frames: int = EVAL_WINDOW_FRAMES,
     hop_frames: int | None = None,
     split: str = "train",
     n_folds: int = N_FOLDS,

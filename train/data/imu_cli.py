@@ -11,10 +11,7 @@ from typing import Optional
 
 import typer
 
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+from edge.util import fail as _fail
 
 
 def import_imu(

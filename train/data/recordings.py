@@ -27,6 +27,7 @@ from typing import Iterable
 
 import numpy as np
 
+from edge.util import atomic_open
 from train.data.folds import N_FOLDS, assign_folds
 
 MANIFEST = "manifest.csv"
@@ -231,11 +232,9 @@ def write_manifest(root: str | Path, recs: Iterable[Recording]) -> Path:
         except ValueError:
             return str(p)
 
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(COLUMNS)
         for r in recs:
             w.writerow([r.run_id, r.runner_id, rel(r.audio), rel(r.steps), r.surface, r.session, "" if r.fold is None else r.fold])
-    tmp.replace(path)
     return path

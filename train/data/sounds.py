@@ -47,6 +47,7 @@ import numpy as np
 
 from edge.card import sha256_file
 from edge.frontend import SAMPLE_RATE
+from edge.util import atomic_open
 
 CATEGORIES = ("footstep", "impact", "ambience", "speech", "music", "wind", "cloth")
 ONE_SHOTS = ("footstep", "impact", "cloth")  # peak-normalised, short; the rest are beds (RMS-normalised)
@@ -576,12 +577,10 @@ def write_manifest(root: Path) -> Path:
     names = sorted(p.parent.name for p in root.glob(f"*/{INDEX}"))
     rows = [r for name in names if (idx := _read_index(root, name)) for r in idx["clips"]]
     path = root / MANIFEST
-    tmp = path.with_name(MANIFEST + ".tmp")
-    with tmp.open("w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
-    os.replace(tmp, path)
     return path
 
 

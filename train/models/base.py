@@ -14,11 +14,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from edge.frontend import N_MELS
-
-# Front-end frames (100 /s) per density frame (25 /s). Equal to ``edge.counter.DENSITY_STRIDE``
-# (tests hold them equal); every model downsamples time by exactly this, never more, never less.
-DENSITY_STRIDE = 4
+# every model downsamples time by exactly the density stride (front-end frames per density
+# frame), never more, never less; its window defaults to the shipped one
+from edge.contract import DENSITY_STRIDE, N_MELS, WINDOW_FRAMES
 
 
 class ConfigError(ValueError):
@@ -118,7 +116,7 @@ class DensityModel(nn.Module):
             raise ConfigError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
         self.config = config
 
-    def example_inputs(self, frames: int = 200, batch: int = 1) -> tuple[torch.Tensor]:
+    def example_inputs(self, frames: int = WINDOW_FRAMES, batch: int = 1) -> tuple[torch.Tensor]:
         """``(x,)`` with x of shape (batch, 1, n_mels, frames): the input to export and trace with."""
         if frames <= 0 or frames % self.time_multiple:
             raise ValueError(f"{self.name}: frames must be a positive multiple of {self.time_multiple}, got {frames}")

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from edge.frontend import FRAMES_PER_SECOND
+from edge.contract import EVAL_WINDOW_FRAMES, FRAMES_PER_SECOND
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
@@ -41,7 +41,7 @@ _COUNTERS = {nn.Conv1d: _conv_macs, nn.Conv2d: _conv_macs, nn.Linear: _linear_ma
 
 
 @torch.no_grad()
-def count_macs(model: nn.Module, frames: int = 500) -> int:
+def count_macs(model: nn.Module, frames: int = EVAL_WINDOW_FRAMES) -> int:
     """Multiply-accumulates of one forward pass on one (1, 1, n_mels, frames) input."""
     total = 0
 
@@ -62,12 +62,12 @@ def count_macs(model: nn.Module, frames: int = 500) -> int:
     return total
 
 
-def macs_per_second(model: nn.Module, frames: int = 500) -> float:
+def macs_per_second(model: nn.Module, frames: int = EVAL_WINDOW_FRAMES) -> float:
     """MACs per second of audio, measured on a ``frames``-frame window (5 s by default)."""
     return count_macs(model, frames) * FRAMES_PER_SECOND / frames
 
 
-def model_table(names: list[str] | None = None, frames: int = 500) -> list[dict]:
+def model_table(names: list[str] | None = None, frames: int = EVAL_WINDOW_FRAMES) -> list[dict]:
     """One row per registered model at its default config: name, role, params, MMAC/s."""
     from train.models.registry import build_model, list_models, model_class
 

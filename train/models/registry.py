@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from edge.util import atomic_open
 from train.models.base import ConfigError, DensityConfig, DensityModel
 
 CHECKPOINT_FORMAT = "footfall.model"
@@ -107,23 +107,12 @@ def _check_plain(value: Any, where: str) -> None:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` ``obj`` to ``path`` atomically: ``path`` is always whole, old or new.
-
-    Written to a temporary file in the same folder, fsynced, ``os.replace``d over ``path``, then
-    the folder fsynced so that the rename itself is durable.
-    """
+    """``torch.save`` ``obj`` to ``path`` atomically (``edge.util.atomic_open``, fsynced), then
+    fsync the folder so that the rename itself is durable: ``path`` is always whole, old or new."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb", fsync=True) as f:
+        torch.save(obj, f)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

@@ -1,0 +1,285 @@
+"""`footfall model`: build a model from its recipe file (``train/recipes/<name>.yaml``), stage by stage.
+
+The recipe says everything the model depends on (data seeds and sizes, teacher, PSL, student,
+quiet fine-tune, QAT, export, rate calibration, bundle); this driver only turns it into the
+``footfall`` commands the stages are, in order. Each stage skips when its output exists (delete
+it to redo) and training stages resume after a kill (``--resume`` when ``last.pt`` exists), so
+running it again after an interruption loses nothing. ``--dry-run`` prints the commands.
+
+Provenance: ``<runs>/recipe.json`` (recipe name and sha256, git commit, data seeds) is written
+first and handed to ``footfall export --provenance``, so the model cards say how to make the
+model again, in paths relative to the repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from edge.util import write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE_DIR = ROOT / "train" / "recipes"
+DEFAULT_RECIPE = RECIPE_DIR / "default.yaml"
+STAGES = ("sounds", "data", "teacher", "psl", "student", "quiet", "qat", "export", "rate_calibration", "bundle")
+
+
+class RecipeError(ValueError):
+    """A recipe file that cannot be run; one line."""
+
+
+def _value(v: Any) -> str:
+    """One command-line value: lists of scalars comma-joined, nested lists as compact JSON."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        if any(isinstance(x, (list, tuple, dict)) for x in v):
+            return json.dumps(v, separators=(",", ":"))
+        return ",".join(_value(x) for x in v)
+    return str(v)
+
+
+def options(args: dict[str, Any] | None) -> list[str]:
+    """``{"max_steps_per_epoch": 120, "report": False}`` -> ``["--max-steps-per-epoch", "120", "--no-report"]``."""
+    out: list[str] = []
+    for key, v in (args or {}).items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(v, bool):
+            out.append(flag if v else "--no-" + key.replace("_", "-"))
+        else:
+            out += [flag, _value(v)]
+    return out
+
+
+def sets(values: dict[str, Any] | None) -> list[str]:
+    """``{"lr": "3e-4"}`` -> ``["--set", "lr=3e-4"]``."""
+    out: list[str] = []
+    for key, v in (values or {}).items():
+        out += ["--set", f"{key}={_value(v)}"]
+    return out
+
+
+@dataclass
+class Stage:
+    """One command of the recipe. It is skipped when ``done`` exists; ``resume`` (a checkpoint)
+    adds ``--resume`` when it exists; ``marker`` is written after it succeeds; ``then`` runs after."""
+
+    name: str
+    argv: list[str]  # after the program: ["data", "synth", ...] for footfall, ["-m", ...] for python
+    program: str = "footfall"
+    done: Path | None = None
+    resume: Path | None = None
+    marker: Path | None = None
+    then: Callable[[], None] | None = None
+    clear: list[Path] = field(default_factory=list)  # removed after it succeeds (stale later outputs)
+
+    def command(self) -> list[str]:
+        argv = list(self.argv)
+        if self.resume is not None and self.resume.exists():
+            argv.append("--resume")
+        return [self.program, *argv]
+
+    def skipped(self) -> bool:
+        return self.done is not None and self.done.exists()
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        named = RECIPE_DIR / f"{path}.yaml"
+        if named.is_file():
+            path = named
+        else:
+            known = ", ".join(sorted(p.stem for p in RECIPE_DIR.glob("*.yaml")))
+            raise RecipeError(f"{path}: no such recipe file (recipes: {known})")
+    recipe = yaml.safe_load(path.read_text()) or {}
+    unknown = sorted(set(recipe) - {"name", "runs", "fold", *STAGES})
+    if unknown:
+        raise RecipeError(f"{path}: unknown recipe keys {unknown} (expected name, runs, fold and {', '.join(STAGES)})")
+    for key in ("name", "runs", "data", "teacher", "student", "quiet", "qat", "export"):
+        if key not in recipe:
+            raise RecipeError(f"{path}: the recipe has no {key!r}")
+    recipe["_path"] = path
+    return recipe
+
+
+def _rel(path: Path) -> str:
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(ROOT).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def provenance(recipe: dict[str, Any]) -> dict[str, Any]:
+    """What a card records of the recipe: its name, file and sha256, the git commit, the data seeds."""
+    path = Path(recipe["_path"])
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, check=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = "", False
+    return {
+        "recipe": recipe["name"],
+        "recipe_file": _rel(path),
+        "recipe_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "git_commit": commit + ("-dirty" if dirty else ""),
+        "fold": int(recipe.get("fold", 0)),
+        "data": {k: {f: v for f, v in d.items() if f in ("out", "seed", "runners", "minutes", "runs", "unlabeled_fraction")}
+                 for k, d in recipe["data"].items()},
+        "command": f"footfall model --recipe {_rel(path)}",
+    }
+
+
+def stages(recipe: dict[str, Any], python: str = "python") -> list[Stage]:
+    """The recipe as the commands that make the model, in order (see the module docstring)."""
+    runs = Path(recipe["runs"])
+    fold = int(recipe.get("fold", 0))
+    data, extra = Path(recipe["data"]["main"]["out"]), Path(recipe["data"]["extra"]["out"])
+    out: list[Stage] = []
+    if recipe.get("sounds"):
+        out.append(Stage("sounds", ["data", "sounds", *options(recipe["sounds"])]))
+    for key, folder in (("main", data), ("extra", extra)):
+        spec = {k: v for k, v in recipe["data"][key].items() if k != "out"}
+        out.append(Stage(f"data-{key}", ["data", "synth", "--out", str(folder), *options(spec)], done=folder / "manifest.csv"))
+
+    teacher = runs / f"teacher{fold}"
+    t = recipe["teacher"]
+    out.append(Stage("teacher", ["train", "--preset", t["preset"], "--data", str(data), "--fold", str(fold), "--out", str(teacher),
+                                 *sets({"extra_train": str(extra), **(t.get("set") or {})}), *options(t.get("args"))],
+                     done=teacher / ".done", resume=teacher / "last.pt", marker=teacher / ".done"))
+
+    psl = data / "psl" / f"{runs.name}-teacher{fold}"
+    extra_psl = extra / "psl" / f"{runs.name}-teacher{fold}"
+    for folder, target in ((data, psl), (extra, extra_psl)):
+        out.append(Stage("psl", ["psl", "relabel", "--teacher", str(teacher / "best.pt"), "--data", str(folder), "--out", str(target)]))
+
+    student = runs / f"student{fold}"
+    s = recipe["student"]
+    out.append(Stage("student", ["distill", *options(s.get("args")), *sets(s.get("set")), "--psl", str(psl), "--data", str(data),
+                                 *sets({"extra_train": str(extra), "extra_psl": str(extra_psl)}), "--fold", str(fold),
+                                 "--preset", s["preset"], "--out", str(student)],
+                     done=student / ".done", resume=student / "last.pt", marker=student / ".done"))
+
+    tuned = runs / f"student{fold}-quiet"
+    q = recipe["quiet"]
+    out.append(Stage("quiet", ["distill", "--config", str(student / "config.yaml"), "--out", str(tuned), "--init",
+                               str(student / "best.pt"), *options(q.get("args")), *sets(q.get("set"))],
+                     done=tuned / ".done", resume=tuned / "last.pt", marker=tuned / ".done"))
+    out.append(Stage("qat", ["qat", "--student", str(tuned / "best.pt"), *options(recipe["qat"].get("args"))],
+                     done=tuned / "int8" / "report.json"))
+    return out + _release_stages(recipe, runs, fold, data, extra, tuned, python)
+
+
+def _release_stages(recipe, runs: Path, fold: int, data: Path, extra: Path, tuned: Path, python: str) -> list[Stage]:
+    """Ship the int8 graph with the lower validation MAE, export it, calibrate the counter, bundle."""
+    export = runs / f"export{fold}"
+    int8 = ShippedInt8(tuned / "int8", python)
+    out = [Stage("export", ["export", int8, *options(recipe["export"].get("args")), "--data", str(data), "--out", str(export),
+                            "--provenance", str(runs / "recipe.json")],
+                 done=export / ".done", marker=export / ".done", clear=[export / ".calibrated"])]
+    if recipe.get("rate_calibration") is not None:
+        out.append(Stage("rate_calibration", ["calibrate", ExportedArtifacts(export), *options(recipe["rate_calibration"]),
+                                              "--data", str(data), "--fold", str(fold), "--extra", str(extra)],
+                         done=export / ".calibrated", marker=export / ".calibrated"))
+    bundle = recipe.get("bundle") or {}
+    if bundle.get("sample", True):
+        out.append(Stage("bundle", ["-m", "train.bundle", "sample"], program=python))
+    out.append(Stage("bundle", ["-m", "train.bundle", "artifacts", str(export)], program=python))
+    return out
+
+
+class ShippedInt8(str):
+    """The int8 graph ``python -m train.qat ship FOLDER`` picks, resolved when the command runs."""
+
+    def __new__(cls, folder: Path, python: str):
+        obj = super().__new__(cls, f"$({python} -m train.qat ship {folder})")
+        obj.folder, obj.python = folder, python
+        return obj
+
+    def resolve(self) -> list[str]:
+        python = sys.executable if self.python == "python" else self.python
+        picked = subprocess.run([python, "-m", "train.qat", "ship", str(self.folder)], capture_output=True, text=True, check=True)
+        return [picked.stdout.strip()]
+
+
+class ExportedArtifacts(str):
+    """The exported .tflite, .pte and .onnx files (not the NPU contexts), listed when the command runs."""
+
+    def __new__(cls, folder: Path):
+        obj = super().__new__(cls, f"{folder}/*.tflite {folder}/*.pte {folder}/*.onnx (not *_qnn_*)")
+        obj.folder = folder
+        return obj
+
+    def resolve(self) -> list[str]:
+        found = [*sorted(self.folder.glob("*.tflite")), *sorted(self.folder.glob("*.pte")),
+                 *sorted(p for p in self.folder.glob("*.onnx") if "_qnn_" not in p.name)]
+        return [str(p) for p in found]
+
+
+def resolved(argv: list[str]) -> list[str]:
+    return [r for a in argv for r in (a.resolve() if hasattr(a, "resolve") else [a])]
+
+
+def run(recipe: dict[str, Any], dry_run: bool = False, echo: Callable[[str], None] = print, footfall: str | None = None) -> list[list[str]]:
+    """Run (or with ``dry_run`` print) every stage; returns the commands as printed."""
+    if footfall is None:
+        beside = Path(sys.executable).with_name("footfall")
+        footfall = str(beside) if beside.exists() else "footfall"
+    runs = Path(recipe["runs"])
+    printed = []
+    if not dry_run:
+        write_json(runs / "recipe.json", provenance(recipe))
+    for stage in stages(recipe):
+        cmd = stage.command()
+        printed.append(cmd)
+        line = " ".join(a if hasattr(a, "resolve") else shlex.quote(a) for a in cmd)
+        if stage.skipped():
+            echo(f"# skip {stage.name} ({stage.done} exists): {line}")
+            continue
+        echo(f"+ {line}")
+        if dry_run:
+            continue
+        argv = resolved(cmd)
+        program = {"footfall": footfall, "python": sys.executable}.get(argv[0], argv[0])
+        subprocess.run([program, *argv[1:]], check=True)
+        for p in stage.clear:
+            p.unlink(missing_ok=True)
+        if stage.marker is not None:
+            stage.marker.parent.mkdir(parents=True, exist_ok=True)
+            stage.marker.write_text("done\n")
+    if not dry_run:
+        echo("footfall model: done; try: make demo")
+    return printed
+
+
+def register(app) -> None:
+    import typer
+
+    from edge.util import fail
+
+    def model_command(
+        recipe: Path = typer.Option(DEFAULT_RECIPE, "--recipe", help="recipe file (or the name of one in train/recipes/)"),
+        dry_run: bool = typer.Option(False, "--dry-run", help="print the commands, run nothing"),
+    ) -> None:
+        """Make a model from its recipe: data, teacher, PSL, student, quiet fine-tune, QAT, export, rate calibration, bundle."""
+        try:
+            spec = load_recipe(recipe)
+        except (RecipeError, yaml.YAMLError) as e:
+            fail(e)
+        try:
+            run(spec, dry_run=dry_run, echo=lambda m: typer.echo(m, err=True))
+        except subprocess.CalledProcessError as e:
+            fail(f"footfall model: stage failed (exit {e.returncode}): {shlex.join(map(str, e.cmd))}", code=1)
+
+    app.command("model")(model_command)
