@@ -89,5 +89,59 @@ def bench_command(
         raise typer.Exit(1)
 
 
+def schedule_command(
+    model: Path = typer.Option(..., "--model", help="the artifact (with its card) whose streaming schedule to choose"),
+    realset: Path = typer.Option(Path("data/realset"), "--realset", help="the real-sound set (footfall data realset): the headline"),
+    data: Optional[Path] = typer.Option(Path("data/synth_default"), "--data", help="a generated dataset: its --fold test runs are scored too"),
+    fold: int = typer.Option(0, "--fold", help="test split of this fold of --data"),
+    out: Path = typer.Option(Path("out/schedule"), "--out", help="report folder: report.md, results.json, schedule.png"),
+    apply: bool = typer.Option(False, "--apply", help="write the chosen schedule into the model's card (then re-score the card: footfall eval --card)"),
+) -> None:
+    """Choose how edge-run streams a model: every hop/lookahead of a grid scored for accuracy (5-s MAE
+    beside the metronome) and step-to-count latency on the real-sound set and a synthetic test fold;
+    the default is the cheapest that counts a step within 0.5 s (p95 0.8 s) without losing accuracy
+    on real sound."""
+    import json
+
+    from bench import schedule as S
+    from edge.card import CardError, load_verified_card, write_card
+    from train.data.folds import split
+    from train.data.recordings import labeled, load_dataset
+
+    try:
+        card = load_verified_card(model)
+    except CardError as e:
+        _fail(str(e))
+    sets = {}
+    for name, root, test_fold in (("real", realset, None), ("synthetic", data, fold)):
+        if root is None:
+            continue
+        if not (root / "manifest.csv").is_file():
+            _fail(f"{root}: no dataset here (build it: footfall data realset --out {root} / footfall data synth --out {root})")
+        runs = labeled(load_dataset(root, n_folds=5))
+        sets[name] = split(runs, test_fold, 5)[2] if test_fold is not None else runs
+    say = lambda m: typer.echo(f"schedule: {m}", err=True)  # noqa: E731
+    current = card.alignment()
+    grid = [(h, la) for h, la in S.GRID if la is None or la <= card.window_frames - h]
+    if (current.hop_frames, current.latency_frames) not in {(h, S.centre_lookahead(card.window_frames, h) if la is None else la) for h, la in grid}:
+        grid.insert(0, (current.hop_frames, current.lookahead_frames))
+    rows = S.sweep(model, sets, grid, progress=say)
+    chosen, why = S.choose(rows, (current.hop_frames, current.latency_frames))
+    out.mkdir(parents=True, exist_ok=True)
+    S.plot(rows, out / "schedule.png", chosen)
+    (out / "results.json").write_text(json.dumps({"model": str(model), "chosen": chosen.to_dict() if chosen else None,
+                                                   "why": why, "rows": [r.to_dict() for r in rows]}, indent=1))
+    (out / "report.md").write_text("\n".join([f"# Streaming schedule of {model.name}", "", f"Default: {why}.", "",
+                                              "![latency against accuracy](schedule.png)", "", *S.table(rows), ""]))
+    typer.echo(f"{why}\nreport: {out / 'report.md'}")
+    if apply and chosen is not None:
+        card.schedule = {"hop_frames": chosen.hop_frames, "lookahead_frames": chosen.lookahead_frames, "why": why}
+        write_card(card, model)
+        typer.echo(f"{model.name}: card schedule set; re-score it: footfall eval {realset} --model {model} --card real_sound")
+    elif apply:
+        _fail(f"nothing applied: {why}", 1)
+
+
 def register(app: typer.Typer) -> None:
     app.command("bench")(bench_command)
+    app.command("bench-schedule")(schedule_command)

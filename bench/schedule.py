@@ -122,3 +122,80 @@ def sweep(
                      f"{row.latency_mean_s:.2f} s p95 {row.latency_p95_s:.2f} s")
             out.append(row)
     return out
+
+
+GOAL_MEAN_S = 0.5  # a step is counted within half a second of landing, on average
+GOAL_P95_S = 0.8
+
+GRID: tuple[tuple[int, int | None], ...] = (
+    (200, None), (200, 0), (100, None), (100, 20), (48, 48), (48, 24), (48, 12), (40, 40), (40, 20), (40, 12),
+    (32, 20), (32, 12), (28, 20), (28, 16), (28, 12), (24, 24), (24, 20), (24, 16), (24, 12), (20, 20), (20, 16), (20, 12),
+)
+
+
+def choose(rows: Sequence[ScheduleScore], current: tuple[int, int], headline: str = "real") -> tuple[ScheduleScore | None, str]:
+    """The default schedule: among those that meet the latency goals on every dataset and are no
+    less accurate on ``headline`` than the ``current`` (hop, lookahead), the one that runs the
+    network least often; ties go to the lower headline MAE. Returns (row on ``headline``, why)."""
+    by = {}
+    for r in rows:
+        by.setdefault((r.hop_frames, r.lookahead_frames), {})[r.dataset] = r
+    base = by.get(current, {}).get(headline)
+    if base is None:
+        return None, f"the current schedule {current} was not measured on {headline!r}"
+    fast = [k for k, d in by.items() if all(r.latency_mean_s <= GOAL_MEAN_S and r.latency_p95_s <= GOAL_P95_S for r in d.values())]
+    ok = [k for k in fast if headline in by[k] and by[k][headline].mae_5s <= base.mae_5s]
+    if not ok:
+        return None, (f"no schedule meets mean <= {GOAL_MEAN_S} s and p95 <= {GOAL_P95_S} s on every set with {headline} "
+                      f"5-s MAE <= {base.mae_5s:.3f} (the current one's)")
+    best = min(ok, key=lambda k: (by[k][headline].invokes_per_s, by[k][headline].mae_5s))
+    r = by[best][headline]
+    return r, (f"hop {r.hop_frames * 10} ms, lookahead {r.lookahead_frames * 10} ms: the fewest network runs "
+               f"({r.invokes_per_s:g}/s) of the {len(ok)} schedules that count a step within {GOAL_MEAN_S} s on average "
+               f"(p95 {GOAL_P95_S} s) on every set and are as accurate on {headline} sound as the current one "
+               f"(5-s MAE {r.mae_5s:.3f} vs {base.mae_5s:.3f})")
+
+
+def plot(rows: Sequence[ScheduleScore], path: Path, chosen: ScheduleScore | None = None) -> Path:
+    """Latency (mean) against 5-s MAE, one panel per dataset; colour: network runs per second."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = list(dict.fromkeys(r.dataset for r in rows))
+    fig, axes = plt.subplots(1, len(sets), figsize=(5.2 * len(sets), 4.2), squeeze=False)
+    for ax, name in zip(axes[0], sets):
+        rs = [r for r in rows if r.dataset == name]
+        sc = ax.scatter([r.latency_mean_s for r in rs], [r.mae_5s for r in rs], c=[r.invokes_per_s for r in rs],
+                        cmap="viridis", norm=matplotlib.colors.LogNorm(), s=36, zorder=3)
+        for r in rs:
+            ax.annotate(f"{r.hop_frames * 10}/{r.lookahead_frames * 10}", (r.latency_mean_s, r.mae_5s), fontsize=6,
+                        xytext=(3, 2), textcoords="offset points")
+        if chosen is not None:
+            c = next((r for r in rs if (r.hop_frames, r.lookahead_frames) == (chosen.hop_frames, chosen.lookahead_frames)), None)
+            if c is not None:
+                ax.scatter([c.latency_mean_s], [c.mae_5s], s=160, facecolors="none", edgecolors="red", zorder=4, label="default")
+        ax.axhline(rs[0].metronome_mae_5s, color="grey", ls="--", lw=1, label="metronome (170 spm)")
+        ax.axvline(GOAL_MEAN_S, color="red", ls=":", lw=1, label=f"goal: mean {GOAL_MEAN_S} s")
+        ax.set_xlabel("step-to-count latency, mean (s)")
+        ax.set_ylabel("5-s MAE (steps)")
+        ax.set_title(f"{name} sound ({rs[0].n_runs} runs)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper right")
+    fig.colorbar(sc, ax=axes[0].tolist(), label="network runs per audio second")
+    fig.suptitle("edge-run schedules: hop/lookahead in ms", fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def table(rows: Sequence[ScheduleScore]) -> list[str]:
+    lines = ["| set | hop (ms) | lookahead (ms) | network runs/s | 5-s MAE | metronome | median count error | latency mean / p95 / max (s) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.dataset} | {r.hop_frames * 10} | {r.lookahead_frames * 10} | {r.invokes_per_s:g} | {r.mae_5s:.3f} | "
+                     f"{r.metronome_mae_5s:.3f} | {r.tce_median_pct:.1f} % | {r.latency_mean_s:.2f} / {r.latency_p95_s:.2f} / "
+                     f"{r.latency_max_s:.2f} |")
+    return lines

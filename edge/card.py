@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge.contract import CARD_SCHEMA_VERSION, DENSITY_FPS, DENSITY_STRIDE, FRAMES_PER_SECOND, N_MELS, frontend_params
-from edge.counter import RateCalibration
+from edge.counter import Alignment, RateCalibration
 from edge.util import atomic_write
 
 CARD_SUFFIX = ".card.json"
@@ -44,6 +44,7 @@ class ModelCard:
     tools: dict = field(default_factory=dict)  # versions of what made it
     created: str = ""
     calibration: dict = field(default_factory=dict)  # edge.counter.RateCalibration + its fit; {} = none
+    schedule: dict = field(default_factory=dict)  # the streaming schedule edge-run uses: hop_frames, lookahead_frames (+ why); {} = hop_frames, centre commit
     schema: int = CARD_SCHEMA_VERSION  # edge.contract.CARD_SCHEMA_VERSION of the writer; cards before it had none (1)
 
     def rate_calibration(self) -> RateCalibration | None:
@@ -54,6 +55,18 @@ class ModelCard:
             return RateCalibration.from_dict(self.calibration)
         except ValueError as e:
             raise CardError(f"{self.artifact}{CARD_SUFFIX}: bad calibration: {e}") from e
+
+    def alignment(self) -> Alignment:
+        """The windows ``edge-run`` runs by default: the card's ``schedule`` (``bench.schedule``
+        picks it from the latency/accuracy trade-off), else every ``hop_frames``, centre commit."""
+        s = self.schedule or {}
+        if not isinstance(s, dict):
+            raise CardError(f"{self.artifact}{CARD_SUFFIX}: schedule must be an object, got {str(s)[:60]}")
+        try:
+            return Alignment(self.window_frames, int(s.get("hop_frames", self.hop_frames)), self.density_stride,
+                             None if s.get("lookahead_frames") is None else int(s["lookahead_frames"]))
+        except (TypeError, ValueError) as e:
+            raise CardError(f"{self.artifact}{CARD_SUFFIX}: bad schedule: {e}") from e
 
     @property
     def density_stride(self) -> int:
@@ -157,7 +170,8 @@ def verify_card(card: ModelCard, artifact: str | Path) -> None:
             f"{card_path(artifact).name}: window {card.window_frames} and hop {card.hop_frames} must be multiples "
             f"of the density stride {card.density_stride}"
         )
-    card.rate_calibration()  # a malformed calibration is refused here, before anything runs
+    card.rate_calibration()  # a malformed calibration or schedule is refused here, before anything runs
+    card.alignment()
 
 
 def load_verified_card(artifact: str | Path) -> ModelCard:

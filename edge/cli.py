@@ -59,6 +59,7 @@ import typer
 from edge.audio import AudioError
 from edge.backends import Backend, BackendError, load_model
 from edge.card import CardError, ModelCard, card_path
+from edge.counter import Alignment
 from edge.frontend import FRAMES_PER_SECOND, SAMPLE_RATE
 from edge.sources import FileSource, MicError, MicSource, Source, StdinSource, list_devices
 from edge.stream import StreamCounter, Update
@@ -66,7 +67,8 @@ from edge.stream import StreamCounter, Update
 ASSETS = Path(__file__).resolve().parent / "assets"
 _FORMAT_RANK = {".tflite": 0, ".pte": 1, ".onnx": 2}
 
-DEFAULT_BLOCK_MS = 100.0  # blocks of a paced file and of stdin (a file read as fast as it goes takes one hop)
+DEFAULT_BLOCK_MS = 100.0  # blocks of a paced file and of stdin
+FILE_BLOCK_S = 2.0  # a file read as fast as it goes: 2-s blocks (or one hop if longer); per-block costs then vanish
 JSON_VERSION = 1  # summary["version"]: bump when a field below changes meaning or goes away
 HOP_FIELDS = ["t", "t_final", "steps", "cadence_spm", "latency_ms", "events", "level_db", "dropped_blocks"]
 LOG_COLUMNS = HOP_FIELDS  # the --log CSV has the per-hop fields as columns (events space-separated)
@@ -251,6 +253,7 @@ def run_stream(
     force: bool = False,
     out=None,
     record_dir: Path | None = None,
+    align: Alignment | None = None,
 ) -> dict:
     """Stream ``source`` through the counter; print per-hop JSON / live view; return the summary.
 
@@ -261,7 +264,7 @@ def run_stream(
     (``append``/``force``: see the module docstring; :func:`check_output` is the caller's).
     """
     out = out or sys.stdout
-    engine = StreamCounter(backend, card)
+    engine = StreamCounter(backend, card, align=align)
     log_file = writer = None
     if log is not None:
         log_file, writer = _open_log(log, append)
@@ -437,6 +440,33 @@ def _open_source(file: str | None, mic: bool, device: str | None, realtime: bool
     return FileSource(file, block_s=block_s, realtime=realtime, stop=stop)
 
 
+def _schedule(card: ModelCard, hop_ms: float | None, lookahead_ms: float | None) -> Alignment | None:
+    """The card's schedule with ``--hop-ms`` / ``--lookahead-ms`` applied (None: the card's as it is).
+
+    Only ``--hop-ms``: the card's lookahead if it has one, else the centre commit."""
+    if hop_ms is None and lookahead_ms is None:
+        return None
+
+    step_ms = card.density_stride * 1000 // FRAMES_PER_SECOND  # 40 ms: one density frame
+    window_ms = card.window_frames * 1000 // FRAMES_PER_SECOND
+
+    def frames(ms: float, option: str, hi: int) -> int:
+        n = round(ms / step_ms)
+        if abs(n * step_ms - ms) > 1e-6 or not (0 <= n * step_ms <= hi):
+            raise _Fail(f"{option} {ms:g}: must be a multiple of {step_ms} ms between {step_ms if option == '--hop-ms' else 0} "
+                        f"and {hi} (this model's window is {window_ms} ms)", 2)
+        return n * card.density_stride
+
+    base = card.alignment()
+    hop = base.hop_frames if hop_ms is None else frames(hop_ms, "--hop-ms", window_ms)
+    max_lookahead = window_ms - hop * 1000 // FRAMES_PER_SECOND
+    lookahead = base.lookahead_frames if lookahead_ms is None else frames(lookahead_ms, "--lookahead-ms", max_lookahead)
+    if lookahead is not None and lookahead * 1000 // FRAMES_PER_SECOND > max_lookahead:  # the card's, with a new hop
+        raise _Fail(f"--hop-ms {hop_ms:g}: the card's lookahead of {lookahead * 10} ms does not fit beside it in the "
+                    f"{window_ms}-ms window; give --lookahead-ms (at most {max_lookahead})", 2)
+    return Alignment(card.window_frames, hop, card.density_stride, lookahead)
+
+
 @app.command()
 def edge_run(
     file: Optional[str] = typer.Argument(None, help="audio file (any format soundfile reads); '-' = audio on stdin"),
@@ -460,6 +490,10 @@ def edge_run(
         help="audio block size; default: one model hop for a file, 100 ms for --realtime and stdin (mic uses <= 50 ms)",
     ),
     seconds: Optional[float] = typer.Option(None, "--seconds", min=0.0, help="stop after this much audio"),
+    hop_ms: Optional[float] = typer.Option(None, "--hop-ms", min=10.0, help="run the model every this many ms (a multiple of 40); "
+                                           "default: the model card's schedule"),
+    lookahead_ms: Optional[float] = typer.Option(None, "--lookahead-ms", min=0.0, help="count each window's steps up to this long "
+                                                 "before its end (a multiple of 40; less: sooner, with less context); default: the card's"),
     stdin_rate: int = typer.Option(SAMPLE_RATE, "--stdin-rate", help="sample rate of raw PCM on stdin (a WAV header overrides it)"),
     stdin_format: str = typer.Option("s16le", "--stdin-format", help="raw PCM format on stdin: s16le | f32le"),
 ) -> None:
@@ -491,8 +525,9 @@ def edge_run(
         stop = threading.Event()
         source = _open_source(file, mic, device, realtime, (block_ms or DEFAULT_BLOCK_MS) / 1e3, stdin_rate, stdin_format, stop)
         backend, card = load_model(artifact, threads=threads)
+        align = _schedule(card, hop_ms, lookahead_ms)
         if block_ms is None and isinstance(source, FileSource) and not realtime:
-            source.block_s = card.hop_frames / FRAMES_PER_SECOND  # throughput: one read and one front-end call per hop
+            source.block_s = max(FILE_BLOCK_S, (align or card.alignment()).hop_frames / FRAMES_PER_SECOND)
         for line in source.warnings:  # known before the first block: say it before counting
             _err(f"edge-run: warning: {line}")
         opened = len(source.warnings)
@@ -508,7 +543,7 @@ def edge_run(
         try:
             summary = run_stream(
                 source, backend, card, json_out=json_out, log=log, append=append, view=not json_out,
-                verbose=verbose, seconds=seconds, record=record, force=force, record_dir=record_dir,
+                verbose=verbose, seconds=seconds, record=record, force=force, record_dir=record_dir, align=align,
             )
         finally:
             for sig, handler in previous.items():

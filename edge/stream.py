@@ -100,9 +100,10 @@ class LatencyStats:
 
 
 def schedule(card: ModelCard, align: Alignment | None = None) -> Alignment:
-    """The windows a stream runs: ``align`` when given (its window must be the model's), else the card's."""
+    """The windows a stream runs: ``align`` when given (its window must be the model's), else the
+    card's schedule (:meth:`edge.card.ModelCard.alignment`)."""
     if align is None:
-        return Alignment(card.window_frames, card.hop_frames)
+        return card.alignment()
     if align.window_frames != card.window_frames:
         raise ValueError(f"schedule window {align.window_frames} frames != the model's {card.window_frames}")
     return align

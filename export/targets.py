@@ -336,7 +336,17 @@ def to_tflite(
     edge_model = litert_torch.convert(_eval(model), (example,), quant_config=quant_config)
     path.parent.mkdir(parents=True, exist_ok=True)
     edge_model.export(str(path))
-    return Exported(path, "tflite", precision, "litert", quantization, {})
+    return Exported(path, "tflite", precision, "litert", quantization, litert_delegation(path))
+
+
+def litert_delegation(path: str | Path) -> dict:
+    """How LiteRT's default XNNPACK delegate takes the model: ``delegated_subgraphs`` is the
+    number of XNNPACK partitions (1: the whole graph runs in XNNPACK; each extra partition means
+    ops between them run on LiteRT's reference kernels, with a hand-over both ways)."""
+    from edge.backends import load_backend
+
+    ops = load_backend(path)._interp._get_ops_details()
+    return {"delegated_subgraphs": sum(op["op_name"] == "DELEGATE" for op in ops)}
 
 
 # ----------------------------------------------------------------------------- ONNX

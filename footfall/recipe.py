@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from edge.util import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +98,12 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         else:
             known = ", ".join(sorted(p.stem for p in RECIPE_DIR.glob("*.yaml")))
             raise RecipeError(f"{path}: no such recipe file (recipes: {known})")
-    recipe = yaml.safe_load(path.read_text()) or {}
+    import yaml  # here, not at the top: `footfall --help` must work in a device-only install
+
+    try:
+        recipe = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise RecipeError(f"{path}: not a readable recipe ({str(e).splitlines()[0]})") from e
     unknown = sorted(set(recipe) - {"name", "runs", "fold", *STAGES})
     if unknown:
         raise RecipeError(f"{path}: unknown recipe keys {unknown} (expected name, runs, fold and {', '.join(STAGES)})")
@@ -275,7 +278,7 @@ def register(app) -> None:
         """Make a model from its recipe: data, teacher, PSL, student, quiet fine-tune, QAT, export, rate calibration, bundle."""
         try:
             spec = load_recipe(recipe)
-        except (RecipeError, yaml.YAMLError) as e:
+        except RecipeError as e:
             fail(e)
         try:
             run(spec, dry_run=dry_run, echo=lambda m: typer.echo(m, err=True))

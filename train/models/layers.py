@@ -1,8 +1,11 @@
 """Building blocks shared by the models; all stay 4-D (B, C, F, T) so that every op exports.
 
-Export notes (measured with ExecuTorch 1.5.1 XNNPACK, see TOOLCHAIN.md): a mean over the
-frequency axis alone (``mean(dim=2)``) is *not* delegated, ``avg_pool2d`` with a (F, 1) kernel
-is; standalone BatchNorm, max/avg pooling, ReLU/ReLU6, add, cat and reshape are delegated.
+Export notes (measured with ExecuTorch 1.5.1 XNNPACK and LiteRT 2.3's XNNPACK delegate): a mean
+over the frequency axis alone (``mean(dim=2)``) is *not* delegated by ExecuTorch; ``avg_pool2d``
+with a (F, 1) kernel is, in fp32 and int8, but LiteRT leaves an int8 AVERAGE_POOL_2D whose output
+scale differs from its input's outside XNNPACK (two partitions, and a requantize between them);
+a sum of the F rows times 1/F is delegated everywhere (:func:`collapse_frequency`). Standalone
+BatchNorm, max/avg pooling, ReLU/ReLU6, add, mul, cat and reshape are delegated.
 """
 
 from __future__ import annotations
@@ -82,12 +85,20 @@ class ConvBlock(nn.Module):
 def collapse_frequency(x: torch.Tensor) -> torch.Tensor:
     """(B, C, F, T) -> (B, C, 1, T): mean over the frequency axis (PANNs' ``mean(dim=3)``).
 
-    Written as an avg pool with a (F, 1) kernel because XNNPACK delegates that but not a mean
-    over one spatial axis. F is static in every export (only T may vary).
+    Written as the sum of the F frequency rows times 1/F: adds and one multiply, which XNNPACK
+    runs in fp32 and int8 under both ExecuTorch and LiteRT (module docstring). The earlier
+    ``avg_pool2d`` with an (F, 1) kernel left LiteRT's int8 graph in two XNNPACK partitions, and
+    the int8 ``.tflite`` ran slower than the fp32 one on a CPU without VNNI. No weights: trained
+    checkpoints load unchanged, and for F a power of two (every model here) the float result is
+    bit-identical to the average pool's. F is static in every export (only T may vary).
     """
-    if x.shape[2] == 1:
+    f = x.shape[2]
+    if f == 1:
         return x
-    return F.avg_pool2d(x, (x.shape[2], 1))
+    total = x[:, :, 0:1]
+    for i in range(1, f):
+        total = total + x[:, :, i : i + 1]
+    return total * (1.0 / f)
 
 
 class TemporalResidual(nn.Module):
