@@ -95,12 +95,12 @@ def schedule_command(
     data: Optional[Path] = typer.Option(Path("data/synth_default"), "--data", help="a generated dataset: its --fold test runs are scored too"),
     fold: int = typer.Option(0, "--fold", help="test split of this fold of --data"),
     out: Path = typer.Option(Path("out/schedule"), "--out", help="report folder: report.md, results.json, schedule.png"),
-    apply: bool = typer.Option(False, "--apply", help="write the chosen schedule into the model's card (then re-score the card: footfall eval --card)"),
+    apply: bool = typer.Option(False, "--apply", help="write the chosen schedule into the model's card as its live schedule (edge-run --mic)"),
 ) -> None:
-    """Choose how edge-run streams a model: every hop/lookahead of a grid scored for accuracy (5-s MAE
-    beside the metronome) and step-to-count latency on the real-sound set and a synthetic test fold;
-    the default is the cheapest that counts a step within 0.5 s (p95 0.8 s) without losing accuracy
-    on real sound."""
+    """Choose how edge-run --mic streams a model: every hop/lookahead of a grid scored for accuracy
+    (5-s MAE beside the metronome) and step-to-count latency on the real-sound set and a synthetic
+    test fold; the live schedule is the cheapest that counts a step within 0.5 s (p95 0.8 s)
+    without losing accuracy on real sound against the file schedule (a window every hop_frames)."""
     import json
 
     from bench import schedule as S
@@ -135,13 +135,49 @@ def schedule_command(
                                               "![latency against accuracy](schedule.png)", "", *S.table(rows), ""]))
     typer.echo(f"{why}\nreport: {out / 'report.md'}")
     if apply and chosen is not None:
-        card.schedule = {"hop_frames": chosen.hop_frames, "lookahead_frames": chosen.lookahead_frames, "why": why}
+        card.live_schedule = S.live_schedule(rows, chosen, why)
         write_card(card, model)
-        typer.echo(f"{model.name}: card schedule set; re-score it: footfall eval {realset} --model {model} --card real_sound")
+        typer.echo(f"{model.name}: live schedule written into its card")
     elif apply:
         _fail(f"nothing applied: {why}", 1)
+
+
+def engine_command(
+    model: Optional[Path] = typer.Option(None, "--model", help="the artifact with its card (default: the bundled model)"),
+    out: Path = typer.Option(Path("out/bench-engine"), "--out", help="report folder: report.md, results.json, rss.png"),
+    minutes: float = typer.Option(60.0, "--minutes", min=1.0, help="length of the long file (the bundled sample run repeated)"),
+    realset: Optional[Path] = typer.Option(None, "--realset", help="the real-sound set: step-to-count latency of each schedule"),
+    int8: bool = typer.Option(True, "--int8/--no-int8", help="also export the architecture in fp32 and int8 and time both per runtime"),
+) -> None:
+    """What edge-run costs beside its network: in-process split (decode, front end, network, glue),
+    whole-process time on a 60-s and a long file, cold start, RSS, and int8 against fp32 per
+    runtime; every figure with its ratio to the network alone, for the card's live schedule
+    (edge-run --mic) and its file schedule (a window every hop_frames)."""
+    from bench.engine import engine_bench, report
+    from edge.card import CardError
+    from edge.cli import bundled_model
+
+    artifact = model or bundled_model()
+    if artifact is None or not Path(artifact).is_file():
+        _fail(f"--model {artifact}: no such model file")
+    if realset is not None and not (realset / "manifest.csv").is_file():
+        _fail(f"--realset {realset}: no dataset here (build it: footfall data realset --out {realset})")
+    try:
+        res = engine_bench(Path(artifact), out, minutes=minutes, int8=int8, realset=realset,
+                           say=lambda m: typer.echo(f"bench-engine: {m}", err=True))
+    except (CardError, RuntimeError) as e:
+        _fail(str(e).splitlines()[0])
+    path = report(res, out)
+    failed = [g for g in res["goals"] if g["passed"] is False]
+    for g in res["goals"]:
+        typer.echo(f"{g['schedule']:>8}  {g['goal']:<45} {g['value']:.3f} (limit {g['limit']}) "
+                   f"{'n/a' if g['passed'] is None else 'PASS' if g['passed'] else 'FAIL'}")
+    typer.echo(f"report: {path}")
+    if failed:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
     app.command("bench")(bench_command)
     app.command("bench-schedule")(schedule_command)
+    app.command("bench-engine")(engine_command)

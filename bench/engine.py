@@ -15,7 +15,8 @@ these ratios much less so):
   the window overlap of the schedule (a window of W frames every H frames: W / H times the
   MACs of the audio itself).
 
-The schedule (hop, lookahead) is the card's unless given; step-to-count latency and accuracy per
+Both schedules of the card are measured: ``live`` (``edge-run --mic``: its live schedule, a
+short hop) and ``file`` (a window every ``hop_frames``); step-to-count latency and accuracy per
 schedule are :mod:`bench.schedule`'s.
 """
 
@@ -185,3 +186,221 @@ def rss_growth_mb(run: ProcessRun, skip_s: float = 2.0) -> float:
     """RSS at the end minus RSS once the run has started (after ``skip_s``): flat is ~0."""
     late = [m for t, m in run.rss_mb if t >= skip_s]
     return late[-1] - late[0] if len(late) >= 2 else 0.0
+
+
+@dataclass
+class PrecisionSpeed:
+    runtime: str  # litert | executorch
+    fp32_ms: float  # per invoke, median over rounds
+    int8_ms: float
+    speedup: float  # median over rounds of fp32 / int8 measured back to back
+    partitions: dict  # precision -> XNNPACK partitions (1: the whole graph delegated)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def int8_speedups(card, out: Path, rounds: int = 40, calls: int = 10) -> list[PrecisionSpeed]:
+    """int8 against fp32 in each runtime, for the card's architecture (random weights: speed only).
+
+    Exports the card's model config through ``export.targets`` to ``.tflite`` and ``.pte`` in both
+    precisions (PTQ on 16 random log-mel windows), then times the four interleaved, one thread:
+    ``rounds`` rounds of ``calls`` invocations each, the order rotating, so that load on a shared
+    machine hits every artifact alike; the speed-up is the median of the per-round ratios.
+    """
+    import torch
+
+    from edge.backends import load_backend
+    from export.targets import to_pte, to_tflite
+    from train.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(card.model["name"], **card.model.get("config", {})).eval()
+    x = torch.randn(1, 1, N_MELS, card.window_frames) * 2 - 6
+    calib = [torch.randn(1, 1, N_MELS, card.window_frames) * 2 - 6 for _ in range(16)]
+    out.mkdir(parents=True, exist_ok=True)
+    paths, parts = {}, {}
+    for runtime, export, ext in (("litert", to_tflite, "tflite"), ("executorch", to_pte, "pte")):
+        for precision in ("fp32", "int8"):
+            e = export(model, x, out / f"{card.model['name']}_{precision}.{ext}", precision, calib if precision == "int8" else None)
+            paths[runtime, precision] = e.path
+            parts.setdefault(runtime, {})[precision] = e.info.get("delegated_subgraphs")
+    backends = {k: load_backend(p, threads=1) for k, p in paths.items()}
+    window = x.numpy()
+    times: dict = {k: [] for k in backends}
+    keys = list(backends)
+    for r in range(rounds):
+        for k in keys[r % len(keys):] + keys[: r % len(keys)]:
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                backends[k].run(window)
+            times[k].append((time.perf_counter() - t0) / calls * 1e3)
+    rows = []
+    for runtime in ("litert", "executorch"):
+        f, i = np.asarray(times[runtime, "fp32"]), np.asarray(times[runtime, "int8"])
+        rows.append(PrecisionSpeed(runtime, float(np.median(f)), float(np.median(i)), float(np.median(f / i)), parts[runtime]))
+    return rows
+
+
+# the engine goals, checked on the bundled model at one thread (ratios measured in one run)
+GOALS = {
+    "engine_ratio": 1.5,  # in-process cost / the network's own invokes
+    "process_ratio": 2.0,  # whole-process edge-run on a long file / the network's own invokes
+    "process_ms_per_s": 1.5,  # whole-process ms per audio second
+    "cold_start_s": 0.3,  # spawn -> first count (.tflite)
+    "int8_speedup": 1.5,  # int8 over fp32 per runtime (on a CPU with AVX2 or better)
+    "rss_mb": 100.0,  # peak RSS, flat over the long file
+}
+
+
+def engine_bench(artifact: Path, out: Path, minutes: float = 60.0, int8: bool = True, realset: Path | None = None,
+                 say=lambda m: None) -> dict:
+    """Every figure of the engine bench (module docstring) for ``artifact``; returns a JSON-able dict."""
+    from bench.run import machine_info
+    from bench.schedule import stream_run
+    from edge.card import load_verified_card
+
+    card = load_verified_card(artifact)
+    live = card.alignment(live=True)
+    economy = card.alignment()
+    sample = Path(artifact).parent / "sample_run.wav"
+    if not sample.is_file():
+        from edge.cli import ASSETS
+
+        sample = ASSETS / "sample_run.wav"
+    files = {"60 s": long_wav(sample, out / "audio" / "run_60s.wav", 60.0),
+             f"{minutes:g} min": long_wav(sample, out / "audio" / f"run_{minutes:g}min.wav", minutes * 60.0)}
+    res: dict = {"artifact": str(artifact), "machine": machine_info(), "schedules": {}}
+    for name, align in (("live", live), ("file", economy)):
+        say(f"cost split, {name} schedule (hop {align.hop_frames * 10} ms)")
+        split = cost_split(artifact, files["60 s"], align)
+        extra = ["--hop-ms", str(align.hop_frames * 10)] + ([] if align.lookahead_frames is None else
+                                                             ["--lookahead-ms", str(align.lookahead_frames * 10)])
+        runs = {}
+        for label, wav in files.items():
+            say(f"whole process, {name} schedule, {label}")
+            runs[label] = whole_process(wav, artifact, extra)
+        cold = sorted(whole_process(files["60 s"], artifact, extra).first_count_s for _ in range(3))[1]
+        long_run = runs[f"{minutes:g} min"]
+        net_ms_per_s = split.network_alone
+        res["schedules"][name] = {
+            "hop_ms": align.hop_frames * 10, "lookahead_ms": align.latency_frames * 10,
+            "windows_per_s": FRAMES_PER_SECOND / align.hop_frames,
+            "macs_per_audio_s": macs_per_audio_second(card, align),
+            "cost_split": split.to_dict(),
+            "process": {k: v.to_dict() | {"ratio_to_network": round(v.ms_per_audio_s / net_ms_per_s, 3)} for k, v in runs.items()},
+            "cold_start_s": cold,
+            "rss_growth_mb": rss_growth_mb(long_run),
+        }
+        if realset is not None:
+            from edge.audio import load_audio
+            from edge.backends import load_model
+            from train.data.recordings import labeled, load_dataset
+
+            backend, _ = load_model(artifact)
+            lags = []
+            for r in labeled(load_dataset(realset, n_folds=5)):
+                lags += stream_run(backend, card, load_audio(r.audio), align)[1]
+            res["schedules"][name]["latency_s"] = {"mean": float(np.mean(lags)), "p95": float(np.percentile(lags, 95)),
+                                                   "max": float(np.max(lags)), "set": str(realset)}
+    if int8:
+        say("int8 against fp32: exporting the architecture in both precisions")
+        res["int8"] = [r.to_dict() for r in int8_speedups(card, out / "int8")]
+    res["goals"] = goals(res)
+    return res
+
+
+def goals(res: dict) -> list[dict]:
+    """The engine goals, for each schedule (latency only where the real-sound set was given)."""
+    rows = []
+    for name, s in res["schedules"].items():
+        long_run = next(v for k, v in s["process"].items() if k != "60 s")
+        checks = [
+            ("in-process cost / network alone", s["cost_split"]["ratio"], GOALS["engine_ratio"]),
+            ("whole process / network alone, long file", long_run["ratio_to_network"], GOALS["process_ratio"]),
+            ("whole process, ms per audio second", long_run["ms_per_audio_s"], GOALS["process_ms_per_s"]),
+            ("cold start to first count (s)", s["cold_start_s"], GOALS["cold_start_s"]),
+            ("peak RSS (MB)", long_run["peak_rss_mb"], GOALS["rss_mb"]),
+        ]
+        if "latency_s" in s:
+            checks += [("step-to-count latency, mean (s)", s["latency_s"]["mean"], 0.5),
+                       ("step-to-count latency, p95 (s)", s["latency_s"]["p95"], 0.8)]
+        rows += [{"schedule": name, "goal": g, "value": v, "limit": lim, "passed": v <= lim} for g, v, lim in checks]
+    avx2 = "avx2" in res["machine"].get("cpu_features", [])
+    for r in res.get("int8", []):
+        rows.append({"schedule": "-", "goal": f"int8 / fp32 speed, {r['runtime']}", "value": r["speedup"],
+                     "limit": GOALS["int8_speedup"], "passed": (r["speedup"] >= GOALS["int8_speedup"]) if avx2 else None})
+    return rows
+
+
+def _f(v, digits: int = 3) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def report(res: dict, out: Path) -> Path:
+    """``report.md`` (and ``rss.png``) in ``out`` from :func:`engine_bench`'s result."""
+    m = res["machine"]
+    lines = [f"# edge-run engine bench: {Path(res['artifact']).name}", "",
+             f"Machine: {m.get('cpu', '?')}, {m.get('cores')} cores; CPU features: {', '.join(m.get('cpu_features', [])) or 'none detected'}; "
+             f"load average at the start {m.get('load_avg_start')}. One inference thread, numpy on one thread. "
+             "Every ratio is between figures measured in this one run.", ""]
+    for name, s in res["schedules"].items():
+        c = s["cost_split"]
+        lines += [f"## Schedule `{name}`: a window every {s['hop_ms']} ms, lookahead {s['lookahead_ms']} ms", "",
+                  f"Network: {s['windows_per_s']:.2f} windows per audio second, {s['macs_per_audio_s'] / 1e6:.1f} MMAC per audio second "
+                  "(window overlap included).", "",
+                  "| in-process, ms per audio second | decode | front end | network | glue | total | network alone | total / network alone |",
+                  "|---|---|---|---|---|---|---|---|",
+                  f"| {c['audio_s']:.0f}-s file | {_f(c['decode'])} | {_f(c['frontend'])} | {_f(c['network'])} | {_f(c['glue'])} | "
+                  f"{_f(c['total'])} | {_f(c['network_alone'])} | {_f(c['ratio'], 2)} |", "",
+                  "| whole process (edge-run FILE --json) | first count (s) | wall (s) | ms per audio second | / network alone | peak RSS (MB) |",
+                  "|---|---|---|---|---|---|"]
+        for label, p in s["process"].items():
+            lines.append(f"| {label} | {_f(p['first_count_s'])} | {_f(p['wall_s'])} | {_f(p['ms_per_audio_s'])} | "
+                         f"{_f(p['ratio_to_network'], 2)} | {_f(p['peak_rss_mb'], 1)} |")
+        lines += ["", f"Cold start to the first count (median of 3): {_f(s['cold_start_s'])} s. RSS growth over the long file: "
+                  f"{_f(s['rss_growth_mb'], 1)} MB."]
+        if "latency_s" in s:
+            la = s["latency_s"]
+            lines += [f"Step-to-count latency on the real-sound set: mean {_f(la['mean'], 2)} s, p95 {_f(la['p95'], 2)} s, "
+                      f"max {_f(la['max'], 2)} s."]
+        lines.append("")
+    if res.get("int8"):
+        lines += ["## int8 against fp32 (the card's architecture, random weights)", "",
+                  "| runtime | fp32 ms/window | int8 ms/window | int8 speed-up | XNNPACK partitions (fp32, int8) |", "|---|---|---|---|---|"]
+        for r in res["int8"]:
+            lines.append(f"| {r['runtime']} | {_f(r['fp32_ms'])} | {_f(r['int8_ms'])} | {_f(r['speedup'], 2)}x | "
+                         f"{r['partitions'].get('fp32')}, {r['partitions'].get('int8')} |")
+        lines.append("")
+    lines += ["## Goals", "", "| schedule | goal | value | limit | result |", "|---|---|---|---|---|"]
+    for g in res["goals"]:
+        verdict = "n/a (no AVX2)" if g["passed"] is None else ("PASS" if g["passed"] else "FAIL")
+        lines.append(f"| {g['schedule']} | {g['goal']} | {_f(g['value'])} | {g['limit']} | {verdict} |")
+    out.mkdir(parents=True, exist_ok=True)
+    _rss_plot(res, out / "rss.png")
+    lines += ["", "![RSS through the long file](rss.png)", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    (out / "results.json").write_text(json.dumps(res, indent=1))
+    return path
+
+
+def _rss_plot(res: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for name, s in res["schedules"].items():
+        label, p = next((k, v) for k, v in s["process"].items() if k != "60 s")
+        t, mb = zip(*p["rss_mb"]) if p["rss_mb"] else ((), ())
+        ax.plot(t, mb, label=f"{name} schedule, {label} file")
+    ax.axhline(GOALS["rss_mb"], color="red", ls=":", lw=1, label="goal")
+    ax.set_xlabel("wall time (s)")
+    ax.set_ylabel("RSS (MB)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)

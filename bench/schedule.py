@@ -152,7 +152,7 @@ def choose(rows: Sequence[ScheduleScore], current: tuple[int, int], headline: st
     r = by[best][headline]
     return r, (f"hop {r.hop_frames * 10} ms, lookahead {r.lookahead_frames * 10} ms: the fewest network runs "
                f"({r.invokes_per_s:g}/s) of the {len(ok)} schedules that count a step within {GOAL_MEAN_S} s on average "
-               f"(p95 {GOAL_P95_S} s) on every set and are as accurate on {headline} sound as the current one "
+               f"(p95 {GOAL_P95_S} s) on every set and are as accurate on {headline} sound as the file schedule "
                f"(5-s MAE {r.mae_5s:.3f} vs {base.mae_5s:.3f})")
 
 
@@ -182,7 +182,7 @@ def plot(rows: Sequence[ScheduleScore], path: Path, chosen: ScheduleScore | None
         ax.set_ylabel("5-s MAE (steps)")
         ax.set_title(f"{name} sound ({rs[0].n_runs} runs)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="best")
     fig.colorbar(sc, ax=axes[0].tolist(), label="network runs per audio second")
     fig.suptitle("edge-run schedules: hop/lookahead in ms", fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -199,3 +199,12 @@ def table(rows: Sequence[ScheduleScore]) -> list[str]:
                      f"{r.metronome_mae_5s:.3f} | {r.tce_median_pct:.1f} % | {r.latency_mean_s:.2f} / {r.latency_p95_s:.2f} / "
                      f"{r.latency_max_s:.2f} |")
     return lines
+
+
+def live_schedule(rows: Sequence[ScheduleScore], chosen: ScheduleScore, why: str) -> dict:
+    """The card's ``live_schedule``: the chosen hop and lookahead, why, and its scores per set."""
+    scores = {r.dataset: {"mae_5s": round(r.mae_5s, 4), "metronome_mae_5s": round(r.metronome_mae_5s, 4),
+                          "latency_mean_s": round(r.latency_mean_s, 3), "latency_p95_s": round(r.latency_p95_s, 3),
+                          "n_runs": r.n_runs}
+              for r in rows if (r.hop_frames, r.lookahead_frames) == (chosen.hop_frames, chosen.lookahead_frames)}
+    return {"hop_frames": chosen.hop_frames, "lookahead_frames": chosen.lookahead_frames, "why": why, "scores": scores}

@@ -23,7 +23,7 @@ import pytest
 
 from bench.latency import HopRunner, numpy_blas_single_thread
 from bench.subjects import discover, load_backend
-from edge.frontend import HOP_LENGTH, StreamingLogMel
+from edge.frontend import HOP_LENGTH, SAMPLE_RATE, StreamingLogMel
 
 ROUNDS = int(os.environ.get("FOOTFALL_BENCH_ROUNDS", "5"))
 WARMUP = max(1, min(10, ROUNDS // 10))
@@ -87,3 +87,48 @@ def test_frontend_hop(benchmark, found):
     benchmark.group = "front end"
     frames = benchmark.pedantic(lambda: fe.push(next(blocks)), rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
     assert frames.shape[1] == hop // HOP_LENGTH
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    """The bundled model and 10 s of its sample run (edge.cli.bundled_model, the card's schedule)."""
+    import soundfile as sf
+
+    from edge.backends import load_model
+    from edge.cli import bundled_model
+
+    path = bundled_model()
+    if path is None:
+        pytest.skip("no bundled model")
+    backend, card = load_model(path, threads=1)
+    audio, _ = sf.read(str(path.parent / "sample_run.wav"), dtype="float32")
+    return backend, card, audio[: 10 * SAMPLE_RATE]
+
+
+def test_bundled_engine_10s(benchmark, bundled):
+    """edge-run's engine on 10 s of audio in 2-s blocks (front end, windows of the card's
+    schedule, counter); compare with test_bundled_network_10s: the same windows, network alone."""
+    from edge.stream import StreamCounter
+
+    backend, card, audio = bundled
+
+    def run():
+        engine = StreamCounter(backend, card)
+        for s in range(0, len(audio), 2 * SAMPLE_RATE):
+            engine.push(audio[s : s + 2 * SAMPLE_RATE])
+        engine.finish()
+        return engine.latency.n
+
+    benchmark.group = "bundled model, 10 s of audio"
+    windows = benchmark.pedantic(run, rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    assert windows == card.alignment().n_windows(len(audio) // HOP_LENGTH) + 1  # + the tail window
+    benchmark.extra_info["windows"] = windows
+
+
+def test_bundled_network_10s(benchmark, bundled):
+    backend, card, audio = bundled
+    windows = card.alignment().n_windows(len(audio) // HOP_LENGTH) + 1
+    x = np.full((1, 1, 64, card.window_frames), -6.0, np.float32)
+    benchmark.group = "bundled model, 10 s of audio"
+    benchmark.pedantic(lambda: [backend.run(x) for _ in range(windows)], rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    benchmark.extra_info["windows"] = windows

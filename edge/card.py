@@ -44,7 +44,7 @@ class ModelCard:
     tools: dict = field(default_factory=dict)  # versions of what made it
     created: str = ""
     calibration: dict = field(default_factory=dict)  # edge.counter.RateCalibration + its fit; {} = none
-    schedule: dict = field(default_factory=dict)  # the streaming schedule edge-run uses: hop_frames, lookahead_frames (+ why); {} = hop_frames, centre commit
+    live_schedule: dict = field(default_factory=dict)  # how edge-run --mic streams: hop_frames, lookahead_frames (+ why, scores); {} = as a file
     schema: int = CARD_SCHEMA_VERSION  # edge.contract.CARD_SCHEMA_VERSION of the writer; cards before it had none (1)
 
     def rate_calibration(self) -> RateCalibration | None:
@@ -56,17 +56,20 @@ class ModelCard:
         except ValueError as e:
             raise CardError(f"{self.artifact}{CARD_SUFFIX}: bad calibration: {e}") from e
 
-    def alignment(self) -> Alignment:
-        """The windows ``edge-run`` runs by default: the card's ``schedule`` (``bench.schedule``
-        picks it from the latency/accuracy trade-off), else every ``hop_frames``, centre commit."""
-        s = self.schedule or {}
+    def alignment(self, live: bool = False) -> Alignment:
+        """The windows ``edge-run`` runs: a file, every ``hop_frames`` with the centre hop
+        committed (the most context, the fewest network runs); live (the microphone), the card's
+        ``live_schedule`` when it has one: a shorter hop and lookahead, so that a step is counted
+        within half a second (``footfall bench-schedule`` chooses it from the latency/accuracy
+        trade-off; docs/schedule)."""
+        s = self.live_schedule if live else {}
         if not isinstance(s, dict):
-            raise CardError(f"{self.artifact}{CARD_SUFFIX}: schedule must be an object, got {str(s)[:60]}")
+            raise CardError(f"{self.artifact}{CARD_SUFFIX}: live_schedule must be an object, got {str(s)[:60]}")
         try:
             return Alignment(self.window_frames, int(s.get("hop_frames", self.hop_frames)), self.density_stride,
                              None if s.get("lookahead_frames") is None else int(s["lookahead_frames"]))
         except (TypeError, ValueError) as e:
-            raise CardError(f"{self.artifact}{CARD_SUFFIX}: bad schedule: {e}") from e
+            raise CardError(f"{self.artifact}{CARD_SUFFIX}: bad live_schedule: {e}") from e
 
     @property
     def density_stride(self) -> int:
@@ -171,7 +174,7 @@ def verify_card(card: ModelCard, artifact: str | Path) -> None:
             f"of the density stride {card.density_stride}"
         )
     card.rate_calibration()  # a malformed calibration or schedule is refused here, before anything runs
-    card.alignment()
+    card.alignment(live=True)
 
 
 def load_verified_card(artifact: str | Path) -> ModelCard:

@@ -73,7 +73,7 @@ JSON_VERSION = 1  # summary["version"]: bump when a field below changes meaning 
 HOP_FIELDS = ["t", "t_final", "steps", "cadence_spm", "latency_ms", "events", "level_db", "dropped_blocks"]
 LOG_COLUMNS = HOP_FIELDS  # the --log CSV has the per-hop fields as columns (events space-separated)
 SUMMARY_FIELDS = [
-    "version", "source", "model", "backend", "threads", "steps", "events", "audio_s", "t_final", "active_s",
+    "version", "source", "model", "backend", "threads", "steps", "events", "audio_s", "schedule", "t_final", "active_s",
     "mean_cadence_spm", "peak_cadence_spm", "windows", "dropped_blocks", "xruns", "clipped_fraction",
     "bad_samples", "wall_s", "interrupted", "error", "warnings",
 ]
@@ -440,12 +440,13 @@ def _open_source(file: str | None, mic: bool, device: str | None, realtime: bool
     return FileSource(file, block_s=block_s, realtime=realtime, stop=stop)
 
 
-def _schedule(card: ModelCard, hop_ms: float | None, lookahead_ms: float | None) -> Alignment | None:
-    """The card's schedule with ``--hop-ms`` / ``--lookahead-ms`` applied (None: the card's as it is).
-
-    Only ``--hop-ms``: the card's lookahead if it has one, else the centre commit."""
+def _schedule(card: ModelCard, live: bool, hop_ms: float | None, lookahead_ms: float | None) -> Alignment:
+    """The card's schedule (``live``: its live one, for the microphone) with ``--hop-ms`` /
+    ``--lookahead-ms`` applied. Only ``--hop-ms``: the schedule's lookahead if it has one, else
+    the centre commit."""
+    base = card.alignment(live=live)
     if hop_ms is None and lookahead_ms is None:
-        return None
+        return base
 
     step_ms = card.density_stride * 1000 // FRAMES_PER_SECOND  # 40 ms: one density frame
     window_ms = card.window_frames * 1000 // FRAMES_PER_SECOND
@@ -457,7 +458,6 @@ def _schedule(card: ModelCard, hop_ms: float | None, lookahead_ms: float | None)
                         f"and {hi} (this model's window is {window_ms} ms)", 2)
         return n * card.density_stride
 
-    base = card.alignment()
     hop = base.hop_frames if hop_ms is None else frames(hop_ms, "--hop-ms", window_ms)
     max_lookahead = window_ms - hop * 1000 // FRAMES_PER_SECOND
     lookahead = base.lookahead_frames if lookahead_ms is None else frames(lookahead_ms, "--lookahead-ms", max_lookahead)
@@ -491,7 +491,7 @@ def edge_run(
     ),
     seconds: Optional[float] = typer.Option(None, "--seconds", min=0.0, help="stop after this much audio"),
     hop_ms: Optional[float] = typer.Option(None, "--hop-ms", min=10.0, help="run the model every this many ms (a multiple of 40); "
-                                           "default: the model card's schedule"),
+                                           "default: the card's (for --mic its live schedule)"),
     lookahead_ms: Optional[float] = typer.Option(None, "--lookahead-ms", min=0.0, help="count each window's steps up to this long "
                                                  "before its end (a multiple of 40; less: sooner, with less context); default: the card's"),
     stdin_rate: int = typer.Option(SAMPLE_RATE, "--stdin-rate", help="sample rate of raw PCM on stdin (a WAV header overrides it)"),
@@ -525,9 +525,9 @@ def edge_run(
         stop = threading.Event()
         source = _open_source(file, mic, device, realtime, (block_ms or DEFAULT_BLOCK_MS) / 1e3, stdin_rate, stdin_format, stop)
         backend, card = load_model(artifact, threads=threads)
-        align = _schedule(card, hop_ms, lookahead_ms)
+        align = _schedule(card, mic, hop_ms, lookahead_ms)
         if block_ms is None and isinstance(source, FileSource) and not realtime:
-            source.block_s = max(FILE_BLOCK_S, (align or card.alignment()).hop_frames / FRAMES_PER_SECOND)
+            source.block_s = max(FILE_BLOCK_S, align.hop_frames / FRAMES_PER_SECOND)
         for line in source.warnings:  # known before the first block: say it before counting
             _err(f"edge-run: warning: {line}")
         opened = len(source.warnings)

@@ -101,7 +101,7 @@ class LatencyStats:
 
 def schedule(card: ModelCard, align: Alignment | None = None) -> Alignment:
     """The windows a stream runs: ``align`` when given (its window must be the model's), else the
-    card's schedule (:meth:`edge.card.ModelCard.alignment`)."""
+    card's file schedule (:meth:`edge.card.ModelCard.alignment`)."""
     if align is None:
         return card.alignment()
     if align.window_frames != card.window_frames:
@@ -249,6 +249,8 @@ class StreamCounter:
             "steps": c.steps,
             "events": c.n_events,
             "audio_s": round(audio_s, 3),
+            "schedule": {"hop_ms": self.align.hop_frames * 1000 // FRAMES_PER_SECOND,
+                         "lookahead_ms": self.align.latency_frames * 1000 // FRAMES_PER_SECOND},
             "t_final": round(c.t_final, 3),
             "windows": self.latency.n,
             **{k: _round(v, 2) for k, v in _runner_figures(c).items()},

@@ -298,3 +298,32 @@ def test_bundled_models_count_no_steps_in_silence(level_dbfs):
         backend, card = load_model(path)
         steps = count_offline(backend, card, x).steps
         assert steps < 1.0, f"{path.name}: {steps:.2f} steps in 10 s of {'digital silence' if level_dbfs is None else f'{level_dbfs:g} dBFS noise'}"
+
+
+def test_hop_and_lookahead_options_set_the_schedule(model, wav):
+    """--hop-ms/--lookahead-ms: the count equals the offline count on that schedule, and the
+    summary says which schedule ran."""
+    from edge.card import load_card
+    from edge.counter import Alignment
+
+    code, out, err = invoke(wav, "--model", model, "--json", "--hop-ms", "280", "--lookahead-ms", "120")
+    assert code == 0, err
+    hops, summary = parse_json_lines(out)
+    assert summary["schedule"] == {"hop_ms": 280, "lookahead_ms": 120}
+    backend, card = load_model(model)
+    offline = count_offline(backend, card, load_audio(wav), align=Alignment(card.window_frames, 28, 4, 12))
+    assert summary["steps"] == pytest.approx(offline.steps, abs=1e-3)
+    assert all(round(b["t"] - a["t"], 3) == 0.28 for a, b in zip(hops[:-1], hops[1:-1]))
+    code, out, err = invoke(wav, "--model", model, "--json")
+    assert parse_json_lines(out)[1]["schedule"] == {"hop_ms": load_card(model).hop_frames * 10,
+                                                    "lookahead_ms": Alignment(card.window_frames, card.hop_frames).latency_frames * 10}
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--hop-ms", "30"], "--hop-ms 30: must be a multiple of 40 ms"),
+    (["--hop-ms", "280", "--lookahead-ms", "50"], "--lookahead-ms 50: must be a multiple of 40 ms"),
+    (["--hop-ms", "400", "--lookahead-ms", "4000"], "--lookahead-ms 4000: must be a multiple of 40 ms between 0 and"),
+])
+def test_bad_schedules_are_one_line_usage_errors(model, wav, args, match):
+    code, out, err = invoke(wav, "--model", model, *args)
+    assert code == 2 and match in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err

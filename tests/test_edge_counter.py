@@ -250,3 +250,25 @@ def test_a_card_with_a_bad_calibration_is_refused_before_anything_runs(tmp_path)
     with pytest.raises(CardError, match=r"m.onnx.card.json: bad calibration: .*gain_max") as e:
         load_verified_card(artifact)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("w,h,la", [(240, 28, 12), (240, 20, 0), (240, 200, 40), (200, 48, 8), (240, 240, 0)])
+@pytest.mark.parametrize("n_frames", [0, 57, 240, 241, 1003, 4321])
+def test_a_lookahead_commits_every_frame_once_that_far_before_the_window_end(w, h, la, n_frames):
+    a = Alignment(w, h, DENSITY_STRIDE, la)
+    assert a.latency_frames == la
+    assert a.mean_count_latency_s == pytest.approx((la + h / 2) / FRAMES_PER_SECOND)
+    for k in (1, 2, 9):
+        lo, hi = a.commit(k)
+        assert (hi - lo) * DENSITY_STRIDE == h and w - hi * DENSITY_STRIDE == la
+    committed = []
+    for start, lo, hi in a.plan(n_frames):
+        committed.extend(range(start // DENSITY_STRIDE + lo, start // DENSITY_STRIDE + hi))
+    assert committed == list(range(n_frames // DENSITY_STRIDE))
+
+
+def test_a_lookahead_off_the_grid_or_outside_the_window_is_a_clear_error():
+    for la in (2, -4, 44):
+        with pytest.raises(ValueError, match=r"lookahead_frames .* multiple of 4 in \[0, 40\]"):
+            Alignment(240, 200, DENSITY_STRIDE, la)
+    assert Alignment(240, 200, DENSITY_STRIDE, None).latency_frames == 20  # None: the centre hop

@@ -16,7 +16,7 @@ import soundfile as sf
 
 from edge.audio import AudioError, load_audio
 from edge.backends import load_model
-from edge.counter import RateCalibration
+from edge.counter import Alignment, RateCalibration
 from edge.golden import OnsetBackend, click_track, onset_card
 from edge.sources import FileSource
 from edge.stream import StreamCounter, count_offline, offline_log_mel
@@ -232,3 +232,37 @@ def test_bundled_models_stream_equals_offline(block):
     for artifact in artifacts:
         backend, card = load_model(artifact)
         assert_same(stream(backend, card, pcm, block)[0], count_offline(backend, card, pcm))
+
+
+@pytest.mark.parametrize("kind", ["numpy", "tflite"])
+@pytest.mark.parametrize("hop,lookahead", [(28, 12), (20, 0), (160, 40)])
+def test_stream_equals_offline_on_a_lookahead_schedule(backends, audio, kind, hop, lookahead):
+    """Streaming equals offline on any schedule; every regular update is final up to ``lookahead``
+    before the audio it has seen."""
+    backend, card = backends[kind]
+    align = Alignment(card.window_frames, hop, 4, lookahead)
+    offline = count_offline(backend, card, audio, align=align)
+    for block in (1601, None):
+        sc = StreamCounter(backend, card, keep=True, align=align)
+        updates = []
+        for i in range(0, len(audio), block or len(audio)):
+            updates += sc.push(audio[i : i + (block or len(audio))])
+        updates += sc.finish()
+        assert_same(sc.result(), offline)
+        for u in updates[1:]:
+            if not u.tail:
+                assert u.t - u.t_final == pytest.approx(lookahead / 100)
+    assert offline.windows == len(align.plan(offline.n_frames))
+
+
+def test_the_card_live_schedule_is_for_the_microphone_and_validated(backends):
+    from edge.card import CardError
+
+    _, card = backends["numpy"]
+    live = dataclasses.replace(card, live_schedule={"hop_frames": 28, "lookahead_frames": 12})
+    assert live.alignment() == Alignment(card.window_frames, card.hop_frames)
+    assert live.alignment(live=True) == Alignment(card.window_frames, 28, 4, 12)
+    assert card.alignment(live=True) == card.alignment()  # no live schedule: as a file
+    for bad in ({"hop_frames": 30}, {"hop_frames": 28, "lookahead_frames": 500}, {"hop_frames": "x"}, [1]):
+        with pytest.raises(CardError, match="live_schedule"):
+            dataclasses.replace(card, live_schedule=bad).alignment(live=True)
