@@ -95,12 +95,13 @@ def schedule_command(
     data: Optional[Path] = typer.Option(Path("data/synth_default"), "--data", help="a generated dataset: its --fold test runs are scored too"),
     fold: int = typer.Option(0, "--fold", help="test split of this fold of --data"),
     out: Path = typer.Option(Path("out/schedule"), "--out", help="report folder: report.md, results.json, schedule.png"),
-    apply: bool = typer.Option(False, "--apply", help="write the chosen schedule into the model's card as its live schedule (edge-run --mic)"),
+    apply: bool = typer.Option(False, "--apply", help="write the chosen schedule into the model's card as its low-latency schedule (edge-run --low-latency)"),
 ) -> None:
-    """Choose how edge-run --mic streams a model: every hop/lookahead of a grid scored for accuracy
-    (5-s MAE beside the metronome) and step-to-count latency on the real-sound set and a synthetic
-    test fold; the live schedule is the cheapest that counts a step within 0.5 s (p95 0.8 s)
-    without losing accuracy on real sound against the file schedule (a window every hop_frames)."""
+    """Choose a model's low-latency schedule (edge-run --low-latency): every hop/lookahead of a grid
+    scored for accuracy (5-s MAE beside the metronome) and step-to-count latency on the real-sound
+    set and a synthetic test fold; the choice is the cheapest that counts a step within 0.5 s
+    (p95 0.8 s) without losing accuracy on real sound against the default schedule (a window every
+    hop_frames)."""
     import json
 
     from bench import schedule as S
@@ -135,9 +136,9 @@ def schedule_command(
                                               "![latency against accuracy](schedule.png)", "", *S.table(rows), ""]))
     typer.echo(f"{why}\nreport: {out / 'report.md'}")
     if apply and chosen is not None:
-        card.live_schedule = S.live_schedule(rows, chosen, why)
+        card.low_latency = S.low_latency(rows, chosen, why)
         write_card(card, model)
-        typer.echo(f"{model.name}: live schedule written into its card")
+        typer.echo(f"{model.name}: low-latency schedule written into its card (edge-run --low-latency)")
     elif apply:
         _fail(f"nothing applied: {why}", 1)
 
@@ -151,8 +152,8 @@ def engine_command(
 ) -> None:
     """What edge-run costs beside its network: in-process split (decode, front end, network, glue),
     whole-process time on a 60-s and a long file, cold start, RSS, and int8 against fp32 per
-    runtime; every figure with its ratio to the network alone, for the card's live schedule
-    (edge-run --mic) and its file schedule (a window every hop_frames)."""
+    runtime; every figure with its ratio to the network alone, for the card's default schedule (a
+    window every hop_frames) and its low-latency one (edge-run --low-latency)."""
     from bench.engine import engine_bench, report
     from edge.card import CardError
     from edge.cli import bundled_model

@@ -15,9 +15,9 @@ these ratios much less so):
   the window overlap of the schedule (a window of W frames every H frames: W / H times the
   MACs of the audio itself).
 
-Both schedules of the card are measured: ``live`` (``edge-run --mic``: its live schedule, a
-short hop) and ``file`` (a window every ``hop_frames``); step-to-count latency and accuracy per
-schedule are :mod:`bench.schedule`'s.
+Both schedules of the card are measured: ``default`` (a window every ``hop_frames``) and
+``low-latency`` (``edge-run --low-latency``: a short hop and lookahead); step-to-count latency
+and accuracy per schedule are :mod:`bench.schedule`'s.
 """
 
 from __future__ import annotations
@@ -261,8 +261,8 @@ def engine_bench(artifact: Path, out: Path, minutes: float = 60.0, int8: bool = 
     from edge.card import load_verified_card
 
     card = load_verified_card(artifact)
-    live = card.alignment(live=True)
-    economy = card.alignment()
+    fast = card.alignment(low_latency=True)
+    default = card.alignment()
     sample = Path(artifact).parent / "sample_run.wav"
     if not sample.is_file():
         from edge.cli import ASSETS
@@ -271,7 +271,9 @@ def engine_bench(artifact: Path, out: Path, minutes: float = 60.0, int8: bool = 
     files = {"60 s": long_wav(sample, out / "audio" / "run_60s.wav", 60.0),
              f"{minutes:g} min": long_wav(sample, out / "audio" / f"run_{minutes:g}min.wav", minutes * 60.0)}
     res: dict = {"artifact": str(artifact), "machine": machine_info(), "schedules": {}}
-    for name, align in (("live", live), ("file", economy)):
+    for name, align in (("default", default), ("low-latency", fast)):
+        if name == "low-latency" and align == default:
+            continue  # the card has no low-latency schedule
         say(f"cost split, {name} schedule (hop {align.hop_frames * 10} ms)")
         split = cost_split(artifact, files["60 s"], align)
         extra = ["--hop-ms", str(align.hop_frames * 10)] + ([] if align.lookahead_frames is None else

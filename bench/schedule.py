@@ -152,7 +152,7 @@ def choose(rows: Sequence[ScheduleScore], current: tuple[int, int], headline: st
     r = by[best][headline]
     return r, (f"hop {r.hop_frames * 10} ms, lookahead {r.lookahead_frames * 10} ms: the fewest network runs "
                f"({r.invokes_per_s:g}/s) of the {len(ok)} schedules that count a step within {GOAL_MEAN_S} s on average "
-               f"(p95 {GOAL_P95_S} s) on every set and are as accurate on {headline} sound as the file schedule "
+               f"(p95 {GOAL_P95_S} s) on every set and are as accurate on {headline} sound as the default schedule "
                f"(5-s MAE {r.mae_5s:.3f} vs {base.mae_5s:.3f})")
 
 
@@ -201,8 +201,8 @@ def table(rows: Sequence[ScheduleScore]) -> list[str]:
     return lines
 
 
-def live_schedule(rows: Sequence[ScheduleScore], chosen: ScheduleScore, why: str) -> dict:
-    """The card's ``live_schedule``: the chosen hop and lookahead, why, and its scores per set."""
+def low_latency_schedule(rows: Sequence[ScheduleScore], chosen: ScheduleScore, why: str) -> dict:
+    """The card's ``low_latency`` schedule: the chosen hop and lookahead, why, and its scores per set."""
     scores = {r.dataset: {"mae_5s": round(r.mae_5s, 4), "metronome_mae_5s": round(r.metronome_mae_5s, 4),
                           "latency_mean_s": round(r.latency_mean_s, 3), "latency_p95_s": round(r.latency_p95_s, 3),
                           "n_runs": r.n_runs}

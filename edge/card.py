@@ -44,7 +44,7 @@ class ModelCard:
     tools: dict = field(default_factory=dict)  # versions of what made it
     created: str = ""
     calibration: dict = field(default_factory=dict)  # edge.counter.RateCalibration + its fit; {} = none
-    live_schedule: dict = field(default_factory=dict)  # how edge-run --mic streams: hop_frames, lookahead_frames (+ why, scores); {} = as a file
+    low_latency: dict = field(default_factory=dict)  # edge-run --low-latency: hop_frames, lookahead_frames (+ why, scores); {} = none
     schema: int = CARD_SCHEMA_VERSION  # edge.contract.CARD_SCHEMA_VERSION of the writer; cards before it had none (1)
 
     def rate_calibration(self) -> RateCalibration | None:
@@ -56,20 +56,20 @@ class ModelCard:
         except ValueError as e:
             raise CardError(f"{self.artifact}{CARD_SUFFIX}: bad calibration: {e}") from e
 
-    def alignment(self, live: bool = False) -> Alignment:
-        """The windows ``edge-run`` runs: a file, every ``hop_frames`` with the centre hop
-        committed (the most context, the fewest network runs); live (the microphone), the card's
-        ``live_schedule`` when it has one: a shorter hop and lookahead, so that a step is counted
-        within half a second (``footfall bench-schedule`` chooses it from the latency/accuracy
-        trade-off; docs/schedule)."""
-        s = self.live_schedule if live else {}
+    def alignment(self, low_latency: bool = False) -> Alignment:
+        """The windows ``edge-run`` runs: by default a window every ``hop_frames`` with its
+        centre hop committed (the most context, the fewest network runs); with ``low_latency``
+        (``edge-run --low-latency``) the card's ``low_latency`` schedule when it has one: a shorter
+        hop and lookahead, so that a step is counted within half a second (``footfall
+        bench-schedule`` chooses it from the latency/accuracy trade-off; docs/schedule)."""
+        s = self.low_latency if low_latency else {}
         if not isinstance(s, dict):
-            raise CardError(f"{self.artifact}{CARD_SUFFIX}: live_schedule must be an object, got {str(s)[:60]}")
+            raise CardError(f"{self.artifact}{CARD_SUFFIX}: low_latency must be an object, got {str(s)[:60]}")
         try:
             return Alignment(self.window_frames, int(s.get("hop_frames", self.hop_frames)), self.density_stride,
                              None if s.get("lookahead_frames") is None else int(s["lookahead_frames"]))
         except (TypeError, ValueError) as e:
-            raise CardError(f"{self.artifact}{CARD_SUFFIX}: bad live_schedule: {e}") from e
+            raise CardError(f"{self.artifact}{CARD_SUFFIX}: bad low_latency: {e}") from e
 
     @property
     def density_stride(self) -> int:
@@ -174,7 +174,7 @@ def verify_card(card: ModelCard, artifact: str | Path) -> None:
             f"of the density stride {card.density_stride}"
         )
     card.rate_calibration()  # a malformed calibration or schedule is refused here, before anything runs
-    card.alignment(live=True)
+    card.alignment(low_latency=True)
 
 
 def load_verified_card(artifact: str | Path) -> ModelCard:

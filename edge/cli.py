@@ -440,11 +440,11 @@ def _open_source(file: str | None, mic: bool, device: str | None, realtime: bool
     return FileSource(file, block_s=block_s, realtime=realtime, stop=stop)
 
 
-def _schedule(card: ModelCard, live: bool, hop_ms: float | None, lookahead_ms: float | None) -> Alignment:
-    """The card's schedule (``live``: its live one, for the microphone) with ``--hop-ms`` /
+def _schedule(card: ModelCard, low_latency: bool, hop_ms: float | None, lookahead_ms: float | None) -> Alignment:
+    """The card's schedule (``low_latency``: its low-latency one) with ``--hop-ms`` /
     ``--lookahead-ms`` applied. Only ``--hop-ms``: the schedule's lookahead if it has one, else
     the centre commit."""
-    base = card.alignment(live=live)
+    base = card.alignment(low_latency=low_latency)
     if hop_ms is None and lookahead_ms is None:
         return base
 
@@ -490,8 +490,10 @@ def edge_run(
         help="audio block size; default: one model hop for a file, 100 ms for --realtime and stdin (mic uses <= 50 ms)",
     ),
     seconds: Optional[float] = typer.Option(None, "--seconds", min=0.0, help="stop after this much audio"),
+    low_latency: bool = typer.Option(False, "--low-latency", help="count each step within ~0.5 s of landing: the card's "
+                                     "low-latency schedule (more network runs; its accuracy is in the card)"),
     hop_ms: Optional[float] = typer.Option(None, "--hop-ms", min=10.0, help="run the model every this many ms (a multiple of 40); "
-                                           "default: the card's (for --mic its live schedule)"),
+                                           "default: the card's"),
     lookahead_ms: Optional[float] = typer.Option(None, "--lookahead-ms", min=0.0, help="count each window's steps up to this long "
                                                  "before its end (a multiple of 40; less: sooner, with less context); default: the card's"),
     stdin_rate: int = typer.Option(SAMPLE_RATE, "--stdin-rate", help="sample rate of raw PCM on stdin (a WAV header overrides it)"),
@@ -525,7 +527,10 @@ def edge_run(
         stop = threading.Event()
         source = _open_source(file, mic, device, realtime, (block_ms or DEFAULT_BLOCK_MS) / 1e3, stdin_rate, stdin_format, stop)
         backend, card = load_model(artifact, threads=threads)
-        align = _schedule(card, mic, hop_ms, lookahead_ms)
+        if low_latency and not card.low_latency:
+            raise _Fail(f"--low-latency: {Path(artifact).name}'s card has no low-latency schedule "
+                        "(footfall bench-schedule --apply chooses one; or give --hop-ms and --lookahead-ms)", 2)
+        align = _schedule(card, low_latency, hop_ms, lookahead_ms)
         if block_ms is None and isinstance(source, FileSource) and not realtime:
             source.block_s = max(FILE_BLOCK_S, align.hop_frames / FRAMES_PER_SECOND)
         for line in source.warnings:  # known before the first block: say it before counting

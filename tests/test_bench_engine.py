@@ -43,8 +43,8 @@ def test_choose_takes_the_cheapest_fast_schedule_no_less_accurate_on_real_sound(
             row("real", 32, 12, 2.5, 0.47, 0.79), row("synthetic", 32, 12, 0.8, 0.52, 0.7)]  # slow on synthetic
     chosen, why = S.choose(rows, (200, 20))
     assert (chosen.hop_frames, chosen.lookahead_frames) == (28, 12) and "280 ms" in why and "2 schedules" in why
-    live = S.live_schedule(rows, chosen, why)
-    assert live["hop_frames"] == 28 and live["scores"]["synthetic"]["mae_5s"] == 0.9
+    fast = S.low_latency_schedule(rows, chosen, why)
+    assert fast["hop_frames"] == 28 and fast["scores"]["synthetic"]["mae_5s"] == 0.9
     none, why = S.choose([r for r in rows if r.hop_frames == 200], (200, 20))
     assert none is None and "no schedule meets" in why
 
@@ -92,7 +92,7 @@ def test_bench_engine_command(bundled, tmp_path):
     res = CliRunner().invoke(app, ["bench-engine", "--minutes", "1", "--no-int8", "--out", str(tmp_path / "be")])
     assert res.exit_code in (0, 1), res.output  # 1: a goal failed on this machine; the report is written either way
     results = json.loads((tmp_path / "be" / "results.json").read_text())
-    assert set(results["schedules"]) == {"live", "file"} and results["machine"]["cpu_features"] is not None
+    assert set(results["schedules"]) == {"default", "low-latency"} and results["machine"]["cpu_features"] is not None
     assert "## Goals" in (tmp_path / "be" / "report.md").read_text() and (tmp_path / "be" / "rss.png").exists()
     for g in results["goals"]:
         assert math.isfinite(g["value"]) and g["passed"] in (True, False)

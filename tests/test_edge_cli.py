@@ -327,3 +327,20 @@ def test_hop_and_lookahead_options_set_the_schedule(model, wav):
 def test_bad_schedules_are_one_line_usage_errors(model, wav, args, match):
     code, out, err = invoke(wav, "--model", model, *args)
     assert code == 2 and match in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_low_latency_uses_the_card_schedule_and_says_when_there_is_none(model, wav, tmp_path):
+    from edge.card import load_card, write_card
+    from tests.edge_fixtures import copy_artifact
+
+    code, out, err = invoke(wav, "--model", model, "--low-latency")
+    assert code == 2 and "has no low-latency schedule" in err and len(err.strip().splitlines()) == 1, err
+    fast = copy_artifact(Path(model), tmp_path / "fast")
+    card = load_card(fast)
+    card.low_latency = {"hop_frames": 28, "lookahead_frames": 12, "why": "test"}
+    write_card(card, fast)
+    code, out, err = invoke(wav, "--model", fast, "--low-latency", "--json")
+    assert code == 0, err
+    assert parse_json_lines(out)[1]["schedule"] == {"hop_ms": 280, "lookahead_ms": 120}
+    code, out, err = invoke(wav, "--model", fast, "--json")  # not asked: the default schedule
+    assert parse_json_lines(out)[1]["schedule"]["hop_ms"] == card.hop_frames * 10

@@ -255,14 +255,14 @@ def test_stream_equals_offline_on_a_lookahead_schedule(backends, audio, kind, ho
     assert offline.windows == len(align.plan(offline.n_frames))
 
 
-def test_the_card_live_schedule_is_for_the_microphone_and_validated(backends):
+def test_the_card_low_latency_is_for_the_microphone_and_validated(backends):
     from edge.card import CardError
 
     _, card = backends["numpy"]
-    live = dataclasses.replace(card, live_schedule={"hop_frames": 28, "lookahead_frames": 12})
-    assert live.alignment() == Alignment(card.window_frames, card.hop_frames)
-    assert live.alignment(live=True) == Alignment(card.window_frames, 28, 4, 12)
-    assert card.alignment(live=True) == card.alignment()  # no live schedule: as a file
+    fast = dataclasses.replace(card, low_latency={"hop_frames": 28, "lookahead_frames": 12})
+    assert fast.alignment() == Alignment(card.window_frames, card.hop_frames)
+    assert fast.alignment(low_latency=True) == Alignment(card.window_frames, 28, 4, 12)
+    assert card.alignment(low_latency=True) == card.alignment()  # none in the card: the default
     for bad in ({"hop_frames": 30}, {"hop_frames": 28, "lookahead_frames": 500}, {"hop_frames": "x"}, [1]):
-        with pytest.raises(CardError, match="live_schedule"):
-            dataclasses.replace(card, live_schedule=bad).alignment(live=True)
+        with pytest.raises(CardError, match="low_latency"):
+            dataclasses.replace(card, low_latency=bad).alignment(low_latency=True)
