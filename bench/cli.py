@@ -136,7 +136,7 @@ def schedule_command(
                                               "![latency against accuracy](schedule.png)", "", *S.table(rows), ""]))
     typer.echo(f"{why}\nreport: {out / 'report.md'}")
     if apply and chosen is not None:
-        card.low_latency = S.low_latency(rows, chosen, why)
+        card.low_latency = S.low_latency_schedule(rows, chosen, why)
         write_card(card, model)
         typer.echo(f"{model.name}: low-latency schedule written into its card (edge-run --low-latency)")
     elif apply:
