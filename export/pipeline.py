@@ -10,7 +10,7 @@ Entry points:
 What gets exported at int8 is decided by the source: a float checkpoint (``.pt``, from
 ``train.models.save_checkpoint``) is post-training quantized per target (PT2E for ``.pte`` and
 ``.tflite``, ORT static QDQ for ``.onnx`` and the NPU); a quantized graph (``.pt2`` from
-``train.qat``, QAT or PTQ converted) is lowered as it is to every target, and the float student
+``train.quant.qat``, QAT or PTQ converted) is lowered as it is to every target, and the float student
 it names (``student_checkpoint`` in its metadata) gives the fp32 artifacts.
 """
 
@@ -75,7 +75,7 @@ class ExportSource:
 
     float_model: the fp32 PyTorch model (eval mode); the fp32 artifacts and the PTQ input.
         None when only a quantized graph is at hand (then no fp32 artifact).
-    int8_model: a PT2E-converted graph (``train.qat`` output: QAT or PTQ), lowered as it is for
+    int8_model: a PT2E-converted graph (``train.quant.qat`` output: QAT or PTQ), lowered as it is for
         every int8 artifact; None -> each target post-training quantizes ``float_model``.
     """
 
@@ -100,7 +100,7 @@ class ExportSource:
 
     @property
     def quantization(self) -> str:
-        """How the int8 artifacts are quantized: ``qat`` (train.qat metadata has a "qat" entry) or ``ptq``."""
+        """How the int8 artifacts are quantized: ``qat`` (train.quant.qat metadata has a "qat" entry) or ``ptq``."""
         return "qat" if self.int8_model is not None and "qat" in self.meta else "ptq"
 
 
@@ -155,7 +155,7 @@ def load_source(
         # registers the quantized_decomposed ops the saved graph calls (torch.export.load needs them)
         import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401
 
-        from train.qat import load_quantized
+        from train.quant.qat import load_quantized
 
         int8 = Path(int8)
         if not int8.is_file():
@@ -362,7 +362,7 @@ def accuracy(density: np.ndarray, windows: Windows) -> dict:
     """5-s MAE, PCC and median total-count error (%) of densities of the parity windows, if labeled."""
     if windows.runs is None or windows.frame_steps is None:
         return {}
-    from train.metrics import evaluate_runs
+    from train.evaluate.metrics import evaluate_runs
 
     preds, trues = [], []
     for r in dict.fromkeys(windows.runs.tolist()):
@@ -602,7 +602,7 @@ def export_all(
 ) -> ExportResult:
     """Checkpoint -> every artifact with its card in ``out_dir`` (see :func:`export_model`).
 
-    checkpoint: a float ``.pt`` (int8 by PTQ) or a quantized ``.pt2`` from ``train.qat`` (int8 as
+    checkpoint: a float ``.pt`` (int8 by PTQ) or a quantized ``.pt2`` from ``train.quant.qat`` (int8 as
         given; fp32 from its student checkpoint); ``int8`` adds a ``.pt2`` to a float ``.pt``.
     data_root: a dataset (contract 5): calibration on fold ``fold``'s validation runs, parity on
         its test runs. Else ``calib`` (a log-mel ``.npy`` or an audio file), else the bundled

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from edge.util import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,6 +98,8 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         else:
             known = ", ".join(sorted(p.stem for p in RECIPE_DIR.glob("*.yaml")))
             raise RecipeError(f"{path}: no such recipe file (recipes: {known})")
+    import yaml  # the train extra: loaded when a recipe is read, so `footfall` starts without it
+
     recipe = yaml.safe_load(path.read_text()) or {}
     unknown = sorted(set(recipe) - {"name", "runs", "fold", *STAGES})
     if unknown:
@@ -194,22 +194,22 @@ def _release_stages(recipe, runs: Path, fold: int, data: Path, extra: Path, tune
                          done=export / ".calibrated", marker=export / ".calibrated"))
     bundle = recipe.get("bundle") or {}
     if bundle.get("sample", True):
-        out.append(Stage("bundle", ["-m", "train.bundle", "sample"], program=python))
-    out.append(Stage("bundle", ["-m", "train.bundle", "artifacts", str(export)], program=python))
+        out.append(Stage("bundle", ["-m", "release.bundle", "sample"], program=python))
+    out.append(Stage("bundle", ["-m", "release.bundle", "artifacts", str(export)], program=python))
     return out
 
 
 class ShippedInt8(str):
-    """The int8 graph ``python -m train.qat ship FOLDER`` picks, resolved when the command runs."""
+    """The int8 graph ``python -m train.quant.qat ship FOLDER`` picks, resolved when the command runs."""
 
     def __new__(cls, folder: Path, python: str):
-        obj = super().__new__(cls, f"$({python} -m train.qat ship {folder})")
+        obj = super().__new__(cls, f"$({python} -m train.quant.qat ship {folder})")
         obj.folder, obj.python = folder, python
         return obj
 
     def resolve(self) -> list[str]:
         python = sys.executable if self.python == "python" else self.python
-        picked = subprocess.run([python, "-m", "train.qat", "ship", str(self.folder)], capture_output=True, text=True, check=True)
+        picked = subprocess.run([python, "-m", "train.quant.qat", "ship", str(self.folder)], capture_output=True, text=True, check=True)
         return [picked.stdout.strip()]
 
 
@@ -273,6 +273,8 @@ def register(app) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="print the commands, run nothing"),
     ) -> None:
         """Make a model from its recipe: data, teacher, PSL, student, quiet fine-tune, QAT, export, rate calibration, bundle."""
+        import yaml
+
         try:
             spec = load_recipe(recipe)
         except (RecipeError, yaml.YAMLError) as e:

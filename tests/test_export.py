@@ -205,7 +205,7 @@ def test_export_cli_bad_input_is_one_line(tmp_path):
 
 @pytest.fixture(scope="module")
 def qat_graph(model, windows):
-    """A QAT-converted PT2E graph as train.qat makes it (XNNPACK quantizer, folded int8 weights)."""
+    """A QAT-converted PT2E graph as train.quant.qat makes it (XNNPACK quantizer, folded int8 weights)."""
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
 
@@ -215,7 +215,7 @@ def qat_graph(model, windows):
     graph = prepare_qat_pt2e(torch.export.export(m, (x,), dynamic_shapes=({0: batch},)).module(), T.xnnpack_quantizer(qat=True))
     with torch.no_grad():  # observers see real windows (no training: the test is about lowering)
         graph(x)
-    graph = convert_pt2e(graph)  # fold_quantize=True: int8 weights, as train.qat saves them
+    graph = convert_pt2e(graph)  # fold_quantize=True: int8 weights, as train.quant.qat saves them
     move_exported_model_to_eval(graph)
     return graph
 

@@ -1,7 +1,7 @@
 """`footfall data ...` (dataset tools) and `footfall eval` (the paper's table for a counter).
 
-Thin typer layer: the work is in :mod:`train.data.recordings`, :mod:`train.baselines` and
-:mod:`train.metrics`. Bad input ends with one line on stderr and exit code 2, never a traceback.
+Thin typer layer: the work is in :mod:`train.data.recordings`, :mod:`train.evaluate.baselines` and
+:mod:`train.evaluate.metrics`. Bad input ends with one line on stderr and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def eval_model(dataset: Path, model: Path, folds: int, fold: Optional[list[int]]
 
     from edge.backends import BackendError
     from edge.card import CardError
-    from train.realeval import evaluate_artifact, group_table, overall_table, save_report
+    from train.evaluate.realeval import evaluate_artifact, group_table, overall_table, save_report
 
     console = Console(stderr=True)
     if fold and any(not 0 <= k < folds for k in fold):
@@ -167,7 +167,7 @@ def eval_model(dataset: Path, model: Path, folds: int, fold: Optional[list[int]]
     save_report(report, path)
     typer.echo(f"saved {path}")
     if card_key:
-        from train.realeval import write_to_card
+        from train.evaluate.realeval import write_to_card
 
         card = write_to_card(report, model, card_key)
         typer.echo(f"wrote accuracy.{card_key} into {card}")
@@ -186,8 +186,8 @@ def eval_command(
     """Cross-validate a baseline on DATASET and print the paper's table; or, with --model, score an exported artifact beside the baselines."""
     from rich.console import Console
 
-    from train.baselines import BASELINES, evaluate_baseline
-    from train.metrics import results_table, save_results
+    from train.evaluate.baselines import BASELINES, evaluate_baseline
+    from train.evaluate.metrics import results_table, save_results
 
     if model is not None:
         if baseline is not None:
@@ -229,7 +229,7 @@ def eval_command(
 
 def register(app: typer.Typer) -> None:
     """Add `data` (sub-commands) and `eval` to the `footfall` app."""
-    from train.data import imu_cli  # `data import-imu`, `data imu-synth`: own runs labelled from the accelerometer
+    from train.cli import imu as imu_cli  # `data import-imu`, `data imu-synth`: own runs labelled from the accelerometer
 
     imu_cli.register(data_app)
     app.add_typer(data_app, name="data")

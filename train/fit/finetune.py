@@ -80,7 +80,7 @@ def _split(recs: list[Recording], holdout: list[str]) -> tuple[list[Recording], 
 
 
 def _score(model, recs, data) -> tuple[float, float]:
-    from train.distill import evaluate
+    from train.distill.student import evaluate
 
     res = evaluate(model, recs, data, window_frames=EVAL_WINDOW_FRAMES, batch_size=16)
     return float(res.mae), float(res.tce_median)
