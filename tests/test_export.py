@@ -47,7 +47,7 @@ def cut(mel: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def windows() -> Windows:
     x = cut(clicky_logmel())  # 6 consecutive windows of one "run"
-    return Windows(calibration=x, parity=x, runs=np.zeros(len(x), int), source={"test": "clicky noise"})
+    return Windows(ptq=x, parity=x, runs=np.zeros(len(x), int), source={"test": "clicky noise"})
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_windows_with_a_zero_stride_axis_export_to_pte(tmp_path, model):
     example = torch.from_numpy(np.ascontiguousarray(stacked[:1]))
     assert 0 in example.stride() and example.is_contiguous()
     assert 0 not in T._check_example(example).stride()
-    windows = Windows(calibration=stacked, parity=stacked, runs=np.zeros(len(stacked), int), source={"test": "stride 0"})
+    windows = Windows(ptq=stacked, parity=stacked, runs=np.zeros(len(stacked), int), source={"test": "stride 0"})
     source = ExportSource(model, name="tiny", window_frames=W, hop_frames=48)
     result = export_model(source, windows, tmp_path, targets=("pte",), precisions=("fp32", "int8"))
     assert [r.status for r in result.reports] == ["ok", "ok"], [r.line() for r in result.reports]

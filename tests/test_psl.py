@@ -172,14 +172,14 @@ def test_relabel_labels_every_run_with_provenance(dataset, teacher, psl_dir):
     from edge.card import sha256_file
     from train.data.features import recording_logmel
     from train.data.recordings import load_dataset
-    from train.models import load_model
+    from train.models import load_checkpoint
 
     prov = load_provenance(psl_dir)
     recs = load_dataset(dataset)
     assert prov.complete and prov.run_ids == [r.run_id for r in recs]
     assert prov.teacher_sha256 == sha256_file(teacher) and prov.teacher_name == "cnn14"
     assert (prov.window_frames, prov.hop_frames) == (200, 100)  # the teacher's window, half-window hop
-    model, _ = load_model(teacher)
+    model, _ = load_checkpoint(teacher)
     for rec in recs:  # the unlabeled run too
         mel = recording_logmel(rec, dataset)
         track = load_track(psl_dir, rec.run_id)
@@ -403,14 +403,14 @@ def test_quiet_windows_are_step_free_and_reproducible(dataset, psl_dir):
 
 def test_distill_trains_checkpoints_and_resumes(dataset, psl_dir, tmp_path):
     from train.distill.student import DistillConfig, train_student
-    from train.models import load_model
+    from train.models import load_checkpoint
 
     cfg = DistillConfig(data=str(dataset), psl=str(psl_dir), out=str(tmp_path / "s"), model_args={"mobilenetv2": TINY_STUDENT},
                         batch_size=8, epochs=1, device="cpu", precision="fp32", threads=1, progress=False, tensorboard=False)
     res = train_student(cfg)
     assert res.best_path.is_file() and (tmp_path / "s" / "test.json").is_file()
     assert np.isfinite(res.test["direct"]["mae"]) and np.isfinite(res.test["stream"]["mae"])
-    model, meta = load_model(res.best_path)
+    model, meta = load_checkpoint(res.best_path)
     assert meta["distill"]["teacher_sha256"] == load_provenance(psl_dir).teacher_sha256
     assert meta["window_frames"] == 240 and meta["train_config"]["labels"] == "psl"
     with pytest.raises(ConfigError, match="--resume"):
@@ -424,7 +424,7 @@ def test_distill_trains_checkpoints_and_resumes(dataset, psl_dir, tmp_path):
 def test_distill_fine_tunes_from_a_checkpoint(dataset, tmp_path):
     """init: a new run (its own data mix, e.g. quiet windows) starts from a student's weights."""
     from train.distill.student import DistillConfig, train_student
-    from train.models import load_model
+    from train.models import load_checkpoint
 
     base = DistillConfig(data=str(dataset), labels="true", unlabeled=False, psl="", out=str(tmp_path / "a"), model_args={"mobilenetv2": TINY_STUDENT},
                          batch_size=8, epochs=1, max_steps=3, device="cpu", precision="fp32", threads=1, progress=False, tensorboard=False)
@@ -432,11 +432,11 @@ def test_distill_fine_tunes_from_a_checkpoint(dataset, tmp_path):
     # a learning rate too small to move anything: the fine-tuned weights are the init's
     tuned = train_student(base.replace(out=str(tmp_path / "b"), init=str(first), lr=1e-12, seed=5, quiet_fraction=0.2), evaluate_test=False).best_path
     fresh = train_student(base.replace(out=str(tmp_path / "c"), lr=1e-12, seed=5), evaluate_test=False).best_path
-    w0, w1, w2 = (load_model(p)[0].state_dict() for p in (first, tuned, fresh))
+    w0, w1, w2 = (load_checkpoint(p)[0].state_dict() for p in (first, tuned, fresh))
     convs = [k for k, v in w0.items() if k.endswith("weight") and v.dim() == 4]
     assert convs and all(torch.allclose(w1[k], w0[k], atol=1e-6) for k in convs)
     assert not all(torch.allclose(w2[k], w0[k], atol=1e-3) for k in convs)  # seed 5 from scratch is elsewhere
-    assert load_model(tuned)[1]["train_config"]["init"] == str(first)  # provenance
+    assert load_checkpoint(tuned)[1]["train_config"]["init"] == str(first)  # provenance
     other = {**TINY_STUDENT, "last_channels": 32}
     with pytest.raises(ConfigError, match="last_channels differ"):
         train_student(base.replace(out=str(tmp_path / "d"), init=str(first), model_args={"mobilenetv2": other}))

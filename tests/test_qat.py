@@ -73,11 +73,11 @@ def test_qat_says_what_it_is_doing(quantized):
 
 @pytest.mark.slow
 def test_quantized_graphs_load_and_run_at_any_batch(quantized):
-    from train.models import load_model
+    from train.models import load_checkpoint
     from train.quant.qat import load_quantized
 
     ckpt, out, _ = quantized
-    fp32, _ = load_model(ckpt)
+    fp32, _ = load_checkpoint(ckpt)
     x = torch.randn(3, 1, 64, 200)
     for name in ("qat_int8.pt2", "ptq_int8.pt2"):
         model, meta = load_quantized(out / name)

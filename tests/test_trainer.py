@@ -208,12 +208,12 @@ def test_run_predictions_match_window_predictions(dataset, one_thread):
 
 def test_smoke_preset_trains_a_teacher_through_the_cli(dataset, tmp_path):
     """``footfall train --preset smoke``: a few steps of a Cnn14 teacher, a loadable best.pt, metrics."""
-    from train.models import load_model
+    from train.models import load_checkpoint
 
     out = tmp_path / "run"
     res = CliRunner().invoke(_app(), ["train", "--preset", "smoke", "--data", str(dataset), "--fold", "1", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    model, meta = load_model(out / "best.pt")
+    model, meta = load_checkpoint(out / "best.pt")
     assert meta["name"] == "cnn14" and meta["fold"] == 1 and math.isfinite(meta["val_mae"])
     rows = (out / "metrics.csv").read_text().strip().splitlines()
     assert rows[0].startswith("epoch,step,lr,train_loss,train_mae,val_loss,val_mae,val_pcc")

@@ -358,7 +358,7 @@ def relabel(
     """
     from train.data.features import recording_logmel
     from train.data.recordings import load_dataset
-    from train.models import load_model
+    from train.models import load_checkpoint
     from train.fit.trainer import all_gather_objects, barrier, distributed
 
     device_type = resolve_device(device).type
@@ -370,7 +370,7 @@ def relabel(
         for s in segments:
             segment_frames(s)
         recs = load_dataset(data)
-        model, meta = load_model(teacher)
+        model, meta = load_checkpoint(teacher)
         dev = torch.device("cuda", env.local_rank) if device_type == "cuda" else torch.device("cpu")
         model.to(dev).eval()
         tm = int(getattr(model, "time_multiple", DENSITY_STRIDE))

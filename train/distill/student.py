@@ -657,11 +657,11 @@ def _init_weights(model: torch.nn.Module, path: str | Path) -> None:
     :class:`ConfigError`, never a half-loaded model. (:func:`train_student` checks that the file
     exists before it loads any data.)
     """
-    from train.models import CheckpointError, load_model
+    from train.models import CheckpointError, load_checkpoint
 
     path = Path(path)
     try:
-        init, meta = load_model(path)
+        init, meta = load_checkpoint(path)
     except FileNotFoundError:
         raise ConfigError(f"init: {path}: no such checkpoint") from None
     except CheckpointError as e:
@@ -690,9 +690,9 @@ def _checkpoint_extra(cfg: DistillConfig) -> dict[str, Any]:
 def evaluate_checkpoint(path: str | Path, cfg: DistillConfig, split: str = "test", device: str | torch.device = "cpu") -> dict[str, dict]:
     """Score a student checkpoint on one side of its fold, both ways (see :func:`evaluate`)."""
     from train.data.features import fold_recordings
-    from train.models import load_model
+    from train.models import load_checkpoint
 
-    model, _ = load_model(path, map_location=device)
+    model, _ = load_checkpoint(path, map_location=device)
     recs = fold_recordings(cfg.data, cfg.fold, split, n_folds=cfg.n_folds)
     direct = evaluate(model, recs, cfg.data, cfg.val_window_frames, None, cfg.eval_batch_size, device, cfg.fold)
     stream = evaluate(model, recs, cfg.data, cfg.window_frames, cfg.stream_hop_frames, cfg.eval_batch_size, device, cfg.fold, stream=True)

@@ -54,7 +54,7 @@ def _fold_result(d: dict) -> FoldResult:
 def _test_fold(cfg: TrainConfig, model_name: str, k: int, out: Path, resume: bool, env, device, precision) -> tuple[FoldResult, np.ndarray, np.ndarray]:
     """Train (or reuse) model ``model_name`` on fold ``k`` and score its best checkpoint on the test group."""
     from train.evaluate.predict import evaluate_model
-    from train.models import load_model
+    from train.models import load_checkpoint
     from train.fit.trainer import all_gather_objects, train
 
     fold_dir = out / model_name / f"fold{k}"
@@ -67,7 +67,7 @@ def _test_fold(cfg: TrainConfig, model_name: str, k: int, out: Path, resume: boo
     result = train(fold_cfg, resume=resume)
     payload = None
     if env.is_main:  # one rank scores the test group; the others wait for its numbers
-        model, _meta = load_model(result.best_path, map_location=device)
+        model, _meta = load_checkpoint(result.best_path, map_location=device)
         res, runs = evaluate_model(model, cfg.data, k, "test", cfg.window_s, cfg.n_folds, device, precision, cfg.eval_batch_size)
         pred, true = runs.window_counts()
         payload = {"result": asdict(res), "pred": pred.tolist(), "true": true.tolist()}

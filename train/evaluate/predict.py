@@ -174,7 +174,7 @@ def evaluate_model(
 
 def evaluate_fold_checkpoint(path: str | Path, root: str | Path, fold: int, split: str = "test", window_s: float = EVAL_WINDOW_S, device: str = "cpu") -> FoldResult:
     """Load a ``best.pt`` (any registry checkpoint) and score it on a split of a fold."""
-    from train.models import load_model
+    from train.models import load_checkpoint
 
-    model, _meta = load_model(path, map_location=device)
+    model, _meta = load_checkpoint(path, map_location=device)
     return evaluate_model(model, root, fold, split, window_s, device=device)[0]

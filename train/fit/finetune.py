@@ -112,7 +112,7 @@ def _freeze_bn(model: torch.nn.Module) -> None:
 
 def finetune(cfg: FinetuneConfig, force: bool = False, progress=None) -> FinetuneResult:
     """Adapt ``cfg.init`` on the own runs of ``cfg.data``; held-out MAE before and after."""
-    from train.models import load_model
+    from train.models import load_checkpoint
     from train.models.registry import CheckpointError, save_checkpoint
 
     out = Path(cfg.out)
@@ -122,7 +122,7 @@ def finetune(cfg: FinetuneConfig, force: bool = False, progress=None) -> Finetun
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     try:
-        model, meta = load_model(cfg.init)
+        model, meta = load_checkpoint(cfg.init)
     except FileNotFoundError:
         raise FinetuneError(f"{cfg.init}: no such checkpoint") from None
     except CheckpointError as e:

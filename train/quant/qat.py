@@ -152,12 +152,12 @@ def _set_observers(graph: torch.nn.Module, enabled: bool) -> None:
 
 
 def _load_student(cfg: QATConfig) -> tuple[torch.nn.Module, dict, DistillConfig]:
-    from train.models import load_model
+    from train.models import load_checkpoint
 
     path = Path(cfg.student)
     if not path.is_file():
         raise ConfigError(f"student: {path}: no such checkpoint")
-    model, meta = load_model(path)
+    model, meta = load_checkpoint(path)
     tc = meta.get("train_config")
     if not isinstance(tc, dict) or "labels" not in tc:
         raise ConfigError(f"student: {path}: not a `footfall distill` checkpoint (no distillation config inside)")
