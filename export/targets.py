@@ -248,8 +248,14 @@ def unfold_weight_quantize(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
     return graph
 
 
-def _prepare_int8(model, example, ptq_windows, quantizer_factory) -> tuple[torch.fx.GraphModule, str]:
-    """The int8 graph for a target: the given quantized graph, or PTQ with the target's quantizer."""
+def _graph_for(target: str, model, example, precision: Precision, ptq_windows: PtqWindows,
+               quantizer_factory) -> tuple[torch.nn.Module, str]:
+    """The graph a target lowers and its quantization: fp32, the float model as it is; int8, the given
+    quantized graph (``qat``) or PTQ with the target's quantizer (``ptq``)."""
+    if precision != "int8":
+        if is_quantized_graph(model):
+            raise ExportError(f"{target}: fp32 asked for, but the model is a quantized graph")
+        return model, "none"
     if is_quantized_graph(model):
         return model, "qat"
     return ptq(model, example, ptq_windows, quantizer_factory()), "ptq"
@@ -279,25 +285,17 @@ def _delegation(graph_module: torch.fx.GraphModule) -> dict:
     }
 
 
-def to_pte(
-    model: torch.nn.Module,
-    example: torch.Tensor,
-    path: str | Path,
-    precision: Precision = "fp32",
-    ptq_windows: PtqWindows = None,
-) -> Exported:
+def to_pte(model: torch.nn.Module, example: torch.Tensor, path: str | Path, precision: Precision = "fp32",
+           ptq_windows: PtqWindows = None) -> Exported:
     """ExecuTorch program for XNNPACK: export -> (int8: PT2E) -> to_edge_transform_and_lower -> .pte."""
     _quiet()
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
     example, path = _check_example(example), Path(path)
-    quantization = "none"
+    model, quantization = _graph_for("to_pte", model, example, precision, ptq_windows, xnnpack_quantizer)
     if precision == "int8":
-        model, quantization = _prepare_int8(model, example, ptq_windows, xnnpack_quantizer)
         model = fold_weight_quantize(model)
-    elif is_quantized_graph(model):
-        raise ExportError("to_pte: fp32 asked for, but the model is a quantized graph")
     edge = to_edge_transform_and_lower(_export(model, example), partitioner=[XnnpackPartitioner()])
     info = _delegation(edge.exported_program().graph_module)
     program = edge.to_executorch()
@@ -309,13 +307,8 @@ def to_pte(
 # ----------------------------------------------------------------------------- LiteRT
 
 
-def to_tflite(
-    model: torch.nn.Module,
-    example: torch.Tensor,
-    path: str | Path,
-    precision: Precision = "fp32",
-    ptq_windows: PtqWindows = None,
-) -> Exported:
+def to_tflite(model: torch.nn.Module, example: torch.Tensor, path: str | Path, precision: Precision = "fp32",
+              ptq_windows: PtqWindows = None) -> Exported:
     """LiteRT flatbuffer via litert-torch; int8 with its PT2E quantizer (int8 I/O tensors).
 
     A QAT graph is converted as it is (weights unfolded first, as the converter needs).
@@ -325,14 +318,12 @@ def to_tflite(
     from litert_torch.quantize.quant_config import QuantConfig
 
     example, path = _check_example(example), Path(path)
-    quant_config, quantization = None, "none"
+    model, quantization = _graph_for("to_tflite", model, example, precision, ptq_windows, litert_quantizer)
+    quant_config = None
     if precision == "int8":
-        model, quantization = _prepare_int8(model, example, ptq_windows, litert_quantizer)
         model = unfold_weight_quantize(model)
         # tells the converter to turn the graph's Q/DQ pairs into static int8 kernels
         quant_config = QuantConfig(pt2e_quantizer=litert_quantizer())
-    elif is_quantized_graph(model):
-        raise ExportError("to_tflite: fp32 asked for, but the model is a quantized graph")
     edge_model = litert_torch.convert(_eval(model), (example,), quant_config=quant_config)
     path.parent.mkdir(parents=True, exist_ok=True)
     edge_model.export(str(path))

@@ -187,3 +187,10 @@ def mark_known_shortfall(request, model: Path | None, check: str) -> None:
         raise ValueError(f"unknown check {check!r}")
     if model is not None and (reason := KNOWN_SHORTFALLS.get((sha256_file(model), check))):
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+def reap(proc) -> None:
+    """Kill a child process that still runs (the ``finally`` of a test that started it)."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
