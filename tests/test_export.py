@@ -24,7 +24,7 @@ from export.parity import FP32_REL_TOL, INT8_COUNT_TOL, chunk_counts, compare
 from export import pipeline
 from export.pipeline import ExportSource, Windows, export_model, torch_density
 from export.runtimes import _dequantize, _quantize, run_artifact
-from export.tiny import tiny_model
+from tests.tiny_model import tiny_model
 
 W = 200  # the students' 2-s window
 
