@@ -5,12 +5,12 @@ Each subject counts each test run the way it is deployed:
 - students (PyTorch and every artifact): ``edge.stream.count_offline`` -- the streaming alignment
   (overlapping windows of the card's length every hop, centre frames committed) that
   ``StreamCounter`` reproduces exactly, so this *is* the on-device count;
-- the reference teacher: ``train.evaluate.predict_run_frames`` -- its own window (5 s), the
+- the reference teacher: ``train.evaluate.predict.predict_run_frames`` -- its own window (5 s), the
   paper's non-overlapping grid plus a tail window, batched (on CUDA when present): exactly how
   the trainer scores it.
 
 Both give a per-frame step prediction at 100 frames/s (a 25-fps density frame spread evenly over
-its 4 front-end frames), which :func:`train.metrics.evaluate_runs` windows like the truth: 5-s
+its 4 front-end frames), which :func:`train.evaluate.metrics.evaluate_runs` windows like the truth: 5-s
 MAE and PCC over the paper's non-overlapping windows, median total-count error over runs (%).
 Agreement with the reference: per 5-s window, subject count minus reference count (mean |d|,
 mean d, max |d|). The relative accuracy cost is (MAE - MAE_ref) / MAE_ref.
@@ -96,10 +96,10 @@ def stream_frames(backend, card, audio: np.ndarray, n_frames: int) -> np.ndarray
 
 
 def reference_frames(model, run: TestRun, window_frames: int, device: str = "cpu") -> np.ndarray:
-    """Per-frame prediction of the reference teacher on its own window grid (train.evaluate)."""
+    """Per-frame prediction of the reference teacher on its own window grid (train.evaluate.predict)."""
     from edge.audio import load_audio
     from edge.stream import offline_log_mel
-    from train.evaluate import predict_run_frames
+    from train.evaluate.predict import predict_run_frames
 
     mel = offline_log_mel(load_audio(run.audio))
     pred = predict_run_frames(model, mel, window_frames, device=device)
@@ -134,7 +134,7 @@ def _windows(frames: list[np.ndarray]) -> np.ndarray:
 def score(key: str, preds: list[np.ndarray], truths: list[np.ndarray], reference: list[np.ndarray] | None = None,
           reference_mae: float | None = None) -> Accuracy:
     """Metrics of per-frame predictions ``preds`` against ``truths`` (and the reference's predictions)."""
-    from train.metrics import evaluate_runs
+    from train.evaluate.metrics import evaluate_runs
 
     res = evaluate_runs(preds, truths, window_frames=WINDOW_5S, fps=FRAMES_PER_SECOND)
     acc = Accuracy(key, res.mae, res.pcc, res.tce_median, res.cadence_mae, res.n_runs, res.n_windows)

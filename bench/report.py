@@ -239,6 +239,16 @@ def _plain_ticks(ax) -> None:
     ax.tick_params(axis="x", which="minor", labelsize=7)
 
 
+def _save(fig, path: Path) -> str:
+    """Lay ``fig`` out, write it to ``path`` (120 dpi) and close it -> the file's name."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path.name
+
+
 def _plots(res: BenchResult, out: Path) -> tuple[list[str], list[str]]:
     """Write the PNGs -> (written names, notes on those not drawn)."""
     import matplotlib
@@ -276,10 +286,7 @@ def _plots(res: BenchResult, out: Path) -> tuple[list[str], list[str]]:
         ax.set_title("Accuracy against latency")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "pareto.png", dpi=120)
-        plt.close(fig)
-        written.append("pareto.png")
+        written.append(_save(fig, out / "pareto.png"))
     else:
         notes.append("pareto.png not drawn: no accuracy (no labeled test data)")
 
@@ -301,10 +308,7 @@ def _plots(res: BenchResult, out: Path) -> tuple[list[str], list[str]]:
             ax.axvline(ref.hop_s * 1e3 * 0.002, color="C3", ls=":", lw=1, label="RTF 0.002")
             ax.grid(True, axis="x", which="both", alpha=0.3)
             ax.legend(fontsize=7, loc="upper right")
-        fig.tight_layout()
-        fig.savefig(out / "latency.png", dpi=120)
-        plt.close(fig)
-        written.append("latency.png")
+        written.append(_save(fig, out / "latency.png"))
 
     # counts over time
     c = res.curves
@@ -319,10 +323,7 @@ def _plots(res: BenchResult, out: Path) -> tuple[list[str], list[str]]:
         ax.set_title(f"Counts over run {c['run_id']}")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "counts.png", dpi=120)
-        plt.close(fig)
-        written.append("counts.png")
+        written.append(_save(fig, out / "counts.png"))
     else:
         notes.append("counts.png not drawn: no labeled test run")
     return written, notes

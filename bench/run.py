@@ -252,10 +252,10 @@ def _windows_of(audio: np.ndarray, window: int, n: int = 8) -> np.ndarray:
 
 def real_sound_accuracy(subjects, realset: Path, say=lambda m: None) -> dict:
     """Every exported artifact on the real-sound set, as the edge runtime counts it, beside the
-    metronome and the onset counter on the same runs (``train.realeval``)."""
+    metronome and the onset counter on the same runs (``train.evaluate.realeval``)."""
     from dataclasses import asdict
 
-    from train.realeval import evaluate_artifact
+    from train.evaluate.realeval import evaluate_artifact
 
     from train.data.recordings import DatasetError
 
@@ -374,7 +374,7 @@ def _run_bench(cfg: BenchConfig, discovery: tuple[Discovery, dict] | None, progr
 
 def parse_full_size(spec: str) -> tuple[str, dict]:
     """``"cnn14"`` or ``"cnn14:width=0.5,classes=1"`` -> (registry name, config overrides)."""
-    from train.config import ConfigError, parse_override
+    from train.fit.config import ConfigError, parse_override
     from train.models import list_models
 
     name, _, args = spec.partition(":")

@@ -89,10 +89,10 @@ def sweep(
     """
     from edge.audio import load_audio
     from edge.backends import load_model
-    from train.baselines import metronome_frames
+    from train.evaluate.baselines import metronome_frames
     from train.data.features import step_frames
     from train.data.recordings import load_steps
-    from train.realeval import density_frames, score
+    from train.evaluate.realeval import density_frames, score
 
     backend, card = load_model(artifact, threads=1)
     out = []

@@ -198,11 +198,11 @@ def load_backend(subject: Subject, threads: int = 1, model=None):
 
 
 def load_checkpoint(path: str | Path):
-    """``train.models.load_model`` with a one-line error."""
-    from train.models import load_model
+    """``train.models.load_checkpoint`` with a one-line error."""
+    from train.models import load_checkpoint as load
 
     try:
-        return load_model(path)
+        return load(path)
     except FileNotFoundError as e:
         raise BenchError(f"{path}: no such checkpoint") from e
     except Exception as e:  # CheckpointError and friends: already one line, keep the cause

@@ -6,5 +6,4 @@ runtimes.py run an artifact in its own runtime (the QNN one through qnn_worker.p
 parity.py   the comparison with PyTorch and the gates
 pipeline.py export_all / export_model: the straight line per artifact, the report
 cli.py      `footfall export`, `footfall inspect`
-tiny.py     a tiny contract-3 model for tests and fixtures
 """

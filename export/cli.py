@@ -51,7 +51,7 @@ def export_command(
         _fail("give --data or --calib, not both")
     try:
         recorded = json.loads(provenance.read_text()) if provenance is not None else None
-        result = export_all(checkpoint, targets, precisions, out, data, int8=int8, calib=calib, fold=fold, socs=socs,
+        result = export_all(checkpoint, targets, precisions, out, data, int8=int8, ptq_file=calib, fold=fold, socs=socs,
                             window_frames=window, hop_frames=hop, progress=lambda line: typer.echo(line, err=True),
                             provenance=recorded)
     except (ExportError, FileNotFoundError, ValueError) as e:

@@ -10,7 +10,7 @@ Entry points:
 What gets exported at int8 is decided by the source: a float checkpoint (``.pt``, from
 ``train.models.save_checkpoint``) is post-training quantized per target (PT2E for ``.pte`` and
 ``.tflite``, ORT static QDQ for ``.onnx`` and the NPU); a quantized graph (``.pt2`` from
-``train.qat``, QAT or PTQ converted) is lowered as it is to every target, and the float student
+``train.quant.qat``, QAT or PTQ converted) is lowered as it is to every target, and the float student
 it names (``student_checkpoint`` in its metadata) gives the fp32 artifacts.
 """
 
@@ -42,7 +42,7 @@ from export.targets import (
     BackendMissing,
     Exported,
     ExportError,
-    calibration_batches,
+    ptq_batches,
     is_quantized_graph,
     qnn_available,
     to_onnx,
@@ -54,7 +54,7 @@ from export.targets import (
 log = logging.getLogger("footfall.export")
 
 TARGETS: tuple[str, ...] = ("pte", "tflite", "onnx", "qnn")
-MAX_CALIBRATION = 64  # windows
+MAX_PTQ = 64  # PTQ calibration windows
 MAX_PARITY = 160  # windows (whole recordings, so that 5-s chunks are contiguous)
 MAX_NPU_PARITY = 48  # windows; the HTP simulator is slow: 0.3 s per window (MobileNetV2 w0.25), 6 s (Cnn6)
 NPU_BUDGET_S = 60.0  # per SoC (the SoCs run in parallel); the simulator stops there ...
@@ -75,7 +75,7 @@ class ExportSource:
 
     float_model: the fp32 PyTorch model (eval mode); the fp32 artifacts and the PTQ input.
         None when only a quantized graph is at hand (then no fp32 artifact).
-    int8_model: a PT2E-converted graph (``train.qat`` output: QAT or PTQ), lowered as it is for
+    int8_model: a PT2E-converted graph (``train.quant.qat`` output: QAT or PTQ), lowered as it is for
         every int8 artifact; None -> each target post-training quantizes ``float_model``.
     """
 
@@ -100,20 +100,20 @@ class ExportSource:
 
     @property
     def quantization(self) -> str:
-        """How the int8 artifacts are quantized: ``qat`` (train.qat metadata has a "qat" entry) or ``ptq``."""
+        """How the int8 artifacts are quantized: ``qat`` (train.quant.qat metadata has a "qat" entry) or ``ptq``."""
         return "qat" if self.int8_model is not None and "qat" in self.meta else "ptq"
 
 
 @dataclass
 class Windows:
-    """Log-mel windows (N, 1, 64, W) float32 for calibration and for the parity check.
+    """Log-mel windows (N, 1, 64, W) float32 for PTQ calibration (``ptq``) and for the parity check.
 
     ``runs[i]`` names the recording of parity window i when the windows are consecutive,
     non-overlapping windows of whole recordings (5-s counts and accuracy need that);
     ``frame_steps`` then holds each run's true per-frame steps (100 fps) when labeled.
     """
 
-    calibration: np.ndarray
+    ptq: np.ndarray
     parity: np.ndarray
     runs: np.ndarray | None = None
     frame_steps: list[np.ndarray] | None = None
@@ -121,7 +121,7 @@ class Windows:
 
     def head(self, n: int) -> Windows:
         """The first ``n`` parity windows (consecutive windows stay consecutive)."""
-        return Windows(self.calibration, self.parity[:n], None if self.runs is None else self.runs[:n], self.frame_steps,
+        return Windows(self.ptq, self.parity[:n], None if self.runs is None else self.runs[:n], self.frame_steps,
                        {**self.source, "parity": f"{min(n, len(self.parity))} of {self.source.get('parity', 'the windows')}"})
 
 
@@ -155,7 +155,7 @@ def load_source(
         # registers the quantized_decomposed ops the saved graph calls (torch.export.load needs them)
         import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401
 
-        from train.qat import load_quantized
+        from train.quant.qat import load_quantized
 
         int8 = Path(int8)
         if not int8.is_file():
@@ -169,10 +169,10 @@ def load_source(
         if checkpoint is None and student and Path(student).is_file():
             checkpoint = Path(student)
     if checkpoint is not None:
-        from train.models import load_model
+        from train.models import load_checkpoint
 
         try:
-            float_model, float_meta = load_model(checkpoint)
+            float_model, float_meta = load_checkpoint(checkpoint)
         except Exception as e:
             raise ExportError(f"{checkpoint}: {str(e).splitlines()[0]}") from e
         meta = {**float_meta, **meta}
@@ -207,9 +207,9 @@ def _cut(logmel: np.ndarray, window_frames: int) -> np.ndarray:
 
 
 def windows_from_dataset(
-    root: str | Path, window_frames: int, fold: int = 0, max_calibration: int = MAX_CALIBRATION, max_parity: int = MAX_PARITY
+    root: str | Path, window_frames: int, fold: int = 0, max_ptq: int = MAX_PTQ, max_parity: int = MAX_PARITY
 ) -> Windows:
-    """Calibration from the validation side of ``fold``, parity from its test side (whole runs)."""
+    """PTQ calibration windows from the validation side of ``fold``, parity from its test side (whole runs)."""
     from train.data.features import fold_windows
 
     try:
@@ -219,7 +219,7 @@ def windows_from_dataset(
         raise ExportError(f"{root}: cannot read the dataset ({str(e).splitlines()[0]})") from e
     if len(val) == 0 or len(test) == 0:
         raise ExportError(f"{root}: fold {fold} has no {'validation' if len(val) == 0 else 'test'} windows of {window_frames} frames")
-    calibration = np.stack([val.window(int(i)) for i in _spread(len(val), max_calibration)])[:, None]
+    ptq = np.stack([val.window(int(i)) for i in _spread(len(val), max_ptq)])[:, None]
     keep, total = [], 0  # whole recordings until the budget is spent
     for r in range(len(test.recs)):
         idx = np.flatnonzero(test.index[:, 0] == r)
@@ -232,19 +232,19 @@ def windows_from_dataset(
     runs = test.index[idx, 0]
     labeled = all(test.frame_steps[r] is not None for r in np.unique(runs))
     return Windows(
-        calibration=np.ascontiguousarray(calibration, np.float32),
+        ptq=np.ascontiguousarray(ptq, np.float32),
         parity=np.ascontiguousarray(parity, np.float32),
         runs=runs,
         frame_steps=[test.frame_steps[r] for r in range(len(test.recs))] if labeled else None,
-        source={"dataset": str(Path(root).resolve()), "fold": fold, "calibration": f"val split, {len(calibration)} windows",
+        source={"dataset": str(Path(root).resolve()), "fold": fold, "calibration": f"val split, {len(ptq)} windows",
                 "parity": f"test split, {len(parity)} windows of {len(np.unique(runs))} runs"},
     )
 
 
-def windows_from_file(path: str | Path, window_frames: int, max_calibration: int = MAX_CALIBRATION, max_parity: int = MAX_PARITY) -> Windows:
+def windows_from_file(path: str | Path, window_frames: int, max_ptq: int = MAX_PTQ, max_parity: int = MAX_PARITY) -> Windows:
     """Windows from a ``.npy`` of log-mel ((N, 64, W), (N, 1, 64, W) or a long (64, T)) or an audio file.
 
-    The same windows serve calibration and parity (said so in the report and the cards).
+    The same windows serve PTQ calibration and parity (said so in the report and the cards).
     """
     path = Path(path)
     if not path.is_file():
@@ -279,11 +279,11 @@ def windows_from_file(path: str | Path, window_frames: int, max_calibration: int
         raise ExportError(f"{path}: shorter than one window of {window_frames} frames")
     parity_idx = np.arange(min(len(x), max_parity))  # a prefix: consecutive windows stay consecutive
     return Windows(
-        calibration=x[_spread(len(x), max_calibration)],
+        ptq=x[_spread(len(x), max_ptq)],
         parity=x[parity_idx],
         runs=None if runs is None else runs[parity_idx],
         frame_steps=frame_steps,
-        source={"file": str(path.resolve()), "calibration": f"{min(len(x), max_calibration)} windows of the file",
+        source={"file": str(path.resolve()), "calibration": f"{min(len(x), max_ptq)} windows of the file",
                 "parity": f"{len(parity_idx)} windows of the same file"},
     )
 
@@ -362,7 +362,7 @@ def accuracy(density: np.ndarray, windows: Windows) -> dict:
     """5-s MAE, PCC and median total-count error (%) of densities of the parity windows, if labeled."""
     if windows.runs is None or windows.frame_steps is None:
         return {}
-    from train.metrics import evaluate_runs
+    from train.evaluate.metrics import evaluate_runs
 
     preds, trues = [], []
     for r in dict.fromkeys(windows.runs.tolist()):
@@ -515,11 +515,11 @@ def export_model(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     W = source.window_frames
-    for name, x in (("calibration", windows.calibration), ("parity", windows.parity)):
+    for name, x in (("calibration", windows.ptq), ("parity", windows.parity)):
         if x.ndim != 4 or x.shape[1:] != (1, N_MELS, W) or len(x) == 0:
             raise ExportError(f"{name} windows must be (N, 1, {N_MELS}, {W}), got {x.shape}")
     example = torch.from_numpy(np.ascontiguousarray(windows.parity[:1]))
-    calibration = calibration_batches(windows.calibration, example)
+    ptq_windows = ptq_batches(windows.ptq, example)
 
     # PyTorch references: fp32 -> the float model; int8 -> the quantized graph when given (it is
     # the PyTorch model being exported), else the float model (PTQ error is part of the export)
@@ -543,11 +543,11 @@ def export_model(
         t0 = time.perf_counter()
         if target != "qnn":
             fn = {"pte": to_pte, "tflite": to_tflite, "onnx": to_onnx}[target]
-            exported = fn(model, example, out_dir / _artifact_name(source.name, target, precision), precision, calibration)
+            exported = fn(model, example, out_dir / _artifact_name(source.name, target, precision), precision, ptq_windows)
             if precision == "int8":
                 exported.quantization = source.quantization
             return [_finish(exported, source, windows, ref, ref_name, time.perf_counter() - t0, {})]
-        qdq = to_onnx(model, example, tmp / "qnn_qdq.onnx", "int8", calibration, for_qnn=True)
+        qdq = to_onnx(model, example, tmp / "qnn_qdq.onnx", "int8", ptq_windows, for_qnn=True)
         qdq_s = time.perf_counter() - t0
         contexts = []
         for soc in socs:
@@ -591,7 +591,7 @@ def export_all(
     data_root: str | Path | None = None,
     *,
     int8: str | Path | None = None,
-    calib: str | Path | None = None,
+    ptq_file: str | Path | None = None,
     fold: int = 0,
     socs: Sequence[str] = DEFAULT_QNN_SOCS,
     window_frames: int | None = None,
@@ -602,23 +602,23 @@ def export_all(
 ) -> ExportResult:
     """Checkpoint -> every artifact with its card in ``out_dir`` (see :func:`export_model`).
 
-    checkpoint: a float ``.pt`` (int8 by PTQ) or a quantized ``.pt2`` from ``train.qat`` (int8 as
+    checkpoint: a float ``.pt`` (int8 by PTQ) or a quantized ``.pt2`` from ``train.quant.qat`` (int8 as
         given; fp32 from its student checkpoint); ``int8`` adds a ``.pt2`` to a float ``.pt``.
-    data_root: a dataset (contract 5): calibration on fold ``fold``'s validation runs, parity on
-        its test runs. Else ``calib`` (a log-mel ``.npy`` or an audio file), else the bundled
+    data_root: a dataset (contract 5): PTQ calibration on fold ``fold``'s validation runs, parity on
+        its test runs. Else ``ptq_file`` (``--calib``: a log-mel ``.npy`` or an audio file), else the bundled
         sample run ``edge/assets/sample_run.wav``.
     """
     source = load_source(checkpoint, int8, window_frames, hop_frames)
     source.provenance = dict(provenance or {})
     if data_root is not None:
         windows = windows_from_dataset(data_root, source.window_frames, fold, max_parity=max_parity)
-    elif calib is not None:
-        windows = windows_from_file(calib, source.window_frames, max_parity=max_parity)
+    elif ptq_file is not None:
+        windows = windows_from_file(ptq_file, source.window_frames, max_parity=max_parity)
     elif SAMPLE_AUDIO.is_file():
         windows = windows_from_file(SAMPLE_AUDIO, source.window_frames, max_parity=max_parity)
     else:
         raise ExportError("no real log-mel to calibrate and compare on: pass --data DATASET or --calib FILE (.npy log-mel or audio)")
     if progress is not None:
         progress(f"{source.name}: window {source.window_frames} frames, hop {source.hop_frames}; "
-                 f"{len(windows.calibration)} calibration and {len(windows.parity)} parity windows ({windows.source.get('parity')})")
+                 f"{len(windows.ptq)} calibration and {len(windows.parity)} parity windows ({windows.source.get('parity')})")
     return export_model(source, windows, out_dir, targets, precisions, socs, progress=progress)

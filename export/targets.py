@@ -5,7 +5,7 @@
 
 - ``fp32``: the float model, exported as is.
 - ``int8``: a float model is post-training quantized (PT2E, or ORT static QDQ for ONNX) with
-  ``calibration`` windows, or -- when ``model`` already is a quantized PT2E graph (QAT
+  PTQ calibration windows (``ptq_windows``), or -- when ``model`` already is a quantized PT2E graph (QAT
   converted, see :func:`is_quantized_graph`) -- that graph is lowered as it is.
 
 Each returns an :class:`Exported` (the path plus what a reader needs to know about the
@@ -51,8 +51,8 @@ QNN_VENV_HINT = f"make venv-qnn  (= python3 -m venv .venv-qnn && .venv-qnn/bin/p
 REPO = Path(__file__).resolve().parents[1]
 QNN_WORKER = Path(__file__).resolve().parent / "qnn_worker.py"
 
-CALIBRATION_BATCH = 32  # windows per calibration forward pass
-Calibration = np.ndarray | torch.Tensor | Sequence[torch.Tensor] | None  # windows (N, 1, 64, T)
+PTQ_BATCH = 32  # windows per calibration forward pass
+PtqWindows = np.ndarray | torch.Tensor | Sequence[torch.Tensor] | None  # windows (N, 1, 64, T)
 
 
 class ExportError(RuntimeError):
@@ -96,17 +96,17 @@ def _check_example(example: torch.Tensor) -> torch.Tensor:
     return example.detach().float().clone(memory_format=torch.contiguous_format)
 
 
-def calibration_batches(calibration: Calibration, example: torch.Tensor) -> list[torch.Tensor]:
-    """Calibration windows as a list of (1, 1, 64, T) tensors (the example alone when None)."""
-    if calibration is None:
+def ptq_batches(ptq_windows: PtqWindows, example: torch.Tensor) -> list[torch.Tensor]:
+    """PTQ calibration windows as a list of (1, 1, 64, T) tensors (the example alone when None)."""
+    if ptq_windows is None:
         return [example]
-    if isinstance(calibration, np.ndarray):
-        calibration = torch.from_numpy(np.ascontiguousarray(calibration, dtype=np.float32))
-    if isinstance(calibration, torch.Tensor):
-        if calibration.ndim == 3:  # (N, 64, T)
-            calibration = calibration[:, None]
-        calibration = list(calibration.split(1))
-    batches = [c.detach().float().reshape(1, *example.shape[1:]).contiguous() for c in calibration]
+    if isinstance(ptq_windows, np.ndarray):
+        ptq_windows = torch.from_numpy(np.ascontiguousarray(ptq_windows, dtype=np.float32))
+    if isinstance(ptq_windows, torch.Tensor):
+        if ptq_windows.ndim == 3:  # (N, 64, T)
+            ptq_windows = ptq_windows[:, None]
+        ptq_windows = list(ptq_windows.split(1))
+    batches = [c.detach().float().reshape(1, *example.shape[1:]).contiguous() for c in ptq_windows]
     if not batches:
         raise ExportError("calibration set is empty")
     return batches
@@ -138,24 +138,24 @@ def _export(model: torch.nn.Module, example: torch.Tensor) -> torch.export.Expor
     return torch.export.export(_eval(model), (example,), strict=False)
 
 
-def ptq(model: torch.nn.Module, example: torch.Tensor, calibration: Calibration, quantizer) -> torch.fx.GraphModule:
+def ptq(model: torch.nn.Module, example: torch.Tensor, ptq_windows: PtqWindows, quantizer) -> torch.fx.GraphModule:
     """PT2E post-training quantization: export -> prepare -> calibrate -> convert.
 
     The graph is captured with a dynamic batch so that calibration runs in batches of
-    CALIBRATION_BATCH windows (one histogram-observer update per batch). Weights stay
+    PTQ_BATCH windows (one histogram-observer update per batch). Weights stay
     as float + quantize nodes (``fold_quantize=False``): LiteRT needs them so; XNNPACK
     lowering folds them itself (:func:`fold_weight_quantize`).
     """
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     example = _check_example(example)
-    windows = torch.cat(calibration_batches(calibration, example))
+    windows = torch.cat(ptq_batches(ptq_windows, example))
     batch = torch.export.Dim("batch", min=1, max=4096)
     try:
         graph = torch.export.export(
             _eval(model), (example.expand(2, -1, -1, -1).contiguous(),), dynamic_shapes=({0: batch},), strict=False
         ).module()
-        chunk = CALIBRATION_BATCH
+        chunk = PTQ_BATCH
     except Exception:  # a model that pins its batch size: calibrate window by window
         graph, chunk = _export(model, example).module(), 1
     prepared = prepare_pt2e(graph, quantizer)
@@ -248,11 +248,17 @@ def unfold_weight_quantize(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
     return graph
 
 
-def _prepare_int8(model, example, calibration, quantizer_factory) -> tuple[torch.fx.GraphModule, str]:
-    """The int8 graph for a target: the given quantized graph, or PTQ with the target's quantizer."""
+def _graph_for(target: str, model, example, precision: Precision, ptq_windows: PtqWindows,
+               quantizer_factory) -> tuple[torch.nn.Module, str]:
+    """The graph a target lowers and its quantization: fp32, the float model as it is; int8, the given
+    quantized graph (``qat``) or PTQ with the target's quantizer (``ptq``)."""
+    if precision != "int8":
+        if is_quantized_graph(model):
+            raise ExportError(f"{target}: fp32 asked for, but the model is a quantized graph")
+        return model, "none"
     if is_quantized_graph(model):
         return model, "qat"
-    return ptq(model, example, calibration, quantizer_factory()), "ptq"
+    return ptq(model, example, ptq_windows, quantizer_factory()), "ptq"
 
 
 # ----------------------------------------------------------------------------- ExecuTorch
@@ -279,25 +285,17 @@ def _delegation(graph_module: torch.fx.GraphModule) -> dict:
     }
 
 
-def to_pte(
-    model: torch.nn.Module,
-    example: torch.Tensor,
-    path: str | Path,
-    precision: Precision = "fp32",
-    calibration: Calibration = None,
-) -> Exported:
+def to_pte(model: torch.nn.Module, example: torch.Tensor, path: str | Path, precision: Precision = "fp32",
+           ptq_windows: PtqWindows = None) -> Exported:
     """ExecuTorch program for XNNPACK: export -> (int8: PT2E) -> to_edge_transform_and_lower -> .pte."""
     _quiet()
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
     example, path = _check_example(example), Path(path)
-    quantization = "none"
+    model, quantization = _graph_for("to_pte", model, example, precision, ptq_windows, xnnpack_quantizer)
     if precision == "int8":
-        model, quantization = _prepare_int8(model, example, calibration, xnnpack_quantizer)
         model = fold_weight_quantize(model)
-    elif is_quantized_graph(model):
-        raise ExportError("to_pte: fp32 asked for, but the model is a quantized graph")
     edge = to_edge_transform_and_lower(_export(model, example), partitioner=[XnnpackPartitioner()])
     info = _delegation(edge.exported_program().graph_module)
     program = edge.to_executorch()
@@ -309,13 +307,8 @@ def to_pte(
 # ----------------------------------------------------------------------------- LiteRT
 
 
-def to_tflite(
-    model: torch.nn.Module,
-    example: torch.Tensor,
-    path: str | Path,
-    precision: Precision = "fp32",
-    calibration: Calibration = None,
-) -> Exported:
+def to_tflite(model: torch.nn.Module, example: torch.Tensor, path: str | Path, precision: Precision = "fp32",
+              ptq_windows: PtqWindows = None) -> Exported:
     """LiteRT flatbuffer via litert-torch; int8 with its PT2E quantizer (int8 I/O tensors).
 
     A QAT graph is converted as it is (weights unfolded first, as the converter needs).
@@ -325,14 +318,12 @@ def to_tflite(
     from litert_torch.quantize.quant_config import QuantConfig
 
     example, path = _check_example(example), Path(path)
-    quant_config, quantization = None, "none"
+    model, quantization = _graph_for("to_tflite", model, example, precision, ptq_windows, litert_quantizer)
+    quant_config = None
     if precision == "int8":
-        model, quantization = _prepare_int8(model, example, calibration, litert_quantizer)
         model = unfold_weight_quantize(model)
         # tells the converter to turn the graph's Q/DQ pairs into static int8 kernels
         quant_config = QuantConfig(pt2e_quantizer=litert_quantizer())
-    elif is_quantized_graph(model):
-        raise ExportError("to_tflite: fp32 asked for, but the model is a quantized graph")
     edge_model = litert_torch.convert(_eval(model), (example,), quant_config=quant_config)
     path.parent.mkdir(parents=True, exist_ok=True)
     edge_model.export(str(path))
@@ -525,7 +516,7 @@ def to_onnx(
     example: torch.Tensor,
     path: str | Path,
     precision: Precision = "fp32",
-    calibration: Calibration = None,
+    ptq_windows: PtqWindows = None,
     for_qnn: bool = False,
 ) -> Exported:
     """ONNX at opset ONNX_OPSET; int8 is QDQ: ORT static quantization, or the QAT graph's own Q/DQ.
@@ -543,7 +534,7 @@ def to_onnx(
         with tempfile.TemporaryDirectory() as tmp:
             float_onnx = Path(tmp) / "float.onnx"
             _onnx_export(model, example, float_onnx)
-            quantize_onnx(float_onnx, path, calibration_batches(calibration, example), for_qnn=for_qnn)
+            quantize_onnx(float_onnx, path, ptq_batches(ptq_windows, example), for_qnn=for_qnn)
         quantization = "ptq"
     if for_qnn:
         saturating_clips_to_relu(path, path)

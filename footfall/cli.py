@@ -60,8 +60,8 @@ app = _App(add_completion=False, no_args_is_help=True,
            help="footfall host-side tools: data, train, psl, distill, qat, export, eval, bench")
 
 # each module exposes register(app: typer.Typer) -> None
-COMMAND_MODULES = ("train.data.cli", "train.cli_train", "train.cli_psl", "export.cli", "train.calibrate", "bench.cli",
-                   "train.cli_finetune", "footfall.recipe")
+COMMAND_MODULES = ("train.cli.data", "train.cli.evaluate", "train.cli.fit", "train.cli.distill", "export.cli",
+                   "release.calibrate", "bench.cli", "train.cli.finetune", "footfall.recipe")
 
 for _name in COMMAND_MODULES:
     try:

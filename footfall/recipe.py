@@ -197,22 +197,22 @@ def _release_stages(recipe, runs: Path, fold: int, data: Path, extra: Path, tune
                          done=export / ".calibrated", marker=export / ".calibrated"))
     bundle = recipe.get("bundle") or {}
     if bundle.get("sample", True):
-        out.append(Stage("bundle", ["-m", "train.bundle", "sample"], program=python))
-    out.append(Stage("bundle", ["-m", "train.bundle", "artifacts", str(export)], program=python))
+        out.append(Stage("bundle", ["-m", "release.bundle", "sample"], program=python))
+    out.append(Stage("bundle", ["-m", "release.bundle", "artifacts", str(export)], program=python))
     return out
 
 
 class ShippedInt8(str):
-    """The int8 graph ``python -m train.qat ship FOLDER`` picks, resolved when the command runs."""
+    """The int8 graph ``python -m train.quant.qat ship FOLDER`` picks, resolved when the command runs."""
 
     def __new__(cls, folder: Path, python: str):
-        obj = super().__new__(cls, f"$({python} -m train.qat ship {folder})")
+        obj = super().__new__(cls, f"$({python} -m train.quant.qat ship {folder})")
         obj.folder, obj.python = folder, python
         return obj
 
     def resolve(self) -> list[str]:
         python = sys.executable if self.python == "python" else self.python
-        picked = subprocess.run([python, "-m", "train.qat", "ship", str(self.folder)], capture_output=True, text=True, check=True)
+        picked = subprocess.run([python, "-m", "train.quant.qat", "ship", str(self.folder)], capture_output=True, text=True, check=True)
         return [picked.stdout.strip()]
 
 

@@ -65,14 +65,14 @@ def _folder() -> Path:
 def usable(sc: Scenario) -> bool:
     """Every artifact's card verifies and both checkpoints load with the code of this checkout."""
     from edge.card import CardError, load_verified_card
-    from train.models import load_model
+    from train.models import load_checkpoint
 
     try:
         arts = [sc.artifacts / f"cnn6_{p}.{t}" for t in TARGETS for p in PRECISIONS]
         for art in arts:
             load_verified_card(art)
-        load_model(sc.teacher)
-        load_model(sc.student)
+        load_checkpoint(sc.teacher)
+        load_checkpoint(sc.student)
         from train.data.recordings import load_dataset
 
         load_dataset(sc.data)

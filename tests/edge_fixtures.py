@@ -63,8 +63,8 @@ def example(window: int = WINDOW) -> torch.Tensor:
     return torch.randn(1, 1, N_MELS, window, generator=torch.Generator().manual_seed(0)) * 3 - 7
 
 
-def calibration(window: int = WINDOW, n: int = 8) -> np.ndarray:
-    """Real log-mel windows of click tracks (int8 calibration must see onsets)."""
+def ptq_windows(window: int = WINDOW, n: int = 8) -> np.ndarray:
+    """Real log-mel windows of click tracks (PTQ calibration must see onsets)."""
     from edge.stream import offline_log_mel
 
     frames = offline_log_mel(click_track(n * window / 100 + 1, seed=7)[0])
@@ -89,7 +89,7 @@ def _local_tflite(model, ex, path, precision):
 
         quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
         prepared = prepare_pt2e(torch.export.export(model, (ex,)).module(), quantizer)
-        for window in torch.from_numpy(calibration(ex.shape[-1])):
+        for window in torch.from_numpy(ptq_windows(ex.shape[-1])):
             prepared(window[None])
         model = convert_pt2e(prepared, fold_quantize=False)
         quant_config = QuantConfig(pt2e_quantizer=quantizer)
@@ -112,7 +112,7 @@ def _export(kind: str, model: nn.Module, ex: torch.Tensor, path: Path) -> str:
         from export import targets
 
         fn = getattr(targets, f"to_{fmt}")
-        kwargs = {"calibration": calibration(ex.shape[-1])} if precision == "int8" else {}
+        kwargs = {"ptq_windows": ptq_windows(ex.shape[-1])} if precision == "int8" else {}
         fn(model, ex, path, precision, **kwargs)
         return "export.targets"
     except Exception as e:  # a colleague's module in flux must not decide these tests
@@ -187,3 +187,10 @@ def mark_known_shortfall(request, model: Path | None, check: str) -> None:
         raise ValueError(f"unknown check {check!r}")
     if model is not None and (reason := KNOWN_SHORTFALLS.get((sha256_file(model), check))):
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+def reap(proc) -> None:
+    """Kill a child process that still runs (the ``finally`` of a test that started it)."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()

@@ -75,7 +75,7 @@ TINY_MODEL_ARGS = {"cnn14": {"width": 0.0625, "dropout": 0.0, "head_channels": 1
 
 def tiny_config(data: Path, out: Path, **changes):
     """A TrainConfig for tests: 1-s windows, batch 8, a tiny Cnn14, fp32 on the CPU, no progress bar."""
-    from train.config import TrainConfig
+    from train.fit.config import TrainConfig
 
     values = dict(
         model="cnn14",

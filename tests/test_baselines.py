@@ -11,9 +11,9 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-import train.baselines as baselines
+import train.evaluate.baselines as baselines
 from edge.frontend import SAMPLE_RATE, log_mel
-from train.baselines import OnsetParams, detect_steps, evaluate_baseline
+from train.evaluate.baselines import OnsetParams, detect_steps, evaluate_baseline
 from footfall.cli import app
 from train.data.folds import split
 from train.data.recordings import load_dataset

@@ -103,8 +103,8 @@ def test_accuracy_and_agreement(bench, scenario):
 
 
 def test_reference_accuracy_is_the_trainers(bench, scenario):
-    """The teacher's numbers are those train.evaluate gives on the same fold (one evaluation code)."""
-    from train.evaluate import evaluate_model
+    """The teacher's numbers are those train.evaluate.predict gives on the same fold (one evaluation code)."""
+    from train.evaluate.predict import evaluate_model
 
     result, _ = bench
     model = discover(scenario.artifacts, cuda=False)[1]["teacher-cpu"]

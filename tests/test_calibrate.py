@@ -1,4 +1,4 @@
-"""``footfall calibrate``: the counter's rate calibration, fitted on training runs only (train/calibrate.py)."""
+"""``footfall calibrate``: the counter's rate calibration, fitted on training runs only (release/calibrate.py)."""
 
 import json
 
@@ -11,7 +11,7 @@ from edge.card import load_card, load_verified_card
 from edge.counter import DENSITY_FPS, RateCalibration
 from edge.stream import count_offline
 from edge.audio import load_audio
-from train.calibrate import MIN_FIT_RUNS, RunDensity, fit, report, total_errors_pct
+from release.calibrate import MIN_FIT_RUNS, RunDensity, fit, report, total_errors_pct
 from tests.edge_fixtures import copy_artifact, onset_artifacts
 from tests.fixtures import make_dataset
 

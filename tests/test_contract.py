@@ -19,7 +19,7 @@ import pytest
 from edge import contract as C
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("edge", "train", "export", "bench", "footfall")
+LAYERS = ("edge", "train", "export", "release", "bench", "footfall")
 CONTRACT = ROOT / "edge" / "contract.py"
 
 ARITH = {"//", "%", "/", "*", "//=", "*=", "/="}
@@ -154,7 +154,7 @@ def test_every_layer_uses_the_one_definition():
     import edge.frontend as frontend
     import export.parity as parity
     import export.pipeline as pipeline
-    import train.config as config
+    import train.fit.config as config
     import train.models.base as base
 
     assert frontend.SAMPLE_RATE is C.SAMPLE_RATE and frontend.HOP_LENGTH is C.HOP_LENGTH and frontend.N_MELS is C.N_MELS
@@ -172,7 +172,7 @@ def test_the_shipped_recipe_and_model_are_the_contract():
     """The shipped student's window and streaming hop, its config defaults and the bundled cards agree."""
     import json
 
-    from train.distill import DistillConfig
+    from train.distill.student import DistillConfig
 
     cfg = DistillConfig(psl="unused")
     assert (cfg.window_frames, cfg.stream_hop_frames) == (C.WINDOW_FRAMES, C.HOP_FRAMES)

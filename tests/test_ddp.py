@@ -62,7 +62,7 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
     assert torchrun, "torchrun not found next to the test interpreter"
     data = make_dataset(tmp_path / "data", n_runners=5, seconds=20)
     config = _write_config(tmp_path / "ddp.yaml")
-    args = ["-m", "train.cli_train", "train", "--config", str(config), "--data", str(data), "--fold", "0"]
+    args = ["-m", "train.cli.fit", "train", "--config", str(config), "--data", str(data), "--fold", "0"]
 
     run_ok([sys.executable, *args, "--out", str(tmp_path / "single")])
     run_ok([torchrun, "--standalone", "--nproc_per_node", "2", *args, "--out", str(tmp_path / "ddp")])

@@ -20,7 +20,7 @@ from edge.backends import load_model
 from edge.cli import JSON_VERSION, LOG_COLUMNS, SUMMARY_FIELDS, app, bundled_model, bundled_models
 from edge.golden import click_track
 from edge.stream import count_offline
-from tests.edge_fixtures import copy_artifact, mark_known_shortfall, onset_artifacts
+from tests.edge_fixtures import copy_artifact, mark_known_shortfall, onset_artifacts, reap
 
 ROOT = Path(__file__).resolve().parents[1]
 TOL = 1e-3
@@ -232,9 +232,7 @@ def test_ctrl_c_prints_the_summary_and_exits_0(model, tmp_path):
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        reap(proc)
     assert proc.returncode == 0, err
     rest, summary = parse_json_lines(out)
     hops += rest

@@ -152,7 +152,7 @@ def test_ring_write_and_read_allocate_nothing():
     assert ring._buf is buf
 
 
-# ---- the rate calibration (edge.counter.RateCalibration, fitted by train.calibrate)
+# ---- the rate calibration (edge.counter.RateCalibration, fitted by release.calibrate)
 
 
 def _spm_density(spm: float, seconds: float) -> np.ndarray:

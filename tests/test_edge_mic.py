@@ -35,7 +35,7 @@ from edge.cli import ASSETS, bundled_model
 from edge.demo import SAMPLE, SAMPLE_STEPS, read_steps
 from edge.golden import click_track
 from edge.stream import count_offline
-from tests.edge_fixtures import mark_known_shortfall, onset_artifacts
+from tests.edge_fixtures import mark_known_shortfall, onset_artifacts, reap
 
 pytestmark = pytest.mark.e2e
 
@@ -105,9 +105,7 @@ def listen_while_playing(env, model: Path, played: Path, record: Path, settle_s:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        reap(proc)
     reader.join(timeout=5)
     assert proc.returncode == 0, "".join(stderr_lines)
     lines = [json.loads(line) for line in out.splitlines() if line.strip()]

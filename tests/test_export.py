@@ -24,7 +24,7 @@ from export.parity import FP32_REL_TOL, INT8_COUNT_TOL, chunk_counts, compare
 from export import pipeline
 from export.pipeline import ExportSource, Windows, export_model, torch_density
 from export.runtimes import _dequantize, _quantize, run_artifact
-from export.tiny import tiny_model
+from tests.tiny_model import tiny_model
 
 W = 200  # the students' 2-s window
 
@@ -47,7 +47,7 @@ def cut(mel: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def windows() -> Windows:
     x = cut(clicky_logmel())  # 6 consecutive windows of one "run"
-    return Windows(calibration=x, parity=x, runs=np.zeros(len(x), int), source={"test": "clicky noise"})
+    return Windows(ptq=x, parity=x, runs=np.zeros(len(x), int), source={"test": "clicky noise"})
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_windows_with_a_zero_stride_axis_export_to_pte(tmp_path, model):
     example = torch.from_numpy(np.ascontiguousarray(stacked[:1]))
     assert 0 in example.stride() and example.is_contiguous()
     assert 0 not in T._check_example(example).stride()
-    windows = Windows(calibration=stacked, parity=stacked, runs=np.zeros(len(stacked), int), source={"test": "stride 0"})
+    windows = Windows(ptq=stacked, parity=stacked, runs=np.zeros(len(stacked), int), source={"test": "stride 0"})
     source = ExportSource(model, name="tiny", window_frames=W, hop_frames=48)
     result = export_model(source, windows, tmp_path, targets=("pte",), precisions=("fp32", "int8"))
     assert [r.status for r in result.reports] == ["ok", "ok"], [r.line() for r in result.reports]
@@ -205,7 +205,7 @@ def test_export_cli_bad_input_is_one_line(tmp_path):
 
 @pytest.fixture(scope="module")
 def qat_graph(model, windows):
-    """A QAT-converted PT2E graph as train.qat makes it (XNNPACK quantizer, folded int8 weights)."""
+    """A QAT-converted PT2E graph as train.quant.qat makes it (XNNPACK quantizer, folded int8 weights)."""
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
 
@@ -215,7 +215,7 @@ def qat_graph(model, windows):
     graph = prepare_qat_pt2e(torch.export.export(m, (x,), dynamic_shapes=({0: batch},)).module(), T.xnnpack_quantizer(qat=True))
     with torch.no_grad():  # observers see real windows (no training: the test is about lowering)
         graph(x)
-    graph = convert_pt2e(graph)  # fold_quantize=True: int8 weights, as train.qat saves them
+    graph = convert_pt2e(graph)  # fold_quantize=True: int8 weights, as train.quant.qat saves them
     move_exported_model_to_eval(graph)
     return graph
 

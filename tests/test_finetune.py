@@ -7,7 +7,7 @@ import pytest
 
 from train.data.imu import make_recording
 from train.data.imu_import import import_folders
-from train.finetune import FinetuneConfig, FinetuneError, finetune
+from train.fit.finetune import FinetuneConfig, FinetuneError, finetune
 from train.models.registry import build_model, save_checkpoint
 
 

@@ -51,7 +51,7 @@ def test_streaming_reproduces_offline_frames(block):
 
 def test_torch_twin_equals_numpy():
     torch = pytest.importorskip("torch")
-    from train.frontend import LogMel
+    from train.models.frontend import LogMel
 
     x = np.stack([_noise(32_000, seed=s) for s in range(3)])
     x[1] *= 10  # loud

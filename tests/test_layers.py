@@ -1,4 +1,4 @@
-"""The layers only import downwards: edge <- train <- export <- bench <- footfall (the CLI).
+"""The layers only import downwards: edge <- train <- export <- release <- bench <- footfall (the CLI).
 
 edge/ is the device side: never torch, never a host layer. Static imports are read with ``ast``;
 module names handed to ``importlib.import_module`` as string constants count as imports too (a
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("edge", "train", "export", "bench", "footfall")  # low to high
+LAYERS = ("edge", "train", "export", "release", "bench", "footfall")  # low to high
 DEVICE_FORBIDDEN = ("torch", "torchao", "executorch.exir", "litert_torch")  # edge may load executorch.runtime lazily
 
 
@@ -55,5 +55,5 @@ def test_no_layer_imports_a_higher_one(layer):
 
 def test_the_check_sees_static_and_hidden_imports(tmp_path):
     f = tmp_path / "m.py"
-    f.write_text("import torch\nfrom export.pipeline import x\nimportlib.import_module('bench.cli')\nMODS = ('bench.cli', 'train.cli_psl')\n")
-    assert sorted(m for _, m in imported_modules(f)) == ["bench.cli", "bench.cli", "export.pipeline", "torch", "train.cli_psl"]
+    f.write_text("import torch\nfrom export.pipeline import x\nimportlib.import_module('bench.cli')\nMODS = ('bench.cli', 'train.cli.distill')\n")
+    assert sorted(m for _, m in imported_modules(f)) == ["bench.cli", "bench.cli", "export.pipeline", "torch", "train.cli.distill"]

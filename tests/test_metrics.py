@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from train.metrics import (
+from train.evaluate.metrics import (
     cadence_mae,
     cmae,
     evaluate_runs,

@@ -14,7 +14,7 @@ from train.models import (
     count_macs,
     count_params,
     list_models,
-    load_model,
+    load_checkpoint,
     macs_per_second,
     make_config,
     register_model,
@@ -112,7 +112,7 @@ def test_checkpoint_roundtrip_rebuilds_from_config(tmp_path):
     model.eval()
     path = save_checkpoint(tmp_path / "sub" / "m.pt", model, epoch=3, metrics={"mae": 0.5}, history=[1.0, 0.5])
     assert path.exists() and not list(path.parent.glob("*.tmp"))
-    loaded, meta = load_model(path)
+    loaded, meta = load_checkpoint(path)
     assert type(loaded) is type(model) and loaded.name == "mobilenetv2" and not loaded.training
     assert loaded.config == model.config and loaded.config.head_dilations == (1, 3)
     assert meta["epoch"] == 3 and meta["metrics"] == {"mae": 0.5} and meta["name"] == "mobilenetv2"
@@ -125,7 +125,7 @@ def test_checkpoint_roundtrip_rebuilds_from_config(tmp_path):
 @pytest.mark.parametrize("name", ALL)
 def test_every_model_roundtrips(tmp_path, name):
     model = small(name).eval()
-    loaded, _ = load_model(save_checkpoint(tmp_path / f"{name}.pt", model))
+    loaded, _ = load_checkpoint(save_checkpoint(tmp_path / f"{name}.pt", model))
     (x,) = model.example_inputs(200)
     with torch.no_grad():
         assert torch.equal(loaded(x), model(x))
@@ -140,7 +140,7 @@ def test_save_unwraps_and_overwrites_atomically(tmp_path):
     path = tmp_path / "m.pt"
     save_checkpoint(path, small("fnn", hidden=16))
     save_checkpoint(path, Wrapper(small("fnn", hidden=32)))
-    model, _ = load_model(path)
+    model, _ = load_checkpoint(path)
     assert model.config.hidden == 32
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
 
@@ -158,7 +158,7 @@ def test_unknown_config_key_fails_loudly(tmp_path):
     payload["config"]["surprise"] = 1
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match="surprise"):
-        load_model(path)
+        load_checkpoint(path)
 
 
 def test_checkpoint_refuses_mismatched_weights_and_bad_extras(tmp_path):
@@ -167,10 +167,10 @@ def test_checkpoint_refuses_mismatched_weights_and_bad_extras(tmp_path):
     payload["config"]["hidden"] = 64  # config and weights disagree
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match="do not fit"):
-        load_model(path)
+        load_checkpoint(path)
     torch.save({"state_dict": {}}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not a footfall model checkpoint"):
-        load_model(tmp_path / "other.pt")
+        load_checkpoint(tmp_path / "other.pt")
     with pytest.raises(TypeError, match="extra.*Path.*str"):
         save_checkpoint(tmp_path / "x.pt", small("fnn"), data_root=tmp_path)
     with pytest.raises(ValueError, match="reserved"):

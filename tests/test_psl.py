@@ -19,8 +19,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixtures import make_dataset  # noqa: E402
 
-from train.config import ConfigError  # noqa: E402
-from train.psl import (  # noqa: E402
+from train.fit.config import ConfigError  # noqa: E402
+from train.distill.psl import (  # noqa: E402
     PSLError,
     analyze,
     interval_sums,
@@ -172,14 +172,14 @@ def test_relabel_labels_every_run_with_provenance(dataset, teacher, psl_dir):
     from edge.card import sha256_file
     from train.data.features import recording_logmel
     from train.data.recordings import load_dataset
-    from train.models import load_model
+    from train.models import load_checkpoint
 
     prov = load_provenance(psl_dir)
     recs = load_dataset(dataset)
     assert prov.complete and prov.run_ids == [r.run_id for r in recs]
     assert prov.teacher_sha256 == sha256_file(teacher) and prov.teacher_name == "cnn14"
     assert (prov.window_frames, prov.hop_frames) == (200, 100)  # the teacher's window, half-window hop
-    model, _ = load_model(teacher)
+    model, _ = load_checkpoint(teacher)
     for rec in recs:  # the unlabeled run too
         mel = recording_logmel(rec, dataset)
         track = load_track(psl_dir, rec.run_id)
@@ -209,7 +209,7 @@ def test_analysis_of_perfect_labels(dataset, psl_dir, tmp_path):
 
     from train.data.features import step_frames
     from train.data.recordings import load_dataset, load_steps
-    from train.psl import _finish_folder
+    from train.distill.psl import _finish_folder
 
     perfect = tmp_path / "perfect"
     shutil.copytree(psl_dir, perfect)
@@ -229,7 +229,7 @@ def test_analysis_of_perfect_labels(dataset, psl_dir, tmp_path):
 
 
 def test_timed_track_keeps_the_teachers_timing_and_takes_the_true_count():
-    from train.psl import timed_track
+    from train.distill.psl import timed_track
 
     track = np.array([0.0, 2.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 9.0])  # 2 windows of 4 frames, a tail
     out = timed_track(track, np.array([8.0, 2.0]), 4)
@@ -241,7 +241,7 @@ def test_timed_track_keeps_the_teachers_timing_and_takes_the_true_count():
 
 
 def test_distill_loss_is_the_alpha_mix():
-    from train.distill import distill_loss
+    from train.distill.student import distill_loss
 
     P = torch.from_numpy(segment_matrix(50, 25.0))
     pred = torch.rand(3, 50)
@@ -258,7 +258,7 @@ def test_distill_loss_is_the_alpha_mix():
 
 def test_distill_targets(dataset, psl_dir):
     from train.data.features import recording_features
-    from train.distill import build_distill_data, unpack
+    from train.distill.student import build_distill_data, unpack
 
     true_ds = build_distill_data(dataset, 0, "train", "true", 1.0, None, 200, 100, alpha=0.5, unlabeled=False)
     for i in range(0, len(true_ds), 7):
@@ -288,7 +288,7 @@ def test_loss_segments_tile_the_whole_window(dataset):
     segment, so every frame the streaming counter commits is trained (the 0.4 s once was not)."""
     from edge.counter import Alignment
     from train.data.features import recording_features
-    from train.distill import build_distill_data, unpack
+    from train.distill.student import build_distill_data, unpack
 
     ds = build_distill_data(dataset, 0, "train", "true", 1.0, None, 240, 200, alpha=0.5, unlabeled=False)
     assert ds.n_segs == 3
@@ -308,7 +308,7 @@ def test_loss_segments_tile_the_whole_window(dataset):
 
 def test_distill_with_extra_training_data(dataset, teacher, psl_dir, tmp_path):
     """Another population's runs (relabeled by the same teacher) join the training side only."""
-    from train.distill import DistillConfig, build_distill_data, train_student
+    from train.distill.student import DistillConfig, build_distill_data, train_student
 
     extra = make_dataset(tmp_path / "extra", n_runners=2, runs_per_runner=1, seconds=12.0, seed=3, runner_prefix="other")
     extra_psl = relabel(teacher, extra, tmp_path / "extra-psl", segments=(0.5, 1.0, 2.0, 5.0), progress=False, device="cpu")
@@ -339,7 +339,7 @@ def test_stretched_windows_count_the_steps_they_show(dataset):
     """A window read at rate r covers r x its frames of the run, and its labels are the true
     steps inside that stretch (true labels: exact), split over its segments."""
     from train.data.features import recording_features
-    from train.distill import build_distill_data, unpack
+    from train.distill.student import build_distill_data, unpack
 
     plain = build_distill_data(dataset, 0, "train", "true", 1.0, None, 200, 100, alpha=0.5, unlabeled=False)
     ds = build_distill_data(dataset, 0, "train", "true", 1.0, None, 200, 100, alpha=0.5, unlabeled=False, stretch=0.3)
@@ -380,7 +380,7 @@ def test_stretched_windows_count_the_steps_they_show(dataset):
 def test_quiet_windows_are_step_free_and_reproducible(dataset, psl_dir):
     """quiet_fraction adds silent / noise-floor windows after the run windows, at zero steps."""
     from edge.frontend import LOG_EPS
-    from train.distill import build_distill_data, quiet_logmels, unpack
+    from train.distill.student import build_distill_data, quiet_logmels, unpack
 
     plain = build_distill_data(dataset, 0, "train", "psl", 1.0, psl_dir, 200, 100, alpha=0.5, unlabeled=True)
     quiet = build_distill_data(dataset, 0, "train", "psl", 1.0, psl_dir, 200, 100, alpha=0.5, unlabeled=True, quiet_fraction=0.2, seed=3)
@@ -402,15 +402,15 @@ def test_quiet_windows_are_step_free_and_reproducible(dataset, psl_dir):
 
 
 def test_distill_trains_checkpoints_and_resumes(dataset, psl_dir, tmp_path):
-    from train.distill import DistillConfig, train_student
-    from train.models import load_model
+    from train.distill.student import DistillConfig, train_student
+    from train.models import load_checkpoint
 
     cfg = DistillConfig(data=str(dataset), psl=str(psl_dir), out=str(tmp_path / "s"), model_args={"mobilenetv2": TINY_STUDENT},
                         batch_size=8, epochs=1, device="cpu", precision="fp32", threads=1, progress=False, tensorboard=False)
     res = train_student(cfg)
     assert res.best_path.is_file() and (tmp_path / "s" / "test.json").is_file()
     assert np.isfinite(res.test["direct"]["mae"]) and np.isfinite(res.test["stream"]["mae"])
-    model, meta = load_model(res.best_path)
+    model, meta = load_checkpoint(res.best_path)
     assert meta["distill"]["teacher_sha256"] == load_provenance(psl_dir).teacher_sha256
     assert meta["window_frames"] == 240 and meta["train_config"]["labels"] == "psl"
     with pytest.raises(ConfigError, match="--resume"):
@@ -423,8 +423,8 @@ def test_distill_trains_checkpoints_and_resumes(dataset, psl_dir, tmp_path):
 
 def test_distill_fine_tunes_from_a_checkpoint(dataset, tmp_path):
     """init: a new run (its own data mix, e.g. quiet windows) starts from a student's weights."""
-    from train.distill import DistillConfig, train_student
-    from train.models import load_model
+    from train.distill.student import DistillConfig, train_student
+    from train.models import load_checkpoint
 
     base = DistillConfig(data=str(dataset), labels="true", unlabeled=False, psl="", out=str(tmp_path / "a"), model_args={"mobilenetv2": TINY_STUDENT},
                          batch_size=8, epochs=1, max_steps=3, device="cpu", precision="fp32", threads=1, progress=False, tensorboard=False)
@@ -432,11 +432,11 @@ def test_distill_fine_tunes_from_a_checkpoint(dataset, tmp_path):
     # a learning rate too small to move anything: the fine-tuned weights are the init's
     tuned = train_student(base.replace(out=str(tmp_path / "b"), init=str(first), lr=1e-12, seed=5, quiet_fraction=0.2), evaluate_test=False).best_path
     fresh = train_student(base.replace(out=str(tmp_path / "c"), lr=1e-12, seed=5), evaluate_test=False).best_path
-    w0, w1, w2 = (load_model(p)[0].state_dict() for p in (first, tuned, fresh))
+    w0, w1, w2 = (load_checkpoint(p)[0].state_dict() for p in (first, tuned, fresh))
     convs = [k for k, v in w0.items() if k.endswith("weight") and v.dim() == 4]
     assert convs and all(torch.allclose(w1[k], w0[k], atol=1e-6) for k in convs)
     assert not all(torch.allclose(w2[k], w0[k], atol=1e-3) for k in convs)  # seed 5 from scratch is elsewhere
-    assert load_model(tuned)[1]["train_config"]["init"] == str(first)  # provenance
+    assert load_checkpoint(tuned)[1]["train_config"]["init"] == str(first)  # provenance
     other = {**TINY_STUDENT, "last_channels": 32}
     with pytest.raises(ConfigError, match="last_channels differ"):
         train_student(base.replace(out=str(tmp_path / "d"), init=str(first), model_args={"mobilenetv2": other}))
@@ -454,7 +454,7 @@ def test_distill_fine_tunes_from_a_checkpoint(dataset, tmp_path):
 
 def test_weak_labels_need_no_psl_folder(dataset, tmp_path):
     """The ablation's weak row trains before (or without) any teacher: its PSL path is not read."""
-    from train.distill import DistillConfig, train_student
+    from train.distill.student import DistillConfig, train_student
 
     cfg = DistillConfig(data=str(dataset), psl=str(tmp_path / "not-relabelled-yet"), labels="weak", unlabeled=False,
                         out=str(tmp_path / "w"), model_args={"mobilenetv2": TINY_STUDENT}, batch_size=8, epochs=1,
@@ -468,7 +468,7 @@ def test_weak_labels_need_no_psl_folder(dataset, tmp_path):
 def test_weight_ema_decays_warms_up_and_round_trips():
     from torch import nn
 
-    from train.trainer import WeightEMA
+    from train.fit.trainer import WeightEMA
 
     live = nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2))
     ema = WeightEMA(live, decay=0.9)
@@ -493,8 +493,8 @@ def test_weight_ema_decays_warms_up_and_round_trips():
 
 def test_distill_with_weight_ema_resumes_exactly(dataset, psl_dir, tmp_path):
     """The averaged weights are validated and kept, and a resumed run continues the same average."""
-    from train.distill import DistillConfig, train_student
-    from train.trainer import load_state
+    from train.distill.student import DistillConfig, train_student
+    from train.fit.trainer import load_state
 
     base = DistillConfig(data=str(dataset), psl=str(psl_dir), model_args={"mobilenetv2": TINY_STUDENT}, ema_decay=0.9, batch_size=8,
                          epochs=2, early_stop_patience=0, device="cpu", precision="fp32", threads=1, progress=False, tensorboard=False)
@@ -515,7 +515,7 @@ def test_augment_batch_mixes_and_scales_mel_power():
     """Mixing adds another window's power at the asked level below the window's own; gain scales
     the power; both undo and redo the front end's log exactly; off means the batch untouched."""
     from edge.frontend import LOG_EPS, log_mel
-    from train.distill import augment_batch
+    from train.distill.student import augment_batch
 
     rng = np.random.default_rng(0)
     x = torch.stack([torch.from_numpy(log_mel((rng.standard_normal(24_000) * 0.05 * (i + 1)).astype(np.float32))) for i in range(4)])[:, None]
@@ -540,8 +540,8 @@ def test_augment_batch_mixes_and_scales_mel_power():
 
 def test_distill_with_augmentation_resumes_exactly(dataset, psl_dir, tmp_path):
     """Augmentation draws from the RNG the checkpoints keep: a resumed run equals a whole one."""
-    from train.distill import DistillConfig, train_student
-    from train.trainer import load_state
+    from train.distill.student import DistillConfig, train_student
+    from train.fit.trainer import load_state
 
     base = DistillConfig(data=str(dataset), psl=str(psl_dir), model_args={"mobilenetv2": TINY_STUDENT}, mix_prob=0.5, gain_db=6.0, stretch=0.15,
                          batch_size=8, epochs=2, early_stop_patience=0, device="cpu", precision="fp32", threads=1, progress=False, tensorboard=False)
@@ -563,7 +563,7 @@ def test_distill_with_augmentation_resumes_exactly(dataset, psl_dir, tmp_path):
                                            ({"mix_prob": 1.5}, "mix_prob"), ({"mix_db_low": -5.0, "mix_db_high": -10.0}, "mix_db"),
                                            ({"mix_db_high": 3.0}, "mix_db"), ({"gain_db": -1.0}, "gain_db"), ({"stretch": 0.7}, "stretch")])
 def test_distill_config_rejects(change, match):
-    from train.distill import DistillConfig
+    from train.distill.student import DistillConfig
 
     with pytest.raises(ConfigError, match=match):
         DistillConfig(**{"data": "x", "psl": "p", **change})
@@ -591,9 +591,9 @@ def test_cli_bad_input_exits_2(tmp_path):
 
 def test_ablation_table_reuses_finished_rows(tmp_path):
     """Every row already run (test.json present): the table, verdict and plot come from them."""
-    from train.ablation import ablate, conditions
-    from train.distill import DistillConfig
-    from train.psl import write_json
+    from train.evaluate.ablation import ablate, conditions
+    from train.distill.student import DistillConfig
+    from train.distill.psl import write_json
 
     maes = {"weak": 1.0, "psl-0.5s": 0.9, "psl-1s": 0.8, "psl-2s": 0.85, "psl-5s": 1.1, "psl-1s+unlabeled": 0.75, "true-1s": 0.6, "teacher": 0.7}
     rows = conditions()
@@ -617,7 +617,7 @@ def test_distill_defaults_are_the_shipped_student():
     """`footfall distill` with no model options trains what edge/assets ships (one convention)."""
     from edge.cli import bundled_model
     from edge.card import load_verified_card
-    from train.distill import DistillConfig
+    from train.distill.student import DistillConfig
     from train.models import make_config
 
     card = load_verified_card(bundled_model())

@@ -24,14 +24,14 @@ BIN = Path(sys.executable).parent
 
 def _relabel(args: list[str], launcher: list[str]) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    r = subprocess.run([*launcher, "-m", "train.cli_psl", "psl", "relabel", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([*launcher, "-m", "train.cli.distill", "psl", "relabel", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
 
 
 @pytest.mark.e2e
 def test_two_gloo_processes_relabel_like_one(tmp_path):
     from train.models import build_model, save_checkpoint
-    from train.psl import load_provenance, load_segments, load_track
+    from train.distill.psl import load_provenance, load_segments, load_track
 
     data = make_dataset(tmp_path / "data", n_runners=5, runs_per_runner=1, seconds=8.0)
     torch.manual_seed(0)

@@ -27,9 +27,9 @@ TINY_STUDENT = {"width": 0.125, "head_channels": 8, "head_dilations": [1], "bloc
 
 @pytest.fixture(scope="module")
 def quantized(tmp_path_factory):
-    from train.distill import DistillConfig, _checkpoint_extra
+    from train.distill.student import DistillConfig, _checkpoint_extra
     from train.models import build_model, save_checkpoint
-    from train.qat import QATConfig, run_qat
+    from train.quant.qat import QATConfig, run_qat
 
     tmp = tmp_path_factory.mktemp("qat")
     data = make_dataset(tmp / "data", n_runners=5, runs_per_runner=1, seconds=12.0)
@@ -73,11 +73,11 @@ def test_qat_says_what_it_is_doing(quantized):
 
 @pytest.mark.slow
 def test_quantized_graphs_load_and_run_at_any_batch(quantized):
-    from train.models import load_model
-    from train.qat import load_quantized
+    from train.models import load_checkpoint
+    from train.quant.qat import load_quantized
 
     ckpt, out, _ = quantized
-    fp32, _ = load_model(ckpt)
+    fp32, _ = load_checkpoint(ckpt)
     x = torch.randn(3, 1, 64, 200)
     for name in ("qat_int8.pt2", "ptq_int8.pt2"):
         model, meta = load_quantized(out / name)
@@ -98,7 +98,7 @@ def test_quantized_graphs_load_and_run_at_any_batch(quantized):
 @pytest.mark.slow
 def test_metadata_is_what_export_reads(quantized):
     from edge.card import sha256_file
-    from train.qat import load_quantized
+    from train.quant.qat import load_quantized
 
     ckpt, out, _ = quantized
     _, qat = load_quantized(out / "qat_int8.pt2")
@@ -125,7 +125,7 @@ def test_report_compares_fp32_qat_ptq(quantized):
 
 def test_qat_trains_on_the_students_data_mix(quantized):
     """A student trained with quiet windows is fine-tuned by QAT on quiet windows too."""
-    from train.qat import QATConfig, _load_student, _train_loader
+    from train.quant.qat import QATConfig, _load_student, _train_loader
 
     _, _, dcfg = _load_student(QATConfig(student=str(quantized[0])))
     assert _train_loader(dcfg, 0)[0].n_quiet == 0
@@ -134,8 +134,8 @@ def test_qat_trains_on_the_students_data_mix(quantized):
 
 
 def test_qat_config_rejects():
-    from train.config import ConfigError
-    from train.qat import QATConfig
+    from train.fit.config import ConfigError
+    from train.quant.qat import QATConfig
 
     with pytest.raises(ConfigError, match="freeze_observer_epoch"):
         QATConfig(student="x.pt", freeze_observer_epoch=0)
@@ -145,7 +145,7 @@ def test_qat_config_rejects():
 
 def test_zero_bn_gammas_are_lifted():
     from train.models import build_model
-    from train.qat import nonzero_bn_gammas
+    from train.quant.qat import nonzero_bn_gammas
 
     model = build_model("mobilenetv2", **TINY_STUDENT)  # residual head branches start with gamma = 0
     n = nonzero_bn_gammas(model)
@@ -154,8 +154,8 @@ def test_zero_bn_gammas_are_lifted():
 
 
 def test_load_quantized_rejects_other_files(tmp_path):
-    from train.config import ConfigError
-    from train.qat import load_quantized
+    from train.fit.config import ConfigError
+    from train.quant.qat import load_quantized
 
     bad = tmp_path / "x.pt2"
     bad.write_bytes(b"not a program")
@@ -167,7 +167,7 @@ def test_load_quantized_rejects_other_files(tmp_path):
 
 def test_the_shipped_int8_graph_is_chosen_on_validation(tmp_path):
     """make model ships QAT or PTQ by the validation MAE; test numbers never take part."""
-    from train.qat import _main, select_int8
+    from train.quant.qat import _main, select_int8
 
     def rep(qat_val, ptq_val, qat_test=9.0, ptq_test=0.1):
         return {"qat": {"stream": {"val": {"mae": qat_val}, "test": {"mae": qat_test}}},

@@ -36,12 +36,12 @@ SHIPPED = [
     "--epochs 3 --set quiet_fraction=0.05 --set lr=3e-4",
     "footfall qat --student runs/default/student0-quiet/best.pt --epochs 2 --max-steps-per-epoch 120 --lr 1e-5 --freeze-bn-epoch 0 "
     "--freeze-observer-epoch 1",
-    "footfall export $(python -m train.qat ship runs/default/student0-quiet/int8) --to pte,tflite,onnx,qnn --precision int8,fp32 "
+    "footfall export $(python -m train.quant.qat ship runs/default/student0-quiet/int8) --to pte,tflite,onnx,qnn --precision int8,fp32 "
     "--data data/synth_default --out runs/default/export0 --provenance runs/default/recipe.json",
     "footfall calibrate runs/default/export0/*.tflite runs/default/export0/*.pte runs/default/export0/*.onnx (not *_qnn_*) "
     "--data data/synth_default --fold 0 --extra data/synth_extra1",
-    "python -m train.bundle sample",
-    "python -m train.bundle artifacts runs/default/export0",
+    "python -m release.bundle sample",
+    "python -m release.bundle artifacts runs/default/export0",
 ]
 
 
@@ -96,7 +96,7 @@ def test_dry_run_commands_are_what_the_recipe_says(tmp_path):
 
 
 def test_the_recipe_student_is_the_shipped_student():
-    from train.distill import SHIPPED_STUDENT, DistillConfig
+    from train.distill.student import SHIPPED_STUDENT, DistillConfig
 
     student = yaml.safe_load(DEFAULT.read_text())["student"]
     args, sets = student["args"], student["set"]

@@ -140,40 +140,26 @@ def test_non_numeric_step_and_bad_header(dataset):
     one_line_error(root, "r0_steps.csv", "header")
 
 
-def test_missing_runner_id(dataset):
+@pytest.mark.parametrize(
+    "row, column, value, needles",
+    [
+        (2, "runner_id", "", ["manifest.csv:4", "'r2'", "missing runner_id"]),
+        (3, "run_id", "r1", ["manifest.csv:5", "'r1'", "duplicate run_id", "line 3"]),
+        (1, "fold", "x", ["manifest.csv:3", "'r1'", "not an integer"]),
+        (1, "fold", "5", ["manifest.csv:3", "'r1'", "out of range"]),
+        (1, "fold", "-1", ["manifest.csv:3", "'r1'", "out of range"]),
+        (1, "fold", "1.5", ["manifest.csv:3", "'r1'", "not an integer"]),
+        (-1, "fold", "3", ["manifest.csv:7", "runner_r0", "one fold"]),  # u0 belongs to runner_r0, fold 0
+        (2, "fold", "", ["manifest.csv:4", "empty fold"]),  # partly empty folds
+    ],
+    ids=["missing-runner-id", "duplicate-run-id", "fold-x", "fold-5", "fold-minus-1", "fold-1.5", "runner-in-two-folds",
+         "partly-empty-folds"],
+)
+def test_bad_manifest_cell(dataset, row, column, value, needles):
     root, rows = dataset
-    rows[2]["runner_id"] = ""
+    rows[row][column] = value
     write_manifest(root, rows)
-    one_line_error(root, "manifest.csv:4", "'r2'", "missing runner_id")
-
-
-def test_duplicate_run_id(dataset):
-    root, rows = dataset
-    rows[3]["run_id"] = "r1"
-    write_manifest(root, rows)
-    one_line_error(root, "manifest.csv:5", "'r1'", "duplicate run_id", "line 3")
-
-
-@pytest.mark.parametrize("fold, needle", [("x", "not an integer"), ("5", "out of range"), ("-1", "out of range"), ("1.5", "not an integer")])
-def test_bad_fold_values(dataset, fold, needle):
-    root, rows = dataset
-    rows[1]["fold"] = fold
-    write_manifest(root, rows)
-    one_line_error(root, "manifest.csv:3", "'r1'", needle)
-
-
-def test_runner_in_two_folds(dataset):
-    root, rows = dataset
-    rows[-1]["fold"] = "3"  # u0 belongs to runner_r0, fold 0
-    write_manifest(root, rows)
-    one_line_error(root, "manifest.csv:7", "runner_r0", "one fold")
-
-
-def test_partly_empty_folds(dataset):
-    root, rows = dataset
-    rows[2]["fold"] = ""
-    write_manifest(root, rows)
-    one_line_error(root, "manifest.csv:4", "empty fold")
+    one_line_error(root, *needles)
 
 
 def test_assign_folds_balanced_and_deterministic():

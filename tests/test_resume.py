@@ -91,13 +91,13 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     args = {"cnn14": {**TINY_MODEL_ARGS["cnn14"], "dropout": 0.2}}
     config = _write_yaml(tmp_path / "resume.yaml", {"model": "cnn14", "model_args": args, "window_s": 1.0, "batch_size": 8, "epochs": 3,
                                                    "ckpt_every_steps": 3, **RUNTIME})
-    cmd = lambda out: [sys.executable, "-m", "train.cli_train", "train", "--config", str(config), "--data", str(data), "--out", str(out)]  # noqa: E731
+    cmd = lambda out: [sys.executable, "-m", "train.cli.fit", "train", "--config", str(config), "--data", str(data), "--out", str(out)]  # noqa: E731
 
     run_ok(cmd(tmp_path / "straight"))
     out = tmp_path / "killed"
     _kill_mid_epoch(cmd(out), out)
     # the run folder knows its config: --out and --resume alone
-    run_ok([sys.executable, "-m", "train.cli_train", "train", "--out", str(out), "--resume"])
+    run_ok([sys.executable, "-m", "train.cli.fit", "train", "--out", str(out), "--resume"])
 
     straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
     resumed = torch.load(out / "last.pt", weights_only=True)
@@ -110,7 +110,7 @@ def test_student_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_pat
     """A PSL student with every random part on (quiet windows, stretch, mixing, gain, weight
     average) killed in epoch 0 and resumed: the same weights, average, best.pt and test scores."""
     from train.models import build_model, save_checkpoint
-    from train.psl import relabel
+    from train.distill.psl import relabel
 
     data = make_dataset(tmp_path / "data", n_runners=5, runs_per_runner=2, seconds=20)
     torch.manual_seed(0)
@@ -119,7 +119,7 @@ def test_student_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_pat
     config = _write_yaml(tmp_path / "student.yaml", {"model_args": {"mobilenetv2": TINY_STUDENT}, "batch_size": 4, "epochs": 2,
                                                      "early_stop_patience": 0, "ckpt_every_steps": 3, "ema_decay": 0.9, "quiet_fraction": 0.1,
                                                      "stretch": 0.15, "mix_prob": 0.5, "gain_db": 6.0, **RUNTIME})
-    cmd = lambda out, *extra: [sys.executable, "-m", "train.cli_psl", "distill", "--config", str(config), "--psl", str(psl),  # noqa: E731
+    cmd = lambda out, *extra: [sys.executable, "-m", "train.cli.distill", "distill", "--config", str(config), "--psl", str(psl),  # noqa: E731
                                "--data", str(data), "--out", str(out), *extra]
 
     run_ok(cmd(tmp_path / "straight"))
@@ -146,9 +146,9 @@ def test_resume_reads_a_key_missing_from_an_older_checkpoint_as_its_default():
     default: resuming with the default is the same config, resuming with another value is not."""
     import dataclasses
 
-    from train.config import ConfigError
-    from train.distill import DistillConfig
-    from train.trainer import check_resume_config
+    from train.fit.config import ConfigError
+    from train.distill.student import DistillConfig
+    from train.fit.trainer import check_resume_config
 
     cfg = DistillConfig(labels="weak", unlabeled=False)
     older = cfg.to_dict()

@@ -271,7 +271,7 @@ def _steady_dataset(root: Path, spms: list[float], seconds: float = 30.0) -> Pat
 
 
 def test_metronome_baseline_numbers(tmp_path):
-    from train.baselines import METRONOME_SPM, evaluate_baseline
+    from train.evaluate.baselines import METRONOME_SPM, evaluate_baseline
     from train.data.features import step_frames
     from train.data.recordings import load_steps
     from train.data.windows import window_index, window_sums
@@ -338,7 +338,7 @@ def test_bench_reports_every_artifact_on_the_real_sound_set(fixture_corpus, tmp_
     from bench.report import real_sound_lines
     from bench.run import real_sound_accuracy
     from bench.subjects import BenchError
-    from train.realeval import evaluate_artifact
+    from train.evaluate.realeval import evaluate_artifact
 
     real = build_realset(tmp_path / "real", fixture_corpus, n_runs=5, seconds=12.0, seed=3)
     artifact = ROOT / "edge" / "assets" / "mobilenetv2_int8.tflite"

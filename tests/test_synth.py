@@ -111,7 +111,7 @@ def test_dataset_plan_folds_runner_independent_and_labeled_runs_in_every_fold():
 
 
 def test_tiny_dataset_through_the_cli(tmp_path):
-    from train.data.cli import register
+    from train.cli.data import register
 
     app = typer.Typer()
     register(app)
@@ -160,7 +160,7 @@ def test_tiny_dataset_through_the_cli(tmp_path):
 
 
 def test_cli_rejects_too_few_runners(tmp_path):
-    from train.data.cli import register
+    from train.cli.data import register
 
     app = typer.Typer()
     register(app)

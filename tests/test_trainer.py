@@ -12,8 +12,8 @@ import typer
 from typer.testing import CliRunner
 
 from tests.fixtures import TINY_MODEL_ARGS, make_dataset, tiny_config
-from train.config import ConfigError, TrainConfig, list_presets, load_config
-from train.trainer import GlooSyncBatchNorm, ResumableBatchSampler, train, train_step, window_loss
+from train.fit.config import ConfigError, TrainConfig, list_presets, load_config
+from train.fit.trainer import GlooSyncBatchNorm, ResumableBatchSampler, train, train_step, window_loss
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def dataset(tmp_path_factory) -> Path:
 
 
 def _app() -> typer.Typer:
-    from train.cli_train import register
+    from train.cli.fit import register
 
     app = typer.Typer(add_completion=False)
     register(app)
@@ -144,7 +144,7 @@ def test_gloo_sync_batchnorm_is_a_plain_batchnorm_alone():
 
 def test_dataset_items_and_density_targets(dataset):
     from train.data.features import fold_windows
-    from train.dataset import WindowDataset
+    from train.fit.dataset import WindowDataset
 
     ws = fold_windows(dataset, 0, window_frames=100, split="train")
     counts = WindowDataset(ws, "count")
@@ -179,7 +179,7 @@ def test_resumable_batch_sampler_skips_exactly_the_seen_batches():
 
 
 def test_run_windows_cover_each_density_frame_once():
-    from train.evaluate import run_windows
+    from train.evaluate.predict import run_windows
 
     for n in (1003, 1000, 1500, 1799, 340, 3):
         covered = np.zeros(n, int)
@@ -191,8 +191,8 @@ def test_run_windows_cover_each_density_frame_once():
 
 def test_run_predictions_match_window_predictions(dataset, one_thread):
     from train.data.features import fold_windows
-    from train.dataset import WindowDataset
-    from train.evaluate import predict_counts, predict_runs
+    from train.fit.dataset import WindowDataset
+    from train.evaluate.predict import predict_counts, predict_runs
 
     model = _tiny_model().eval()
     ws = fold_windows(dataset, 0, window_frames=100, split="test")
@@ -208,12 +208,12 @@ def test_run_predictions_match_window_predictions(dataset, one_thread):
 
 def test_smoke_preset_trains_a_teacher_through_the_cli(dataset, tmp_path):
     """``footfall train --preset smoke``: a few steps of a Cnn14 teacher, a loadable best.pt, metrics."""
-    from train.models import load_model
+    from train.models import load_checkpoint
 
     out = tmp_path / "run"
     res = CliRunner().invoke(_app(), ["train", "--preset", "smoke", "--data", str(dataset), "--fold", "1", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    model, meta = load_model(out / "best.pt")
+    model, meta = load_checkpoint(out / "best.pt")
     assert meta["name"] == "cnn14" and meta["fold"] == 1 and math.isfinite(meta["val_mae"])
     rows = (out / "metrics.csv").read_text().strip().splitlines()
     assert rows[0].startswith("epoch,step,lr,train_loss,train_mae,val_loss,val_mae,val_pcc")
@@ -223,7 +223,7 @@ def test_smoke_preset_trains_a_teacher_through_the_cli(dataset, tmp_path):
 
 
 def test_plateau_schedule_is_x0_9_after_5_epochs_without_improvement():
-    from train.trainer import make_scheduler
+    from train.fit.trainer import make_scheduler
 
     opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
     sched = make_scheduler(TrainConfig(), opt)
@@ -280,7 +280,7 @@ def test_cli_bad_input_is_one_line_exit_2(dataset, tmp_path, args, match):
 
 def test_extra_training_data_joins_the_training_side_only(dataset, tmp_path):
     from train.data.features import fold_windows
-    from train.trainer import _load_datasets
+    from train.fit.trainer import _load_datasets
 
     extra = make_dataset(tmp_path / "extra", n_runners=3, seconds=20, seed=1, runner_prefix="other")
     cfg = tiny_config(dataset, tmp_path / "o", extra_train=f"{extra}, ")

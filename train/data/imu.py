@@ -179,17 +179,8 @@ def synthesize_accel(
     return t_sensor[keep], xyz[keep], truth
 
 
-def make_recording(
-    folder: str | Path,
-    seed: int = 0,
-    runner: int = 0,
-    run: int = 0,
-    duration_s: float = 120.0,
-    offset_s: float = 0.0,
-    surface: str | None = None,
-    cfg: ImuConfig = ImuConfig(),
-    force: bool = False,
-) -> dict:
+def make_recording(folder: str | Path, seed: int = 0, runner: int = 0, run: int = 0, duration_s: float = 120.0,
+                   offset_s: float = 0.0, surface: str | None = None, cfg: ImuConfig = ImuConfig(), force: bool = False) -> dict:
     """Write a generated recording folder (``edge.recording`` layout) and its truth.
 
     The recording's metadata says the audio starts at sensor time 0 (``audio.start_s``) while it

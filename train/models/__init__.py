@@ -1,9 +1,9 @@
 """footfall's model registry (contract 3): log-mel (B, 1, 64, T) -> step density (B, T // 4).
 
-    from train.models import build_model, list_models, save_checkpoint, load_model
+    from train.models import build_model, list_models, save_checkpoint, load_checkpoint
     model = build_model("mobilenetv2", width=0.5)      # overrides replace config fields
     save_checkpoint("ckpt.pt", model, epoch=3)         # name + config dataclass + weights, atomic
-    model, meta = load_model("ckpt.pt")                # rebuilt from the saved config
+    model, meta = load_checkpoint("ckpt.pt")                # rebuilt from the saved config
 
 Teachers: cnn14, cnn10, wvlm_cnn14, crnn, fnn. Students: mobilenetv2, cnn6.
 ``python -m train.models`` prints parameters and MACs per second of audio of each.
@@ -14,7 +14,7 @@ from train.models.registry import (
     CheckpointError,
     build_model,
     list_models,
-    load_model,
+    load_checkpoint,
     make_config,
     model_class,
     register_model,
@@ -36,7 +36,7 @@ __all__ = [
     "count_macs",
     "count_params",
     "list_models",
-    "load_model",
+    "load_checkpoint",
     "macs_per_second",
     "make_config",
     "model_class",

@@ -2,7 +2,7 @@
 
 A model is an ``nn.Module`` subclass of :class:`DensityModel` whose hyperparameters live in a
 dataclass (a subclass of :class:`DensityConfig`). The dataclass is the whole description of the
-architecture: it is saved inside every checkpoint and ``load_model`` rebuilds from it.
+architecture: it is saved inside every checkpoint and ``load_checkpoint`` rebuilds from it.
 """
 
 from __future__ import annotations

@@ -23,26 +23,10 @@ from train.models.layers import ConvBlock, DensityHead, MelNorm, init_weights
 from train.models.registry import register_model
 
 # Conv block tables. Row: (channels at width 1, convs per block, kernel, freq pool, time pool).
-CNN6_BLOCKS = (
-    (64, 1, 5, 2, 2),
-    (128, 1, 5, 2, 2),
-    (256, 1, 5, 2, 1),
-    (512, 1, 5, 2, 1),
-)  # 64 mels -> 4 bands left
-CNN10_BLOCKS = (
-    (64, 2, 3, 2, 2),
-    (128, 2, 3, 2, 2),
-    (256, 2, 3, 2, 1),
-    (512, 2, 3, 2, 1),
-)  # 64 mels -> 4 bands left
-CNN14_BLOCKS = (
-    (64, 2, 3, 2, 2),
-    (128, 2, 3, 2, 2),
-    (256, 2, 3, 2, 1),
-    (512, 2, 3, 2, 1),
-    (1024, 2, 3, 2, 1),
-    (2048, 2, 3, 1, 1),
-)  # 64 mels -> 2 bands left (PANNs' last block does not pool either)
+CNN6_BLOCKS = ((64, 1, 5, 2, 2), (128, 1, 5, 2, 2), (256, 1, 5, 2, 1), (512, 1, 5, 2, 1))  # 64 mels -> 4 bands left
+CNN10_BLOCKS = ((64, 2, 3, 2, 2), (128, 2, 3, 2, 2), (256, 2, 3, 2, 1), (512, 2, 3, 2, 1))  # 64 mels -> 4 bands left
+# Cnn10's blocks and two more: 64 mels -> 2 bands left (PANNs' last block does not pool either)
+CNN14_BLOCKS = CNN10_BLOCKS + ((1024, 2, 3, 2, 1), (2048, 2, 3, 1, 1))
 
 
 @dataclass

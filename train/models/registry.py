@@ -166,7 +166,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra: Any) -> 
     return path
 
 
-def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[DensityModel, dict[str, Any]]:
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[DensityModel, dict[str, Any]]:
     """Rebuild the model saved at ``path`` from its config and load its weights (strictly).
 
     Returns ``(model, meta)``: the model in eval mode, and meta = ``{"name", "config" (a dict),

@@ -7,7 +7,7 @@ package org.footfall.core;
  * {@code g(r) = clip(1 + slopePerSpm * (r - centreSpm), gainMin, gainMax)}, where {@code r} is
  * the uncalibrated committed density of the last {@code windowS} seconds (this frame included),
  * in steps per minute. It corrects a count regressor's pull towards the cadence it saw most in
- * training; {@code train.calibrate} fits it and the model card carries it.
+ * training; {@code release.calibrate} fits it and the model card carries it.
  */
 public final class RateCalibration {
     public final double centreSpm;

@@ -1,9 +1,9 @@
 """``footfall psl relabel|analyze|ablate``, ``footfall distill`` and ``footfall qat``: thin typer
-commands over :mod:`train.psl`, :mod:`train.distill`, :mod:`train.ablation` and :mod:`train.qat`.
+commands over :mod:`train.distill.psl`, :mod:`train.distill.student`, :mod:`train.evaluate.ablation` and :mod:`train.quant.qat`.
 
 Bad input (a missing teacher or dataset, alpha outside [0, 1], an unknown student) prints one
 line and exits with status 2. Scale-out: relabeling, distillation and the ablation run under
-``torchrun --nproc_per_node N -m train.cli_psl psl relabel ...`` (gloo on CPUs, NCCL on GPUs).
+``torchrun --nproc_per_node N -m train.cli.distill psl relabel ...`` (gloo on CPUs, NCCL on GPUs).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ psl_app = typer.Typer(add_completion=False, no_args_is_help=True, help="pseudo-s
 def _input_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input (one line to the user), not a bug (a traceback)."""
     from edge.audio import AudioError
-    from train.config import ConfigError
+    from train.fit.config import ConfigError
     from train.data.recordings import DatasetError
     from train.models import CheckpointError, ConfigError as ModelConfigError
-    from train.psl import PSLError
+    from train.distill.psl import PSLError
 
     return (ConfigError, DatasetError, AudioError, ModelConfigError, CheckpointError, PSLError, FileNotFoundError)
 
@@ -41,7 +41,7 @@ def _setup_logging() -> None:
 
 
 def _segments(values: list[float]) -> list[float]:
-    from train.psl import SEGMENTS_S
+    from train.distill.psl import SEGMENTS_S
 
     return sorted(set(values)) if values else list(SEGMENTS_S)
 
@@ -69,7 +69,7 @@ def relabel_command(
     """Relabel every recording with the teacher: pseudo-strong labels per segment (resumable)."""
     _setup_logging()
     try:
-        from train.psl import relabel
+        from train.distill.psl import relabel
 
         path = relabel(teacher, data, out, _segments(segment), window, hop, batch_size, device, overwrite, progress)
         if _rank0():
@@ -90,7 +90,7 @@ def analyze_command(
         from rich.console import Console
         from rich.table import Table
 
-        from train.psl import analyze
+        from train.distill.psl import analyze
 
         res = analyze(psl, data, _segments(segment))
         groups = {"all": f"all {res['n_runs']} labeled runs"}
@@ -112,8 +112,8 @@ def analyze_command(
 
 
 def _distill_config(preset: Optional[str], config: Optional[Path], sets: list[str], **named: Any):
-    from train.config import parse_override
-    from train.distill import load_distill_config
+    from train.fit.config import parse_override
+    from train.distill.student import load_distill_config
 
     overrides: dict[str, Any] = {k: v for k, v in named.items() if v is not None}
     student, width = overrides.pop("model", None), overrides.pop("width", None)
@@ -128,7 +128,7 @@ def _distill_config(preset: Optional[str], config: Optional[Path], sets: list[st
 
 
 def _check_student(name: Optional[str]) -> None:
-    from train.config import ConfigError
+    from train.fit.config import ConfigError
     from train.models import list_models
 
     if name is not None and name not in list_models("student"):
@@ -146,7 +146,7 @@ def ablate_command(
     window: list[float] = typer.Option([], "--window", help="extra student windows (s) for the default PSL row"),
     only: list[str] = typer.Option([], "--only", help="run only these rows (repeatable), e.g. weak, psl-1s, teacher"),
     out: Path = typer.Option(Path("runs/ablation"), "--out", "-o"),
-    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="schedule/runtime preset: smoke, cpu, gpu (train.distill.PRESETS)"),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="schedule/runtime preset: smoke, cpu, gpu (train.distill.student.PRESETS)"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of DistillConfig keys"),
     epochs: Optional[int] = typer.Option(None, "--epochs"),
     set_: list[str] = typer.Option([], "--set", "-s", help="override any DistillConfig key: --set key=value"),
@@ -154,7 +154,7 @@ def ablate_command(
     """The PSL ablation: weak vs PSL (each segment) vs PSL + unlabeled vs true labels vs the teacher."""
     _setup_logging()
     try:
-        from train.ablation import ablate, markdown
+        from train.evaluate.ablation import ablate, markdown
 
         _check_student(student)
         cfg = _distill_config(preset, config, set_, model=student, width=width, data=str(data), psl=psl, epochs=epochs)
@@ -182,7 +182,7 @@ def distill_command(
     window: Optional[float] = typer.Option(None, "--window", help="student window in s (default 2); the training "
                                           "hop becomes half of it (--set train_hop_s=X overrides)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o"),
-    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="schedule/runtime preset: smoke, cpu, gpu (train.distill.PRESETS)"),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="schedule/runtime preset: smoke, cpu, gpu (train.distill.student.PRESETS)"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of DistillConfig keys"),
     epochs: Optional[int] = typer.Option(None, "--epochs"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
@@ -197,8 +197,8 @@ def distill_command(
     """Distill a teacher into a student with pseudo-strong labels (alpha mix with the weak labels)."""
     _setup_logging()
     try:
-        from train.distill import train_student
-        from train.psl import load_provenance
+        from train.distill.student import train_student
+        from train.distill.psl import load_provenance
 
         _check_student(student)
         if data is None and psl is not None:
@@ -236,7 +236,7 @@ def qat_command(
         from rich.console import Console
         from rich.table import Table
 
-        from train.qat import QATConfig, run_qat
+        from train.quant.qat import QATConfig, run_qat
 
         report = run_qat(QATConfig(student=str(student), out=str(out) if out else "", data=str(data) if data else "", psl=str(psl) if psl else "",
                                    epochs=epochs, lr=lr, batch_size=batch_size, freeze_bn_epoch=freeze_bn_epoch, freeze_observer_epoch=freeze_observer_epoch,
@@ -260,8 +260,8 @@ def register(app: typer.Typer) -> None:
 
 
 def main() -> None:
-    """``python -m train.cli_psl {psl,distill,qat} ...``: these commands alone (what torchrun launches)."""
-    from train.cli_train import standalone
+    """``python -m train.cli.distill {psl,distill,qat} ...``: these commands alone (what torchrun launches)."""
+    from train.cli.fit import standalone
 
     standalone(register)
 

@@ -1,11 +1,11 @@
-"""Predict step counts with a trained model and score them with :mod:`train.metrics`.
+"""Predict step counts with a trained model and score them with :mod:`train.evaluate.metrics`.
 
 Two views of the same predictions:
 
-- windows of a :class:`~train.dataset.WindowDataset` -> predicted counts (N,) (validation in the
+- windows of a :class:`~train.fit.dataset.WindowDataset` -> predicted counts (N,) (validation in the
   training loop; the paper's per-window MAE / PCC);
 - whole runs -> a per-frame prediction at 100 fps (each density frame's value spread evenly over
-  its 4 front-end frames), which :func:`train.metrics.evaluate_runs` windows exactly as it windows
+  its 4 front-end frames), which :func:`train.evaluate.metrics.evaluate_runs` windows exactly as it windows
   the truth and as it windows the baselines: the protocol for test folds (Table II).
 """
 
@@ -21,9 +21,9 @@ from torch import nn
 
 from edge.contract import EVAL_WINDOW_S
 from edge.frontend import FRAMES_PER_SECOND
-from train.dataset import DENSITY_STRIDE, WindowDataset
+from train.fit.dataset import DENSITY_STRIDE, WindowDataset
 from train.data.windows import window_index, window_sums
-from train.metrics import FoldResult, evaluate_runs
+from train.evaluate.metrics import FoldResult, evaluate_runs
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -174,7 +174,7 @@ def evaluate_model(
 
 def evaluate_fold_checkpoint(path: str | Path, root: str | Path, fold: int, split: str = "test", window_s: float = EVAL_WINDOW_S, device: str = "cpu") -> FoldResult:
     """Load a ``best.pt`` (any registry checkpoint) and score it on a split of a fold."""
-    from train.models import load_model
+    from train.models import load_checkpoint
 
-    model, _meta = load_model(path, map_location=device)
+    model, _meta = load_checkpoint(path, map_location=device)
     return evaluate_model(model, root, fold, split, window_s, device=device)[0]

@@ -80,7 +80,7 @@ def _split(recs: list[Recording], holdout: list[str]) -> tuple[list[Recording], 
 
 
 def _score(model, recs, data) -> tuple[float, float]:
-    from train.distill import evaluate
+    from train.distill.student import evaluate
 
     res = evaluate(model, recs, data, window_frames=EVAL_WINDOW_FRAMES, batch_size=16)
     return float(res.mae), float(res.tce_median)
@@ -112,7 +112,7 @@ def _freeze_bn(model: torch.nn.Module) -> None:
 
 def finetune(cfg: FinetuneConfig, force: bool = False, progress=None) -> FinetuneResult:
     """Adapt ``cfg.init`` on the own runs of ``cfg.data``; held-out MAE before and after."""
-    from train.models import load_model
+    from train.models import load_checkpoint
     from train.models.registry import CheckpointError, save_checkpoint
 
     out = Path(cfg.out)
@@ -122,7 +122,7 @@ def finetune(cfg: FinetuneConfig, force: bool = False, progress=None) -> Finetun
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     try:
-        model, meta = load_model(cfg.init)
+        model, meta = load_checkpoint(cfg.init)
     except FileNotFoundError:
         raise FinetuneError(f"{cfg.init}: no such checkpoint") from None
     except CheckpointError as e:

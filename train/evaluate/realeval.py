@@ -5,13 +5,13 @@ read against counters that do not learn: a number without the metronome beside i
 nothing (a constant 170 steps/min scored 5-s MAE 1.53 where the model scored 3.32).
 
 Every counter gives, per run, a per-frame step prediction at 100 frames/s that
-:func:`train.metrics.evaluate_runs` windows like the truth:
+:func:`train.evaluate.metrics.evaluate_runs` windows like the truth:
 
 - ``model``: the artifact through the edge runtime, ``edge.stream.count_offline`` (the
   streaming alignment ``edge-run`` reproduces exactly), the card's rate calibration included;
 - ``metronome``: a constant 170 steps/min; ``metronome-train``: the mean cadence of the run's
   fold's train runs (the paper's naive baseline, as a cadence);
-- ``onset``: :mod:`train.baselines`' onset counter, tuned on the run's fold's train runs only.
+- ``onset``: :mod:`train.evaluate.baselines`' onset counter, tuned on the run's fold's train runs only.
 
 Scored runs: every labeled run of the dataset (the real-sound set: the tuned baselines
 cross-validate over its folds), or the test split of given folds (the synthetic test fold).
@@ -80,7 +80,7 @@ def density_frames(density: np.ndarray, n_frames: int, stride: int) -> np.ndarra
 
 
 def score(preds: Sequence[np.ndarray], truths: Sequence[np.ndarray]) -> Score:
-    from train.metrics import evaluate_runs
+    from train.evaluate.metrics import evaluate_runs
 
     r = evaluate_runs(preds, truths, window_frames=int(WINDOW_S * FRAMES_PER_SECOND), fps=FRAMES_PER_SECOND)
     tce = np.asarray(r.tce_runs, np.float64)
@@ -111,7 +111,7 @@ def evaluate_artifact(
     """Score ``artifact`` (None: baselines only) and the baselines on ``dataset``'s labeled runs."""
     from edge.audio import load_audio
     from edge.stream import count_offline, offline_log_mel
-    from train.baselines import METRONOME_SPM, OnsetGrid, _segment_truth, metronome_frames, onset_frames, train_cadence_spm
+    from train.evaluate.baselines import METRONOME_SPM, OnsetGrid, _segment_truth, metronome_frames, onset_frames, train_cadence_spm
     from train.data.features import step_frames
     from train.data.folds import split as split_folds
     from train.data.recordings import labeled, load_dataset, load_steps

@@ -1,6 +1,6 @@
-"""`footfall finetune`: a thin typer layer over :func:`train.finetune.finetune`.
+"""`footfall finetune`: a thin typer layer over :func:`train.fit.finetune.finetune`.
 
-Kept apart from :mod:`train.finetune` so that ``footfall --help`` never imports torch: in a
+Kept apart from :mod:`train.fit.finetune` so that ``footfall --help`` never imports torch: in a
 device-only install the command itself says which extra it needs.
 """
 
@@ -27,7 +27,7 @@ def register(app) -> None:
         """Adapt a student to your own labelled runs; prints the held-out run's 5-s MAE before and after."""
         from edge.util import fail
         from train.data.recordings import DatasetError
-        from train.finetune import FinetuneConfig, FinetuneError, finetune  # torch: only when the command runs
+        from train.fit.finetune import FinetuneConfig, FinetuneError, finetune  # torch: only when the command runs
 
         try:
             cfg = FinetuneConfig(str(init), str(data), str(out), list(holdout), epochs, lr, batch_size, threads=threads)

@@ -1,7 +1,7 @@
 """The training loop of every model here: one loop for a laptop CPU, one GPU, or many under ``torchrun``.
 
 :func:`fit` trains what a :class:`Task` plugs in: a teacher (:func:`teacher_task`, weak window
-counts) or a student (``train.distill.student_task``: PSL segment targets, a distillation loss,
+counts) or a student (``train.distill.student.student_task``: PSL segment targets, a distillation loss,
 augmentation, a weight average). Schedule, DDP, checkpoints and resume are the same for both.
 
 Teacher recipe (Wagner et al.): MSE between the predicted window count (the sum of the model's step
@@ -48,8 +48,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Sampler
 
-from train.config import ConfigError, TrainConfig, save_config
-from train.dataset import WindowDataset
+from train.fit.config import ConfigError, TrainConfig, save_config
+from train.fit.dataset import WindowDataset
 from edge.util import atomic_open
 from train.models.registry import atomic_torch_save, load_payload
 
@@ -522,7 +522,7 @@ class Task:
     """What one kind of run plugs into :func:`fit`: its data, its loss, what its checkpoints say.
 
     A teacher (:func:`teacher_task`) learns weak window counts with :func:`window_loss`; a student
-    (``train.distill.student_task``) learns PSL segment targets with ``train.distill.PackedLoss``,
+    (``train.distill.student.student_task``) learns PSL segment targets with ``train.distill.student.PackedLoss``,
     with its batches augmented and its weights averaged. The rest (schedule, DDP, validation on
     whole windows, checkpoints, resume) is the loop's and the same for both.
     """
@@ -585,8 +585,8 @@ def _build_model(cfg: TrainConfig, device: torch.device, windows: dict[str, int]
 
 def _evaluate_windows(model: nn.Module, ds: WindowDataset, env: DistEnv, device: torch.device, precision: str, batch_size: int) -> dict[str, float]:
     """Val loss/MAE/PCC on all windows: each rank predicts every world_size-th window, then gather."""
-    from train.evaluate import predict_counts
-    from train.metrics import mae, pcc
+    from train.evaluate.predict import predict_counts
+    from train.evaluate.metrics import mae, pcc
 
     idx = np.arange(env.rank, len(ds), env.world_size)
     pred = predict_counts(model, ds, idx, device=device, precision=precision, batch_size=batch_size)

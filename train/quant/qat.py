@@ -8,7 +8,7 @@ QAT (:func:`quantize_student`):
 2. ``prepare_qat_pt2e``: fake-quantize weights and activations; conv + BatchNorm pairs become
    the QAT conv-bn pattern (BN statistics still move);
 3. fine-tune on the student's own targets (PSL segment counts, the same loss and data as
-   :mod:`train.distill`) at a small learning rate; after ``freeze_bn_epoch`` epochs the BN
+   :mod:`train.distill.student`) at a small learning rate; after ``freeze_bn_epoch`` epochs the BN
    statistics are frozen (the graph moved to eval mode, gradients still flow), after
    ``freeze_observer_epoch`` the quantization ranges too;
 4. ``convert_pt2e``: BN folded into the conv weights, real quantize/dequantize pairs;
@@ -33,7 +33,7 @@ was quantized, from which checkpoint and data, and its accuracy next to the fp32
 
 Accuracy is compared at the student's streaming window (fixed-T graphs cannot run 5-s windows
 whole): each run is counted with the edge runtime's streaming alignment and scored on the
-paper's 5-s windows of the test runs (``train.distill.evaluate(..., stream=True)``).
+paper's 5-s windows of the test runs (``train.distill.student.evaluate(..., stream=True)``).
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ from typing import Any, Callable
 
 import torch
 
-from train.config import ConfigError
-from train.distill import DistillConfig, build_distill_data, evaluate
+from train.fit.config import ConfigError
+from train.distill.student import DistillConfig, build_distill_data, evaluate
 from edge.util import atomic_path, jsonable, tool_versions, write_json
 
 log = logging.getLogger("footfall.qat")
@@ -152,12 +152,12 @@ def _set_observers(graph: torch.nn.Module, enabled: bool) -> None:
 
 
 def _load_student(cfg: QATConfig) -> tuple[torch.nn.Module, dict, DistillConfig]:
-    from train.models import load_model
+    from train.models import load_checkpoint
 
     path = Path(cfg.student)
     if not path.is_file():
         raise ConfigError(f"student: {path}: no such checkpoint")
-    model, meta = load_model(path)
+    model, meta = load_checkpoint(path)
     tc = meta.get("train_config")
     if not isinstance(tc, dict) or "labels" not in tc:
         raise ConfigError(f"student: {path}: not a `footfall distill` checkpoint (no distillation config inside)")
@@ -201,7 +201,7 @@ def run_qat(cfg: QATConfig) -> dict[str, Any]:
     from edge.card import sha256_file
     from train.data.features import fold_recordings
     from train.models import count_params, macs_per_second
-    from train.trainer import seed_everything, train_step
+    from train.fit.trainer import seed_everything, train_step
 
     log.info("QAT: loading the student and its data")
     torch.set_num_threads(cfg.threads or max(1, os.cpu_count() or 1))
@@ -357,9 +357,9 @@ def select_int8(report: dict) -> str:
 
 
 def _main(argv: list[str]) -> int:
-    """``python -m train.qat ship INT8_DIR``: print the path of the int8 graph to ship."""
+    """``python -m train.quant.qat ship INT8_DIR``: print the path of the int8 graph to ship."""
     if len(argv) != 2 or argv[0] != "ship":
-        print("usage: python -m train.qat ship INT8_DIR  (the folder of footfall qat: report.json, *_int8.pt2)", file=sys.stderr)
+        print("usage: python -m train.quant.qat ship INT8_DIR  (the folder of footfall qat: report.json, *_int8.pt2)", file=sys.stderr)
         return 2
     folder = Path(argv[1])
     try:

@@ -41,7 +41,7 @@ from train.data.features import recording_features, step_frames
 from train.data.folds import N_FOLDS, split as split_folds
 from train.data.recordings import Recording, labeled
 from train.data.windows import window_index, window_sums
-from train.metrics import FoldResult, evaluate_runs
+from train.evaluate.metrics import FoldResult, evaluate_runs
 
 BASELINES = ("onset", "naive", "metronome", "metronome-train")
 METRONOME_SPM = 170.0
@@ -191,7 +191,7 @@ def train_cadence_spm(truths: Sequence[np.ndarray]) -> float:
 
 
 def onset_frames(logmel: np.ndarray, params: OnsetParams = OnsetParams()) -> np.ndarray:
-    """Per-frame predicted step counts (T,) float32 (for :func:`train.metrics.evaluate_runs`)."""
+    """Per-frame predicted step counts (T,) float32 (for :func:`train.evaluate.metrics.evaluate_runs`)."""
     return np.bincount(detect_steps(logmel, params), minlength=logmel.shape[1]).astype(np.float32)
 
 

@@ -1,4 +1,4 @@
-"""A tiny density model with the registry's interface, for fast export tests and fixtures.
+"""A tiny density model with the registry's interface, for fast export tests (test scaffolding, not shipped).
 
 It follows contract 3 (log-mel ``(B, 1, 64, T)`` -> non-negative density ``(B, T // 4)`` at
 25 frames/s, ReLU last) with the attributes every registered model has (``name``,

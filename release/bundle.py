@@ -1,9 +1,9 @@
 """Write the bundled default into ``edge/assets``: the sample run and the shipping artifacts.
 
-``python -m train.bundle sample`` synthesises the 60-s sample run from a runner *outside* the
+``python -m release.bundle sample`` synthesises the 60-s sample run from a runner *outside* the
 default dataset (population seed 0, runner index 100: no fold ever trained on it), at a moderate
 SNR on asphalt, as 16-bit WAV plus its true step times (contract 5).
-``python -m train.bundle artifacts EXPORT_DIR`` copies the int8 ``.tflite`` and ``.pte`` (each
+``python -m release.bundle artifacts EXPORT_DIR`` copies the int8 ``.tflite`` and ``.pte`` (each
 with its model card) from an export folder; the card's sha256 binds each file, so they are
 copied byte for byte.
 """
@@ -57,7 +57,7 @@ def main(argv: list[str]) -> int:
     elif len(argv) == 2 and argv[0] == "artifacts":
         copy_artifacts(Path(argv[1]))
     else:
-        print("usage: python -m train.bundle sample | artifacts EXPORT_DIR", file=sys.stderr)
+        print("usage: python -m release.bundle sample | artifacts EXPORT_DIR", file=sys.stderr)
         return 2
     return 0
 

@@ -21,7 +21,7 @@ import yaml
 from edge.contract import EVAL_WINDOW_S, FRAMES_PER_SECOND
 from edge.util import atomic_write
 
-PRESET_DIR = Path(__file__).resolve().parent / "presets"
+PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 OPTIMIZERS = ("auto", "adam", "adamw", "sgd")

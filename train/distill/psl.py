@@ -358,8 +358,8 @@ def relabel(
     """
     from train.data.features import recording_logmel
     from train.data.recordings import load_dataset
-    from train.models import load_model
-    from train.trainer import all_gather_objects, barrier, distributed
+    from train.models import load_checkpoint
+    from train.fit.trainer import all_gather_objects, barrier, distributed
 
     device_type = resolve_device(device).type
     with distributed(device_type) as env:
@@ -370,7 +370,7 @@ def relabel(
         for s in segments:
             segment_frames(s)
         recs = load_dataset(data)
-        model, meta = load_model(teacher)
+        model, meta = load_checkpoint(teacher)
         dev = torch.device("cuda", env.local_rank) if device_type == "cuda" else torch.device("cpu")
         model.to(dev).eval()
         tm = int(getattr(model, "time_multiple", DENSITY_STRIDE))
@@ -527,7 +527,7 @@ def analyze(
     group. Writes ``analysis.json`` (and ``analysis.png``) into ``psl_dir``; returns the dict.
     """
     from train.data.recordings import load_dataset, load_steps
-    from train.metrics import pcc
+    from train.evaluate.metrics import pcc
 
     prov = load_provenance(psl_dir)
     if not prov.complete:

@@ -2,8 +2,8 @@
 
 For each model and each fold k: train on the fold's train groups (early stopping on its
 validation group), reload the best checkpoint, and score the test group with
-:func:`train.metrics.evaluate_runs` (non-overlapping windows). The naive (mean train count) and
-onset baselines of :mod:`train.baselines` are scored on the same folds. The table gives
+:func:`train.evaluate.metrics.evaluate_runs` (non-overlapping windows). The naive (mean train count) and
+onset baselines of :mod:`train.evaluate.baselines` are scored on the same folds. The table gives
 mean ± std over folds; a PNG shows predicted against true window counts, all folds pooled.
 
 Files under ``out``: ``<model>/fold<k>/`` (each training run, plus ``test.json``),
@@ -23,8 +23,8 @@ from typing import Sequence
 import numpy as np
 
 from edge.util import write_json
-from train.config import ConfigError, TrainConfig
-from train.metrics import FoldResult, results_json, summarize
+from train.fit.config import ConfigError, TrainConfig
+from train.evaluate.metrics import FoldResult, results_json, summarize
 
 log = logging.getLogger("footfall.cv")
 
@@ -53,9 +53,9 @@ def _fold_result(d: dict) -> FoldResult:
 
 def _test_fold(cfg: TrainConfig, model_name: str, k: int, out: Path, resume: bool, env, device, precision) -> tuple[FoldResult, np.ndarray, np.ndarray]:
     """Train (or reuse) model ``model_name`` on fold ``k`` and score its best checkpoint on the test group."""
-    from train.evaluate import evaluate_model
-    from train.models import load_model
-    from train.trainer import all_gather_objects, train
+    from train.evaluate.predict import evaluate_model
+    from train.models import load_checkpoint
+    from train.fit.trainer import all_gather_objects, train
 
     fold_dir = out / model_name / f"fold{k}"
     done = fold_dir / "test.json"
@@ -67,7 +67,7 @@ def _test_fold(cfg: TrainConfig, model_name: str, k: int, out: Path, resume: boo
     result = train(fold_cfg, resume=resume)
     payload = None
     if env.is_main:  # one rank scores the test group; the others wait for its numbers
-        model, _meta = load_model(result.best_path, map_location=device)
+        model, _meta = load_checkpoint(result.best_path, map_location=device)
         res, runs = evaluate_model(model, cfg.data, k, "test", cfg.window_s, cfg.n_folds, device, precision, cfg.eval_batch_size)
         pred, true = runs.window_counts()
         payload = {"result": asdict(res), "pred": pred.tolist(), "true": true.tolist()}
@@ -86,9 +86,9 @@ def run_cv(
     resume: bool = False,
 ) -> list[CVRow]:
     """Cross-validate ``models`` (and ``baselines``) on ``folds`` of ``cfg.data``; write and print Table II."""
-    from train.baselines import BASELINES, evaluate_baseline
+    from train.evaluate.baselines import BASELINES, evaluate_baseline
     from train.data.recordings import load_dataset
-    from train.trainer import barrier, distributed, resolve_device, resolve_precision
+    from train.fit.trainer import barrier, distributed, resolve_device, resolve_precision
 
     if not models and not baselines:
         raise ConfigError("nothing to cross-validate: give --model and/or --baselines")

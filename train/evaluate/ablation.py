@@ -34,10 +34,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from edge.contract import DENSITY_STRIDE, EVAL_WINDOW_FRAMES, FRAMES_PER_SECOND
-from train.config import ConfigError
-from train.distill import DistillConfig, evaluate, train_student
+from train.fit.config import ConfigError
+from train.distill.student import DistillConfig, evaluate, train_student
 from edge.util import atomic_write, write_json
-from train.psl import SEGMENTS_S, load_provenance
+from train.distill.psl import SEGMENTS_S, load_provenance
 
 log = logging.getLogger("footfall.ablation")
 
@@ -73,12 +73,12 @@ def _teacher_scores(psl_dir: str, cfg: DistillConfig) -> dict[str, dict]:
     import dataclasses
 
     from train.data.features import fold_recordings
-    from train.models import load_model
-    from train.psl import resolve_device, teacher_window_s
+    from train.models import load_checkpoint
+    from train.distill.psl import resolve_device, teacher_window_s
 
     prov = load_provenance(psl_dir)
     device = resolve_device(cfg.device)
-    model, meta = load_model(prov.teacher, map_location=device)
+    model, meta = load_checkpoint(prov.teacher, map_location=device)
     w = round(teacher_window_s(meta) * FRAMES_PER_SECOND)  # its training window, streamed at half-window hops
     recs = fold_recordings(cfg.data, cfg.fold, "test", n_folds=cfg.n_folds)
     r = dataclasses.asdict(evaluate(model, recs, cfg.data, EVAL_WINDOW_FRAMES, None, cfg.eval_batch_size, device, cfg.fold))

@@ -13,7 +13,7 @@ window, the soft step count its labels give that stretch of audio:
 
 ``alpha`` is the PSL paper's mix (its Table 3); labeled runs use it, unlabeled runs (no weak
 label) are PSL-only (alpha = 1). Labels are piecewise-constant curves over the run
-(:func:`train.psl.label_curve`), so a window need not align with the label segments.
+(:func:`train.distill.psl.label_curve`), so a window need not align with the label segments.
 
 Only frames covered by whole 5-s windows are used, so every label kind sees the same audio.
 Unlabeled runs come from the training groups only (runner independence: never a test or
@@ -35,10 +35,10 @@ import torch
 from torch.utils.data import Dataset
 
 from edge.frontend import FRAMES_PER_SECOND, HOP_LENGTH, LOG_EPS, N_MELS, log_mel
-from train.config import ConfigError, TrainConfig, _check_choice, split_list
+from train.fit.config import ConfigError, TrainConfig, _check_choice, split_list
 from train.data.recordings import Recording
 from edge.contract import DENSITY_STRIDE, EVAL_WINDOW_FRAMES, EVAL_WINDOW_S
-from train.psl import (
+from train.distill.psl import (
     DENSITY_FPS,
     PSLError,
     Predictor,
@@ -54,7 +54,7 @@ from train.psl import (
     stream_track,
     write_json,
 )
-from train.trainer import Task, barrier, fit, open_run
+from train.fit.trainer import Task, barrier, fit, open_run
 
 log = logging.getLogger("footfall.distill")
 
@@ -108,7 +108,7 @@ def labeled_span(n_frames: int) -> int:
 
 @dataclass
 class RunTargets:
-    """One run's labels as cumulative curves over density frames (see ``train.psl.label_curve``)."""
+    """One run's labels as cumulative curves over density frames (see ``train.distill.psl.label_curve``)."""
 
     primary: tuple[np.ndarray, np.ndarray]  # PSL (or weak / true, for the ablation)
     weak: tuple[np.ndarray, np.ndarray] | None  # 5-s counts spread; None for unlabeled runs
@@ -290,7 +290,7 @@ def unpack(target: torch.Tensor, n_segs: int) -> tuple[torch.Tensor, torch.Tenso
 
 
 class PackedLoss:
-    """``loss_fn(density, packed_target)`` for ``train.trainer.train_step``: :func:`distill_loss`."""
+    """``loss_fn(density, packed_target)`` for ``train.fit.trainer.train_step``: :func:`distill_loss`."""
 
     def __init__(self, seg_matrix: torch.Tensor, n_segs: int) -> None:
         self.seg_matrix, self.n_segs = seg_matrix, n_segs
@@ -419,16 +419,16 @@ def evaluate(
     """5-s window metrics (MAE, PCC, total-count error ...) of ``model`` on the labeled ``recs``.
 
     The model gives a density track per run, which is summed over the paper's non-overlapping 5-s
-    windows (:func:`train.metrics.evaluate_runs` at 25 frames/s). The track comes either from
+    windows (:func:`train.evaluate.metrics.evaluate_runs` at 25 frames/s). The track comes either from
     windows of ``window_frames`` at ``hop_frames`` with overlaps averaged
-    (:func:`train.psl.predict_track`; ``window_frames=500`` with the default hop is the paper's
+    (:func:`train.distill.psl.predict_track`; ``window_frames=500`` with the default hop is the paper's
     protocol: each 5-s window predicted on its own), or, with ``stream=True``, from the edge
-    runtime's streaming alignment (:func:`train.psl.stream_track`: what a phone running the
+    runtime's streaming alignment (:func:`train.distill.psl.stream_track`: what a phone running the
     model with that window and hop counts). ``model`` may be any callable (B, 1, 64, W) ->
     (B, W // 4): an eval-mode module, or a converted int8 PT2E graph of fixed W.
     """
     from train.data.features import recording_features, step_frames
-    from train.metrics import evaluate_runs
+    from train.evaluate.metrics import evaluate_runs
 
     hop_frames = window_frames if hop_frames is None else hop_frames
     track_fn = stream_track if stream else predict_track
@@ -457,7 +457,7 @@ SHIPPED_STUDENT: dict[str, Any] = {
 
 @dataclass
 class DistillConfig(TrainConfig):
-    """A student training run: :class:`train.config.TrainConfig` plus what distillation adds.
+    """A student training run: :class:`train.fit.config.TrainConfig` plus what distillation adds.
 
     The inherited fields keep their meaning (optimizer, schedule, early stopping, runtime, DDP);
     ``window_s`` is the student's window and ``train_hop_s`` the grid of its training windows.
@@ -564,7 +564,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def load_distill_config(preset_name: str | None = None, path: str | Path | None = None, overrides: dict[str, Any] | list[str] | None = None) -> DistillConfig:
     """Defaults <- a preset of :data:`PRESETS` <- YAML file <- overrides -> a checked DistillConfig."""
-    from train.config import apply_overrides, merge, read_yaml
+    from train.fit.config import apply_overrides, merge, read_yaml
 
     values: dict[str, Any] = {}
     where = "distill config"
@@ -593,10 +593,10 @@ class DistillResult:
 
 
 def student_task(cfg: DistillConfig) -> Task:
-    """A student for :func:`train.trainer.fit`: its windows and segment targets, the PSL/weak loss,
+    """A student for :func:`train.fit.trainer.fit`: its windows and segment targets, the PSL/weak loss,
     batch augmentation, the weight average, the init weights, and what ``best.pt`` says."""
     from train.data.features import fold_windows
-    from train.dataset import WindowDataset
+    from train.fit.dataset import WindowDataset
 
     train_ds = build_distill_data(
         cfg.data, cfg.fold, "train", cfg.labels, cfg.segment_s, cfg.psl or None, cfg.window_frames, cfg.hop_frames,
@@ -621,7 +621,7 @@ def student_task(cfg: DistillConfig) -> Task:
 def train_student(cfg: DistillConfig, resume: bool = False, evaluate_test: bool = True) -> DistillResult:
     """Train the student of ``cfg`` on its labels; files go to ``cfg.out``.
 
-    The loop is the teachers' (:func:`train.trainer.fit` with :func:`student_task`): the same
+    The loop is the teachers' (:func:`train.fit.trainer.fit` with :func:`student_task`): the same
     process group, schedule, checkpoints (``last.pt`` at each epoch end and every
     ``ckpt_every_steps`` steps) and exact resume. Under ``torchrun`` every rank calls this; rank 0
     writes. The best checkpoint (validation 5-s MAE) is scored on the test runs (``test.json``).
@@ -657,11 +657,11 @@ def _init_weights(model: torch.nn.Module, path: str | Path) -> None:
     :class:`ConfigError`, never a half-loaded model. (:func:`train_student` checks that the file
     exists before it loads any data.)
     """
-    from train.models import CheckpointError, load_model
+    from train.models import CheckpointError, load_checkpoint
 
     path = Path(path)
     try:
-        init, meta = load_model(path)
+        init, meta = load_checkpoint(path)
     except FileNotFoundError:
         raise ConfigError(f"init: {path}: no such checkpoint") from None
     except CheckpointError as e:
@@ -690,9 +690,9 @@ def _checkpoint_extra(cfg: DistillConfig) -> dict[str, Any]:
 def evaluate_checkpoint(path: str | Path, cfg: DistillConfig, split: str = "test", device: str | torch.device = "cpu") -> dict[str, dict]:
     """Score a student checkpoint on one side of its fold, both ways (see :func:`evaluate`)."""
     from train.data.features import fold_recordings
-    from train.models import load_model
+    from train.models import load_checkpoint
 
-    model, _ = load_model(path, map_location=device)
+    model, _ = load_checkpoint(path, map_location=device)
     recs = fold_recordings(cfg.data, cfg.fold, split, n_folds=cfg.n_folds)
     direct = evaluate(model, recs, cfg.data, cfg.val_window_frames, None, cfg.eval_batch_size, device, cfg.fold)
     stream = evaluate(model, recs, cfg.data, cfg.window_frames, cfg.stream_hop_frames, cfg.eval_batch_size, device, cfg.fold, stream=True)

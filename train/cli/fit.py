@@ -1,5 +1,5 @@
-"""``footfall train`` and ``footfall cv``: thin typer commands over :func:`train.trainer.train` and
-:func:`train.cv.run_cv`.
+"""``footfall train`` and ``footfall cv``: thin typer commands over :func:`train.fit.trainer.train` and
+:func:`train.evaluate.cv.run_cv`.
 
 Config layers: ``--preset`` (smoke, cpu, gpu), ``--config FILE.yaml``, the named options, then
 ``--set key=value`` (repeatable; ``--set model_args.cnn14.width=0.5``). ``--resume --out RUN``
@@ -7,7 +7,7 @@ alone continues a run with the config it saved (``RUN/config.yaml``); options gi
 override that (only the keys a resume may change). Bad input (an unknown
 key, a missing dataset, a fold out of range) prints one line and exits with status 2.
 
-Scale-out: the same command under ``torchrun --nproc_per_node N -m train.cli_train train ...``
+Scale-out: the same command under ``torchrun --nproc_per_node N -m train.cli.fit train ...``
 (or ``torchrun ... $(which footfall) train ...``) trains with DistributedDataParallel.
 """
 
@@ -26,7 +26,7 @@ from edge.util import fail as _fail
 def _input_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input (one line to the user), not a bug (a traceback)."""
     from edge.audio import AudioError
-    from train.config import ConfigError
+    from train.fit.config import ConfigError
     from train.data.recordings import DatasetError
     from train.models import CheckpointError, ConfigError as ModelConfigError
 
@@ -44,7 +44,7 @@ def _setup_logging() -> None:
 
 
 def _overrides(sets: list[str], **named: Any) -> list[str] | dict[str, Any]:
-    from train.config import parse_override
+    from train.fit.config import parse_override
 
     out: dict[str, Any] = {k: v for k, v in named.items() if v is not None}
     for item in sets:
@@ -74,8 +74,8 @@ def train_command(
     """Train a teacher on one fold (weak labels: window step counts)."""
     _setup_logging()
     try:
-        from train.config import ConfigError, load_config
-        from train.trainer import CONFIG, train
+        from train.fit.config import ConfigError, load_config
+        from train.fit.trainer import CONFIG, train
 
         if resume and preset is None and config is None:  # the run folder knows its config
             if out is None:
@@ -107,8 +107,8 @@ def cv_command(
     """Cross-validate models and baselines; print and save the paper's Table II (mean ± std over folds)."""
     _setup_logging()
     try:
-        from train.config import ConfigError, load_config
-        from train.cv import run_cv
+        from train.fit.config import ConfigError, load_config
+        from train.evaluate.cv import run_cv
 
         cfg = load_config(preset, config, _overrides(set_, data=str(data) if data else None))
         models = [m.strip() for item in model for m in item.split(",") if m.strip()]
@@ -133,7 +133,7 @@ def standalone(register_commands) -> None:
 
 
 def main() -> None:
-    """``python -m train.cli_train {train,cv} ...``: these two commands alone."""
+    """``python -m train.cli.fit {train,cv} ...``: these two commands alone."""
     standalone(register)
 
 

@@ -1,0 +1,108 @@
+"""`footfall eval`: the paper's table for a counter (a baseline cross-validated on a dataset), or an
+exported artifact scored through the edge runtime beside the baselines.
+
+Thin typer layer: the work is in :mod:`train.evaluate.baselines`, :mod:`train.evaluate.metrics` and
+:mod:`train.evaluate.realeval`. Bad input ends with one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from edge.util import fail
+from train.cli.data import USAGE_ERRORS
+from train.data.recordings import labeled, load_dataset
+
+
+def eval_model(dataset: Path, model: Path, folds: int, fold: Optional[list[int]], out: Optional[Path], card_key: Optional[str] = None) -> None:
+    """`footfall eval DATASET --model ARTIFACT`: the artifact through the edge runtime, with the baselines."""
+    from rich.console import Console
+
+    from edge.backends import BackendError
+    from edge.card import CardError
+    from train.evaluate.realeval import evaluate_artifact, group_table, overall_table, save_report
+
+    console = Console(stderr=True)
+    if fold and any(not 0 <= k < folds for k in fold):
+        fail(f"--fold {fold}: folds are 0..{folds - 1}")
+    try:
+        with console.status("") as status:
+            report = evaluate_artifact(model, dataset, folds=fold or None, n_folds=folds, progress=status.update)
+    except (*USAGE_ERRORS, BackendError, CardError, FileNotFoundError) as e:
+        fail(e)
+    out_console = Console()
+    out_console.print(overall_table(report, f"{Path(model).name} on {Path(dataset).name} ({report.extra['scored']}), 5-s windows"))
+    out_console.print(group_table(report.by_source, "source"))
+    out_console.print(group_table(report.by_surface, "surface"))
+    if report.extra.get("skipped"):
+        typer.echo(f"note: {report.extra['skipped']}", err=True)
+    path = out or Path(dataset) / "results" / f"model-{Path(model).name}.json"
+    save_report(report, path)
+    typer.echo(f"saved {path}")
+    if card_key:
+        from train.evaluate.realeval import write_to_card
+
+        card = write_to_card(report, model, card_key)
+        typer.echo(f"wrote accuracy.{card_key} into {card}")
+
+
+def eval_command(
+    dataset: Path = typer.Argument(..., help="dataset folder holding manifest.csv"),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="onset | naive | metronome | metronome-train"),
+    model: Optional[Path] = typer.Option(None, "--model", help="exported artifact (.tflite/.pte/.onnx with its card): scored through the edge runtime beside the metronome and onset baselines"),
+    folds: int = typer.Option(5, "--folds", help="number of runner-independent folds in the manifest"),
+    fold: Optional[list[int]] = typer.Option(None, "--fold", help="evaluate only these folds (repeatable); default all"),
+    window: float = typer.Option(5.0, "--window", help="window length in seconds: 5, 10 or 20 (the paper's)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="JSON results file; default DATASET/results/baseline-<name>-<window>s.json"),
+    card: Optional[str] = typer.Option(None, "--card", help="with --model: also record the result in the artifact's card as accuracy.<NAME> (e.g. real_sound, synthetic), beside the baselines"),
+) -> None:
+    """Cross-validate a baseline on DATASET and print the paper's table; or, with --model, score an exported artifact beside the baselines."""
+    from rich.console import Console
+
+    from train.evaluate.baselines import BASELINES, evaluate_baseline
+    from train.evaluate.metrics import results_table, save_results
+
+    if model is not None:
+        if baseline is not None:
+            fail("give --model or --baseline, not both (--model reports the baselines too)")
+        if window != 5:
+            fail("--model scores 5-s windows; leave --window out")
+        eval_model(dataset, model, folds, fold, out, card)
+        return
+    if card is not None:
+        fail("--card records a model's result in its card: give --model ARTIFACT")
+    if baseline is None:
+        fail(f"give --baseline ({' | '.join(BASELINES)}) or --model ARTIFACT")
+    if baseline not in BASELINES:
+        fail(f"unknown baseline {baseline!r}; expected one of {', '.join(BASELINES)}")
+    if window not in (5, 10, 20):
+        fail(f"--window {window:g}: expected 5, 10 or 20 seconds (the paper's windows)")
+    if folds < 2:
+        fail(f"--folds {folds}: need at least 2")
+    if fold and any(not 0 <= k < folds for k in fold):
+        fail(f"--fold {fold}: folds are 0..{folds - 1}")
+    console = Console(stderr=True)
+    try:
+        recs = load_dataset(dataset, n_folds=folds)
+        if not labeled(recs):
+            fail(f"{dataset}: no labeled runs (every steps cell is empty); nothing to evaluate")
+        with console.status("") as status:
+            run = evaluate_baseline(recs, dataset, baseline, window, folds=fold or None, n_folds=folds, progress=status.update)
+    except USAGE_ERRORS as e:
+        fail(e)
+    title = f"{baseline} baseline, {window:g}-s windows, {Path(dataset).name} (test folds)"
+    Console().print(results_table(run.results, title))
+    if baseline == "onset":
+        for r in run.results:
+            typer.echo(f"fold {r.fold} tuned on train runs: {r.extra['params']} (train MAE {r.extra['train_mae']:.3f})")
+    path = out or Path(dataset) / "results" / f"baseline-{baseline}-{window:g}s.json"
+    save_results(path, run.results, baseline=baseline, dataset=str(Path(dataset).resolve()), window_s=window, n_folds=folds)
+    typer.echo(f"saved {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `eval` to the `footfall` app."""
+    app.command("eval")(eval_command)

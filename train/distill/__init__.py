@@ -1,0 +1,1 @@
+"""Distillation: PSL relabel by the teacher (``psl``) and the student trained on those labels (``student``)."""
