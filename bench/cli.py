@@ -175,6 +175,8 @@ def engine_command(
                    f"{'n/a' if g['passed'] is None else 'PASS' if g['passed'] else 'FAIL'}")
     typer.echo(f"report: {path}")
     if failed:
+        names = "; ".join(f"{g['schedule']}: {g['goal']}" for g in failed)
+        typer.echo(f"bench-engine: {len(failed)} goal(s) FAILED (report written: {path}): {names}", err=True)
         raise typer.Exit(1)
 
 

@@ -1,6 +1,6 @@
 """The log-mel front end: the one definition footfall has (contract 2).
 
-Every other front end (the torch twin in ``train/frontend.py``, the Java one in
+Every other front end (the torch twin in ``train/models/frontend.py``, the Java one in
 ``android_demo/core``) is tested equal to this one.
 
 Framing is causal so that streaming reproduces offline frames exactly: frame ``i`` is the

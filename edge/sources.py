@@ -53,7 +53,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
-from edge.audio import AudioError, check_rate
+from edge.audio import AudioError, check_rate, to_mono
 from edge.frontend import SAMPLE_RATE
 
 RESAMPLE_QUALITY = "VHQ"  # as edge.audio.resample: streamed output is bit-identical to it
@@ -229,8 +229,8 @@ def wav_announced_frames(path: Path) -> int | None:
 
 
 def _downmix(x: np.ndarray) -> np.ndarray:
-    """(n, channels) -> (n,) float32, channels averaged (as edge.audio.to_mono)."""
-    return x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0]
+    """(n, channels) -> (n,) float32, channels averaged (``edge.audio.to_mono``: the offline path's bits)."""
+    return to_mono(x)
 
 
 class FileSource(Source):

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from edge.contract import EVAL_WINDOW_S
+from edge.contract import DENSITY_STRIDE, EVAL_WINDOW_S
 from edge.frontend import FRAMES_PER_SECOND
-from train.fit.dataset import DENSITY_STRIDE, WindowDataset
+from train.fit.dataset import WindowDataset
 from train.data.windows import window_index, window_sums
 from train.evaluate.metrics import FoldResult, evaluate_runs
 

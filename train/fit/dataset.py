@@ -18,9 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from edge.contract import DENSITY_STRIDE
 from train.data.features import WindowSet, fold_windows
-
-DENSITY_STRIDE = 4  # front-end frames per density frame (edge.counter.DENSITY_STRIDE: 100 fps -> 25 fps)
 
 
 class WindowDataset(Dataset):
