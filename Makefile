@@ -6,7 +6,7 @@ PIP := $(BIN)/pip install --disable-pip-version-check -q
 APT_TEST := libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins junit4 openjdk-17-jdk-headless wavpack
 APT_DEMO := libportaudio2
 
-.PHONY: venv-qnn demo test test-all model bench venv-edge venv-full apt-demo apt-test clean lock sounds-small
+.PHONY: venv-qnn demo test test-all model bench bench-engine venv-edge venv-full apt-demo apt-test clean lock sounds-small
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -70,6 +70,11 @@ model: venv-full venv-qnn apt-test
 bench: venv-full apt-test
 	[ -f data/realset/manifest.csv ] || ($(BIN)/footfall data sounds --profile full && $(BIN)/footfall data realset --out data/realset)
 	$(BIN)/footfall bench --artifacts runs/default/export0 --teacher runs/default/teacher0/best.pt --student runs/default/student0-quiet/best.pt --full-size cnn14 --realset data/realset --out runs/default/bench
+
+# what edge-run costs beside its network (the bundled model; docs/engine has a run of it)
+bench-engine: venv-full apt-test
+	[ -f data/realset/manifest.csv ] || ($(BIN)/footfall data sounds --profile full && $(BIN)/footfall data realset --out data/realset)
+	$(BIN)/footfall bench-engine --realset data/realset --out runs/bench-engine
 
 clean:
 	rm -rf $(VENV) .venv-qnn .pytest_cache .cache

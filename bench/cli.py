@@ -132,7 +132,7 @@ def schedule_command(
     S.plot(rows, out / "schedule.png", chosen)
     (out / "results.json").write_text(json.dumps({"model": str(model), "chosen": chosen.to_dict() if chosen else None,
                                                    "why": why, "rows": [r.to_dict() for r in rows]}, indent=1))
-    (out / "report.md").write_text("\n".join([f"# Streaming schedule of {model.name}", "", f"Default: {why}.", "",
+    (out / "report.md").write_text("\n".join([f"# Streaming schedule of {model.name}", "", f"Low-latency schedule: {why}.", "",
                                               "![latency against accuracy](schedule.png)", "", *S.table(rows), ""]))
     typer.echo(f"{why}\nreport: {out / 'report.md'}")
     if apply and chosen is not None:

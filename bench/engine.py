@@ -270,7 +270,8 @@ def engine_bench(artifact: Path, out: Path, minutes: float = 60.0, int8: bool = 
         sample = ASSETS / "sample_run.wav"
     files = {"60 s": long_wav(sample, out / "audio" / "run_60s.wav", 60.0),
              f"{minutes:g} min": long_wav(sample, out / "audio" / f"run_{minutes:g}min.wav", minutes * 60.0)}
-    res: dict = {"artifact": str(artifact), "machine": machine_info(), "schedules": {}}
+    shown = os.path.relpath(artifact) if Path(artifact).resolve().is_relative_to(Path.cwd()) else str(artifact)
+    res: dict = {"artifact": shown, "machine": machine_info(), "schedules": {}}
     for name, align in (("default", default), ("low-latency", fast)):
         if name == "low-latency" and align == default:
             continue  # the card has no low-latency schedule
