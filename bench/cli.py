@@ -102,10 +102,9 @@ def schedule_command(
     set and a synthetic test fold; the choice is the cheapest that counts a step within 0.5 s
     (p95 0.8 s) without losing accuracy on real sound against the default schedule (a window every
     hop_frames)."""
-    import json
-
     from bench import schedule as S
     from edge.card import CardError, load_verified_card, write_card
+    from edge.util import atomic_write, write_json
     from train.data.folds import split
     from train.data.recordings import labeled, load_dataset
 
@@ -130,9 +129,9 @@ def schedule_command(
     chosen, why = S.choose(rows, (current.hop_frames, current.latency_frames))
     out.mkdir(parents=True, exist_ok=True)
     S.plot(rows, out / "schedule.png", chosen)
-    (out / "results.json").write_text(json.dumps({"model": str(model), "chosen": chosen.to_dict() if chosen else None,
-                                                   "why": why, "rows": [r.to_dict() for r in rows]}, indent=1))
-    (out / "report.md").write_text("\n".join([f"# Streaming schedule of {model.name}", "", f"Low-latency schedule: {why}.", "",
+    write_json(out / "results.json", {"model": str(model), "chosen": chosen.to_dict() if chosen else None,
+                                      "why": why, "rows": [r.to_dict() for r in rows]}, indent=1)
+    atomic_write(out / "report.md", "\n".join([f"# Streaming schedule of {model.name}", "", f"Low-latency schedule: {why}.", "",
                                               "![latency against accuracy](schedule.png)", "", *S.table(rows), ""]))
     typer.echo(f"{why}\nreport: {out / 'report.md'}")
     if apply and chosen is not None:

@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.counter import Alignment
-from edge.frontend import FRAMES_PER_SECOND, HOP_LENGTH, N_MELS, SAMPLE_RATE
+from edge.frontend import FRAMES_PER_SECOND, N_MELS, SAMPLE_RATE
+from edge.util import atomic_write, write_json
 
 ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -382,10 +383,8 @@ def report(res: dict, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     _rss_plot(res, out / "rss.png")
     lines += ["", "![RSS through the long file](rss.png)", ""]
-    path = out / "report.md"
-    path.write_text("\n".join(lines))
-    (out / "results.json").write_text(json.dumps(res, indent=1))
-    return path
+    write_json(out / "results.json", res, indent=1)
+    return atomic_write(out / "report.md", "\n".join(lines))
 
 
 def _rss_plot(res: dict, path: Path) -> None:

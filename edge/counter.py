@@ -7,11 +7,13 @@ model card). Windows overlap by ``W - H`` frames, so each density frame is predi
 windows; the counter takes each one from exactly one window ("commits" it) and adds it up.
 
 Alignment (in density frames: ``Wd = W // 4``, ``Hd = H // 4``, commit offset
-``c = (Wd - Hd) // 2``; window ``k`` covers front-end frames ``[k H, k H + W)``):
+``c = (Wd - Hd) // 2`` by default, or ``c = Wd - Hd - L // 4`` with a lookahead of ``L`` frames;
+window ``k`` covers front-end frames ``[k H, k H + W)``):
 
-- window ``k`` commits the ``Hd`` density frames of its centre hop, local ``[c, c + Hd)``,
-  i.e. global density frames ``[k Hd + c, (k + 1) Hd + c)``: the frames with the most context
-  on both sides, never the edges where the network sees half a footstep;
+- window ``k`` commits ``Hd`` density frames, local ``[c, c + Hd)``, i.e. global density frames
+  ``[k Hd + c, (k + 1) Hd + c)``: by default its centre hop, the frames with the most context on
+  both sides, never the edges where the network sees half a footstep; with a lookahead, the hop
+  that ends ``L`` frames before the window's end (sooner, with less right-hand context);
 - window 0 also commits its head, local ``[0, c)``, so the count starts at time 0;
 - at the end of the stream (``F`` front-end frames, ``D = F // 4`` density frames) the frames
   after the last commit are taken from one final *tail* window, the last full window that
@@ -27,8 +29,9 @@ and ``edge.stream.StreamCounter`` share :class:`Alignment` and :class:`Counter`)
 
 Latency: window ``k`` runs once audio up to front-end frame ``k H + W`` has arrived and makes
 the count final up to frame ``k H + 4 c + H``; the count therefore trails the audio by
-``W - H - 4 c`` front-end frames (about ``(W - H) / 2``): 0.76 s for W = 200, H = 48, plus
-the time to fill one hop.
+``W - H - 4 c`` front-end frames (the lookahead; by default about ``(W - H) / 2``: 0.2 s for
+W = 240, H = 200), and a step waits up to one hop more for the window that commits it
+(``bench.schedule`` measures both on real runs).
 
 Step events: the k-th step (k = 1, 2, ...) happens when the cumulative committed density
 reaches ``k - 0.5``; its time is that of the highest density frame committed since the previous
