@@ -59,7 +59,7 @@ def _folder() -> Path:
     from tests.cache import keyed_dir
 
     constants = (TEACHER_ARGS, STUDENT_ARGS, STUDENT_WINDOW, HOP, TEACHER_SEED, STUDENT_SEED, TARGETS, PRECISIONS)
-    return keyed_dir("bench-tiny", [REPO / "edge", REPO / "export", REPO / "train", Path(__file__)], constants)
+    return keyed_dir("bench-tiny", [REPO / "edge", REPO / "export", REPO / "release", REPO / "train", Path(__file__)], constants)
 
 
 def usable(sc: Scenario) -> bool:

@@ -142,8 +142,8 @@ def make_card(path: Path, kind: str, window: int = WINDOW, hop: int = HOP, expor
 
 def onset_artifacts(window: int = WINDOW, hop: int = HOP, kinds=KINDS) -> dict[str, Path]:
     """``{kind: artifact path}`` for every kind in ``kinds``, each with its card beside it."""
-    folder = keyed_dir("edge-fixtures", [Path(__file__), ROOT / "export" / "targets.py", ROOT / "edge" / "card.py"],
-                       window, hop, ONSET_THETA, ONSET_RISE)
+    code = [Path(__file__), ROOT / "export" / "targets.py"] + [ROOT / "edge" / f for f in ("card.py", "contract.py", "golden.py", "frontend.py")]
+    folder = keyed_dir("edge-fixtures", code, window, hop, ONSET_THETA, ONSET_RISE)
     paths = {k: folder / f"onset_{k}{SUFFIX[k]}" for k in kinds}
     missing = [k for k in kinds if not (paths[k].exists() and Path(str(paths[k]) + ".card.json").exists())]
     if missing:
