@@ -360,7 +360,8 @@ def test_saturating_clips_become_relus_with_identical_quantized_output(tmp_path)
 
 def test_a_student_runs_whole_in_xnnpack_in_both_runtimes(tmp_path, student_checkpoint, windows):
     """int8 .tflite in one XNNPACK partition (an int8 AVERAGE_POOL_2D used to split it in two and
-    run between them on LiteRT's reference kernels), int8 .pte with nothing left outside XNNPACK.
+    run between them on LiteRT's reference kernels) and int8 throughout (the residual adds used to
+    run in float between a DEQUANTIZE and a QUANTIZE), int8 .pte with nothing left outside XNNPACK.
     (fp32 is whole in both; the tiny model's exports above check its .pte.)"""
     from train.models import load_checkpoint
 
@@ -369,5 +370,10 @@ def test_a_student_runs_whole_in_xnnpack_in_both_runtimes(tmp_path, student_chec
     calib = [torch.from_numpy(w[None]) for w in windows.ptq]
     tfl = T.to_tflite(model, example, tmp_path / "s_int8.tflite", "int8", calib)
     assert tfl.info == {"delegated_subgraphs": 1}, tfl.info
+    from edge.backends import load_backend
+
+    ops = [op["op_name"] for op in load_backend(tfl.path)._interp._get_ops_details()]
+    # int8 throughout: one QUANTIZE of the float input, no float island (a DEQUANTIZE) inside
+    assert ops.count("QUANTIZE") == 1 and "DEQUANTIZE" not in ops and "AVERAGE_POOL_2D" not in ops, ops
     pte = T.to_pte(model, example, tmp_path / "s_int8.pte", "int8", calib)
     assert pte.info["delegated_subgraphs"] == 1 and pte.info["non_delegated"] == {}, pte.info
