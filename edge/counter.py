@@ -114,12 +114,6 @@ class Alignment:
     def latency_s(self) -> float:
         return self.latency_frames / FRAMES_PER_SECOND
 
-    @property
-    def mean_count_latency_s(self) -> float:
-        """How long after a step the count includes it, on average: the lookahead plus half a
-        hop (a step waits for the window whose commit it falls in; computing it is extra)."""
-        return (self.latency_frames + self.hop_frames / 2) / FRAMES_PER_SECOND
-
     def window_start(self, k: int) -> int:
         """First front-end frame of regular window k."""
         return k * self.hop_frames
@@ -168,7 +162,6 @@ class Alignment:
             "commit_offset_frames": self.commit_offset_d * self.stride,
             "latency_frames": self.latency_frames,
             "latency_s": self.latency_s,
-            "mean_count_latency_s": self.mean_count_latency_s,
         }
 
 
