@@ -273,6 +273,14 @@ def engine_bench(artifact: Path, out: Path, minutes: float = 60.0, int8: bool = 
              f"{minutes:g} min": long_wav(sample, out / "audio" / f"run_{minutes:g}min.wav", minutes * 60.0)}
     shown = os.path.relpath(artifact) if Path(artifact).resolve().is_relative_to(Path.cwd()) else str(artifact)
     res: dict = {"artifact": shown, "machine": machine_info(), "schedules": {}}
+    real_runs, backend = [], None  # the real-sound set, decoded once for every schedule's latency
+    if realset is not None:
+        from edge.audio import load_audio
+        from edge.backends import load_model
+        from train.data.recordings import labeled, load_dataset
+
+        backend, _ = load_model(artifact)
+        real_runs = [load_audio(r.audio) for r in labeled(load_dataset(realset, n_folds=5))]
     for name, align in (("default", default), ("low-latency", fast)):
         if name == "low-latency" and align == default:
             continue  # the card has no low-latency schedule
@@ -296,15 +304,8 @@ def engine_bench(artifact: Path, out: Path, minutes: float = 60.0, int8: bool = 
             "cold_start_s": cold,
             "rss_growth_mb": rss_growth_mb(long_run),
         }
-        if realset is not None:
-            from edge.audio import load_audio
-            from edge.backends import load_model
-            from train.data.recordings import labeled, load_dataset
-
-            backend, _ = load_model(artifact)
-            lags = []
-            for r in labeled(load_dataset(realset, n_folds=5)):
-                lags += stream_run(backend, card, load_audio(r.audio), align)[1]
+        if real_runs:
+            lags = [lag for audio in real_runs for lag in stream_run(backend, card, audio, align)[1]]
             res["schedules"][name]["latency_s"] = {"mean": float(np.mean(lags)), "p95": float(np.percentile(lags, 95)),
                                                    "max": float(np.max(lags)), "set": str(realset)}
     if int8:
