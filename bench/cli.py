@@ -104,6 +104,7 @@ def schedule_command(
     hop_frames)."""
     from bench import schedule as S
     from edge.card import CardError, load_verified_card, write_card
+    from edge.counter import Alignment
     from edge.util import atomic_write, write_json
     from train.data.folds import split
     from train.data.recordings import labeled, load_dataset
@@ -123,7 +124,8 @@ def schedule_command(
     say = lambda m: typer.echo(f"schedule: {m}", err=True)  # noqa: E731
     current = card.alignment()
     grid = [(h, la) for h, la in S.GRID if la is None or la <= card.window_frames - h]
-    if (current.hop_frames, current.latency_frames) not in {(h, S.centre_lookahead(card.window_frames, h) if la is None else la) for h, la in grid}:
+    measured = {(h, Alignment(card.window_frames, h, card.density_stride, la).latency_frames) for h, la in grid}
+    if (current.hop_frames, current.latency_frames) not in measured:  # the default itself is the yardstick
         grid.insert(0, (current.hop_frames, current.lookahead_frames))
     rows = S.sweep(model, sets, grid, progress=say)
     chosen, why = S.choose(rows, (current.hop_frames, current.latency_frames))

@@ -44,11 +44,6 @@ class ScheduleScore:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
-def centre_lookahead(window_frames: int, hop_frames: int) -> int:
-    """The lookahead of the centre commit (``Alignment`` without one)."""
-    return Alignment(window_frames, hop_frames).latency_frames
-
-
 def stream_run(backend, card, audio: np.ndarray, align: Alignment) -> tuple[np.ndarray, list[float]]:
     """One run streamed hop by hop: (committed density as counted, step-to-count lags in s).
 
