@@ -244,6 +244,7 @@ def int8_speedups(card, out: Path, rounds: int = 40, calls: int = 10) -> list[Pr
 
 
 # the engine goals, checked on the bundled model at one thread (ratios measured in one run)
+GOAL_FILE_MIN = 10.0  # the whole-process goals are for a 10-min file (start-up amortised over 10 min)
 GOALS = {
     "engine_ratio": 1.5,  # in-process cost / the network's own invokes
     "process_ratio": 2.0,  # whole-process edge-run on a long file / the network's own invokes
@@ -269,8 +270,10 @@ def engine_bench(artifact: Path, out: Path, minutes: float = 60.0, int8: bool = 
         from edge.cli import ASSETS
 
         sample = ASSETS / "sample_run.wav"
-    files = {"60 s": long_wav(sample, out / "audio" / "run_60s.wav", 60.0),
-             f"{minutes:g} min": long_wav(sample, out / "audio" / f"run_{minutes:g}min.wav", minutes * 60.0)}
+    files = {"60 s": long_wav(sample, out / "audio" / "run_60s.wav", 60.0)}
+    for m in dict.fromkeys((min(GOAL_FILE_MIN, minutes), minutes)):  # the goals' file, then the long one
+        files[f"{m:g} min"] = long_wav(sample, out / "audio" / f"run_{m:g}min.wav", m * 60.0)
+    goal_file = f"{min(GOAL_FILE_MIN, minutes):g} min"
     shown = os.path.relpath(artifact) if Path(artifact).resolve().is_relative_to(Path.cwd()) else str(artifact)
     res: dict = {"artifact": shown, "machine": machine_info(), "schedules": {}}
     real_runs, backend = [], None  # the real-sound set, decoded once for every schedule's latency
@@ -295,6 +298,7 @@ def engine_bench(artifact: Path, out: Path, minutes: float = 60.0, int8: bool = 
         cold = sorted(whole_process(files["60 s"], artifact, extra).first_count_s for _ in range(3))[1]
         long_run = runs[f"{minutes:g} min"]
         net_ms_per_s = split.network_alone
+        goal_s = runs[goal_file].audio_s
         res["schedules"][name] = {
             "hop_ms": align.hop_frames * 10, "lookahead_ms": align.latency_frames * 10,
             "windows_per_s": FRAMES_PER_SECOND / align.hop_frames,
@@ -302,6 +306,10 @@ def engine_bench(artifact: Path, out: Path, minutes: float = 60.0, int8: bool = 
             "cost_split": split.to_dict(),
             "process": {k: v.to_dict() | {"ratio_to_network": round(v.ms_per_audio_s / net_ms_per_s, 3)} for k, v in runs.items()},
             "cold_start_s": cold,
+            "goal_file": goal_file,
+            # the least whole-process / network ratio on the goals' file of an engine that cost nothing
+            # but its measured start-up (spawn to first count) and its network
+            "startup_floor_ratio": round((cold * 1e3 / goal_s + net_ms_per_s) / net_ms_per_s, 3),
             "rss_growth_mb": rss_growth_mb(long_run),
         }
         if real_runs:
@@ -319,11 +327,13 @@ def goals(res: dict) -> list[dict]:
     """The engine goals, for each schedule (latency only where the real-sound set was given)."""
     rows = []
     for name, s in res["schedules"].items():
-        long_run = next(v for k, v in s["process"].items() if k != "60 s")
+        label = s.get("goal_file") or next(k for k in s["process"] if k != "60 s")
+        run = s["process"][label]
+        long_run = s["process"][list(s["process"])[-1]]
         checks = [
             ("in-process cost / network alone", s["cost_split"]["ratio"], GOALS["engine_ratio"]),
-            ("whole process / network alone, long file", long_run["ratio_to_network"], GOALS["process_ratio"]),
-            ("whole process, ms per audio second", long_run["ms_per_audio_s"], GOALS["process_ms_per_s"]),
+            (f"whole process / network alone, {label} file", run["ratio_to_network"], GOALS["process_ratio"]),
+            (f"whole process, ms per audio second, {label} file", run["ms_per_audio_s"], GOALS["process_ms_per_s"]),
             ("cold start to first count (s)", s["cold_start_s"], GOALS["cold_start_s"]),
             ("peak RSS (MB)", long_run["peak_rss_mb"], GOALS["rss_mb"]),
         ]
@@ -365,6 +375,9 @@ def report(res: dict, out: Path) -> Path:
                          f"{_f(p['ratio_to_network'], 2)} | {_f(p['peak_rss_mb'], 1)} |")
         lines += ["", f"Cold start to the first count (median of 3): {_f(s['cold_start_s'])} s. RSS growth over the long file: "
                   f"{_f(s['rss_growth_mb'], 1)} MB."]
+        if "startup_floor_ratio" in s:
+            lines += [f"Start-up floor: a process that cost nothing but that start-up and the network would take "
+                      f"{_f(s['startup_floor_ratio'], 2)}x the network alone on the {s['goal_file']} file."]
         if "latency_s" in s:
             la = s["latency_s"]
             lines += [f"Step-to-count latency on the real-sound set: mean {_f(la['mean'], 2)} s, p95 {_f(la['p95'], 2)} s, "
@@ -396,7 +409,7 @@ def _rss_plot(res: dict, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 3.2))
     for name, s in res["schedules"].items():
-        label, p = next((k, v) for k, v in s["process"].items() if k != "60 s")
+        label, p = list(s["process"].items())[-1]  # the long file
         t, mb = zip(*p["rss_mb"]) if p["rss_mb"] else ((), ())
         ax.plot(t, mb, label=f"{name} schedule, {label} file")
     ax.axhline(GOALS["rss_mb"], color="red", ls=":", lw=1, label="goal")

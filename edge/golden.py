@@ -138,8 +138,10 @@ def _write_f32(path: Path, array: np.ndarray) -> dict:
 
 
 def write_golden(out: str | Path, backend=None, card: ModelCard | None = None, *, pcm: np.ndarray | None = None,
-                 seconds: float = 6.0, seed: int = 0) -> dict:
-    """Write the golden files into ``out`` (created); return the index that was written."""
+                 seconds: float = 6.0, seed: int = 0, align: Alignment | None = None) -> dict:
+    """Write the golden files into ``out`` (created); return the index that was written.
+
+    ``align``: the schedule (a hop and a lookahead); default, the card's file schedule."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if backend is None:
@@ -150,7 +152,9 @@ def write_golden(out: str | Path, backend=None, card: ModelCard | None = None, *
     if pcm is None:
         pcm, _ = click_track(seconds, seed=seed)
     pcm = np.asarray(pcm, dtype=np.float32)
-    align = Alignment(card.window_frames, card.hop_frames)
+    align = card.alignment() if align is None else align
+    if align.window_frames != card.window_frames:
+        raise ValueError(f"schedule window {align.window_frames} frames != the model's {card.window_frames}")
     frames = offline_log_mel(pcm)
     n_frames = frames.shape[1]
     plan = align.plan(n_frames)
@@ -202,6 +206,7 @@ def write_golden(out: str | Path, backend=None, card: ModelCard | None = None, *
         "files": files,
         "frontend": frontend_params(),
         "alignment": align.describe() | {
+            "lookahead_frames": align.lookahead_frames,  # null: each window commits its centre hop
             "density_fps": DENSITY_FPS,
             "commit_offset_density_frames": align.commit_offset_d,
             "ring_capacity_frames": w + DENSITY_STRIDE,
@@ -227,14 +232,17 @@ def main(
     model: Path | None = None,
     seconds: float = 6.0,
     seed: int = 0,
+    low_latency: bool = False,
 ) -> None:
-    """Write golden vectors into OUT (model: an artifact with its card; default: the numpy onset model)."""
+    """Write golden vectors into OUT (model: an artifact with its card; default: the numpy onset model;
+    low_latency: on the card's low-latency schedule)."""
     backend = card = None
     if model is not None:
         from edge.backends import load_model
 
         backend, card = load_model(model)
-    index = write_golden(out, backend, card, seconds=seconds, seed=seed)
+    align = (card or onset_card()).alignment(low_latency=True) if low_latency else None
+    index = write_golden(out, backend, card, seconds=seconds, seed=seed, align=align)
     print(f"wrote {len(index['files'])} golden files to {out} ({index['n_samples']} samples, "
           f"{len(index['updates'])} windows, {index['total_steps']:.3f} steps)")
 

@@ -5,10 +5,12 @@ and test sources) with javac into ``android_demo/core/build/``, and runs every J
 with ``org.junit.runner.JUnitCore`` from Debian's ``junit4`` package (``make test`` installs it).
 The golden folders reach the Java tests through ``-Dfootfall.golden`` and are required there.
 
-Four golden inputs cover the alignment's cases: the default 6-s click track (student window
+Six golden inputs cover the alignment's cases: the default 6-s click track (student window
 2 s, hop 0.48 s), a stream shorter than one window (the padded tail window alone, odd sample
-count), an 11.4-s stream with another window/hop (the 10-s cadence ring wraps), and windows
-without overlap ending on a rising click (no tail window; steps flushed at the end of stream).
+count), an 11.4-s stream with another window/hop (the 10-s cadence ring wraps), windows
+without overlap ending on a rising click (no tail window; steps flushed at the end of stream),
+a rate calibration, and a low-latency schedule (a short hop committed 120 ms before each
+window's end, as ``edge-run --low-latency``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edge.counter import RateCalibration
+from edge.counter import Alignment, RateCalibration
 from edge.golden import click_track, onset_card, write_golden
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +54,7 @@ def _run(cmd: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def golden_dirs(tmp_path_factory) -> list[Path]:
     base = tmp_path_factory.mktemp("golden")
-    dirs = [base / "default", base / "short", base / "long", base / "no_overlap", base / "calibrated"]
+    dirs = [base / "default", base / "short", base / "long", base / "no_overlap", base / "calibrated", base / "low_latency"]
     write_golden(dirs[0], card=onset_card(200, 48))  # 6 s click track, W 200 / H 48, the numpy onset "model"
     write_golden(dirs[1], card=onset_card(200, 48), seconds=1.337, seed=1)  # < one window: the padded tail window only
     write_golden(dirs[2], card=onset_card(window_frames=128, hop_frames=32), seconds=11.37, seed=2)
@@ -69,6 +71,11 @@ def golden_dirs(tmp_path_factory) -> list[Path]:
     index = write_golden(dirs[4], card=card, seconds=9.0, seed=4)
     assert index["calibration"]["kind"] == "rate_gain"
     assert abs(index["total_steps"] - index["raw_total_steps"]) > 0.05 * index["raw_total_steps"]
+    # a low-latency schedule (edge-run --low-latency): the shipped window, a 280-ms hop, each window
+    # committing the hop that ends 120 ms before its end; 7.77 s so that a tail window runs too
+    index = write_golden(dirs[5], card=onset_card(240, 200), seconds=7.77, seed=5, align=Alignment(240, 28, 4, 12))
+    assert index["alignment"]["lookahead_frames"] == 12 and index["alignment"]["commit_offset_density_frames"] == 50
+    assert index["updates"][-1]["tail"]
     return dirs
 
 

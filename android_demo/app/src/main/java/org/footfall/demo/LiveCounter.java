@@ -1,6 +1,7 @@
 package org.footfall.demo;
 
 import java.util.List;
+import org.footfall.core.Alignment;
 import org.footfall.core.DensityModel;
 import org.footfall.core.FloatRingBuffer;
 import org.footfall.core.FrontEnd;
@@ -32,10 +33,15 @@ final class LiveCounter implements Runnable {
     private volatile boolean running;
     private Thread thread;
 
-    LiveCounter(DensityModel model, MelFilterbank filters, ModelSpec spec, Listener listener) {
+    /** {@code lowLatency}: the card's low-latency schedule when it has one (else its file schedule). */
+    LiveCounter(DensityModel model, MelFilterbank filters, ModelSpec spec, boolean lowLatency, Listener listener) {
         this.model = model;
-        this.counter = new StreamCounter(model, filters, spec);
+        this.counter = new StreamCounter(model, filters, spec, lowLatency);
         this.listener = listener;
+    }
+
+    Alignment alignment() {
+        return counter.alignment();
     }
 
     void start() {

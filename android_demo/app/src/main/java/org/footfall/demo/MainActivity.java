@@ -8,11 +8,13 @@ import android.net.Uri;
 import android.os.Bundle;
 import android.provider.Settings;
 import android.widget.Button;
+import android.widget.CheckBox;
 import android.widget.RadioGroup;
 import android.widget.TextView;
 import java.io.IOException;
 import java.util.List;
 import java.util.Locale;
+import org.footfall.core.Alignment;
 import org.footfall.core.DensityModel;
 import org.footfall.core.MelFilterbank;
 import org.footfall.core.StreamCounter;
@@ -32,6 +34,7 @@ public class MainActivity extends Activity {
     private TextView statusView;
     private Button startStop;
     private RadioGroup backendGroup;
+    private CheckBox lowLatencyBox;
 
     // UI-thread state. A session is one Start..Stop; its inference thread may still deliver the
     // tail window's update after Stop, even after the next Start, so each session adds its own
@@ -52,6 +55,7 @@ public class MainActivity extends Activity {
         statusView = findViewById(R.id.status);
         startStop = findViewById(R.id.start_stop);
         backendGroup = findViewById(R.id.backend);
+        lowLatencyBox = findViewById(R.id.low_latency);
         Button reset = findViewById(R.id.reset);
 
         startStop.setOnClickListener(v -> {
@@ -112,6 +116,7 @@ public class MainActivity extends Activity {
 
     private void startCounting() {
         final boolean usePte = backendGroup.getCheckedRadioButtonId() == R.id.backend_pte;
+        final boolean lowLatency = lowLatencyBox.isChecked();
         final Session session = new Session(countId);
         startStop.setEnabled(false);
         statusView.setText("loading model…");
@@ -124,9 +129,11 @@ public class MainActivity extends Activity {
                 DensityModel model = usePte
                         ? new ExecuTorchModel(m.file.getAbsolutePath(), m.spec.windowFrames, m.spec.densityStride())
                         : new LiteRtModel(ModelFiles.map(m.file), m.spec.windowFrames, m.spec.densityStride(), MODEL_THREADS);
-                counter = new LiveCounter(model, filters, m.spec, session);
+                counter = new LiveCounter(model, filters, m.spec, lowLatency, session);
+                Alignment a = counter.alignment();
                 name = m.spec.artifact + " (" + m.spec.precision + String.format(Locale.ROOT,
-                        ", %.2f s window, %.2f s hop)", m.spec.windowFrames / 100.0, m.spec.hopFrames / 100.0);
+                        ", %.2f s window, %.2f s hop, %.2f s lookahead)", a.windowFrames / 100.0, a.hopFrames / 100.0,
+                        a.latencyFrames() / 100.0);
             } catch (Exception | UnsatisfiedLinkError e) {
                 runOnUiThread(() -> {
                     startStop.setEnabled(true);
@@ -176,6 +183,7 @@ public class MainActivity extends Activity {
 
     private void setBackendChoiceEnabled(boolean enabled) {
         for (int i = 0; i < backendGroup.getChildCount(); i++) backendGroup.getChildAt(i).setEnabled(enabled);
+        lowLatencyBox.setEnabled(enabled);
     }
 
     /** Receives one recording session's updates (on its inference thread) and shows them. */

@@ -19,6 +19,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.footfall.core.Alignment;
 import org.footfall.core.Counter;
 import org.footfall.core.MelFilterbank;
 import org.footfall.core.ModelSpec;
@@ -140,6 +141,18 @@ final class ModelFiles {
                 throw new JSONException("bad calibration: " + e.getMessage());
             }
         }
+        int llHop = 0;
+        int llLookahead = Alignment.CENTRE;
+        JSONObject ll = c.optJSONObject("low_latency");
+        if (ll != null && ll.length() > 0) {
+            llHop = ll.getInt("hop_frames");
+            if (llHop <= 0) {
+                throw new JSONException("bad low_latency: hop_frames " + llHop + " must be > 0");
+            }
+            if (ll.has("lookahead_frames") && !ll.isNull("lookahead_frames")) {
+                llLookahead = ll.getInt("lookahead_frames");
+            }
+        }
         return new ModelSpec(
                 c.getString("artifact"),
                 c.getString("format"),
@@ -150,7 +163,9 @@ final class ModelFiles {
                 c.getDouble("density_fps"),
                 inputShape,
                 frontend,
-                calibration);
+                calibration,
+                llHop,
+                llLookahead);
     }
 
     static MappedByteBuffer map(File file) throws IOException {

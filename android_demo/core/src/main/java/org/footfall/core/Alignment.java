@@ -8,7 +8,10 @@ import java.util.List;
  * {@code edge.counter.Alignment} (same rules, same numbers; see that module's docstring).
  *
  * <p>In density frames ({@code Wd = W / 4}, {@code Hd = H / 4}, commit offset
- * {@code c = (Wd - Hd) / 2}; window {@code k} covers front-end frames {@code [k H, k H + W)}):
+ * {@code c = (Wd - Hd) / 2}, or {@code c = Wd - Hd - L / 4} with a lookahead of {@code L}
+ * front-end frames (the committed hop then ends {@code L} frames before the window's end: a step
+ * is counted sooner, with less right-hand context); window {@code k} covers front-end frames
+ * {@code [k H, k H + W)}):
  * window {@code k} commits local {@code [c, c + Hd)} (window 0 also its head {@code [0, c)});
  * at the end of a stream of {@code F} frames one tail window, starting at
  * {@code max(0, 4 (F / 4) - W)}, commits what is left up to density frame {@code F / 4}.
@@ -48,8 +51,22 @@ public final class Alignment {
     public final int windowFrames; // W
     public final int hopFrames; // H
     public final int stride;
+    /** L in front-end frames, or -1: the centre hop ({@code (W - H) / 2}, rounded down to the stride). */
+    public final int lookaheadFrames;
 
+    /** The centre schedule: each window commits its centre hop. */
     public Alignment(int windowFrames, int hopFrames, int stride) {
+        this(windowFrames, hopFrames, stride, CENTRE);
+    }
+
+    /** The centre hop, as {@code lookaheadFrames}. */
+    public static final int CENTRE = -1;
+
+    /**
+     * A schedule with a lookahead: each window commits the hop that ends {@code lookaheadFrames}
+     * before its end ({@link #CENTRE}: its centre hop).
+     */
+    public Alignment(int windowFrames, int hopFrames, int stride, int lookaheadFrames) {
         if (!(hopFrames > 0 && hopFrames <= windowFrames)) {
             throw new IllegalArgumentException("hop_frames " + hopFrames + " must be in (0, window_frames " + windowFrames + "]");
         }
@@ -57,9 +74,15 @@ public final class Alignment {
             throw new IllegalArgumentException("window_frames " + windowFrames + " and hop_frames " + hopFrames
                     + " must be multiples of the density stride " + stride);
         }
+        if (lookaheadFrames != CENTRE
+                && (lookaheadFrames % stride != 0 || lookaheadFrames < 0 || lookaheadFrames > windowFrames - hopFrames)) {
+            throw new IllegalArgumentException("lookahead_frames " + lookaheadFrames + " must be a multiple of " + stride
+                    + " in [0, " + (windowFrames - hopFrames) + "] (window " + windowFrames + " - hop " + hopFrames + ")");
+        }
         this.windowFrames = windowFrames;
         this.hopFrames = hopFrames;
         this.stride = stride;
+        this.lookaheadFrames = lookaheadFrames;
     }
 
     public Alignment(int windowFrames, int hopFrames) {
@@ -76,7 +99,10 @@ public final class Alignment {
 
     /** c: first committed density frame of a window (after window 0). */
     public int commitOffsetD() {
-        return (windowD() - hopD()) / 2;
+        if (lookaheadFrames == CENTRE) {
+            return (windowD() - hopD()) / 2;
+        }
+        return windowD() - hopD() - lookaheadFrames / stride;
     }
 
     /** Front-end frames between the newest audio a window sees and the end of its commit. */

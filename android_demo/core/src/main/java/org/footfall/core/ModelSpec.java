@@ -22,6 +22,10 @@ public final class ModelSpec {
     public final Map<String, Object> frontend;
     /** The card's rate calibration, or null when it has none. */
     public final RateCalibration calibration;
+    /** The card's low-latency schedule ({@code low_latency}): its hop, or 0 when it has none. */
+    public final int lowLatencyHopFrames;
+    /** ... and its lookahead in front-end frames. */
+    public final int lowLatencyLookaheadFrames;
 
     public ModelSpec(String artifact, String format, String precision, String sha256, int windowFrames,
             int hopFrames, double densityFps, int[] inputShape, Map<String, Object> frontend) {
@@ -31,6 +35,15 @@ public final class ModelSpec {
     public ModelSpec(String artifact, String format, String precision, String sha256, int windowFrames,
             int hopFrames, double densityFps, int[] inputShape, Map<String, Object> frontend,
             RateCalibration calibration) {
+        this(artifact, format, precision, sha256, windowFrames, hopFrames, densityFps, inputShape, frontend, calibration, 0, 0);
+    }
+
+    /** With the card's low-latency schedule ({@code lowLatencyHopFrames} 0: none). */
+    public ModelSpec(String artifact, String format, String precision, String sha256, int windowFrames,
+            int hopFrames, double densityFps, int[] inputShape, Map<String, Object> frontend,
+            RateCalibration calibration, int lowLatencyHopFrames, int lowLatencyLookaheadFrames) {
+        this.lowLatencyHopFrames = lowLatencyHopFrames;
+        this.lowLatencyLookaheadFrames = lowLatencyLookaheadFrames;
         this.calibration = calibration;
         this.artifact = artifact;
         this.format = format;
@@ -41,6 +54,22 @@ public final class ModelSpec {
         this.densityFps = densityFps;
         this.inputShape = inputShape.clone();
         this.frontend = new LinkedHashMap<>(frontend);
+    }
+
+    public boolean hasLowLatency() {
+        return lowLatencyHopFrames > 0;
+    }
+
+    /**
+     * The windows the counter runs, as {@code edge.card.ModelCard.alignment}: by default a window
+     * every {@code hop_frames} with its centre hop committed; with {@code lowLatency}, the card's
+     * low-latency schedule when it has one.
+     */
+    public Alignment alignment(boolean lowLatency) {
+        if (lowLatency && hasLowLatency()) {
+            return new Alignment(windowFrames, lowLatencyHopFrames, densityStride(), lowLatencyLookaheadFrames);
+        }
+        return new Alignment(windowFrames, hopFrames, densityStride());
     }
 
     /** Front-end frames per density frame (4 for 100 -> 25 frames/s). */
@@ -102,6 +131,13 @@ public final class ModelSpec {
         int stride = densityStride();
         if (stride <= 0 || windowFrames % stride != 0 || hopFrames % stride != 0) {
             out.add("window " + windowFrames + " and hop " + hopFrames + " must be multiples of the density stride " + stride);
+        }
+        if (hasLowLatency() && stride > 0) {
+            try {
+                alignment(true);
+            } catch (IllegalArgumentException e) {
+                out.add("bad low_latency: " + e.getMessage());
+            }
         }
         return out;
     }

@@ -39,20 +39,40 @@ public final class StreamCounter {
 
     /** With the model card's rate calibration ({@code null}: none). */
     public StreamCounter(DensityModel model, MelFilterbank filters, int windowFrames, int hopFrames, RateCalibration calibration) {
-        this.model = model;
-        this.counter = new Counter(calibration);
-        this.align = new Alignment(windowFrames, hopFrames, Counter.DENSITY_STRIDE);
-        this.frontend = new StreamingLogMel(filters);
-        this.ring = new FrameRing(FrontEnd.N_MELS, windowFrames + Counter.DENSITY_STRIDE);
-        this.x = new float[FrontEnd.N_MELS * windowFrames];
+        this(model, filters, new Alignment(windowFrames, hopFrames, Counter.DENSITY_STRIDE), calibration);
     }
 
-    /** From a verified model card. */
+    /** On any schedule (a hop and a lookahead; {@code edge.stream.StreamCounter(..., align=)}). */
+    public StreamCounter(DensityModel model, MelFilterbank filters, Alignment align, RateCalibration calibration) {
+        if (align.stride != Counter.DENSITY_STRIDE) {
+            throw new IllegalArgumentException("schedule density stride " + align.stride + " != " + Counter.DENSITY_STRIDE);
+        }
+        this.model = model;
+        this.counter = new Counter(calibration);
+        this.align = align;
+        this.frontend = new StreamingLogMel(filters);
+        this.ring = new FrameRing(FrontEnd.N_MELS, align.windowFrames + Counter.DENSITY_STRIDE);
+        this.x = new float[FrontEnd.N_MELS * align.windowFrames];
+    }
+
+    /** From a verified model card, on its file schedule (a window every {@code hop_frames}, centre hop). */
     public StreamCounter(DensityModel model, MelFilterbank filters, ModelSpec spec) {
-        this(model, filters, spec.windowFrames, spec.hopFrames, spec.calibration);
+        this(model, filters, spec, false);
+    }
+
+    /**
+     * From a verified model card; {@code lowLatency}: on the card's low-latency schedule when it
+     * has one (a step counted within about half a second; {@code edge-run --low-latency}).
+     */
+    public StreamCounter(DensityModel model, MelFilterbank filters, ModelSpec spec, boolean lowLatency) {
+        this(model, filters, checkedStride(spec).alignment(lowLatency), spec.calibration);
+    }
+
+    private static ModelSpec checkedStride(ModelSpec spec) {
         if (spec.densityStride() != Counter.DENSITY_STRIDE) {
             throw new IllegalArgumentException("card density stride " + spec.densityStride() + " != " + Counter.DENSITY_STRIDE);
         }
+        return spec;
     }
 
     public Alignment alignment() {

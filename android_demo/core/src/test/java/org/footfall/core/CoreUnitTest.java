@@ -2,6 +2,7 @@ package org.footfall.core;
 
 import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertNull;
 import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.fail;
@@ -62,6 +63,37 @@ public class CoreUnitTest {
         assertNull(a.tail(600, 150));
     }
 
+    @Test
+    public void alignmentWithALookahead() {
+        Alignment a = new Alignment(240, 28, 4, 12); // the bundled card's low-latency schedule
+        assertEquals(50, a.commitOffsetD()); // 60 - 7 - 3
+        assertEquals(12, a.latencyFrames());
+        assertArrayEquals(new int[] {0, 57}, a.commit(0));
+        assertArrayEquals(new int[] {50, 57}, a.commit(1));
+        assertEquals(new Alignment(240, 200, 4).commitOffsetD(), new Alignment(240, 200, 4, Alignment.CENTRE).commitOffsetD());
+        assertEquals(5, new Alignment(240, 200, 4, 20).commitOffsetD()); // the centre hop of 240/200
+        for (int n = 0; n < 2000; n += 13) { // every density frame committed once, in order
+            int next = 0;
+            for (Alignment.Window w : a.plan(n)) {
+                assertEquals("n=" + n, next, w.startFrame / 4 + w.lo);
+                next = w.startFrame / 4 + w.hi;
+            }
+            assertEquals("n=" + n, n / 4, next);
+        }
+    }
+
+    @Test
+    public void alignmentRejectsLookaheadsThatDoNotFit() {
+        for (int la : new int[] {-4, 6, 216}) {
+            try {
+                new Alignment(240, 28, 4, la);
+                fail("lookahead " + la + " accepted");
+            } catch (IllegalArgumentException e) {
+                assertTrue(e.getMessage(), e.getMessage().contains("lookahead_frames " + la));
+            }
+        }
+    }
+
     @Test(expected = IllegalArgumentException.class)
     public void alignmentRejectsHopsOffTheDensityGrid() {
         new Alignment(200, 50);
@@ -118,5 +150,23 @@ public class CoreUnitTest {
         fe = ModelSpec.runtimeFrontend();
         fe.put("sample_rate", 16000.0); // JSON numbers compare by value
         assertTrue(spec(fe, 200, 48, 25.0).problems("m.pte", null).isEmpty());
+    }
+
+    @Test
+    public void lowLatencyScheduleOfACard() {
+        Map<String, Object> fe = ModelSpec.runtimeFrontend();
+        ModelSpec none = spec(fe, 240, 200, 25.0);
+        assertFalse(none.hasLowLatency());
+        assertEquals(200, none.alignment(true).hopFrames); // no low-latency schedule: the file schedule
+        ModelSpec ll = new ModelSpec("m.pte", "pte", "int8", "abc", 240, 200, 25.0, new int[] {1, 1, 64, 240}, fe, null, 28, 12);
+        assertTrue(ll.problems("m.pte", null).isEmpty());
+        Alignment a = ll.alignment(true);
+        assertEquals(28, a.hopFrames);
+        assertEquals(12, a.latencyFrames());
+        assertEquals(Alignment.CENTRE, ll.alignment(false).lookaheadFrames);
+        ModelSpec bad = new ModelSpec("m.pte", "pte", "int8", "abc", 240, 200, 25.0, new int[] {1, 1, 64, 240}, fe, null, 28, 220);
+        List<String> p = bad.problems("m.pte", null);
+        assertEquals(p.toString(), 1, p.size());
+        assertTrue(p.get(0), p.get(0).startsWith("bad low_latency: lookahead_frames 220"));
     }
 }

@@ -35,7 +35,13 @@ final class Golden {
     final int nFrames;
     final int windowFrames;
     final int hopFrames;
+    final int lookaheadFrames; // Alignment.CENTRE when the golden run committed each window's centre hop
     final List<Map<String, Object>> updates;
+
+    /** The schedule the golden run used. */
+    Alignment alignment() {
+        return new Alignment(windowFrames, hopFrames, Counter.DENSITY_STRIDE, lookaheadFrames);
+    }
 
     /** The golden folders named by the system property; [null] when none (tests then skip or fail). */
     static List<Object[]> folders() {
@@ -66,6 +72,7 @@ final class Golden {
         Map<String, Object> align = map("alignment");
         windowFrames = integer(align.get("window_frames"));
         hopFrames = integer(align.get("hop_frames"));
+        lookaheadFrames = align.get("lookahead_frames") == null ? Alignment.CENTRE : integer(align.get("lookahead_frames"));
         nFrames = integer(index.get("n_frames"));
         pcm = f32("pcm.f32", integer(index.get("n_samples")));
         logMel = f32("logmel.f32", FrontEnd.N_MELS, nFrames);

@@ -130,7 +130,7 @@ public class GoldenTest {
 
     @Test
     public void alignmentPlanIsThePythonOne() {
-        Alignment a = new Alignment(g.windowFrames, g.hopFrames);
+        Alignment a = g.alignment();
         Map<String, Object> al = g.map("alignment");
         assertEquals(Golden.integer(al.get("commit_offset_frames")), a.commitOffsetD() * a.stride);
         assertEquals(Golden.integer(al.get("latency_frames")), a.latencyFrames());
@@ -201,7 +201,7 @@ public class GoldenTest {
 
     private void checkEngine(int[] blocks, String how) throws Exception {
         ReplayModel model = new ReplayModel();
-        StreamCounter sc = new StreamCounter(model, g.filterbank(), g.windowFrames, g.hopFrames, g.calibration);
+        StreamCounter sc = new StreamCounter(model, g.filterbank(), g.alignment(), g.calibration);
         assertEquals(Golden.integer(g.map("alignment").get("ring_capacity_frames")), sc.ringCapacity());
         List<Update> ups = new ArrayList<>();
         int pos = 0;
@@ -273,7 +273,7 @@ public class GoldenTest {
 
     @Test
     public void engineRefusesPushAfterFinish() throws Exception {
-        StreamCounter sc = new StreamCounter(new ReplayModel(), g.filterbank(), g.windowFrames, g.hopFrames, g.calibration);
+        StreamCounter sc = new StreamCounter(new ReplayModel(), g.filterbank(), g.alignment(), g.calibration);
         sc.finish();
         try {
             sc.push(new float[10]);
