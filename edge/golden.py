@@ -241,7 +241,12 @@ def main(
         from edge.backends import load_model
 
         backend, card = load_model(model)
-    align = (card or onset_card()).alignment(low_latency=True) if low_latency else None
+    align = None
+    if low_latency:
+        card = card or onset_card()
+        if not card.low_latency:
+            raise SystemExit(f"--low-latency: {card.artifact}'s card has no low-latency schedule (give --model with one)")
+        align = card.alignment(low_latency=True)
     index = write_golden(out, backend, card, seconds=seconds, seed=seed, align=align)
     print(f"wrote {len(index['files'])} golden files to {out} ({index['n_samples']} samples, "
           f"{len(index['updates'])} windows, {index['total_steps']:.3f} steps)")

@@ -76,3 +76,19 @@ def test_golden_cli_with_a_model(tmp_path):
     density = read_f32(tmp_path, "window_density.f32", index)
     inputs = read_f32(tmp_path, "window_input.f32", index)
     np.testing.assert_allclose(density[0], backend.run(inputs[0][None, None]), atol=1e-6)
+
+
+def test_golden_cli_on_the_low_latency_schedule(tmp_path):
+    """--low-latency writes the card's low-latency plan; a card without one is one line, exit 1."""
+    model = ROOT / "edge" / "assets" / "mobilenetv2_int8.tflite"
+    card = load_model(model)[1]
+    r = subprocess.run([sys.executable, "-m", "edge.golden", str(tmp_path / "ll"), "--model", str(model), "--seconds", "3",
+                        "--low-latency"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    al = json.loads((tmp_path / "ll" / "index.json").read_text())["alignment"]
+    want = card.alignment(low_latency=True)
+    assert (al["hop_frames"], al["lookahead_frames"]) == (want.hop_frames, want.lookahead_frames) != (card.hop_frames, None)
+    r = subprocess.run([sys.executable, "-m", "edge.golden", str(tmp_path / "none"), "--low-latency"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "has no low-latency schedule" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "none").exists()
