@@ -505,8 +505,12 @@ def quantize_onnx(
 ) -> None:
     """ORT static QDQ quantization with calibration windows.
 
-    CPU: int8 activations and per-channel int8 weights (S8S8, ORT's x86 default). QNN HTP:
-    ORT's QNN config (uint8 activations, per-channel int8 weights) for the NPU's kernels.
+    CPU: uint8 activations and per-channel int8 weights in 7 bits (U8S8, ``reduce_range``). ORT's
+    x86 kernels multiply uint8 by int8 (VPMADDUBSW, VPDPBUSD with VNNI); with int8 activations
+    (S8S8) the shipped student ran at 0.7x the speed of its fp32 graph on an AVX-512 VNNI CPU, with
+    U8S8 at 1.1x. The 7-bit weights keep the pairwise products of VPMADDUBSW inside int16 on CPUs
+    without VNNI, where 8-bit weights could saturate. QNN HTP: ORT's QNN config (uint8
+    activations, per-channel int8 weights) for the NPU's kernels.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -533,9 +537,10 @@ def quantize_onnx(
                 str(path),
                 reader,
                 quant_format=QuantFormat.QDQ,
-                activation_type=QuantType.QInt8,
+                activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 per_channel=True,
+                reduce_range=True,
                 calibrate_method=CalibrationMethod.MinMax,
             )
 
