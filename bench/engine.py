@@ -336,7 +336,7 @@ def goals(res: dict) -> list[dict]:
     """The engine goals, for each schedule (latency only where the real-sound set was given)."""
     rows = []
     for name, s in res["schedules"].items():
-        label = s.get("goal_file") or next(k for k in s["process"] if k != "60 s")
+        label = s["goal_file"]
         run = s["process"][label]
         long_run = s["process"][list(s["process"])[-1]]
         checks = [
@@ -388,9 +388,8 @@ def report(res: dict, out: Path) -> Path:
                          f"{_f(p['ratio_to_network'], 2)} | {_f(p['peak_rss_mb'], 1)} |")
         lines += ["", f"Cold start to the first count (median of 3): {_f(s['cold_start_s'])} s. RSS growth over the long file: "
                   f"{_f(s['rss_growth_mb'], 1)} MB."]
-        if "startup_floor_ratio" in s:
-            lines += [f"Start-up floor: a process that cost nothing but that start-up and the network would take "
-                      f"{_f(s['startup_floor_ratio'], 2)}x the network alone on the {s['goal_file']} file."]
+        lines += [f"Start-up floor: a process that cost nothing but that start-up and the network would take "
+                  f"{_f(s['startup_floor_ratio'], 2)}x the network alone on the {s['goal_file']} file."]
         if "latency_s" in s:
             la = s["latency_s"]
             lines += [f"Step-to-count latency on the real-sound set: mean {_f(la['mean'], 2)} s, p95 {_f(la['p95'], 2)} s, "

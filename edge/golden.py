@@ -56,7 +56,7 @@ from edge.frontend import (
     frontend_params,
     mel_filters,
 )
-from edge.stream import offline_log_mel
+from edge.stream import offline_log_mel, schedule
 
 GOLDEN_FORMAT = "footfall-golden/1"
 
@@ -152,9 +152,7 @@ def write_golden(out: str | Path, backend=None, card: ModelCard | None = None, *
     if pcm is None:
         pcm, _ = click_track(seconds, seed=seed)
     pcm = np.asarray(pcm, dtype=np.float32)
-    align = card.alignment() if align is None else align
-    if align.window_frames != card.window_frames:
-        raise ValueError(f"schedule window {align.window_frames} frames != the model's {card.window_frames}")
+    align = schedule(card, align)
     frames = offline_log_mel(pcm)
     n_frames = frames.shape[1]
     plan = align.plan(n_frames)

@@ -507,8 +507,8 @@ def quantize_onnx(
 
     CPU: uint8 activations and per-channel int8 weights in 7 bits (U8S8, ``reduce_range``). ORT's
     x86 kernels multiply uint8 by int8 (VPMADDUBSW, VPDPBUSD with VNNI); with int8 activations
-    (S8S8) the shipped student ran at 0.7x the speed of its fp32 graph on an AVX-512 VNNI CPU, with
-    U8S8 at 1.1x. The 7-bit weights keep the pairwise products of VPMADDUBSW inside int16 on CPUs
+    (S8S8) the shipped student's architecture ran at 0.7x the speed of its fp32 graph on an AVX-512
+    VNNI CPU, with U8S8 at 1.1x. The 7-bit weights keep the pairwise products of VPMADDUBSW inside int16 on CPUs
     without VNNI, where 8-bit weights could saturate. QNN HTP: ORT's QNN config (uint8
     activations, per-channel int8 weights) for the NPU's kernels.
     """

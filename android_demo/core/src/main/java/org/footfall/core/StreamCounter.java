@@ -45,7 +45,7 @@ public final class StreamCounter {
     /** On any schedule (a hop and a lookahead; {@code edge.stream.StreamCounter(..., align=)}). */
     public StreamCounter(DensityModel model, MelFilterbank filters, Alignment align, RateCalibration calibration) {
         if (align.stride != Counter.DENSITY_STRIDE) {
-            throw new IllegalArgumentException("schedule density stride " + align.stride + " != " + Counter.DENSITY_STRIDE);
+            throw new IllegalArgumentException("density stride " + align.stride + " != the counter's " + Counter.DENSITY_STRIDE);
         }
         this.model = model;
         this.counter = new Counter(calibration);
@@ -65,14 +65,7 @@ public final class StreamCounter {
      * has one (a step counted within about half a second; {@code edge-run --low-latency}).
      */
     public StreamCounter(DensityModel model, MelFilterbank filters, ModelSpec spec, boolean lowLatency) {
-        this(model, filters, checkedStride(spec).alignment(lowLatency), spec.calibration);
-    }
-
-    private static ModelSpec checkedStride(ModelSpec spec) {
-        if (spec.densityStride() != Counter.DENSITY_STRIDE) {
-            throw new IllegalArgumentException("card density stride " + spec.densityStride() + " != " + Counter.DENSITY_STRIDE);
-        }
-        return spec;
+        this(model, filters, spec.alignment(lowLatency), spec.calibration);
     }
 
     public Alignment alignment() {
