@@ -1,19 +1,21 @@
 """Accuracy on the test runs of a fold, and agreement with the reference, for every subject.
 
-Each subject counts each test run the way it is deployed:
+Each subject counts each test run the way it is deployed, as step events (times):
 
 - students (PyTorch and every artifact): ``edge.stream.count_offline`` -- the streaming alignment
-  (overlapping windows of the card's length every hop, centre frames committed) that
-  ``StreamCounter`` reproduces exactly, so this *is* the on-device count;
-- the reference teacher: ``train.evaluate.predict.predict_run_frames`` -- its own window (5 s), the
-  paper's non-overlapping grid plus a tail window, batched (on CUDA when present): exactly how
-  the trainer scores it.
+  (overlapping windows of the card's length every hop, centre frames committed) and the event
+  counter with the card's parameters, which ``StreamCounter`` reproduces exactly, so these *are*
+  the on-device steps (``CountResult.events``);
+- the reference teacher: ``train.evaluate.predict.predict_run_logits`` on its own window (5 s),
+  batched (on CUDA when present), then ``edge.counter.count_events``: exactly how the trainer
+  scores it (``predict_run_frames``).
 
-Both give a per-frame step prediction at 100 frames/s (a 25-fps density frame spread evenly over
-its 4 front-end frames), which :func:`train.evaluate.metrics.evaluate_runs` windows like the truth: 5-s
-MAE and PCC over the paper's non-overlapping windows, median total-count error over runs (%).
-Agreement with the reference: per 5-s window, subject count minus reference count (mean |d|,
-mean d, max |d|). The relative accuracy cost is (MAE - MAE_ref) / MAE_ref.
+The events become a per-frame train at 100 frames/s (``train.evaluate.predict.event_frames``: 1
+at each step's frame), which :func:`train.evaluate.metrics.evaluate_runs` windows like the truth:
+5-s MAE and PCC over the paper's non-overlapping windows, median total-count error over runs (%);
+and are matched to the true steps for the per-step precision, recall and F-measure (+-50 ms)
+and the timing error. Agreement with the reference: per 5-s window, subject count minus
+reference count (mean |d|, mean d, max |d|). The relative accuracy cost is (MAE - MAE_ref) / MAE_ref.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.counter import DENSITY_STRIDE
+from edge.contract import DENSITY_FPS
 from edge.frontend import FRAMES_PER_SECOND, HOP_LENGTH
 
 WINDOW_5S = 5 * FRAMES_PER_SECOND  # the paper's 5-s windows, front-end frames
@@ -35,6 +37,7 @@ class TestRun:
     run_id: str
     audio: Path
     truth: np.ndarray  # (n_frames,) steps per front-end frame (100 fps)
+    steps: np.ndarray  # (n,) the true step times (s)
     recording: object = field(default=None, repr=False)  # train.data.recordings.Recording
 
     @property
@@ -77,33 +80,35 @@ def load_test_set(root: str | Path, fold: int, max_runs: int | None = None) -> T
     runs = []
     for rec in recs[: max_runs or None]:
         n_frames = len(load_audio(rec.audio)) // HOP_LENGTH  # exactly the frames the front end makes
-        runs.append(TestRun(rec.run_id, rec.audio, step_frames(load_steps(rec.steps), n_frames).astype(np.float64), rec))
+        steps = load_steps(rec.steps)
+        runs.append(TestRun(rec.run_id, rec.audio, step_frames(steps, n_frames).astype(np.float64), steps, rec))
     return TestSet(Path(root), fold, runs)
 
 
-def density_to_frames(density: np.ndarray, n_frames: int) -> np.ndarray:
-    """(D,) density at 25 fps -> (n_frames,) steps per 100-fps frame (sum kept; frames past 4 D get 0)."""
-    per = np.repeat(np.asarray(density, np.float64) / DENSITY_STRIDE, DENSITY_STRIDE)[:n_frames]
-    return np.pad(per, (0, n_frames - len(per)))
-
-
-def stream_frames(backend, card, audio: np.ndarray, n_frames: int) -> np.ndarray:
-    """Per-frame prediction of a deployed model: the streaming (offline-equal) count of ``audio``."""
+def stream_events(backend, card, audio: np.ndarray) -> np.ndarray:
+    """Step times (s) of a deployed model: the streaming (offline-equal) count of ``audio``, with
+    the card's counter parameters."""
     from edge.stream import count_offline
 
-    result = count_offline(backend, card, audio, keep=True)
-    return density_to_frames(result.counted, n_frames)  # as counted: with the card's rate calibration, if any
+    return np.asarray(count_offline(backend, card, audio, keep=True).events, np.float64)
 
 
-def reference_frames(model, run: TestRun, window_frames: int, device: str = "cpu") -> np.ndarray:
-    """Per-frame prediction of the reference teacher on its own window grid (train.evaluate.predict)."""
+def reference_events(model, run: TestRun, window_frames: int, device: str = "cpu") -> np.ndarray:
+    """Step times (s) of the reference teacher on its own window schedule (train.evaluate.predict)."""
     from edge.audio import load_audio
+    from edge.counter import count_events
     from edge.stream import offline_log_mel
-    from train.evaluate.predict import predict_run_frames
+    from train.evaluate.predict import predict_run_logits
 
     mel = offline_log_mel(load_audio(run.audio))
-    pred = predict_run_frames(model, mel, window_frames, device=device)
-    return pred[: run.n_frames] if len(pred) >= run.n_frames else np.pad(pred, (0, run.n_frames - len(pred)))
+    return count_events(predict_run_logits(model, mel, window_frames, device=device), None, DENSITY_FPS)
+
+
+def frames_of(events: np.ndarray, run: TestRun) -> np.ndarray:
+    """Step times -> (n_frames,) steps per 100-fps frame of ``run`` (``train.evaluate.predict.event_frames``)."""
+    from train.evaluate.predict import event_frames
+
+    return event_frames(events, run.n_frames)
 
 
 @dataclass
@@ -115,6 +120,11 @@ class Accuracy:
     cadence_mae: float  # steps/min
     n_runs: int
     n_windows: int
+    step_precision: float = math.nan  # per step, +-50 ms (train.evaluate.metrics.step_scores)
+    step_recall: float = math.nan
+    step_f: float = math.nan
+    timing_median_ms: float = math.nan  # median |predicted - true| of the matched steps
+    timing_bias_ms: float = math.nan  # median (predicted - true)
     rel_mae_cost_pct: float | None = None  # vs the reference
     rel_mae_cost_vs_student_pct: float | None = None  # vs the fp32 PyTorch student (the cost of export + int8)
     count_diff: dict = field(default_factory=dict)  # per 5-s window vs the reference
@@ -131,16 +141,22 @@ def _windows(frames: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def score(key: str, preds: list[np.ndarray], truths: list[np.ndarray], reference: list[np.ndarray] | None = None,
+def score(key: str, events: list[np.ndarray], runs: list[TestRun], reference: list[np.ndarray] | None = None,
           reference_mae: float | None = None) -> Accuracy:
-    """Metrics of per-frame predictions ``preds`` against ``truths`` (and the reference's predictions)."""
+    """Metrics of the step times ``events`` of each of ``runs`` (and agreement with the reference's
+    step times ``reference``)."""
     from train.evaluate.metrics import evaluate_runs
 
-    res = evaluate_runs(preds, truths, window_frames=WINDOW_5S, fps=FRAMES_PER_SECOND)
-    acc = Accuracy(key, res.mae, res.pcc, res.tce_median, res.cadence_mae, res.n_runs, res.n_windows)
+    preds = [frames_of(e, r) for e, r in zip(events, runs)]
+    res = evaluate_runs(preds, [r.truth for r in runs], window_frames=WINDOW_5S, fps=FRAMES_PER_SECOND,
+                        pred_events=events, true_events=[r.steps for r in runs])
+    acc = Accuracy(key, res.mae, res.pcc, res.tce_median, res.cadence_mae, res.n_runs, res.n_windows,
+                   step_precision=res.step_precision, step_recall=res.step_recall, step_f=res.step_f,
+                   timing_median_ms=res.timing_median_ms, timing_bias_ms=res.timing_bias_ms)
     if reference is not None:
-        d = _windows(preds) - _windows(reference)
-        totals = np.array([p.sum() - r.sum() for p, r in zip(preds, reference)])
+        ref = [frames_of(e, r) for e, r in zip(reference, runs)]
+        d = _windows(preds) - _windows(ref)
+        totals = np.array([p.sum() - r.sum() for p, r in zip(preds, ref)])
         acc.count_diff = {
             "mean_abs": float(np.abs(d).mean()) if d.size else math.nan,
             "mean": float(d.mean()) if d.size else math.nan,

@@ -285,14 +285,14 @@ def engine_bench(artifact: Path, out: Path, minutes: float = 60.0, int8: bool = 
     goal_file = f"{min(GOAL_FILE_MIN, minutes):g} min"
     shown = os.path.relpath(artifact) if Path(artifact).resolve().is_relative_to(Path.cwd()) else str(artifact)
     res: dict = {"artifact": shown, "machine": machine_info(), "schedules": {}}
-    real_runs, backend = [], None  # the real-sound set, decoded once for every schedule's latency
+    real_runs, backend = [], None  # the real-sound set, decoded once for every schedule's latency: (audio, step times)
     if realset is not None:
         from edge.audio import load_audio
         from edge.backends import load_model
-        from train.data.recordings import labeled, load_dataset
+        from train.data.recordings import labeled, load_dataset, load_steps
 
         backend, _ = load_model(artifact)
-        real_runs = [load_audio(r.audio) for r in labeled(load_dataset(realset, n_folds=5))]
+        real_runs = [(load_audio(r.audio), load_steps(r.steps)) for r in labeled(load_dataset(realset, n_folds=5))]
     for name, align in (("default", default), ("low-latency", fast)):
         if name == "low-latency" and align == default:
             continue  # the card has no low-latency schedule
@@ -322,7 +322,7 @@ def engine_bench(artifact: Path, out: Path, minutes: float = 60.0, int8: bool = 
             "rss_growth_mb": rss_growth_mb(long_run),
         }
         if real_runs:
-            lags = [lag for audio in real_runs for lag in stream_run(backend, card, audio, align)[1]]
+            lags = [lag for audio, steps in real_runs for lag in stream_run(backend, card, audio, align, steps)[1]]
             res["schedules"][name]["latency_s"] = {"mean": float(np.mean(lags)), "p95": float(np.percentile(lags, 95)),
                                                    "max": float(np.max(lags)), "set": str(realset)}
     if int8:

@@ -59,13 +59,19 @@ def real_sound_lines(res) -> list[str]:
     """The headline: each artifact on the real-sound set, the metronome and the onset counter beside it."""
     real = res.real
     lines = ["## Accuracy on recorded sounds (the real-sound set: held-out source packages)", "",
-             f"`{real['set']}`, {real['runs']} runs; 5-s windows, each counter on the same runs, as the edge runtime counts.", "",
-             "| counter | 5-s MAE | PCC | total-count error median / worst | cadence MAE (spm) |", "|---|---|---|---|---|"]
+             f"`{real['set']}`, {real['runs']} runs; 5-s windows, each counter on the same runs, as the edge runtime counts. "
+             "Step F: each counted step matched one to one to a true step within +-50 ms; timing: the matched steps' error.", "",
+             "| counter | 5-s MAE | PCC | total-count error median / worst | cadence MAE (spm) | step F (P / R) | timing error median (ms) |",
+             "|---|---|---|---|---|---|---|"]
     by_key = {s.key: s for s in res.subjects}
     rows = [(by_key[k].label if k in by_key else k, v) for k, v in real["subjects"].items()]
-    rows += [({"metronome": "metronome, 170 spm", "onset": "onset counter (tuned per fold)"}.get(k, k), v) for k, v in real["baselines"].items()]
+    titles = {"metronome": "metronome, 170 spm", "onset": "onset counter (tuned per fold)",
+              "madmom": "madmom CNN onsets (tuned per fold)", "madmom-tempo": "madmom CNN onsets + beat tracking (tuned per fold)"}
+    rows += [(titles.get(k, k), v) for k, v in real["baselines"].items()]
     for name, v in rows:
-        lines.append(f"| {name} | {_f(v['mae'])} | {_f(v['pcc'])} | {_f(v['tce_median'], 1, ' %')} / {_f(v['tce_max'], 1, ' %')} | {_f(v['cadence_mae'], 1)} |")
+        lines.append(f"| {name} | {_f(v['mae'])} | {_f(v['pcc'])} | {_f(v['tce_median'], 1, ' %')} / {_f(v['tce_max'], 1, ' %')} | "
+                     f"{_f(v['cadence_mae'], 1)} | {_f(v.get('step_f'))} ({_f(v.get('step_precision'), 2)} / {_f(v.get('step_recall'), 2)}) | "
+                     f"{_f(v.get('timing_median_ms'), 1)} |")
     return lines + [""]
 
 
@@ -126,9 +132,9 @@ def markdown(res: BenchResult, plots: list[str]) -> str:
         lines += real_sound_lines(res)
     if res.accuracy:
         lines += ["## Accuracy on the test runs, and agreement with the reference", "",
-                  f"{DEFINITIONS['accuracy']}. Relative cost = {DEFINITIONS['rel_mae_cost']} ('vs fp32 student': the same "
-                  f"against the PyTorch student, i.e. what export and int8 cost, and what a rate calibration in the card gains: "
-                  f"'rate-calibrated' subjects count with edge.counter.RateCalibration, the PyTorch student without); d = {DEFINITIONS['count_diff']}.", ""]
+                  f"{DEFINITIONS['accuracy']}. Step F = {DEFINITIONS['step_f']}. Relative cost = {DEFINITIONS['rel_mae_cost']} "
+                  f"('vs fp32 student': the same against the PyTorch student, i.e. what export and int8 cost); "
+                  f"d = {DEFINITIONS['count_diff']}.", ""]
         rows = []
         for s in res.subjects:
             a = res.accuracy.get(s.key)
@@ -136,10 +142,12 @@ def markdown(res: BenchResult, plots: list[str]) -> str:
                 continue
             cd = a.count_diff or {}
             rows.append([s.label + (" (reference)" if s is ref else ""), _f(a.mae), _f(a.pcc), _f(a.tce_median, 2),
-                         _f(a.cadence_mae, 2), "0" if s is ref else _f(a.rel_mae_cost_pct, 2, " %"),
+                         _f(a.cadence_mae, 2), _f(a.step_f), _f(a.timing_median_ms, 1),
+                         "0" if s is ref else _f(a.rel_mae_cost_pct, 2, " %"),
                          _f(a.rel_mae_cost_vs_student_pct, 2, " %"), _f(cd.get("mean_abs")), _f(cd.get("mean")),
                          _f(cd.get("max_abs")), str(a.n_windows)])
-        lines += _table(["subject", "5-s MAE", "PCC", "total err %", "cadence MAE spm", "rel. MAE cost", "vs fp32 student",
+        lines += _table(["subject", "5-s MAE", "PCC", "total err %", "cadence MAE spm", "step F", "timing err ms (median)",
+                         "rel. MAE cost", "vs fp32 student",
                          r"mean \|d\|", "mean d", r"max \|d\|", "5-s windows"], rows) + [""]
 
     lines += ["## Size, cost and memory", "",

@@ -177,7 +177,10 @@ DEFINITIONS = {
     "rtf": "p50 per-hop time / hop duration",
     "speedup": "reference teacher p50 per-hop time / subject p50 per-hop time, same thread count, same run, same CPU",
     "accuracy": "test runs of the fold: 5-s MAE / PCC on the paper's non-overlapping windows, median total-count error over "
-                "runs; students count by streaming (edge.stream.count_offline), the teacher on its own window grid",
+                "runs, from each subject's step events; students count by streaming (edge.stream.count_offline), the teacher "
+                "on its own window schedule (train.evaluate.predict)",
+    "step_f": "per step: each counted step matched one to one to a true step within +-50 ms; F = 2 matched / (counted + true), "
+              "pooled over the runs; timing error = counted - true time of the matched steps",
     "rel_mae_cost": "(MAE - MAE_reference) / MAE_reference",
     "count_diff": "per 5-s window: subject count - reference count",
 }
@@ -428,18 +431,19 @@ def _full_size(cfg: BenchConfig, result: BenchResult, disc: Discovery, models: d
 
 
 def _accuracy(result: BenchResult, disc: Discovery, models: dict, test_set: acc_mod.TestSet, threads: int, say) -> None:
-    """Predictions of every subject on every test run; metrics; the counts-over-time curves."""
-    truths = [r.truth for r in test_set.runs]
+    """Step events of every subject on every test run; metrics; the counts-over-time curves."""
+    runs = test_set.runs
+    truths = [r.truth for r in runs]
     ref = result.reference
     gpu = next((s for s in disc.subjects if s.device == "cuda"), None)
     say(f"accuracy of the reference on {len(test_set.runs)} test runs ({'cuda' if gpu else 'cpu'})")
     ref_model = models[gpu.key] if gpu else models[ref.key]
-    ref_preds = [acc_mod.reference_frames(ref_model, r, ref.window_frames, "cuda" if gpu else "cpu") for r in test_set.runs]
-    ref_acc = acc_mod.score(ref.key, ref_preds, truths)
+    ref_events = [acc_mod.reference_events(ref_model, r, ref.window_frames, "cuda" if gpu else "cpu") for r in runs]
+    ref_acc = acc_mod.score(ref.key, ref_events, runs)
     result.accuracy[ref.key] = ref_acc
     if gpu:
-        result.accuracy[gpu.key] = acc_mod.score(gpu.key, ref_preds, truths)
-    preds_by_key = {ref.key: ref_preds}
+        result.accuracy[gpu.key] = acc_mod.score(gpu.key, ref_events, runs)
+    events_by_key = {ref.key: ref_events}
     from edge.audio import load_audio
 
     for s in disc.subjects:
@@ -451,9 +455,9 @@ def _accuracy(result: BenchResult, disc: Discovery, models: dict, test_set: acc_
             result.skipped.append((s.key, f"accuracy not measured: {str(e).splitlines()[0]}"))
             continue
         say(f"accuracy of {s.key}")
-        preds = [acc_mod.stream_frames(backend, s.stream_card(), load_audio(r.audio), r.n_frames) for r in test_set.runs]
-        preds_by_key[s.key] = preds
-        result.accuracy[s.key] = acc_mod.score(s.key, preds, truths, ref_preds, ref_acc.mae)
+        events = [acc_mod.stream_events(backend, s.stream_card(), load_audio(r.audio)) for r in runs]
+        events_by_key[s.key] = events
+        result.accuracy[s.key] = acc_mod.score(s.key, events, runs, ref_events, ref_acc.mae)
     student = next((s for s in disc.subjects if s.role == "student" and s.is_torch), None)
     base = result.accuracy.get(student.key) if student else None
     if base is not None and base.mae > 0:
@@ -461,14 +465,18 @@ def _accuracy(result: BenchResult, disc: Discovery, models: dict, test_set: acc_
             if key != ref.key and key != student.key and math.isfinite(a.mae):
                 a.rel_mae_cost_vs_student_pct = 100.0 * (a.mae - base.mae) / base.mae
     # counts over time of the longest test run: truth, reference, the edge int8 model
-    i = int(np.argmax([r.n_frames for r in test_set.runs]))
-    edge_key = next((k for k in _int8_preference(disc.subjects) if k in preds_by_key), None)
+    i = int(np.argmax([r.n_frames for r in runs]))
+    edge_key = next((k for k in _int8_preference(disc.subjects) if k in events_by_key), None)
     step = 100  # one point per second
-    curves = {"run_id": test_set.runs[i].run_id, "t_s": (np.arange(0, truths[i].size, step) / 100.0).tolist(),
-              "truth": np.cumsum(truths[i])[::step].tolist(), "reference": np.cumsum(ref_preds[i])[::step].tolist(),
+
+    def cumulative(events: np.ndarray) -> list[float]:
+        return np.cumsum(acc_mod.frames_of(events, runs[i]))[::step].tolist()
+
+    curves = {"run_id": runs[i].run_id, "t_s": (np.arange(0, truths[i].size, step) / 100.0).tolist(),
+              "truth": np.cumsum(truths[i])[::step].tolist(), "reference": cumulative(ref_events[i]),
               "reference_key": ref.key}
     if edge_key:
-        curves["edge"] = np.cumsum(preds_by_key[edge_key][i])[::step].tolist()
+        curves["edge"] = cumulative(events_by_key[edge_key][i])
         curves["edge_key"] = edge_key
     result.curves = curves
 

@@ -1,16 +1,19 @@
 """The streaming schedule's trade-off: how soon a step is counted against how well.
 
 A schedule is a hop ``H`` (a window runs every H frames) and a lookahead ``L`` (each window
-commits the hop of density that ends L frames before its end; ``edge.counter.Alignment``). A
-step is counted when the window whose commit holds it runs: ``L`` to ``L + H`` after it lands,
-``L + H / 2`` on average. Less lookahead gives the network less right-hand context for the
-frames it commits; a shorter hop runs the network ``W / H`` times per window length.
+commits the hop of step-onset logits that ends L frames before its end;
+``edge.counter.Alignment``). A step's logits are committed when the window whose commit holds
+them runs, ``L`` to ``L + H`` after it lands; the event counter then emits the step once no later
+peak can displace it (``min_interval_s`` of committed audio later, or at the next peak), and the
+first steps of a train once the train is long enough (``edge.counter``). Less lookahead gives
+the network less right-hand context for the frames it commits; a shorter hop runs the network
+``W / H`` times per window length.
 
 :func:`sweep` streams every labeled run of each dataset through ``edge.stream.StreamCounter``
 (exactly what ``edge-run`` does) for each schedule and records, per schedule and dataset: the
-5-s MAE and total-count error of the count (the card's rate calibration included), the
-measured step-to-count latency (mean, p95, max; :func:`stream_run`) and the network invocations per audio second.
-The metronome's 5-s MAE on the same runs is the floor a model must beat.
+5-s MAE, total-count error and per-step F-measure of the step events (the card's counter), the
+measured step-to-count latency (mean, p95, max; :func:`stream_run`) and the network invocations
+per audio second. The metronome's 5-s MAE on the same runs is the floor a model must beat.
 """
 
 from __future__ import annotations
@@ -39,36 +42,43 @@ class ScheduleScore:
     invokes_per_s: float
     n_runs: int
     metronome_mae_5s: float
+    step_f: float = math.nan  # per step, +-50 ms (train.evaluate.metrics.step_scores)
 
     def to_dict(self) -> dict:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
-def stream_run(backend, card, audio: np.ndarray, align: Alignment) -> tuple[np.ndarray, list[float]]:
-    """One run streamed hop by hop: (committed density as counted, step-to-count lags in s).
+def stream_run(backend, card, audio: np.ndarray, align: Alignment, steps: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """One run streamed hop by hop: (its step events, step-to-count lags in s).
 
-    A step's lag is the audio time of the hop at which the count a runner sees (whole steps)
-    first includes it, minus the step's time (its event: the peak of its density bump). Steps
-    only the end-of-stream flush counts are left out: no runner waits for them.
+    A step's lag is the audio time of the hop whose :class:`~edge.stream.Update` emits the event
+    matched to it (``train.evaluate.metrics.match_steps``, +-50 ms) minus the true step time
+    ``steps``: when a runner sees it counted. Steps that no event matches have no lag; events
+    only the end of the stream emits (the tail window, the flush) are left out: no runner waits
+    for them.
     """
     from edge.stream import StreamCounter
+    from train.evaluate.metrics import match_steps
 
-    engine = StreamCounter(backend, card, keep=True, align=align)
+    engine = StreamCounter(backend, card, align=align)
     block = align.hop_frames * HOP_LENGTH
-    counted_at: list[float] = []  # counted_at[k]: audio time when the shown count reached k + 1
     events: list[float] = []
+    emitted_at: list[float] = []  # audio time of the hop that emitted each event (inf: the end of the stream)
 
     def take(updates) -> None:
         for u in updates:
             events.extend(u.events)
-            if not u.tail:
-                counted_at.extend([u.t] * (int(math.floor(u.steps + 0.5)) - len(counted_at)))
+            emitted_at.extend([math.inf if u.tail else u.t] * len(u.events))
 
     for s in range(0, len(audio), block):
         take(engine.push(audio[s : s + block]))
     take(engine.finish())
-    lags = [t - e for t, e in zip(counted_at, events)]
-    return engine.result().counted, lags
+    order = np.argsort(events, kind="stable")
+    ev, at = np.asarray(events, np.float64)[order], np.asarray(emitted_at, np.float64)[order]
+    true = np.sort(np.asarray(steps, np.float64))
+    i_ev, i_true = match_steps(ev, true)
+    lags = at[i_ev] - true[i_true]
+    return ev, [float(v) for v in lags[np.isfinite(lags)]]
 
 
 def sweep(
@@ -84,36 +94,36 @@ def sweep(
     """
     from edge.audio import load_audio
     from edge.backends import load_model
-    from train.evaluate.baselines import metronome_frames
-    from train.data.features import step_frames
+    from train.evaluate.baselines import metronome_events, metronome_frames
     from train.data.recordings import load_steps
-    from train.evaluate.realeval import density_frames, score
+    from train.evaluate.realeval import score
 
     backend, card = load_model(artifact, threads=1)
     out = []
     for name, runs in datasets.items():
-        audios, truths = [], []
+        audios, steps, n_frames = [], [], []
         for r in runs:
             audio = load_audio(r.audio)
             audios.append(audio)
-            truths.append(step_frames(load_steps(r.steps), len(audio) // HOP_LENGTH).astype(np.float64))
-        metronome = score([metronome_frames(len(t)).astype(np.float64) for t in truths], truths)
+            steps.append(load_steps(r.steps))
+            n_frames.append(len(audio) // HOP_LENGTH)
+        metronome = score([metronome_events(n) for n in n_frames], steps, n_frames, [metronome_frames(n) for n in n_frames])
         for hop, lookahead in schedules:
             align = Alignment(card.window_frames, hop, DENSITY_STRIDE, lookahead)
-            preds, lags = [], []
-            for audio, truth in zip(audios, truths):
-                counted, run_lags = stream_run(backend, card, audio, align)
-                preds.append(density_frames(counted, len(truth), DENSITY_STRIDE))
+            events, lags = [], []
+            for audio, st in zip(audios, steps):
+                run_events, run_lags = stream_run(backend, card, audio, align, st)
+                events.append(run_events)
                 lags.extend(run_lags)
-            s = score(preds, truths)
+            s = score(events, steps, n_frames)
             lag = np.asarray(lags) if lags else np.asarray([math.nan])
             row = ScheduleScore(
                 dataset=name, hop_frames=hop, lookahead_frames=align.latency_frames, mae_5s=s.mae,
                 tce_median_pct=s.tce_median, latency_mean_s=float(lag.mean()), latency_p95_s=float(np.percentile(lag, 95)),
                 latency_max_s=float(lag.max()), invokes_per_s=FRAMES_PER_SECOND / hop, n_runs=len(runs),
-                metronome_mae_5s=metronome.mae,
+                metronome_mae_5s=metronome.mae, step_f=s.step_f,
             )
-            progress(f"{name} hop {hop} lookahead {row.lookahead_frames}: MAE {s.mae:.3f}, latency mean "
+            progress(f"{name} hop {hop} lookahead {row.lookahead_frames}: MAE {s.mae:.3f}, step F {s.step_f:.3f}, latency mean "
                      f"{row.latency_mean_s:.2f} s p95 {row.latency_p95_s:.2f} s")
             out.append(row)
     return out
@@ -187,18 +197,20 @@ def plot(rows: Sequence[ScheduleScore], path: Path, chosen: ScheduleScore | None
 
 
 def table(rows: Sequence[ScheduleScore]) -> list[str]:
-    lines = ["| set | hop (ms) | lookahead (ms) | network runs/s | 5-s MAE | metronome | median count error | latency mean / p95 / max (s) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| set | hop (ms) | lookahead (ms) | network runs/s | 5-s MAE | metronome | median count error | step F | "
+             "latency mean / p95 / max (s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r.dataset} | {r.hop_frames * 10} | {r.lookahead_frames * 10} | {r.invokes_per_s:g} | {r.mae_5s:.3f} | "
-                     f"{r.metronome_mae_5s:.3f} | {r.tce_median_pct:.1f} % | {r.latency_mean_s:.2f} / {r.latency_p95_s:.2f} / "
-                     f"{r.latency_max_s:.2f} |")
+                     f"{r.metronome_mae_5s:.3f} | {r.tce_median_pct:.1f} % | {r.step_f:.3f} | {r.latency_mean_s:.2f} / "
+                     f"{r.latency_p95_s:.2f} / {r.latency_max_s:.2f} |")
     return lines
 
 
 def low_latency_schedule(rows: Sequence[ScheduleScore], chosen: ScheduleScore, why: str) -> dict:
     """The card's ``low_latency`` schedule: the chosen hop and lookahead, why, and its scores per set."""
     scores = {r.dataset: {"mae_5s": round(r.mae_5s, 4), "metronome_mae_5s": round(r.metronome_mae_5s, 4),
+                          "step_f": round(r.step_f, 4) if math.isfinite(r.step_f) else None,
                           "latency_mean_s": round(r.latency_mean_s, 3), "latency_p95_s": round(r.latency_p95_s, 3),
                           "n_runs": r.n_runs}
               for r in rows if (r.hop_frames, r.lookahead_frames) == (chosen.hop_frames, chosen.lookahead_frames)}

@@ -13,12 +13,13 @@ files, each with its model card (``x.pte.card.json``), and usually the float stu
   listed in :attr:`Discovery.skipped` with the reason, never silently dropped.
 
 Every subject, PyTorch or not, is run through the same interface as ``edge/``'s backends
-(``run(logmel (1, 1, 64, W)) -> density (W // 4,)``), so the streaming engine, the offline
-counter and the timing loop treat them all alike; :class:`TorchBackend` is that adapter.
+(``run(logmel (1, 1, 64, W)) -> step-onset logits (W // 4,)``), so the streaming engine, the
+offline counter and the timing loop treat them all alike; :class:`TorchBackend` is that adapter.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,14 +56,14 @@ class Subject:
     params: int | None = None
     macs: int | None = None  # multiply-accumulates of one model invocation (one window)
     card: ModelCard | None = field(default=None, repr=False)
+    counter: dict = field(default_factory=dict)  # a PyTorch subject's counter parameters ({}: the defaults)
 
     @property
     def label(self) -> str:
         """Short human name: "teacher cnn14 fp32 · PyTorch cuda", "student int8 · .pte"."""
         if self.format == "pytorch":
             return f"{self.role if self.role != 'reference' else 'teacher'} {self.model_name} {self.precision} · PyTorch {self.device}"
-        calibrated = " · rate-calibrated" if self.card is not None and self.card.calibration else ""
-        return f"student {self.precision} · .{self.format}" + (" (QAT)" if self.quantization == "qat" else "") + calibrated
+        return f"student {self.precision} · .{self.format}" + (" (QAT)" if self.quantization == "qat" else "")
 
     @property
     def runtime(self) -> str:
@@ -85,8 +86,8 @@ class Subject:
         return self.hop_frames / FRAMES_PER_SECOND
 
     def stream_card(self) -> ModelCard:
-        """The card the streaming engine needs (window, hop, density rate); a PyTorch subject gets
-        an unverified one describing its checkpoint."""
+        """The card the streaming engine needs (window, hop, output rate, counter); a PyTorch subject
+        gets an unverified one describing its checkpoint, with :attr:`counter`."""
         if self.card is not None:
             return self.card
         return ModelCard(
@@ -101,6 +102,7 @@ class Subject:
             input_shape=[1, 1, N_MELS, self.window_frames],
             frontend=frontend_params(),
             model={"name": self.model_name, "params": self.params},
+            counter=dict(self.counter),
         )
 
     def to_dict(self) -> dict:
@@ -128,7 +130,7 @@ class Discovery:
 
 
 class TorchBackend:
-    """A PyTorch density model behind ``edge``'s backend interface: one window per ``run``.
+    """A PyTorch step-onset model behind ``edge``'s backend interface: one window per ``run``.
 
     On CUDA each run is bracketed by CUDA events recorded before the host-to-device copy and after
     the device-to-host copy, and synchronised; :attr:`last_event_ms` holds that device time (the
@@ -357,6 +359,9 @@ def discover(
         subjects.append(st)
         models[st.key] = st_model
         fold = _fold_of(st_meta) if _fold_of(st_meta) is not None else fold
+        counters = {json.dumps(s.card.counter, sort_keys=True) for s in edge}
+        if len(counters) == 1:  # the student counts its steps as its artifacts do
+            st.counter = dict(edge[0].card.counter)
         for s in edge:  # artifacts of this student: size them from the checkpoint when the card does not
             s.params = s.params or st.params
             s.macs = s.macs or (st.macs if s.window_frames == st.window_frames else None)

@@ -12,11 +12,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge.contract import CARD_SCHEMA_VERSION, DENSITY_FPS, DENSITY_STRIDE, FRAMES_PER_SECOND, N_MELS, frontend_params
-from edge.counter import Alignment, RateCalibration
+from edge.contract import CARD_SCHEMA_VERSION, DENSITY_FPS, DENSITY_STRIDE, FRAMES_PER_SECOND, N_MELS, OUTPUT_KIND, frontend_params
+from edge.counter import Alignment, CounterParams
 from edge.util import atomic_write
 
 CARD_SUFFIX = ".card.json"
+SCHEMA_1 = (f"a schema-1 card: its model gives a step density, which this runtime no longer counts "
+            f"(schema {CARD_SCHEMA_VERSION} models give step-onset logits); train and export the model again")
 FORMATS = {".pte": "pte", ".tflite": "tflite", ".onnx": "onnx"}
 
 
@@ -33,7 +35,7 @@ class ModelCard:
     sha256: str
     window_frames: int  # input T of the network (front-end frames)
     hop_frames: int  # streaming hop, in front-end frames
-    density_fps: float  # output frame rate of the step density
+    density_fps: float  # output frame rate (25: one step-onset logit per 40 ms)
     input_shape: list[int]  # (1, 1, N_MELS, window_frames)
     frontend: dict = field(default_factory=frontend_params)
     model: dict = field(default_factory=dict)  # name, params, macs_per_second, config
@@ -43,18 +45,17 @@ class ModelCard:
     parity: dict = field(default_factory=dict)  # max/mean abs diff vs PyTorch, count diff
     tools: dict = field(default_factory=dict)  # versions of what made it
     created: str = ""
-    calibration: dict = field(default_factory=dict)  # edge.counter.RateCalibration + its fit; {} = none
+    output: str = OUTPUT_KIND  # what the network gives per output frame: a step-onset logit
+    counter: dict = field(default_factory=dict)  # edge.counter.CounterParams (peak threshold, intervals, prior); {} = defaults
     low_latency: dict = field(default_factory=dict)  # edge-run --low-latency: hop_frames, lookahead_frames (+ why, scores); {} = none
     schema: int = CARD_SCHEMA_VERSION  # edge.contract.CARD_SCHEMA_VERSION of the writer; cards before it had none (1)
 
-    def rate_calibration(self) -> RateCalibration | None:
-        """The counter's rate calibration, or None; a malformed one is a :class:`CardError`."""
-        if not self.calibration:
-            return None
+    def counter_params(self) -> CounterParams:
+        """The event counter's parameters; malformed ones are a :class:`CardError`."""
         try:
-            return RateCalibration.from_dict(self.calibration)
-        except ValueError as e:
-            raise CardError(f"{self.artifact}{CARD_SUFFIX}: bad calibration: {e}") from e
+            return CounterParams.from_dict(self.counter)
+        except (TypeError, ValueError) as e:
+            raise CardError(f"{self.artifact}{CARD_SUFFIX}: bad counter: {e}") from e
 
     def alignment(self, low_latency: bool = False) -> Alignment:
         """The windows ``edge-run`` runs: by default a window every ``hop_frames`` with its
@@ -127,6 +128,8 @@ def load_card(artifact: str | Path) -> ModelCard:
         raise CardError(f"{artifact}: no model card (expected {path.name} beside it)")
     try:
         data = json.loads(path.read_text())
+        if isinstance(data, dict) and data.get("schema", 1) == 1:  # cards before schema 2 had no "schema" or 1
+            raise CardError(f"{path.name}: {SCHEMA_1}")
         names = {f.name for f in dataclasses.fields(ModelCard)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -155,8 +158,12 @@ def verify_card(card: ModelCard, artifact: str | Path) -> None:
         raise CardError(
             f"{artifact}: sha256 mismatch (file {digest[:12]}…, card {card.sha256[:12]}…): the artifact was changed or corrupted"
         )
-    if not isinstance(card.schema, int) or not 1 <= card.schema <= CARD_SCHEMA_VERSION:
-        raise CardError(f"{card_path(artifact).name}: card schema {card.schema!r}; this runtime reads 1..{CARD_SCHEMA_VERSION}")
+    if card.schema == 1:
+        raise CardError(f"{card_path(artifact).name}: {SCHEMA_1}")
+    if card.schema != CARD_SCHEMA_VERSION:
+        raise CardError(f"{card_path(artifact).name}: card schema {card.schema!r}; this runtime reads {CARD_SCHEMA_VERSION}")
+    if card.output != OUTPUT_KIND:
+        raise CardError(f"{card_path(artifact).name}: card output {card.output!r}; this runtime counts {OUTPUT_KIND!r}")
     if card.density_fps != DENSITY_FPS or card.density_stride != DENSITY_STRIDE:
         raise CardError(f"{card_path(artifact).name}: card density_fps {card.density_fps} != this runtime's {DENSITY_FPS} frames/s")
     ours = frontend_params()
@@ -173,7 +180,7 @@ def verify_card(card: ModelCard, artifact: str | Path) -> None:
             f"{card_path(artifact).name}: window {card.window_frames} and hop {card.hop_frames} must be multiples "
             f"of the density stride {card.density_stride}"
         )
-    card.rate_calibration()  # a malformed calibration or schedule is refused here, before anything runs
+    card.counter_params()  # a malformed counter or schedule is refused here, before anything runs
     card.alignment(low_latency=True)
 
 

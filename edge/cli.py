@@ -2,8 +2,10 @@
 
 A thin typer layer over :func:`run_stream` (source -> :class:`edge.stream.StreamCounter` ->
 views). Sources: ``FILE`` (any format soundfile reads, any rate >= 8 kHz; resampled/downmixed
-to 16 kHz mono; ``--realtime`` paces it), ``-`` (stdin: a WAV stream, a whole file in another
-container, or raw PCM: ``--stdin-format s16le|f32le``, ``--stdin-rate``), or ``--mic``
+to 16 kHz mono; ``--realtime`` paces it; a FIFO or ``<(...)`` is read like stdin; MP4/M4A is
+refused with the ffmpeg line that converts it), ``-`` (stdin: a WAV stream, a whole file in
+another container, or raw PCM: ``--stdin-format s16le|f32le``, ``--stdin-rate``,
+``--stdin-channels``, interleaved channels downmixed), or ``--mic``
 (``--device NAME|INDEX``, ``--list-devices``). ``--seconds`` stops after that much audio. The
 model is ``--model PATH`` or the bundled default in ``edge/assets`` (see :func:`bundled_model`);
 its card must match it. What happens on bad audio is listed in ``edge/sources.py``.
@@ -12,8 +14,9 @@ Views (the same for a file and the microphone):
 
 - default: a live view (steps, cadence, elapsed time mm:ss, input level meter; cadence is blank
   for the first seconds and reads "no steps" when there are none), then a summary (steps,
-  duration, active time, mean and peak cadence). ``--verbose`` adds the engine's figures
-  (exact count, inference latency, alignment, calibration, dropped blocks, model).
+  duration, active time, mean and peak cadence, and a notice when the input was no run: silence,
+  a constant level, a steady tone, no step at all). ``--verbose`` adds the engine's figures
+  (the counter's parameters, inference latency, alignment, dropped blocks, model).
 - ``--json``: one JSON object per hop on stdout (:data:`HOP_FIELDS`), then one
   ``{"summary": {...}}`` (:data:`SUMMARY_FIELDS`; with ``--verbose`` also ``"debug"``); the schema
   is versioned by ``summary["version"]`` (:data:`JSON_VERSION`) and documented in
@@ -21,11 +24,13 @@ Views (the same for a file and the microphone):
 
 Outputs (checked before any audio is read; none is ever the input file or the model):
 
-- ``--log CSV``: the per-hop rows (:data:`HOP_FIELDS`), flushed as they happen. An existing file
-  is refused unless ``--append`` (rows are added; its header must be edge-run's) or ``--force``
-  (it is overwritten).
-- ``--record WAV``: the 16-kHz audio that was counted (float WAV), to re-count it offline. An
-  existing file is refused unless ``--force``.
+- ``--log CSV``: the per-hop rows (:data:`LOG_COLUMNS`: :data:`HOP_FIELDS`, then the run's number
+  in the file and its source), each written whole as it happens (:mod:`edge.runlog`). An existing
+  file is refused unless ``--append`` (rows are added as the next run; its header must be
+  edge-run's) or ``--force`` (it is overwritten). A new log that got no row is removed.
+- ``--record WAV``: the 16-kHz audio that was counted (16-bit PCM WAV, a valid file after every
+  block), to re-count it offline. Any other extension is refused; an existing file is refused
+  unless ``--force``. A new recording that got no audio is removed.
 - ``--record-dir FOLDER``: the same audio as a recording folder (``edge.recording``: audio.wav +
   recording.json with the wall-clock start), the layout ``footfall data import-imu`` pairs with a
   phone's accelerometer log. A folder that already holds a recording is refused unless ``--force``.
@@ -34,16 +39,18 @@ Outputs (checked before any audio is read; none is ever the input file or the mo
 Ends: Ctrl-C (or SIGTERM) stops the source, commits the audio consumed so far, prints the
 summary and exits 0. A failure mid-run (NaN samples, a broken frame, a lost microphone) prints
 the summary of what was counted, then the error, and exits 1; the log and the recording keep
-everything up to it. Exit codes: 0 done; 1 unusable audio or model (missing/corrupt/empty
-file, NaN/inf samples, rate below 8 kHz, card mismatch, runtime error); 2 usage error (bad
-option, output path, no microphone: the message says how to list devices). Warnings (clipping,
-a rate below 16 kHz, a truncated file, dropped blocks) are one line each on stderr. With a
-microphone, "listening: ..." is printed on stderr once the first audio block has arrived.
+everything up to it. So does a full disk: the output that could not be written keeps whole rows
+(whole blocks) up to it, the run stops there, and the error names it. Exit codes: 0 done; 1
+unusable audio or model (missing/corrupt/empty file, NaN/inf samples, rate below 8 kHz, card
+mismatch, runtime error), or an output that could not be written; 2 usage error (bad option, a
+number that is NaN/inf/out of range, output path, no microphone: the message says how to list
+devices). Warnings (clipping, a rate below 16 kHz, a truncated or damaged file, dropped blocks)
+are one line each on stderr. With a microphone, "listening: ..." is printed on stderr once the
+first audio block has arrived.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -61,21 +68,29 @@ from edge.backends import Backend, BackendError, load_model
 from edge.card import CardError, ModelCard, card_path
 from edge.counter import Alignment
 from edge.frontend import FRAMES_PER_SECOND, SAMPLE_RATE
-from edge.sources import FileSource, MicError, MicSource, Source, StdinSource, list_devices
+from edge.notices import InputCheck
+from edge.recording import RecordingError, WavWriter, check_folder
+from edge.runlog import LogFileError, RunLog, next_run
+from edge.sources import FileSource, MicError, MicSource, Source, StdinSource, is_stream, list_devices
 from edge.stream import StreamCounter, Update
+from edge.util import WriteError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 _FORMAT_RANK = {".tflite": 0, ".pte": 1, ".onnx": 2}
 
 DEFAULT_BLOCK_MS = 100.0  # blocks of a paced file and of stdin
 FILE_BLOCK_S = 2.0  # a file read as fast as it goes: 2-s blocks (or one hop if longer); per-block costs then vanish
+MAX_SECONDS = 7 * 24 * 3600.0  # --seconds: a week of audio, beyond any run
+MAX_BLOCK_MS = 60_000.0  # --block-ms: a minute; larger blocks only cost memory
+MAX_STDIN_CHANNELS = 64
 JSON_VERSION = 1  # summary["version"]: bump when a field below changes meaning or goes away
 HOP_FIELDS = ["t", "t_final", "steps", "cadence_spm", "latency_ms", "events", "level_db", "dropped_blocks"]
-LOG_COLUMNS = HOP_FIELDS  # the --log CSV has the per-hop fields as columns (events space-separated)
+# the --log CSV: the per-hop fields (events space-separated), then which run of the file and its source
+LOG_COLUMNS = HOP_FIELDS + ["run", "source"]
 SUMMARY_FIELDS = [
     "version", "source", "model", "backend", "threads", "steps", "events", "audio_s", "schedule", "t_final", "active_s",
     "mean_cadence_spm", "peak_cadence_spm", "windows", "dropped_blocks", "xruns", "clipped_fraction",
-    "bad_samples", "wall_s", "interrupted", "error", "warnings",
+    "bad_samples", "wall_s", "interrupted", "error", "warnings", "notices",
 ]
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help=__doc__.splitlines()[0])
@@ -117,6 +132,8 @@ def check_output(option: str, path: Path, inputs: list[Path], *, force: bool, ap
         raise _Fail(f"{option} {path}: {parent} is not a folder", 2)
     if path.is_dir():
         raise _Fail(f"{option} {path}: is a folder; give a file name", 2)
+    if path.exists() and not path.is_file():
+        raise _Fail(f"{option} {path}: is not a regular file (a device or a pipe); give a file name", 2)
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise _Fail(f"{option} {path}: not writable (permission denied)", 2)
     if path.exists() and not (force or append):
@@ -124,35 +141,25 @@ def check_output(option: str, path: Path, inputs: list[Path], *, force: bool, ap
         raise _Fail(f"{option} {path}: file exists; pass {hint}", 2)
 
 
-def _open_log(path: Path, append: bool):
-    """The --log CSV: a new file with a header, or (append) an existing one with edge-run's header."""
-    if append and path.exists() and path.stat().st_size:
-        with open(path, newline="") as f:
-            header = next(csv.reader(f), [])
-        if header != LOG_COLUMNS:
-            raise _Fail(f"--log {path}: not an edge-run log (its header is {','.join(header)[:60]!r}); "
-                        "choose another file", 2)
+def _open_log(path: Path, append: bool, source: Source) -> RunLog:
+    """The --log CSV (:class:`edge.runlog.RunLog`): a new file with a header, or (append) an
+    existing edge-run log."""
     try:
-        f = open(path, "a" if append else "w", newline="")
+        return RunLog(path, LOG_COLUMNS, source.description or type(source).__name__, append=append)
+    except (LogFileError, WriteError) as e:  # not edge-run's log; no room for even the header
+        raise _Fail(f"--log {e}", 2) from e
+
+
+def _open_recording(path: Path, force: bool) -> WavWriter:
+    """The --record WAV (16-bit PCM, written as it goes: :class:`edge.recording.WavWriter`)."""
+    try:
+        return WavWriter(path, SAMPLE_RATE, exclusive=not force)
     except OSError as e:
-        raise _Fail(f"--log {path}: cannot write it ({e.strerror})", 2) from e
-    writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS)
-    if f.tell() == 0:
-        writer.writeheader()
-    return f, writer
-
-
-def _open_recording(path: Path, force: bool):
-    import soundfile as sf
-
-    try:
-        return sf.SoundFile(str(path), "w" if force else "x", samplerate=SAMPLE_RATE, channels=1, subtype="FLOAT")
-    except (OSError, RuntimeError) as e:  # soundfile raises LibsndfileError (a RuntimeError) or FileExistsError
-        raise _Fail(f"--record {path}: cannot write it ({str(e).splitlines()[0]})", 2) from e
+        raise _Fail(f"--record {path}: cannot write it ({e.strerror or e})", 2) from e
 
 
 def _open_recording_folder(folder: Path, source: Source, force: bool):
-    from edge.recording import AudioRecorder, RecordingError
+    from edge.recording import AudioRecorder
 
     try:
         return AudioRecorder(folder, SAMPLE_RATE, meta={"source": source.description or type(source).__name__,
@@ -258,43 +265,60 @@ def run_stream(
     """Stream ``source`` through the counter; print per-hop JSON / live view; return the summary.
 
     Stops at the end of the source, after ``seconds`` of audio, when ``source.stop`` is set, or
-    at a failure of the source or the model: then the summary's ``"error"`` says what happened
-    and covers the audio counted before it. ``record``: also write the 16-kHz mono audio that was
-    counted to this (WAV, float) file. ``log``/``record`` are opened before any audio is read
-    (``append``/``force``: see the module docstring; :func:`check_output` is the caller's).
+    at a failure of the source, the model or an output (a full disk): then the summary's
+    ``"error"`` says what happened and covers the audio counted before it. ``record``: also write
+    the 16-kHz mono audio that was counted to this file (WAV, 16-bit PCM). ``log``/``record`` are
+    opened before any audio is read (``append``/``force``: see the module docstring;
+    :func:`check_output` is the caller's). The summary's ``"notices"`` say what the input was when
+    it was no run (silence, DC, a steady tone: :mod:`edge.notices`).
     """
     out = out or sys.stdout
     engine = StreamCounter(backend, card, align=align)
-    log_file = writer = None
-    if log is not None:
-        log_file, writer = _open_log(log, append)
-    recorders = []
+    check = InputCheck()
+    # the log first: one that the recorders then fail to open is removed again (it has no row)
+    run_log = None if log is None else _open_log(log, append, source)
+    recorders = []  # (option, its writer)
     try:
         if record is not None:
-            recorders.append(_open_recording(record, force))
+            recorders.append(("--record", _open_recording(record, force)))
         if record_dir is not None:
-            recorders.append(_open_recording_folder(record_dir, source, force))
-    except _Fail:
-        for r in recorders:
-            r.close()
-        if log_file is not None:
-            log_file.close()
+            recorders.append(("--record-dir", _open_recording_folder(record_dir, source, force)))
+    except _Fail:  # leave nothing behind that would block the next run
+        for _, r in recorders:
+            if isinstance(r, WavWriter):
+                r.discard()
+            else:
+                r.close()
+        if run_log is not None:
+            run_log.close()
         raise
     live = None
     if view:
         live = _LiveView(engine, source, f"{backend.path.name} [{backend.name}, {backend.threads} thr]", verbose)
+    output_error = None  # the first output that could not be written (the run stops there)
 
     def emit(updates: list[Update]) -> None:
+        nonlocal output_error
         for u in updates:
             rec = _hop_record(u, source)
-            if writer is not None:  # the log first: a row is on disk before anyone sees the hop
-                writer.writerow(rec | {"events": " ".join(f"{e:.3f}" for e in u.events)})
-                log_file.flush()
+            if run_log is not None and not run_log.failed:  # the log first: a row is on disk before anyone sees the hop
+                try:
+                    run_log.write(rec | {"events": " ".join(f"{e:.3f}" for e in u.events)})
+                except WriteError as e:
+                    output_error = output_error or f"--log {_one_line(e)}"
             if json_out:
                 out.write(json.dumps(rec) + "\n")
                 out.flush()
             if live:
                 live.refresh(u)
+
+    def record_block(block) -> None:
+        nonlocal output_error
+        for option, recorder in recorders:
+            try:
+                recorder.write(block)
+            except WriteError as e:
+                output_error = output_error or f"{option} {_one_line(e)}"
 
     t_wall = time.perf_counter()
     limit = None if seconds is None else int(round(seconds * SAMPLE_RATE))
@@ -306,12 +330,14 @@ def run_stream(
             for block in source:
                 if limit is not None:
                     block = block[: max(0, limit - engine.samples)]
-                for recorder in recorders:
-                    recorder.write(block)
+                record_block(block)
+                if output_error:  # a block the recording could not keep is not counted either
+                    break
+                check.observe(block)
                 emit(engine.push(block))
                 if live:
                     live.refresh()
-                if source.stop.is_set() or (limit is not None and engine.samples >= limit):
+                if output_error or source.stop.is_set() or (limit is not None and engine.samples >= limit):
                     break
         except _MIDRUN_ERRORS as e:
             error = _one_line(e)
@@ -325,10 +351,15 @@ def run_stream(
             live.live.stop()
             if not live.live.console.is_terminal:  # rich leaves the last line of a non-tty render open
                 live.live.console.line()
-        if log_file is not None:
-            log_file.close()
-        for recorder in recorders:
-            recorder.close()
+        for option, output in [("--log", run_log), *recorders]:
+            try:
+                if isinstance(output, WavWriter) and output.frames == 0:
+                    output.discard()  # as a log without rows: an empty file would only block the next run
+                elif output is not None:
+                    output.close()
+            except OSError as e:  # recording.json on a full disk
+                output_error = output_error or f"{option} {_one_line(e)}"
+    error = output_error or error
     wall = time.perf_counter() - t_wall
     summary = {"version": JSON_VERSION} | engine.summary() | source.stats() | {
         "model": str(backend.path),
@@ -338,6 +369,7 @@ def run_stream(
         "interrupted": source.stop.is_set() and error is None,
         "error": error,
     }
+    summary["notices"] = check.notices(whole_steps(summary["steps"]))
     return summary
 
 
@@ -366,11 +398,11 @@ def summary_rows(summary: dict, verbose: bool = False) -> list[tuple[str, str]]:
         rows.append(("stopped", "by an error (below); the figures cover the audio before it"))
     elif summary.get("interrupted"):
         rows.append(("stopped", "early (Ctrl-C)"))
+    rows += [("notice", line) for line in summary.get("notices") or []]
     if verbose:
         d = summary["debug"]
         rows += [
-            ("exact count", f"{summary['steps']:.3f} ({d['steps_uncalibrated']:.3f} uncalibrated), {summary['events']} events"),
-            ("calibration", json.dumps(d["calibration"]) if d["calibration"] else "none"),
+            ("counter", json.dumps(d["counter"])),
             ("inference", f"median {d['latency_ms_median']:.2f} ms, p95 {d['latency_ms_p95']:.2f} ms, "
                           f"max {d['latency_ms_max']:.2f} ms per hop; {summary['windows']} hops"),
             ("front end", f"{d['frontend_ms_total']:.1f} ms in all; real-time factor {d['rtf']}"),
@@ -420,7 +452,7 @@ def _err(message: str) -> None:
 
 
 def _open_source(file: str | None, mic: bool, device: str | None, realtime: bool, block_s: float,
-                 stdin_rate: int, stdin_format: str, stop: threading.Event) -> Source:
+                 stdin_rate: int, stdin_format: str, stop: threading.Event, stdin_channels: int = 1) -> Source:
     if mic and file:
         raise _Fail("give either FILE or --mic, not both", 2)
     if mic:
@@ -432,12 +464,21 @@ def _open_source(file: str | None, mic: bool, device: str | None, realtime: bool
         raise _Fail("nothing to count: give an audio FILE, '-' for audio on stdin, or --mic", 2)
     if file == "-":
         try:
-            return StdinSource(rate=stdin_rate, fmt=stdin_format, block_s=block_s, stop=stop)
+            return StdinSource(rate=stdin_rate, fmt=stdin_format, channels=stdin_channels, block_s=block_s, stop=stop)
         except ValueError as e:
             if isinstance(e, AudioError):
                 raise
             raise _Fail(str(e), 2) from e
+    if is_stream(file):  # a FIFO, <(...), /dev/stdin: read once, front to back, like stdin
+        return StdinSource(rate=stdin_rate, fmt=stdin_format, channels=stdin_channels, block_s=block_s, stop=stop,
+                           stream=open(file, "rb"), name=file)
     return FileSource(file, block_s=block_s, realtime=realtime, stop=stop)
+
+
+def _check_number(option: str, value: float | None, lo: float, hi: float, unit: str) -> None:
+    """A usage error for a value outside [lo, hi], NaN and inf included (typer's bounds let NaN through)."""
+    if value is not None and not lo <= value <= hi:  # False for NaN
+        raise _Fail(f"{option} {value:g}: give a number of {unit} from {lo:g} to {hi:g}", 2)
 
 
 def _schedule(card: ModelCard, low_latency: bool, hop_ms: float | None, lookahead_ms: float | None) -> Alignment:
@@ -477,27 +518,31 @@ def edge_run(
     device: Optional[str] = typer.Option(None, "--device", help="input device name (substring) or index"),
     list_devices_: bool = typer.Option(False, "--list-devices", help="list input devices and exit"),
     json_out: bool = typer.Option(False, "--json", help="one JSON object per hop, then a summary (schema: docs/INTERFACES.md)"),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="also show the engine's figures (latency, alignment, calibration)"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="also show the engine's figures (latency, alignment, counter)"),
     log: Optional[Path] = typer.Option(None, "--log", help="write per-hop rows to this CSV (new file; see --append, --force)"),
-    append: bool = typer.Option(False, "--append", help="with --log: add rows to an existing edge-run log"),
-    record: Optional[Path] = typer.Option(None, "--record", help="also save the 16-kHz audio that was counted (WAV; new file)"),
+    append: bool = typer.Option(False, "--append", help="with --log: add this run's rows to an existing edge-run log (its run column counts up)"),
+    record: Optional[Path] = typer.Option(None, "--record", help="also save the 16-kHz audio that was counted (16-bit WAV, a .wav name; new file)"),
     record_dir: Optional[Path] = typer.Option(None, "--record-dir", help="also save it as a recording folder (audio.wav + recording.json) to pair with an accelerometer log"),
     force: bool = typer.Option(False, "--force", help="overwrite existing --log/--record files"),
     realtime: bool = typer.Option(False, "--realtime", help="pace a file in real time"),
     threads: int = typer.Option(1, "--threads", min=1, help="inference threads"),
     block_ms: Optional[float] = typer.Option(
-        None, "--block-ms", min=1.0,
-        help="audio block size; default: one model hop for a file, 100 ms for --realtime and stdin (mic uses <= 50 ms)",
+        None, "--block-ms",
+        help="audio block size, 1 to 60000 ms; default: one model hop for a file, 100 ms for --realtime and stdin "
+        "(mic uses <= 50 ms)",
     ),
-    seconds: Optional[float] = typer.Option(None, "--seconds", min=0.0, help="stop after this much audio"),
+    seconds: Optional[float] = typer.Option(None, "--seconds", help="stop after this much audio (seconds, up to a week)"),
     low_latency: bool = typer.Option(False, "--low-latency", help="count each step within ~0.5 s of landing: the card's "
                                      "low-latency schedule (more network runs; its accuracy is in the card)"),
-    hop_ms: Optional[float] = typer.Option(None, "--hop-ms", min=10.0, help="run the model every this many ms (a multiple of 40); "
+    hop_ms: Optional[float] = typer.Option(None, "--hop-ms", help="run the model every this many ms (a multiple of 40); "
                                            "default: the card's"),
-    lookahead_ms: Optional[float] = typer.Option(None, "--lookahead-ms", min=0.0, help="count each window's steps up to this long "
+    lookahead_ms: Optional[float] = typer.Option(None, "--lookahead-ms", help="count each window's steps up to this long "
                                                  "before its end (a multiple of 40; less: sooner, with less context); default: the card's"),
     stdin_rate: int = typer.Option(SAMPLE_RATE, "--stdin-rate", help="sample rate of raw PCM on stdin (a WAV header overrides it)"),
     stdin_format: str = typer.Option("s16le", "--stdin-format", help="raw PCM format on stdin: s16le | f32le"),
+    stdin_channels: int = typer.Option(1, "--stdin-channels", min=1, max=MAX_STDIN_CHANNELS,
+                                       help="channels of raw PCM on stdin, interleaved; downmixed to mono (a WAV "
+                                       "header overrides it)"),
 ) -> None:
     """Count steps from a FILE, audio on stdin ('-'), or the microphone (--mic)."""
     try:
@@ -508,14 +553,27 @@ def edge_run(
             raise _Fail("give --append or --force, not both", 2)
         if append and log is None:
             raise _Fail("--append needs --log", 2)
+        _check_number("--seconds", seconds, 0.0, MAX_SECONDS, "seconds")
+        _check_number("--block-ms", block_ms, 1.0, MAX_BLOCK_MS, "milliseconds")
+        _check_number("--hop-ms", hop_ms, 10.0, MAX_BLOCK_MS, "milliseconds")
+        _check_number("--lookahead-ms", lookahead_ms, 0.0, MAX_BLOCK_MS, "milliseconds")
         artifact = model or bundled_model()
         if artifact is None:
             raise _Fail(f"no model: pass --model PATH (no bundled model with a card in {ASSETS})", 2)
         inputs = [Path(artifact), card_path(artifact)] + ([Path(file)] if file not in (None, "-") else [])
         if log is not None:
             check_output("--log", log, inputs, force=force, append=append)
+            if append and log.exists() and log.stat().st_size:
+                try:
+                    next_run(log, LOG_COLUMNS)
+                except (LogFileError, OSError) as e:
+                    raise _Fail(f"--log {_one_line(e)}", 2) from e
         if record is not None:
             check_output("--record", record, inputs, force=force)
+            if record.suffix.lower() != ".wav":
+                raise _Fail(f"--record {record}: edge-run records WAV (16-bit PCM); give a .wav name such as "
+                            f"{record.with_suffix('.wav').name} (convert it afterwards if you need "
+                            f"{record.suffix or 'another format'})", 2)
             if log is not None and log.resolve() == record.resolve():
                 raise _Fail(f"--log and --record are the same file {log}", 2)
         if record_dir is not None:
@@ -524,8 +582,13 @@ def edge_run(
                     raise _Fail(f"--record-dir {record_dir}: that folder holds the input {inp}; choose another", 2)
             if not record_dir.parent.is_dir():
                 raise _Fail(f"--record-dir {record_dir}: folder {record_dir.parent} does not exist (create it first)", 2)
+            try:
+                check_folder(record_dir, force)
+            except RecordingError as e:
+                raise _Fail(f"--record-dir {_one_line(e)}", 2) from e
         stop = threading.Event()
-        source = _open_source(file, mic, device, realtime, (block_ms or DEFAULT_BLOCK_MS) / 1e3, stdin_rate, stdin_format, stop)
+        source = _open_source(file, mic, device, realtime, (block_ms or DEFAULT_BLOCK_MS) / 1e3, stdin_rate, stdin_format,
+                              stop, stdin_channels)
         backend, card = load_model(artifact, threads=threads)
         if low_latency and not card.low_latency:
             raise _Fail(f"--low-latency: {Path(artifact).name}'s card has no low-latency schedule "

@@ -27,16 +27,22 @@ HOP_LENGTH: Final[int] = 160  # 10 ms between front-end frames
 N_MELS: Final[int] = 64
 F_MIN: Final[float] = 20.0  # Hz; footfall impacts carry energy well below 100 Hz
 F_MAX: Final[float] = SAMPLE_RATE / 2
-LOG_EPS: Final[float] = 1e-6  # log(mel + LOG_EPS): floor at -13.8 for digital silence
+LOG_EPS: Final[float] = 1e-12  # log(mel + LOG_EPS): floor at -27.6 for digital silence, 60 dB below
+# the old 1e-6, so a run 30 dB quieter than usual keeps its steps above the floor (the models centre
+# each band over their window, which removes gain and colour exactly; a floor would not)
 
 FRAMES_PER_SECOND: Final[int] = exact_div(SAMPLE_RATE, HOP_LENGTH)  # 100 front-end frames per second
 N_FREQS: Final[int] = exact_div(N_FFT, 2) + 1  # 257 rfft bins
 HISTORY: Final[int] = N_FFT - HOP_LENGTH  # 352 samples of left context per frame
 
 # ---------------------------------------------------------------- the models' output
-DENSITY_STRIDE: Final[int] = 4  # front-end frames per density frame
-DENSITY_FPS: Final[int] = exact_div(FRAMES_PER_SECOND, DENSITY_STRIDE)  # 25 density frames per second
-LABEL_SCALE: Final[float] = 1.0  # density units per step: a window's density sums to its step count
+# Every model maps log-mel to one step-onset *logit* per output frame (sigmoid: the probability that
+# a step lands in that frame); the counter finds steps as peaks of it (edge/counter.py). The names
+# keep "density" for the output frame grid (stride and rate), which the old density head shared.
+OUTPUT_KIND: Final[str] = "step_onset_logit"
+DENSITY_STRIDE: Final[int] = 4  # front-end frames per output frame
+DENSITY_FPS: Final[int] = exact_div(FRAMES_PER_SECOND, DENSITY_STRIDE)  # 25 output frames per second (40 ms)
+LABEL_SCALE: Final[float] = 1.0  # label units per step: a window's frame labels sum to its step count
 
 # ---------------------------------------------------------------- windows (front-end frames)
 WINDOW_FRAMES: Final[int] = 240  # the shipped student's input window, 2.4 s
@@ -46,7 +52,8 @@ EVAL_WINDOW_FRAMES: Final[int] = EVAL_WINDOW_S * FRAMES_PER_SECOND  # 500
 EVAL_WINDOW_DENSITY_FRAMES: Final[int] = exact_div(EVAL_WINDOW_FRAMES, DENSITY_STRIDE)  # 125
 
 # ---------------------------------------------------------------- model cards
-CARD_SCHEMA_VERSION: Final[int] = 1  # ModelCard.schema: bump when a card field changes meaning or goes away
+CARD_SCHEMA_VERSION: Final[int] = 2  # ModelCard.schema: bump when a card field changes meaning or goes away
+# (2: the output is a step-onset logit counted as events; 1 was a step density counted as its sum)
 
 # every window and hop the shipped model uses is whole in density frames
 for _frames in (WINDOW_FRAMES, HOP_FRAMES, EVAL_WINDOW_FRAMES):

@@ -1,64 +1,74 @@
-"""From step density to steps: the streaming alignment, step events and cadence.
+"""From step-onset logits to steps: the streaming alignment, step events and cadence.
 
-Every model maps a window of ``W`` log-mel frames to a non-negative step density of ``W // 4``
-frames at 25 frames/s (contract 3); the sum of the density is the number of steps. A stream is
-cut into windows that start every ``H`` frames (the hop; both ``W`` and ``H`` come from the
-model card). Windows overlap by ``W - H`` frames, so each density frame is predicted by several
-windows; the counter takes each one from exactly one window ("commits" it) and adds it up.
+Every model maps a window of ``W`` log-mel frames to ``W // 4`` step-onset logits at 25 frames/s
+(contract 3): ``sigmoid`` of a frame is the probability that a step lands in it. A stream is cut
+into windows that start every ``H`` frames (the hop; both ``W`` and ``H`` come from the model
+card). Windows overlap by ``W - H`` frames, so each output frame is predicted by several windows;
+the counter takes each one from exactly one window ("commits" it) and finds the steps in the
+committed track.
 
-Alignment (in density frames: ``Wd = W // 4``, ``Hd = H // 4``, commit offset
+Alignment (in output frames: ``Wd = W // 4``, ``Hd = H // 4``, commit offset
 ``c = (Wd - Hd) // 2`` by default, or ``c = Wd - Hd - L // 4`` with a lookahead of ``L`` frames;
 window ``k`` covers front-end frames ``[k H, k H + W)``):
 
-- window ``k`` commits ``Hd`` density frames, local ``[c, c + Hd)``, i.e. global density frames
+- window ``k`` commits ``Hd`` output frames, local ``[c, c + Hd)``, i.e. global output frames
   ``[k Hd + c, (k + 1) Hd + c)``: by default its centre hop, the frames with the most context on
   both sides, never the edges where the network sees half a footstep; with a lookahead, the hop
   that ends ``L`` frames before the window's end (sooner, with less right-hand context);
 - window 0 also commits its head, local ``[0, c)``, so the count starts at time 0;
-- at the end of the stream (``F`` front-end frames, ``D = F // 4`` density frames) the frames
+- at the end of the stream (``F`` front-end frames, ``D = F // 4`` output frames) the frames
   after the last commit are taken from one final *tail* window, the last full window that
-  ends on a density-frame boundary, starting at front-end frame ``4 D - W``; if the whole
+  ends on an output-frame boundary, starting at front-end frame ``4 D - W``; if the whole
   stream is shorter than one window, the tail window is frames ``[0, F)`` right-padded with
-  :data:`PAD_LOG_MEL` (the log-mel of digital silence). It commits density frames
+  :data:`PAD_LOG_MEL` (the log-mel of digital silence). It commits output frames
   ``[committed, D)``. The trailing ``F mod 4`` frames (< 40 ms) are not counted.
 
 These rules depend only on the number of frames, never on how the audio was cut into blocks, so
-streaming a recording block by block commits exactly the density frames, from exactly the
-windows, that offline processing of the whole recording commits (``edge.stream.count_offline``
-and ``edge.stream.StreamCounter`` share :class:`Alignment` and :class:`Counter`).
+streaming a recording block by block commits exactly the frames, from exactly the windows, that
+offline processing of the whole recording commits (``edge.stream.count_offline`` and
+``edge.stream.StreamCounter`` share :class:`Alignment` and :class:`Counter`).
 
-Latency: window ``k`` runs once audio up to front-end frame ``k H + W`` has arrived and makes
-the count final up to frame ``k H + 4 c + H``; the count therefore trails the audio by
-``W - H - 4 c`` front-end frames (the lookahead; by default about ``(W - H) / 2``: 0.2 s for
-W = 240, H = 200), and a step waits up to one hop more for the window that commits it
+Latency: window ``k`` runs once audio up to front-end frame ``k H + W`` has arrived and commits
+up to frame ``k H + 4 c + H``; the committed track trails the audio by ``W - H - 4 c`` front-end
+frames (the lookahead), and a step waits up to one hop more for the window that commits it
 (``bench.schedule`` measures both on real runs).
 
-Step events: the k-th step (k = 1, 2, ...) happens when the cumulative committed density
-reaches ``k - 0.5``; its time is that of the highest density frame committed since the previous
-event (the peak of the bump that carried the count over), at the frame's centre. It is emitted
-once that bump has peaked (a later frame is lower), or at the end of the stream, so after
-``flush()`` the number of events is ``floor(steps + 0.5)``. Cadence is the committed density mass of
-the last 10 s (less at the start of a stream) in steps per minute.
+Step events (:class:`Counter`, parameters :class:`CounterParams` from the card), in stream order:
 
-A runner's figures (what ``edge-run`` shows): the cadence is *shown* once
-:data:`CADENCE_MIN_S` of audio is final, and reads "no steps" below :data:`ACTIVE_MIN_SPM`. The
-stream is cut into :data:`ACTIVE_BIN_S` bins of committed density; a bin whose rate reaches
-``ACTIVE_MIN_SPM`` is *active*. Active time is the time of the active bins, the mean cadence is
-their steps per active minute, and the peak cadence is the highest shown cadence at the end of an
-active bin. Like the count, these depend only on the committed density, never on block sizes.
+1. *peaks*: frame ``j`` is a peak when its logit reaches the threshold's, is higher than frame
+   ``j - 1`` and not lower than ``j + 1`` (one frame of lookahead); its time is the frame's
+   centre moved by the vertex of the parabola through the three logits (within half a frame);
+2. *minimum interval*: of two peaks closer than ``min_interval_s`` the higher one stays; a peak
+   is final once the committed audio is ``min_interval_s`` past it;
+3. *trains*: steps count once ``train_steps`` of them follow each other at most ``max_gap_s``
+   apart (then all of them count, with their times); a lone knock counts nothing. A gap longer
+   than ``max_gap_s`` ends the train;
+4. *the cadence prior*: within a train, a gap of 2 or 3 local step periods (the mean of the
+   last 8 intervals without the shortest and longest), give or take ``gap_tolerance`` of a
+   period, gets the steps it missed,
+   evenly spaced.
+
+So a step the network is unsure of still counts once, and loudness does not scale the count (a
+density summed over frames did both wrong). Cadence is 60 / the local step period while a train
+runs. A runner's figures (what ``edge-run`` shows): the cadence is *shown* once
+:data:`CADENCE_MIN_S` of audio is final, and reads "no steps" below :data:`ACTIVE_MIN_SPM` or
+outside a train. The stream is cut into :data:`ACTIVE_BIN_S` bins; a bin holding steps at
+``ACTIVE_MIN_SPM`` or more is *active*. Active time is the time of the active bins, the mean cadence
+their steps per active minute, and the peak cadence the highest cadence shown. Like the count,
+these depend only on the committed logits, never on block sizes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.contract import DENSITY_FPS, DENSITY_STRIDE, FRAMES_PER_SECOND, LOG_EPS  # the density contract (re-exported)
+from edge.contract import DENSITY_FPS, DENSITY_STRIDE, FRAMES_PER_SECOND, LOG_EPS  # the output contract (re-exported)
 
-CADENCE_WINDOW_S = 10.0  # cadence = steps in the last 10 s of committed audio, per minute
-PAD_LOG_MEL = float(np.float32(np.log(LOG_EPS)))  # log-mel of digital silence (-13.8), pads short streams
+PAD_LOG_MEL = float(np.float32(np.log(LOG_EPS)))  # log-mel of digital silence (-27.6), pads short streams
 CADENCE_MIN_S = 3.0  # no cadence is shown before this much audio is final (too few steps to say)
 ACTIVE_MIN_SPM = 60.0  # slower than the slowest walk (~90 spm): "no steps"
 ACTIVE_BIN_S = 2.0  # active time is counted in bins of this length
@@ -66,9 +76,9 @@ ACTIVE_BIN_S = 2.0  # active time is counted in bins of this length
 
 @dataclass(frozen=True)
 class Alignment:
-    """Which density frames each window commits; see the module docstring for the rules.
+    """Which output frames each window commits; see the module docstring for the rules.
 
-    All ``*_frames`` are front-end frames (100/s); ``*_d`` are density frames (25/s).
+    All ``*_frames`` are front-end frames (100/s); ``*_d`` are output frames (25/s).
     ``lookahead_frames``: None commits each window's centre hop; a number commits the hop that
     ends that many frames before the window's end (less right-hand context, less latency).
     """
@@ -100,7 +110,7 @@ class Alignment:
 
     @property
     def commit_offset_d(self) -> int:
-        """c: first committed density frame of a window (after window 0)."""
+        """c: first committed output frame of a window (after window 0)."""
         if self.lookahead_frames is None:
             return (self.window_d - self.hop_d) // 2
         return self.window_d - self.hop_d - self.lookahead_frames // self.stride
@@ -127,7 +137,7 @@ class Alignment:
         return (0 if k == 0 else c), c + self.hop_d
 
     def committed_after(self, n_windows: int) -> int:
-        """Global density frames committed once regular windows 0..n_windows-1 have run."""
+        """Global output frames committed once regular windows 0..n_windows-1 have run."""
         return 0 if n_windows == 0 else (n_windows - 1) * self.hop_d + self.commit_offset_d + self.hop_d
 
     def n_windows(self, n_frames: int) -> int:
@@ -138,7 +148,7 @@ class Alignment:
         """The final window of a stream of ``n_frames`` frames, or None if nothing is left.
 
         Returns ``(start_frame, lo, hi)``: the window starts at front-end frame ``start_frame``
-        (frames past the end of the stream are padding) and commits local density frames
+        (frames past the end of the stream are padding) and commits local output frames
         ``[lo, hi)``, i.e. global ``[committed_d, n_frames // stride)``.
         """
         total_d = n_frames // self.stride
@@ -166,143 +176,220 @@ class Alignment:
 
 
 @dataclass(frozen=True)
-class RateCalibration:
-    """Gain on the step density as a function of the recent uncalibrated rate (module docstring).
+class CounterParams:
+    """The event counter's parameters (a model card's ``counter``; the defaults are the shipped ones).
 
-    ``g(r) = clip(1 + slope_per_spm * (r - centre_spm), gain_min, gain_max)``, with ``r`` the
-    committed density of the last ``window_s`` seconds in steps per minute.
+    threshold: a peak's step probability (``sigmoid`` of the logit) must reach it.
+    min_interval_s: two steps are at least this far apart (240 spm); of two closer peaks the higher wins.
+    train_steps, max_gap_s: steps count once ``train_steps`` of them follow each other at most
+        ``max_gap_s`` apart (a walk at 48 spm); a lone knock, a door or a cough counts nothing.
+    fill_gaps: the cadence prior: a gap within ``gap_tolerance`` periods of 2 or 3 local step periods
+        gets the steps it missed (a quiet far foot, a step drowned by a passing car).
     """
 
-    centre_spm: float
-    slope_per_spm: float
-    window_s: float = CADENCE_WINDOW_S
-    gain_min: float = 0.5
-    gain_max: float = 1.5
+    threshold: float = 0.5
+    min_interval_s: float = 0.25
+    train_steps: int = 4
+    max_gap_s: float = 1.25
+    fill_gaps: bool = True
+    gap_tolerance: float = 0.2
 
     def __post_init__(self) -> None:
-        values = (self.centre_spm, self.slope_per_spm, self.window_s, self.gain_min, self.gain_max)
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values):
-            raise ValueError(f"rate calibration values must be finite numbers, got {values}")
-        if not 0 < self.gain_min <= 1 <= self.gain_max:
-            raise ValueError(f"rate calibration needs 0 < gain_min <= 1 <= gain_max, got {self.gain_min}, {self.gain_max}")
-        if not 1.0 / DENSITY_FPS <= self.window_s <= 600:
-            raise ValueError(f"rate calibration window_s {self.window_s} not in [{1.0 / DENSITY_FPS}, 600] s")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"counter threshold {self.threshold!r} must be a probability in (0, 1)")
+        if not 0.0 < self.min_interval_s < self.max_gap_s <= 10.0:
+            raise ValueError(f"counter needs 0 < min_interval_s < max_gap_s <= 10, got {self.min_interval_s!r}, {self.max_gap_s!r}")
+        if not (isinstance(self.train_steps, int) and 1 <= self.train_steps <= 16):
+            raise ValueError(f"counter train_steps {self.train_steps!r} must be a whole number in [1, 16]")
+        if not 0.0 <= self.gap_tolerance < 0.5:
+            raise ValueError(f"counter gap_tolerance {self.gap_tolerance!r} must be in [0, 0.5)")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RateCalibration":
-        """From a card's ``calibration`` (extra keys, such as the fit report, are ignored)."""
-        if not isinstance(d, dict) or d.get("kind") != "rate_gain":
-            raise ValueError(f"calibration must be an object with kind 'rate_gain', got {str(d)[:80]}")
-        try:
-            return cls(**{k: d[k] for k in ("centre_spm", "slope_per_spm", "window_s", "gain_min", "gain_max") if k in d})
-        except TypeError as e:
-            raise ValueError(f"calibration: {e}") from e
+    def from_dict(cls, d: dict | None) -> "CounterParams":
+        """From a card's ``counter`` ({} or None: the defaults); unknown keys are refused."""
+        if not d:
+            return cls()
+        if not isinstance(d, dict):
+            raise ValueError(f"counter must be an object, got {str(d)[:60]}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown counter parameters {unknown} (known: {sorted(names)})")
+        return cls(**d)
 
     def to_dict(self) -> dict:
-        return {"kind": "rate_gain", **dataclasses.asdict(self)}
+        return dataclasses.asdict(self)
 
-    def window_frames(self, fps: int = DENSITY_FPS) -> int:
-        return max(1, round(self.window_s * fps))
+    @property
+    def threshold_logit(self) -> float:
+        return math.log(self.threshold / (1.0 - self.threshold))
 
-    def gain(self, rate_spm):
-        """g(r), for a float or an array of rates in steps per minute."""
-        return np.clip(1.0 + self.slope_per_spm * (np.asarray(rate_spm, np.float64) - self.centre_spm), self.gain_min, self.gain_max)
+    @property
+    def lag_s(self) -> float:
+        """The longest an event can wait before it is emitted (a train being confirmed)."""
+        return max(self.train_steps, 3) * self.max_gap_s + self.min_interval_s
 
-    def apply(self, density: np.ndarray, fps: int = DENSITY_FPS) -> np.ndarray:
-        """Calibrate a whole committed density track at once (what :class:`Counter` does frame by frame)."""
-        raw = np.asarray(density, np.float64)
-        n = self.window_frames(fps)
-        c = np.concatenate([[0.0], np.cumsum(raw)])
-        i = np.arange(1, len(raw) + 1)
-        lo = np.maximum(0, i - n)
-        rate = (c[i] - c[lo]) * 60.0 * fps / (i - lo)
-        return raw * self.gain(rate)
+
+def sigmoid(x):
+    """The step probability of a logit (float or array), computed as the counter does."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
 
 
 @dataclass
 class Counter:
-    """Integrates committed density frames into steps, step events and cadence.
+    """Turns committed step-onset logits, frame by frame, into step events, cadence and active time.
 
-    Fixed memory: the cadence window is a ring of ``CADENCE_WINDOW_S * DENSITY_FPS`` frames;
-    events are handed out by :meth:`commit` and not kept.
+    Four stages, each in stream order with bounded lookahead (module docstring):
+    peaks (local maxima at or above the threshold, placed between frames by a parabola through
+    the three logits), the minimum step interval, step trains and the cadence prior (gap filling).
+    Fixed memory: a few values per stage, the last 8 step intervals and the open activity bins.
     """
 
     fps: int = DENSITY_FPS
-    cadence_window_s: float = CADENCE_WINDOW_S
-    calibration: RateCalibration | None = None
-    steps: float = 0.0  # cumulative committed (calibrated) density (float64 sum, frame by frame)
-    raw_steps: float = 0.0  # the same without the calibration
+    params: CounterParams = field(default_factory=CounterParams)
     n_events: int = 0
-    frames: int = 0  # density frames committed so far
-    _ring: np.ndarray = field(init=False, repr=False)
-    _peak_val: float = field(default=-np.inf, init=False, repr=False)
-    _peak_frame: int = field(default=0, init=False, repr=False)
-    _pending: int = field(default=0, init=False, repr=False)  # crossings waiting for their bump's peak
-    _raw: np.ndarray = field(init=False, repr=False)  # uncalibrated density of the calibration window
-    _raw_sum: float = field(default=0.0, init=False, repr=False)
-    active_frames: int = field(default=0, init=False)  # density frames in active bins (module docstring)
-    active_steps: float = field(default=0.0, init=False)  # steps in active bins
-    peak_cadence: float | None = field(default=None, init=False)  # highest shown cadence at the end of an active bin
-    _bin_steps: float = field(default=0.0, init=False, repr=False)
-    _bin_frames: int = field(default=0, init=False, repr=False)
+    frames: int = 0  # output frames committed so far
+    active_frames: int = field(default=0, init=False)  # frames in active bins (module docstring)
+    active_steps: int = field(default=0, init=False)  # steps in active bins
+    peak_cadence: float | None = field(default=None, init=False)  # highest cadence shown
 
     def __post_init__(self) -> None:
-        self._ring = np.zeros(round(self.cadence_window_s * self.fps), dtype=np.float64)
-        n = self.calibration.window_frames(self.fps) if self.calibration is not None else 1
-        self._raw = np.zeros(n, dtype=np.float64)
+        self._thr = self.params.threshold_logit
+        self._v1 = self._v2 = -math.inf  # logits of frames j-1 and j-2
+        self._pending: tuple[float, float] | None = None  # (time, logit) of the peak the interval rule holds
+        self._held: list[float] = []  # steps of a train not yet long enough to count
+        self._in_train = False
+        self._last_t: float | None = None  # the last step counted
+        self._intervals: list[float] = []  # the last 8 intervals between counted steps
+        self._bins: dict[int, int] = {}  # open activity bins: index -> steps
+        self._bins_closed = 0  # bins [0, _bins_closed) are closed
         self._bin_len = round(ACTIVE_BIN_S * self.fps)
+        self._lag_frames = math.ceil(self.params.lag_s * self.fps) + 2
+
+    @property
+    def steps(self) -> float:
+        """The count so far (a float, as every layer reports counts)."""
+        return float(self.n_events)
 
     @property
     def t_final(self) -> float:
-        """Audio time (s) up to which the count is final."""
+        """Audio time (s) up to which the model's output is committed."""
         return self.frames / self.fps
 
-    def commit(self, density: np.ndarray) -> list[float]:
-        """Add the next density frames (1-D, in stream order); return the times of new steps."""
-        events = []
-        ring, n_ring = self._ring, len(self._ring)
-        cal, raw, n_raw = self.calibration, self._raw, len(self._raw)
-        rate_scale = 60.0 * self.fps
-        for v in np.asarray(density, dtype=np.float64):
+    # -- stage 1: peaks ----------------------------------------------------------------------
+    def commit(self, logits: np.ndarray) -> list[float]:
+        """Add the next committed logits (1-D, stream order); return the times (s) of the steps
+        counted by them (a train's first steps and filled gaps are counted late, with their times)."""
+        events: list[float] = []
+        thr = self._thr
+        for v in np.asarray(logits, dtype=np.float32).astype(np.float64):
             v = float(v)
-            j = self.frames
-            self.raw_steps += v
-            if cal is not None:  # the gain of the uncalibrated rate over the last window_s, this frame included
-                self._raw_sum += v - raw[j % n_raw]
-                raw[j % n_raw] = v
-                rate = self._raw_sum * rate_scale / min(j + 1, n_raw)
-                v = v * min(max(1.0 + cal.slope_per_spm * (rate - cal.centre_spm), cal.gain_min), cal.gain_max)
-            if self._pending and v < self._peak_val:  # the bump that carried the count over has peaked
-                events.extend(self._emit())
-            self.steps += v
-            ring[j % n_ring] = v
-            if v > self._peak_val:
-                self._peak_val, self._peak_frame = v, j
-            while self.steps >= self.n_events + self._pending + 0.5:
-                self._pending += 1
-            self.frames += 1
-            self._bin_steps += v
-            self._bin_frames += 1
-            if self._bin_frames == self._bin_len:
-                self._close_bin()
+            j = self.frames  # this frame; decide whether frame j - 1 is a peak
+            v1, v2 = self._v1, self._v2
+            if v1 >= thr and v1 > v2 and v1 >= v:
+                den = v2 - 2.0 * v1 + v
+                delta = 0.0 if v2 == -math.inf or den >= 0.0 else min(0.5, max(-0.5, 0.5 * (v2 - v) / den))
+                self._peak((j - 1 + 0.5 + delta) / self.fps, v1, events)
+            self._v2, self._v1 = v1, v
+            self.frames = j + 1
+            if self._pending is not None and (self.frames - 1) / self.fps >= self._pending[0] + self.params.min_interval_s:
+                self._accept(self._pending[0], events)  # nothing later can displace it
+                self._pending = None
+            if self.frames % self._bin_len == 0:
+                self._close_bins(self.frames - self._lag_frames)
         return events
 
     def flush(self) -> list[float]:
-        """End of stream: close the last (partial) activity bin; emit the steps still waiting for their peak."""
-        if self._bin_frames:
-            self._close_bin()
-        return self._emit() if self._pending else []
+        """End of stream: the last frame's peak, the held interval peak, and every bin closed.
+        A train shorter than ``train_steps`` at the end counts nothing."""
+        events: list[float] = []
+        v1, v2 = self._v1, self._v2
+        if v1 >= self._thr and v1 > v2:
+            self._peak((self.frames - 1 + 0.5) / self.fps, v1, events)
+        self._v1 = self._v2 = -math.inf
+        if self._pending is not None:
+            self._accept(self._pending[0], events)
+            self._pending = None
+        self._close_bins(self.frames + self._bin_len)
+        return events
 
-    def _close_bin(self) -> None:
-        n, steps = self._bin_frames, self._bin_steps
-        self._bin_frames, self._bin_steps = 0, 0.0
-        if steps * 60.0 * self.fps / n < ACTIVE_MIN_SPM:
+    # -- stage 2: the minimum interval -------------------------------------------------------
+    def _peak(self, t: float, v: float, events: list[float]) -> None:
+        p = self._pending
+        if p is not None and t - p[0] < self.params.min_interval_s:
+            if v > p[1]:
+                self._pending = (t, v)
             return
-        self.active_frames += n
-        self.active_steps += steps
-        shown = self.shown_cadence()
-        if shown is not None:
-            self.peak_cadence = shown if self.peak_cadence is None else max(self.peak_cadence, shown)
+        if p is not None:
+            self._accept(p[0], events)
+        self._pending = (t, v)
+
+    # -- stage 3: trains and the cadence prior -----------------------------------------------
+    def _accept(self, t: float, events: list[float]) -> None:
+        prm = self.params
+        if not self._in_train:
+            if self._held and t - self._held[-1] > prm.max_gap_s:
+                self._held.clear()  # too far from the last one: not a train
+            self._held.append(t)
+            if len(self._held) >= prm.train_steps:
+                self._in_train = True
+                held, self._held = self._held, []
+                self._last_t = None
+                for h in held:
+                    self._count(h, events)
+            return
+        g = t - self._last_t
+        period = self.period()
+        if prm.fill_gaps and period is not None:
+            k = round(g / period)
+            if k in (2, 3) and abs(g - k * period) <= prm.gap_tolerance * period:
+                last = self._last_t
+                for i in range(1, k):
+                    self._count(last + g * i / k, events)
+                self._count(t, events)
+                return
+        if g > prm.max_gap_s:  # the train broke: this step may start the next one
+            self._in_train, self._last_t, self._intervals = False, None, []
+            self._accept(t, events)
+            return
+        self._count(t, events)
+
+    def _count(self, t: float, events: list[float]) -> None:
+        if self._last_t is not None:
+            self._intervals.append(t - self._last_t)
+            del self._intervals[:-8]
+        self._last_t = t
+        self.n_events += 1
+        events.append(t)
+        b = int(t * self.fps) // self._bin_len
+        if b >= self._bins_closed:  # (a step is never older than the lag, so its bin is open)
+            self._bins[b] = self._bins.get(b, 0) + 1
+        cadence = self.shown_cadence()
+        if cadence is not None and len(self._intervals) >= 6:
+            self.peak_cadence = cadence if self.peak_cadence is None else max(self.peak_cadence, cadence)
+
+    def period(self) -> float | None:
+        """The local step period (s): the mean of the last 8 step intervals (at least 3) without
+        their shortest and longest (robust to one miss or echo, unbiased by 40-ms frames)."""
+        n = len(self._intervals)
+        if n < 3:
+            return None
+        total = 0.0
+        for v in sorted(self._intervals)[1:-1]:  # plain left-to-right sums (as the Java twin; not sum()'s compensation)
+            total += v
+        return total / (n - 2)
+
+    # -- stage 4: a runner's figures ---------------------------------------------------------
+    def _close_bins(self, upto_frame: int) -> None:
+        """Close the activity bins that end at or before ``upto_frame``: no step can land in them now."""
+        last = min(upto_frame, self.frames + self._bin_len) // self._bin_len
+        for b in range(self._bins_closed, last):
+            n = self._bins.pop(b, 0)
+            length = min(self._bin_len, self.frames - b * self._bin_len)
+            if length > 0 and n * 60.0 * self.fps / length >= ACTIVE_MIN_SPM:
+                self.active_frames += length
+                self.active_steps += n
+        self._bins_closed = max(self._bins_closed, last)
 
     @property
     def active_s(self) -> float:
@@ -312,11 +399,16 @@ class Counter:
         """Steps per active minute, or None before any active bin."""
         return self.active_steps * 60.0 * self.fps / self.active_frames if self.active_frames else None
 
+    def cadence_spm(self) -> float:
+        """The current cadence: 60 / the local step period while a train runs, else 0."""
+        period = self.period()
+        running = self._in_train and self._last_t is not None and self.t_final - self._last_t <= self.params.lag_s
+        return 60.0 / period if running and period else 0.0
+
     def shown_cadence(self) -> float | None:
-        """The cadence a runner is shown: None until :data:`CADENCE_MIN_S` is final or while
-        below :data:`ACTIVE_MIN_SPM` ("no steps"); see :meth:`cadence_state`."""
-        cadence = self.cadence_spm()
-        return cadence if self.cadence_state() == "steps" else None
+        """The cadence a runner is shown: None until :data:`CADENCE_MIN_S` of audio is final or
+        while no steps run ("no steps"); see :meth:`cadence_state`."""
+        return self.cadence_spm() if self.cadence_state() == "steps" else None
 
     def cadence_state(self) -> str:
         """``"warming up"`` (too little audio final), ``"no steps"`` or ``"steps"``."""
@@ -324,16 +416,10 @@ class Counter:
             return "warming up"
         return "steps" if self.cadence_spm() >= ACTIVE_MIN_SPM else "no steps"
 
-    def _emit(self) -> list[float]:
-        events = [(self._peak_frame + 0.5) / self.fps] * self._pending
-        self.n_events += self._pending
-        self._pending = 0
-        self._peak_val = -np.inf
-        return events
 
-    def cadence_spm(self) -> float:
-        """Steps per minute over the last ``cadence_window_s`` of committed audio."""
-        if self.frames == 0:
-            return 0.0
-        span = min(self.frames, len(self._ring))
-        return float(self._ring.sum()) * 60.0 * self.fps / span
+def count_events(logits: np.ndarray, params: CounterParams | None = None, fps: int = DENSITY_FPS) -> np.ndarray:
+    """Step times (s) of a whole committed logit track: the offline view of :class:`Counter`."""
+    c = Counter(fps=fps, params=params or CounterParams())
+    events = c.commit(logits)
+    events.extend(c.flush())
+    return np.sort(np.asarray(events, np.float64))

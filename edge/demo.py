@@ -80,10 +80,7 @@ def main(assets: Path = ASSETS) -> int:
           f"hop {card.hop_frames / 100:.2f} s, count final {debug['alignment']['latency_s']:.2f} s behind the audio)")
     print(f"sample  {SAMPLE}: {summary['audio_s']:.1f} s in {summary['wall_s']:.2f} s "
           f"(inference median {debug['latency_ms_median']:.2f} ms per hop)")
-    calibrated = ""
-    if card.calibration:
-        calibrated = f"   (the card's rate calibration; uncalibrated {debug['steps_uncalibrated']:.1f})"
-    print(f"steps   counted {counted:.1f}   true {truth}   error {error:+.2f} %  [{verdict}]{calibrated}")
+    print(f"steps   counted {counted:.0f}   true {truth}   error {error:+.2f} %  [{verdict}]")
     return 0
 
 if __name__ == "__main__":

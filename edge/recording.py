@@ -1,4 +1,4 @@
-"""The recording folder: a run's raw audio and motion, as a phone (or `edge-run --mic --record`) writes it.
+"""The recording folder: a run's raw audio and motion, as a phone (or `edge-run --mic --record-dir`) writes it.
 
 A recording is one folder::
 
@@ -24,12 +24,17 @@ only knows it roughly (a second or two) is fine. Everything here is numpy + soun
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
+import os
+import struct
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edge.util import WriteError, write_all
 
 FORMAT = "footfall-recording"
 VERSION = 1
@@ -44,14 +49,85 @@ class RecordingError(ValueError):
     """A recording folder that cannot be written or read; one line naming the path."""
 
 
-def _prepare(folder: Path, force: bool) -> None:
+def check_folder(folder: Path, force: bool) -> None:
+    """:class:`RecordingError` when ``folder`` cannot take a new recording (it is a file, or holds
+    one and not ``force``); nothing is written."""
     if folder.exists() and not folder.is_dir():
         raise RecordingError(f"{folder}: exists and is not a folder")
     if folder.is_dir():
         clash = [n for n in (META, AUDIO, ACCEL, GYRO) if (folder / n).exists()]
         if clash and not force:
             raise RecordingError(f"{folder}: already holds a recording ({', '.join(clash)}); choose another folder or pass --force")
+
+
+def _prepare(folder: Path, force: bool) -> None:
+    check_folder(folder, force)
     folder.mkdir(parents=True, exist_ok=True)
+
+
+class WavWriter:
+    """Mono 16-bit PCM WAV written block by block, a valid file after every block.
+
+    The header's sizes are rewritten in place after each block (no new space needed), so a run
+    killed outright still leaves a WAV holding what was written. A block that cannot be written
+    (a full disk) is taken back whole: the file is cut to the blocks before it, its header says
+    so, and :class:`edge.util.WriteError` names the file and what it keeps; later writes do
+    nothing (``failed``).
+
+    Samples are scaled by 32768 (and clipped), the inverse of how a 16-bit file is read to float,
+    so 16-bit audio written here reads back bit-identical.
+    """
+
+    HEADER_BYTES = 44
+
+    def __init__(self, path: str | Path, sample_rate: int, exclusive: bool = True) -> None:
+        self.path = Path(path)
+        self.sample_rate = int(sample_rate)
+        self.frames = 0
+        self.failed = False
+        self.created = not os.path.lexists(self.path)
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+        self._fd = os.open(self.path, flags, 0o666)
+        try:
+            write_all(self._fd, self._header(0))
+        except OSError:
+            self.discard()
+            raise
+
+    def _header(self, frames: int) -> bytes:
+        data = min(2 * frames, 0xFFFFFFFF - 36)  # a RIFF size field stops at 4 GiB (37 h at 16 kHz)
+        return (b"RIFF" + struct.pack("<I", 36 + data) + b"WAVE"
+                + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, self.sample_rate, 2 * self.sample_rate, 2, 16)
+                + b"data" + struct.pack("<I", data))
+
+    def write(self, block: np.ndarray) -> None:
+        if self.failed or self._fd < 0:
+            return
+        x = np.asarray(block, dtype=np.float32).reshape(-1)
+        pcm = np.clip(np.round(x * np.float32(32768)), -32768, 32767).astype("<i2")
+        try:
+            write_all(self._fd, pcm.tobytes())
+        except OSError as e:
+            self.failed = True
+            with contextlib.suppress(OSError):  # not a regular file: nothing to take back
+                os.ftruncate(self._fd, self.HEADER_BYTES + 2 * self.frames)  # the blocks before this one, whole
+                os.pwrite(self._fd, self._header(self.frames), 0)
+            kept = (f"the recording keeps the {self.frames / self.sample_rate:.1f} s before it" if self.frames
+                    else "nothing was recorded")
+            raise WriteError(f"{self.path}: cannot write ({e.strerror}); {kept}") from e
+        self.frames += len(pcm)
+        os.pwrite(self._fd, self._header(self.frames), 0)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+    def discard(self) -> None:
+        """Close, and remove the file if this writer created it (a run refused before its first block)."""
+        self.close()
+        if self.created:
+            self.path.unlink(missing_ok=True)
 
 
 def write_motion_csv(path: Path, t_s: np.ndarray, xyz: np.ndarray) -> None:
@@ -110,7 +186,7 @@ def write_recording(
 
 
 class AudioRecorder:
-    """Stream microphone blocks into a recording folder (audio side only: ``edge-run --mic --record``).
+    """Stream microphone blocks into a recording folder (audio side only: ``edge-run --mic --record-dir``).
 
     Use as a context manager::
 
@@ -127,23 +203,26 @@ class AudioRecorder:
                  audio_start_s: float | None = None, force: bool = False) -> None:
         import time
 
-        import soundfile as sf
-
         self.folder = Path(folder)
         _prepare(self.folder, force)
         self.sample_rate = int(sample_rate)
-        self.frames = 0
         self._meta = dict(meta or {})
         self._start = time.time() if audio_start_s is None else float(audio_start_s)
-        self._file = sf.SoundFile(str(self.folder / AUDIO), "w", samplerate=self.sample_rate, channels=1, subtype="PCM_16")
+        self._closed = False
+        self._file = WavWriter(self.folder / AUDIO, self.sample_rate, exclusive=False)
+
+    @property
+    def frames(self) -> int:
+        """Frames in audio.wav (a block that could not be written is not there)."""
+        return self._file.frames
 
     def write(self, block: np.ndarray) -> None:
-        block = np.clip(np.asarray(block, dtype=np.float32).reshape(-1), -1, 1)
+        """Append a block; :class:`edge.util.WriteError` when the disk takes no more (see :class:`WavWriter`)."""
         self._file.write(block)
-        self.frames += len(block)
 
     def close(self) -> Path:
-        if not self._file.closed:
+        if not self._closed:
+            self._closed = True
             self._file.close()
             info = _meta(self.sample_rate, self.frames, self._start, False, False, self._meta)
             (self.folder / META).write_text(json.dumps(info, indent=1) + "\n")

@@ -4,7 +4,9 @@
   (channel mean) and resampled with soxr's streaming resampler at the quality ``load_audio``
   uses (bit-identical to it, so a streamed file gives exactly the offline count); optionally
   paced in real time.
-- :class:`StdinSource`: raw PCM on stdin (s16le or f32le, any rate and channel count).
+- :class:`StdinSource`: raw PCM on stdin (s16le or f32le, any rate and channel count, channels
+  interleaved and downmixed), a WAV stream, or a whole file in another container; also a FIFO or
+  ``<(...)`` given as a file (:func:`is_stream`), which cannot be sought in.
 - :class:`MicSource`: a sounddevice callback ``InputStream`` at the device's native rate; the
   callback only copies the block into a bounded queue (a full queue drops the block and counts
   it; PortAudio overflow flags are counted as xruns; neither ever raises); the consumer resamples
@@ -22,6 +24,11 @@ so what was counted so far is kept and summarised):
   :class:`AudioError` naming the time;
 - a file that decodes to less than its header announces (a truncated WAV, a corrupt Ogg): counted
   as far as it decodes, with a warning giving the decoded and the announced duration;
+- an Ogg file that does not end with its end-of-stream page (cut short, or other bytes appended:
+  libsndfile announces only what it decodes): counted as far as it decodes, with a warning that it
+  is damaged after that many seconds (:func:`ogg_end_problem`);
+- MP4/M4A and AAC (a phone recorder's formats): :class:`AudioError` saying how to convert them
+  with ffmpeg;
 - NaN/inf samples in a file or on stdin: the samples before the first bad one, then
   :class:`AudioError` naming it; from a microphone, non-finite samples are replaced by 0 and
   counted (``bad_samples``);
@@ -42,7 +49,9 @@ are there before the first block).
 from __future__ import annotations
 
 import io
+import os
 import queue
+import stat
 import struct
 import sys
 import threading
@@ -228,6 +237,33 @@ def wav_announced_frames(path: Path) -> int | None:
     return None if pcm.data_bytes is None else pcm.data_bytes // pcm.frame_bytes
 
 
+OGG_MAX_PAGE = 27 + 255 + 255 * 255  # header, segment table, body: the largest Ogg page (bytes)
+
+
+def ogg_end_problem(f: BinaryIO) -> str | None:
+    """Why an Ogg stream (``f``: seekable, binary) does not end as a whole one does, or None.
+
+    A whole stream ends with a page flagged end-of-stream that ends exactly at the end of the
+    file. libsndfile decodes a cut file, or one with other bytes after its audio, up to the last
+    whole page and announces just that much, so neither would otherwise be noticed. Reads only the
+    last :data:`OGG_MAX_PAGE` bytes.
+    """
+    size = f.seek(0, io.SEEK_END)
+    start = max(0, size - OGG_MAX_PAGE)
+    f.seek(start)
+    tail = f.read()
+    i = tail.rfind(b"OggS")
+    while i >= 0:  # the last page is the one that parses and ends exactly at the end of the file
+        if i + 27 <= len(tail) and tail[i + 4] == 0:
+            n_seg = tail[i + 26]
+            table = tail[i + 27 : i + 27 + n_seg]
+            end = i + 27 + n_seg + sum(table)
+            if len(table) == n_seg and end == len(tail):
+                return None if tail[i + 5] & 0x04 else "its last page is not the end of the stream: cut short"
+        i = tail.rfind(b"OggS", 0, i)
+    return "it does not end with a whole Ogg page: cut short, or other bytes after the audio"
+
+
 def _downmix(x: np.ndarray) -> np.ndarray:
     """(n, channels) -> (n,) float32, channels averaged (``edge.audio.to_mono``: the offline path's bits)."""
     return to_mono(x)
@@ -247,6 +283,10 @@ class FileSource(Source):
             raise AudioError(f"{self.path}: is a folder, not an audio file")
         self._file, self.announced = _open_soundfile(str(self.path), str(self.path))
         self.announced = max(self.announced, wav_announced_frames(self.path) or 0)
+        self._damage = None
+        if self._file.format == "OGG":
+            with open(self.path, "rb") as f:
+                self._damage = ogg_end_problem(f)
         self.rate = self._file.samplerate
         self.channels = self._file.channels
         self.description = f"{self.path.name} ({self.rate} Hz, {self.channels} ch, {self.announced / self.rate:.1f} s)"
@@ -257,7 +297,46 @@ class FileSource(Source):
             raise
 
     def blocks(self) -> Iterator[np.ndarray]:
-        return _soundfile_blocks(self, self._file, str(self.path), self.announced, self.realtime)
+        return _soundfile_blocks(self, self._file, str(self.path), self.announced, self.realtime, self._damage)
+
+
+def is_stream(path: str) -> bool:
+    """True for a FIFO or character device (``<(...)``, ``/dev/stdin``): audio that can be read only
+    once, front to back, so it is read like stdin (soundfile would seek)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
+def _convert_hint(what: str, name: str = "run.m4a") -> str:
+    """Refusing MP4/M4A or AAC (no decoder here), with the ffmpeg line that converts ``name``."""
+    import shlex
+
+    src, wav = shlex.quote(name), shlex.quote(Path(name).with_suffix(".wav").name)
+    return (f"{what}, which edge-run cannot decode; convert it with ffmpeg: ffmpeg -i {src} {wav}, "
+            f"or pipe it: ffmpeg -i {src} -f wav - | edge-run -")
+
+
+def _container_hint(file) -> str | None:
+    """The hint for a container soundfile cannot read (MP4/M4A, ADTS AAC), told by its first bytes."""
+    try:
+        if isinstance(file, (str, Path)):
+            with open(file, "rb") as f:
+                head = f.read(12)
+        else:
+            pos = file.tell()
+            head = file.read(12)
+            file.seek(pos)
+    except OSError:
+        return None
+    name = Path(file).name if isinstance(file, (str, Path)) else "run.m4a"
+    if head[4:8] == b"ftyp":
+        return _convert_hint("an MP4/M4A (AAC) file", name)
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:  # ADTS sync word, layer 0: AAC
+        return _convert_hint("AAC audio", name)
+    return None
 
 
 def _open_soundfile(file, what: str):
@@ -267,6 +346,9 @@ def _open_soundfile(file, what: str):
     try:
         f = sf.SoundFile(file)
     except Exception as e:  # LibsndfileError, RuntimeError, TypeError...
+        hint = _container_hint(file)
+        if hint:
+            raise AudioError(f"{what}: {hint}") from e
         raise AudioError(f"{what}: unreadable audio ({_one_line(e)})") from e
     if f.frames == 0:
         f.close()
@@ -274,8 +356,10 @@ def _open_soundfile(file, what: str):
     return f, f.frames
 
 
-def _soundfile_blocks(src: Source, f, what: str, announced: int, realtime: bool = False) -> Iterator[np.ndarray]:
-    """The blocks of an open soundfile.SoundFile (FileSource; a container on stdin)."""
+def _soundfile_blocks(src: Source, f, what: str, announced: int, realtime: bool = False,
+                      damage: str | None = None) -> Iterator[np.ndarray]:
+    """The blocks of an open soundfile.SoundFile (FileSource; a container on stdin). ``damage``:
+    why the file's end is broken (:func:`ogg_end_problem`), said with the duration decoded."""
     rate = f.samplerate
     resample = Resampler(rate)
     n = max(1, int(round(src.block_s * rate)))
@@ -308,7 +392,12 @@ def _soundfile_blocks(src: Source, f, what: str, announced: int, realtime: bool 
                 raise _nan_error(what, src.samples, rate)
             if last:
                 break
-        if not src.stop.is_set() and src.samples < announced:
+        if not src.stop.is_set() and damage:
+            src.warnings.append(
+                f"{what}: the file is damaged after {src.samples / rate:.1f} s ({damage}); counted the "
+                f"{src.samples / rate:.1f} s before it"
+            )
+        elif not src.stop.is_set() and src.samples < announced:
             src.warnings.append(
                 f"{what}: decoded {src.samples / rate:.1f} s of the {announced / rate:.1f} s its header announces "
                 "(truncated or corrupt file); counted what was decoded"
@@ -326,15 +415,19 @@ class StdinSource(Source):
     CONTAINERS = (b"fLaC", b"OggS", b"ID3", b"FORM", b"caff", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")
 
     def __init__(self, rate: int = SAMPLE_RATE, fmt: str = "s16le", channels: int = 1, block_s: float = 0.1,
-                 stream: BinaryIO | None = None, stop: threading.Event | None = None) -> None:
+                 stream: BinaryIO | None = None, stop: threading.Event | None = None, name: str = "stdin") -> None:
         super().__init__(block_s, stop)
         if fmt not in self.FORMATS:
             raise ValueError(f"unknown raw PCM format {fmt!r} (expected one of {sorted(self.FORMATS)})")
         if rate <= 0 or channels <= 0:
             raise ValueError(f"rate and channels must be positive, got {rate} Hz, {channels} ch")
+        self.name = name
         self.stream = stream if stream is not None else sys.stdin.buffer
         self._head = self._read(12)
         self._file = None
+        self._damage = None
+        if self._head[4:8] == b"ftyp":  # MP4/M4A: not raw PCM, and no decoder here
+            raise AudioError(f"{name}: {_convert_hint('an MP4/M4A (AAC) stream')}")
         if self._head[:4] == b"RIFF" and self._head[8:12] == b"WAVE":
             buffered = [self._head]  # the sniffed bytes first, then the stream
 
@@ -345,12 +438,14 @@ class StdinSource(Source):
                     return head[:n]
                 return head + self._read(n - len(head))
 
-            pcm = read_wav_header(read, "stdin")
+            pcm = read_wav_header(read, name)
             self._head = b""
             self.kind = "WAV"
         elif self._head.startswith(self.CONTAINERS):
             data, self._head = self._head + self._read(-1), b""
-            self._file, self.announced = _open_soundfile(io.BytesIO(data), "stdin")
+            self._file, self.announced = _open_soundfile(io.BytesIO(data), name)
+            if self._file.format == "OGG":
+                self._damage = ogg_end_problem(io.BytesIO(data))
             pcm = PcmFormat(self._file.samplerate, self._file.channels, "f32")
             self.kind = "file"
         else:
@@ -358,8 +453,8 @@ class StdinSource(Source):
             self.kind = fmt
         self.pcm = pcm
         self.rate, self.channels, self.fmt = pcm.rate, pcm.channels, fmt
-        self.description = f"stdin ({self.kind}, {pcm.rate} Hz, {pcm.channels} ch)"
-        self._check_rate(pcm.rate, "stdin")
+        self.description = f"{name} ({self.kind}, {pcm.rate} Hz, {pcm.channels} ch)"
+        self._check_rate(pcm.rate, name)
 
     def _read(self, n: int) -> bytes:
         """n bytes (all that is left for n < 0), fewer only at the end of the stream."""
@@ -376,7 +471,7 @@ class StdinSource(Source):
 
     def blocks(self) -> Iterator[np.ndarray]:
         if self._file is not None:
-            yield from _soundfile_blocks(self, self._file, "stdin", self.announced)
+            yield from _soundfile_blocks(self, self._file, self.name, self.announced, damage=self._damage)
             return
         pcm = self.pcm
         frame_bytes = pcm.frame_bytes
@@ -401,14 +496,14 @@ class StdinSource(Source):
             if len(out):
                 yield out
             if bad is not None:
-                raise _nan_error("stdin", self.samples, pcm.rate)
+                raise _nan_error(self.name, self.samples, pcm.rate)
             if not chunk:
                 break
         if self.samples == 0 and not self.stop.is_set():
-            raise AudioError("stdin: empty audio (0 samples)")
+            raise AudioError(f"{self.name}: empty audio (0 samples)")
         if left and not self.stop.is_set():
             self.warnings.append(
-                f"stdin: the WAV stream ended {left / frame_bytes / pcm.rate:.1f} s before the end its header "
+                f"{self.name}: the WAV stream ended {left / frame_bytes / pcm.rate:.1f} s before the end its header "
                 "announces (truncated); counted what came"
             )
 

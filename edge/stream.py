@@ -4,13 +4,14 @@
 through the incremental front end (``edge.frontend.StreamingLogMel``: only the frames the block
 completes are computed) into a fixed :class:`~edge.ringbuffer.FrameRing`; every time a whole
 window is held (every hop), the model runs on it and the :class:`~edge.counter.Counter`
-commits the density frames the :class:`~edge.counter.Alignment` assigns to that window.
+commits the step-onset logits the :class:`~edge.counter.Alignment` assigns to that window and
+turns them into step events.
 ``finish()`` runs the end-of-stream tail window. :func:`count_offline` computes the log-mel of
 a whole recording at once and runs the windows of ``Alignment.plan`` over it, with the same
 alignment and counter code; streaming a file in blocks of any size gives the offline count.
 
 Memory is fixed once the engine is built (ring, model input, cadence ring, a latency ring);
-``keep=True`` additionally keeps the committed density and the step times (tests, offline).
+``keep=True`` additionally keeps the committed logits and the step times (tests, offline).
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ class Update:
     t: float  # audio seconds consumed when this window ran
     t_final: float  # the count is final up to this audio time (s)
     steps: float  # cumulative count up to t_final
-    cadence_spm: float  # steps per minute over the last 10 s up to t_final
+    cadence_spm: float  # 60 / the local step period while steps run, else 0
     latency_ms: float  # model inference time of this window
-    events: tuple[float, ...] = ()  # times (s) of the steps completed by this window
+    events: tuple[float, ...] = ()  # times (s) of the steps counted by this window (a train's first ones late)
     tail: bool = False  # the end-of-stream window
 
     def to_json(self) -> dict:
@@ -56,24 +57,16 @@ class Update:
 class CountResult:
     """A finished count (offline, or a stream after ``finish()``)."""
 
-    steps: float
+    steps: float  # the number of step events
     n_events: int
     windows: int  # model runs, tail included
     n_frames: int  # front-end frames of the audio
     audio_s: float
-    density: np.ndarray | None = None  # committed density (n_frames // 4,), as the model gave it, with keep=True
+    logits: np.ndarray | None = None  # committed step-onset logits (n_frames // 4,), with keep=True
     events: list[float] | None = None  # step times (s), with keep=True
-    counted: np.ndarray | None = None  # the density as counted: after the card's rate calibration (== density without one)
     active_s: float = 0.0  # a runner's figures (edge.counter module docstring)
     mean_cadence_spm: float | None = None
     peak_cadence_spm: float | None = None
-
-
-def _counted(density: np.ndarray | None, card: ModelCard) -> np.ndarray | None:
-    cal = card.rate_calibration()
-    if density is None or cal is None:
-        return density
-    return cal.apply(density)
 
 
 @dataclass
@@ -113,11 +106,11 @@ def _joined(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
 
-def _window_density(backend: Backend, x: np.ndarray, window_d: int) -> np.ndarray:
-    """Run one window and check the density's shape (the one place both paths call the model)."""
+def _window_logits(backend: Backend, x: np.ndarray, window_d: int) -> np.ndarray:
+    """Run one window and check the output's shape (the one place both paths call the model)."""
     d = backend.run(x)
     if d.shape != (window_d,):
-        raise ValueError(f"{backend.path.name}: model returned density of shape {d.shape}, expected ({window_d},)")
+        raise ValueError(f"{backend.path.name}: model returned an output of shape {d.shape}, expected ({window_d},)")
     return d
 
 
@@ -133,14 +126,14 @@ class StreamCounter:
         self.frontend = StreamingLogMel()
         self.ring = FrameRing(N_MELS, w + DENSITY_STRIDE)  # one window + what the tail reaches back
         self._x = np.zeros((1, 1, N_MELS, w), dtype=np.float32)  # model input, reused every hop
-        self.counter = Counter(calibration=card.rate_calibration())
+        self.counter = Counter(params=card.counter_params())
         self.latency = LatencyStats()
         self.windows = 0  # regular windows run so far
         self.samples = 0  # PCM samples consumed
         self.frontend_ms = 0.0
         self.finished = False
         self.tail_ran = False
-        self._density: list[np.ndarray] = []
+        self._logits: list[np.ndarray] = []
         self._events: list[float] = []
 
     # -- streaming ---------------------------------------------------------------------------
@@ -184,8 +177,9 @@ class StreamCounter:
         flushed = self.counter.flush()
         if self.keep:
             self._events.extend(flushed)
-        if flushed and updates:
-            updates[-1] = replace(updates[-1], events=updates[-1].events + tuple(flushed))
+        if flushed and updates:  # the tail window's update, with the steps the end of the stream counted
+            updates[-1] = replace(updates[-1], events=updates[-1].events + tuple(flushed), steps=self.counter.steps,
+                                  cadence_spm=self.counter.cadence_spm())
         elif flushed:
             updates.append(self._update(latency_ms=0.0, events=flushed, t=self.samples / SAMPLE_RATE, is_tail=True))
         return updates
@@ -196,13 +190,13 @@ class StreamCounter:
         self.ring.read_into(start, x[:, :n])
         x[:, n:] = PAD_LOG_MEL
         t0 = time.perf_counter()
-        d = _window_density(self.backend, self._x, self.align.window_d)
+        d = _window_logits(self.backend, self._x, self.align.window_d)
         ms = (time.perf_counter() - t0) * 1e3
         self.latency.add(ms)
         committed = d[lo:hi]
         events = self.counter.commit(committed)
         if self.keep:
-            self._density.append(committed.copy())
+            self._logits.append(committed.copy())
             self._events.extend(events)
         return self._update(ms, events, t, is_tail)
 
@@ -234,9 +228,8 @@ class StreamCounter:
             windows=self.windows + int(self.tail_ran),
             n_frames=self.ring.written,
             audio_s=self.audio_s,
-            density=(d := _joined(self._density) if self.keep else None),
+            logits=_joined(self._logits) if self.keep else None,
             events=list(self._events) if self.keep else None,
-            counted=_counted(d, self.card),
             **_runner_figures(self.counter),
         )
 
@@ -255,8 +248,7 @@ class StreamCounter:
             "windows": self.latency.n,
             **{k: _round(v, 2) for k, v in _runner_figures(c).items()},
             "debug": {
-                "steps_uncalibrated": c.raw_steps,
-                "calibration": c.calibration.to_dict() if c.calibration is not None else None,
+                "counter": c.params.to_dict(),
                 "cadence_spm": round(c.cadence_spm(), 2),
                 "latency_ms_median": round(self.latency.percentile(50), 3),
                 "latency_ms_p95": round(self.latency.percentile(95), 3),
@@ -309,17 +301,17 @@ def count_offline(backend: Backend, card: ModelCard, audio: np.ndarray, *, keep:
     frames = offline_log_mel(audio)
     n_frames = frames.shape[1]
     x = np.zeros((1, 1, N_MELS, align.window_frames), dtype=np.float32)
-    counter = Counter(calibration=card.rate_calibration())
-    density, events = [], []
+    counter = Counter(params=card.counter_params())
+    logits, events = [], []
     plan = align.plan(n_frames)
     for start, lo, hi in plan:
         n = min(align.window_frames, n_frames - start)
         x[0, 0, :, :n] = frames[:, start : start + n]
         x[0, 0, :, n:] = PAD_LOG_MEL
-        committed = _window_density(backend, x, align.window_d)[lo:hi]
+        committed = _window_logits(backend, x, align.window_d)[lo:hi]
         events.extend(counter.commit(committed))
         if keep:
-            density.append(committed.copy())
+            logits.append(committed.copy())
     events.extend(counter.flush())
     return CountResult(
         steps=counter.steps,
@@ -327,9 +319,8 @@ def count_offline(backend: Backend, card: ModelCard, audio: np.ndarray, *, keep:
         windows=len(plan),
         n_frames=n_frames,
         audio_s=len(audio) / SAMPLE_RATE,
-        density=(d := _joined(density) if keep else None),
+        logits=_joined(logits) if keep else None,
         events=events if keep else None,
-        counted=_counted(d, card),
         **_runner_figures(counter),
     )
 

@@ -1,5 +1,6 @@
-"""The small helpers every layer shares, each defined once: atomic file writes, plain JSON, the
-versions of the tools that made a file, and the one-line CLI error.
+"""The small helpers every layer shares, each defined once: atomic file writes, whole writes to
+files written as they go, plain JSON, the versions of the tools that made a file, and the one-line
+CLI error.
 
 Torch-free (``edge/`` never imports torch), so ``train/``, ``export/``, ``bench/`` and the CLIs
 all use these rather than their own.
@@ -74,6 +75,22 @@ def atomic_write(path: str | Path, data: str | bytes | Callable[[IO[bytes]], Any
         with atomic_open(path, "wb", fsync=fsync) as f:
             data(f)
     return Path(path)
+
+
+# ---------------------------------------------------------------------------- files written as they go
+
+
+class WriteError(OSError):
+    """An output written as it goes that could not take more (a full disk); the message is one
+    line naming the file and what it keeps."""
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until all of ``data`` is written (one call may take only part of it, e.g. the
+    part that fits on the disk; the next then raises)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 # ---------------------------------------------------------------------------- JSON

@@ -1,4 +1,4 @@
-"""Export: PyTorch density models -> .pte (XNNPACK), .tflite (LiteRT), .onnx (ONNX Runtime) and
+"""Export: PyTorch step-onset models -> .pte (XNNPACK), .tflite (LiteRT), .onnx (ONNX Runtime) and
 Qualcomm HTP context binaries, each reloaded in its runtime, compared with PyTorch and carded.
 
 targets.py  one function per target (to_pte, to_tflite, to_onnx, to_qnn_context) + PT2E helpers

@@ -1,11 +1,13 @@
-"""Parity of an artifact's density with its PyTorch reference, and the gate the export applies.
+"""Parity of an artifact's step-onset logits with its PyTorch reference, and the gate the export applies.
 
 Gates:
 
-- fp32 artifacts: ``max |y - ref| <= 1e-4 * max |ref|`` over every parity window;
-- int8 artifacts on a CPU runtime: mean over windows of ``|sum(y) - sum(ref)|`` (the window's
-  step count) ``<= 0.10`` steps;
+- fp32 artifacts: ``max |y - ref| <= 1e-4 * max |ref|`` (logits) over every parity window;
+- int8 artifacts on a CPU runtime: mean over windows of ``|events(y) - events(ref)|`` (the
+  window's step count, as :func:`edge.counter.count_events` counts it) ``<= 0.10`` steps;
 - int8 on the NPU (Qualcomm HTP, simulated): the same count difference ``<= 0.15`` steps.
+
+The largest difference of step probabilities (``sigmoid``) is reported beside the logits'.
 
 The 5-s count difference (the paper's window) is reported too, where the parity windows are
 consecutive windows of whole recordings.
@@ -17,7 +19,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from edge.contract import EVAL_WINDOW_DENSITY_FRAMES as DENSITY_FRAMES_5S  # 5 s of density frames
+from edge.contract import DENSITY_FPS, EVAL_WINDOW_DENSITY_FRAMES as DENSITY_FRAMES_5S  # 5 s of output frames
+from edge.counter import count_events, sigmoid
 
 FP32_REL_TOL = 1e-4
 INT8_COUNT_TOL = 0.10
@@ -37,9 +40,10 @@ def tolerance(precision: str, backend: str) -> tuple[str, float]:
 class Parity:
     reference: str  # what the artifact was compared with
     windows: int
-    max_abs: float  # density, per frame
+    max_abs: float  # logits, per frame
     mean_abs: float
     rel_max_abs: float  # max_abs / max |ref|
+    prob_max_abs: float  # max |sigmoid(y) - sigmoid(ref)|
     count_diff_mean: float  # |window count - reference window count|, mean over windows (steps)
     count_diff_max: float
     count_5s_diff_mean: float | None  # the same on 5-s chunks of whole recordings, when known
@@ -54,24 +58,33 @@ class Parity:
         value = getattr(self, self.metric)
         verdict = "ok" if self.passed else "FAILED"
         return (
-            f"{verdict}: {self.metric} {value:.3g} (limit {self.limit:g}); density max|d| {self.max_abs:.3g}, "
-            f"mean|d| {self.mean_abs:.3g}; window count diff mean {self.count_diff_mean:.4f} max {self.count_diff_max:.4f}"
+            f"{verdict}: {self.metric} {value:.3g} (limit {self.limit:g}); logit max|d| {self.max_abs:.3g}, "
+            f"mean|d| {self.mean_abs:.3g}, probability max|d| {self.prob_max_abs:.3g}; window count diff mean {self.count_diff_mean:.4f} max {self.count_diff_max:.4f}"
             + (f"; 5-s count diff mean {self.count_5s_diff_mean:.4f}" if self.count_5s_diff_mean is not None else "")
             + f" ({self.windows} windows vs {self.reference})"
         )
 
 
-def chunk_counts(density: np.ndarray, runs: np.ndarray, frames: int = DENSITY_FRAMES_5S) -> np.ndarray:
-    """Counts of consecutive ``frames``-long chunks of each run's concatenated density.
+def window_counts(logits: np.ndarray) -> np.ndarray:
+    """Step events of each window of ``logits`` (N, F), counted on its own -> (N,)."""
+    return np.array([len(count_events(row)) for row in logits], np.float64)
 
-    ``density`` (N, F) holds consecutive non-overlapping windows; ``runs`` (N,) says which
-    recording each belongs to (windows of a run adjacent and in order). Partial chunks are dropped.
+
+def chunk_counts(logits: np.ndarray, runs: np.ndarray, frames: int = DENSITY_FRAMES_5S) -> np.ndarray:
+    """Step events in consecutive ``frames``-long chunks of each run's concatenated logits.
+
+    ``logits`` (N, F) holds consecutive non-overlapping windows; ``runs`` (N,) says which
+    recording each belongs to (windows of a run adjacent and in order). The events of the whole
+    track are counted once, then binned by chunk; partial chunks are dropped.
     """
     counts = []
     for r in dict.fromkeys(runs.tolist()):  # runs in order of appearance
-        track = density[runs == r].reshape(-1)
+        track = logits[runs == r].reshape(-1)
         n = len(track) // frames
-        counts.append(track[: n * frames].reshape(n, frames).sum(axis=1))
+        if n == 0:
+            continue
+        chunk = np.floor(count_events(track) * DENSITY_FPS / frames).astype(np.int64)
+        counts.append(np.bincount(chunk[chunk < n], minlength=n).astype(np.float64))
     return np.concatenate(counts) if counts else np.zeros(0)
 
 
@@ -83,12 +96,12 @@ def compare(
     reference: str = "pytorch",
     runs: np.ndarray | None = None,
 ) -> Parity:
-    """Compare densities ``out`` and ``ref`` (N, F) and apply the gate of ``precision``/``backend``."""
+    """Compare logits ``out`` and ``ref`` (N, F) and apply the gate of ``precision``/``backend``."""
     out, ref = np.asarray(out, np.float64), np.asarray(ref, np.float64)
     if out.shape != ref.shape:
         raise ValueError(f"artifact output {out.shape} does not match the reference {ref.shape}")
     diff = np.abs(out - ref)
-    count_diff = np.abs(out.sum(axis=1) - ref.sum(axis=1))
+    count_diff = np.abs(window_counts(out) - window_counts(ref))
     count_5s = None
     if runs is not None:
         c_out, c_ref = chunk_counts(out, runs), chunk_counts(ref, runs)
@@ -98,6 +111,7 @@ def compare(
         "max_abs": float(diff.max()),
         "mean_abs": float(diff.mean()),
         "rel_max_abs": float(diff.max() / max(np.abs(ref).max(), 1e-12)),
+        "prob_max_abs": float(np.abs(sigmoid(out) - sigmoid(ref)).max()),
         "count_diff_mean": float(count_diff.mean()),
         "count_diff_max": float(count_diff.max()),
     }

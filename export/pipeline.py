@@ -345,7 +345,7 @@ def _versions(*extra: str) -> dict:
 
 
 @torch.no_grad()
-def torch_density(model: torch.nn.Module, windows: np.ndarray, batch: int = 32) -> np.ndarray:
+def torch_logits(model: torch.nn.Module, windows: np.ndarray, batch: int = 32) -> np.ndarray:
     """The PyTorch reference: (N, 1, 64, W) -> (N, W // 4) float32.
 
     An exported graph may pin its batch size: it is run window by window.
@@ -358,17 +358,22 @@ def torch_density(model: torch.nn.Module, windows: np.ndarray, batch: int = 32) 
     return np.concatenate(out).reshape(len(windows), -1)
 
 
-def accuracy(density: np.ndarray, windows: Windows) -> dict:
-    """5-s MAE, PCC and median total-count error (%) of densities of the parity windows, if labeled."""
+def accuracy(logits: np.ndarray, windows: Windows) -> dict:
+    """5-s MAE, PCC and median total-count error (%) of the step events in the parity windows' logits, if labeled.
+
+    Each run's consecutive windows are joined into one logit track and counted once (``count_events``).
+    """
     if windows.runs is None or windows.frame_steps is None:
         return {}
+    from edge.counter import count_events
     from train.evaluate.metrics import evaluate_runs
 
     preds, trues = [], []
     for r in dict.fromkeys(windows.runs.tolist()):
-        track = density[windows.runs == r].reshape(-1)  # 25 fps
+        track = logits[windows.runs == r].reshape(-1)  # 25 fps
         steps = windows.frame_steps[r][: len(track) * DENSITY_STRIDE]
-        preds.append(track)
+        frames = np.floor(count_events(track) * DENSITY_FPS).astype(np.int64)
+        preds.append(np.bincount(frames[frames < len(track)], minlength=len(track)).astype(np.float64))
         trues.append(steps.reshape(-1, DENSITY_STRIDE).sum(axis=1))
     res = evaluate_runs(preds, trues, window_frames=EVAL_WINDOW_DENSITY_FRAMES, fps=DENSITY_FPS)
     return {"mae_5s": _number(res.mae), "pcc_5s": _number(res.pcc), "total_count_error_pct": _number(res.tce_median),
@@ -427,7 +432,7 @@ def _finish(
 ) -> TargetReport:
     """Reload -> compare -> card (written only when parity holds) for one saved artifact.
 
-    ``windows.parity`` are the windows to run, ``reference`` the PyTorch density on them.
+    ``windows.parity`` are the windows to run, ``reference`` the PyTorch logits on them.
     """
     t0 = time.perf_counter()
     out, run_info = _run(exported, windows.parity)
@@ -523,8 +528,8 @@ def export_model(
 
     # PyTorch references: fp32 -> the float model; int8 -> the quantized graph when given (it is
     # the PyTorch model being exported), else the float model (PTQ error is part of the export)
-    ref32 = torch_density(source.float_model, windows.parity) if source.float_model is not None else None
-    ref8 = torch_density(source.int8_model, windows.parity) if source.int8_model is not None else ref32
+    ref32 = torch_logits(source.float_model, windows.parity) if source.float_model is not None else None
+    ref8 = torch_logits(source.int8_model, windows.parity) if source.int8_model is not None else ref32
     ref8_name = "pytorch int8 graph (as given)" if source.int8_model is not None else "pytorch fp32"
     acc32 = accuracy(ref32, windows) if ref32 is not None else {}
 

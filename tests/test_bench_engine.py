@@ -1,4 +1,5 @@
-"""The engine bench (bench.engine) and the schedule choice (bench.schedule) on the bundled model."""
+"""The engine bench (bench.engine) and the schedule choice (bench.schedule) on the bundled model,
+and the step-to-count latency on a model that finds clicks (tests.edge_fixtures)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from bench import engine as E
 from bench import schedule as S
 from edge.backends import load_model
 from edge.cli import ASSETS, bundled_model
-from edge.counter import Alignment
+from edge.counter import Alignment, CounterParams
+from edge.frontend import SAMPLE_RATE
+from edge.golden import click_track
 from edge.stream import count_offline
 
 
@@ -32,7 +35,7 @@ def wav20(tmp_path_factory, bundled):
 
 
 def row(dataset, hop, la, mae, mean, p95):
-    return S.ScheduleScore(dataset, hop, la, mae, 5.0, mean, p95, 2 * p95, 100 / hop, 3, 2.0)
+    return S.ScheduleScore(dataset, hop, la, mae, 5.0, mean, p95, 2 * p95, 100 / hop, 3, 2.0, step_f=0.9)
 
 
 def test_choose_takes_the_cheapest_fast_schedule_no_less_accurate_on_real_sound():
@@ -44,7 +47,7 @@ def test_choose_takes_the_cheapest_fast_schedule_no_less_accurate_on_real_sound(
     chosen, why = S.choose(rows, (200, 20))
     assert (chosen.hop_frames, chosen.lookahead_frames) == (28, 12) and "280 ms" in why and "2 schedules" in why
     fast = S.low_latency_schedule(rows, chosen, why)
-    assert fast["hop_frames"] == 28 and fast["scores"]["synthetic"]["mae_5s"] == 0.9
+    assert fast["hop_frames"] == 28 and fast["scores"]["synthetic"]["mae_5s"] == 0.9 and fast["scores"]["real"]["step_f"] == 0.9
     none, why = S.choose([r for r in rows if r.hop_frames == 200], (200, 20))
     assert none is None and "no schedule meets" in why
 
@@ -53,24 +56,47 @@ def test_plot_and_table(tmp_path):
     rows = [row("real", 200, 20, 3.0, 1.4, 2.3), row("real", 28, 12, 2.9, 0.45, 0.78)]
     assert S.plot(rows, tmp_path / "s.png", rows[1]).stat().st_size > 1000
     assert len(S.table(rows)) == 4 and "| real | 280 | 120 |" in S.table(rows)[3]
+    assert "step F" in S.table(rows)[0] and "| 0.900 |" in S.table(rows)[3]
 
 
-def test_stream_run_lags_are_the_schedule_latency(bundled, wav20):
+def check_lags(backend, card, audio, steps, exact: bool) -> None:
+    """stream_run's events are the offline count's, and each matched step's lag is when its event
+    can be emitted: once the committed logits (the lookahead behind the audio) are min_interval_s
+    past it, at the next hop (up to a hop later), give or take the 50-ms match."""
+    wait = CounterParams.from_dict(card.counter).min_interval_s
+    for align in (Alignment(card.window_frames, 28, 4, 12), card.alignment()):
+        events, lags = S.stream_run(backend, card, audio, align, steps)
+        offline = np.asarray(count_offline(backend, card, audio, align=align).events)
+        if exact:
+            np.testing.assert_allclose(events, np.sort(offline))
+        else:  # int8: a front-end frame computed in another block can differ in its last bit and,
+            # rarely, land in the next quantization step (edge.frontend.frames_to_log_mel)
+            assert abs(len(events) - len(offline)) <= 1
+        lags = np.asarray(lags)
+        assert len(lags) > 0.8 * len(steps)
+        soonest = align.latency_s + wait - 0.05 - 0.04  # the match's tolerance and one output frame
+        assert lags.min() >= soonest
+        assert soonest < np.median(lags) < align.latency_s + wait + align.hop_frames / 100 + 0.1
+
+
+def test_stream_run_lags_are_when_events_are_emitted():
+    from tests.edge_fixtures import onset_artifacts
+
+    backend, card = load_model(onset_artifacts(kinds=("onnx",))["onnx"])
+    audio, steps = click_track(30.0, seed=7)
+    check_lags(backend, card, audio.astype(np.float32), steps, exact=True)
+    events, lags = S.stream_run(backend, card, audio.astype(np.float32), card.alignment(), np.zeros(0))
+    assert len(events) > 70 and lags == []  # nothing to match: no lag
+
+
+def test_stream_run_lags_on_the_bundled_model(bundled):
     from edge.audio import load_audio
+    from train.data.recordings import load_steps
 
     backend, card = load_model(bundled)
-    audio = load_audio(wav20)
-    for align in (Alignment(card.window_frames, 28, 4, 12), card.alignment()):
-        counted, lags = S.stream_run(backend, card, audio, align)
-        offline = count_offline(backend, card, audio, align=align)
-        # the int8 model: a front-end frame computed in another block can differ in its last bit
-        # and, rarely, land in the next quantization step (edge.frontend.frames_to_log_mel)
-        assert abs(counted.sum() - offline.counted.sum()) < 0.05
-        lags = np.asarray(lags)
-        assert len(lags) > 30
-        # counted at the hop whose commit holds the step: the lookahead, up to a hop more, plus
-        # the rest of the step's density bump
-        assert lags.min() > -0.1 and align.latency_s - 0.1 < np.median(lags) < align.latency_s + align.hop_frames / 100 + 0.5
+    audio = load_audio(ASSETS / "sample_run.wav")[: 20 * SAMPLE_RATE]
+    steps = load_steps(ASSETS / "sample_run.steps.csv")
+    check_lags(backend, card, audio, steps[steps < 20.0], exact=False)
 
 
 def test_cost_split_and_whole_process(bundled, wav20):

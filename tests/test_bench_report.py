@@ -95,6 +95,7 @@ def test_accuracy_and_agreement(bench, scenario):
     # the fp32 artifacts count what the PyTorch student counts, window for window
     for key in ("cnn6_fp32.pte", "cnn6_fp32.tflite", "cnn6_fp32.onnx"):
         assert acc[key].mae == pytest.approx(acc["student-pytorch"].mae, abs=1e-3)
+        assert acc[key].step_f == pytest.approx(acc["student-pytorch"].step_f, abs=1e-3)
     for key in EDGE | {"student-pytorch"}:
         a = acc[key]
         assert a.rel_mae_cost_pct == pytest.approx(100 * (a.mae - ref.mae) / ref.mae)
@@ -110,6 +111,26 @@ def test_reference_accuracy_is_the_trainers(bench, scenario):
     model = discover(scenario.artifacts, cuda=False)[1]["teacher-cpu"]
     fold, _runs = evaluate_model(model, scenario.data, fold=0)
     assert result.accuracy["teacher-cpu"].mae == pytest.approx(fold.mae, rel=1e-6)
+
+
+def test_accuracy_scores_every_subjects_steps(bench, scenario):
+    """Per-step scores from each subject's events: defined for every subject (the test runs have
+    steps), and the teacher's are those of its own events against the true step times."""
+    from bench.accuracy import load_test_set
+    from edge.audio import load_audio
+    from edge.counter import count_events
+    from edge.stream import offline_log_mel
+    from train.evaluate.metrics import step_scores
+    from train.evaluate.predict import predict_run_logits
+
+    result, _ = bench
+    for key, a in result.accuracy.items():
+        assert 0.0 <= a.step_f <= 1.0, key
+    model = discover(scenario.artifacts, cuda=False)[1]["teacher-cpu"]
+    test_set = load_test_set(scenario.data, 0, result.config["max_test_runs"])
+    events = [count_events(predict_run_logits(model, offline_log_mel(load_audio(r.audio)), 500)) for r in test_set.runs]
+    want = step_scores(events, [r.steps for r in test_set.runs])
+    assert result.accuracy["teacher-cpu"].step_f == pytest.approx(want.f_measure)
 
 
 def test_memory_in_process_when_quick(bench):
@@ -140,8 +161,10 @@ def test_report_files(bench):
         assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     text = report.read_text()
     for needle in ("## Goals", "## Latency per hop", "### 1 thread", "### 2 threads", "## Accuracy", "## Size, cost and memory",
-                   "![", "no CUDA device", "## Definitions", "student int8 · .pte", "CPU features (read from this machine):"):
+                   "![", "no CUDA device", "## Definitions", "student int8 · .pte", "CPU features (read from this machine):",
+                   "| step F |", "**step_f**"):
         assert needle in text, needle
+    assert "rate-calibrat" not in text and "RateCalibration" not in text
     assert result.machine["cpu_features"] == cpu_features()  # what this machine has, not a statement
     data = json.loads((folder / "results.json").read_text())
     assert [g["subject"] for g in data["goals"]] == ["cnn6_int8.pte"] * 3

@@ -1,12 +1,11 @@
-"""The streaming alignment, the counter and the ring buffer, on their own (no model, no audio)."""
+"""The streaming alignment, the event counter and the ring buffer, on their own (no model, no audio)."""
 
 import tracemalloc
 
 import numpy as np
 import pytest
 
-from edge.card import sha256_file
-from edge.counter import DENSITY_FPS, DENSITY_STRIDE, Alignment, Counter, RateCalibration
+from edge.counter import DENSITY_FPS, DENSITY_STRIDE, Alignment, Counter, CounterParams, count_events
 from edge.frontend import FRAMES_PER_SECOND
 from edge.ringbuffer import FrameRing
 
@@ -70,38 +69,143 @@ def test_tail_of_short_and_long_streams():
     assert a.tail(1003, 250) is None
 
 
-def test_counter_events_follow_the_half_integer_crossings_at_peaks():
+FPS = DENSITY_FPS
+LOW, HIGH = -6.0, 4.0  # logits: no step (p 0.0025), a sure step (p 0.98)
+
+
+def track(times_s, seconds, peak=HIGH, low=LOW, shoulder=None):
+    """A logit track at 25 fps with a peak at each time (and optional shoulders either side)."""
+    x = np.full(int(seconds * FPS), low, np.float32)
+    for t in times_s:
+        j = int(t * FPS)
+        x[j] = peak
+        if shoulder is not None:
+            x[max(j - 1, 0)] = max(x[max(j - 1, 0)], shoulder)
+            if j + 1 < len(x):
+                x[j + 1] = max(x[j + 1], shoulder)
+    return x
+
+
+def steady(spm, seconds, start=0.5):
+    return np.arange(start, seconds - 0.5, 60.0 / spm)
+
+
+def test_counter_params_defaults_and_validation():
+    p = CounterParams()
+    assert (p.threshold, p.min_interval_s, p.train_steps, p.fill_gaps) == (0.5, 0.25, 4, True)
+    assert p.threshold_logit == pytest.approx(0.0)
+    assert CounterParams.from_dict({}) == p and CounterParams.from_dict(p.to_dict()) == p
+    with pytest.raises(ValueError, match="threshold"):
+        CounterParams(threshold=1.5)
+    with pytest.raises(ValueError, match="min_interval_s"):
+        CounterParams(min_interval_s=2.0, max_gap_s=1.0)
+    with pytest.raises(ValueError, match=r"unknown counter parameters \['gain'\]"):
+        CounterParams.from_dict({"gain": 2})
+
+
+@pytest.mark.parametrize("spm", [100.0, 150.0, 170.0, 200.0])
+def test_one_event_per_peak_at_any_cadence(spm):
+    times = steady(spm, 30.0)
+    events = count_events(track(times, 30.0, shoulder=1.0))  # shoulders above threshold: still one step each
+    assert len(events) == len(times)
+    assert np.abs(events - (np.floor(times * FPS) + 0.5) / FPS).max() < 0.5 / FPS
+
+
+def test_peak_time_moves_towards_the_higher_neighbour():
+    x = np.full(100, LOW, np.float32)
+    for j in (20, 30, 40, 50):
+        x[j] = HIGH
+    x[31] = 3.0  # the second peak leans right: its vertex is after frame 30's centre
+    x[39] = 3.0  # the third leans left
+    ev = count_events(x, CounterParams(train_steps=1))
+    assert ev[0] == pytest.approx(20.5 / FPS)
+    assert 30.5 / FPS < ev[1] < 31.0 / FPS
+    assert 39.99 / FPS < ev[2] < 40.5 / FPS
+
+
+def test_loudness_of_a_peak_does_not_count_more_steps():
+    """A sure step and an unsure one (p 0.6) count once each: events, not mass."""
+    times = steady(170.0, 20.0)
+    sure = count_events(track(times, 20.0, peak=6.0))
+    unsure = count_events(track(times, 20.0, peak=0.4))
+    assert len(sure) == len(unsure) == len(times)
+
+
+def test_peaks_closer_than_the_minimum_interval_keep_the_higher():
+    x = track(steady(120.0, 20.0), 20.0)
+    x[int(5.1 * FPS)] = 2.0  # 0.1 s after the step at 5.0 s... a lower echo
+    base = count_events(track(steady(120.0, 20.0), 20.0))
+    assert len(count_events(x)) == len(base)
+    x[int(5.1 * FPS)] = 5.0  # ... now higher than the step: it replaces it
+    ev = count_events(x)
+    assert len(ev) == len(base) and np.any(np.isclose(ev, (int(5.1 * FPS) + 0.5) / FPS))
+
+
+def test_a_lone_knock_counts_nothing_and_a_short_burst_neither():
+    x = np.full(30 * FPS, LOW, np.float32)
+    for t in (3.0, 9.0, 15.0, 15.5, 16.0, 25.0):  # knocks and a burst of three
+        x[int(t * FPS)] = HIGH
+    assert len(count_events(x)) == 0
+    assert len(count_events(x, CounterParams(train_steps=1))) == 6
+
+
+def test_the_cadence_prior_fills_a_missed_step_but_not_a_stop():
+    times = steady(180.0, 30.0)
+    x = track(times, 30.0)
+    missed = [10, 25, 26, 60]  # a single miss, two in a row, a single miss
+    for i in missed:
+        x[int(times[i] * FPS)] = LOW
+    ev = count_events(x)
+    assert len(ev) == len(times)
+    assert len(count_events(x, CounterParams(fill_gaps=False))) == len(times) - len(missed)
+    # a 4-s stop is not filled: the train breaks and the next one starts
+    stop = track(np.concatenate([steady(180.0, 10.0), 14.0 + steady(180.0, 10.0)]), 24.0)
+    assert len(count_events(stop)) == 2 * len(steady(180.0, 10.0))
+
+
+def test_random_noise_below_threshold_counts_nothing():
+    rng = np.random.default_rng(0)
+    assert len(count_events(rng.normal(-4.0, 1.2, 60 * FPS).astype(np.float32))) == 0
+
+
+@pytest.mark.parametrize("cut", [1, 7, 25, 61, 300])
+def test_events_do_not_depend_on_how_the_track_is_cut(cut):
+    times = steady(165.0, 40.0)
+    x = track(times, 40.0, shoulder=0.5)
+    for i in (12, 40, 41):
+        x[int(times[i] * FPS)] = LOW
+    whole = count_events(x)
     c = Counter()
-    density = np.zeros(100)
-    density[[10, 11, 12]] = [0.2, 0.6, 0.2]  # one step peaking at frame 11
-    density[[40, 41]] = [0.5, 0.55]  # one step peaking at frame 41
-    density[70] = 2.0  # two steps in one frame
-    events = c.commit(density[:50]) + c.commit(density[50:])
-    assert c.steps == pytest.approx(4.05)
-    assert c.n_events + c._pending == 4
-    events += c.flush()
-    assert events == pytest.approx([11.5 / 25, 41.5 / 25, 70.5 / 25, 70.5 / 25])
-    assert c.t_final == 4.0
+    pieces = []
+    for i in range(0, len(x), cut):
+        pieces += c.commit(x[i : i + cut])
+    pieces += c.flush()
+    np.testing.assert_array_equal(np.sort(pieces), whole)
+    assert c.n_events == len(whole)
 
 
-@pytest.mark.parametrize("spm", [90.0, 160.0, 185.0])
-def test_cadence_over_the_last_10_s(spm):
+def test_runner_figures_come_from_events():
     c = Counter()
-    rate = spm / 60 / DENSITY_FPS  # steps per density frame
-    c.commit(np.full(30 * DENSITY_FPS, rate))
-    assert c.cadence_spm() == pytest.approx(spm)
-    c.commit(np.zeros(5 * DENSITY_FPS))  # a 5-s stop halves the 10-s cadence
-    assert c.cadence_spm() == pytest.approx(spm / 2)
-    c.commit(np.zeros(10 * DENSITY_FPS))
-    assert c.cadence_spm() == 0.0
-    assert len(c._ring) == 10 * DENSITY_FPS  # fixed memory
+    c.commit(track(np.concatenate([steady(180.0, 20.0), 30.0 + steady(180.0, 20.0)]), 50.0))
+    assert c.cadence_state() == "steps" and c.cadence_spm() == pytest.approx(180.0, abs=0.5)
+    c.flush()
+    assert c.active_s == pytest.approx(40.0, abs=4.1)  # two 20-s stretches of running, a 10-s stop
+    assert c.mean_cadence() == pytest.approx(180.0, abs=12.0)
+    assert c.peak_cadence == pytest.approx(180.0, abs=4.0)  # steps on a 40-ms grid: intervals of 8 or 9 frames
+    idle = Counter()
+    idle.commit(np.full(20 * FPS, LOW, np.float32))
+    idle.flush()
+    assert idle.cadence_state() == "no steps" and idle.active_s == 0.0 and idle.mean_cadence() is None
 
 
-def test_cadence_at_the_start_uses_what_is_committed():
+def test_cadence_warms_up_then_reads_no_steps_after_a_stop():
     c = Counter()
-    assert c.cadence_spm() == 0.0
-    c.commit(np.full(2 * DENSITY_FPS, 3.0 / DENSITY_FPS))  # 3 steps/s for 2 s
-    assert c.cadence_spm() == pytest.approx(180.0)
+    c.commit(track(steady(170.0, 2.0, start=0.2), 2.0))
+    assert c.cadence_state() == "warming up"
+    c.commit(track(steady(170.0, 10.0, start=0.2), 10.0))
+    assert c.cadence_state() == "steps"
+    c.commit(np.full(10 * FPS, LOW, np.float32))
+    assert c.cadence_state() == "no steps" and c.shown_cadence() is None
 
 
 def test_ring_wraps_and_reads_back_exactly():
@@ -152,122 +256,3 @@ def test_ring_write_and_read_allocate_nothing():
     assert ring._buf is buf
 
 
-# ---- the rate calibration (edge.counter.RateCalibration, fitted by release.calibrate)
-
-
-def _spm_density(spm: float, seconds: float) -> np.ndarray:
-    return np.full(round(seconds * DENSITY_FPS), spm / 60 / DENSITY_FPS)
-
-
-def test_calibration_with_zero_slope_counts_every_frame_as_it_is():
-    rng = np.random.default_rng(1)
-    d = rng.gamma(0.5, 0.2, 3000)
-    plain, cal = Counter(), Counter(calibration=RateCalibration(centre_spm=170.0, slope_per_spm=0.0))
-    e1, e2 = plain.commit(d) + plain.flush(), cal.commit(d) + cal.flush()
-    assert cal.steps == plain.steps == cal.raw_steps  # bit-identical: the gain is exactly 1.0
-    assert e1 == e2 and cal.cadence_spm() == plain.cadence_spm()
-
-
-@pytest.mark.parametrize("spm,expected_gain", [(150.0, 1 - 0.002 * 20), (170.0, 1.0), (190.0, 1 + 0.002 * 20)])
-def test_steady_rate_is_scaled_by_the_gain_of_that_rate(spm, expected_gain):
-    cal = RateCalibration(centre_spm=170.0, slope_per_spm=0.002)
-    c = Counter(calibration=cal)
-    d = _spm_density(spm, 60.0)
-    c.commit(d)
-    assert c.raw_steps == pytest.approx(spm)  # 60 s at spm
-    assert c.steps == pytest.approx(spm * expected_gain, rel=1e-12)
-    assert c.cadence_spm() == pytest.approx(spm * expected_gain)  # cadence is calibrated too
-    assert float(cal.gain(spm)) == pytest.approx(expected_gain)
-
-
-def test_gain_follows_the_recent_uncalibrated_rate_and_is_clipped():
-    cal = RateCalibration(centre_spm=150.0, slope_per_spm=0.01, window_s=5.0, gain_min=0.8, gain_max=1.2)
-    assert float(cal.gain(0.0)) == 0.8 and float(cal.gain(400.0)) == 1.2
-    c = Counter(calibration=cal)
-    c.commit(_spm_density(180.0, 20.0))  # g = 1.2 (clipped from 1.3)
-    assert c.steps == pytest.approx(60.0 * 1.2)
-    before = c.steps
-    c.commit(_spm_density(150.0, 20.0))  # after 5 s of the new rate the gain is exactly 1
-    gained = c.steps - before
-    assert 50.0 < gained < 50.0 * 1.2
-    tail = Counter(calibration=cal)
-    tail.commit(_spm_density(180.0, 20.0))
-    tail.commit(_spm_density(150.0, 5.0))
-    t0 = tail.steps
-    tail.commit(_spm_density(150.0, 15.0))
-    assert tail.steps - t0 == pytest.approx(37.5, rel=1e-12)  # 15 s at 150 spm, gain 1
-
-
-def test_calibrated_count_does_not_depend_on_how_frames_arrive_and_matches_apply():
-    rng = np.random.default_rng(2)
-    d = (rng.gamma(0.3, 0.4, 5000) * (1 + np.sin(np.arange(5000) / 400))).astype(np.float32)
-    cal = RateCalibration(centre_spm=160.0, slope_per_spm=0.003)
-    whole = Counter(calibration=cal)
-    ev_whole = whole.commit(d) + whole.flush()
-    pieces = Counter(calibration=cal)
-    ev_pieces, i = [], 0
-    for k in [1, 12, 250, 7, 1000, 3, 60] * 30:
-        ev_pieces += pieces.commit(d[i : i + k])
-        i += k
-        if i >= len(d):
-            break
-    ev_pieces += pieces.commit(d[i:]) + pieces.flush()
-    assert pieces.steps == whole.steps and ev_pieces == ev_whole  # bit-identical
-    assert whole.steps == pytest.approx(cal.apply(d).sum(), rel=1e-10)  # the vectorised twin the fit uses
-    assert whole.steps != pytest.approx(whole.raw_steps, rel=1e-3)  # the calibration did something
-
-
-@pytest.mark.parametrize(
-    "bad,match",
-    [
-        ({"kind": "other", "centre_spm": 1, "slope_per_spm": 0}, "kind 'rate_gain'"),
-        ({"kind": "rate_gain", "centre_spm": float("nan"), "slope_per_spm": 0}, "finite numbers"),
-        ({"kind": "rate_gain", "centre_spm": 160, "slope_per_spm": "0.1"}, "finite numbers"),
-        ({"kind": "rate_gain", "centre_spm": 160, "slope_per_spm": 0, "gain_min": 1.1}, "gain_min <= 1"),
-        ({"kind": "rate_gain", "centre_spm": 160, "slope_per_spm": 0, "window_s": 0}, "window_s"),
-        ({"kind": "rate_gain", "slope_per_spm": 0}, "centre_spm"),
-    ],
-)
-def test_malformed_calibrations_are_one_line_errors(bad, match):
-    with pytest.raises(ValueError, match=match) as e:
-        RateCalibration.from_dict(bad)
-    assert "\n" not in str(e.value)
-
-
-def test_a_card_with_a_bad_calibration_is_refused_before_anything_runs(tmp_path):
-    from edge.card import CardError, load_verified_card, write_card
-    from edge.golden import onset_card
-
-    artifact = tmp_path / "m.onnx"
-    artifact.write_bytes(b"not really a model")
-    card = onset_card(200, 48)
-    card.artifact, card.format, card.sha256 = "m.onnx", "onnx", sha256_file(artifact)
-    card.calibration = {"kind": "rate_gain", "centre_spm": 160.0, "slope_per_spm": 0.001}
-    write_card(card, artifact)
-    assert load_verified_card(artifact).rate_calibration() == RateCalibration(160.0, 0.001)
-    card.calibration = {"kind": "rate_gain", "centre_spm": 160.0, "slope_per_spm": 0.001, "gain_max": 0.9}
-    write_card(card, artifact)
-    with pytest.raises(CardError, match=r"m.onnx.card.json: bad calibration: .*gain_max") as e:
-        load_verified_card(artifact)
-    assert "\n" not in str(e.value)
-
-
-@pytest.mark.parametrize("w,h,la", [(240, 28, 12), (240, 20, 0), (240, 200, 40), (200, 48, 8), (240, 240, 0)])
-@pytest.mark.parametrize("n_frames", [0, 57, 240, 241, 1003, 4321])
-def test_a_lookahead_commits_every_frame_once_that_far_before_the_window_end(w, h, la, n_frames):
-    a = Alignment(w, h, DENSITY_STRIDE, la)
-    assert a.latency_frames == la
-    for k in (1, 2, 9):
-        lo, hi = a.commit(k)
-        assert (hi - lo) * DENSITY_STRIDE == h and w - hi * DENSITY_STRIDE == la
-    committed = []
-    for start, lo, hi in a.plan(n_frames):
-        committed.extend(range(start // DENSITY_STRIDE + lo, start // DENSITY_STRIDE + hi))
-    assert committed == list(range(n_frames // DENSITY_STRIDE))
-
-
-def test_a_lookahead_off_the_grid_or_outside_the_window_is_a_clear_error():
-    for la in (2, -4, 44):
-        with pytest.raises(ValueError, match=r"lookahead_frames .* multiple of 4 in \[0, 40\]"):
-            Alignment(240, 200, DENSITY_STRIDE, la)
-    assert Alignment(240, 200, DENSITY_STRIDE, None).latency_frames == 20  # None: the centre hop

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 from edge.backends import load_model
+from edge.card import load_card, write_card
+from edge.counter import Counter, CounterParams, count_events
 from edge.frontend import log_mel, mel_filters
-from edge.golden import OnsetBackend, click_track, onset_card, write_golden
-from edge.stream import StreamCounter
-from tests.edge_fixtures import onset_artifacts
+from edge.golden import CASE_PARAMS, GOLDEN_FORMAT, OnsetBackend, click_track, counter_cases, onset_card, write_golden
+from edge.stream import StreamCounter, count_offline
+from tests.edge_fixtures import copy_artifact, onset_artifacts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,24 +30,40 @@ def read_f32(folder: Path, name: str, index: dict) -> np.ndarray:
 def test_golden_files_match_the_runtime(tmp_path, seconds, window, hop):
     card = onset_card(window, hop)
     index = write_golden(tmp_path, card=card, seconds=seconds, seed=1)
+    assert index["format"] == GOLDEN_FORMAT == "footfall-golden/2"
     assert json.loads((tmp_path / "index.json").read_text()) == json.loads(json.dumps(index))
+    assert index["output"] == "step_onset_logit" and index["card_schema"] == 2 and index["card"]["schema"] == 2
+    assert index["counter"] == CounterParams().to_dict() and index["counter_constants"]["threshold_logit"] == 0.0
     pcm = read_f32(tmp_path, "pcm.f32", index)
     np.testing.assert_array_equal(pcm, click_track(seconds, seed=1)[0])
     frames = read_f32(tmp_path, "logmel.f32", index)
     np.testing.assert_allclose(frames, log_mel(pcm), rtol=0, atol=1e-4)
     np.testing.assert_array_equal(read_f32(tmp_path, "mel_filters.f32", index), mel_filters())
     inputs = read_f32(tmp_path, "window_input.f32", index)
-    density = read_f32(tmp_path, "window_density.f32", index)
-    committed = read_f32(tmp_path, "committed_density.f32", index)
+    logits = read_f32(tmp_path, "window_logits.f32", index)
+    committed = read_f32(tmp_path, "committed_logits.f32", index)
     ups = index["updates"]
-    assert inputs.shape == (len(ups), 64, window) and density.shape == (len(ups), window // 4)
+    assert inputs.shape == (len(ups), 64, window) and logits.shape == (len(ups), window // 4)
     assert committed.shape == (len(pcm) // 160 // 4,)
-    parts = [density[i, u["lo"] : u["hi"]] for i, u in enumerate(ups)]
+    parts = [logits[i, u["lo"] : u["hi"]] for i, u in enumerate(ups)]
     np.testing.assert_array_equal(np.concatenate(parts), committed)
-    assert index["total_steps"] == pytest.approx(committed.astype(np.float64).sum(), abs=1e-9)
+
+    # the counts are edge.counter's on the committed logits, and the offline runtime's
+    totals = index["totals"]
+    events = [e for u in ups for e in u["events"]]
+    assert events == totals["events"] == list(count_events(committed, card.counter_params()))
+    assert totals["n_events"] == totals["steps"] == len(events) == ups[-1]["steps"]  # the last update carries the final count
+    offline = count_offline(OnsetBackend(window), card, pcm)
+    assert offline.events == totals["events"] and offline.steps == totals["steps"]
+    assert (offline.active_s, offline.mean_cadence_spm, offline.peak_cadence_spm) == (
+        totals["active_s"], totals["mean_cadence_spm"], totals["peak_cadence_spm"])
+    if seconds > 5:  # a click track: every click counted once, in the same 40-ms frame
+        steps = click_track(seconds, seed=1)[1]
+        assert len(events) == len(steps) and np.abs(np.asarray(events) - steps).max() < 0.04
+        assert totals["active_s"] > 0.6 * seconds and 150 < totals["mean_cadence_spm"] < 190
 
     # the streaming engine on the same PCM gives the same hops, counts and events (its frames,
-    # computed block by block, equal the golden offline ones to float32 rounding: 1e-7 steps)
+    # computed block by block, equal the golden offline ones to float32 rounding)
     sc = StreamCounter(OnsetBackend(window), card)
     streamed = []
     for i in range(0, len(pcm), 999):
@@ -53,16 +71,66 @@ def test_golden_files_match_the_runtime(tmp_path, seconds, window, hop):
     streamed += sc.finish()
     assert [u.window for u in streamed] == [u["window"] for u in ups]
     for s, g in zip(streamed, ups):
-        assert s.steps == pytest.approx(g["steps"], abs=1e-6) and s.t_final == g["t_final"] and s.t == g["t"]
-        assert s.tail == g["tail"]
-        np.testing.assert_allclose(s.events, g["events"])
+        assert s.steps == g["steps"] and s.t_final == g["t_final"] and s.t == g["t"] and s.tail == g["tail"]
+        assert s.cadence_spm == pytest.approx(g["cadence_spm"], rel=1e-6)
+        np.testing.assert_allclose(s.events, g["events"], rtol=0, atol=1e-6)
         start, n = g["start_frame"], min(window, frames.shape[1] - g["start_frame"])
         np.testing.assert_array_equal(inputs[g["window"], :, :n], frames[:, start : start + n])
         assert (inputs[g["window"], :, n:] == index["alignment"]["pad_log_mel"]).all()
-    assert sc.counter.n_events == index["n_events"]
+    assert sc.counter.n_events == totals["n_events"]
 
     rows = list(csv.DictReader(open(tmp_path / "updates.csv")))
     assert len(rows) == len(ups) and float(rows[-1]["steps"]) == ups[-1]["steps"]
+    assert [r["cadence_state"] for r in rows] == [u["cadence_state"] for u in ups]
+    assert [[float(e) for e in r["events"].split()] for r in rows] == [u["events"] for u in ups]
+
+
+def test_the_card_counter_parameters_are_the_ones_written_and_counted_with(tmp_path):
+    """A card's non-default counter parameters reach the index and the counts; they change them."""
+    params = {"train_steps": 2, "threshold": 0.7, "fill_gaps": False}
+    pcm, steps = click_track(8.0, seed=4, drop=(6,))
+    index = write_golden(tmp_path, card=onset_card(200, 48, counter=params), pcm=pcm)
+    assert index["card"]["counter"] == params
+    assert index["counter"] == CounterParams(**params).to_dict()
+    assert index["counter_constants"]["threshold_logit"] == CounterParams(**params).threshold_logit
+    committed = read_f32(tmp_path, "committed_logits.f32", index)
+    assert index["totals"]["events"] == list(count_events(committed, CounterParams(**params)))
+    assert len(count_events(committed, CounterParams())) == len(steps) + 1  # every click, and the dropped one filled
+    assert len(count_events(committed, CounterParams(fill_gaps=False))) == len(steps)  # the dropped one a gap
+    assert index["totals"]["n_events"] < len(steps)  # p 0.7 misses a quiet click, and nothing fills the gaps
+
+
+def _key(**params) -> str:
+    return json.dumps(CounterParams(**params).to_dict(), sort_keys=True)
+
+
+def test_counter_cases_are_the_counter_on_their_tracks_in_any_chunks():
+    """counter_cases(): per chunk what Counter.commit returned; the chunks do not change the count."""
+    doc = counter_cases(3)
+    assert doc["format"] == GOLDEN_FORMAT and doc["fps"] == 25
+    names = {c["name"] for c in doc["cases"]}
+    assert names >= {"integers", "plateaus", "runner", "metronome", "sixty", "silence"}
+    assert len(doc["cases"]) == len(names) * len(CASE_PARAMS)
+    json.loads(json.dumps(doc))  # plain JSON
+    metronome = {}
+    for case in doc["cases"]:
+        params = CounterParams.from_dict(case["params"])
+        logits = np.asarray(case["logits"], dtype=np.float64)
+        assert np.array_equal(logits.astype(np.float32), logits)  # float32 values, exact in JSON
+        events = [e for ch in case["chunks"] for e in ch["events"]] + case["flushed"]
+        assert sum(ch["n"] for ch in case["chunks"]) == len(logits)
+        assert events == list(count_events(logits, params))  # chunking changes nothing
+        assert case["totals"]["n_events"] == len(events)
+        whole = Counter(params=params)
+        whole.commit(logits)
+        whole.flush()
+        assert (whole.active_frames, whole.peak_cadence) == (case["totals"]["active_frames"], case["totals"]["peak_cadence_spm"])
+        if case["name"] == "metronome":
+            metronome[_key(**case["params"])] = len(events)
+        if case["name"] == "silence":
+            assert events == [] and case["totals"]["active_s"] == 0.0
+    # 59 beats, 4 of them missing (one, two, one): the cadence prior fills all 4; without it, 55
+    assert metronome[_key()] == 59 and metronome[_key(train_steps=2, fill_gaps=False)] == 55
 
 
 def test_golden_cli_with_a_model(tmp_path):
@@ -73,21 +141,24 @@ def test_golden_cli_with_a_model(tmp_path):
     index = json.loads((tmp_path / "index.json").read_text())
     assert index["model"]["artifact"] == model.name and index["n_samples"] == 48000
     backend, card = load_model(model)
-    density = read_f32(tmp_path, "window_density.f32", index)
+    assert index["card"]["sha256"] == card.sha256 and index["counter"] == card.counter_params().to_dict()
+    logits = read_f32(tmp_path, "window_logits.f32", index)
     inputs = read_f32(tmp_path, "window_input.f32", index)
-    np.testing.assert_allclose(density[0], backend.run(inputs[0][None, None]), atol=1e-6)
+    np.testing.assert_allclose(logits[0], backend.run(inputs[0][None, None]), atol=1e-5)
 
 
 def test_golden_cli_on_the_low_latency_schedule(tmp_path):
     """--low-latency writes the card's low-latency plan; a card without one is one line, exit 1."""
-    model = ROOT / "edge" / "assets" / "mobilenetv2_int8.tflite"
-    card = load_model(model)[1]
+    model = copy_artifact(onset_artifacts(kinds=("onnx",))["onnx"], tmp_path / "model")
+    card = load_card(model)
+    card.low_latency = {"hop_frames": 28, "lookahead_frames": 12}
+    write_card(card, model)
     r = subprocess.run([sys.executable, "-m", "edge.golden", str(tmp_path / "ll"), "--model", str(model), "--seconds", "3",
                         "--low-latency"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     al = json.loads((tmp_path / "ll" / "index.json").read_text())["alignment"]
     want = card.alignment(low_latency=True)
-    assert (al["hop_frames"], al["lookahead_frames"]) == (want.hop_frames, want.lookahead_frames) != (card.hop_frames, None)
+    assert (al["hop_frames"], al["lookahead_frames"]) == (want.hop_frames, want.lookahead_frames) == (28, 12) != (card.hop_frames, None)
     r = subprocess.run([sys.executable, "-m", "edge.golden", str(tmp_path / "none"), "--low-latency"],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "has no low-latency schedule" in r.stderr and "Traceback" not in r.stderr

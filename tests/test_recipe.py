@@ -24,22 +24,23 @@ SHIPPED = [
     "footfall data sounds --profile full",
     "footfall data synth --out data/synth_default --runners 20 --minutes 4 --runs 3 --seed 0",
     "footfall data synth --out data/synth_extra1 --runners 40 --minutes 4 --runs 3 --seed 1 --unlabeled-fraction 0 --no-report",
-    "footfall train --preset cpu --data data/synth_default --fold 0 --out runs/default/teacher0 --set extra_train=data/synth_extra1 "
-    "--set train_hop_s=2.5 --set epochs=4",
+    "footfall data negatives --out data/negatives --runs 40 --seconds 30 --seed 0 --sounds data/sounds",
+    "footfall train --preset cpu --data data/synth_default --fold 0 --out runs/default/teacher0 "
+    "--set extra_train=data/synth_extra1,data/negatives --set train_hop_s=2.5 --set epochs=4",
     "footfall psl relabel --teacher runs/default/teacher0/best.pt --data data/synth_default --out data/synth_default/psl/default-teacher0",
     "footfall psl relabel --teacher runs/default/teacher0/best.pt --data data/synth_extra1 --out data/synth_extra1/psl/default-teacher0",
+    "footfall psl relabel --teacher runs/default/teacher0/best.pt --data data/negatives --out data/negatives/psl/default-teacher0",
     "footfall distill --student mobilenetv2 --width 0.35 --window 2.4 --alpha 0.5 --set model_args.mobilenetv2.last_channels=160 "
     f"--set model_args.mobilenetv2.blocks={BLOCKS} --set stream_hop_s=2.0 --set train_hop_s=2.4 --set epochs=17 "
-    "--psl data/synth_default/psl/default-teacher0 --data data/synth_default --set extra_train=data/synth_extra1 "
-    "--set extra_psl=data/synth_extra1/psl/default-teacher0 --fold 0 --preset cpu --out runs/default/student0",
+    "--psl data/synth_default/psl/default-teacher0 --data data/synth_default --set extra_train=data/synth_extra1,data/negatives "
+    "--set extra_psl=data/synth_extra1/psl/default-teacher0,data/negatives/psl/default-teacher0 --fold 0 --preset cpu "
+    "--out runs/default/student0",
     "footfall distill --config runs/default/student0/config.yaml --out runs/default/student0-quiet --init runs/default/student0/best.pt "
     "--epochs 3 --set quiet_fraction=0.05 --set lr=3e-4",
     "footfall qat --student runs/default/student0-quiet/best.pt --epochs 2 --max-steps-per-epoch 120 --lr 1e-5 --freeze-bn-epoch 0 "
     "--freeze-observer-epoch 1",
     "footfall export $(python -m train.quant.qat ship runs/default/student0-quiet/int8) --to pte,tflite,onnx,qnn --precision int8,fp32 "
     "--data data/synth_default --out runs/default/export0 --provenance runs/default/recipe.json",
-    "footfall calibrate runs/default/export0/*.tflite runs/default/export0/*.pte runs/default/export0/*.onnx (not *_qnn_*) "
-    "--data data/synth_default --fold 0 --extra data/synth_extra1",
     "python -m release.bundle sample",
     "python -m release.bundle artifacts runs/default/export0",
 ]
@@ -78,11 +79,22 @@ def test_dry_run_commands_are_what_the_recipe_says(tmp_path):
         synth = next(c for c in _dry_run(tmp_path)[0] if c[1:3] == ["data", "synth"] and c[4] == d["out"])
         for opt in ("runners", "minutes", "runs", "seed"):
             assert has(synth, f"--{opt}", d[opt]), (key, opt)
+    neg = spec["data"]["negatives"]
+    negatives = next(c for c in _dry_run(tmp_path)[0] if c[1:3] == ["data", "negatives"])
+    for opt in ("out", "runs", "seconds", "seed", "sounds"):
+        assert has(negatives, f"--{opt}", neg[opt]), opt
     train = cmds["train"]
     assert has(train, "--preset", spec["teacher"]["preset"]) and has(train, "--fold", spec["fold"])
+    # the step-free runs train the teacher and, relabeled by it, the student
+    extras = f"{spec['data']['extra']['out']},{neg['out']}"
+    assert has(train, "--set", f"extra_train={extras}")
+    relabeled = [c[c.index("--data") + 1] for c in _dry_run(tmp_path)[0] if c[1:3] == ["psl", "relabel"]]
+    assert relabeled == [spec["data"][k]["out"] for k in ("main", "extra", "negatives")]
     for k, v in spec["teacher"]["set"].items():
         assert has(train, "--set", f"{k}={v}")
     distill = next(c for c in _dry_run(tmp_path)[0] if c[1] == "distill" and "--student" in c)
+    assert has(distill, "--set", f"extra_train={extras}")
+    assert has(distill, "--set", "extra_psl=" + ",".join(f"{spec['data'][k]['out']}/psl/default-teacher0" for k in ("extra", "negatives")))
     for k, v in spec["student"]["args"].items():
         assert has(distill, f"--{k}", v)
     for k, v in spec["student"]["set"].items():
@@ -142,6 +154,41 @@ def test_unknown_recipe_is_one_line(tmp_path):
     bad.write_text(yaml.safe_dump({**yaml.safe_load(DEFAULT.read_text()), "studnet": {}}))
     with pytest.raises(R.RecipeError, match="unknown recipe keys"):
         R.load_recipe(bad)
+    # the rate calibration stage is gone with `footfall calibrate`: an old recipe naming it is refused
+    old = tmp_path / "old.yaml"
+    old.write_text(yaml.safe_dump({**yaml.safe_load(DEFAULT.read_text()), "rate_calibration": {}}))
+    with pytest.raises(R.RecipeError, match=r"unknown recipe keys \['rate_calibration'\]"):
+        R.load_recipe(old)
+    odd = tmp_path / "odd.yaml"
+    odd.write_text(yaml.safe_dump({**yaml.safe_load(DEFAULT.read_text()), "data": {"main": {"out": "x"}, "negative": {"out": "y"}}}))
+    with pytest.raises(R.RecipeError, match="data needs main and extra"):
+        R.load_recipe(odd)
+
+
+def test_footfall_data_negatives_writes_step_free_runs_and_refuses_to_overwrite(tmp_path):
+    """`footfall data negatives`: a dataset of labeled runs without steps; an existing one is one line, exit 2, unless --force."""
+    from typer.testing import CliRunner
+
+    from footfall.cli import app
+    from train.data.recordings import load_dataset, load_steps
+
+    out = tmp_path / "neg"
+    runner = CliRunner()
+    r = runner.invoke(app, ["data", "negatives", "--out", str(out), "--runs", "3", "--seconds", "1.5", "--seed", "4"])
+    assert r.exit_code == 0, r.output
+    recs = load_dataset(out)
+    assert len(recs) == 3 and all(rec.steps is not None and len(load_steps(rec.steps)) == 0 for rec in recs)
+    assert all(abs(rec.duration_s - 1.5) < 0.01 for rec in recs)
+    manifest = (out / "manifest.csv").read_bytes()
+    r = runner.invoke(app, ["data", "negatives", "--out", str(out), "--runs", "2"])
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and "already there" in lines[0] and "--force" in lines[0], r.output
+    assert (out / "manifest.csv").read_bytes() == manifest  # untouched
+    r = runner.invoke(app, ["data", "negatives", "--out", str(out), "--runs", "2", "--seconds", "1", "--force"])
+    assert r.exit_code == 0, r.output
+    assert len(load_dataset(out)) == 2
+    r = runner.invoke(app, ["data", "negatives", "--out", str(tmp_path / "none"), "--runs", "0"])
+    assert r.exit_code == 2 and "--runs" in r.output
 
 
 def test_footfall_model_dry_run_command(tmp_path):

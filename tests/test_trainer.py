@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from tests.fixtures import TINY_MODEL_ARGS, make_dataset, tiny_config
 from train.fit.config import ConfigError, TrainConfig, list_presets, load_config
-from train.fit.trainer import GlooSyncBatchNorm, ResumableBatchSampler, train, train_step, window_loss
+from train.fit.losses import ShiftTolerantBCE, onset_loss, weak_count_loss
+from train.fit.trainer import GlooSyncBatchNorm, ResumableBatchSampler, train, train_step
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +92,34 @@ def _tiny_model(**changes):
     return build_model("cnn14", **{**TINY_MODEL_ARGS["cnn14"], **changes})
 
 
-def test_window_loss_is_mse_on_counts_or_densities():
-    density = torch.tensor([[0.5, 0.5, 1.0], [0.0, 1.0, 0.0]])
-    assert window_loss(density, torch.tensor([2.0, 3.0])).item() == pytest.approx((0 + 4) / 2)
-    assert window_loss(density, torch.tensor([[0.5, 0.5, 1.0], [0.0, 0.0, 0.0]])).item() == pytest.approx(1 / 6)
+def _bce(z: float, y: float) -> float:
+    return -(y * math.log(1 / (1 + math.exp(-z))) + (1 - y) * math.log(1 - 1 / (1 + math.exp(-z))))
+
+
+def test_shift_tolerant_bce_forgives_a_frame_of_jitter_and_ignores_the_step_neighbourhood():
+    loss = ShiftTolerantBCE(tolerance=1, pos_weight=2.0)
+    y = torch.zeros(1, 12)
+    y[0, 5] = 1.0
+    on_time = torch.full((1, 12), -4.0)
+    on_time[0, 5] = 4.0
+    late = torch.full((1, 12), -4.0)
+    late[0, 6] = 4.0  # one frame late: the same loss
+    torch.testing.assert_close(loss(late, y), loss(on_time, y))
+    two_late = torch.full((1, 12), -4.0)
+    two_late[0, 7] = 4.0  # two frames late: the positive is missed
+    assert loss(two_late, y) > 5 * loss(on_time, y)
+    # by hand: frames 1..10 (the edges are cut); the positive (pooled logit 4, weight 2), the far
+    # negatives 1, 2 and 8..10 (pooled -4 each, or 4 at frame 6's neighbours 6 and 7 -> near, ignored)
+    expected = (2 * _bce(4.0, 1.0) + 5 * _bce(-4.0, 0.0)) / 7
+    assert loss(on_time, y).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_onset_loss_takes_step_frames_or_weak_counts():
+    logits = torch.tensor([[0.0, 0.0, 0.0], [10.0, -10.0, 10.0]])
+    assert weak_count_loss(logits, torch.tensor([1.5, 2.0])).item() == pytest.approx(0.0, abs=1e-6)
+    assert onset_loss(logits, torch.tensor([1.5, 2.0])).item() == pytest.approx(0.0, abs=1e-6)  # (B,): counts
+    frames = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0]])
+    assert onset_loss(logits, frames).item() == pytest.approx(ShiftTolerantBCE()(logits, frames).item())
 
 
 @pytest.fixture
@@ -110,7 +135,8 @@ def test_train_step_learns_a_fixed_batch(one_thread):
     model = _tiny_model()
     g = torch.Generator().manual_seed(0)
     x = torch.randn(8, 1, 64, 48, generator=g) - 8.0
-    y = torch.arange(8, dtype=torch.float32)
+    y = torch.zeros(8, 12)
+    y[:, 3::4] = 1.0  # a step every 4th output frame
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     losses = [train_step(model, (x, y), opt, scaler, "fp32")[0].item() for _ in range(25)]
@@ -142,19 +168,19 @@ def test_gloo_sync_batchnorm_is_a_plain_batchnorm_alone():
 # ---------------------------------------------------------------- data
 
 
-def test_dataset_items_and_density_targets(dataset):
+def test_dataset_items_and_step_frame_targets(dataset):
     from train.data.features import fold_windows
     from train.fit.dataset import WindowDataset
 
     ws = fold_windows(dataset, 0, window_frames=100, split="train")
     counts = WindowDataset(ws, "count")
-    dens = WindowDataset(ws, "density")
+    dens = WindowDataset(ws, "frames")
     x, y = counts[3]
     assert x.shape == (1, 64, 100) and x.dtype == torch.float32 and y.shape == ()
     xd, yd = dens[3]
     assert torch.equal(x, xd) and yd.shape == (25,)
     sums = torch.stack([dens[i][1].sum() for i in range(len(dens))])
-    torch.testing.assert_close(sums, counts.targets)  # the density target sums to the weak label
+    torch.testing.assert_close(sums, counts.targets)  # the step frames sum to the weak label
 
 
 def test_resumable_batch_sampler_skips_exactly_the_seen_batches():
@@ -178,29 +204,34 @@ def test_resumable_batch_sampler_skips_exactly_the_seen_batches():
 # ---------------------------------------------------------------- evaluation
 
 
-def test_run_windows_cover_each_density_frame_once():
-    from train.evaluate.predict import run_windows
-
-    for n in (1003, 1000, 1500, 1799, 340, 3):
-        covered = np.zeros(n, int)
-        for s, length, keep in run_windows(n, 500):
-            assert s % 4 == 0 and length % 4 == 0
-            covered[s + keep : s + length] += 1
-        assert (covered[: n - n % 4] == 1).all() and (covered[n - n % 4 :] == 0).all()
-
-
-def test_run_predictions_match_window_predictions(dataset, one_thread):
-    from train.data.features import fold_windows
-    from train.fit.dataset import WindowDataset
-    from train.evaluate.predict import predict_counts, predict_runs
+def test_run_predictions_count_as_edge_run_counts(dataset, one_thread):
+    """Training's evaluation of a run commits the logits edge-run commits and counts the same events."""
+    from edge.card import ModelCard
+    from edge.audio import load_audio
+    from edge.stream import count_offline
+    from train.data.features import fold_windows, recording_logmel
+    from train.evaluate.predict import eval_alignment, predict_logits, predict_run_frames, predict_run_logits
 
     model = _tiny_model().eval()
-    ws = fold_windows(dataset, 0, window_frames=100, split="test")
-    by_window = predict_counts(model, WindowDataset(ws))
-    runs = predict_runs(model, ws.recs, dataset, window_frames=100)
-    pred, true = runs.window_counts()
-    np.testing.assert_allclose(pred, by_window, rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(true, ws.counts)
+    with torch.no_grad():
+        model.head.out.bias.fill_(0.5)  # an untrained net at the threshold: plenty of peaks to count
+    rec = fold_windows(dataset, 0, window_frames=100, split="test").recs[0]
+    mel = recording_logmel(rec, dataset)
+
+    class TorchBackend:
+        path = Path("tiny.pt")
+
+        def run(self, x):
+            return predict_logits(model, torch.from_numpy(x))[0]
+
+    align = eval_alignment(100)
+    card = ModelCard("tiny.pt", "pt", "fp32", "torch", "", 100, align.hop_frames, 25.0, [1, 1, 64, 100])
+    ref = count_offline(TorchBackend(), card, load_audio(rec.audio))
+    logits = predict_run_logits(model, mel, 100)
+    np.testing.assert_allclose(logits, ref.logits, rtol=0, atol=1e-5)
+    frames = predict_run_frames(model, mel, 100)
+    assert ref.n_events > 0 and frames.sum() == ref.n_events
+    np.testing.assert_array_equal(np.flatnonzero(frames), np.floor(np.asarray(ref.events) * 100).astype(int))
 
 
 # ---------------------------------------------------------------- training runs

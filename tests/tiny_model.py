@@ -1,7 +1,7 @@
-"""A tiny density model with the registry's interface, for fast export tests (test scaffolding, not shipped).
+"""A tiny step-onset model with the registry's interface, for fast export tests (test scaffolding, not shipped).
 
-It follows contract 3 (log-mel ``(B, 1, 64, T)`` -> non-negative density ``(B, T // 4)`` at
-25 frames/s, ReLU last) with the attributes every registered model has (``name``,
+It follows contract 3 (log-mel ``(B, 1, 64, T)`` -> step-onset logits ``(B, T // 4)`` at
+25 frames/s) with the attributes every registered model has (``name``,
 ``config``, ``time_multiple``, ``example_inputs``), so anything that exports a student can
 export it in a few seconds.
 """
@@ -21,7 +21,7 @@ class TinyConfig:
     channels: int = 8
 
 
-class TinyDensityNet(nn.Module):
+class TinyOnsetNet(nn.Module):
     name = "tiny"
     time_multiple = DENSITY_STRIDE  # two 2x poolings in time
 
@@ -37,18 +37,18 @@ class TinyDensityNet(nn.Module):
         self.head = nn.Conv2d(2 * c, 1, (N_MELS // 4, 1))  # collapses the mel axis: (B, 1, 1, T // 4)
 
     def forward(self, logmel: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.head(self.features(self.norm(logmel)))).flatten(1)  # (B, T // 4)
+        return self.head(self.features(self.norm(logmel))).flatten(1)  # (B, T // 4) logits
 
     def example_inputs(self, frames: int = WINDOW_FRAMES) -> tuple[torch.Tensor]:
         return (torch.randn(1, 1, N_MELS, frames),)
 
 
-def tiny_model(seed: int = 0, channels: int = 8) -> TinyDensityNet:
-    """A deterministic, eval-mode tiny model whose density is not all zeros on log-mel input."""
+def tiny_model(seed: int = 0, channels: int = 8) -> TinyOnsetNet:
+    """A deterministic, eval-mode tiny model whose logits vary on log-mel input."""
     torch.manual_seed(seed)
-    model = TinyDensityNet(TinyConfig(channels=channels))
+    model = TinyOnsetNet(TinyConfig(channels=channels))
     with torch.no_grad():
         model.norm.running_mean.fill_(-7.0)
         model.norm.running_var.fill_(16.0)
-        model.head.bias.fill_(0.05)  # keeps most of the final ReLU alive: a density, not zeros
+        model.head.bias.fill_(-1.0)  # about one frame in four above the counter's threshold
     return model.eval()

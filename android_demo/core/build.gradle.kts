@@ -1,4 +1,4 @@
-// Plain-Java DSP core: ring buffer, log-mel front end, density counter, streaming engine.
+// Plain-Java DSP core: ring buffer, log-mel front end, step-event counter, streaming engine.
 // No Android imports, so it builds and tests on any JDK; the repository's `make test` compiles
 // and runs the same sources with javac + Debian's junit4 (tests/test_android_core.py).
 plugins {

@@ -1,4 +1,4 @@
-"""`footfall data ...`: dataset tools (check, synth, sounds, realset, own-run import).
+"""`footfall data ...`: dataset tools (check, synth, negatives, sounds, realset, own-run import).
 
 Thin typer layer: the work is in :mod:`train.data`. Bad input ends with one line on stderr and
 exit code 2, never a traceback.
@@ -16,7 +16,7 @@ from edge.audio import AudioError
 from edge.util import fail
 from train.data.recordings import DatasetError, labeled, load_dataset
 
-data_app = typer.Typer(add_completion=False, no_args_is_help=True, help="datasets: check, synth, sounds, realset")
+data_app = typer.Typer(add_completion=False, no_args_is_help=True, help="datasets: check, synth, negatives, sounds, realset")
 
 USAGE_ERRORS = (DatasetError, AudioError, ValueError)
 
@@ -59,15 +59,81 @@ def synth(
     workers: int = typer.Option(2, "--workers", help="processes synthesising runs in parallel"),
     report: bool = typer.Option(True, "--report/--no-report", help="write OUT/report/ (counts, histograms, a spectrogram)"),
     sounds: Optional[Path] = typer.Option(None, "--sounds", help="a sound corpus (footfall data sounds): mix its train-split recordings in, with level, colour and room randomised"),
+    force: bool = typer.Option(False, "--force", help="replace the dataset already at --out (its runs that the new one lacks are removed)"),
 ) -> None:
-    """Generate synthetic armband-phone running audio with exact step times (train.data.synth)."""
+    """Generate synthetic armband-phone running audio with exact step times (train.data.synth).
+
+    A folder that already holds a dataset (manifest.csv) is refused unless ``--force``: models
+    trained on it would no longer match it. With ``--force`` the old dataset's audio and step
+    files that the new manifest does not name are removed, so none is left orphaned (and its old
+    report with ``--no-report``).
+    """
+    from train.data.recordings import MANIFEST
     from train.data.synth import synthesize_dataset
 
+    replacing = (out / MANIFEST).exists()
+    if replacing and not force:
+        fail(f"{out / MANIFEST} exists: {out} already holds a dataset; choose another --out or pass --force to replace it")
+    old_files = _dataset_files(out) if replacing else []
     try:
         root = synthesize_dataset(out, runners, minutes, runs, seed, unlabeled_fraction, workers, progress=True, report=report, sounds=sounds)
-    except ValueError as e:
+    except (ValueError, OSError) as e:
         fail(e)
+    for path in set(old_files) - set(_dataset_files(root)):
+        path.unlink(missing_ok=True)
+    if replacing and not report and (root / "report").is_dir():  # the old dataset's report
+        import shutil
+
+        shutil.rmtree(root / "report")
     typer.echo(f"wrote {root / 'manifest.csv'}" + (f" and {root / 'report' / 'report.md'}" if report else ""))
+
+
+def _dataset_files(root: Path) -> list[Path]:
+    """The audio and step files a dataset's manifest names inside ``root`` (resolved)."""
+    import csv
+
+    from train.data.recordings import MANIFEST
+
+    root = root.resolve()
+    files = []
+    try:
+        with (root / MANIFEST).open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error):  # an unreadable old manifest: nothing to clean
+        return []
+    for row in rows:
+        for col in ("audio", "steps"):
+            if row.get(col):
+                path = (root / row[col]).resolve()
+                if path.is_relative_to(root):  # never a file outside the dataset
+                    files.append(path)
+    return files
+
+
+@data_app.command("negatives")
+def negatives(
+    out: Path = typer.Option(..., "--out", "-o", help="output dataset folder (manifest.csv, audio/, steps/, negatives.json)"),
+    runs: int = typer.Option(40, "--runs", help="step-free runs, the kinds in turn (silence, noise floor, hum, noise, DC, tone, square, recorded beds)"),
+    seconds: float = typer.Option(30.0, "--seconds", help="length of every run, seconds"),
+    seed: int = typer.Option(0, "--seed", help="same seed (and corpus), same dataset"),
+    sounds: Optional[Path] = typer.Option(None, "--sounds", help="a sound corpus (footfall data sounds): its train-split ambience, wind, speech and music beds become runs too"),
+    force: bool = typer.Option(False, "--force", help="replace a dataset already in OUT"),
+) -> None:
+    """Write step-free runs labeled with no steps (train.data.negatives): training negatives (--set extra_train=OUT)."""
+    from train.data.negatives import write_negatives
+    from train.data.sounds import SoundsError
+
+    if (out / "manifest.csv").exists() and not force:
+        fail(f"{out}: a dataset is already there; pass --force to replace it")
+    if runs < 1:
+        fail(f"--runs {runs}: need at least 1")
+    if not seconds > 0:
+        fail(f"--seconds {seconds}: must be > 0")
+    try:
+        root = write_negatives(out, runs=runs, seconds=seconds, seed=seed, sounds=sounds, force=force)
+    except (SoundsError, ValueError, OSError) as e:
+        fail(e)
+    typer.echo(f"wrote {root / 'manifest.csv'} ({runs} step-free runs x {seconds:g} s)")
 
 
 @data_app.command("sounds")

@@ -40,12 +40,6 @@ def _setup_logging() -> None:
                         handlers=[RichHandler(show_path=False, rich_tracebacks=False)], force=True)
 
 
-def _segments(values: list[float]) -> list[float]:
-    from train.distill.psl import SEGMENTS_S
-
-    return sorted(set(values)) if values else list(SEGMENTS_S)
-
-
 def _rank0() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
@@ -57,21 +51,20 @@ def _rank0() -> bool:
 def relabel_command(
     teacher: Path = typer.Option(..., "--teacher", "-t", help="teacher checkpoint (footfall train's best.pt)"),
     data: Path = typer.Option(..., "--data", "-d", help="dataset folder (labeled and unlabeled runs)"),
-    segment: list[float] = typer.Option([], "--segment", help="segment length(s) in s, repeatable; default 0.5 1 2 5"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="PSL folder; default DATA/psl/<teacher>-<sha8>"),
     window: Optional[float] = typer.Option(None, "--window", help="teacher window in s (default: its training window)"),
-    hop: Optional[float] = typer.Option(None, "--hop", help="relabeling hop in s (default: half the window)"),
+    hop: Optional[float] = typer.Option(None, "--hop", help="relabeling hop in s (default: half the window; each window gives its centre hop)"),
     batch_size: int = typer.Option(32, "--batch-size"),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="replace labels of another teacher/window/hop in --out"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace labels of another teacher/window/hop (or an older format) in --out"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
-    """Relabel every recording with the teacher: pseudo-strong labels per segment (resumable)."""
+    """Relabel every recording with the teacher: its step probability per 40-ms frame (resumable)."""
     _setup_logging()
     try:
         from train.distill.psl import relabel
 
-        path = relabel(teacher, data, out, _segments(segment), window, hop, batch_size, device, overwrite, progress)
+        path = relabel(teacher, data, out, window, hop, batch_size, device, overwrite, progress)
         if _rank0():
             typer.echo(str(path))
     except _input_errors() as e:
@@ -82,29 +75,31 @@ def relabel_command(
 def analyze_command(
     psl: Path = typer.Option(..., "--psl", help="PSL folder (footfall psl relabel)"),
     data: Optional[Path] = typer.Option(None, "--data", "-d", help="dataset (default: the one relabeled)"),
-    segment: list[float] = typer.Option([], "--segment", help="segment length(s) in s; default 0.5 1 2 5"),
+    window: list[float] = typer.Option([], "--window", help="window length(s) in s to count steps in, repeatable; default 1 2 5"),
 ) -> None:
-    """Compare pseudo-strong labels with the true per-segment counts (MAE, bias, PCC, a plot)."""
+    """Compare pseudo-strong labels with the true steps (event F1; count MAE, bias, PCC per window; a plot)."""
     _setup_logging()
     try:
         from rich.console import Console
         from rich.table import Table
 
-        from train.distill.psl import analyze
+        from train.distill.psl import ANALYSIS_WINDOWS_S, analyze
 
-        res = analyze(psl, data, _segments(segment))
+        res = analyze(psl, data, sorted(set(window)) or ANALYSIS_WINDOWS_S)
         groups = {"all": f"all {res['n_runs']} labeled runs"}
         if res["teacher_fold"] is not None and f"fold{res['teacher_fold']}" in res["by_group"]:
             groups[f"fold{res['teacher_fold']}"] = f"group {res['teacher_fold']}: the teacher's test runners (held out)"
         f = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
         for group, title in groups.items():
-            table = Table(title=f"PSL vs true per-segment counts, {title}")
-            for col in ("segment", "segments", "true mean", "PSL MAE", "PSL bias", "PSL PCC", "timed MAE", "weak MAE", "weak PCC"):
+            ev = res["by_group"][group]["events"]
+            table = Table(title=f"PSL vs true steps, {title}: teacher's steps F1 {f(ev['f1'])} "
+                                f"(precision {f(ev['precision'])}, recall {f(ev['recall'])}, +-{ev['tolerance_s'] * 1000:g} ms)")
+            for col in ("window", "windows", "true mean", "event MAE", "event bias", "event PCC", "soft MAE", "soft bias", "soft PCC"):
                 table.add_column(col, justify="right")
-            for r in res["by_group"][group]:
-                table.add_row(f"{r['segment_s']:g} s", str(r["n_segments"]), f(r["true_mean"]), f(r["psl_mae"]), f(r["psl_bias"]),
-                              f(r["psl_pcc"]), f(r["timed_mae"]), f(r["weak_mae"]), f(r["weak_pcc"]))
-            table.caption = "timed: the teacher's timing with the true 5-s count (below weak MAE = PSL adds timing)"
+            for r in res["by_group"][group]["windows"]:
+                table.add_row(f"{r['window_s']:g} s", str(r["n_windows"]), f(r["true_mean"]), f(r["event_mae"]), f(r["event_bias"]),
+                              f(r["event_pcc"]), f(r["soft_mae"]), f(r["soft_bias"]), f(r["soft_pcc"]))
+            table.caption = "event: the teacher's probabilities through the step counter; soft: their sum (the expected count a student is taught)"
             Console().print(table)
         typer.echo(f"{psl / 'analysis.json'}, {psl / 'analysis.png'}")
     except _input_errors() as e:
@@ -142,23 +137,22 @@ def ablate_command(
     student: Optional[str] = typer.Option(None, "--student", help="mobilenetv2 or cnn6 (default mobilenetv2)"),
     width: Optional[float] = typer.Option(None, "--width", help="width multiplier (default 0.35, the shipped student)"),
     fold: list[int] = typer.Option([], "--fold", "-k", help="fold(s) to run, repeatable; default 0"),
-    segment: list[float] = typer.Option([], "--segment", help="PSL segment lengths for the psl-<n>s rows; default 0.5 1 2 5"),
     window: list[float] = typer.Option([], "--window", help="extra student windows (s) for the default PSL row"),
-    only: list[str] = typer.Option([], "--only", help="run only these rows (repeatable), e.g. weak, psl-1s, teacher"),
+    only: list[str] = typer.Option([], "--only", help="run only these rows (repeatable), e.g. weak, true, teacher"),
     out: Path = typer.Option(Path("runs/ablation"), "--out", "-o"),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="schedule/runtime preset: smoke, cpu, gpu (train.distill.student.PRESETS)"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of DistillConfig keys"),
     epochs: Optional[int] = typer.Option(None, "--epochs"),
     set_: list[str] = typer.Option([], "--set", "-s", help="override any DistillConfig key: --set key=value"),
 ) -> None:
-    """The PSL ablation: weak vs PSL (each segment) vs PSL + unlabeled vs true labels vs the teacher."""
+    """The PSL ablation: students on weak counts, true step frames, the teacher's probabilities and their mix, vs the teacher."""
     _setup_logging()
     try:
         from train.evaluate.ablation import ablate, markdown
 
         _check_student(student)
         cfg = _distill_config(preset, config, set_, model=student, width=width, data=str(data), psl=psl, epochs=epochs)
-        table = ablate(cfg, out, fold or [0], _segments(segment), window, only)
+        table = ablate(cfg, out, folds=fold or [0], windows=window, only=only)
         if _rank0():
             typer.echo(markdown(table))
             typer.echo(json.dumps(table["verdict"]))
@@ -175,11 +169,10 @@ def distill_command(
     psl: Optional[Path] = typer.Option(None, "--psl", help="PSL folder (footfall psl relabel)"),
     data: Optional[Path] = typer.Option(None, "--data", "-d", help="dataset folder (default: the PSL folder's)"),
     fold: Optional[int] = typer.Option(None, "--fold", "-k"),
-    labels: Optional[str] = typer.Option(None, "--labels", help="psl (default), weak or true"),
-    segment: Optional[float] = typer.Option(None, "--segment", help="label / loss segment in s (default 1)"),
-    alpha: Optional[float] = typer.Option(None, "--alpha", help="weight of PSL vs the weak label, in [0, 1] (default 1)"),
+    labels: Optional[str] = typer.Option(None, "--labels", help="psl (default; the teacher's probabilities and the true steps), true or weak (no teacher)"),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="weight of the teacher's probabilities vs the true step frames on labeled runs, in [0, 1] (default 0.5)"),
     unlabeled: Optional[bool] = typer.Option(None, "--unlabeled/--no-unlabeled", help="train on the unlabeled runs too (default on)"),
-    window: Optional[float] = typer.Option(None, "--window", help="student window in s (default 2); the training "
+    window: Optional[float] = typer.Option(None, "--window", help="student window in s (default 2.4); the training "
                                           "hop becomes half of it (--set train_hop_s=X overrides)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o"),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="schedule/runtime preset: smoke, cpu, gpu (train.distill.student.PRESETS)"),
@@ -194,7 +187,7 @@ def distill_command(
                                         "(same model and config; a fresh optimizer and schedule in a new --out)"),
     set_: list[str] = typer.Option([], "--set", "-s", help="override any DistillConfig key: --set key=value"),
 ) -> None:
-    """Distill a teacher into a student with pseudo-strong labels (alpha mix with the weak labels)."""
+    """Distill a teacher into a student with pseudo-strong labels (alpha mix with the true step frames)."""
     _setup_logging()
     try:
         from train.distill.student import train_student
@@ -204,7 +197,7 @@ def distill_command(
         if data is None and psl is not None:
             data = Path(load_provenance(psl).dataset)
         cfg = _distill_config(preset, config, set_, model=student, width=width, psl=str(psl) if psl else None, data=str(data) if data else None,
-                              fold=fold, labels=labels, segment_s=segment, alpha=alpha, unlabeled=unlabeled, window_s=window,
+                              fold=fold, labels=labels, alpha=alpha, unlabeled=unlabeled, window_s=window,
                               train_hop_s=window / 2 if window else None, out=str(out) if out else None, epochs=epochs,
                               batch_size=batch_size, lr=lr, max_steps=max_steps, device=device, init=str(init) if init else None)
         res = train_student(cfg, resume=resume)

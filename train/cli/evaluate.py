@@ -17,20 +17,23 @@ from train.cli.data import USAGE_ERRORS
 from train.data.recordings import labeled, load_dataset
 
 
-def eval_model(dataset: Path, model: Path, folds: int, fold: Optional[list[int]], out: Optional[Path], card_key: Optional[str] = None) -> None:
-    """`footfall eval DATASET --model ARTIFACT`: the artifact through the edge runtime, with the baselines."""
+def eval_model(dataset: Path, model: Path, folds: int, fold: Optional[list[int]], out: Optional[Path], card_key: Optional[str] = None,
+               peers: bool = False) -> None:
+    """`footfall eval DATASET --model ARTIFACT`: the artifact through the edge runtime, with the baselines
+    (and madmom's, with ``peers``)."""
     from rich.console import Console
 
     from edge.backends import BackendError
     from edge.card import CardError
-    from train.evaluate.realeval import evaluate_artifact, group_table, overall_table, save_report
+    from train.evaluate.realeval import DEFAULT_COUNTERS, PEERS, evaluate_artifact, group_table, overall_table, save_report
 
     console = Console(stderr=True)
     if fold and any(not 0 <= k < folds for k in fold):
         fail(f"--fold {fold}: folds are 0..{folds - 1}")
     try:
         with console.status("") as status:
-            report = evaluate_artifact(model, dataset, folds=fold or None, n_folds=folds, progress=status.update)
+            report = evaluate_artifact(model, dataset, folds=fold or None, n_folds=folds,
+                                       counters=DEFAULT_COUNTERS + (PEERS if peers else ()), progress=status.update)
     except (*USAGE_ERRORS, BackendError, CardError, FileNotFoundError) as e:
         fail(e)
     out_console = Console()
@@ -51,13 +54,14 @@ def eval_model(dataset: Path, model: Path, folds: int, fold: Optional[list[int]]
 
 def eval_command(
     dataset: Path = typer.Argument(..., help="dataset folder holding manifest.csv"),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="onset | naive | metronome | metronome-train"),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="onset | naive | metronome | metronome-train | madmom | madmom-tempo"),
     model: Optional[Path] = typer.Option(None, "--model", help="exported artifact (.tflite/.pte/.onnx with its card): scored through the edge runtime beside the metronome and onset baselines"),
     folds: int = typer.Option(5, "--folds", help="number of runner-independent folds in the manifest"),
     fold: Optional[list[int]] = typer.Option(None, "--fold", help="evaluate only these folds (repeatable); default all"),
     window: float = typer.Option(5.0, "--window", help="window length in seconds: 5, 10 or 20 (the paper's)"),
     out: Optional[Path] = typer.Option(None, "--out", help="JSON results file; default DATASET/results/baseline-<name>-<window>s.json"),
     card: Optional[str] = typer.Option(None, "--card", help="with --model: also record the result in the artifact's card as accuracy.<NAME> (e.g. real_sound, synthetic), beside the baselines"),
+    peers: bool = typer.Option(False, "--peers", help="with --model: also score madmom's CNN onset detector (peak picking, and beat tracking), tuned per fold like the onset counter"),
 ) -> None:
     """Cross-validate a baseline on DATASET and print the paper's table; or, with --model, score an exported artifact beside the baselines."""
     from rich.console import Console
@@ -70,8 +74,10 @@ def eval_command(
             fail("give --model or --baseline, not both (--model reports the baselines too)")
         if window != 5:
             fail("--model scores 5-s windows; leave --window out")
-        eval_model(dataset, model, folds, fold, out, card)
+        eval_model(dataset, model, folds, fold, out, card, peers)
         return
+    if peers:
+        fail("--peers adds madmom beside a model: give --model ARTIFACT (or --baseline madmom / madmom-tempo)")
     if card is not None:
         fail("--card records a model's result in its card: give --model ARTIFACT")
     if baseline is None:
@@ -91,11 +97,11 @@ def eval_command(
             fail(f"{dataset}: no labeled runs (every steps cell is empty); nothing to evaluate")
         with console.status("") as status:
             run = evaluate_baseline(recs, dataset, baseline, window, folds=fold or None, n_folds=folds, progress=status.update)
-    except USAGE_ERRORS as e:
+    except (*USAGE_ERRORS, ImportError) as e:
         fail(e)
     title = f"{baseline} baseline, {window:g}-s windows, {Path(dataset).name} (test folds)"
     Console().print(results_table(run.results, title))
-    if baseline == "onset":
+    if baseline in ("onset", "madmom", "madmom-tempo"):
         for r in run.results:
             typer.echo(f"fold {r.fold} tuned on train runs: {r.extra['params']} (train MAE {r.extra['train_mae']:.3f})")
     path = out or Path(dataset) / "results" / f"baseline-{baseline}-{window:g}s.json"

@@ -1,24 +1,29 @@
 """Distillation of a teacher into a small student with pseudo-strong labels (PSL).
 
-A student (MobileNetV2 at a width multiplier, or Cnn6) sees short windows (2 s by default, the
-streaming window of ``edge``) and learns, per *loss segment* of ``segment_s`` seconds inside the
-window, the soft step count its labels give that stretch of audio:
+A student (MobileNetV2 at a width multiplier, or Cnn6) sees short windows (2.4 s, the streaming
+window of ``edge``) and learns, per output frame (25 /s), the probability that a step lands
+there. Its targets, per window of ``W'`` output frames:
 
-    loss = alpha * MSE(seg(pred), seg(psl)) + (1 - alpha) * MSE(seg(pred), seg(weak))
+- ``p`` (W',): the teacher's step probabilities (``train.distill.psl``: ``sigmoid`` of its
+  committed logits), on every run, labeled or not;
+- ``y`` (W',): the true steps per frame, from the step times, on labeled runs.
 
-- ``seg(pred)``: the student's density summed over each loss segment (fractional frames exact);
-- ``seg(psl)``: the pseudo-strong labels (teacher counts per ``segment_s`` segment), or, for the
-  ablation, the weak labels (``labels="weak"``) or the true per-segment counts (``labels="true"``);
-- ``seg(weak)``: the run's 5-s window counts spread evenly (the paper's label propagation).
+The loss of a batch is one visible weighted sum (:func:`distill_loss`). With ``L`` its windows of
+labeled runs, ``U`` those of unlabeled runs and ``B = |L| + |U|``::
 
-``alpha`` is the PSL paper's mix (its Table 3); labeled runs use it, unlabeled runs (no weak
-label) are PSL-only (alpha = 1). Labels are piecewise-constant curves over the run
-(:func:`train.distill.psl.label_curve`), so a window need not align with the label segments.
+    loss = |L| / B * (alpha * soft_bce(z_L, p_L) + (1 - alpha) * ShiftTolerantBCE(z_L, y_L))
+         + |U| / B * soft_bce(z_U, p_U)
 
-Only frames covered by whole 5-s windows are used, so every label kind sees the same audio.
+``soft_bce`` compares the logits ``z`` with the teacher's probabilities frame by frame,
+``ShiftTolerantBCE`` with the true step frames, forgiving a frame of jitter
+(:mod:`train.fit.losses`). ``alpha`` is the PSL paper's mix (its Table 3); unlabeled runs are
+PSL only (alpha = 1). For the ablation a student can also learn without a teacher:
+``labels="true"`` is the true step frames alone (alpha = 0), ``labels="weak"`` the step count of
+each window alone, through the sum of its probabilities (:func:`train.fit.losses.weak_count_loss`).
+
 Unlabeled runs come from the training groups only (runner independence: never a test or
-validation runner's audio). Students are evaluated like every model here: on the test runs'
-non-overlapping 5-s windows (:func:`evaluate`).
+validation runner's audio). Students are evaluated like every model here: their step events
+(``edge.counter``) on the test runs' non-overlapping 5-s windows (:func:`evaluate`).
 """
 
 from __future__ import annotations
@@ -34,32 +39,19 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from edge.contract import DENSITY_FPS, DENSITY_STRIDE, EVAL_WINDOW_FRAMES, EVAL_WINDOW_S
+from edge.counter import CounterParams, count_events
 from edge.frontend import FRAMES_PER_SECOND, HOP_LENGTH, LOG_EPS, N_MELS, log_mel
-from train.fit.config import ConfigError, TrainConfig, _check_choice, split_list
+from edge.util import write_json
 from train.data.recordings import Recording
-from edge.contract import DENSITY_STRIDE, EVAL_WINDOW_FRAMES, EVAL_WINDOW_S
-from train.distill.psl import (
-    DENSITY_FPS,
-    PSLError,
-    Predictor,
-    interval_sums,
-    label_curve,
-    load_provenance,
-    load_segments,
-    n_segments,
-    predict_track,
-    segment_frames,
-    segment_matrix,
-    true_segments,
-    stream_track,
-    write_json,
-)
+from train.distill.psl import PSL_VERSION, PSLError, Predictor, committed_logits, load_labels, load_provenance, window_events
+from train.fit.config import ConfigError, TrainConfig, _check_choice, split_list
+from train.fit.losses import ShiftTolerantBCE, soft_bce, weak_count_loss
 from train.fit.trainer import Task, barrier, fit, open_run
 
 log = logging.getLogger("footfall.distill")
 
-WEAK_WINDOW_S = float(EVAL_WINDOW_S)  # the weak label: the paper's 5-s window count
-LABEL_KINDS = ("psl", "weak", "true")
+LABEL_KINDS = ("psl", "true", "weak")
 STUDENTS = ("mobilenetv2", "cnn6")
 
 
@@ -68,82 +60,97 @@ STUDENTS = ("mobilenetv2", "cnn6")
 
 def check_alpha(alpha: float) -> float:
     if not 0.0 <= alpha <= 1.0:
-        raise ConfigError(f"alpha must be in [0, 1] (1 = PSL only, 0 = weak labels only), got {alpha}")
+        raise ConfigError(f"alpha must be in [0, 1] (1 = the teacher's probabilities only, 0 = the true step frames only), got {alpha}")
     return float(alpha)
 
 
-def segment_counts(density: torch.Tensor, seg_matrix: torch.Tensor) -> torch.Tensor:
-    """(B, W') density @ (W', S) overlaps -> (B, S) counts per loss segment."""
-    return density @ seg_matrix
-
-
 def distill_loss(
-    pred: torch.Tensor,
-    psl_seg: torch.Tensor,
-    weak_seg: torch.Tensor,
-    alpha: torch.Tensor | float,
-    seg_matrix: torch.Tensor,
+    logits: torch.Tensor,
+    probs: torch.Tensor,
+    steps: torch.Tensor,
+    labeled: torch.Tensor,
+    alpha: float,
+    bce: ShiftTolerantBCE | None = None,
 ) -> torch.Tensor:
-    """The PSL paper's teacher/weak mix on segment counts, one visible weighted sum.
+    """The PSL paper's teacher/label mix on step frames (the module docstring's sum).
 
-    pred (B, W') student density; psl_seg, weak_seg (B, S) target counts per loss segment;
-    alpha () or (B,) in [0, 1] (per sample: unlabeled runs carry alpha = 1); seg_matrix (W', S).
+    logits (B, T') the student's; probs (B, T') the teacher's step probabilities; steps (B, T')
+    true steps per frame; labeled (B,) 1 for a window of a labeled run (or a quiet window), 0
+    for one of an unlabeled run; alpha in [0, 1]. Each group's term is the plain loss of its
+    windows, weighed by its share of the batch, so a window counts as much whatever its batch holds.
     """
-    if isinstance(alpha, (int, float)):
-        check_alpha(alpha)  # per-sample tensors come from a checked config (no device sync here)
-    seg = segment_counts(pred.float(), seg_matrix)
-    mse_psl = (seg - psl_seg).square().mean(dim=1)  # (B,)
-    mse_weak = (seg - weak_seg).square().mean(dim=1)
-    return (alpha * mse_psl + (1 - alpha) * mse_weak).mean()
+    check_alpha(alpha)
+    bce = bce or ShiftTolerantBCE()
+    lab = labeled > 0.5
+    n, n_lab = logits.shape[0], int(lab.sum())
+    loss = logits.new_zeros(())
+    if n_lab:
+        z, p, y = logits[lab], probs[lab], steps[lab]
+        loss = loss + n_lab / n * (alpha * soft_bce(z, p) + (1 - alpha) * bce(z, y))
+    if n_lab < n:
+        loss = loss + (n - n_lab) / n * soft_bce(logits[~lab], probs[~lab])
+    return loss
+
+
+def unpack(target: torch.Tensor, n_frames: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(B, 2 T' + 1) -> teacher probabilities (B, T'), true steps per frame (B, T'), labeled (B,)."""
+    if target.shape[-1] != 2 * n_frames + 1:
+        raise ValueError(f"packed target of {target.shape[-1]} values for {n_frames} output frames; expected {2 * n_frames + 1}")
+    return target[:, :n_frames], target[:, n_frames : 2 * n_frames], target[:, 2 * n_frames]
+
+
+class PackedLoss:
+    """``loss_fn(logits, packed_target)`` for ``train.fit.trainer.train_step``: the loss of ``labels``.
+
+    psl: :func:`distill_loss` at ``alpha``; true: the same at alpha = 0 (no teacher term); weak:
+    each window's step count through the sum of its probabilities (``weak_count_loss``).
+    """
+
+    def __init__(self, alpha: float, labels: str = "psl") -> None:
+        _check_choice("labels", labels, LABEL_KINDS)
+        self.labels = labels
+        self.alpha = check_alpha(alpha) if labels == "psl" else 0.0
+        self.bce = ShiftTolerantBCE()
+
+    def __call__(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        probs, steps, labeled = unpack(target, logits.shape[1])
+        if self.labels == "weak":
+            return weak_count_loss(logits, steps.sum(dim=-1))
+        return distill_loss(logits, probs, steps, labeled, self.alpha, self.bce)
 
 
 # --------------------------------------------------------------------------- targets
 
 
-def labeled_span(n_frames: int) -> int:
-    """Density frames covered by whole 5-s windows of a run of ``n_frames`` front-end frames."""
-    weak = segment_frames(WEAK_WINDOW_S)
-    return int(n_segments(n_frames // DENSITY_STRIDE, weak) * weak)
+def stretch_steps(steps_s: np.ndarray, start: float, rate: float, n_out: int) -> np.ndarray:
+    """True steps per output frame of a window read from front-end frame ``start`` at ``rate``
+    input frames per output frame: each step moves with the time axis, to output frame
+    ``floor((100 t - start) / (4 rate))``; (n_out,) float32. Rate 1 from a whole output frame is
+    ``train.data.features.step_frames`` of the window."""
+    k = np.floor((np.asarray(steps_s, np.float64) * FRAMES_PER_SECOND - start) / (DENSITY_STRIDE * rate) + 1e-9).astype(np.int64)
+    k = k[(k >= 0) & (k < n_out)]
+    return np.bincount(k, minlength=n_out).astype(np.float32)
 
 
-@dataclass
-class RunTargets:
-    """One run's labels as cumulative curves over density frames (see ``train.distill.psl.label_curve``)."""
+def stretch_probabilities(probs: np.ndarray, start: float, rate: float, n_out: int) -> np.ndarray:
+    """The teacher's probabilities of a window read from front-end frame ``start`` at ``rate``; (n_out,) float32.
 
-    primary: tuple[np.ndarray, np.ndarray]  # PSL (or weak / true, for the ablation)
-    weak: tuple[np.ndarray, np.ndarray] | None  # 5-s counts spread; None for unlabeled runs
-    span: int  # density frames covered by whole 5-s windows
-
-
-def run_targets(
-    rec: Recording,
-    n_frames: int,
-    steps: np.ndarray | None,
-    labels: str,
-    segment_s: float,
-    psl: dict[str, np.ndarray] | None,
-) -> RunTargets:
-    """Label curves of one run: ``labels`` in {psl, weak, true} at ``segment_s`` resolution."""
-    span = labeled_span(n_frames)
-    weak_frames = segment_frames(WEAK_WINDOW_S)
-    weak = label_curve(true_segments(steps, span, WEAK_WINDOW_S), weak_frames) if steps is not None else None
-    if labels == "psl":
-        if psl is None or rec.run_id not in psl:
-            raise PSLError(f"run {rec.run_id!r} has no pseudo-strong labels; relabel its dataset with `footfall psl relabel`")
-        seg = segment_frames(segment_s)
-        counts = psl[rec.run_id][: n_segments(span, seg)]
-        primary = label_curve(counts, seg)
-    elif labels == "true":
-        if steps is None:
-            raise ValueError(f"run {rec.run_id!r} is unlabeled; true per-segment counts need step times")
-        primary = label_curve(true_segments(steps, span, segment_s), segment_frames(segment_s))
-    elif labels == "weak":
-        if weak is None:
-            raise ValueError(f"run {rec.run_id!r} is unlabeled; weak labels need step times")
-        primary = weak
-    else:
-        raise ValueError(f"labels {labels!r}; expected one of {', '.join(LABEL_KINDS)}")
-    return RunTargets(primary, weak, span)
+    Label frame ``m`` (centre at front-end frame ``4 m + 2``) moves with the time axis, as a step
+    at its centre would (:func:`stretch_steps`). Frames that land in one output frame (a sped-up
+    window) combine as the probability of at least one step, ``1 - prod(1 - p)``; an output frame
+    no centre lands in (a slowed window has more frames than its stretch of the run) gets 0. Peaks
+    keep their height and place, and rate 1 from a whole output frame is the plain slice.
+    """
+    p = np.asarray(probs, np.float64)
+    m0 = max(0, int(math.floor(start / DENSITY_STRIDE)) - 1)
+    m1 = min(len(p), int(math.ceil((start + n_out * DENSITY_STRIDE * rate) / DENSITY_STRIDE)) + 1)
+    m = np.arange(m0, m1)
+    k = np.floor((DENSITY_STRIDE * m + DENSITY_STRIDE / 2 - start) / (DENSITY_STRIDE * rate) + 1e-9).astype(np.int64)
+    keep = (k >= 0) & (k < n_out)
+    log_miss = np.zeros(n_out)
+    with np.errstate(divide="ignore"):  # p = 1: log(0) = -inf, a certain step
+        np.add.at(log_miss, k[keep], np.log1p(-np.clip(p[m[keep]], 0.0, 1.0)))
+    return (1.0 - np.exp(log_miss)).astype(np.float32)
 
 
 QUIET_DBFS = (-120.0, -50.0)  # white-noise levels of the quiet windows (a phone's self-noise to a quiet room)
@@ -171,101 +178,102 @@ def quiet_logmels(n: int, window_frames: int, seed: int) -> np.ndarray:
 
 
 class DistillWindows(Dataset):
-    """Short student windows with their segment targets.
+    """Short student windows with their frame targets.
 
-    ``ds[i] -> (x (1, 64, W), target (2 S + 1,))`` with target = [psl_seg (S,) | weak_seg (S,) |
-    alpha]: S loss segments of ``loss_seg_frames`` density frames from the window start that tile
-    the whole window, the last one shorter where the window is not a whole number of segments
-    (a 2.4-s window at 1 s: 1 + 1 + 0.4 s). Every density frame a streaming counter may commit
-    is trained. (Until 2026-11-30 the partial segment was left out: the last 0.4 s of a 2.4-s
-    window had no target, the edge counter committed 0.2 s of it per 2-s hop, and a student
-    counted steps there in silence.) One tensor, so the trainer's ``train_step`` carries it;
-    :func:`unpack` splits it. Unlabeled runs
-    have weak_seg = 0 and alpha = 1. Windows lie on a ``hop_frames`` grid inside each run's
-    5-s-window span.
+    ``ds[i] -> (x (1, 64, W), target (2 W' + 1,))``, ``W' = W // 4`` output frames, with target =
+    [teacher probabilities (W') | true steps per frame (W') | labeled]: one tensor, so the
+    trainer's ``train_step`` carries it; :func:`unpack` splits it. Windows lie on a
+    ``hop_frames`` grid over each run's whole output frames. A run without teacher labels
+    (``probs[r]`` None: true or weak labels) has zero probabilities; an unlabeled run
+    (``steps[r]`` None) zero step frames and labeled 0. ``quiet_fraction`` adds step-free quiet
+    windows (:func:`quiet_logmels`) after the run windows: labeled, every target 0.
+
+    ``stretch`` > 0 reads each run window at a random rate (:meth:`_stretched`), its targets moved
+    to match (:func:`stretch_steps`, :func:`stretch_probabilities`).
     """
 
     def __init__(
         self,
         recs: Sequence[Recording],
         logmels: Sequence[np.ndarray],
-        targets: Sequence[RunTargets],
+        probs: Sequence[np.ndarray | None],
+        steps: Sequence[np.ndarray | None],
         window_frames: int,
         hop_frames: int,
-        loss_segment_s: float,
-        alpha: float,
         quiet_fraction: float = 0.0,
         seed: int = 0,
         stretch: float = 0.0,
     ) -> None:
-        check_alpha(alpha)
+        from train.data.features import step_frames
+
         if not 0.0 <= stretch < 1.0:
             raise ValueError(f"stretch {stretch}: must be in [0, 1)")
-        if window_frames % DENSITY_STRIDE or hop_frames % DENSITY_STRIDE:
-            raise ValueError(f"window ({window_frames}) and hop ({hop_frames}) must be multiples of {DENSITY_STRIDE} frames")
-        self.window_frames, self.hop_frames = window_frames, hop_frames
-        wd = window_frames // DENSITY_STRIDE
-        self.loss_seg_frames = min(segment_frames(loss_segment_s), float(wd))
-        self.n_segs = int(math.ceil(wd / self.loss_seg_frames - 1e-9))  # the last one may be partial
-        self.seg_matrix = torch.from_numpy(segment_matrix(wd, self.loss_seg_frames, self.n_segs))  # (W', S), clipped at W'
-        seg_lo = np.arange(self.n_segs) * self.loss_seg_frames  # loss segments relative to the window
-        seg_len = np.minimum(seg_lo + self.loss_seg_frames, wd) - seg_lo
-
-        index, rows = [], []
-        for r, t in enumerate(targets):
-            starts = np.arange(0, t.span * DENSITY_STRIDE - window_frames + 1, hop_frames, dtype=np.int64)
-            if not len(starts):
-                continue
-            a = (starts // DENSITY_STRIDE)[:, None] + seg_lo[None, :]  # (n, S) density frames
-            psl_seg, weak_seg = self._segment_targets(t, a, a + seg_len)
-            a_col = np.full((len(starts), 1), alpha if t.weak is not None else 1.0)
+        if window_frames % DENSITY_STRIDE or hop_frames % DENSITY_STRIDE or hop_frames <= 0:
+            raise ValueError(f"window ({window_frames}) and hop ({hop_frames}) must be positive multiples of {DENSITY_STRIDE} frames")
+        if not len(recs) == len(logmels) == len(probs) == len(steps):
+            raise ValueError(f"{len(recs)} runs, {len(logmels)} log-mels, {len(probs)} label tracks, {len(steps)} step lists")
+        self.recs = list(recs)
+        self.window_frames, self.hop_frames, self.stretch = window_frames, hop_frames, stretch
+        self.window_d = wd = window_frames // DENSITY_STRIDE
+        self._mels, self._probs, self._frames, self._steps, self._labeled = [], [], [], [], []
+        index = []
+        for r, (rec, mel, p, st) in enumerate(zip(recs, logmels, probs, steps)):
+            d = mel.shape[1] // DENSITY_STRIDE
+            if p is not None and len(p) != d:
+                raise PSLError(f"run {rec.run_id!r}: {len(p)} label frames for {d} output frames of audio; relabel its dataset")
+            self._mels.append(torch.from_numpy(np.ascontiguousarray(mel, dtype=np.float32)))
+            self._probs.append(torch.from_numpy(np.ascontiguousarray(p, dtype=np.float32)) if p is not None else torch.zeros(d))
+            self._frames.append(torch.from_numpy(step_frames(st, d, fps=DENSITY_FPS)) if st is not None else torch.zeros(d))
+            self._steps.append(None if st is None else np.asarray(st, np.float64))
+            self._labeled.append(torch.tensor([0.0 if st is None else 1.0]))
+            starts = np.arange(0, d * DENSITY_STRIDE - window_frames + 1, hop_frames, dtype=np.int64)
             index.append(np.stack([np.full(len(starts), r), starts], axis=1))
-            rows.append(np.concatenate([psl_seg, weak_seg, a_col], axis=1))
-        self._mels = [torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32)) for m in logmels]
-        self._runs = list(targets)
-        self.stretch = stretch
-        self._seg_lo, self._seg_len = seg_lo, seg_len
+        self.n_runs = len(self._mels)
         n_run = sum(len(i) for i in index)
         self.n_quiet = int(round(quiet_fraction * n_run))
         if self.n_quiet:
-            quiet = quiet_logmels(self.n_quiet, window_frames, seed)
-            index.append(np.stack([len(self._mels) + np.arange(self.n_quiet), np.zeros(self.n_quiet, np.int64)], axis=1))
-            rows.append(np.concatenate([np.zeros((self.n_quiet, 2 * self.n_segs)), np.full((self.n_quiet, 1), alpha)], axis=1))
-            self._mels += [torch.from_numpy(q) for q in quiet]
-        self.recs = list(recs)
+            for q in quiet_logmels(self.n_quiet, window_frames, seed):
+                self._mels.append(torch.from_numpy(q))
+                self._probs.append(torch.zeros(wd))
+                self._frames.append(torch.zeros(wd))
+                self._steps.append(np.zeros(0))
+                self._labeled.append(torch.tensor([1.0]))
+            index.append(np.stack([self.n_runs + np.arange(self.n_quiet), np.zeros(self.n_quiet, np.int64)], axis=1))
         self.index = np.concatenate(index) if index else np.zeros((0, 2), np.int64)
-        packed = np.concatenate(rows) if rows else np.zeros((0, 2 * self.n_segs + 1))
-        self.targets = torch.from_numpy(packed.astype(np.float32))
 
     def __len__(self) -> int:
         return len(self.index)
 
-    @staticmethod
-    def _segment_targets(run: RunTargets, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Label mass of the segments [a, b) (density frames): primary, and weak (0 if unlabeled)."""
-        psl = interval_sums(run.primary, a, b)
-        return psl, (interval_sums(run.weak, a, b) if run.weak is not None else np.zeros_like(psl))
+    def n_unlabeled(self) -> int:
+        """Windows of unlabeled runs (PSL only)."""
+        labeled = np.array([float(f) for f in self._labeled])
+        return int((labeled[self.index[:, 0]] == 0).sum())
+
+    def _target(self, r: int, d: int, probs: torch.Tensor | None = None, frames: torch.Tensor | None = None) -> torch.Tensor:
+        wd = self.window_d
+        p = self._probs[r][d : d + wd] if probs is None else probs
+        y = self._frames[r][d : d + wd] if frames is None else frames
+        return torch.cat([p, y, self._labeled[r]])
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        r, s = self.index[i]
-        if self.stretch and r < len(self._runs):
-            return self._stretched(int(r), int(s), self.targets[i])
-        return self._mels[r][:, s : s + self.window_frames].unsqueeze(0), self.targets[i]
+        r, s = (int(v) for v in self.index[i])
+        if self.stretch and r < self.n_runs:
+            return self._stretched(r, s)
+        return self._mels[r][:, s : s + self.window_frames].unsqueeze(0), self._target(r, s // DENSITY_STRIDE)
 
-    def _stretched(self, r: int, s: int, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _stretched(self, r: int, s: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The window read at a random rate: ``rate`` input frames per output frame, log-uniform
-        in [1/(1 + stretch), 1 + stretch], centred on the window; the targets are the label mass
-        of the stretched segments (the curves read any interval), so a window played 10 % faster
-        shows its runner at 10 % more steps per second and is labeled so. Impacts get 10 % shorter
-        too, which a real runner's do not; kept small, it widens the cadences a student sees
-        beyond its training runners'. Draws from torch's RNG (checkpointed on CPU, 0 workers)."""
-        w, run, mel = self.window_frames, self._runs[r], self._mels[r]
-        avail = run.span * DENSITY_STRIDE  # front-end frames under whole 5-s windows
-        log_max = math.log1p(self.stretch)
-        rate = math.exp((float(torch.rand(())) * 2 - 1) * log_max)
+        in [1/(1 + stretch), 1 + stretch], centred on the window; its targets moved with the time
+        axis, so a window played 10 % faster shows its runner at 10 % more steps per second and is
+        labeled so. Impacts get 10 % shorter too, which a real runner's do not; kept small, it
+        widens the cadences a student sees beyond its training runners'. Draws from torch's RNG
+        (checkpointed on CPU, 0 workers)."""
+        w, mel = self.window_frames, self._mels[r]
+        avail = mel.shape[1] // DENSITY_STRIDE * DENSITY_STRIDE  # front-end frames of whole output frames
+        rate = math.exp((float(torch.rand(())) * 2 - 1) * math.log1p(self.stretch))
         length = w * rate
         if length > avail:
-            return mel[:, s : s + w].unsqueeze(0), target
+            return mel[:, s : s + w].unsqueeze(0), self._target(r, s // DENSITY_STRIDE)
         start = min(max(s + (w - length) / 2, 0.0), avail - length)
         pos = start + (torch.arange(w, dtype=torch.float64) + 0.5) * rate - 0.5  # centre of output frame j
         pos = pos.clamp(0, mel.shape[1] - 1)
@@ -273,37 +281,14 @@ class DistillWindows(Dataset):
         i1 = (i0 + 1).clamp(max=mel.shape[1] - 1)
         frac = (pos - i0).to(torch.float32)
         x = mel[:, i0] * (1 - frac) + mel[:, i1] * frac
-        a = start / DENSITY_STRIDE + self._seg_lo * rate  # segment edges in input density frames
-        psl, weak = self._segment_targets(run, a, a + self._seg_len * rate)
-        n = self.n_segs
-        out = target.clone()
-        out[:n], out[n : 2 * n] = torch.from_numpy(psl.astype(np.float32)), torch.from_numpy(weak.astype(np.float32))
-        return x.unsqueeze(0), out
-
-    def loss_fn(self) -> "PackedLoss":
-        return PackedLoss(self.seg_matrix, self.n_segs)
+        probs = torch.from_numpy(stretch_probabilities(self._probs[r].numpy(), start, rate, self.window_d))
+        steps = self._steps[r]
+        frames = torch.from_numpy(stretch_steps(steps, start, rate, self.window_d)) if steps is not None else torch.zeros(self.window_d)
+        return x.unsqueeze(0), self._target(r, 0, probs, frames)
 
 
-def unpack(target: torch.Tensor, n_segs: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(B, 2 S + 1) -> psl_seg (B, S), weak_seg (B, S), alpha (B,)."""
-    return target[:, :n_segs], target[:, n_segs : 2 * n_segs], target[:, 2 * n_segs]
-
-
-class PackedLoss:
-    """``loss_fn(density, packed_target)`` for ``train.fit.trainer.train_step``: :func:`distill_loss`."""
-
-    def __init__(self, seg_matrix: torch.Tensor, n_segs: int) -> None:
-        self.seg_matrix, self.n_segs = seg_matrix, n_segs
-
-    def __call__(self, density: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if self.seg_matrix.device != density.device:
-            self.seg_matrix = self.seg_matrix.to(density.device)
-        psl_seg, weak_seg, alpha = unpack(target, self.n_segs)
-        return distill_loss(density, psl_seg, weak_seg, alpha, self.seg_matrix)
-
-
-def _psl_segments(psl_dir: str | Path | None, data: str | Path, fold: int, segment_s: float) -> dict[str, np.ndarray]:
-    """The PSL labels of ``segment_s`` in ``psl_dir``, checked to be ``data``'s, by fold ``fold``'s teacher."""
+def _psl_labels(psl_dir: str | Path | None, data: str | Path, fold: int) -> dict[str, np.ndarray]:
+    """The step probabilities in ``psl_dir``, checked to be ``data``'s, by fold ``fold``'s teacher."""
     if psl_dir is None:
         raise PSLError("PSL labels need --psl DIR (made by `footfall psl relabel`)")
     prov = load_provenance(psl_dir)
@@ -315,7 +300,7 @@ def _psl_segments(psl_dir: str | Path | None, data: str | Path, fold: int, segme
             f"{psl_dir}: the teacher was trained on fold {teacher_fold}, whose training runners include fold {fold}'s test runners; "
             f"train fold {teacher_fold}, or relabel with fold {fold}'s teacher"
         )
-    return load_segments(psl_dir, segment_s)
+    return load_labels(psl_dir)
 
 
 def build_distill_data(
@@ -323,11 +308,9 @@ def build_distill_data(
     fold: int,
     split: str,
     labels: str,
-    segment_s: float,
     psl_dir: str | Path | None,
     window_frames: int,
     hop_frames: int,
-    alpha: float,
     unlabeled: bool,
     n_folds: int = 5,
     extra: Sequence[tuple[str | Path, str | Path | None]] = (),
@@ -335,17 +318,17 @@ def build_distill_data(
 ) -> DistillWindows:
     """The windows of one side of fold ``fold`` with their targets.
 
-    ``unlabeled`` adds the unlabeled runs of the same side (PSL labels only). PSL labels of
-    ``segment_s`` are read from ``psl_dir`` (derived from its tracks if that length was not
-    written). ``extra`` adds every run of other datasets, as ``(dataset, its PSL folder)``
-    pairs (the folder is not read for weak or true labels): extra training data from runners
-    of another population, who must not run in ``data``. ``windows`` (``quiet_fraction``,
+    ``unlabeled`` adds the unlabeled runs of the same side (PSL labels only). The teacher's
+    probabilities are read from ``psl_dir`` (labels "psl" only). ``extra`` adds every run of
+    other datasets, as ``(dataset, its PSL folder)`` pairs (the folder is not read for true or
+    weak labels): extra training data from runners of another population, or step-free runs
+    (``train.data.negatives``), who must not run in ``data``. ``windows`` (``quiet_fraction``,
     ``seed``, ``stretch``) go to :class:`DistillWindows`.
     """
     from train.data.features import extra_recordings, fold_recordings, recording_features
     from train.data.recordings import load_dataset
 
-    check_alpha(alpha)
+    _check_choice("labels", labels, LABEL_KINDS)
     if unlabeled and labels != "psl":
         raise ValueError(f"unlabeled runs can only be used with PSL labels, not {labels!r}")
     sources = [(data, fold_recordings(data, fold, split, n_folds=n_folds, only_labeled=False), psl_dir)]
@@ -356,17 +339,20 @@ def build_distill_data(
                 sources.append((root, extra_recordings(root, main_runners), extra_psl))
             except ValueError as e:  # a runner in both datasets: bad input, one line
                 raise ConfigError(str(e)) from None
-    all_recs, mels, targets = [], [], []
+    all_recs, mels, probs, steps = [], [], [], []
     for root, recs, psl_folder in sources:
         if not unlabeled:
             recs = [r for r in recs if r.steps is not None]
-        psl = _psl_segments(psl_folder, root, fold, segment_s) if labels == "psl" else None
+        psl = _psl_labels(psl_folder, root, fold) if labels == "psl" else None
         for rec in recs:
-            mel, steps = recording_features(rec, root)
+            if psl is not None and rec.run_id not in psl:
+                raise PSLError(f"run {rec.run_id!r} has no pseudo-strong labels in {psl_folder}; relabel its dataset with `footfall psl relabel`")
+            mel, st = recording_features(rec, root)
             all_recs.append(rec)
             mels.append(mel)
-            targets.append(run_targets(rec, mel.shape[1], steps, labels, segment_s, psl))
-    return DistillWindows(all_recs, mels, targets, window_frames, hop_frames, segment_s, alpha, **windows)
+            probs.append(psl[rec.run_id] if psl is not None else None)
+            steps.append(st)
+    return DistillWindows(all_recs, mels, probs, steps, window_frames, hop_frames, **windows)
 
 
 def augment_batch(x: torch.Tensor, mix_prob: float, mix_db: tuple[float, float], gain_db: float) -> torch.Tensor:
@@ -402,6 +388,7 @@ def augment_batch(x: torch.Tensor, mix_prob: float, mix_db: tuple[float, float],
     return torch.log(power + LOG_EPS)
 
 
+
 # --------------------------------------------------------------------------- evaluation
 
 
@@ -415,32 +402,40 @@ def evaluate(
     device: str | torch.device = "cpu",
     fold: int = -1,
     stream: bool = False,
+    params: CounterParams | None = None,
 ):
-    """5-s window metrics (MAE, PCC, total-count error ...) of ``model`` on the labeled ``recs``.
+    """5-s window metrics (MAE, PCC, total-count error ...) of the steps ``model`` counts in the labeled ``recs``.
 
-    The model gives a density track per run, which is summed over the paper's non-overlapping 5-s
-    windows (:func:`train.evaluate.metrics.evaluate_runs` at 25 frames/s). The track comes either from
-    windows of ``window_frames`` at ``hop_frames`` with overlaps averaged
-    (:func:`train.distill.psl.predict_track`; ``window_frames=500`` with the default hop is the paper's
-    protocol: each 5-s window predicted on its own), or, with ``stream=True``, from the edge
-    runtime's streaming alignment (:func:`train.distill.psl.stream_track`: what a phone running the
-    model with that window and hop counts). ``model`` may be any callable (B, 1, 64, W) ->
-    (B, W // 4): an eval-mode module, or a converted int8 PT2E graph of fixed W.
+    Steps are events (``edge.counter``, parameters ``params``), placed on the 25-fps output grid
+    and scored on the paper's non-overlapping 5-s windows as the true steps are
+    (:func:`train.evaluate.metrics.evaluate_runs`). The model runs either on non-overlapping
+    windows of ``window_frames``, each counted on its own (:func:`train.distill.psl.window_events`;
+    500 frames is the paper's protocol and the training loop's validation), or, with
+    ``stream=True``, as the edge runtime runs it: windows every ``hop_frames`` committing their
+    centre hop, the committed track counted as one stream (:func:`train.distill.psl.committed_logits`:
+    what a phone running the model with that window and hop counts). ``model`` may be any
+    callable (B, 1, 64, W) -> (B, W // 4) logits: an eval-mode module, or a converted int8 PT2E
+    graph of fixed W.
     """
     from train.data.features import recording_features, step_frames
     from train.evaluate.metrics import evaluate_runs
+    from train.evaluate.predict import event_frames
 
-    hop_frames = window_frames if hop_frames is None else hop_frames
-    track_fn = stream_track if stream else predict_track
+    if not stream and hop_frames not in (None, window_frames):
+        raise ValueError(f"hop {hop_frames}: windows counted on their own do not overlap; pass stream=True to run at a hop")
     preds, trues = [], []
     for rec in recs:
         mel, steps = recording_features(rec, data, mmap=True)
         if steps is None:
             continue
-        track = track_fn(model, mel, window_frames, hop_frames, batch_size, device)
-        preds.append(track)
-        trues.append(step_frames(steps, len(track), fps=DENSITY_FPS))
-    return evaluate_runs(preds, trues, window_frames=round(WEAK_WINDOW_S * DENSITY_FPS), fps=DENSITY_FPS, fold=fold)
+        d = mel.shape[1] // DENSITY_STRIDE
+        if stream:
+            events = count_events(committed_logits(model, mel, window_frames, hop_frames or window_frames, batch_size, device), params)
+        else:
+            events = window_events(model, mel, window_frames, batch_size, device, params)
+        preds.append(event_frames(events, d, fps=DENSITY_FPS))
+        trues.append(step_frames(steps, d, fps=DENSITY_FPS))
+    return evaluate_runs(preds, trues, window_frames=EVAL_WINDOW_S * DENSITY_FPS, fps=DENSITY_FPS, fold=fold)
 
 
 # --------------------------------------------------------------------------- config
@@ -476,19 +471,18 @@ class DistillConfig(TrainConfig):
     early_stop_patience: int = 12
     psl: str = ""  # PSL folder (footfall psl relabel); needed for labels="psl"
     extra_psl: str = ""  # comma-separated PSL folders of the extra_train datasets, in their order (labels="psl")
-    labels: str = "psl"  # psl | weak | true (the last two for the ablation)
-    segment_s: float = 1.0  # label resolution = loss segment (clipped to the window)
-    alpha: float = 0.5  # weight of the PSL term; 1 - alpha on the weak label (PSL paper, Table 3; 0.5 validated best)
+    labels: str = "psl"  # psl | true | weak (the last two without a teacher, for the ablation)
+    alpha: float = 0.5  # weight of the teacher's probabilities; 1 - alpha on the true step frames (labeled runs; PSL paper, Table 3)
     unlabeled: bool = True  # add the unlabeled runs of the training groups (PSL only)
     val_window_s: float = 5.0  # model selection on the paper's windows
     stream_hop_s: float = 2.0  # hop of the streaming evaluation and of the exported cards (a multiple of 40 ms)
     ema_decay: float = 0.0  # exponential moving average of the weights (0: off); validation, best.pt and the test use it
-    quiet_fraction: float = 0.0  # extra step-free quiet windows (silence, a mic's noise floor) per run window, at 0 steps
+    quiet_fraction: float = 0.0  # extra step-free quiet windows (silence, a mic's noise floor) per run window, every target 0
     mix_prob: float = 0.0  # share of training windows mixed with another window of the batch (augment_batch)
     mix_db_low: float = -20.0  # level of the mixed-in window against the window: uniform in [low, high] dB
     mix_db_high: float = -8.0
     gain_db: float = 0.0  # random gain of every training window, uniform in +-gain_db dB (augment_batch)
-    stretch: float = 0.0  # training windows read at a random rate in [1/(1+s), 1+s], labels to match (DistillWindows)
+    stretch: float = 0.0  # training windows read at a random rate in [1/(1+s), 1+s], frame targets moved to match (DistillWindows)
     init: str = ""  # fine-tune: start from this student checkpoint's weights (same model and config; fresh optimizer, schedule, epochs)
 
     def __post_init__(self) -> None:
@@ -499,7 +493,7 @@ class DistillConfig(TrainConfig):
         if not 0.0 <= self.quiet_fraction <= 0.5:
             raise ConfigError(f"quiet_fraction: {self.quiet_fraction}; must be in [0, 0.5] (quiet windows per run window, e.g. 0.05)")
         if not 0.0 <= self.alpha <= 1.0:
-            raise ConfigError(f"alpha: {self.alpha}; must be in [0, 1] (1 = PSL only, 0 = weak labels only)")
+            raise ConfigError(f"alpha: {self.alpha}; must be in [0, 1] (1 = the teacher's probabilities only, 0 = the true step frames only)")
         if not 0.0 <= self.mix_prob <= 1.0:
             raise ConfigError(f"mix_prob: {self.mix_prob}; must be in [0, 1] (share of training windows mixed with another, e.g. 0.5)")
         if not self.mix_db_low <= self.mix_db_high <= 0.0:
@@ -510,8 +504,6 @@ class DistillConfig(TrainConfig):
             raise ConfigError(f"stretch: {self.stretch}; must be in [0, 0.5] (rate change of the training windows, e.g. 0.15)")
         if not 0.0 <= self.gain_db <= 40.0:
             raise ConfigError(f"gain_db: {self.gain_db}; must be in [0, 40] dB (random gain of +-gain_db, e.g. 6)")
-        if self.segment_s <= 0 or abs(self.segment_s * FRAMES_PER_SECOND - round(self.segment_s * FRAMES_PER_SECOND)) > 1e-6:
-            raise ConfigError(f"segment_s: {self.segment_s}; must be a positive whole number of 10-ms frames")
         if self.labels == "psl" and not self.psl:
             raise ConfigError("psl: PSL labels need a PSL folder (--psl DIR, made by `footfall psl relabel`)")
         if self.unlabeled and self.labels != "psl":
@@ -593,26 +585,28 @@ class DistillResult:
 
 
 def student_task(cfg: DistillConfig) -> Task:
-    """A student for :func:`train.fit.trainer.fit`: its windows and segment targets, the PSL/weak loss,
-    batch augmentation, the weight average, the init weights, and what ``best.pt`` says."""
+    """A student for :func:`train.fit.trainer.fit`: its windows and frame targets, the teacher/label
+    loss, batch augmentation, the weight average, the init weights, and what ``best.pt`` says.
+    Validation counts the events of the validation runs' 5-s windows (the loop's ``predict_counts``)."""
     from train.data.features import fold_windows
     from train.fit.dataset import WindowDataset
 
     train_ds = build_distill_data(
-        cfg.data, cfg.fold, "train", cfg.labels, cfg.segment_s, cfg.psl or None, cfg.window_frames, cfg.hop_frames,
-        cfg.alpha, cfg.unlabeled, cfg.n_folds, extra=cfg.extra_sources(), quiet_fraction=cfg.quiet_fraction, seed=cfg.seed, stretch=cfg.stretch,
+        cfg.data, cfg.fold, "train", cfg.labels, cfg.psl or None, cfg.window_frames, cfg.hop_frames, cfg.unlabeled, cfg.n_folds,
+        extra=cfg.extra_sources(), quiet_fraction=cfg.quiet_fraction, seed=cfg.seed, stretch=cfg.stretch,
     )
     val_ds = WindowDataset(fold_windows(cfg.data, cfg.fold, cfg.val_window_frames, None, split="val", n_folds=cfg.n_folds), "count")
     if len(val_ds) == 0:
         raise ConfigError(f"fold {cfg.fold}: no validation windows of {cfg.val_window_s:g} s")
-    summary = (f"{cfg.model} on fold {cfg.fold}, {cfg.labels} labels (segment {cfg.segment_s:g} s, alpha {cfg.alpha:g}, unlabeled {cfg.unlabeled}): "
-               f"{len(train_ds)} train windows of {cfg.window_s:g} s ({train_ds.n_quiet} of them quiet), {len(val_ds)} val windows of {cfg.val_window_s:g} s")
+    mix = f"alpha {cfg.alpha:g}, unlabeled {cfg.unlabeled}" if cfg.labels == "psl" else "no teacher"
+    summary = (f"{cfg.model} on fold {cfg.fold}, {cfg.labels} labels ({mix}): {len(train_ds)} train windows of {cfg.window_s:g} s "
+               f"({train_ds.n_unlabeled()} of unlabeled runs, {train_ds.n_quiet} quiet), {len(val_ds)} val windows of {cfg.val_window_s:g} s")
 
     def augment(x: torch.Tensor) -> torch.Tensor:
         return augment_batch(x, cfg.mix_prob, (cfg.mix_db_low, cfg.mix_db_high), cfg.gain_db)
 
     return Task(
-        train_ds, val_ds, summary, loss_fn=train_ds.loss_fn(), true_counts=None, augment=augment, ema_decay=cfg.ema_decay,
+        train_ds, val_ds, summary, loss_fn=PackedLoss(cfg.alpha, cfg.labels), true_counts=None, augment=augment, ema_decay=cfg.ema_decay,
         init=(lambda model: _init_weights(model, cfg.init)) if cfg.init else None,
         windows={"window_s": cfg.window_frames, "val_window_s": cfg.val_window_frames}, best_extra=_checkpoint_extra(cfg),
     )
@@ -679,11 +673,12 @@ def _checkpoint_extra(cfg: DistillConfig) -> dict[str, Any]:
     extra: dict[str, Any] = {
         "fold": cfg.fold, "data": cfg.data, "window_s": cfg.window_s, "window_frames": cfg.window_frames,
         "stream_hop_s": cfg.stream_hop_s, "train_config": cfg.to_dict(),
-        "distill": {"labels": cfg.labels, "segment_s": cfg.segment_s, "alpha": cfg.alpha, "unlabeled": cfg.unlabeled},
+        "distill": {"labels": cfg.labels, "alpha": cfg.alpha, "unlabeled": cfg.unlabeled, "target": "step-onset frames"},
     }
     if cfg.psl:
         prov = load_provenance(cfg.psl)
-        extra["distill"].update(psl=cfg.psl, teacher=prov.teacher, teacher_sha256=prov.teacher_sha256, teacher_name=prov.teacher_name)
+        extra["distill"].update(psl=cfg.psl, psl_version=PSL_VERSION, teacher=prov.teacher, teacher_sha256=prov.teacher_sha256,
+                                teacher_name=prov.teacher_name)
     return extra
 
 

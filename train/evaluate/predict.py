@@ -1,12 +1,14 @@
 """Predict step counts with a trained model and score them with :mod:`train.evaluate.metrics`.
 
-Two views of the same predictions:
+A model gives step-onset logits; steps are the events :func:`edge.counter.count_events` finds in
+them, exactly as ``edge-run`` counts. Two views of the same predictions:
 
 - windows of a :class:`~train.fit.dataset.WindowDataset` -> predicted counts (N,) (validation in the
-  training loop; the paper's per-window MAE / PCC);
-- whole runs -> a per-frame prediction at 100 fps (each density frame's value spread evenly over
-  its 4 front-end frames), which :func:`train.evaluate.metrics.evaluate_runs` windows exactly as it windows
-  the truth and as it windows the baselines: the protocol for test folds (Table II).
+  training loop): each window's events on their own;
+- whole runs -> the committed logit track of the streaming alignment (``edge.counter.Alignment``,
+  centre hops), its events, and a per-frame event train at 100 fps (1 at each step's frame), which
+  :func:`train.evaluate.metrics.evaluate_runs` windows exactly as it windows the truth and the
+  baselines: the protocol for test folds (Table II).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from edge.contract import DENSITY_STRIDE, EVAL_WINDOW_S
+from edge.contract import DENSITY_FPS, DENSITY_STRIDE, EVAL_WINDOW_S
+from edge.counter import PAD_LOG_MEL, Alignment, CounterParams, count_events
 from edge.frontend import FRAMES_PER_SECOND
 from train.fit.dataset import WindowDataset
 from train.data.windows import window_index, window_sums
@@ -33,8 +36,8 @@ def _autocast(device: torch.device, precision: str):
 
 
 @torch.no_grad()
-def predict_density(model: nn.Module, x: torch.Tensor, device: torch.device | str = "cpu", precision: str = "fp32", batch_size: int = 64) -> np.ndarray:
-    """(N, 1, 64, T) log-mel windows -> (N, T // 4) float32 densities, in eval mode, batched."""
+def predict_logits(model: nn.Module, x: torch.Tensor, device: torch.device | str = "cpu", precision: str = "fp32", batch_size: int = 64) -> np.ndarray:
+    """(N, 1, 64, T) log-mel windows -> (N, T // 4) float32 step-onset logits, in eval mode, batched."""
     device = torch.device(device)
     was_training = model.training
     model.eval()
@@ -56,38 +59,26 @@ def predict_counts(
     device: torch.device | str = "cpu",
     precision: str = "fp32",
     batch_size: int = 64,
+    params: CounterParams | None = None,
 ) -> np.ndarray:
-    """Predicted step counts (sum of the density) of windows ``indices`` of ``ds`` -> (n,) float64."""
+    """Predicted step counts (the events of each window's logits) of windows ``indices`` of ``ds`` -> (n,) float64."""
     idx = np.arange(len(ds)) if indices is None else np.asarray(indices, dtype=np.int64)
     counts = []
     for i in range(0, len(idx), batch_size):
         x = torch.stack([ds[int(j)][0] for j in idx[i : i + batch_size]])
-        counts.append(predict_density(model, x, device, precision, batch_size).sum(axis=1, dtype=np.float64))
-    return np.concatenate(counts) if counts else np.zeros(0, np.float64)
+        counts.extend(len(count_events(row, params)) for row in predict_logits(model, x, device, precision, batch_size))
+    return np.asarray(counts, np.float64)
 
 
-def run_windows(n_frames: int, window_frames: int, time_multiple: int = DENSITY_STRIDE) -> list[tuple[int, int, int]]:
-    """Cover a run with model windows -> [(start, length, keep_from)] in front-end frames.
-
-    Non-overlapping windows of ``window_frames`` (the paper's grid), then one window ending at the
-    last whole density frame for the tail, of which only the frames after the grid are kept
-    (``keep_from``). A run shorter than a window is covered by one shorter window (a multiple of
-    ``time_multiple``). Frames past the last whole density frame are left uncovered.
-    """
-    end = n_frames - n_frames % DENSITY_STRIDE
-    if end < window_frames:
-        length = n_frames - n_frames % time_multiple
-        return [(0, length, 0)] if length > 0 else []
-    grid = list(range(0, end - window_frames + 1, window_frames))
-    out = [(s, window_frames, 0) for s in grid]
-    covered = grid[-1] + window_frames
-    if covered < end:
-        out.append((end - window_frames, window_frames, covered - (end - window_frames)))
-    return out
+def eval_alignment(window_frames: int) -> Alignment:
+    """The schedule runs are scored on: the window, a hop of about 5/6 of it, centre hops committed
+    (the shipped 2.4-s student: hop 2.0 s, as ``edge-run`` runs it)."""
+    hop = max(DENSITY_STRIDE, window_frames * 5 // 6 // DENSITY_STRIDE * DENSITY_STRIDE)
+    return Alignment(window_frames, hop)
 
 
 @torch.no_grad()
-def predict_run_frames(
+def predict_run_logits(
     model: nn.Module,
     logmel: np.ndarray,
     window_frames: int,
@@ -95,19 +86,42 @@ def predict_run_frames(
     precision: str = "fp32",
     batch_size: int = 64,
 ) -> np.ndarray:
-    """(64, T) log-mel of a whole run -> (T,) predicted steps per front-end frame (100 fps)."""
+    """(64, T) log-mel of a whole run -> (T // 4,) committed logits (:func:`eval_alignment`'s schedule)."""
     n = logmel.shape[1]
-    pieces = run_windows(n, window_frames, getattr(model, "time_multiple", DENSITY_STRIDE))
-    pred = np.zeros(n, np.float64)
-    mel = torch.from_numpy(np.require(logmel, np.float32, ["C", "W"]))  # a read-only memmap is copied
-    for length in sorted({p[1] for p in pieces}):
-        group = [p for p in pieces if p[1] == length]
-        x = torch.stack([mel[:, s : s + length] for s, _, _ in group]).unsqueeze(1)  # (N, 1, 64, length)
-        dens = predict_density(model, x, device, precision, batch_size)  # (N, length // 4)
-        for (s, _, keep), d in zip(group, dens):
-            per_frame = np.repeat(d.astype(np.float64) / DENSITY_STRIDE, DENSITY_STRIDE)  # 25 fps -> 100 fps, sum kept
-            pred[s + keep : s + length] = per_frame[keep:]
-    return pred
+    align = eval_alignment(window_frames)
+    plan = align.plan(n)
+    out = np.zeros(n // DENSITY_STRIDE, np.float32)
+    mel = np.require(logmel, np.float32, ["C", "W"])
+    x = np.full((len(plan), 1, mel.shape[0], window_frames), PAD_LOG_MEL, np.float32)
+    for i, (start, _lo, _hi) in enumerate(plan):
+        piece = mel[:, start : start + window_frames]
+        x[i, 0, :, : piece.shape[1]] = piece
+    logits = predict_logits(model, torch.from_numpy(x), device, precision, batch_size)
+    for (start, lo, hi), row in zip(plan, logits):
+        d0 = start // DENSITY_STRIDE
+        out[d0 + lo : d0 + hi] = row[lo:hi]
+    return out
+
+
+def event_frames(events: np.ndarray, n_frames: int, fps: float = FRAMES_PER_SECOND) -> np.ndarray:
+    """Step times (s) -> (n_frames,) steps per front-end frame (1 at each step's frame)."""
+    idx = np.floor(np.asarray(events, np.float64) * fps).astype(np.int64)
+    idx = idx[(idx >= 0) & (idx < n_frames)]
+    return np.bincount(idx, minlength=n_frames).astype(np.float64)
+
+
+def predict_run_frames(
+    model: nn.Module,
+    logmel: np.ndarray,
+    window_frames: int,
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+    batch_size: int = 64,
+    params: CounterParams | None = None,
+) -> np.ndarray:
+    """(64, T) log-mel of a whole run -> (T,) counted steps per front-end frame (100 fps)."""
+    logits = predict_run_logits(model, logmel, window_frames, device, precision, batch_size)
+    return event_frames(count_events(logits, params, DENSITY_FPS), logmel.shape[1])
 
 
 @dataclass

@@ -1,21 +1,29 @@
-"""Score an exported artifact as the phone runs it, beside the metronome and onset baselines, on the same runs.
+"""Score an exported artifact as the phone runs it, beside the baselines, on the same runs.
 
 Why: the headline is the bundled int8 model on the real-sound set (train.data.realset),
 read against counters that do not learn: a number without the metronome beside it says
-nothing (a constant 170 steps/min scored 5-s MAE 1.53 where the model scored 3.32).
+nothing (a constant 170 steps/min scored 5-s MAE 1.53 where a density model once scored 3.32).
 
-Every counter gives, per run, a per-frame step prediction at 100 frames/s that
-:func:`train.evaluate.metrics.evaluate_runs` windows like the truth:
+Every counter gives, per run, its step events (times); :func:`score` bins them into 100-fps
+frames like the truth (``train.data.features.step_frames``) for the window metrics of
+:func:`train.evaluate.metrics.evaluate_runs` and matches them to the true steps for the
+per-step ones (the metronomes' window counts are their constant rate's, as in
+:mod:`train.evaluate.baselines`):
 
 - ``model``: the artifact through the edge runtime, ``edge.stream.count_offline`` (the
-  streaming alignment ``edge-run`` reproduces exactly), the card's rate calibration included;
-- ``metronome``: a constant 170 steps/min; ``metronome-train``: the mean cadence of the run's
-  fold's train runs (the paper's naive baseline, as a cadence);
-- ``onset``: :mod:`train.evaluate.baselines`' onset counter, tuned on the run's fold's train runs only.
+  streaming alignment and event counter ``edge-run`` reproduces exactly, with the card's
+  counter parameters): ``CountResult.events``;
+- ``metronome``: steps at a constant 170 steps/min; ``metronome-train``: at the mean cadence of
+  the run's fold's train runs (the paper's naive baseline, as a cadence);
+- ``onset``: :mod:`train.evaluate.baselines`' onset counter, tuned on the run's fold's train runs only;
+- ``madmom``, ``madmom-tempo`` (the strong peers, asked for with :data:`PEERS`): madmom's CNN
+  onset detector with peak picking, and with its beat-tracking DBN (:mod:`train.evaluate.baselines`),
+  tuned likewise; left out with a note when madmom is not installed.
 
 Scored runs: every labeled run of the dataset (the real-sound set: the tuned baselines
 cross-validate over its folds), or the test split of given folds (the synthetic test fold).
-Reported: 5-s MAE, PCC, median and worst total-count error, cadence MAE, for all runs and per
+Reported: 5-s MAE, PCC, median and worst total-count error, cadence MAE, per-step precision,
+recall and F-measure (+-50 ms) and the timing error of the matched steps, for all runs and per
 source (package, or session) and per surface.
 """
 
@@ -29,12 +37,15 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from edge.counter import DENSITY_STRIDE
 from edge.util import atomic_write
 from edge.frontend import FRAMES_PER_SECOND, HOP_LENGTH
 
 WINDOW_S = 5.0
-COUNTERS = ("model", "metronome", "metronome-train", "onset")
+PEERS = ("madmom", "madmom-tempo")
+DEFAULT_COUNTERS = ("model", "metronome", "metronome-train", "onset")
+COUNTERS = DEFAULT_COUNTERS + PEERS
+TUNED = ("metronome-train", "onset", "madmom", "madmom-tempo")  # fitted on the train runs of the scored run's fold
+CARD_METRICS = ("mae", "pcc", "tce_median", "tce_max", "cadence_mae", "step_precision", "step_recall", "step_f", "timing_median_ms")
 
 
 @dataclass
@@ -48,6 +59,12 @@ class Score:
     cadence_mae: float  # steps/min on 10-s windows
     n_runs: int
     n_windows: int
+    step_precision: float  # per step, +-50 ms, pooled over the runs (train.evaluate.metrics.step_scores)
+    step_recall: float
+    step_f: float
+    timing_mae_ms: float  # |predicted - true| of the matched steps: mean, median; and the median signed error
+    timing_median_ms: float
+    timing_bias_ms: float
 
 
 @dataclass
@@ -73,18 +90,23 @@ class Report:
         return clean(asdict(self))
 
 
-def density_frames(density: np.ndarray, n_frames: int, stride: int) -> np.ndarray:
-    """(D,) density frames -> (n_frames,) per front-end frame, each spread evenly over its ``stride`` frames."""
-    per = np.repeat(np.asarray(density, np.float64) / stride, stride)[:n_frames]
-    return np.pad(per, (0, n_frames - len(per)))
-
-
-def score(preds: Sequence[np.ndarray], truths: Sequence[np.ndarray]) -> Score:
+def score(pred_events: Sequence[np.ndarray], true_events: Sequence[np.ndarray], n_frames: Sequence[int],
+          pred_frames: Sequence[np.ndarray] | None = None) -> Score:
+    """Score step events of runs against their true steps; run i spans ``n_frames[i]`` front-end
+    frames. ``pred_frames``: per-frame counts for the window metrics (default: the events binned)."""
+    from train.data.features import step_frames
     from train.evaluate.metrics import evaluate_runs
 
-    r = evaluate_runs(preds, truths, window_frames=int(WINDOW_S * FRAMES_PER_SECOND), fps=FRAMES_PER_SECOND)
+    if pred_frames is None:
+        pred_frames = [step_frames(e, n) for e, n in zip(pred_events, n_frames)]
+    preds = [np.asarray(f, np.float64) for f in pred_frames]
+    truths = [step_frames(e, n).astype(np.float64) for e, n in zip(true_events, n_frames)]
+    r = evaluate_runs(preds, truths, window_frames=int(WINDOW_S * FRAMES_PER_SECOND), fps=FRAMES_PER_SECOND,
+                      pred_events=pred_events, true_events=true_events)
     tce = np.asarray(r.tce_runs, np.float64)
-    return Score(r.mae, r.pcc, r.tce_median, float(np.nanmax(tce)) if np.isfinite(tce).any() else math.nan, r.cadence_mae, r.n_runs, r.n_windows)
+    return Score(r.mae, r.pcc, r.tce_median, float(np.nanmax(tce)) if np.isfinite(tce).any() else math.nan, r.cadence_mae,
+                 r.n_runs, r.n_windows, r.step_precision, r.step_recall, r.step_f, r.timing_mae_ms, r.timing_median_ms,
+                 r.timing_bias_ms)
 
 
 def _sources(root: Path) -> dict[str, str]:
@@ -104,14 +126,16 @@ def evaluate_artifact(
     dataset: str | Path,
     folds: Sequence[int] | None = None,
     n_folds: int = 5,
-    counters: Sequence[str] = COUNTERS,
+    counters: Sequence[str] = DEFAULT_COUNTERS,
     threads: int = 1,
     progress: Optional[Callable[[str], None]] = None,
 ) -> Report:
-    """Score ``artifact`` (None: baselines only) and the baselines on ``dataset``'s labeled runs."""
+    """Score ``artifact`` (None: baselines only) and the baselines ``counters`` (any of
+    :data:`COUNTERS`; add :data:`PEERS` for madmom) on ``dataset``'s labeled runs."""
     from edge.audio import load_audio
     from edge.stream import count_offline, offline_log_mel
-    from train.evaluate.baselines import METRONOME_SPM, OnsetGrid, _segment_truth, metronome_frames, onset_frames, train_cadence_spm
+    from train.evaluate.baselines import (METRONOME_SPM, MadmomGrid, OnsetGrid, _segment_truth, import_madmom, madmom_activation,
+                                          metronome_events, metronome_frames, onset_events, train_cadence_spm)
     from train.data.features import step_frames
     from train.data.folds import split as split_folds
     from train.data.recordings import labeled, load_dataset, load_steps
@@ -120,8 +144,16 @@ def evaluate_artifact(
     unknown = [c for c in counters if c not in COUNTERS]
     if unknown:
         raise ValueError(f"unknown counter(s) {', '.join(unknown)}; expected {', '.join(COUNTERS)}")
+    counters = list(counters)
     if artifact is None:
         counters = [c for c in counters if c != "model"]
+    notes = []
+    if any(c.startswith("madmom") for c in counters):
+        try:
+            import_madmom()
+        except ImportError as e:
+            counters = [c for c in counters if not c.startswith("madmom")]
+            notes.append(f"madmom and madmom-tempo skipped: {str(e).splitlines()[0]}")
     root = Path(dataset).resolve()
     recs = labeled(load_dataset(root, n_folds=n_folds))
     if not recs:
@@ -132,18 +164,19 @@ def evaluate_artifact(
         scored = list(recs)
     fold_of_scored = {r.run_id: r.fold for r in scored}
     # the runs whose features are needed: scored ones, plus the train runs of their folds (tuning)
-    need_train = any(c in ("onset", "metronome-train") for c in counters)
+    need_train = any(c in TUNED for c in counters)
     train_of: dict[int, list] = {}
     if need_train:
         for k in sorted({f for f in fold_of_scored.values()}):
             train_of[k] = split_folds(recs, k, n_folds)[0]
-    skipped = ""
     if need_train and any(not rs for rs in train_of.values()):
         # e.g. a user's own runs, all in one fold: nothing to tune on without looking at the scored runs
-        counters = [c for c in counters if c not in ("onset", "metronome-train")]
-        skipped = "onset and metronome-train skipped: no training runs outside the scored fold(s) to tune them on"
+        left_out = [c for c in counters if c in TUNED]
+        counters = [c for c in counters if c not in TUNED]
+        notes.append(f"{' and '.join(left_out)} skipped: no training runs outside the scored fold(s) to tune them on")
         need_train, train_of = False, {}
-        say(skipped)
+    for note in notes:
+        say(note)
     wanted = {r.run_id: r for r in scored}
     for rs in train_of.values():
         wanted.update({r.run_id: r for r in rs})
@@ -152,60 +185,79 @@ def evaluate_artifact(
         from edge.backends import load_model
 
         backend, card = load_model(artifact, threads=threads)
-    truth: dict[str, np.ndarray] = {}
+    madmoms = [c for c in counters if c.startswith("madmom")]
+    n_frames: dict[str, int] = {}
+    true_steps: dict[str, np.ndarray] = {}
     mels: dict[str, np.ndarray] = {}
-    model_pred: dict[str, np.ndarray] = {}
+    acts: dict[str, np.ndarray] = {}
+    events: dict[str, dict[str, np.ndarray]] = {c: {} for c in counters}
+    rates: dict[str, dict[str, np.ndarray]] = {c: {} for c in counters if c.startswith("metronome")}  # their window counts
     for i, (run_id, rec) in enumerate(wanted.items()):
         say(f"{i + 1}/{len(wanted)} {run_id}")
         audio = load_audio(rec.audio)
-        n_frames = len(audio) // HOP_LENGTH
-        truth[run_id] = step_frames(load_steps(rec.steps), n_frames).astype(np.float64)
+        n_frames[run_id] = len(audio) // HOP_LENGTH
+        true_steps[run_id] = load_steps(rec.steps)
         if "onset" in counters:
             mels[run_id] = offline_log_mel(audio)
+        if madmoms:
+            acts[run_id] = madmom_activation(audio)
         if backend is not None and run_id in fold_of_scored:
             res = count_offline(backend, card, audio, keep=True)
-            model_pred[run_id] = density_frames(res.counted, n_frames, DENSITY_STRIDE)  # as counted: calibration included
-    preds: dict[str, dict[str, np.ndarray]] = {c: {} for c in counters}
-    extra: dict = {"metronome_spm": METRONOME_SPM, "folds": {}, **({"skipped": skipped} if skipped else {})}
-    grid = None
+            events["model"][run_id] = np.asarray(res.events, np.float64)
+    truth = {i: step_frames(true_steps[i], n_frames[i]) for i in wanted}
+    extra: dict = {"metronome_spm": METRONOME_SPM, "folds": {}, **({"skipped": "; ".join(notes)} if notes else {})}
+    onset_grid = None
     if "onset" in counters:
         say(f"onset grid over {len(mels)} runs")
-        grid = OnsetGrid(mels)
+        onset_grid = OnsetGrid(mels)
+    if madmoms:
+        say(f"{' and '.join(madmoms)} grids over {len(acts)} runs")
+    madmom_grids = {c: MadmomGrid(acts, n_frames, c) for c in madmoms}
+    window_frames = int(WINDOW_S * FRAMES_PER_SECOND)
     for k, train in sorted(train_of.items()) if need_train else [(None, [])]:
         test = [r for r in scored if k is None or r.fold == k]
         fx: dict = {}
+        seg_truth = {r.run_id: _segment_truth(truth[r.run_id]) for r in train}
         if "metronome-train" in counters:
             spm = train_cadence_spm([truth[r.run_id] for r in train])
             fx["metronome_train_spm"] = spm
             for r in test:
-                preds["metronome-train"][r.run_id] = metronome_frames(len(truth[r.run_id]), spm).astype(np.float64)
-        if grid is not None:
-            params, train_mae = grid.tune([r.run_id for r in train], {r.run_id: _segment_truth(truth[r.run_id]) for r in train},
-                                          int(WINDOW_S * FRAMES_PER_SECOND))
+                events["metronome-train"][r.run_id] = metronome_events(n_frames[r.run_id], spm)
+                rates["metronome-train"][r.run_id] = metronome_frames(n_frames[r.run_id], spm)
+        if onset_grid is not None:
+            params, train_mae = onset_grid.tune([r.run_id for r in train], seg_truth, window_frames)
             fx["onset_params"], fx["onset_train_mae"] = asdict(params), train_mae
             for r in test:
-                preds["onset"][r.run_id] = onset_frames(mels[r.run_id], params).astype(np.float64)
+                events["onset"][r.run_id] = onset_events(mels[r.run_id], params)
+        for c, g in madmom_grids.items():
+            params, train_mae = g.tune([r.run_id for r in train], seg_truth, window_frames)
+            fx[f"{c}_params"], fx[f"{c}_train_mae"] = asdict(params), train_mae
+            for r in test:
+                events[c][r.run_id] = g.events_of(r.run_id, params)
         if k is not None:
             extra["folds"][str(k)] = fx
     for r in scored:
         if "metronome" in counters:
-            preds["metronome"][r.run_id] = metronome_frames(len(truth[r.run_id])).astype(np.float64)
-        if "model" in counters:
-            preds["model"][r.run_id] = model_pred[r.run_id]
+            events["metronome"][r.run_id] = metronome_events(n_frames[r.run_id])
+            rates["metronome"][r.run_id] = metronome_frames(n_frames[r.run_id])
     sources = _sources(root)
     src = {r.run_id: sources.get(r.run_id) or r.session or "-" for r in scored}
     surf = {r.run_id: r.surface or "-" for r in scored}
 
+    def frames(c: str, i: str) -> np.ndarray:
+        return rates[c][i] if c in rates else step_frames(events[c][i], n_frames[i])
+
     def table(ids: list[str]) -> dict[str, Score]:
-        return {c: score([preds[c][i] for i in ids], [truth[i] for i in ids]) for c in counters}
+        return {c: score([events[c][i] for i in ids], [true_steps[i] for i in ids], [n_frames[i] for i in ids],
+                         [frames(c, i) for i in ids]) for c in counters}
 
     ids = [r.run_id for r in scored]
     runs = [{"run_id": i, "source": src[i], "surface": surf[i], "true": float(truth[i].sum()),
-             **{c: round(float(preds[c][i].sum()), 2) for c in counters}} for i in ids]
+             **{c: round(float(frames(c, i).sum()), 2) for c in counters}} for i in ids]
     by_source = {g: table([i for i in ids if src[i] == g]) for g in sorted(set(src.values()))}
     by_surface = {g: table([i for i in ids if surf[i] == g]) for g in sorted(set(surf.values()))}
     if card is not None:
-        extra["card"] = {"sha256": card.sha256, "calibrated": bool(card.calibration)}
+        extra["card"] = {"sha256": card.sha256, "counter": card.counter_params().to_dict()}
     extra["scored"] = "all labeled runs" if not folds else f"test split of fold(s) {', '.join(map(str, folds))}"
     return Report(str(root), str(artifact) if artifact else "", runs, table(ids), by_source, by_surface, extra)
 
@@ -219,18 +271,21 @@ def overall_table(report: Report, title: str = ""):
     from rich.table import Table
 
     t = Table(title=title or None)
-    for col in ("counter", "runs", "5-s MAE", "PCC", "total err % median", "total err % worst", "cadence MAE spm"):
+    for col in ("counter", "runs", "5-s MAE", "PCC", "total err % median", "total err % worst", "cadence MAE spm",
+                "step P", "step R", "step F", "timing err ms mean / median"):
         t.add_column(col, justify="left" if col == "counter" else "right", no_wrap=col == "counter")
     for c, s in report.overall.items():
-        t.add_row(c, str(s.n_runs), _f(s.mae), _f(s.pcc), _f(s.tce_median, 1), _f(s.tce_max, 1), _f(s.cadence_mae, 1))
+        t.add_row(c, str(s.n_runs), _f(s.mae), _f(s.pcc), _f(s.tce_median, 1), _f(s.tce_max, 1), _f(s.cadence_mae, 1),
+                  _f(s.step_precision), _f(s.step_recall), _f(s.step_f), f"{_f(s.timing_mae_ms, 1)} / {_f(s.timing_median_ms, 1)}")
+    t.caption = "per step: a predicted step within +-50 ms of a true one, one to one; timing error of the matched steps"
     return t
 
 
 def group_table(groups: dict[str, dict[str, Score]], what: str):
-    """A rich Table: one row per group, 5-s MAE and median total error of every counter."""
+    """A rich Table: one row per group, 5-s MAE, median total error and step F of every counter."""
     from rich.table import Table
 
-    t = Table(title=f"per {what}: 5-s MAE / median total-count error %")
+    t = Table(title=f"per {what}: 5-s MAE / median total-count error % / step F")
     t.add_column(what)
     t.add_column("runs", justify="right")
     counters = list(next(iter(groups.values()))) if groups else []
@@ -238,7 +293,7 @@ def group_table(groups: dict[str, dict[str, Score]], what: str):
         t.add_column(c, justify="right")
     for g, scores in groups.items():
         n = next(iter(scores.values())).n_runs if scores else 0
-        t.add_row(g, str(n), *(f"{_f(scores[c].mae, 2)} / {_f(scores[c].tce_median, 1)}" for c in counters))
+        t.add_row(g, str(n), *(f"{_f(scores[c].mae, 2)} / {_f(scores[c].tce_median, 1)} / {_f(scores[c].step_f, 2)}" for c in counters))
     return t
 
 
@@ -260,6 +315,6 @@ def write_to_card(report: Report, artifact: str | Path, key: str) -> Path:
         "dataset": root.name, "scored": report.extra.get("scored", ""), "runs": report.overall["model"].n_runs,
         "manifest_sha256": sha256_file(root / "manifest.csv"),
         **{name: {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else None) for k, v in asdict(sc).items()
-                  if k in ("mae", "pcc", "tce_median", "tce_max", "cadence_mae")} for name, sc in report.overall.items()},
+                  if k in CARD_METRICS} for name, sc in report.overall.items()},
     }
     return write_card(card, artifact)

@@ -25,7 +25,7 @@ PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 OPTIMIZERS = ("auto", "adam", "adamw", "sgd")
-TARGETS = ("count", "density")
+TARGETS = ("frames", "count")
 
 
 class ConfigError(ValueError):
@@ -53,9 +53,9 @@ class TrainConfig:
     # windows and targets
     window_s: float = float(EVAL_WINDOW_S)  # the paper's 5-s windows, (1, 64, 500)
     train_hop_s: float | None = None  # None: non-overlapping training windows, as the paper
-    target: str = "count"  # "count": the weak window count (MSE); "density": per-density-frame targets
+    target: str = "frames"  # "frames": steps per output frame (shift-tolerant BCE); "count": the weak window count
 
-    # optimisation (paper: Adam 1e-3 for CNNs, AdamW 1e-4 for transformers, batch 32, MSE)
+    # optimisation (paper: Adam 1e-3 for CNNs, AdamW 1e-4 for transformers, batch 32)
     epochs: int = 100
     max_steps: int = 0  # stop after this many optimizer steps in total (0: no cap)
     batch_size: int = 32  # global: split evenly over DDP ranks

@@ -23,7 +23,7 @@ from train.data.features import WindowSet, fold_windows
 
 
 class WindowDataset(Dataset):
-    """``ds[i] -> (x (1, 64, W) float32, target)``; target () for counts, (W // 4,) for densities."""
+    """``ds[i] -> (x (1, 64, W) float32, target)``; target () for counts, (W // 4,) for step frames."""
 
     def __init__(self, windows: WindowSet, target: str | np.ndarray = "count"):
         self.windows = windows
@@ -33,12 +33,12 @@ class WindowDataset(Dataset):
                 if np.isnan(windows.counts).any():
                     raise ValueError("count targets need labeled runs; this window set has unlabeled ones")
                 targets = windows.counts.astype(np.float32)
-            elif target == "density":
+            elif target == "frames":
                 if w % DENSITY_STRIDE or windows.hop_frames % DENSITY_STRIDE:
-                    raise ValueError(f"density targets need window and hop in multiples of {DENSITY_STRIDE} frames, got {w} and {windows.hop_frames}")
+                    raise ValueError(f"step-frame targets need window and hop in multiples of {DENSITY_STRIDE} frames, got {w} and {windows.hop_frames}")
                 targets = np.stack([windows.window_frame_steps(i).reshape(-1, DENSITY_STRIDE).sum(axis=1) for i in range(len(windows))]) if len(windows) else np.zeros((0, w // DENSITY_STRIDE), np.float32)
             else:
-                raise ValueError(f"target {target!r}; expected 'count', 'density' or an array")
+                raise ValueError(f"target {target!r}; expected 'frames', 'count' or an array")
         else:
             targets = np.asarray(target, dtype=np.float32)
             if targets.shape not in ((len(windows),), (len(windows), w // DENSITY_STRIDE)):

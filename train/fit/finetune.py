@@ -2,9 +2,11 @@
 
 The own runs come from ``footfall data import-imu`` (labels from the phone's accelerometer). One
 or more runs are held out; the student is scored on them (the paper's 5-s windows, MAE) before
-and after. Training is a short, plain loop sized for a laptop CPU: windows of the student's own
-length from the other runs, MSE on the step count of every 1-s segment (the labels are exact
-where they exist: masked stretches were cut out by the importer), AdamW at a small learning rate,
+and after (the paper's 5-s windows, MAE of the counted step events). Training is a short, plain
+loop sized for a laptop CPU: windows of the student's own length from the other runs, the
+shift-tolerant BCE of its step-onset logits against the true step frames
+(:class:`train.fit.losses.ShiftTolerantBCE`, as a teacher learns; the labels are exact where they
+exist: masked stretches were cut out by the importer), AdamW at a small learning rate,
 batch-norm statistics frozen (a few minutes of audio cannot re-estimate them). The result is a
 checkpoint like any other student (``footfall export`` takes it), with ``finetune`` in its extra.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +25,7 @@ import torch
 
 from edge.contract import DENSITY_FPS, DENSITY_STRIDE, EVAL_WINDOW_FRAMES, WINDOW_FRAMES
 from train.data.recordings import Recording, labeled, load_dataset
+from train.fit.losses import ShiftTolerantBCE
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,6 @@ class FinetuneConfig:
     epochs: int = 6
     lr: float = 3e-4
     batch_size: int = 16
-    segment_s: float = 1.0
     seed: int = 0
     threads: int = 0  # 0: torch's default
 
@@ -87,11 +90,11 @@ def _score(model, recs, data) -> tuple[float, float]:
 
 
 def _windows(recs: list[Recording], data: str, window_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every run cut into windows of the student's length at half-window hops -> (mel (N, 64, W), density targets (N, W // 4))."""
+    """Every run cut into windows of the student's length at half-window hops -> (mel (N, 64, W), steps per output frame (N, W // 4))."""
     from train.data.features import recording_features, step_frames
 
     mels, targets = [], []
-    hop = window_frames // 2
+    hop = window_frames // 2 // DENSITY_STRIDE * DENSITY_STRIDE  # whole output frames, so targets align with the audio
     for r in recs:
         mel, steps = recording_features(r, data)
         n = mel.shape[1]
@@ -110,12 +113,20 @@ def _freeze_bn(model: torch.nn.Module) -> None:
             m.eval()
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name one file (the same path, a symlink or a hard link)."""
+    return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+
+
 def finetune(cfg: FinetuneConfig, force: bool = False, progress=None) -> FinetuneResult:
     """Adapt ``cfg.init`` on the own runs of ``cfg.data``; held-out MAE before and after."""
     from train.models import load_checkpoint
     from train.models.registry import CheckpointError, save_checkpoint
 
     out = Path(cfg.out)
+    if _same_file(out, Path(cfg.init)):  # even with force: the model adapted from must survive
+        raise FinetuneError(f"--out {out} is the checkpoint it starts from ({cfg.init}); it is never overwritten, "
+                            "not even with --force: choose another --out")
     if out.exists() and not force:
         raise FinetuneError(f"{out} exists; choose another --out or pass --force")
     if cfg.threads:
@@ -132,14 +143,12 @@ def finetune(cfg: FinetuneConfig, force: bool = False, progress=None) -> Finetun
         raise FinetuneError(f"{cfg.data}: {len(recs)} labelled run(s); finetune needs one to train on and one to hold out")
     train_recs, held = _split(recs, list(cfg.holdout))
     window_frames = int(meta.get("window_frames") or WINDOW_FRAMES)
-    seg = int(round(cfg.segment_s * DENSITY_FPS))
     t_start = time.time()
     model.eval()
     before = _score(model, held, cfg.data)
     x, y = _windows(train_recs, cfg.data, window_frames)
-    n_seg = y.shape[1] // seg
-    y_seg = torch.from_numpy(y[:, : n_seg * seg].reshape(len(y), n_seg, seg).sum(-1))
-    x_t = torch.from_numpy(x)[:, None]  # (N, 1, 64, W)
+    x_t, y_t = torch.from_numpy(x)[:, None], torch.from_numpy(y)  # (N, 1, 64, W), (N, W // 4)
+    loss_fn = ShiftTolerantBCE()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=1e-4)
     gen = torch.Generator().manual_seed(cfg.seed)
     for epoch in range(cfg.epochs):
@@ -149,15 +158,13 @@ def finetune(cfg: FinetuneConfig, force: bool = False, progress=None) -> Finetun
         total = 0.0
         for i in range(0, len(order), cfg.batch_size):
             b = order[i : i + cfg.batch_size]
-            density = model(x_t[b])  # (B, W // 4)
-            pred = density[:, : n_seg * seg].reshape(len(b), n_seg, seg).sum(-1)
-            loss = torch.nn.functional.mse_loss(pred, y_seg[b])
+            loss = loss_fn(model(x_t[b]), y_t[b])  # logits (B, W // 4) against step frames
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(b)
         if progress:
-            progress(f"epoch {epoch + 1}/{cfg.epochs}: segment MSE {total / len(order):.4f}")
+            progress(f"epoch {epoch + 1}/{cfg.epochs}: step-frame BCE {total / len(order):.4f}")
     model.eval()
     after = _score(model, held, cfg.data)
     extra = {k: v for k, v in meta.items() if k not in ("name", "config", "version")}

@@ -49,6 +49,7 @@ from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Sampler
 
 from train.fit.config import ConfigError, TrainConfig, save_config
+from train.fit.losses import onset_loss, soft_counts
 from train.fit.dataset import WindowDataset
 from edge.util import atomic_open
 from train.models.registry import atomic_torch_save, load_payload
@@ -214,32 +215,26 @@ def convert_gloo_sync_batchnorm(module: nn.Module, group: Any) -> nn.Module:
 # --------------------------------------------------------------------------- one step
 
 
-def window_loss(density: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """MSE on window counts (target (B,), the weak label) or on density frames (target (B, T'))."""
-    if target.dim() == 1:
-        return F.mse_loss(density.sum(dim=-1), target)
-    return F.mse_loss(density, target)
-
-
 def train_step(
     model: nn.Module,
     batch: tuple[torch.Tensor, torch.Tensor],
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
     precision: str,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = window_loss,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = onset_loss,
     grad_clip: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step; precision is ``fp32``, ``bf16`` or ``fp16`` (autocast; fp16 with loss scaling).
 
     ``batch`` = (x (B, 1, 64, T), target (B,) or (B, T // 4)) on the model's device. Returns the
-    detached loss and the predicted window counts (B,), without synchronising the device.
+    detached loss and the expected window counts (B,) (sums of step probabilities), without
+    synchronising the device.
     """
     x, target = batch
     with torch.autocast(x.device.type, dtype=AUTOCAST_DTYPES.get(precision, torch.float32), enabled=precision in AUTOCAST_DTYPES):
-        density = model(x)  # (B, T // 4)
-    density = density.float()  # the loss in fp32 whatever the compute precision
-    loss = loss_fn(density, target)
+        logits = model(x)  # (B, T // 4)
+    logits = logits.float()  # the loss in fp32 whatever the compute precision
+    loss = loss_fn(logits, target)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     if grad_clip > 0:
@@ -247,7 +242,7 @@ def train_step(
         nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     scaler.step(optimizer)
     scaler.update()
-    return loss.detach(), density.detach().sum(dim=-1)
+    return loss.detach(), soft_counts(logits.detach())
 
 
 # --------------------------------------------------------------------------- optimisation
@@ -521,7 +516,7 @@ class WeightEMA:
 class Task:
     """What one kind of run plugs into :func:`fit`: its data, its loss, what its checkpoints say.
 
-    A teacher (:func:`teacher_task`) learns weak window counts with :func:`window_loss`; a student
+    A teacher (:func:`teacher_task`) learns step frames (or weak counts) with :func:`~train.fit.losses.onset_loss`; a student
     (``train.distill.student.student_task``) learns PSL segment targets with ``train.distill.student.PackedLoss``,
     with its batches augmented and its weights averaged. The rest (schedule, DDP, validation on
     whole windows, checkpoints, resume) is the loop's and the same for both.
@@ -530,7 +525,7 @@ class Task:
     train_ds: Any  # a map-style dataset: ds[i] -> (x (1, 64, W), target), target as ``loss_fn`` reads it
     val_ds: WindowDataset  # validation windows with their true counts (model selection)
     summary: str  # what is trained on what: the start of the run's first log line
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = window_loss  # (density (B, T'), target batch) -> loss
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = onset_loss  # (logits (B, T'), target batch) -> loss
     true_counts: Callable[[torch.Tensor], torch.Tensor] | None = window_counts  # target batch -> counts (B,) for the train MAE; None: none
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # input batch on the device -> augmented (draws from checkpointed RNG)
     ema_decay: float = 0.0  # > 0: validate and keep a WeightEMA of the weights
@@ -561,7 +556,8 @@ def _load_datasets(cfg: TrainConfig) -> tuple[WindowDataset, WindowDataset]:
 
 
 def teacher_task(cfg: TrainConfig) -> Task:
-    """A teacher: the fold's windows with their weak counts (or density targets), MSE on counts."""
+    """A teacher: the fold's windows with their step frames (``target: frames``; shift-tolerant BCE)
+    or their weak counts (``target: count``; through the sum of the activation)."""
     train_ds, val_ds = _load_datasets(cfg)
     summary = f"{cfg.model} on fold {cfg.fold}: {len(train_ds)} train / {len(val_ds)} val windows of {cfg.window_s:g} s"
     return Task(train_ds, val_ds, summary, windows={"window_s": cfg.window_frames}, best_extra={"fold": cfg.fold, "data": cfg.data, "train_config": cfg.to_dict()})

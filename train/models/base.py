@@ -36,19 +36,19 @@ class DensityConfig:
 
     n_mels: mel bands of the input (the front end gives 64; fewer only in tests).
     dropout: before the output layer (and elsewhere where a model says so).
-    out_bias: initial bias of the output layer, before the final ReLU: 0.1 steps per density frame
-        is 2.5 steps/s, a typical running cadence, and keeps every output unit alive at start.
+    out_bias: initial bias of the output logit: -2 is a step probability of 0.12 per 40-ms
+        frame, 3 steps/s, a typical running cadence (a calibrated start for the BCE).
     centre_bands: subtract each mel band's mean over the window before ``bn0``. A gain change of
         the input adds the same constant to every log-mel value, and a static microphone colour
         (EQ) a constant per band: the centred input is blind to both, exactly, inside the graph
-        (the count cannot depend on loudness). Off by default: checkpoints without it load as
-        they were trained.
+        (the count cannot depend on loudness). On by default (the level contract); off only for
+        ablations.
     """
 
     n_mels: int = N_MELS
     dropout: float = 0.2
-    out_bias: float = 0.1
-    centre_bands: bool = False
+    out_bias: float = -2.0
+    centre_bands: bool = True
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -57,8 +57,8 @@ class DensityConfig:
             raise ConfigError(f"n_mels must be >= 1, got {self.n_mels}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.out_bias <= 0.0:
-            raise ConfigError(f"out_bias must be > 0 so that the final ReLU starts alive, got {self.out_bias}")
+        if not -20.0 <= self.out_bias <= 20.0:
+            raise ConfigError(f"out_bias is a logit and must be in [-20, 20], got {self.out_bias}")
 
 
 @dataclass
@@ -97,11 +97,12 @@ def width_channels(channels: int, width: float, divisor: int = 8) -> int:
 
 
 class DensityModel(nn.Module):
-    """Base class: (B, 1, n_mels, T) float32 log-mel -> (B, T // 4) non-negative step density.
+    """Base class: (B, 1, n_mels, T) float32 log-mel -> (B, T // 4) step-onset logits.
 
     Subclasses set ``config_class`` and are registered with ``@register_model(name)``, which also
     sets ``name``. ``T`` must be a multiple of ``time_multiple``; the output then has exactly
-    ``T // DENSITY_STRIDE`` frames at 25 frames/s and its sum over a window is the step count.
+    ``T // DENSITY_STRIDE`` frames at 25 frames/s; ``sigmoid`` of a frame is the probability that
+    a step lands in it (the counter picks peaks of it: ``edge.counter``).
     """
 
     name: ClassVar[str] = ""

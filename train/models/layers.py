@@ -114,12 +114,12 @@ class TemporalResidual(nn.Module):
 
 
 class DensityHead(nn.Module):
-    """(B, C, F, T') features at 25 frames/s -> (B, T') non-negative step density.
+    """(B, C, F, T') features at 25 frames/s -> (B, T') step-onset logits.
 
     Frequency collapse (mean), a 1x1 projection to ``channels``, one residual dilated temporal
     conv per entry of ``dilations`` (local context: a few steps either side), dropout, a 1x1 conv
-    to one channel whose bias starts at ``out_bias``, and a final ReLU (fuses into XNNPACK int8
-    kernels; no softplus or sigmoid in the graph).
+    to one channel whose bias starts at ``out_bias``: a logit, no sigmoid in the graph (the
+    counter applies it, the loss works on logits).
     """
 
     def __init__(self, in_channels: int, channels: int, *, dilations: tuple[int, ...], kernel: int, dropout: float, out_bias: float) -> None:
@@ -144,7 +144,7 @@ class DensityHead(nn.Module):
 
     def reset_parameters(self) -> None:
         """Call after the model-wide ``init_weights``: residual branches start as identities, and the
-        output starts at ~``out_bias`` everywhere (alive, near a typical cadence)."""
+        output starts at ~``out_bias`` everywhere (a typical cadence's step rate)."""
         for block in self.temporal:
             nn.init.zeros_(block.bn.weight)
         nn.init.normal_(self.out.weight, std=1e-3)
@@ -152,5 +152,5 @@ class DensityHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.temporal(self.project(collapse_frequency(x)))  # (B, H, 1, T')
-        x = F.relu(self.out(self.dropout(x)))  # (B, 1, 1, T')
+        x = self.out(self.dropout(x))  # (B, 1, 1, T') logits
         return x.flatten(1)  # (B, T')

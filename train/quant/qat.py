@@ -7,8 +7,8 @@ QAT (:func:`quantize_student`):
 1. export the fp32 student (train mode) at its fixed window, batch dimension dynamic;
 2. ``prepare_qat_pt2e``: fake-quantize weights and activations; conv + BatchNorm pairs become
    the QAT conv-bn pattern (BN statistics still move);
-3. fine-tune on the student's own targets (PSL segment counts, the same loss and data as
-   :mod:`train.distill.student`) at a small learning rate; after ``freeze_bn_epoch`` epochs the BN
+3. fine-tune on the student's own targets (the teacher's step probabilities and the true step
+   frames: the same data and loss as :mod:`train.distill.student`) at a small learning rate; after ``freeze_bn_epoch`` epochs the BN
    statistics are frozen (the graph moved to eval mode, gradients still flow), after
    ``freeze_observer_epoch`` the quantization ranges too;
 4. ``convert_pt2e``: BN folded into the conv weights, real quantize/dequantize pairs;
@@ -22,18 +22,19 @@ File format (what ``export/`` consumes): a ``torch.export`` program saved with
 
     ep = torch.export.load("qat_int8.pt2", extra_files={"footfall.json": ""})
     meta = json.loads(extra_files["footfall.json"])      # also in qat_int8.pt2.json beside it
-    y = ep.module()(x)        # x (B, 1, 64, meta["window_frames"]) float32 log-mel -> (B, W // 4)
+    y = ep.module()(x)        # x (B, 1, 64, meta["window_frames"]) float32 log-mel -> (B, W // 4) step-onset logits
 
 The graph holds ``quantized_decomposed`` quantize/dequantize ops around the convs (the form
 ``to_edge_transform_and_lower`` + ``XnnpackPartitioner`` turns into int8 XNNPACK kernels, and
 ``litert-torch`` converts); its time length is fixed at the student's window (MobileNetV2 does
 not lower with a dynamic T), its batch is dynamic (re-export at batch 1 for a ``.pte``).
-The metadata says what the model is (name, config, window/hop, density fps, params, MACs), how it
-was quantized, from which checkpoint and data, and its accuracy next to the fp32 student's.
+The metadata says what the model is (name, config, window/hop, output frame rate, params, MACs),
+how it was quantized, from which checkpoint and data, and its accuracy next to the fp32 student's.
 
 Accuracy is compared at the student's streaming window (fixed-T graphs cannot run 5-s windows
-whole): each run is counted with the edge runtime's streaming alignment and scored on the
-paper's 5-s windows of the test runs (``train.distill.student.evaluate(..., stream=True)``).
+whole): each run's steps are the events of the logits the edge runtime's streaming alignment
+commits, scored on the paper's 5-s windows of the test runs
+(``train.distill.student.evaluate(..., stream=True)``).
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ from typing import Any, Callable
 
 import torch
 
+from edge.contract import DENSITY_FPS
 from train.fit.config import ConfigError
-from train.distill.student import DistillConfig, build_distill_data, evaluate
+from train.distill.student import DistillConfig, PackedLoss, build_distill_data, evaluate
 from edge.util import atomic_path, jsonable, tool_versions, write_json
 
 log = logging.getLogger("footfall.qat")
@@ -167,9 +169,8 @@ def _load_student(cfg: QATConfig) -> tuple[torch.nn.Module, dict, DistillConfig]
 
 
 def _train_loader(dcfg: DistillConfig, seed: int):
-    ds = build_distill_data(dcfg.data, dcfg.fold, "train", dcfg.labels, dcfg.segment_s, dcfg.psl or None, dcfg.window_frames,
-                            dcfg.hop_frames, dcfg.alpha, dcfg.unlabeled, dcfg.n_folds,
-                            quiet_fraction=dcfg.quiet_fraction, seed=dcfg.seed, extra=dcfg.extra_sources())
+    ds = build_distill_data(dcfg.data, dcfg.fold, "train", dcfg.labels, dcfg.psl or None, dcfg.window_frames, dcfg.hop_frames,
+                            dcfg.unlabeled, dcfg.n_folds, quiet_fraction=dcfg.quiet_fraction, seed=dcfg.seed, extra=dcfg.extra_sources())
     loader = torch.utils.data.DataLoader(ds, batch_size=dcfg.batch_size, shuffle=True, drop_last=True,
                                          generator=torch.Generator().manual_seed(seed))
     return ds, loader
@@ -215,7 +216,7 @@ def run_qat(cfg: QATConfig) -> dict[str, Any]:
     seed_everything(cfg.seed)
     recs = {s: fold_recordings(dcfg.data, dcfg.fold, s, n_folds=dcfg.n_folds) for s in ("val", "test")}
     ds, loader = _train_loader(dcfg, cfg.seed)
-    loss_fn = ds.loss_fn()
+    loss_fn = PackedLoss(dcfg.alpha, dcfg.labels)
     base_meta = {
         "format": PT2E_FORMAT,
         "version": PT2E_VERSION,
@@ -223,12 +224,13 @@ def run_qat(cfg: QATConfig) -> dict[str, Any]:
                   "macs_per_second": macs_per_second(model, W), "time_multiple": model.time_multiple},
         "window_frames": W,
         "hop_frames": dcfg.stream_hop_frames,
-        "density_fps": 25.0,
+        "density_fps": float(DENSITY_FPS),  # output frames per second (the cards' key)
         "input_shape": [-1, 1, model.config.n_mels, W],  # -1: dynamic batch
         "student_checkpoint": str(Path(cfg.student).resolve()),
         "student_sha256": sha256_file(cfg.student),
-        "training_data": {"dataset": dcfg.data, "fold": dcfg.fold, "labels": dcfg.labels, "segment_s": dcfg.segment_s,
-                          "alpha": dcfg.alpha, "unlabeled": dcfg.unlabeled, "psl": dcfg.psl, "distill": meta.get("distill", {})},
+        "training_data": {"dataset": dcfg.data, "fold": dcfg.fold, "labels": dcfg.labels, "alpha": dcfg.alpha,
+                          "unlabeled": dcfg.unlabeled, "psl": dcfg.psl, "extra_train": dcfg.extra_roots,
+                          "distill": meta.get("distill", {})},
         "tools": _tools(),
     }
 
@@ -395,7 +397,7 @@ def _save(path: Path, graph: torch.nn.Module, window_frames: int, n_mels: int, m
 
 
 def load_quantized(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """A saved int8 graph -> (callable module (B, 1, 64, W) -> (B, W // 4), its metadata)."""
+    """A saved int8 graph -> (callable module (B, 1, 64, W) -> (B, W // 4) logits, its metadata)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such quantized model")

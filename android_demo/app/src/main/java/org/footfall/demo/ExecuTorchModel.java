@@ -1,13 +1,13 @@
 package org.footfall.demo;
 
-import org.footfall.core.DensityModel;
+import org.footfall.core.OnsetModel;
 import org.footfall.core.FrontEnd;
 import org.pytorch.executorch.EValue;
 import org.pytorch.executorch.Module;
 import org.pytorch.executorch.Tensor;
 
-/** A .pte step-density model run by the ExecuTorch Android runtime (XNNPACK delegate inside). */
-final class ExecuTorchModel implements DensityModel {
+/** A .pte step-onset model run by the ExecuTorch Android runtime (XNNPACK delegate inside). */
+final class ExecuTorchModel implements OnsetModel {
     private final Module module;
     private final long[] shape;
     private final int outLength;
@@ -27,11 +27,11 @@ final class ExecuTorchModel implements DensityModel {
     public float[] run(float[] logMel) {
         Tensor input = Tensor.fromBlob(logMel, shape); // contiguous (1, 1, 64, T) float32
         EValue[] outputs = module.forward(EValue.from(input));
-        float[] density = outputs[0].toTensor().getDataAsFloatArray();
-        if (density.length != outLength) {
-            throw new IllegalStateException("model returned " + density.length + " density frames, card says " + outLength);
+        float[] logits = outputs[0].toTensor().getDataAsFloatArray();
+        if (logits.length != outLength) {
+            throw new IllegalStateException("model returned " + logits.length + " logits, card says " + outLength);
         }
-        return density;
+        return logits;
     }
 
     @Override

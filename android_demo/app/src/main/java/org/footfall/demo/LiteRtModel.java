@@ -4,17 +4,17 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.MappedByteBuffer;
 import java.util.Arrays;
-import org.footfall.core.DensityModel;
+import org.footfall.core.OnsetModel;
 import org.footfall.core.FrontEnd;
 import org.tensorflow.lite.DataType;
 import org.tensorflow.lite.Interpreter;
 import org.tensorflow.lite.Tensor;
 
 /**
- * A .tflite step-density model run by LiteRT's Interpreter on the CPU. Handles int8 models whose
+ * A .tflite step-onset model run by LiteRT's Interpreter on the CPU. Handles int8 models whose
  * input/output tensors are themselves int8 by (de)quantizing with the tensors' own parameters.
  */
-final class LiteRtModel implements DensityModel {
+final class LiteRtModel implements OnsetModel {
     private final Interpreter interpreter;
     private final ByteBuffer input;
     private final ByteBuffer output;
@@ -73,15 +73,15 @@ final class LiteRtModel implements DensityModel {
         output.rewind();
         interpreter.run(input, output);
         output.rewind();
-        float[] density = new float[outLength];
+        float[] logits = new float[outLength];
         if (outType == DataType.FLOAT32) {
-            output.asFloatBuffer().get(density);
+            output.asFloatBuffer().get(logits);
         } else if (outType == DataType.INT8) {
-            for (int i = 0; i < outLength; i++) density[i] = (output.get() - outZero) * outScale;
+            for (int i = 0; i < outLength; i++) logits[i] = (output.get() - outZero) * outScale;
         } else {
             throw new IllegalStateException("unsupported tflite output type " + outType);
         }
-        return density;
+        return logits;
     }
 
     @Override

@@ -2,7 +2,7 @@ package org.footfall.demo;
 
 import java.util.List;
 import org.footfall.core.Alignment;
-import org.footfall.core.DensityModel;
+import org.footfall.core.OnsetModel;
 import org.footfall.core.FloatRingBuffer;
 import org.footfall.core.FrontEnd;
 import org.footfall.core.MelFilterbank;
@@ -12,7 +12,8 @@ import org.footfall.core.Update;
 
 /**
  * The live pipeline: microphone -> ring buffer -> (inference thread) log-mel -> model ->
- * density -> count and cadence, all in the plain-Java core except the capture and the model.
+ * step-onset logits -> step events, count and cadence, all in the plain-Java core except the
+ * capture and the model.
  */
 final class LiveCounter implements Runnable {
     interface Listener {
@@ -25,7 +26,7 @@ final class LiveCounter implements Runnable {
     /** 4 s of audio between the recorder and the inference thread. */
     static final int RING_SECONDS = 4;
 
-    private final DensityModel model;
+    private final OnsetModel model;
     private final StreamCounter counter;
     private final FloatRingBuffer ring = new FloatRingBuffer(RING_SECONDS * FrontEnd.SAMPLE_RATE);
     private final AudioCapture capture = new AudioCapture(ring);
@@ -34,7 +35,7 @@ final class LiveCounter implements Runnable {
     private Thread thread;
 
     /** {@code lowLatency}: the card's low-latency schedule when it has one (else its file schedule). */
-    LiveCounter(DensityModel model, MelFilterbank filters, ModelSpec spec, boolean lowLatency, Listener listener) {
+    LiveCounter(OnsetModel model, MelFilterbank filters, ModelSpec spec, boolean lowLatency, Listener listener) {
         this.model = model;
         this.counter = new StreamCounter(model, filters, spec, lowLatency);
         this.listener = listener;

@@ -15,8 +15,9 @@ import java.io.IOException;
 import java.util.List;
 import java.util.Locale;
 import org.footfall.core.Alignment;
-import org.footfall.core.DensityModel;
+import org.footfall.core.Counter;
 import org.footfall.core.MelFilterbank;
+import org.footfall.core.OnsetModel;
 import org.footfall.core.StreamCounter;
 import org.footfall.core.Update;
 
@@ -126,7 +127,7 @@ public class MainActivity extends Activity {
             try {
                 ModelFiles.Verified m = loadModel(usePte ? "pte" : "tflite");
                 MelFilterbank filters = ModelFiles.melFilters(getAssets());
-                DensityModel model = usePte
+                OnsetModel model = usePte
                         ? new ExecuTorchModel(m.file.getAbsolutePath(), m.spec.windowFrames, m.spec.densityStride())
                         : new LiteRtModel(ModelFiles.map(m.file), m.spec.windowFrames, m.spec.densityStride(), MODEL_THREADS);
                 counter = new LiveCounter(model, filters, m.spec, lowLatency, session);
@@ -186,10 +187,20 @@ public class MainActivity extends Activity {
         lowLatencyBox.setEnabled(enabled);
     }
 
+    /** A session's figures: audio, active time, mean and peak cadence ({@code edge-run}'s summary). */
+    private static String summary(StreamCounter counter) {
+        Double mean = counter.meanCadenceSpm();
+        Double peak = counter.peakCadenceSpm();
+        return String.format(Locale.ROOT, "%.1f s of audio, %d windows · active %.0f s", counter.audioSeconds(),
+                counter.windowsRun(), counter.activeSeconds())
+                + (mean == null ? "" : String.format(Locale.ROOT, " · mean %.0f spm", mean))
+                + (peak == null ? "" : String.format(Locale.ROOT, " · peak %.0f spm", peak));
+    }
+
     /** Receives one recording session's updates (on its inference thread) and shows them. */
     private final class Session implements LiveCounter.Listener {
         private final int countId; // the count this session adds to
-        private int steps = 0; // this session's rounded count, already in totalSteps (UI thread)
+        private int steps = 0; // this session's count, already in totalSteps (UI thread)
 
         Session(int countId) {
             this.countId = countId;
@@ -197,8 +208,12 @@ public class MainActivity extends Activity {
 
         @Override
         public void onUpdate(Update u, StreamCounter counter, long droppedSamples) {
-            final int sessionSteps = (int) Math.floor(u.steps + 0.5);
-            final String cadence = u.tFinal < 2.0 ? "–" : String.format(Locale.ROOT, "%.0f", u.cadenceSpm);
+            // the counter's own figures: after finish() they include the steps it still held
+            final int sessionSteps = counter.nEvents();
+            final Counter.CadenceState state = counter.cadenceState();
+            final String cadence = state == Counter.CadenceState.WARMING_UP ? "–"
+                    : state == Counter.CadenceState.NO_STEPS ? getString(R.string.no_steps)
+                    : String.format(Locale.ROOT, "%.0f", counter.shownCadence());
             final String status = String.format(Locale.ROOT, "%s · model %.1f ms (max %.1f) · lag %.2f s%s",
                     modelName, counter.meanLatencyMs(), counter.maxLatencyMs(), counter.audioSeconds() - u.tFinal,
                     droppedSamples > 0 ? String.format(Locale.ROOT, " · dropped %.1f s", droppedSamples / 16000.0) : "");
@@ -223,9 +238,7 @@ public class MainActivity extends Activity {
                     setBackendChoiceEnabled(true);
                 }
                 if (live != null || countId != MainActivity.this.countId) return; // a newer session speaks
-                statusView.setText(error != null ? "stopped: " + error
-                        : String.format(Locale.ROOT, "stopped · %.1f s of audio, %d windows",
-                                counter.audioSeconds(), counter.windowsRun()));
+                statusView.setText(error != null ? "stopped: " + error : "stopped · " + summary(counter));
             });
         }
     }

@@ -19,19 +19,16 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.footfall.core.Alignment;
-import org.footfall.core.Counter;
 import org.footfall.core.MelFilterbank;
 import org.footfall.core.ModelSpec;
-import org.footfall.core.RateCalibration;
 import org.json.JSONArray;
 import org.json.JSONException;
 import org.json.JSONObject;
 
 /**
  * Finds the bundled models among the app's assets, checks each against its model card the way
- * {@code edge-run} does (sha256, front end, shapes), and copies it to the app's files folder
- * (the runtimes open plain files).
+ * {@code edge-run} does (schema, output, sha256, front end, shapes, counter parameters), and
+ * copies it to the app's files folder (the runtimes open plain files).
  *
  * <p>Assets come from the Gradle property {@code footfallAssets} (default: the repository's
  * {@code edge/assets}); a model is any {@code NAME.pte} or {@code NAME.tflite} with a
@@ -101,6 +98,8 @@ final class ModelFiles {
             spec = parseCard(new String(readAll(in), StandardCharsets.UTF_8));
         } catch (JSONException e) {
             throw new IOException(name + CARD_SUFFIX + ": malformed model card (" + e.getMessage() + ")", e);
+        } catch (IllegalArgumentException e) { // e.g. a schema-1 card: "train and export the model again"
+            throw new IOException(name + CARD_SUFFIX + ": " + e.getMessage(), e);
         }
         File dst = new File(context.getFilesDir(), name);
         String digest;
@@ -114,58 +113,37 @@ final class ModelFiles {
         return new Verified(dst, spec);
     }
 
+    /**
+     * The card's JSON as a {@link ModelSpec} ({@link ModelSpec#fromCard} checks it as
+     * {@code edge.card.load_card} does).
+     *
+     * @throws JSONException if it is not JSON
+     * @throws IllegalArgumentException with the one-line reason if the card is refused (a
+     *     schema-1 card, a missing field, bad counter parameters or low-latency schedule)
+     */
     static ModelSpec parseCard(String json) throws JSONException {
-        JSONObject c = new JSONObject(json);
-        JSONArray shape = c.getJSONArray("input_shape");
-        int[] inputShape = new int[shape.length()];
-        for (int i = 0; i < inputShape.length; i++) inputShape[i] = shape.getInt(i);
-        Map<String, Object> frontend = new LinkedHashMap<>();
-        JSONObject fe = c.optJSONObject("frontend");
-        if (fe != null) {
-            for (Iterator<String> it = fe.keys(); it.hasNext(); ) {
-                String k = it.next();
-                frontend.put(k, fe.get(k));
-            }
+        return ModelSpec.fromCard(toMap(new JSONObject(json)));
+    }
+
+    /** org.json values as plain Java ones (Android's org.json has no toMap()); JSON null is null. */
+    private static Map<String, Object> toMap(JSONObject o) throws JSONException {
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (Iterator<String> it = o.keys(); it.hasNext(); ) {
+            String k = it.next();
+            m.put(k, plain(o.get(k)));
         }
-        RateCalibration calibration = null;
-        JSONObject cal = c.optJSONObject("calibration");
-        if (cal != null && cal.length() > 0) {
-            if (!"rate_gain".equals(cal.optString("kind"))) {
-                throw new JSONException("calibration kind '" + cal.optString("kind") + "' is not 'rate_gain'");
-            }
-            try {
-                calibration = new RateCalibration(cal.getDouble("centre_spm"), cal.getDouble("slope_per_spm"),
-                        cal.optDouble("window_s", Counter.CADENCE_WINDOW_S), cal.optDouble("gain_min", 0.5),
-                        cal.optDouble("gain_max", 1.5));
-            } catch (IllegalArgumentException e) {
-                throw new JSONException("bad calibration: " + e.getMessage());
-            }
+        return m;
+    }
+
+    private static Object plain(Object v) throws JSONException {
+        if (v instanceof JSONObject) return toMap((JSONObject) v);
+        if (v instanceof JSONArray) {
+            JSONArray a = (JSONArray) v;
+            List<Object> l = new ArrayList<>(a.length());
+            for (int i = 0; i < a.length(); i++) l.add(plain(a.get(i)));
+            return l;
         }
-        int llHop = 0;
-        int llLookahead = Alignment.CENTRE;
-        JSONObject ll = c.optJSONObject("low_latency");
-        if (ll != null && ll.length() > 0) {
-            llHop = ll.getInt("hop_frames");
-            if (llHop <= 0) {
-                throw new JSONException("bad low_latency: hop_frames " + llHop + " must be > 0");
-            }
-            if (ll.has("lookahead_frames") && !ll.isNull("lookahead_frames")) {
-                llLookahead = ll.getInt("lookahead_frames");
-            }
-        }
-        return new ModelSpec(
-                c.getString("artifact"),
-                c.getString("format"),
-                c.optString("precision", "?"),
-                c.getString("sha256"),
-                c.getInt("window_frames"),
-                c.getInt("hop_frames"),
-                c.getDouble("density_fps"),
-                inputShape,
-                frontend,
-                calibration,
-                llHop,
-                llLookahead);
+        return v == JSONObject.NULL ? null : v;
     }
 
     static MappedByteBuffer map(File file) throws IOException {

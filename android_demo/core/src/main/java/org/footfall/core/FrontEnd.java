@@ -15,8 +15,11 @@ public final class FrontEnd {
     public static final int N_MELS = 64;
     public static final double F_MIN = 20.0;
     public static final double F_MAX = SAMPLE_RATE / 2.0;
-    /** log(mel + LOG_EPS): floor at -13.8 for digital silence. */
-    public static final double LOG_EPS = 1e-6;
+    /**
+     * log(mel + LOG_EPS): floor at -27.6 for digital silence, far below any real sound, so a run
+     * 30 dB quieter than usual keeps its steps above the floor.
+     */
+    public static final double LOG_EPS = 1e-12;
 
     /** 100 front-end frames per second. */
     public static final int FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH;

@@ -5,7 +5,7 @@ package org.footfall.core;
  *
  * <p>One frame: {@code N_FFT} float32 samples widened to double, times a periodic Hann window,
  * FFT, power {@code re^2 + im^2} of the 257 rfft bins, times the frozen float32 mel filterbank
- * (in double), {@code log(mel + 1e-6)}, rounded to float32.
+ * (in double), {@code log(mel + LOG_EPS)}, rounded to float32.
  *
  * <p>Causal framing: frame {@code i} is the {@code N_FFT} samples that end at sample
  * {@code (i + 1) * HOP_LENGTH}; a stream starts with {@code HISTORY} zeros. So {@code n} samples

@@ -7,10 +7,19 @@ import java.util.Map;
 
 /**
  * What the runtime needs from a model card (contract 4; {@code edge/card.py}), and the same
- * checks {@code edge.card.verify_card} makes before a model may run. JSON parsing stays in the
- * app (org.json); this class takes plain values so it has no Android imports.
+ * checks {@code edge.card.load_card} and {@code verify_card} make before a model may run. JSON
+ * parsing stays in the app (org.json): {@link #fromCard} takes the card as plain maps, lists,
+ * numbers, strings and booleans, so this class has no Android imports.
  */
 public final class ModelSpec {
+    /** The card schema this runtime reads ({@code edge.contract.CARD_SCHEMA_VERSION}). */
+    public static final int SCHEMA = 2;
+    /** What the network gives per output frame ({@code edge.contract.OUTPUT_KIND}). */
+    public static final String OUTPUT_KIND = "step_onset_logit";
+    /** Why a schema-1 card is refused ({@code edge.card.SCHEMA_1}). */
+    public static final String SCHEMA_1 = "a schema-1 card: its model gives a step density, which this runtime no longer "
+            + "counts (schema " + SCHEMA + " models give step-onset logits); train and export the model again";
+
     public final String artifact;
     public final String format; // pte | tflite | onnx
     public final String precision;
@@ -20,31 +29,28 @@ public final class ModelSpec {
     public final double densityFps;
     public final int[] inputShape;
     public final Map<String, Object> frontend;
-    /** The card's rate calibration, or null when it has none. */
-    public final RateCalibration calibration;
+    /** The card's {@code schema} (1 for a card without one). */
+    public final int schema;
+    /** The card's {@code output}: what the network gives per output frame. */
+    public final String output;
+    /** The card's {@code counter} parameters (the defaults for an empty one). */
+    public final CounterParams counter;
     /** The card's low-latency schedule ({@code low_latency}): its hop, or 0 when it has none. */
     public final int lowLatencyHopFrames;
-    /** ... and its lookahead in front-end frames. */
+    /** ... and its lookahead in front-end frames ({@link Alignment#CENTRE}: the centre hop). */
     public final int lowLatencyLookaheadFrames;
 
+    /** A current card (schema {@value #SCHEMA}, step-onset logits) with the counter's defaults and no low-latency schedule. */
     public ModelSpec(String artifact, String format, String precision, String sha256, int windowFrames,
             int hopFrames, double densityFps, int[] inputShape, Map<String, Object> frontend) {
-        this(artifact, format, precision, sha256, windowFrames, hopFrames, densityFps, inputShape, frontend, null);
+        this(artifact, format, precision, sha256, windowFrames, hopFrames, densityFps, inputShape, frontend,
+                SCHEMA, OUTPUT_KIND, CounterParams.DEFAULTS, 0, Alignment.CENTRE);
     }
 
+    /** Every field ({@code lowLatencyHopFrames} 0: no low-latency schedule). */
     public ModelSpec(String artifact, String format, String precision, String sha256, int windowFrames,
-            int hopFrames, double densityFps, int[] inputShape, Map<String, Object> frontend,
-            RateCalibration calibration) {
-        this(artifact, format, precision, sha256, windowFrames, hopFrames, densityFps, inputShape, frontend, calibration, 0, 0);
-    }
-
-    /** With the card's low-latency schedule ({@code lowLatencyHopFrames} 0: none). */
-    public ModelSpec(String artifact, String format, String precision, String sha256, int windowFrames,
-            int hopFrames, double densityFps, int[] inputShape, Map<String, Object> frontend,
-            RateCalibration calibration, int lowLatencyHopFrames, int lowLatencyLookaheadFrames) {
-        this.lowLatencyHopFrames = lowLatencyHopFrames;
-        this.lowLatencyLookaheadFrames = lowLatencyLookaheadFrames;
-        this.calibration = calibration;
+            int hopFrames, double densityFps, int[] inputShape, Map<String, Object> frontend, int schema,
+            String output, CounterParams counter, int lowLatencyHopFrames, int lowLatencyLookaheadFrames) {
         this.artifact = artifact;
         this.format = format;
         this.precision = precision;
@@ -54,6 +60,113 @@ public final class ModelSpec {
         this.densityFps = densityFps;
         this.inputShape = inputShape.clone();
         this.frontend = new LinkedHashMap<>(frontend);
+        this.schema = schema;
+        this.output = output;
+        this.counter = counter;
+        this.lowLatencyHopFrames = lowLatencyHopFrames;
+        this.lowLatencyLookaheadFrames = lowLatencyLookaheadFrames;
+    }
+
+    /** Null when this runtime reads cards of {@code schema}, else the one-line reason it refuses them. */
+    public static String schemaProblem(int schema) {
+        if (schema == 1) return SCHEMA_1;
+        if (schema != SCHEMA) return "card schema " + schema + "; this runtime reads " + SCHEMA;
+        return null;
+    }
+
+    /**
+     * A card as parsed JSON: objects as {@code Map}, arrays as {@code List}, numbers as
+     * {@code Number}, JSON null as null. A card of another schema is refused first, with one
+     * message ({@link #schemaProblem}); a missing or malformed field, a bad {@code counter} or
+     * {@code low_latency} is an {@link IllegalArgumentException} naming it. Whether the model may
+     * run with its file is {@link #problems}.
+     */
+    public static ModelSpec fromCard(Map<String, ?> card) {
+        int schema = card.get("schema") == null ? 1 : whole(card, "schema"); // cards before schema 2 had none
+        String problem = schemaProblem(schema);
+        if (problem != null) throw new IllegalArgumentException(problem);
+        Object shape = card.get("input_shape");
+        if (!(shape instanceof List)) throw new IllegalArgumentException("card input_shape must be a list, got " + shape);
+        List<?> shapeList = (List<?>) shape;
+        int[] inputShape = new int[shapeList.size()];
+        for (int i = 0; i < inputShape.length; i++) {
+            Object v = shapeList.get(i);
+            if (!(v instanceof Number)) throw new IllegalArgumentException("card input_shape " + shape + " must hold numbers");
+            inputShape[i] = ((Number) v).intValue();
+        }
+        Map<String, Object> frontend = new LinkedHashMap<>();
+        Object fe = card.get("frontend");
+        if (fe instanceof Map) {
+            for (Map.Entry<?, ?> e : ((Map<?, ?>) fe).entrySet()) frontend.put(String.valueOf(e.getKey()), e.getValue());
+        }
+        Object output = card.containsKey("output") ? card.get("output") : OUTPUT_KIND;
+        CounterParams counter;
+        try {
+            counter = CounterParams.fromMap(object(card, "counter"));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("bad counter: " + e.getMessage(), e);
+        }
+        int llHop = 0;
+        int llLookahead = Alignment.CENTRE;
+        Map<String, ?> ll = object(card, "low_latency");
+        if (ll != null && !ll.isEmpty()) {
+            try {
+                llHop = whole(ll, "hop_frames");
+                if (llHop <= 0) throw new IllegalArgumentException("hop_frames " + llHop + " must be > 0");
+                if (ll.get("lookahead_frames") != null) llLookahead = whole(ll, "lookahead_frames");
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("bad low_latency: " + e.getMessage(), e);
+            }
+        }
+        return new ModelSpec(
+                text(card, "artifact"),
+                text(card, "format"),
+                card.get("precision") == null ? "?" : String.valueOf(card.get("precision")),
+                text(card, "sha256"),
+                whole(card, "window_frames"),
+                whole(card, "hop_frames"),
+                number(card, "density_fps"),
+                inputShape,
+                frontend,
+                schema,
+                String.valueOf(output),
+                counter,
+                llHop,
+                llLookahead);
+    }
+
+    private static Object field(Map<String, ?> m, String k) {
+        Object v = m.get(k);
+        if (v == null) throw new IllegalArgumentException("card has no '" + k + "'");
+        return v;
+    }
+
+    private static String text(Map<String, ?> m, String k) {
+        Object v = field(m, k);
+        if (!(v instanceof String)) throw new IllegalArgumentException(k + " must be a string, got " + v);
+        return (String) v;
+    }
+
+    private static double number(Map<String, ?> m, String k) {
+        Object v = field(m, k);
+        if (!(v instanceof Number)) throw new IllegalArgumentException(k + " must be a number, got " + v);
+        return ((Number) v).doubleValue();
+    }
+
+    private static int whole(Map<String, ?> m, String k) {
+        double v = number(m, k);
+        if (v != Math.rint(v) || Math.abs(v) > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(k + " must be a whole number, got " + m.get(k));
+        }
+        return (int) v;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, ?> object(Map<String, ?> m, String k) {
+        Object v = m.get(k);
+        if (v == null) return null;
+        if (!(v instanceof Map)) throw new IllegalArgumentException(k + " must be an object, got " + v);
+        return (Map<String, ?>) v;
     }
 
     public boolean hasLowLatency() {
@@ -72,7 +185,7 @@ public final class ModelSpec {
         return new Alignment(windowFrames, hopFrames, densityStride());
     }
 
-    /** Front-end frames per density frame (4 for 100 -> 25 frames/s). */
+    /** Front-end frames per output frame (4 for 100 -> 25 frames/s). */
     public int densityStride() {
         return (int) Math.round(FrontEnd.FRAMES_PER_SECOND / densityFps);
     }
@@ -105,6 +218,11 @@ public final class ModelSpec {
      */
     public List<String> problems(String fileName, String fileSha256) {
         List<String> out = new ArrayList<>();
+        String schemaProblem = schemaProblem(schema);
+        if (schemaProblem != null) { // nothing else in such a card means what this runtime expects
+            out.add(schemaProblem);
+            return out;
+        }
         if (!artifact.equals(fileName)) {
             out.add("card is for '" + artifact + "', not '" + fileName + "'");
         }
@@ -114,6 +232,12 @@ public final class ModelSpec {
         }
         if (fileSha256 != null && !fileSha256.equalsIgnoreCase(sha256)) {
             out.add("sha256 mismatch: the artifact was changed or corrupted");
+        }
+        if (!OUTPUT_KIND.equals(output)) {
+            out.add("card output '" + output + "'; this runtime counts '" + OUTPUT_KIND + "'");
+        }
+        if (densityFps != Counter.DENSITY_FPS) {
+            out.add("card density_fps " + densityFps + " != this runtime's " + Counter.DENSITY_FPS + " frames/s");
         }
         for (Map.Entry<String, Object> e : runtimeFrontend().entrySet()) {
             Object theirs = frontend.get(e.getKey());

@@ -10,15 +10,16 @@ import java.util.List;
  * <p>Each block goes through the incremental front end ({@link StreamingLogMel}: only the frames
  * the block completes are computed) into a fixed {@link FrameRing} of {@code W + 4} frames; each
  * time a whole window is held (every hop) the model runs on it and the {@link Counter} commits
- * the density frames the {@link Alignment} assigns to that window. {@link #finish()} runs the
- * end-of-stream tail window. Streaming a recording in blocks of any size commits exactly the
- * density frames, from exactly the windows, that the Python runtime commits.
+ * the step-onset logits the {@link Alignment} assigns to that window and turns them into step
+ * events. {@link #finish()} runs the end-of-stream tail window. Streaming a recording in blocks
+ * of any size commits exactly the logits, from exactly the windows, that the Python runtime
+ * commits, and counts the same steps at the same times.
  *
  * <p>Single-threaded: call push/finish from one thread (the app's inference thread). Memory is
- * fixed once built; nothing but the returned updates is allocated per block.
+ * fixed once built; nothing but the returned updates and event times is allocated per block.
  */
 public final class StreamCounter {
-    private final DensityModel model;
+    private final OnsetModel model;
     private final Alignment align;
     private final StreamingLogMel frontend;
     private final FrameRing ring;
@@ -33,22 +34,18 @@ public final class StreamCounter {
     private List<Update> pending; // updates of the block being pushed
     private Exception modelError;
 
-    public StreamCounter(DensityModel model, MelFilterbank filters, int windowFrames, int hopFrames) {
-        this(model, filters, windowFrames, hopFrames, null);
+    /** A window every {@code hopFrames}, its centre hop committed, the counter's default parameters. */
+    public StreamCounter(OnsetModel model, MelFilterbank filters, int windowFrames, int hopFrames) {
+        this(model, filters, new Alignment(windowFrames, hopFrames, Counter.DENSITY_STRIDE), CounterParams.DEFAULTS);
     }
 
-    /** With the model card's rate calibration ({@code null}: none). */
-    public StreamCounter(DensityModel model, MelFilterbank filters, int windowFrames, int hopFrames, RateCalibration calibration) {
-        this(model, filters, new Alignment(windowFrames, hopFrames, Counter.DENSITY_STRIDE), calibration);
-    }
-
-    /** On any schedule (a hop and a lookahead; {@code edge.stream.StreamCounter(..., align=)}). */
-    public StreamCounter(DensityModel model, MelFilterbank filters, Alignment align, RateCalibration calibration) {
+    /** On any schedule (a hop and a lookahead; {@code edge.stream.StreamCounter(..., align=)}) with the card's counter parameters. */
+    public StreamCounter(OnsetModel model, MelFilterbank filters, Alignment align, CounterParams params) {
         if (align.stride != Counter.DENSITY_STRIDE) {
             throw new IllegalArgumentException("density stride " + align.stride + " != the counter's " + Counter.DENSITY_STRIDE);
         }
         this.model = model;
-        this.counter = new Counter(calibration);
+        this.counter = new Counter(params);
         this.align = align;
         this.frontend = new StreamingLogMel(filters);
         this.ring = new FrameRing(FrontEnd.N_MELS, align.windowFrames + Counter.DENSITY_STRIDE);
@@ -56,16 +53,16 @@ public final class StreamCounter {
     }
 
     /** From a verified model card, on its file schedule (a window every {@code hop_frames}, centre hop). */
-    public StreamCounter(DensityModel model, MelFilterbank filters, ModelSpec spec) {
+    public StreamCounter(OnsetModel model, MelFilterbank filters, ModelSpec spec) {
         this(model, filters, spec, false);
     }
 
     /**
      * From a verified model card; {@code lowLatency}: on the card's low-latency schedule when it
-     * has one (a step counted within about half a second; {@code edge-run --low-latency}).
+     * has one (a shorter hop and lookahead: steps counted sooner; {@code edge-run --low-latency}).
      */
-    public StreamCounter(DensityModel model, MelFilterbank filters, ModelSpec spec, boolean lowLatency) {
-        this(model, filters, spec.alignment(lowLatency), spec.calibration);
+    public StreamCounter(OnsetModel model, MelFilterbank filters, ModelSpec spec, boolean lowLatency) {
+        this(model, filters, spec.alignment(lowLatency), spec.counter);
     }
 
     public Alignment alignment() {
@@ -123,9 +120,11 @@ public final class StreamCounter {
     }
 
     /**
-     * End of stream: run the tail window (if any density frames are left), emit the steps still
-     * waiting for their peak, and freeze. The flushed events join the tail window's update, or
-     * come in an update of their own (no model run) when there was no tail window.
+     * End of stream: run the tail window (if any output frames are left), count what the counter
+     * still holds ({@link Counter#flush()}) and freeze. As in {@code edge.stream}, the flushed
+     * events join the tail window's update (with the final count and cadence), or
+     * come in an update of their own (no model run) when there was no tail window; the final
+     * figures are {@link #steps()}, {@link #nEvents()}, {@link #activeSeconds()} and the cadences.
      */
     public List<Update> finish() throws Exception {
         List<Update> out = new ArrayList<>();
@@ -142,7 +141,7 @@ public final class StreamCounter {
             Update u = out.remove(0);
             double[] ev = java.util.Arrays.copyOf(u.events, u.events.length + flushed.length);
             System.arraycopy(flushed, 0, ev, u.events.length, flushed.length);
-            out.add(new Update(u.window, u.startFrame, u.lo, u.hi, u.t, u.tFinal, u.steps, u.cadenceSpm, u.latencyMs, ev, true));
+            out.add(new Update(u.window, u.startFrame, u.lo, u.hi, u.t, u.tFinal, counter.steps(), counter.cadenceSpm(), u.latencyMs, ev, true));
         } else if (flushed.length > 0) {
             out.add(new Update(windows, ring.written(), 0, 0, t, counter.tFinal(), counter.steps(), counter.cadenceSpm(), 0.0, flushed, true));
         }
@@ -162,7 +161,7 @@ public final class StreamCounter {
         float[] d = model.run(x);
         double ms = (System.nanoTime() - t0) / 1e6;
         if (d == null || d.length != align.windowD()) {
-            throw new IllegalStateException("model returned density of length " + (d == null ? "null" : d.length)
+            throw new IllegalStateException("model returned " + (d == null ? "null" : d.length + " logits")
                     + ", expected " + align.windowD());
         }
         latencyTotalMs += ms;
@@ -173,6 +172,7 @@ public final class StreamCounter {
 
     // ---- results ----
 
+    /** The count so far (all of it after {@link #finish()}). */
     public double steps() {
         return counter.steps();
     }
@@ -183,6 +183,34 @@ public final class StreamCounter {
 
     public double cadenceSpm() {
         return counter.cadenceSpm();
+    }
+
+    /** The cadence a runner is shown, or null while warming up or while no steps run. */
+    public Double shownCadence() {
+        return counter.shownCadence();
+    }
+
+    public Counter.CadenceState cadenceState() {
+        return counter.cadenceState();
+    }
+
+    /** Active time (s) of the closed activity bins (all of them after {@link #finish()}). */
+    public double activeSeconds() {
+        return counter.activeSeconds();
+    }
+
+    /** Steps per active minute, or null before any active bin. */
+    public Double meanCadenceSpm() {
+        return counter.meanCadence();
+    }
+
+    /** The highest cadence shown, or null. */
+    public Double peakCadenceSpm() {
+        return counter.peakCadence();
+    }
+
+    public CounterParams counterParams() {
+        return counter.params();
     }
 
     public double tFinal() {

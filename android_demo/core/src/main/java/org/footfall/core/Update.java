@@ -9,20 +9,20 @@ public final class Update {
      * flushed step events) has {@code lo == hi == 0} and {@code latencyMs == 0}.
      */
     public final long startFrame;
-    /** Local density range [lo, hi) the window committed. */
+    /** Local output-frame range [lo, hi) of logits the window committed. */
     public final int lo;
     public final int hi;
     /** Audio seconds consumed when this window ran. */
     public final double t;
     /** The count is final up to this audio time (s). */
     public final double tFinal;
-    /** Cumulative count up to tFinal. */
+    /** Step events counted so far (a train's first steps are counted once the train is confirmed). */
     public final double steps;
-    /** Steps per minute over the last 10 s up to tFinal. */
+    /** The current cadence: 60 / the local step period while a train runs, else 0 ({@link Counter#cadenceSpm()}). */
     public final double cadenceSpm;
     /** Model inference time of this window. */
     public final double latencyMs;
-    /** Times (s) of the steps emitted by this window (a step is emitted once its bump has peaked). */
+    /** Times (s) of the steps this window counted (a train's first steps and filled gaps late, with their times). */
     public final double[] events;
     /** The end-of-stream window. */
     public final boolean tail;

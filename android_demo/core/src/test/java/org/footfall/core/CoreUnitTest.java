@@ -7,6 +7,9 @@ import static org.junit.Assert.assertNull;
 import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.fail;
 
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.Test;
@@ -99,38 +102,123 @@ public class CoreUnitTest {
         new Alignment(200, 50);
     }
 
+    /** One frame per 40 ms; {@code v} at the given frames, {@code -6} elsewhere. */
+    private static float[] logits(int n, int[] at, float[] v) {
+        float[] x = new float[n];
+        Arrays.fill(x, -6f);
+        for (int i = 0; i < at.length; i++) x[at[i]] = v[i];
+        return x;
+    }
+
+    private static final CounterParams ONE_STEP_TRAINS = new CounterParams(0.5, 0.25, 1, 1.25, true, 0.2);
+
     @Test
-    public void counterEventsAtHalfSteps() {
-        Counter c = new Counter();
-        float[] d = new float[25];
-        d[3] = 0.3f;
-        d[5] = 0.4f; // crosses 0.5 here: one event at the peak frame 5
-        d[10] = 1.0f; // 1.7: crosses 1.5, event at frame 10
-        double[] ev = c.commit(d);
-        assertEquals(2, ev.length);
-        assertEquals((5 + 0.5) / 25, ev[0], 0.0);
-        assertEquals((10 + 0.5) / 25, ev[1], 0.0);
-        assertEquals((double) 0.3f + (double) 0.4f + (double) 1.0f, c.steps(), 0.0);
-        assertEquals(1.0, c.tFinal(), 0.0);
-        assertEquals(c.steps() * 60, c.cadenceSpm(), 1e-12); // 1 s committed
-        assertEquals(0.0, new Counter().cadenceSpm(), 0.0);
+    public void counterPlacesAPeakByItsParabola() {
+        Counter c = new Counter(ONE_STEP_TRAINS);
+        // frames 9, 10, 11 = 1, 3, 2: vertex at 10 + 0.5 * (1 - 2) / (1 - 6 + 2) = 10 + 1/6
+        double[] ev = c.commit(logits(30, new int[] {9, 10, 11}, new float[] {1f, 3f, 2f}));
+        assertArrayEquals(new double[] {(10 - 1 + 1 + 0.5 + 0.5 * (1.0 - 2.0) / (1.0 - 6.0 + 2.0)) / 25}, ev, 0.0);
+        assertEquals(30, c.frames());
+        assertEquals(1.2, c.tFinal(), 0.0);
+        // a plateau: the first of two equal frames is the peak ("not lower than the next")
+        Counter d = new Counter(ONE_STEP_TRAINS);
+        assertArrayEquals(new double[] {(5 + 0.5 + 0.5) / 25}, d.commit(logits(30, new int[] {5, 6}, new float[] {2f, 2f})), 0.0);
+        // a logit exactly at the threshold's (0 for p 0.5) is a peak; just under it is not
+        assertEquals(1, new Counter(ONE_STEP_TRAINS).commit(logits(30, new int[] {5}, new float[] {0f})).length);
+        assertEquals(0, new Counter(ONE_STEP_TRAINS).commit(logits(30, new int[] {5}, new float[] {-1e-6f})).length);
     }
 
     @Test
-    public void counterWaitsForThePeakAndFlushes() {
-        Counter c = new Counter();
-        assertEquals(0, c.commit(new float[] {0f, 0.2f, 0.5f, 0.7f}).length); // crosses 0.5 while rising
-        assertEquals(1, c.pending());
-        assertEquals(0, c.commit(new float[] {0.9f}).length); // 2.3: a second crossing, still rising
-        assertEquals(2, c.pending());
-        assertArrayEquals(new double[] {4.5 / 25, 4.5 / 25}, c.flush(), 0.0); // both at the top frame
-        assertEquals(2, c.nEvents());
-        assertEquals((int) Math.floor(c.steps() + 0.5), c.nEvents());
+    public void counterKeepsTheHigherOfTwoClosePeaksAndWaitsForIt() {
+        Counter c = new Counter(ONE_STEP_TRAINS);
+        // peaks 0.2 s apart (< 0.25 s): the higher, the second, stays; final 0.25 s after it
+        float[] x = logits(40, new int[] {10, 15}, new float[] {2f, 3f});
+        assertEquals(0, c.commit(x, 0, 21).length); // frame 20 committed: 0.2 s after the peak at 15.5
+        assertArrayEquals(new double[] {15.5 / 25}, c.commit(x, 21, 23), 0.0); // frame 22: 0.26 s after it
         assertEquals(0, c.flush().length);
+        assertEquals(1, c.nEvents());
+    }
 
-        Counter d = new Counter();
-        assertArrayEquals(new double[] {1.5 / 25}, d.commit(new float[] {0f, 0.6f, 0.2f}), 0.0); // peaked at frame 1
-        assertEquals(0, d.pending());
+    @Test
+    public void counterCountsTrainsOnlyAndFillsMissedSteps() {
+        // default parameters: 4 steps at most 1.25 s apart make a train; a lone knock counts nothing
+        int[] at = {10, 50, 59, 68, 77, 86, 95, /* 104 missing */ 113, 122, 131, /* 140, 149 missing */ 158, 167};
+        float[] v = new float[at.length];
+        Arrays.fill(v, 3f);
+        Counter c = new Counter();
+        double[] ev = concat(c.commit(logits(200, at, v)), c.flush());
+        assertEquals(at.length - 1 + 3, ev.length); // the knock at frame 10 out, three missed steps in
+        assertEquals(c.nEvents(), ev.length);
+        assertEquals(50.5 / 25, ev[0], 0.0);
+        assertEquals(95.5 / 25 + (113.5 / 25 - 95.5 / 25) * 1 / 2, ev[6], 0.0); // evenly between its neighbours
+        assertEquals(9 * 0.04, c.period(), 1e-12);
+        assertEquals(60 / 0.36, c.cadenceSpm(), 1e-9);
+        assertEquals(Counter.CadenceState.STEPS, c.cadenceState());
+        // without the cadence prior the gaps stay gaps; 2-step trains count the knock's neighbours
+        Counter noFill = new Counter(new CounterParams(0.5, 0.25, 4, 1.25, false, 0.2));
+        assertEquals(at.length - 1, concat(noFill.commit(logits(200, at, v)), noFill.flush()).length);
+        // three steps are not a train of four
+        Counter three = new Counter();
+        assertEquals(0, concat(three.commit(logits(100, new int[] {10, 19, 28}, new float[] {3f, 3f, 3f})), three.flush()).length);
+    }
+
+    @Test
+    public void counterFiguresOfARun() {
+        int[] at = new int[60];
+        float[] v = new float[at.length];
+        for (int i = 0; i < at.length; i++) {
+            at[i] = 10 + 9 * i; // 166.7 spm for 21.6 s
+            v[i] = 3f;
+        }
+        Counter c = new Counter();
+        assertEquals(Counter.CadenceState.WARMING_UP, c.cadenceState());
+        assertNull(c.meanCadence());
+        assertNull(c.peakCadence());
+        c.commit(logits(800, at, v));
+        c.flush();
+        assertEquals(60, c.nEvents());
+        assertEquals(Counter.CadenceState.NO_STEPS, c.cadenceState()); // 10 s after the last step
+        assertEquals(0.0, c.cadenceSpm(), 0.0);
+        assertEquals(60 / 0.36, c.peakCadence(), 1e-9);
+        assertEquals(c.activeSteps() * 60.0 / c.activeSeconds(), c.meanCadence(), 1e-9);
+        assertTrue(c.activeSeconds() >= 20 && c.activeSeconds() <= 24);
+    }
+
+    @Test
+    public void counterParamsAreCheckedAsInPython() {
+        assertEquals(CounterParams.DEFAULTS, CounterParams.fromMap(null));
+        assertEquals(CounterParams.DEFAULTS, CounterParams.fromMap(new LinkedHashMap<String, Object>()));
+        assertEquals(0.0, CounterParams.DEFAULTS.thresholdLogit(), 0.0);
+        assertEquals(4 * 1.25 + 0.25, CounterParams.DEFAULTS.lagS(), 0.0);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("train_steps", 2L);
+        m.put("fill_gaps", false);
+        CounterParams p = CounterParams.fromMap(m);
+        assertEquals(2, p.trainSteps);
+        assertFalse(p.fillGaps);
+        assertEquals(CounterParams.DEFAULTS.threshold, p.threshold, 0.0);
+        assertEquals(CounterParams.NAMES, new ArrayList<>(p.toMap().keySet()));
+        Object[][] bad = {
+            {"threshold", 1.0, "threshold"}, {"min_interval_s", 2.0, "min_interval_s < max_gap_s"},
+            {"train_steps", 4.0, "whole number"}, {"train_steps", 0L, "whole number"},
+            {"gap_tolerance", 0.5, "gap_tolerance"}, {"fill_gaps", 1L, "true or false"}, {"cadence", 1L, "unknown counter parameter"},
+        };
+        for (Object[] b : bad) {
+            Map<String, Object> d = new LinkedHashMap<>();
+            d.put((String) b[0], b[1]);
+            try {
+                CounterParams.fromMap(d);
+                fail(d + " accepted");
+            } catch (IllegalArgumentException e) {
+                assertTrue(e.getMessage(), e.getMessage().contains((String) b[2]));
+            }
+        }
+    }
+
+    static double[] concat(double[] a, double[] b) {
+        double[] out = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 
     private static ModelSpec spec(Map<String, Object> fe, int w, int h, double fps) {
@@ -150,6 +238,91 @@ public class CoreUnitTest {
         fe = ModelSpec.runtimeFrontend();
         fe.put("sample_rate", 16000.0); // JSON numbers compare by value
         assertTrue(spec(fe, 200, 48, 25.0).problems("m.pte", null).isEmpty());
+        fe.put("log_eps", 1e-6); // a front end of schema-1 days
+        assertEquals("[front end differs: log_eps card 1.0E-6, runtime 1.0E-12]", spec(fe, 200, 48, 25.0).problems("m.pte", null).toString());
+        p = spec(ModelSpec.runtimeFrontend(), 200, 48, 50.0).problems("m.pte", null);
+        assertTrue(p.toString(), p.get(0).startsWith("card density_fps 50.0 != this runtime's 25"));
+        ModelSpec density = new ModelSpec("m.pte", "pte", "int8", "abc", 200, 48, 25.0, new int[] {1, 1, 64, 200},
+                ModelSpec.runtimeFrontend(), 2, "step_density", CounterParams.DEFAULTS, 0, Alignment.CENTRE);
+        assertEquals("[card output 'step_density'; this runtime counts 'step_onset_logit']", density.problems("m.pte", null).toString());
+    }
+
+    /** A card as org.json (or MiniJson) would hand it over. */
+    private static Map<String, Object> card() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("artifact", "m.tflite");
+        c.put("format", "tflite");
+        c.put("precision", "int8");
+        c.put("sha256", "abc");
+        c.put("window_frames", 240L);
+        c.put("hop_frames", 200L);
+        c.put("density_fps", 25.0);
+        c.put("input_shape", Arrays.asList(1L, 1L, 64L, 240L));
+        c.put("frontend", ModelSpec.runtimeFrontend());
+        c.put("output", "step_onset_logit");
+        c.put("counter", new LinkedHashMap<String, Object>());
+        Map<String, Object> ll = new LinkedHashMap<>();
+        ll.put("hop_frames", 28L);
+        ll.put("lookahead_frames", 12L);
+        c.put("low_latency", ll);
+        c.put("schema", 2L);
+        return c;
+    }
+
+    @Test
+    public void aCardIsReadWithItsCounterAndSchedule() {
+        ModelSpec s = ModelSpec.fromCard(card());
+        assertTrue(s.problems("m.tflite", "ABC").toString(), s.problems("m.tflite", "ABC").isEmpty());
+        assertEquals(CounterParams.DEFAULTS, s.counter);
+        assertEquals(28, s.alignment(true).hopFrames);
+        assertEquals(12, s.alignment(true).latencyFrames());
+        Map<String, Object> c = card();
+        Map<String, Object> counter = new LinkedHashMap<>();
+        counter.put("threshold", 0.7);
+        counter.put("train_steps", 3L);
+        c.put("counter", counter);
+        c.remove("output"); // a schema-2 card without it gives logits (the field's default)
+        s = ModelSpec.fromCard(c);
+        assertEquals(new CounterParams(0.7, 0.25, 3, 1.25, true, 0.2), s.counter);
+        assertEquals(ModelSpec.OUTPUT_KIND, s.output);
+        counter.put("gap", 1L);
+        try {
+            ModelSpec.fromCard(c);
+            fail("unknown counter parameter accepted");
+        } catch (IllegalArgumentException e) {
+            assertTrue(e.getMessage(), e.getMessage().startsWith("bad counter: unknown counter parameter 'gap'"));
+        }
+    }
+
+    @Test
+    public void aSchema1CardIsRefusedWithOneMessage() {
+        Map<String, Object> c = card();
+        c.remove("schema"); // a card before schema 2: a density model with a rate calibration
+        c.remove("output");
+        c.remove("counter");
+        Map<String, Object> cal = new LinkedHashMap<>();
+        cal.put("kind", "rate_gain");
+        c.put("calibration", cal);
+        for (Object schema : new Object[] {null, 1L}) {
+            if (schema != null) c.put("schema", schema);
+            try {
+                ModelSpec.fromCard(c);
+                fail("schema " + schema + " accepted");
+            } catch (IllegalArgumentException e) {
+                assertEquals(ModelSpec.SCHEMA_1, e.getMessage());
+                assertTrue(e.getMessage().contains("step density") && e.getMessage().contains("train and export the model again"));
+            }
+        }
+        c.put("schema", 3L);
+        try {
+            ModelSpec.fromCard(c);
+            fail("schema 3 accepted");
+        } catch (IllegalArgumentException e) {
+            assertEquals("card schema 3; this runtime reads 2", e.getMessage());
+        }
+        ModelSpec old = new ModelSpec("m.pte", "pte", "int8", "abc", 200, 48, 25.0, new int[] {1, 1, 64, 200},
+                ModelSpec.runtimeFrontend(), 1, "step_density", CounterParams.DEFAULTS, 0, Alignment.CENTRE);
+        assertEquals(Arrays.asList(ModelSpec.SCHEMA_1), old.problems("other.tflite", "x")); // one message, nothing else
     }
 
     @Test
@@ -158,13 +331,15 @@ public class CoreUnitTest {
         ModelSpec none = spec(fe, 240, 200, 25.0);
         assertFalse(none.hasLowLatency());
         assertEquals(200, none.alignment(true).hopFrames); // no low-latency schedule: the file schedule
-        ModelSpec ll = new ModelSpec("m.pte", "pte", "int8", "abc", 240, 200, 25.0, new int[] {1, 1, 64, 240}, fe, null, 28, 12);
+        ModelSpec ll = new ModelSpec("m.pte", "pte", "int8", "abc", 240, 200, 25.0, new int[] {1, 1, 64, 240}, fe,
+                ModelSpec.SCHEMA, ModelSpec.OUTPUT_KIND, CounterParams.DEFAULTS, 28, 12);
         assertTrue(ll.problems("m.pte", null).isEmpty());
         Alignment a = ll.alignment(true);
         assertEquals(28, a.hopFrames);
         assertEquals(12, a.latencyFrames());
         assertEquals(Alignment.CENTRE, ll.alignment(false).lookaheadFrames);
-        ModelSpec bad = new ModelSpec("m.pte", "pte", "int8", "abc", 240, 200, 25.0, new int[] {1, 1, 64, 240}, fe, null, 28, 220);
+        ModelSpec bad = new ModelSpec("m.pte", "pte", "int8", "abc", 240, 200, 25.0, new int[] {1, 1, 64, 240}, fe,
+                ModelSpec.SCHEMA, ModelSpec.OUTPUT_KIND, CounterParams.DEFAULTS, 28, 220);
         List<String> p = bad.problems("m.pte", null);
         assertEquals(p.toString(), 1, p.size());
         assertTrue(p.get(0), p.get(0).startsWith("bad low_latency: lookahead_frames 220"));

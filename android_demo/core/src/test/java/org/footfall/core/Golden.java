@@ -13,7 +13,7 @@ import java.util.Map;
 
 /**
  * One folder of golden vectors written by {@code python -m edge.golden DIR} (format
- * {@code footfall-golden/1}; the table of files is in {@code edge/golden.py}'s docstring).
+ * {@link #FORMAT}; the table of files is in {@code edge/golden.py}'s docstring).
  *
  * <p>Tests find the folders in the system property {@code footfall.golden} (several separated by
  * the platform's path separator). Without it they are skipped, unless
@@ -22,21 +22,25 @@ import java.util.Map;
 final class Golden {
     static final String PROPERTY = "footfall.golden";
     static final String REQUIRED = "footfall.golden.required";
+    static final String FORMAT = "footfall-golden/2";
 
     final File dir;
     final Map<String, Object> index;
     final float[] pcm;
     final float[] logMel; // (64, nFrames) mel-major
     final float[] windowInput; // (nWindows, 64, W)
-    final float[] windowDensity; // (nWindows, W / 4)
-    final float[] committedDensity; // (nFrames / 4,)
+    final float[] windowLogits; // (nWindows, W / 4)
+    final float[] committedLogits; // (nFrames / 4,)
     final float[] melFilters; // (64, 257)
-    final RateCalibration calibration; // the card's, or null
+    final CounterParams params; // the card's counter parameters
+    final Map<String, Object> card; // the model card, as its JSON file holds it
+    final Map<String, Object> totals; // the counter after the end of the stream
     final int nFrames;
     final int windowFrames;
     final int hopFrames;
     final int lookaheadFrames; // Alignment.CENTRE when the golden run committed each window's centre hop
     final List<Map<String, Object>> updates;
+    final List<Map<String, Object>> counterCases; // counter_cases.json: logit tracks through edge.counter.Counter
 
     /** The schedule the golden run used. */
     Alignment alignment() {
@@ -65,9 +69,10 @@ final class Golden {
         if (!idx.isFile()) {
             throw new IOException(idx + ": no golden index (write one with: python -m edge.golden " + dir + ")");
         }
-        index = (Map<String, Object>) MiniJson.parse(new String(Files.readAllBytes(idx.toPath()), StandardCharsets.UTF_8));
-        if (!"footfall-golden/1".equals(index.get("format"))) {
-            throw new IOException(idx + ": unknown golden format " + index.get("format"));
+        index = (Map<String, Object>) parse(idx);
+        if (!FORMAT.equals(index.get("format"))) {
+            throw new IOException(idx + ": golden format " + index.get("format") + ", these tests read " + FORMAT
+                    + " (write the folder again with: python -m edge.golden " + dir + ")");
         }
         Map<String, Object> align = map("alignment");
         windowFrames = integer(align.get("window_frames"));
@@ -79,17 +84,19 @@ final class Golden {
         updates = (List<Map<String, Object>>) (List<?>) index.get("updates");
         int nWindows = updates.size();
         windowInput = f32("window_input.f32", nWindows, FrontEnd.N_MELS, windowFrames);
-        windowDensity = f32("window_density.f32", nWindows, windowFrames / Counter.DENSITY_STRIDE);
-        committedDensity = f32("committed_density.f32", nFrames / Counter.DENSITY_STRIDE);
+        windowLogits = f32("window_logits.f32", nWindows, windowFrames / Counter.DENSITY_STRIDE);
+        committedLogits = f32("committed_logits.f32", nFrames / Counter.DENSITY_STRIDE);
         melFilters = f32("mel_filters.f32", FrontEnd.N_MELS, FrontEnd.N_FREQS);
-        Map<String, Object> cal = map("calibration");
-        if (cal == null) {
-            calibration = null;
-        } else {
-            if (!"rate_gain".equals(cal.get("kind"))) throw new IOException(idx + ": unknown calibration kind " + cal.get("kind"));
-            calibration = new RateCalibration(number(cal.get("centre_spm")), number(cal.get("slope_per_spm")),
-                    number(cal.get("window_s")), number(cal.get("gain_min")), number(cal.get("gain_max")));
-        }
+        params = CounterParams.fromMap(map("counter"));
+        card = map("card");
+        totals = map("totals");
+        Map<String, Object> cases = (Map<String, Object>) parse(new File(dir, "counter_cases.json"));
+        if (!FORMAT.equals(cases.get("format"))) throw new IOException(dir + "/counter_cases.json: format " + cases.get("format"));
+        counterCases = (List<Map<String, Object>>) (List<?>) cases.get("cases");
+    }
+
+    private static Object parse(File f) throws IOException {
+        return MiniJson.parse(new String(Files.readAllBytes(f.toPath()), StandardCharsets.UTF_8));
     }
 
     @SuppressWarnings("unchecked")
@@ -103,6 +110,29 @@ final class Golden {
 
     static double number(Object o) {
         return ((Number) o).doubleValue();
+    }
+
+    /** A JSON number or null, as the counter reports an optional figure. */
+    static Double optional(Object o) {
+        return o == null ? null : ((Number) o).doubleValue();
+    }
+
+    static double[] numbers(Object list) {
+        List<?> l = (List<?>) list;
+        double[] out = new double[l.size()];
+        for (int k = 0; k < out.length; k++) out[k] = number(l.get(k));
+        return out;
+    }
+
+    static float[] floats(Object list) {
+        List<?> l = (List<?>) list;
+        float[] out = new float[l.size()];
+        for (int k = 0; k < out.length; k++) {
+            double v = number(l.get(k));
+            out[k] = (float) v;
+            if (out[k] != v) throw new IllegalArgumentException("logit " + v + " is not a float32 value");
+        }
+        return out;
     }
 
     /** Read a raw float32 file and check it against the index's shape and the expected one. */
@@ -134,18 +164,14 @@ final class Golden {
         return MelFilterbank.fromFlat(melFilters);
     }
 
-    /** Density of golden window i (a copy). */
-    float[] density(int i) {
+    /** Step-onset logits of golden window i (a copy). */
+    float[] logits(int i) {
         int wd = windowFrames / Counter.DENSITY_STRIDE;
-        return Arrays.copyOfRange(windowDensity, i * wd, (i + 1) * wd);
+        return Arrays.copyOfRange(windowLogits, i * wd, (i + 1) * wd);
     }
 
-    @SuppressWarnings("unchecked")
     double[] events(int i) {
-        List<Object> ev = (List<Object>) (List<?>) updates.get(i).get("events");
-        double[] out = new double[ev.size()];
-        for (int k = 0; k < out.length; k++) out[k] = number(ev.get(k));
-        return out;
+        return numbers(updates.get(i).get("events"));
     }
 
     @Override

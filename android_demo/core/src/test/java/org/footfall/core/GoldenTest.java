@@ -22,15 +22,18 @@ import org.junit.runners.Parameterized;
 import org.junit.runners.Parameterized.Parameters;
 
 /**
- * The Java core against the Python runtime's golden vectors: log-mel within 1e-4, the alignment,
- * the committed density, the counts and the step events exactly.
+ * The Java core against the Python runtime's golden vectors: log-mel within 1e-4; the alignment,
+ * the committed logits, the step events, the counts and a runner's figures exactly.
  */
 @RunWith(Parameterized.class)
 public class GoldenTest {
-    /** The tolerance for the Java log-mel against edge/frontend.py. */
+    /** The tolerance for the Java log-mel against edge/frontend.py. */
     static final double LOG_MEL_TOL = 1e-4;
-    /** Cadence is a 250-frame sum; numpy sums pairwise, Java in order: equal to rounding. */
-    static final double CADENCE_REL_TOL = 1e-12;
+    /**
+     * Event times: the requirement is 1e-9 s; the counter computes them with the same float64
+     * operations in the same order as Python, so they are held bit-equal.
+     */
+    static final double EVENT_TOL_S = 0.0;
 
     @Parameters(name = "{0}")
     public static List<Object[]> folders() {
@@ -69,27 +72,38 @@ public class GoldenTest {
         Map<String, Object> al = g.map("alignment");
         assertEquals(Counter.DENSITY_STRIDE, Golden.integer(al.get("density_stride")));
         assertEquals(Counter.DENSITY_FPS, Golden.integer(al.get("density_fps")));
-        assertEquals(Counter.CADENCE_WINDOW_S, Golden.number(al.get("cadence_window_s")), 0.0);
         assertEquals((double) Counter.PAD_LOG_MEL, Golden.number(al.get("pad_log_mel")), 0.0);
+        assertEquals(ModelSpec.OUTPUT_KIND, g.index.get("output"));
+        assertEquals(ModelSpec.SCHEMA, Golden.integer(g.index.get("card_schema")));
+    }
+
+    /** The counter's constants and what it derives from its parameters, equal to edge.counter's. */
+    static void checkCounterConstants(String at, Map<String, Object> py, CounterParams p) {
+        assertEquals(at + " threshold_logit", Golden.number(py.get("threshold_logit")), p.thresholdLogit(), 0.0);
+        assertEquals(at + " lag_s", Golden.number(py.get("lag_s")), p.lagS(), 0.0);
+        assertEquals(at + " cadence_min_s", Golden.number(py.get("cadence_min_s")), Counter.CADENCE_MIN_S, 0.0);
+        assertEquals(at + " active_min_spm", Golden.number(py.get("active_min_spm")), Counter.ACTIVE_MIN_SPM, 0.0);
+        assertEquals(at + " active_bin_s", Golden.number(py.get("active_bin_s")), Counter.ACTIVE_BIN_S, 0.0);
+        assertEquals(at + " fps", Golden.integer(py.get("fps")), Counter.DENSITY_FPS);
     }
 
     @Test
-    public void melFiltersAreTheShippedOnes() throws Exception {
-        MelFilterbank golden = g.filterbank();
-        MelFilterbank computed = MelFilterbank.compute();
-        String npy = System.getProperty("footfall.melFilters", "");
-        MelFilterbank shipped = null;
-        if (!npy.isEmpty()) {
-            try (InputStream in = new FileInputStream(npy)) {
-                shipped = MelFilterbank.fromNpy(in);
-            }
+    public void theCardIsReadAsEdgeReadsIt() {
+        ModelSpec spec = ModelSpec.fromCard(g.card);
+        assertEquals(g.params, spec.counter); // the card's counter, defaults filled in as CounterParams.from_dict does
+        Map<String, Object> py = g.map("counter");
+        Map<String, Object> java = spec.counter.toMap();
+        assertEquals("counter parameter names", new ArrayList<>(py.keySet()), new ArrayList<>(java.keySet()));
+        for (String k : java.keySet()) { // JSON integers read as Long, Java's train_steps is an Integer
+            Object a = py.get(k);
+            Object b = java.get(k);
+            if (a instanceof Number) assertEquals(k, ((Number) a).doubleValue(), ((Number) b).doubleValue(), 0.0);
+            else assertEquals(k, a, b);
         }
-        for (int m = 0; m < FrontEnd.N_MELS; m++) {
-            for (int k = 0; k < FrontEnd.N_FREQS; k++) {
-                assertEquals(golden.weight(m, k), computed.weight(m, k), 1e-8);
-                if (shipped != null) assertEquals(golden.weight(m, k), shipped.weight(m, k), 0f);
-            }
-        }
+        assertEquals(ModelSpec.SCHEMA, spec.schema);
+        assertEquals(g.windowFrames, spec.windowFrames);
+        assertTrue(spec.problems(spec.artifact, null).toString(), spec.problems(spec.artifact, null).isEmpty());
+        checkCounterConstants(g.toString(), g.map("counter_constants"), spec.counter);
     }
 
     // ---- front end ----
@@ -141,39 +155,85 @@ public class GoldenTest {
         assertEquals(expected, a.plan(g.nFrames));
         int committed = 0;
         for (Alignment.Window w : expected) committed += w.hi - w.lo;
-        assertEquals("every density frame committed once", g.nFrames / Counter.DENSITY_STRIDE, committed);
+        assertEquals("every output frame committed once", g.nFrames / Counter.DENSITY_STRIDE, committed);
+    }
+
+    /** The figures {@code edge.golden._figures} wrote (those present in {@code py}) against the Java counter's. */
+    static void checkFigures(String at, Map<String, Object> py, Counter c) {
+        if (py.containsKey("steps")) assertEquals(at + " steps", Golden.number(py.get("steps")), c.steps(), 0.0);
+        if (py.containsKey("n_events")) assertEquals(at + " n_events", Golden.integer(py.get("n_events")), c.nEvents());
+        assertEquals(at + " t_final", Golden.number(py.get("t_final")), c.tFinal(), 0.0);
+        assertEquals(at + " cadence", Golden.number(py.get("cadence_spm")), c.cadenceSpm(), 0.0);
+        assertEquals(at + " cadence_state", py.get("cadence_state"), c.cadenceState().label);
+        if (py.containsKey("active_frames")) {
+            assertEquals(at + " active_frames", Golden.integer(py.get("active_frames")), c.activeFrames());
+            assertEquals(at + " active_steps", Golden.integer(py.get("active_steps")), c.activeSteps());
+            assertEquals(at + " mean_cadence", Golden.optional(py.get("mean_cadence_spm")), c.meanCadence());
+        }
+        assertEquals(at + " active_s", Golden.number(py.get("active_s")), c.activeSeconds(), 0.0);
+        assertEquals(at + " peak_cadence", Golden.optional(py.get("peak_cadence_spm")), c.peakCadence());
     }
 
     @Test
-    public void counterOnGoldenDensityIsExact() {
-        Counter c = new Counter(g.calibration);
+    public void counterOnGoldenLogitsIsExact() {
+        Counter c = new Counter(g.params);
         List<Float> committed = new ArrayList<>();
         List<double[]> events = new ArrayList<>();
         for (int i = 0; i < g.updates.size(); i++) {
             Map<String, Object> u = g.updates.get(i);
             int lo = Golden.integer(u.get("lo"));
             int hi = Golden.integer(u.get("hi"));
-            float[] d = g.density(i);
+            float[] d = g.logits(i);
             for (int k = lo; k < hi; k++) committed.add(d[k]);
             events.add(c.commit(d, lo, hi));
-            String at = g + " window " + i;
-            assertEquals(at + " steps", Golden.number(u.get("steps")), c.steps(), 0.0);
-            assertEquals(at + " t_final", Golden.number(u.get("t_final")), c.tFinal(), 0.0);
-            double cad = Golden.number(u.get("cadence_spm"));
-            assertEquals(at + " cadence", cad, c.cadenceSpm(), CADENCE_REL_TOL * Math.max(1, Math.abs(cad)));
+            checkFigures(g + " window " + i, u, c);
         }
-        // end of stream: the steps still waiting for their peak join the last window's events
+        double[] flushed = c.flush();
+        assertArrayEquals(g + " flushed events", Golden.numbers(g.totals.get("flushed_events")), flushed, EVENT_TOL_S);
+        // the flushed events join the last window's events, as the streaming engine returns them
         int last = events.size() - 1;
-        events.set(last, concat(events.get(last), c.flush()));
+        events.set(last, concat(events.get(last), flushed));
         for (int i = 0; i < events.size(); i++) {
-            assertArrayEquals(g + " window " + i + " events", g.events(i), events.get(i), 0.0);
+            assertArrayEquals(g + " window " + i + " events", g.events(i), events.get(i), EVENT_TOL_S);
         }
         float[] flat = new float[committed.size()];
         for (int i = 0; i < flat.length; i++) flat[i] = committed.get(i);
-        assertArrayEquals("committed density", g.committedDensity, flat, 0f);
-        assertEquals(Golden.number(g.index.get("total_steps")), c.steps(), 0.0);
-        assertEquals(Golden.number(g.index.get("raw_total_steps")), c.rawSteps(), 0.0);
-        assertEquals(Golden.integer(g.index.get("n_events")), c.nEvents());
+        assertArrayEquals("committed logits", g.committedLogits, flat, 0f);
+        checkFigures(g + " totals", g.totals, c);
+        assertTrue(g + ": the golden run counts steps", c.nEvents() > 0 || g.nFrames < 3 * FrontEnd.FRAMES_PER_SECOND);
+    }
+
+    /** Logit tracks made to reach every rule of the counter, with several parameter sets, in random chunks. */
+    @Test
+    public void counterCasesAreExact() {
+        assertTrue(g + ": no counter cases", g.counterCases.size() >= 8);
+        for (Map<String, Object> cs : g.counterCases) {
+            @SuppressWarnings("unchecked")
+            CounterParams p = CounterParams.fromMap((Map<String, Object>) cs.get("params"));
+            String at = g + " case " + cs.get("name") + " " + p.toMap();
+            @SuppressWarnings("unchecked")
+            Map<String, Object> constants = (Map<String, Object>) cs.get("constants");
+            checkCounterConstants(at, constants, p);
+            float[] logits = Golden.floats(cs.get("logits"));
+            Counter c = new Counter(p);
+            int pos = 0;
+            int k = 0;
+            for (Object o : (List<?>) cs.get("chunks")) {
+                @SuppressWarnings("unchecked")
+                Map<String, Object> chunk = (Map<String, Object>) o;
+                int n = Golden.integer(chunk.get("n"));
+                double[] ev = c.commit(logits, pos, pos + n);
+                pos += n;
+                String where = at + " chunk " + k++ + " (frame " + pos + ")";
+                assertArrayEquals(where + " events", Golden.numbers(chunk.get("events")), ev, EVENT_TOL_S);
+                checkFigures(where, chunk, c);
+            }
+            assertEquals(at + " frames", logits.length, pos);
+            assertArrayEquals(at + " flushed", Golden.numbers(cs.get("flushed")), c.flush(), EVENT_TOL_S);
+            @SuppressWarnings("unchecked")
+            Map<String, Object> totals = (Map<String, Object>) cs.get("totals");
+            checkFigures(at + " totals", totals, c);
+        }
     }
 
     static double[] concat(double[] a, double[] b) {
@@ -184,8 +244,8 @@ public class GoldenTest {
 
     // ---- the whole engine: PCM in, counts out ----
 
-    /** Replays the golden densities in window order and checks each model input on the way. */
-    private final class ReplayModel implements DensityModel {
+    /** Replays the golden logits in window order and checks each model input on the way. */
+    private final class ReplayModel implements OnsetModel {
         int calls = 0;
         double maxInputDiff = 0;
 
@@ -195,13 +255,13 @@ public class GoldenTest {
             assertTrue("more windows than the golden run: " + (calls + 1), calls < g.updates.size());
             float[] expected = Arrays.copyOfRange(g.windowInput, calls * w, (calls + 1) * w);
             maxInputDiff = Math.max(maxInputDiff, maxAbsDiff(logMel, expected));
-            return g.density(calls++);
+            return g.logits(calls++);
         }
     }
 
     private void checkEngine(int[] blocks, String how) throws Exception {
         ReplayModel model = new ReplayModel();
-        StreamCounter sc = new StreamCounter(model, g.filterbank(), g.alignment(), g.calibration);
+        StreamCounter sc = new StreamCounter(model, g.filterbank(), g.alignment(), g.params);
         assertEquals(Golden.integer(g.map("alignment").get("ring_capacity_frames")), sc.ringCapacity());
         List<Update> ups = new ArrayList<>();
         int pos = 0;
@@ -214,8 +274,8 @@ public class GoldenTest {
         ups.addAll(sc.finish());
         assertTrue(sc.finish().isEmpty());
         String at = g + " blocks " + how;
-        // A flush-only update (no model run: its steps waited for a peak past the last window)
-        // is folded into the last window's events, as the golden index records them.
+        // A flush-only update (no model run: steps the counter still held at the end of the
+        // stream) is folded into the last window's events, as the golden index records them.
         while (ups.size() > g.updates.size() && ups.get(ups.size() - 1).lo == ups.get(ups.size() - 1).hi) {
             Update extra = ups.remove(ups.size() - 1);
             Update prev = ups.remove(ups.size() - 1);
@@ -237,12 +297,16 @@ public class GoldenTest {
             assertEquals(w + " t", Golden.number(e.get("t")), u.t, 0.0);
             assertEquals(w + " t_final", Golden.number(e.get("t_final")), u.tFinal, 0.0);
             assertEquals(w + " steps", Golden.number(e.get("steps")), u.steps, 0.0);
-            assertArrayEquals(w + " events", g.events(i), u.events, 0.0);
-            double cad = Golden.number(e.get("cadence_spm"));
-            assertEquals(w + " cadence", cad, u.cadenceSpm, CADENCE_REL_TOL * Math.max(1, Math.abs(cad)));
+            assertArrayEquals(w + " events", g.events(i), u.events, EVENT_TOL_S);
+            assertEquals(w + " cadence", Golden.number(e.get("cadence_spm")), u.cadenceSpm, 0.0);
         }
-        assertEquals(at + " total steps", Golden.number(g.index.get("total_steps")), sc.steps(), 0.0);
-        assertEquals(at + " events", Golden.integer(g.index.get("n_events")), sc.nEvents());
+        Map<String, Object> t = g.totals;
+        assertEquals(at + " total steps", Golden.number(t.get("steps")), sc.steps(), 0.0);
+        assertEquals(at + " events", Golden.integer(t.get("n_events")), sc.nEvents());
+        assertEquals(at + " active_s", Golden.number(t.get("active_s")), sc.activeSeconds(), 0.0);
+        assertEquals(at + " mean cadence", Golden.optional(t.get("mean_cadence_spm")), sc.meanCadenceSpm());
+        assertEquals(at + " peak cadence", Golden.optional(t.get("peak_cadence_spm")), sc.peakCadenceSpm());
+        assertEquals(at + " cadence state", t.get("cadence_state"), sc.cadenceState().label);
         assertEquals(at + " frames", g.nFrames, sc.framesSeen());
     }
 
@@ -273,7 +337,7 @@ public class GoldenTest {
 
     @Test
     public void engineRefusesPushAfterFinish() throws Exception {
-        StreamCounter sc = new StreamCounter(new ReplayModel(), g.filterbank(), g.alignment(), g.calibration);
+        StreamCounter sc = new StreamCounter(new ReplayModel(), g.filterbank(), g.alignment(), g.params);
         sc.finish();
         try {
             sc.push(new float[10]);

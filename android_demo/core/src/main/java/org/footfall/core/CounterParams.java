@@ -1,0 +1,145 @@
+package org.footfall.core;
+
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The event counter's parameters (a model card's {@code counter}): the Java twin of
+ * {@code edge.counter.CounterParams}, with the same defaults, checks and derived values.
+ *
+ * <ul>
+ *   <li>{@code threshold}: a peak's step probability (sigmoid of the logit) must reach it;
+ *   <li>{@code min_interval_s}: two steps are at least this far apart; of two closer peaks the
+ *       higher wins;
+ *   <li>{@code train_steps}, {@code max_gap_s}: steps count once {@code train_steps} of them
+ *       follow each other at most {@code max_gap_s} apart (a lone knock counts nothing);
+ *   <li>{@code fill_gaps}, {@code gap_tolerance}: the cadence prior: a gap within
+ *       {@code gap_tolerance} periods of 2 or 3 local step periods gets the steps it missed.
+ * </ul>
+ */
+public final class CounterParams {
+    /** The card's names, in {@code edge.counter.CounterParams} field order. */
+    public static final List<String> NAMES =
+            Arrays.asList("threshold", "min_interval_s", "train_steps", "max_gap_s", "fill_gaps", "gap_tolerance");
+
+    public final double threshold;
+    public final double minIntervalS;
+    public final int trainSteps;
+    public final double maxGapS;
+    public final boolean fillGaps;
+    public final double gapTolerance;
+
+    /** The shipped defaults (a card with an empty {@code counter}). */
+    public static final CounterParams DEFAULTS = new CounterParams(0.5, 0.25, 4, 1.25, true, 0.2);
+
+    public CounterParams(double threshold, double minIntervalS, int trainSteps, double maxGapS, boolean fillGaps,
+            double gapTolerance) {
+        if (!(0.0 < threshold && threshold < 1.0)) {
+            throw new IllegalArgumentException("counter threshold " + threshold + " must be a probability in (0, 1)");
+        }
+        if (!(0.0 < minIntervalS && minIntervalS < maxGapS && maxGapS <= 10.0)) {
+            throw new IllegalArgumentException("counter needs 0 < min_interval_s < max_gap_s <= 10, got "
+                    + minIntervalS + ", " + maxGapS);
+        }
+        if (!(1 <= trainSteps && trainSteps <= 16)) {
+            throw new IllegalArgumentException("counter train_steps " + trainSteps + " must be a whole number in [1, 16]");
+        }
+        if (!(0.0 <= gapTolerance && gapTolerance < 0.5)) {
+            throw new IllegalArgumentException("counter gap_tolerance " + gapTolerance + " must be in [0, 0.5)");
+        }
+        this.threshold = threshold;
+        this.minIntervalS = minIntervalS;
+        this.trainSteps = trainSteps;
+        this.maxGapS = maxGapS;
+        this.fillGaps = fillGaps;
+        this.gapTolerance = gapTolerance;
+    }
+
+    /**
+     * From a card's {@code counter} object as plain values (numbers, a boolean); null or empty:
+     * the defaults; missing names take theirs. Unknown names and wrong types are refused
+     * ({@link IllegalArgumentException}), as {@code CounterParams.from_dict} refuses them.
+     */
+    public static CounterParams fromMap(Map<String, ?> d) {
+        if (d == null || d.isEmpty()) return DEFAULTS;
+        for (String k : d.keySet()) {
+            if (!NAMES.contains(k)) {
+                throw new IllegalArgumentException("unknown counter parameter '" + k + "' (known: " + NAMES + ")");
+            }
+        }
+        CounterParams p = DEFAULTS;
+        return new CounterParams(
+                number(d, "threshold", p.threshold),
+                number(d, "min_interval_s", p.minIntervalS),
+                whole(d, "train_steps", p.trainSteps),
+                number(d, "max_gap_s", p.maxGapS),
+                flag(d, "fill_gaps", p.fillGaps),
+                number(d, "gap_tolerance", p.gapTolerance));
+    }
+
+    private static double number(Map<String, ?> d, String k, double dflt) {
+        Object v = d.get(k);
+        if (!d.containsKey(k)) return dflt;
+        if (!(v instanceof Number)) throw new IllegalArgumentException("counter " + k + " " + v + " must be a number");
+        return ((Number) v).doubleValue();
+    }
+
+    private static int whole(Map<String, ?> d, String k, int dflt) {
+        Object v = d.get(k);
+        if (!d.containsKey(k)) return dflt;
+        if (!(v instanceof Integer || v instanceof Long || v instanceof Short || v instanceof Byte)
+                || ((Number) v).longValue() != ((Number) v).intValue()) {
+            throw new IllegalArgumentException("counter " + k + " " + v + " must be a whole number in [1, 16]");
+        }
+        return ((Number) v).intValue();
+    }
+
+    private static boolean flag(Map<String, ?> d, String k, boolean dflt) {
+        Object v = d.get(k);
+        if (!d.containsKey(k)) return dflt;
+        if (!(v instanceof Boolean)) throw new IllegalArgumentException("counter " + k + " " + v + " must be true or false");
+        return (Boolean) v;
+    }
+
+    /** As the card writes it ({@code CounterParams.to_dict}). */
+    public Map<String, Object> toMap() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("threshold", threshold);
+        m.put("min_interval_s", minIntervalS);
+        m.put("train_steps", trainSteps);
+        m.put("max_gap_s", maxGapS);
+        m.put("fill_gaps", fillGaps);
+        m.put("gap_tolerance", gapTolerance);
+        return m;
+    }
+
+    /** The logit of {@link #threshold}: a peak's logit must reach it. */
+    public double thresholdLogit() {
+        return Math.log(threshold / (1.0 - threshold));
+    }
+
+    /** The longest an event can wait before it is emitted (a train being confirmed), in seconds. */
+    public double lagS() {
+        return Math.max(trainSteps, 3) * maxGapS + minIntervalS;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        if (!(o instanceof CounterParams)) return false;
+        CounterParams p = (CounterParams) o;
+        return threshold == p.threshold && minIntervalS == p.minIntervalS && trainSteps == p.trainSteps
+                && maxGapS == p.maxGapS && fillGaps == p.fillGaps && gapTolerance == p.gapTolerance;
+    }
+
+    @Override
+    public int hashCode() {
+        return toMap().hashCode();
+    }
+
+    @Override
+    public String toString() {
+        return "CounterParams" + toMap();
+    }
+}
