@@ -66,10 +66,11 @@ test-all: venv-full apt-test
 model: venv-full venv-qnn apt-test
 	$(BIN)/footfall model --recipe train/recipes/default.yaml
 
-# benchmark the artifacts of `make model` against its teacher (report in runs/default/bench)
+# benchmark the artifacts of `make model` against their float student, the trained reference (no teacher in the
+# bundled recipe; report in runs/default/bench)
 bench: venv-full apt-test
 	[ -f data/realset/manifest.csv ] || ($(BIN)/footfall data sounds --profile full && $(BIN)/footfall data realset --out data/realset)
-	$(BIN)/footfall bench --artifacts runs/default/export0 --teacher runs/default/teacher0/best.pt --student runs/default/student0-quiet/best.pt --full-size cnn14 --realset data/realset --out runs/default/bench
+	$(BIN)/footfall bench --artifacts runs/default/export0 --teacher runs/default/student0/best.pt --student runs/default/student0/best.pt --full-size cnn14 --realset data/realset --out runs/default/bench
 
 # what edge-run costs beside its network (the bundled model; docs/engine has a run of it)
 bench-engine: venv-full apt-test

@@ -32,6 +32,7 @@ import torch
 
 from edge.card import ModelCard, card_path, relative_paths, sha256_file, write_card
 from edge.util import tool_versions
+from edge.counter import CounterParams
 from edge.contract import DENSITY_FPS, DENSITY_STRIDE, EVAL_WINDOW_DENSITY_FRAMES, FRAMES_PER_SECOND, HOP_FRAMES, N_MELS, WINDOW_FRAMES
 from export import runtimes
 from export.parity import Parity, compare
@@ -487,6 +488,7 @@ def _finish(
         parity={**parity.to_dict(), "windows_source": windows.source},
         tools=_versions("onnxruntime-qnn") | ({"qnn_sdk": exported.info["qnn_sdk"]} if exported.info.get("qnn_sdk") else {}),
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        counter=CounterParams().to_dict(),  # the counter it is scored and shipped with, written out
     )
     report.card = str(write_card(card, exported.path))
     report.message = parity.summary()

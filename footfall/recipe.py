@@ -1,14 +1,20 @@
 """`footfall model`: build a model from its recipe file (``train/recipes/<name>.yaml``), stage by stage.
 
-The recipe says everything the model depends on (data seeds and sizes, step-free negatives,
-teacher, PSL, student, quiet fine-tune, QAT, export, bundle); this driver only turns it into the
-``footfall`` commands the stages are, in order. Each stage skips when its output exists (delete
-it to redo) and training stages resume after a kill (``--resume`` when ``last.pt`` exists), so
-running it again after an interruption loses nothing. ``--dry-run`` prints the commands.
+The recipe says everything the model depends on (the sound corpus, its datasets with their seeds
+and sizes, an optional teacher with its PSL relabelling, the student, an optional quiet fine-tune,
+QAT, export, bundle); this driver only turns it into the ``footfall`` commands the stages are, in
+order. ``data`` names the datasets: ``main`` is the fold's, every other one joins the training
+side (``extra_train``) in the recipe's order; each says its ``kind`` (``synth``, the default,
+``oneshots`` or ``negatives``: the ``footfall data`` command that makes it) and that command's
+options. Without a ``teacher`` the student trains on the true step frames (``labels: "true"``) or
+the step counts (``weak``); with one, every dataset is relabelled by it and the student distils its
+probabilities (``labels: psl``). Each stage skips when its output exists (delete it to redo) and
+training stages resume after a kill (``--resume`` when ``last.pt`` exists), so running it again
+after an interruption loses nothing. ``--dry-run`` prints the commands.
 
-Provenance: ``<runs>/recipe.json`` (recipe name and sha256, git commit, data seeds) is written
-first and handed to ``footfall export --provenance``, so the model cards say how to make the
-model again, in paths relative to the repository.
+Provenance: ``<runs>/recipe.json`` (recipe name and sha256, git commit, the datasets' kinds, seeds
+and sizes) is written first and handed to ``footfall export --provenance``, so the model cards say
+how to make the model again, in paths relative to the repository.
 """
 
 from __future__ import annotations
@@ -28,7 +34,25 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPE_DIR = ROOT / "train" / "recipes"
 DEFAULT_RECIPE = RECIPE_DIR / "default.yaml"
 STAGES = ("sounds", "data", "teacher", "psl", "student", "quiet", "qat", "export", "bundle")
-DATA_KEYS = ("main", "extra", "negatives")  # the recipe's datasets; extra and negatives join the training side
+RECIPE_KEYS = ("name", "runs", "fold", "sounds", "data", "teacher", "student", "quiet", "qat", "export", "bundle")
+REQUIRED_KEYS = ("name", "runs", "data", "student", "qat", "export")  # teacher and quiet are optional
+# the keys each stage's section may have
+SECTION_KEYS = {
+    "teacher": ("preset", "config", "args", "set"),
+    "student": ("preset", "config", "args", "set"),
+    "quiet": ("args", "set"),
+    "qat": ("args",),
+    "export": ("args",),
+    "bundle": ("sample",),
+}
+# the kinds of dataset (the `footfall data` command that makes each) and the options a recipe may give it
+DATA_KINDS: dict[str, tuple[str, ...]] = {
+    "synth": ("runners", "minutes", "runs", "seed", "unlabeled_fraction", "workers", "report", "sounds", "force"),
+    "oneshots": ("sounds", "runs", "seconds", "seed", "force"),
+    "negatives": ("runs", "seconds", "seed", "sounds", "force"),
+}
+LABELS = ("psl", "true", "weak")  # the student's labels (footfall distill --labels); psl needs a teacher
+PROVENANCE_FIELDS = ("kind", "out", "seed", "runners", "minutes", "runs", "seconds", "unlabeled_fraction", "sounds")
 
 
 class RecipeError(ValueError):
@@ -103,17 +127,93 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         recipe = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise RecipeError(f"{path}: not a readable recipe ({str(e).splitlines()[0]})") from e
-    unknown = sorted(set(recipe) - {"name", "runs", "fold", *STAGES})
+    if not isinstance(recipe, dict):
+        raise RecipeError(f"{path}: not a recipe (a mapping of {', '.join(RECIPE_KEYS)})")
+    unknown = sorted(set(recipe) - set(RECIPE_KEYS))
     if unknown:
-        raise RecipeError(f"{path}: unknown recipe keys {unknown} (expected name, runs, fold and {', '.join(STAGES)})")
-    for key in ("name", "runs", "data", "teacher", "student", "quiet", "qat", "export"):
+        raise RecipeError(f"{path}: unknown recipe keys {unknown} (expected {', '.join(RECIPE_KEYS)})")
+    for key in REQUIRED_KEYS:
         if key not in recipe:
             raise RecipeError(f"{path}: the recipe has no {key!r}")
-    data = recipe["data"]
-    if not isinstance(data, dict) or set(data) - set(DATA_KEYS) or not {"main", "extra"} <= set(data):
-        raise RecipeError(f"{path}: data needs main and extra (and may have negatives), got {sorted(data) if isinstance(data, dict) else data!r}")
+    for key, allowed in SECTION_KEYS.items():
+        section = recipe.get(key)
+        if section is None and key in recipe and key in REQUIRED_KEYS:
+            recipe[key] = section = {}
+        if section is None:
+            continue
+        if not isinstance(section, dict):
+            raise RecipeError(f"{path}: {key} must be a mapping of {', '.join(allowed)}, got {section!r}")
+        odd = sorted(set(section) - set(allowed))
+        if odd:
+            raise RecipeError(f"{path}: unknown {key} keys {odd} (expected {', '.join(allowed)})")
+    _check_data(path, recipe["data"])
+    for where in (recipe["student"].get("args"), recipe["student"].get("set")):
+        if isinstance(where, dict) and isinstance(where.get("labels"), bool):  # `labels: true` unquoted is YAML's boolean
+            where["labels"] = _value(where["labels"])
+    _check_labels(path, recipe)
     recipe["_path"] = path
     return recipe
+
+
+def _check_data(path: Path, data: Any) -> None:
+    """``data``: named datasets, ``main`` among them, each with its ``out`` folder, a known kind and that kind's options."""
+    if not isinstance(data, dict) or "main" not in data:
+        raise RecipeError(f"{path}: data needs a 'main' dataset (the fold's; every other one joins the training side), "
+                          f"got {sorted(data) if isinstance(data, dict) else data!r}")
+    folders: dict[str, str] = {}
+    for name, spec in data.items():
+        if not isinstance(spec, dict) or not spec.get("out"):
+            raise RecipeError(f"{path}: data {name!r} needs an 'out' folder and its options, got {spec!r}")
+        kind = spec.get("kind", "synth")
+        if kind not in DATA_KINDS:
+            raise RecipeError(f"{path}: data {name!r}: unknown kind {kind!r} (expected {', '.join(DATA_KINDS)})")
+        odd = sorted(set(spec) - {"kind", "out", *DATA_KINDS[kind]})
+        if odd:
+            raise RecipeError(f"{path}: data {name!r}: unknown {kind} options {odd} (expected {', '.join(DATA_KINDS[kind])})")
+        out = Path(str(spec["out"])).as_posix()
+        if out in folders:
+            raise RecipeError(f"{path}: data {name!r} and {folders[out]!r} are both in {out}")
+        folders[out] = name
+
+
+def _config_labels(path: Path, config: Any) -> str | None:
+    """The ``labels`` of a student config file (relative to the working directory or the repository)."""
+    file = Path(str(config))
+    if not file.is_file() and not file.is_absolute() and (ROOT / file).is_file():
+        file = ROOT / file
+    if not file.is_file():
+        raise RecipeError(f"{path}: student config {config}: no such file")
+    import yaml
+
+    try:
+        values = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise RecipeError(f"{path}: student config {config}: not readable ({str(e).splitlines()[0]})") from e
+    return values.get("labels") if isinstance(values, dict) else None
+
+
+def student_labels(recipe: dict[str, Any], path: Path | None = None) -> str:
+    """The labels the student stage trains on: its ``set``, else its ``args``, else its config file, else psl."""
+    path = Path(path or recipe.get("_path", "recipe"))
+    s = recipe["student"]
+    for where in (s.get("set") or {}, s.get("args") or {}):
+        if "labels" in where:
+            return _value(where["labels"])
+    labels = _config_labels(path, s["config"]) if s.get("config") else None
+    return "psl" if labels is None else _value(labels)
+
+
+def _check_labels(path: Path, recipe: dict[str, Any]) -> None:
+    """A teacher goes with PSL labels, and PSL labels need a teacher."""
+    labels = student_labels(recipe, path)
+    if labels not in LABELS:
+        raise RecipeError(f"{path}: the student's labels {labels!r}: expected one of {', '.join(LABELS)}")
+    if recipe.get("teacher") is None and labels == "psl":
+        raise RecipeError(f"{path}: the student's labels are psl but the recipe has no teacher; "
+                          "add a teacher or set the student's labels to \"true\" (or weak)")
+    if recipe.get("teacher") is not None and labels != "psl":
+        raise RecipeError(f"{path}: the student's labels are {labels!r}, so the teacher and its PSL folders would go unused; "
+                          "drop the teacher or set the student's labels to psl")
 
 
 def _rel(path: Path) -> str:
@@ -124,8 +224,18 @@ def _rel(path: Path) -> str:
         return path.as_posix()
 
 
+def _summary(spec: dict[str, Any]) -> dict[str, Any]:
+    """What provenance records of one dataset: its kind, folder, seed and size (paths relative to the repository)."""
+    out = {"kind": spec.get("kind", "synth")}
+    for f in PROVENANCE_FIELDS[1:]:
+        if f in spec:
+            v = spec[f]
+            out[f] = _rel(Path(v)) if f in ("out", "sounds") and Path(str(v)).is_absolute() else v
+    return out
+
+
 def provenance(recipe: dict[str, Any]) -> dict[str, Any]:
-    """What a card records of the recipe: its name, file and sha256, the git commit, the data seeds."""
+    """What a card records of the recipe: its name, file and sha256, the git commit, the datasets (kinds, seeds, sizes)."""
     path = Path(recipe["_path"])
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -140,50 +250,59 @@ def provenance(recipe: dict[str, Any]) -> dict[str, Any]:
         "recipe_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "git_commit": commit + ("-dirty" if dirty else ""),
         "fold": int(recipe.get("fold", 0)),
-        "data": {k: {f: v for f, v in d.items() if f in ("out", "seed", "runners", "minutes", "runs", "seconds", "unlabeled_fraction")}
-                 for k, d in recipe["data"].items()},
+        "data": {name: _summary(spec) for name, spec in recipe["data"].items()},
         "command": f"footfall model --recipe {_rel(path)}",
     }
+
+
+def _training(preset: str | None, config: Any) -> list[str]:
+    return [*(["--config", str(config)] if config else []), *(["--preset", str(preset)] if preset else [])]
 
 
 def stages(recipe: dict[str, Any], python: str = "python") -> list[Stage]:
     """The recipe as the commands that make the model, in order (see the module docstring)."""
     runs = Path(recipe["runs"])
     fold = int(recipe.get("fold", 0))
-    folders = {key: Path(recipe["data"][key]["out"]) for key in DATA_KEYS if key in recipe["data"]}
+    folders = {name: Path(spec["out"]) for name, spec in recipe["data"].items()}
     data = folders["main"]
-    extras = [folders[key] for key in ("extra", "negatives") if key in folders]  # the training side's extra datasets
+    extras = [folder for name, folder in folders.items() if name != "main"]  # the training side's extra datasets, in order
+    extra_train = {"extra_train": ",".join(map(str, extras))} if extras else {}
     out: list[Stage] = []
     if recipe.get("sounds"):
         out.append(Stage("sounds", ["data", "sounds", *options(recipe["sounds"])]))
-    for key, folder in folders.items():
-        spec = {k: v for k, v in recipe["data"][key].items() if k != "out"}
-        command = "negatives" if key == "negatives" else "synth"  # step-free runs (train.data.negatives) or generated runs
-        out.append(Stage(f"data-{key}", ["data", command, "--out", str(folder), *options(spec)], done=folder / "manifest.csv"))
+    for name, folder in folders.items():
+        spec = {k: v for k, v in recipe["data"][name].items() if k not in ("kind", "out")}
+        kind = recipe["data"][name].get("kind", "synth")  # footfall data synth | oneshots | negatives
+        out.append(Stage(f"data-{name}", ["data", kind, "--out", str(folder), *options(spec)], done=folder / "manifest.csv"))
 
-    teacher = runs / f"teacher{fold}"
-    t = recipe["teacher"]
-    out.append(Stage("teacher", ["train", "--preset", t["preset"], "--data", str(data), "--fold", str(fold), "--out", str(teacher),
-                                 *sets({"extra_train": ",".join(map(str, extras)), **(t.get("set") or {})}), *options(t.get("args"))],
-                     done=teacher / ".done", resume=teacher / "last.pt", marker=teacher / ".done"))
-
-    # the teacher's step probabilities on every run of every dataset the student trains on
-    psl = {folder: folder / "psl" / f"{runs.name}-teacher{fold}" for folder in (data, *extras)}
-    for folder, target in psl.items():
-        out.append(Stage("psl", ["psl", "relabel", "--teacher", str(teacher / "best.pt"), "--data", str(folder), "--out", str(target)]))
+    psl: dict[Path, Path] = {}
+    t = recipe.get("teacher")
+    if t is not None:
+        teacher = runs / f"teacher{fold}"
+        out.append(Stage("teacher", ["train", *_training(t.get("preset"), t.get("config")), "--data", str(data), "--fold", str(fold),
+                                     "--out", str(teacher), *sets({**extra_train, **(t.get("set") or {})}), *options(t.get("args"))],
+                         done=teacher / ".done", resume=teacher / "last.pt", marker=teacher / ".done"))
+        # the teacher's step probabilities on every run of every dataset the student trains on
+        psl = {folder: folder / "psl" / f"{runs.name}-teacher{fold}" for folder in (data, *extras)}
+        for folder, target in psl.items():
+            out.append(Stage("psl", ["psl", "relabel", "--teacher", str(teacher / "best.pt"), "--data", str(folder), "--out", str(target)]))
 
     student = runs / f"student{fold}"
     s = recipe["student"]
-    out.append(Stage("student", ["distill", *options(s.get("args")), *sets(s.get("set")), "--psl", str(psl[data]), "--data", str(data),
-                                 *sets({"extra_train": ",".join(map(str, extras)), "extra_psl": ",".join(str(psl[e]) for e in extras)}),
-                                 "--fold", str(fold), "--preset", s["preset"], "--out", str(student)],
+    teacher_labels = {"extra_psl": ",".join(str(psl[e]) for e in extras)} if psl and extras else {}
+    out.append(Stage("student", ["distill", *(["--config", str(s["config"])] if s.get("config") else []), *options(s.get("args")),
+                                 *sets(s.get("set")), *(["--psl", str(psl[data])] if psl else []), "--data", str(data),
+                                 *sets({**extra_train, **teacher_labels}), "--fold", str(fold),
+                                 *(["--preset", str(s["preset"])] if s.get("preset") else []), "--out", str(student)],
                      done=student / ".done", resume=student / "last.pt", marker=student / ".done"))
 
-    tuned = runs / f"student{fold}-quiet"
-    q = recipe["quiet"]
-    out.append(Stage("quiet", ["distill", "--config", str(student / "config.yaml"), "--out", str(tuned), "--init",
-                               str(student / "best.pt"), *options(q.get("args")), *sets(q.get("set"))],
-                     done=tuned / ".done", resume=tuned / "last.pt", marker=tuned / ".done"))
+    tuned = student  # the checkpoint QAT starts from: the student's, or its quiet fine-tune's
+    q = recipe.get("quiet")
+    if q is not None:
+        tuned = runs / f"student{fold}-quiet"
+        out.append(Stage("quiet", ["distill", "--config", str(student / "config.yaml"), "--out", str(tuned), "--init",
+                                   str(student / "best.pt"), *options(q.get("args")), *sets(q.get("set"))],
+                         done=tuned / ".done", resume=tuned / "last.pt", marker=tuned / ".done"))
     out.append(Stage("qat", ["qat", "--student", str(tuned / "best.pt"), *options(recipe["qat"].get("args"))],
                      done=tuned / "int8" / "report.json"))
     return out + _release_stages(recipe, runs, fold, data, tuned, python)
@@ -260,7 +379,7 @@ def register(app) -> None:
         recipe: Path = typer.Option(DEFAULT_RECIPE, "--recipe", help="recipe file (or the name of one in train/recipes/)"),
         dry_run: bool = typer.Option(False, "--dry-run", help="print the commands, run nothing"),
     ) -> None:
-        """Make a model from its recipe: data, negatives, teacher, PSL, student, quiet fine-tune, QAT, export, bundle."""
+        """Make a model from its recipe: sounds, data, [teacher, PSL,] student, [quiet fine-tune,] QAT, export, bundle."""
         try:
             spec = load_recipe(recipe)
         except RecipeError as e:

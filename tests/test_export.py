@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 from edge.card import CardError, card_path, load_verified_card, sha256_file
 from edge.frontend import N_MELS, SAMPLE_RATE, log_mel
 from export import targets as T
-from export.parity import FP32_REL_TOL, INT8_COUNT_TOL, chunk_counts, compare
+from export.parity import FP32_REL_TOL, INT8_COUNT_TOL, chunk_counts, compare, window_counts
 from export import pipeline
-from export.pipeline import ExportSource, Windows, export_model, torch_density
+from export.pipeline import ExportSource, Windows, export_model, torch_logits
 from export.runtimes import _dequantize, _quantize, run_artifact
 from tests.tiny_model import tiny_model
 
@@ -63,10 +63,11 @@ def exported(tmp_path_factory, model, windows):
     return export_model(source, windows, out, targets=("pte", "tflite", "onnx"), precisions=("fp32", "int8"))
 
 
-def test_tiny_model_has_a_live_density(model, windows):
-    density = torch_density(model, windows.parity)
-    assert density.shape == (len(windows.parity), W // 4)
-    assert (density >= 0).all() and (density > 0).mean() > 0.2
+def test_tiny_model_has_live_logits(model, windows):
+    logits = torch_logits(model, windows.parity)
+    assert logits.shape == (len(windows.parity), W // 4)
+    assert (logits > 0).mean() > 0.05 and (logits < 0).mean() > 0.05  # peaks to count, and frames between them
+    assert window_counts(logits).sum() > len(logits)  # the counter finds steps in its windows
 
 
 def test_every_cpu_target_exports_and_passes_parity(exported):
@@ -115,8 +116,8 @@ def test_int8_tflite_io_is_handled(exported, windows, model):
     io = r.info["io"]
     assert io["input"]["dtype"] in ("int8", "float32") and io["output"]["dtype"] in ("int8", "float32")
     y = run_artifact(r.artifact, windows.parity[:2], "litert")
-    ref = torch_density(model, windows.parity[:2])
-    assert np.abs(y.sum(1) - ref.sum(1)).mean() <= INT8_COUNT_TOL
+    ref = torch_logits(model, windows.parity[:2])
+    assert np.abs(window_counts(y) - window_counts(ref)).mean() <= INT8_COUNT_TOL
 
 
 def test_int8_io_tensors_are_quantized_with_their_parameters():
@@ -168,7 +169,7 @@ def test_parity_gate_fails_on_a_wrong_artifact(tmp_path, model, windows):
     """An artifact of another model fails the gate: reported, exit status bad, no card written."""
     other = tiny_model(seed=1)
     path = T.to_onnx(other, torch.from_numpy(windows.parity[:1]), tmp_path / "tiny_fp32.onnx").path
-    ref = torch_density(model, windows.parity)
+    ref = torch_logits(model, windows.parity)
     exported = T.Exported(path, "onnx", "fp32", "onnxruntime")
     report = pipeline._finish(exported, ExportSource(model, name="tiny", window_frames=W), windows, ref, "pytorch fp32", 0.0, {})
     assert report.status == "parity-failed" and report.failed
@@ -179,15 +180,23 @@ def test_parity_gate_fails_on_a_wrong_artifact(tmp_path, model, windows):
 
 
 def test_compare_gates():
-    ref = np.full((4, 50), 0.1)
+    ref = np.full((4, 50), -4.0)
+    ref[:, 5::8] = 3.0  # a step every 8 frames: 6 per window
     assert compare(ref + 1e-6, ref, "fp32", "xnnpack").passed
     assert not compare(ref * 1.001, ref, "fp32", "xnnpack").passed
-    near = ref + 0.09 / 50  # every window off by 0.09 steps
-    assert compare(near, ref, "int8", "litert").passed
-    assert not compare(ref + 0.11 / 50, ref, "int8", "litert").passed
-    assert compare(ref + 0.14 / 50, ref, "int8", "qnn-htp:SM8650").passed  # the NPU is allowed 0.15
-    # 5-s chunks: 5 windows of 50 density frames of one run -> 2 chunks of 125 frames
-    assert chunk_counts(np.ones((5, 50)), np.zeros(5, int)).tolist() == [125.0, 125.0]
+    lost = ref.copy()
+    lost[:, 5] = -4.0  # every window loses its first step: the counts differ by 1
+    assert not compare(lost, ref, "int8", "litert").passed
+    one = ref.copy()
+    one[0, 5] = -4.0  # one window of 4 loses one step: 0.25 steps a window
+    assert not compare(one, ref, "int8", "litert").passed
+    many = np.concatenate([ref] * 10)
+    many_one = many.copy()
+    many_one[0, 5] = -4.0  # one window of 40: 0.025, inside both limits
+    assert compare(many_one, many, "int8", "litert").passed and compare(many_one, many, "int8", "qnn-htp:SM8650").passed
+    assert compare(ref + 0.5, ref, "int8", "litert").passed  # logits off by 0.5: the same steps
+    # 5-s chunks: 5 windows of 50 frames of one run -> 2 chunks of 125 frames, their events counted
+    assert chunk_counts(np.concatenate([ref] * 2)[:5], np.zeros(5, int)).tolist() == [15.0, 15.0]
 
 
 def test_export_cli_bad_input_is_one_line(tmp_path):
@@ -223,12 +232,12 @@ def qat_graph(model, windows):
 def test_qat_graph_lowers_to_every_cpu_target(tmp_path, qat_graph, windows):
     assert T.is_quantized_graph(qat_graph)
     example = torch.from_numpy(windows.parity[:1])
-    ref = torch_density(qat_graph, windows.parity)
+    ref = torch_logits(qat_graph, windows.parity)
     for fn in (T.to_pte, T.to_tflite, T.to_onnx):
         e = fn(qat_graph, example, tmp_path / f"qat.{fn.__name__[3:]}", "int8")
         assert e.quantization == "qat"
         y = run_artifact(e.path, windows.parity, e.backend)
-        assert np.abs(y.sum(1) - ref.sum(1)).mean() <= INT8_COUNT_TOL, fn.__name__
+        assert np.abs(window_counts(y) - window_counts(ref)).mean() <= INT8_COUNT_TOL, fn.__name__
     with pytest.raises(T.ExportError, match="quantized graph"):
         T.to_onnx(qat_graph, example, tmp_path / "x.onnx", "fp32")
 

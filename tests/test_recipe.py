@@ -1,8 +1,10 @@
 """`footfall model`: the shipped recipe is train/recipes/default.yaml, and the commands it runs are
-what the file says (and what made the bundled model); cards record relative provenance."""
+what the file says (and what made the bundled model); train/recipes/psl.yaml is its PSL variant;
+cards record relative provenance."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -17,152 +19,279 @@ from footfall import recipe as R
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "train" / "recipes" / "default.yaml"
-BLOCKS = "[[1,16,1,1],[4,24,2,2],[4,32,3,2],[4,64,4,2],[4,96,3,1],[4,160,3,2]]"
+PSL = ROOT / "train" / "recipes" / "psl.yaml"
+EXTRAS = "data/oneshots,data/negatives,data/negatives2"
 
-# the shipped pipeline, command by command, on a fresh clone (nothing built yet)
-SHIPPED = [
+# the data of both recipes, command by command
+DATA = [
     "footfall data sounds --profile full",
-    "footfall data synth --out data/synth_default --runners 20 --minutes 4 --runs 3 --seed 0",
-    "footfall data synth --out data/synth_extra1 --runners 40 --minutes 4 --runs 3 --seed 1 --unlabeled-fraction 0 --no-report",
-    "footfall data negatives --out data/negatives --runs 40 --seconds 30 --seed 0 --sounds data/sounds",
-    "footfall train --preset cpu --data data/synth_default --fold 0 --out runs/default/teacher0 "
-    "--set extra_train=data/synth_extra1,data/negatives --set train_hop_s=2.5 --set epochs=4",
-    "footfall psl relabel --teacher runs/default/teacher0/best.pt --data data/synth_default --out data/synth_default/psl/default-teacher0",
-    "footfall psl relabel --teacher runs/default/teacher0/best.pt --data data/synth_extra1 --out data/synth_extra1/psl/default-teacher0",
-    "footfall psl relabel --teacher runs/default/teacher0/best.pt --data data/negatives --out data/negatives/psl/default-teacher0",
-    "footfall distill --student mobilenetv2 --width 0.35 --window 2.4 --alpha 0.5 --set model_args.mobilenetv2.last_channels=160 "
-    f"--set model_args.mobilenetv2.blocks={BLOCKS} --set stream_hop_s=2.0 --set train_hop_s=2.4 --set epochs=17 "
-    "--psl data/synth_default/psl/default-teacher0 --data data/synth_default --set extra_train=data/synth_extra1,data/negatives "
-    "--set extra_psl=data/synth_extra1/psl/default-teacher0,data/negatives/psl/default-teacher0 --fold 0 --preset cpu "
+    "footfall data synth --out data/synth_ev --runners 40 --minutes 3 --runs 2 --seed 5 --sounds data/sounds --unlabeled-fraction 0.1 --no-report",
+    "footfall data oneshots --out data/oneshots --runs 150 --seconds 60 --seed 0 --sounds data/sounds",
+    "footfall data negatives --out data/negatives --runs 60 --seconds 40 --seed 0 --sounds data/sounds",
+    "footfall data negatives --out data/negatives2 --runs 96 --seconds 40 --seed 1 --sounds data/sounds",
+]
+QAT = "--epochs 2 --max-steps-per-epoch 120 --lr 1e-5 --freeze-bn-epoch 0 --freeze-observer-epoch 1"
+EXPORT = "--to pte,tflite,onnx,qnn --precision int8,fp32 --data data/synth_ev"
+
+# the shipped pipeline (what made the bundled model), command by command, on a fresh clone (nothing built yet)
+SHIPPED = [
+    *DATA,
+    f"footfall distill --config train/presets/student-events.yaml --data data/synth_ev --set extra_train={EXTRAS} --fold 0 "
     "--out runs/default/student0",
-    "footfall distill --config runs/default/student0/config.yaml --out runs/default/student0-quiet --init runs/default/student0/best.pt "
-    "--epochs 3 --set quiet_fraction=0.05 --set lr=3e-4",
-    "footfall qat --student runs/default/student0-quiet/best.pt --epochs 2 --max-steps-per-epoch 120 --lr 1e-5 --freeze-bn-epoch 0 "
-    "--freeze-observer-epoch 1",
-    "footfall export $(python -m train.quant.qat ship runs/default/student0-quiet/int8) --to pte,tflite,onnx,qnn --precision int8,fp32 "
-    "--data data/synth_default --out runs/default/export0 --provenance runs/default/recipe.json",
+    f"footfall qat --student runs/default/student0/best.pt {QAT}",
+    f"footfall export $(python -m train.quant.qat ship runs/default/student0/int8) {EXPORT} --out runs/default/export0 "
+    "--provenance runs/default/recipe.json",
     "python -m release.bundle sample",
     "python -m release.bundle artifacts runs/default/export0",
 ]
 
+# the PSL variant: the same data, a teacher on the same extras, every dataset relabelled, the student on its probabilities
+PSL_VARIANT = [
+    *DATA,
+    f"footfall train --preset cpu --data data/synth_ev --fold 0 --out runs/psl/teacher0 --set extra_train={EXTRAS} "
+    "--set train_hop_s=2.5 --set epochs=4",
+    *(f"footfall psl relabel --teacher runs/psl/teacher0/best.pt --data {d} --out {d}/psl/psl-teacher0"
+      for d in ("data/synth_ev", *EXTRAS.split(","))),
+    "footfall distill --config train/presets/student-events.yaml --labels psl --alpha 0.5 --psl data/synth_ev/psl/psl-teacher0 "
+    f"--data data/synth_ev --set extra_train={EXTRAS} "
+    "--set extra_psl=data/oneshots/psl/psl-teacher0,data/negatives/psl/psl-teacher0,data/negatives2/psl/psl-teacher0 "
+    "--fold 0 --out runs/psl/student0",
+    f"footfall qat --student runs/psl/student0/best.pt {QAT}",
+    f"footfall export $(python -m train.quant.qat ship runs/psl/student0/int8) {EXPORT} --out runs/psl/export0 "
+    "--provenance runs/psl/recipe.json",
+    "python -m release.bundle sample",
+    "python -m release.bundle artifacts runs/psl/export0",
+]
 
-def _dry_run(cwd: Path) -> tuple[list[list[str]], list[str]]:
+
+def _dry_run(cwd: Path, recipe: Path | dict = DEFAULT) -> tuple[list[list[str]], list[str]]:
     lines: list[str] = []
     import os
 
     old = os.getcwd()
     os.chdir(cwd)
     try:
-        cmds = R.run(R.load_recipe(DEFAULT), dry_run=True, echo=lines.append)
+        cmds = R.run(recipe if isinstance(recipe, dict) else R.load_recipe(recipe), dry_run=True, echo=lines.append)
     finally:
         os.chdir(old)
     return cmds, lines
 
 
-def test_dry_run_is_the_shipped_pipeline(tmp_path):
-    cmds, lines = _dry_run(tmp_path)
-    assert [" ".join(map(str, c)) for c in cmds] == SHIPPED
-    assert all(line.startswith("+ ") for line in lines) and len(lines) == len(SHIPPED)
+def _write(tmp_path: Path, name: str, spec: dict) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("recipe, expected", [(DEFAULT, SHIPPED), (PSL, PSL_VARIANT)], ids=["default", "psl"])
+def test_dry_run_is_the_pipeline(tmp_path, recipe, expected):
+    cmds, lines = _dry_run(tmp_path, recipe)
+    assert [" ".join(map(str, c)) for c in cmds] == expected
+    assert all(line.startswith("+ ") for line in lines) and len(lines) == len(expected)
     assert not (tmp_path / "runs").exists()  # a dry run writes nothing
 
 
-def test_dry_run_commands_are_what_the_recipe_says(tmp_path):
-    spec = yaml.safe_load(DEFAULT.read_text())
-    cmds = {c[1] if c[0] == "footfall" else c[-1]: c for c in ([str(a) for a in c] for c in _dry_run(tmp_path)[0])}
+def test_the_default_recipe_has_no_teacher_and_the_psl_recipe_the_same_data():
+    default, psl = (yaml.safe_load(p.read_text()) for p in (DEFAULT, PSL))
+    assert "teacher" not in default and "quiet" not in default
+    assert psl["data"] == default["data"] and psl["sounds"] == default["sounds"]
+    assert psl["student"]["config"] == default["student"]["config"]
+    assert {k: psl[k] for k in ("qat", "export", "bundle")} == {k: default[k] for k in ("qat", "export", "bundle")}
+    assert R.student_labels(R.load_recipe(DEFAULT)) == "true" and R.student_labels(R.load_recipe(PSL)) == "psl"
+    header = " ".join(line.lstrip("#").strip() for line in PSL.read_text().splitlines()[:3])  # its header comment says so
+    assert "not the bundled model" in header.lower()
+
+
+@pytest.mark.parametrize("recipe", [DEFAULT, PSL], ids=["default", "psl"])
+def test_dry_run_commands_are_what_the_recipe_says(tmp_path, recipe):
+    spec = yaml.safe_load(recipe.read_text())
+    all_cmds = [[str(a) for a in c] for c in _dry_run(tmp_path, recipe)[0]]
+    cmds = {c[1] if c[0] == "footfall" else c[-1]: c for c in all_cmds}
 
     def has(cmd, *seq):
-        seq = [str(s) for s in seq]
+        seq = [R._value(s) for s in seq]
         return any(cmd[i : i + len(seq)] == seq for i in range(len(cmd)))
 
-    for key in ("main", "extra"):
-        d = spec["data"][key]
-        synth = next(c for c in _dry_run(tmp_path)[0] if c[1:3] == ["data", "synth"] and c[4] == d["out"])
-        for opt in ("runners", "minutes", "runs", "seed"):
-            assert has(synth, f"--{opt}", d[opt]), (key, opt)
-    neg = spec["data"]["negatives"]
-    negatives = next(c for c in _dry_run(tmp_path)[0] if c[1:3] == ["data", "negatives"])
-    for opt in ("out", "runs", "seconds", "seed", "sounds"):
-        assert has(negatives, f"--{opt}", neg[opt]), opt
-    train = cmds["train"]
-    assert has(train, "--preset", spec["teacher"]["preset"]) and has(train, "--fold", spec["fold"])
-    # the step-free runs train the teacher and, relabeled by it, the student
-    extras = f"{spec['data']['extra']['out']},{neg['out']}"
-    assert has(train, "--set", f"extra_train={extras}")
-    relabeled = [c[c.index("--data") + 1] for c in _dry_run(tmp_path)[0] if c[1:3] == ["psl", "relabel"]]
-    assert relabeled == [spec["data"][k]["out"] for k in ("main", "extra", "negatives")]
-    for k, v in spec["teacher"]["set"].items():
-        assert has(train, "--set", f"{k}={v}")
-    distill = next(c for c in _dry_run(tmp_path)[0] if c[1] == "distill" and "--student" in c)
-    assert has(distill, "--set", f"extra_train={extras}")
-    assert has(distill, "--set", "extra_psl=" + ",".join(f"{spec['data'][k]['out']}/psl/default-teacher0" for k in ("extra", "negatives")))
-    for k, v in spec["student"]["args"].items():
+    # one `footfall data <kind>` per dataset, in the recipe's order, with its options
+    made = [c for c in all_cmds if c[1] == "data" and c[2] != "sounds"]
+    assert [c[4] for c in made] == [d["out"] for d in spec["data"].values()]
+    for (name, d), cmd in zip(spec["data"].items(), made):
+        assert cmd[2] == d.get("kind", "synth"), name
+        for opt, v in d.items():
+            if opt in ("kind", "out"):
+                continue
+            flag = "--" + opt.replace("_", "-")
+            assert (flag if v else flag.replace("--", "--no-", 1)) in cmd if isinstance(v, bool) else has(cmd, flag, v), (name, opt)
+    main = spec["data"]["main"]["out"]
+    extras = ",".join(d["out"] for k, d in spec["data"].items() if k != "main")
+    distill = cmds["distill"]
+    assert has(distill, "--data", main) and has(distill, "--fold", spec["fold"]) and has(distill, "--set", f"extra_train={extras}")
+    assert has(distill, "--config", spec["student"]["config"])
+    for k, v in (spec["student"].get("args") or {}).items():
         assert has(distill, f"--{k}", v)
-    for k, v in spec["student"]["set"].items():
-        assert has(distill, "--set", f"{k}={R._value(v)}")
+    if "teacher" in spec:
+        train = cmds["train"]
+        assert has(train, "--preset", spec["teacher"]["preset"]) and has(train, "--fold", spec["fold"])
+        assert has(train, "--set", f"extra_train={extras}")  # the teacher trains on the same extras
+        for k, v in spec["teacher"]["set"].items():
+            assert has(train, "--set", f"{k}={v}")
+        relabeled = [c[c.index("--data") + 1] for c in all_cmds if c[1:3] == ["psl", "relabel"]]
+        assert relabeled == [d["out"] for d in spec["data"].values()]  # every dataset
+        assert has(distill, "--psl", f"{main}/psl/{spec['name']}-teacher0")
+        assert has(distill, "--set", "extra_psl=" + ",".join(f"{d['out']}/psl/{spec['name']}-teacher0"
+                                                             for k, d in spec["data"].items() if k != "main"))
+    else:
+        assert "train" not in cmds and not [c for c in all_cmds if c[1] == "psl"]
+        assert "--psl" not in distill and not [a for a in distill if a.startswith("extra_psl=")]
     qat = cmds["qat"]
+    assert has(qat, "--student", f"{spec['runs']}/student0/best.pt")  # no quiet fine-tune: QAT from the student
     for k, v in spec["qat"]["args"].items():
         assert has(qat, "--" + k.replace("_", "-"), v)
     export = cmds["export"]
     assert has(export, "--to", ",".join(spec["export"]["args"]["to"]))
     assert has(export, "--precision", ",".join(spec["export"]["args"]["precision"]))
+    assert has(export, "--data", main)
 
 
-def test_the_recipe_student_is_the_shipped_student():
-    from train.distill.student import SHIPPED_STUDENT, DistillConfig
+@pytest.mark.parametrize("recipe", [DEFAULT, PSL], ids=["default", "psl"])
+def test_the_recipe_student_is_the_shipped_student(recipe):
+    from train.distill.student import SHIPPED_STUDENT, DistillConfig, load_distill_config
 
-    student = yaml.safe_load(DEFAULT.read_text())["student"]
-    args, sets = student["args"], student["set"]
-    prefix = "model_args.mobilenetv2."
-    built = {"width": args["width"], **{k[len(prefix):]: v for k, v in sets.items() if k.startswith(prefix)}}
-    shipped = {k: [list(b) for b in v] if k == "blocks" else v for k, v in SHIPPED_STUDENT.items()}
-    assert built == shipped
-    assert args["student"] == DistillConfig.model
+    student = yaml.safe_load(recipe.read_text())["student"]
+    overrides = {**(student.get("args") or {}), **(student.get("set") or {})}
+    if overrides.get("labels", "psl") == "psl" or R.student_labels(R.load_recipe(recipe)) == "psl":
+        overrides["psl"] = "data/synth_ev/psl/x"  # the folder the recipe hands it
+    cfg = load_distill_config(student.get("preset"), ROOT / student["config"], overrides)
+    assert cfg.model == DistillConfig.model
+    built = cfg.model_args[cfg.model]
+    assert {k: [list(b) for b in built[k]] if k == "blocks" else built[k] for k in SHIPPED_STUDENT} == \
+        {k: [list(b) for b in v] if k == "blocks" else v for k, v in SHIPPED_STUDENT.items()}
     # the window and streaming hop the recipe trains with are the contract's (and the cards')
-    assert round(args["window"] * C.FRAMES_PER_SECOND) == C.WINDOW_FRAMES
-    assert round(sets["stream_hop_s"] * C.FRAMES_PER_SECOND) == C.HOP_FRAMES
+    assert cfg.window_frames == C.WINDOW_FRAMES
+    assert cfg.stream_hop_frames == C.HOP_FRAMES
+    assert cfg.labels == R.student_labels(R.load_recipe(recipe))
+    if cfg.labels == "psl":
+        assert cfg.alpha == 0.5
 
 
 def test_stages_skip_when_done_and_training_resumes(tmp_path):
-    (tmp_path / "data" / "synth_default").mkdir(parents=True)
-    (tmp_path / "data" / "synth_default" / "manifest.csv").write_text("")
-    (tmp_path / "runs" / "default" / "teacher0").mkdir(parents=True)
-    (tmp_path / "runs" / "default" / "teacher0" / "last.pt").write_bytes(b"")
+    (tmp_path / "data" / "synth_ev").mkdir(parents=True)
+    (tmp_path / "data" / "synth_ev" / "manifest.csv").write_text("")
+    (tmp_path / "data" / "negatives2").mkdir(parents=True)
+    (tmp_path / "data" / "negatives2" / "manifest.csv").write_text("")
     (tmp_path / "runs" / "default" / "student0").mkdir(parents=True)
-    (tmp_path / "runs" / "default" / "student0" / ".done").write_text("done\n")
+    (tmp_path / "runs" / "default" / "student0" / "last.pt").write_bytes(b"")
     cmds, lines = _dry_run(tmp_path)
     assert any(line.startswith("# skip data-main") for line in lines)
-    assert any(line.startswith("# skip student") for line in lines)
+    assert any(line.startswith("# skip data-negatives2") for line in lines)
+    assert not any(line.startswith("# skip data-negatives ") for line in lines)
+    student = next(c for c in cmds if c[1] == "distill")
+    assert student[-1] == "--resume"
+    (tmp_path / "runs" / "default" / "student0" / ".done").write_text("done\n")
+    (tmp_path / "runs" / "default" / "student0" / "int8").mkdir()
+    (tmp_path / "runs" / "default" / "student0" / "int8" / "report.json").write_text("{}")
+    cmds, lines = _dry_run(tmp_path)
+    assert any(line.startswith("# skip student") for line in lines) and any(line.startswith("# skip qat") for line in lines)
+    assert any(line.startswith("+ footfall export") for line in lines)
+    # the PSL variant: the teacher resumes, a finished student skips, the quiet fine-tune (when a recipe has one) does not resume
+    (tmp_path / "runs" / "psl" / "teacher0").mkdir(parents=True)
+    (tmp_path / "runs" / "psl" / "teacher0" / "last.pt").write_bytes(b"")
+    (tmp_path / "runs" / "psl" / "student0").mkdir(parents=True)
+    (tmp_path / "runs" / "psl" / "student0" / ".done").write_text("done\n")
+    spec = R.load_recipe(PSL)
+    spec["quiet"] = {"args": {"epochs": 3}, "set": {"quiet_fraction": 0.05, "lr": "3e-4"}}
+    cmds, lines = _dry_run(tmp_path, spec)
     teacher = next(c for c in cmds if c[1] == "train")
     assert teacher[-1] == "--resume"
+    assert any(line.startswith("# skip student") for line in lines)
     quiet = next(c for c in cmds if c[1] == "distill" and "--init" in c)
-    assert "--resume" not in quiet
+    assert "--resume" not in quiet and quiet[quiet.index("--init") + 1] == "runs/psl/student0/best.pt"
+    qat = next(c for c in cmds if c[1] == "qat")
+    assert qat[qat.index("--student") + 1] == "runs/psl/student0-quiet/best.pt"  # with a quiet fine-tune, QAT starts from it
 
 
 def test_provenance_is_relative_and_reproducible():
     spec = R.load_recipe("default")
     prov = R.provenance(spec)
     assert prov["recipe"] == "default" and prov["recipe_file"] == "train/recipes/default.yaml"
-    assert prov["data"]["main"]["seed"] == 0 and prov["data"]["extra"]["seed"] == 1
+    assert list(prov["data"]) == ["main", "oneshots", "negatives", "negatives2"]
+    assert prov["data"]["main"] == {"kind": "synth", "out": "data/synth_ev", "seed": 5, "runners": 40, "minutes": 3, "runs": 2,
+                                    "unlabeled_fraction": 0.1, "sounds": "data/sounds"}
+    assert prov["data"]["oneshots"] == {"kind": "oneshots", "out": "data/oneshots", "seed": 0, "runs": 150, "seconds": 60,
+                                        "sounds": "data/sounds"}
+    assert prov["data"]["negatives"]["kind"] == "negatives" and prov["data"]["negatives"]["seed"] == 0
+    assert prov["data"]["negatives2"] == {"kind": "negatives", "out": "data/negatives2", "seed": 1, "runs": 96, "seconds": 40,
+                                          "sounds": "data/sounds"}
     assert len(prov["git_commit"].split("-")[0]) == 40
     assert "/work/" not in json.dumps(prov) and not prov["recipe_file"].startswith("/")
+    assert R.provenance(R.load_recipe("psl"))["recipe_file"] == "train/recipes/psl.yaml"
 
 
 def test_unknown_recipe_is_one_line(tmp_path):
     with pytest.raises(R.RecipeError, match="no such recipe file"):
         R.load_recipe(tmp_path / "nope.yaml")
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({**yaml.safe_load(DEFAULT.read_text()), "studnet": {}}))
-    with pytest.raises(R.RecipeError, match="unknown recipe keys"):
-        R.load_recipe(bad)
+    base = yaml.safe_load(DEFAULT.read_text())
+
+    def refused(spec, pattern):
+        with pytest.raises(R.RecipeError, match=pattern) as e:
+            R.load_recipe(_write(tmp_path, "bad", spec))
+        assert "\n" not in str(e.value)
+
+    refused({**base, "studnet": {}}, "unknown recipe keys")
     # the rate calibration stage is gone with `footfall calibrate`: an old recipe naming it is refused
-    old = tmp_path / "old.yaml"
-    old.write_text(yaml.safe_dump({**yaml.safe_load(DEFAULT.read_text()), "rate_calibration": {}}))
-    with pytest.raises(R.RecipeError, match=r"unknown recipe keys \['rate_calibration'\]"):
-        R.load_recipe(old)
-    odd = tmp_path / "odd.yaml"
-    odd.write_text(yaml.safe_dump({**yaml.safe_load(DEFAULT.read_text()), "data": {"main": {"out": "x"}, "negative": {"out": "y"}}}))
-    with pytest.raises(R.RecipeError, match="data needs main and extra"):
-        R.load_recipe(odd)
+    refused({**base, "rate_calibration": {}}, r"unknown recipe keys \['rate_calibration'\]")
+    refused({**base, "student": {**base["student"], "lables": "true"}}, r"unknown student keys \['lables'\]")
+    # data: a main dataset, an out folder each, a known kind, that kind's options
+    refused({**base, "data": {"extra": {"out": "x"}, "negatives": {"kind": "negatives", "out": "y"}}}, "data needs a 'main' dataset")
+    refused({**base, "data": {**base["data"], "negative": {"kind": "negative", "out": "y"}}},
+            r"data 'negative': unknown kind 'negative' \(expected synth, oneshots, negatives\)")
+    refused({**base, "data": {**base["data"], "more": {"kind": "oneshots", "out": "y", "runners": 3}}},
+            r"data 'more': unknown oneshots options \['runners'\]")
+    refused({**base, "data": {**base["data"], "more": {"runners": 3}}}, "data 'more' needs an 'out' folder")
+    refused({**base, "data": {**base["data"], "again": {"kind": "negatives", "out": "data/negatives"}}}, "both in data/negatives")
+    refused({**base, "data": "data/synth_ev"}, "data needs a 'main' dataset")
+
+
+def test_labels_and_teacher_go_together(tmp_path):
+    base = yaml.safe_load(DEFAULT.read_text())
+    psl = yaml.safe_load(PSL.read_text())
+
+    def refused(spec, pattern):
+        with pytest.raises(R.RecipeError, match=pattern) as e:
+            R.load_recipe(_write(tmp_path, "bad", spec))
+        assert "\n" not in str(e.value)
+
+    # no teacher: PSL labels (asked for in args, set, or by default) are refused
+    refused({**base, "student": {**base["student"], "args": {"labels": "psl"}}}, "labels are psl but the recipe has no teacher")
+    refused({**base, "student": {**base["student"], "set": {"labels": "psl"}}}, "labels are psl but the recipe has no teacher")
+    refused({**base, "student": {"preset": "cpu"}}, "labels are psl but the recipe has no teacher")  # distill's default labels
+    refused({**psl, "teacher": None}, "labels are psl but the recipe has no teacher")
+    # a teacher with true labels would go unused
+    refused({**psl, "student": {"config": psl["student"]["config"]}}, "the teacher and its PSL folders would go unused")
+    refused({**base, "student": {**base["student"], "args": {"labels": "soft"}}}, r"labels 'soft': expected one of psl, true, weak")
+    refused({**base, "student": {"config": "train/presets/nope.yaml"}}, "student config train/presets/nope.yaml: no such file")
+    # weak labels need no teacher either; set wins over the config file
+    weak = R.load_recipe(_write(tmp_path, "weak", {**base, "student": {**base["student"], "set": {"labels": "weak"}}}))
+    assert R.student_labels(weak) == "weak"
+    cmds, _ = _dry_run(tmp_path, weak)
+    assert "--psl" not in next(c for c in cmds if c[1] == "distill")
+    # `labels: true` unquoted (YAML's boolean) is the label kind, not a switch
+    unquoted = _write(tmp_path, "unquoted", {**base, "student": {**base["student"], "args": {"labels": True}}})
+    distill = next(c for c in _dry_run(tmp_path, R.load_recipe(unquoted))[0] if c[1] == "distill")
+    assert "--labels" in distill and distill[distill.index("--labels") + 1] == "true"
+    # a recipe with a single dataset trains on it alone: no extra_train
+    alone = R.load_recipe(_write(tmp_path, "alone", {**base, "data": {"main": base["data"]["main"]}}))
+    distill = next(c for c in _dry_run(tmp_path, alone)[0] if c[1] == "distill")
+    assert not [a for a in distill if str(a).startswith("extra_train")]
+
+
+def test_data_kinds_take_the_options_of_their_commands():
+    """DATA_KINDS lists what `footfall data synth|oneshots|negatives` accept (nothing more)."""
+    from train.cli import data as D
+
+    for kind, allowed in R.DATA_KINDS.items():
+        params = set(inspect.signature(getattr(D, kind)).parameters) - {"out"}
+        assert set(allowed) == params, kind
 
 
 def test_footfall_data_negatives_writes_step_free_runs_and_refuses_to_overwrite(tmp_path):
@@ -197,6 +326,7 @@ def test_footfall_model_dry_run_command(tmp_path):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stderr.count("\n+ footfall ") == len([c for c in SHIPPED if c.startswith("footfall")]) - 1
+    assert out.stderr.startswith("+ footfall data sounds --profile full\n")
 
 
 def test_relative_paths():

@@ -16,7 +16,7 @@ from edge.audio import AudioError
 from edge.util import fail
 from train.data.recordings import DatasetError, labeled, load_dataset
 
-data_app = typer.Typer(add_completion=False, no_args_is_help=True, help="datasets: check, synth, negatives, sounds, realset")
+data_app = typer.Typer(add_completion=False, no_args_is_help=True, help="datasets: check, synth, negatives, oneshots, sounds, realset, import-imu, imu-synth")
 
 USAGE_ERRORS = (DatasetError, AudioError, ValueError)
 
@@ -134,6 +134,32 @@ def negatives(
     except (SoundsError, ValueError, OSError) as e:
         fail(e)
     typer.echo(f"wrote {root / 'manifest.csv'} ({runs} step-free runs x {seconds:g} s)")
+
+
+@data_app.command("oneshots")
+def oneshots(
+    out: Path = typer.Option(..., "--out", "-o", help="output dataset folder (manifest.csv, audio/, steps/, oneshots.json)"),
+    sounds: Optional[Path] = typer.Option(None, "--sounds", help="the sound corpus (footfall data sounds); default $FOOTFALL_SOUNDS or <clone>/data/sounds"),
+    runs: int = typer.Option(60, "--runs", help="runs, each its own generated runner's timing"),
+    seconds: float = typer.Option(60.0, "--seconds", help="length of every run, seconds"),
+    seed: int = typer.Option(0, "--seed", help="same seed (and corpus), same dataset"),
+    force: bool = typer.Option(False, "--force", help="replace a dataset already in OUT"),
+) -> None:
+    """Write labelled runs made of the corpus's recorded train-split one-shots through a random phone chain (train.data.oneshots)."""
+    from train.data.oneshots import write_oneshot_runs
+    from train.data.sounds import SoundsError
+
+    if (out / "manifest.csv").exists() and not force:
+        fail(f"{out}: a dataset is already there; pass --force to replace it")
+    if runs < 1:
+        fail(f"--runs {runs}: need at least 1")
+    if not 5.0 <= seconds <= 3600.0:
+        fail(f"--seconds {seconds}: must be between 5 and 3600")
+    try:
+        root = write_oneshot_runs(out, runs=runs, seconds=seconds, seed=seed, sounds=sounds, force=force)
+    except (SoundsError, ValueError, OSError) as e:
+        fail(e)
+    typer.echo(f"wrote {root / 'manifest.csv'} ({runs} one-shot runs x {seconds:g} s)")
 
 
 @data_app.command("sounds")

@@ -1,21 +1,24 @@
 """The PSL ablation (the PSL paper's Tables 2/3, for counting): what each kind of label buys.
 
 The same student (architecture, width, window, schedule) is trained on each kind of label and
-scored on the paper's 5-s windows of the test runs, next to its teacher:
+scored on the paper's 5-s windows of the test runs, next to its teacher
+(``train.distill.student``: the loss of each row):
 
-=======================  ==============================================================
-row                      labels of the student's loss segments
-=======================  ==============================================================
-``weak``                 the 5-s window count spread evenly (label propagation)
-``psl-<n>s``             pseudo-strong labels of n-s segments (n in 0.5, 1, 2, 5)
-``psl-<n>s+unlabeled``   the same at the default n, plus the unlabeled training runs
-``true-<n>s``            true per-segment counts from the step times (the upper bound)
-``teacher``              the teacher itself on the 5-s windows (not trained here)
-=======================  ==============================================================
+============================  =========================================================================
+row                           what the student learns from
+============================  =========================================================================
+``weak``                      each window's step count, through the sum of its probabilities
+``true``                      the true step frames alone (shift-tolerant BCE; no teacher)
+``psl``                       the teacher's step probabilities alone (alpha = 1, the PSL paper's choice)
+``psl+true``                  both, at the base config's alpha (labeled runs only)
+``psl+true+unlabeled``        the same plus the unlabeled training runs (PSL only): the default student
+``teacher``                   the teacher itself on the 5-s windows (not trained here)
+============================  =========================================================================
 
-Columns: 5-s MAE, PCC and median total-count error with each 5-s window predicted on its own
-(``mae``, the paper's protocol, the same for the teacher), and the MAE of the student streamed
-at its own window with the edge runtime's alignment (``mae_stream``). Means over the folds run.
+Columns: 5-s MAE, PCC and median total-count error of the counted steps with each 5-s window
+run on its own (``mae``, the paper's protocol, the same for the teacher), and the MAE of the
+student streamed at its own window with the edge runtime's alignment (``mae_stream``). Means over
+the folds run.
 
 Every condition is an ordinary ``footfall distill`` run in ``out/fold<k>/<row>/``; finished rows
 (``test.json`` present) are reused, interrupted ones resume, so the ablation can be stopped and
@@ -37,7 +40,7 @@ from edge.contract import DENSITY_STRIDE, EVAL_WINDOW_FRAMES, FRAMES_PER_SECOND
 from train.fit.config import ConfigError
 from train.distill.student import DistillConfig, evaluate, train_student
 from edge.util import atomic_write, write_json
-from train.distill.psl import SEGMENTS_S, load_provenance
+from train.distill.psl import load_provenance
 
 log = logging.getLogger("footfall.ablation")
 
@@ -51,14 +54,16 @@ class Condition:
     kind: str = "student"  # student | teacher
 
 
-def conditions(segments: Sequence[float] = SEGMENTS_S, default_segment: float = 1.0, windows: Sequence[float] = ()) -> list[Condition]:
-    """The rows of the ablation; ``windows`` adds the default PSL row at other student windows."""
-    d = f"{default_segment:g}s"
-    rows = [Condition("weak", {"labels": "weak", "segment_s": default_segment, "unlabeled": False})]
-    rows += [Condition(f"psl-{n:g}s", {"labels": "psl", "segment_s": float(n), "unlabeled": False}) for n in sorted(segments)]
-    rows += [Condition(f"psl-{d}+unlabeled", {"labels": "psl", "segment_s": default_segment, "unlabeled": True})]
-    rows += [Condition(f"true-{d}", {"labels": "true", "segment_s": default_segment, "unlabeled": False})]
-    rows += [Condition(f"psl-{d}+unlabeled@{w:g}s", {"labels": "psl", "segment_s": default_segment, "unlabeled": True, "window_s": float(w),
+DEFAULT_ROW = "psl+true+unlabeled"  # the student the recipe trains
+
+
+def conditions(alpha: float = 0.5, windows: Sequence[float] = ()) -> list[Condition]:
+    """The rows of the ablation; ``windows`` adds the default row at other student windows."""
+    rows = [Condition("weak", {"labels": "weak", "unlabeled": False}), Condition("true", {"labels": "true", "unlabeled": False}),
+            Condition("psl", {"labels": "psl", "alpha": 1.0, "unlabeled": False}),
+            Condition("psl+true", {"labels": "psl", "alpha": alpha, "unlabeled": False}),
+            Condition(DEFAULT_ROW, {"labels": "psl", "alpha": alpha, "unlabeled": True})]
+    rows += [Condition(f"{DEFAULT_ROW}@{w:g}s", {"labels": "psl", "alpha": alpha, "unlabeled": True, "window_s": float(w),
                        "train_hop_s": float(w) / 2}) for w in windows]
     rows += [Condition("teacher", kind="teacher")]
     return rows
@@ -90,7 +95,6 @@ def ablate(
     base: DistillConfig,
     out: str | Path,
     folds: Sequence[int] = (0,),
-    segments: Sequence[float] = SEGMENTS_S,
     windows: Sequence[float] = (),
     only: Sequence[str] = (),
 ) -> dict[str, Any]:
@@ -102,7 +106,7 @@ def ablate(
 
     out = Path(out).resolve()
     rank = int(os.environ.get("RANK", "0"))
-    rows = conditions(segments, base.segment_s, windows)
+    rows = conditions(base.alpha, windows)
     if only:
         unknown = sorted(set(only) - {c.name for c in rows})
         if unknown:
@@ -154,7 +158,7 @@ def _table(rows: list[Condition], results: dict[str, dict[int, dict]], base: Dis
     for r in out_rows:
         r["vs_weak_pct"] = 100 * (r["mae"] - ref_weak) / ref_weak if ref_weak else math.nan
         r["vs_teacher_pct"] = 100 * (r["mae"] - ref_teacher) / ref_teacher if ref_teacher else math.nan
-    default = f"psl-{base.segment_s:g}s+unlabeled"
+    default = DEFAULT_ROW
     verdict = {}
     if default in by and "weak" in by and "teacher" in by:
         verdict = {
@@ -199,7 +203,7 @@ def _write_outputs(out: Path, table: dict[str, Any]) -> None:
     write_json(out / "ablation.json", table)
     atomic_write(out / "ablation.md", markdown(table))
     buf = io.StringIO()
-    cols = ["row", "kind", "labels", "segment_s", "unlabeled", "window_s", *COLUMNS, *(c + "_std" for c in COLUMNS), "vs_weak_pct", "vs_teacher_pct"]
+    cols = ["row", "kind", "labels", "alpha", "unlabeled", "window_s", *COLUMNS, *(c + "_std" for c in COLUMNS), "vs_weak_pct", "vs_teacher_pct"]
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
     w.writeheader()
     w.writerows(table["rows"])

@@ -1,0 +1,65 @@
+"""The wide training data: runs of recorded one-shots and step-free runs (train/data/oneshots.py,
+train/data/negatives.py), on the small corpus ``make test`` builds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from train.data.negatives import KINDS, step_free
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    from train.data.sounds import default_root, read_manifest
+
+    try:
+        rows = read_manifest(default_root())
+    except Exception as e:
+        pytest.skip(f"no sound corpus (make sounds-small): {e}")
+    return default_root(), rows
+
+
+def test_oneshot_runs_are_seeded_labelled_and_from_train_packages_only(corpus, tmp_path):
+    from train.data.oneshots import oneshot_run, write_oneshot_runs
+    from train.data.recordings import load_dataset, load_steps
+    from train.data.sounds import REGISTRY
+    from train.data.synth import Recorded
+
+    root, rows = corpus
+    out = write_oneshot_runs(tmp_path / "shots", runs=3, seconds=20, seed=4, sounds=root)
+    recs = load_dataset(out)
+    assert len(recs) == 3 and all(r.steps is not None for r in recs)
+    for r in recs:
+        steps = load_steps(r.steps)
+        assert len(steps) > 10 and np.all(np.diff(steps) > 0.2) and steps[-1] < 20.0  # a runner's steps, inside the run
+    import json
+
+    used = json.loads((out / "oneshots.json").read_text())["packages"]
+    split = {p.name: p.split for p in REGISTRY}
+    assert used and all(split[p] == "train" for p in used)
+    rec = Recorded.from_corpus(root)
+    a, ta, _ = oneshot_run(4, 0, 20, rec.steps, rec.beds)
+    b, tb, _ = oneshot_run(4, 0, 20, rec.steps, rec.beds)
+    assert np.array_equal(a, b) and np.array_equal(ta, tb) and a.dtype == np.float32 and np.abs(a).max() <= 1.0
+    with pytest.raises(FileExistsError):
+        write_oneshot_runs(out, runs=1, seconds=10, seed=4, sounds=root)
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k != "bed"])
+def test_step_free_kinds_are_seeded_and_in_range(kind):
+    a, b = step_free(kind, 3.0, 5), step_free(kind, 3.0, 5)
+    assert a.dtype == np.float32 and len(a) == 48_000 and np.array_equal(a, b)
+    assert np.abs(a).max() <= 1.0 and np.isfinite(a).all()
+    if kind != "silence":
+        assert not np.array_equal(a, step_free(kind, 3.0, 6))
+
+
+def test_negatives_dataset_is_labelled_with_no_steps(tmp_path):
+    from train.data.negatives import write_negatives
+    from train.data.recordings import load_dataset, load_steps
+
+    out = write_negatives(tmp_path / "neg", runs=len(KINDS) - 1, seconds=2.0, seed=3)
+    recs = load_dataset(out)
+    assert sorted({r.session for r in recs}) == sorted(k for k in KINDS if k != "bed")  # no corpus: no bed
+    assert all(len(load_steps(r.steps)) == 0 for r in recs)
