@@ -187,7 +187,7 @@ class CounterParams:
         gets the steps it missed (a quiet far foot, a step drowned by a passing car).
     """
 
-    threshold: float = 0.5
+    threshold: float = 0.2
     min_interval_s: float = 0.25
     train_steps: int = 4
     max_gap_s: float = 1.25

