@@ -485,7 +485,7 @@ def _finish(
                                      provenance_roots()),
         accuracy=accuracy(out, windows),
         reference_accuracy=accuracy(reference, windows),
-        parity={**parity.to_dict(), "windows_source": windows.source},
+        parity={**parity.to_dict(), "windows_source": relative_paths(windows.source, provenance_roots())},
         tools=_versions("onnxruntime-qnn") | ({"qnn_sdk": exported.info["qnn_sdk"]} if exported.info.get("qnn_sdk") else {}),
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         counter=CounterParams().to_dict(),  # the counter it is scored and shipped with, written out

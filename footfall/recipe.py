@@ -35,7 +35,7 @@ RECIPE_DIR = ROOT / "train" / "recipes"
 DEFAULT_RECIPE = RECIPE_DIR / "default.yaml"
 STAGES = ("sounds", "data", "teacher", "psl", "student", "quiet", "qat", "export", "bundle")
 RECIPE_KEYS = ("name", "runs", "fold", "sounds", "data", "teacher", "student", "quiet", "qat", "export", "bundle")
-REQUIRED_KEYS = ("name", "runs", "data", "student", "qat", "export")  # teacher and quiet are optional
+REQUIRED_KEYS = ("name", "runs", "data", "student", "export")  # teacher, quiet and qat are optional
 # the keys each stage's section may have
 SECTION_KEYS = {
     "teacher": ("preset", "config", "args", "set"),
@@ -303,15 +303,17 @@ def stages(recipe: dict[str, Any], python: str = "python") -> list[Stage]:
         out.append(Stage("quiet", ["distill", "--config", str(student / "config.yaml"), "--out", str(tuned), "--init",
                                    str(student / "best.pt"), *options(q.get("args")), *sets(q.get("set"))],
                          done=tuned / ".done", resume=tuned / "last.pt", marker=tuned / ".done"))
+    if recipe.get("qat") is None:  # no QAT: the export quantizes the float student (PTQ on validation windows)
+        return out + _release_stages(recipe, runs, fold, data, tuned, python, source=str(tuned / "best.pt"))
     out.append(Stage("qat", ["qat", "--student", str(tuned / "best.pt"), *options(recipe["qat"].get("args"))],
                      done=tuned / "int8" / "report.json"))
     return out + _release_stages(recipe, runs, fold, data, tuned, python)
 
 
-def _release_stages(recipe, runs: Path, fold: int, data: Path, tuned: Path, python: str) -> list[Stage]:
-    """Ship the int8 graph with the lower validation MAE, export it, bundle."""
+def _release_stages(recipe, runs: Path, fold: int, data: Path, tuned: Path, python: str, source: str | None = None) -> list[Stage]:
+    """Export the int8 graph with the lower validation MAE (or ``source``, a float checkpoint), bundle."""
     export = runs / f"export{fold}"
-    int8 = ShippedInt8(tuned / "int8", python)
+    int8 = source if source is not None else ShippedInt8(tuned / "int8", python)
     out = [Stage("export", ["export", int8, *options(recipe["export"].get("args")), "--data", str(data), "--out", str(export),
                             "--provenance", str(runs / "recipe.json")],
                  done=export / ".done", marker=export / ".done")]

@@ -31,15 +31,14 @@ DATA = [
     "footfall data negatives --out data/negatives2 --runs 96 --seconds 40 --seed 1 --sounds data/sounds",
 ]
 QAT = "--epochs 2 --max-steps-per-epoch 120 --lr 1e-5 --freeze-bn-epoch 0 --freeze-observer-epoch 1"
-EXPORT = "--to pte,tflite,onnx,qnn --precision int8,fp32 --data data/synth_ev"
+EXPORT = "--to pte,tflite,onnx --precision int8,fp32 --data data/synth_ev"
 
 # the shipped pipeline (what made the bundled model), command by command, on a fresh clone (nothing built yet)
 SHIPPED = [
     *DATA,
     f"footfall distill --config train/presets/student-events.yaml --data data/synth_ev --set extra_train={EXTRAS} --fold 0 "
     "--out runs/default/student0",
-    f"footfall qat --student runs/default/student0/best.pt {QAT}",
-    f"footfall export $(python -m train.quant.qat ship runs/default/student0/int8) {EXPORT} --out runs/default/export0 "
+    f"footfall export runs/default/student0/best.pt {EXPORT} --out runs/default/export0 "
     "--provenance runs/default/recipe.json",
     "python -m release.bundle sample",
     "python -m release.bundle artifacts runs/default/export0",
@@ -96,7 +95,8 @@ def test_the_default_recipe_has_no_teacher_and_the_psl_recipe_the_same_data():
     assert "teacher" not in default and "quiet" not in default
     assert psl["data"] == default["data"] and psl["sounds"] == default["sounds"]
     assert psl["student"]["config"] == default["student"]["config"]
-    assert {k: psl[k] for k in ("qat", "export", "bundle")} == {k: default[k] for k in ("qat", "export", "bundle")}
+    assert {k: psl[k] for k in ("export", "bundle")} == {k: default[k] for k in ("export", "bundle")}
+    assert "qat" not in default and "qat" in psl  # the bundled int8 is the export's PTQ; the PSL variant runs QAT
     assert R.student_labels(R.load_recipe(DEFAULT)) == "true" and R.student_labels(R.load_recipe(PSL)) == "psl"
     header = " ".join(line.lstrip("#").strip() for line in PSL.read_text().splitlines()[:3])  # its header comment says so
     assert "not the bundled model" in header.lower()
@@ -143,11 +143,14 @@ def test_dry_run_commands_are_what_the_recipe_says(tmp_path, recipe):
     else:
         assert "train" not in cmds and not [c for c in all_cmds if c[1] == "psl"]
         assert "--psl" not in distill and not [a for a in distill if a.startswith("extra_psl=")]
-    qat = cmds["qat"]
-    assert has(qat, "--student", f"{spec['runs']}/student0/best.pt")  # no quiet fine-tune: QAT from the student
-    for k, v in spec["qat"]["args"].items():
-        assert has(qat, "--" + k.replace("_", "-"), v)
     export = cmds["export"]
+    if "qat" in spec:
+        qat = cmds["qat"]
+        assert has(qat, "--student", f"{spec['runs']}/student0/best.pt")  # no quiet fine-tune: QAT from the student
+        for k, v in spec["qat"]["args"].items():
+            assert has(qat, "--" + k.replace("_", "-"), v)
+    else:  # no QAT: the float student goes to the export, which quantizes it
+        assert export[2] == f"{spec['runs']}/student0/best.pt" and "qat" not in cmds
     assert has(export, "--to", ",".join(spec["export"]["args"]["to"]))
     assert has(export, "--precision", ",".join(spec["export"]["args"]["precision"]))
     assert has(export, "--data", main)
@@ -188,11 +191,9 @@ def test_stages_skip_when_done_and_training_resumes(tmp_path):
     student = next(c for c in cmds if c[1] == "distill")
     assert student[-1] == "--resume"
     (tmp_path / "runs" / "default" / "student0" / ".done").write_text("done\n")
-    (tmp_path / "runs" / "default" / "student0" / "int8").mkdir()
-    (tmp_path / "runs" / "default" / "student0" / "int8" / "report.json").write_text("{}")
     cmds, lines = _dry_run(tmp_path)
-    assert any(line.startswith("# skip student") for line in lines) and any(line.startswith("# skip qat") for line in lines)
-    assert any(line.startswith("+ footfall export") for line in lines)
+    assert any(line.startswith("# skip student") for line in lines)
+    assert any(line.startswith("+ footfall export runs/default/student0/best.pt") for line in lines)
     # the PSL variant: the teacher resumes, a finished student skips, the quiet fine-tune (when a recipe has one) does not resume
     (tmp_path / "runs" / "psl" / "teacher0").mkdir(parents=True)
     (tmp_path / "runs" / "psl" / "teacher0" / "last.pt").write_bytes(b"")
