@@ -402,6 +402,7 @@ def summary_rows(summary: dict, verbose: bool = False) -> list[tuple[str, str]]:
     if verbose:
         d = summary["debug"]
         rows += [
+            ("exact count", f"{summary['events']} step events"),
             ("counter", json.dumps(d["counter"])),
             ("inference", f"median {d['latency_ms_median']:.2f} ms, p95 {d['latency_ms_p95']:.2f} ms, "
                           f"max {d['latency_ms_max']:.2f} ms per hop; {summary['windows']} hops"),

@@ -81,8 +81,8 @@ GOLDEN_FORMAT = "footfall-golden/2"
 # OnsetBackend: logit = ONSET_GAIN * (sum over 4 frames of relu(rise of the mean log-mel - ONSET_THETA) / ONSET_RISE) - ONSET_OFFSET
 ONSET_THETA = 0.5  # nats of mean log-mel rise per 10 ms below which nothing counts (noise flicker)
 ONSET_RISE = 4.5  # mean log-mel rise (nats) of one click of click_track(): one click ~ 1 unit
-ONSET_GAIN = 8.0  # logit per unit of rise: a click's frame reaches about +4 (p 0.98) ...
-ONSET_OFFSET = 4.0  # ... and a frame with no rise sits at -4 (p 0.02)
+ONSET_GAIN = 12.0  # logit per unit of rise: a click's frame reaches about +4 (p 0.98) ...
+ONSET_OFFSET = 8.0  # ... a frame with no rise sits at -8, and the stream's first rise (0.44 units) under p 0.1
 
 
 class OnsetBackend:

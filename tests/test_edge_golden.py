@@ -33,7 +33,7 @@ def test_golden_files_match_the_runtime(tmp_path, seconds, window, hop):
     assert index["format"] == GOLDEN_FORMAT == "footfall-golden/2"
     assert json.loads((tmp_path / "index.json").read_text()) == json.loads(json.dumps(index))
     assert index["output"] == "step_onset_logit" and index["card_schema"] == 2 and index["card"]["schema"] == 2
-    assert index["counter"] == CounterParams().to_dict() and index["counter_constants"]["threshold_logit"] == 0.0
+    assert index["counter"] == CounterParams().to_dict() and index["counter_constants"]["threshold_logit"] == CounterParams().threshold_logit
     pcm = read_f32(tmp_path, "pcm.f32", index)
     np.testing.assert_array_equal(pcm, click_track(seconds, seed=1)[0])
     frames = read_f32(tmp_path, "logmel.f32", index)

@@ -110,7 +110,7 @@ def test_shift_tolerant_bce_forgives_a_frame_of_jitter_and_ignores_the_step_neig
     assert loss(two_late, y) > 5 * loss(on_time, y)
     # by hand: frames 1..10 (the edges are cut); the positive (pooled logit 4, weight 2), the far
     # negatives 1, 2 and 8..10 (pooled -4 each, or 4 at frame 6's neighbours 6 and 7 -> near, ignored)
-    expected = (2 * _bce(4.0, 1.0) + 5 * _bce(-4.0, 0.0)) / 7
+    expected = (2 * _bce(4.0, 1.0) + 5 * _bce(-4.0, 0.0)) / 10  # the mean over the 10 frames kept
     assert loss(on_time, y).item() == pytest.approx(expected, rel=1e-5)
 
 

@@ -43,8 +43,8 @@ class ShiftTolerantBCE:
         weight = (y > 0).float() * self.pos_weight + (near == 0).float()  # positives, and negatives far from steps
         if tol:
             pooled, y, weight = pooled[:, tol:-tol], y[:, tol:-tol], weight[:, tol:-tol]
-        loss = F.binary_cross_entropy_with_logits(pooled, y, weight=weight, reduction="sum")
-        return loss / weight.sum().clamp_min(1.0)
+        # the mean over frames (not over the weights): every rank of a DDP run divides by the same number
+        return F.binary_cross_entropy_with_logits(pooled, y, weight=weight, reduction="mean")
 
 
 def soft_bce(logits: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:

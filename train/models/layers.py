@@ -52,9 +52,10 @@ class MelNorm(nn.Module):
         self.bn = nn.BatchNorm2d(n_mels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.centre:
-            x = x - x.mean(dim=3, keepdim=True)  # (B, 1, F, T) - (B, 1, F, 1)
-        return self.bn(x.transpose(1, 2)).transpose(1, 2)
+        x = x.transpose(1, 2)  # (B, F, 1, T)
+        if self.centre:  # a global average pool per band (whole in XNNPACK), subtracted
+            x = x - x.mean(dim=(2, 3), keepdim=True)  # (B, F, 1, T) - (B, F, 1, 1)
+        return self.bn(x).transpose(1, 2)
 
 
 class ConvBlock(nn.Module):
