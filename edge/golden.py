@@ -36,8 +36,9 @@ counter says once that window's logits are committed: ``steps`` (events so far),
 ``cadence_spm``, ``cadence_state``, ``active_s``, ``peak_cadence_spm`` and ``events``, the step
 times that window counted. At the end of the stream ``Counter.flush()`` counts what was still
 held (``totals.flushed_events``); those times join the last window's ``events``, as
-``edge.stream.StreamCounter.finish`` returns them, with the final ``steps`` and ``cadence_spm``
-(the engine emits the flushed events in a final update of their own when no tail window runs). ``totals`` are the counter after the flush: ``steps``, ``n_events``,
+``edge.stream.StreamCounter.finish`` returns them, with the final ``steps`` (its other fields as
+the window left them; the engine emits the flushed events in a final update of their own when no
+tail window runs). ``totals`` are the counter after the flush: ``steps``, ``n_events``,
 every event time, ``active_s`` and the mean and peak cadence (``null``: none).
 
 Without ``--model`` (and without a bundled model) the logits come from :class:`OnsetBackend`,
@@ -81,15 +82,18 @@ GOLDEN_FORMAT = "footfall-golden/2"
 # OnsetBackend: logit = ONSET_GAIN * (sum over 4 frames of relu(rise of the mean log-mel - ONSET_THETA) / ONSET_RISE) - ONSET_OFFSET
 ONSET_THETA = 0.5  # nats of mean log-mel rise per 10 ms below which nothing counts (noise flicker)
 ONSET_RISE = 4.5  # mean log-mel rise (nats) of one click of click_track(): one click ~ 1 unit
-ONSET_GAIN = 12.0  # logit per unit of rise: a click's frame reaches about +4 (p 0.98) ...
-ONSET_OFFSET = 8.0  # ... a frame with no rise sits at -8, and the stream's first rise (0.44 units) under p 0.1
+ONSET_GAIN = 8.0  # logit per unit of rise: a click's frame reaches about +4 (p 0.98) ...
+ONSET_OFFSET = 4.0  # ... and a frame with no rise sits at -4 (p 0.02)
+# a window's first output frame is never an onset: at a stream's start its front-end frames still
+# see the zeros before the audio, a rise that is no click
 
 
 class OnsetBackend:
     """A fixed, deterministic numpy "model" with the model contract (log-mel -> step-onset logits).
 
     ``logit[j] = ONSET_GAIN * sum_{t=4j}^{4j+3} relu(e[t] - e[t-1] - ONSET_THETA) / ONSET_RISE -
-    ONSET_OFFSET`` with ``e[t]`` the mean over mel bands of frame t (``e[-1] = e[0]``). It responds
+    ONSET_OFFSET`` with ``e[t]`` the mean over mel bands of frame t; the rise of a window's first
+    output frame (t < 4) is 0. It responds
     to energy onsets, so counts on :func:`click_track` are meaningful; the tests hold torch/ONNX/
     LiteRT/ExecuTorch exports of the same network (``tests/edge_fixtures.py``) against it.
     """
@@ -107,6 +111,7 @@ class OnsetBackend:
         e = logmel[0, 0].mean(axis=0, dtype=np.float32)  # (T,)
         rise = np.zeros_like(e)
         rise[1:] = np.maximum(e[1:] - e[:-1] - np.float32(ONSET_THETA), 0)
+        rise[:DENSITY_STRIDE] = 0  # the first output frame
         units = rise.reshape(-1, DENSITY_STRIDE).sum(axis=1) * np.float32(ONSET_GAIN / ONSET_RISE)
         return (units - np.float32(ONSET_OFFSET)).astype(np.float32)
 
@@ -341,10 +346,9 @@ def write_golden(out: str | Path, backend=None, card: ModelCard | None = None, *
         })
     flushed = counter.flush()
     all_events += flushed
-    if flushed:  # the last update gets the flushed events and the final count and cadence
+    if flushed:  # the last update gets the flushed events and the final count
         updates[-1]["events"] = updates[-1]["events"] + flushed
         updates[-1]["steps"] = counter.steps
-        updates[-1]["cadence_spm"] = counter.cadence_spm()
     files = {
         "pcm.f32": _write_f32(out / "pcm.f32", pcm),
         "logmel.f32": _write_f32(out / "logmel.f32", frames),

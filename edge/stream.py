@@ -178,8 +178,7 @@ class StreamCounter:
         if self.keep:
             self._events.extend(flushed)
         if flushed and updates:  # the tail window's update, with the steps the end of the stream counted
-            updates[-1] = replace(updates[-1], events=updates[-1].events + tuple(flushed), steps=self.counter.steps,
-                                  cadence_spm=self.counter.cadence_spm())
+            updates[-1] = replace(updates[-1], events=updates[-1].events + tuple(flushed), steps=self.counter.steps)
         elif flushed:
             updates.append(self._update(latency_ms=0.0, events=flushed, t=self.samples / SAMPLE_RATE, is_tail=True))
         return updates

@@ -37,7 +37,8 @@ SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "tflite_int8": ".tflite", "pte":
 
 
 class OnsetNet(nn.Module):
-    """log-mel (B, 1, 64, T) -> logits (B, T // 4): GAIN * sum_4 relu(rise of mean log-mel - theta) / rise - OFFSET."""
+    """log-mel (B, 1, 64, T) -> logits (B, T // 4): GAIN * sum_4 relu(rise of mean log-mel - theta) / rise - OFFSET
+    (no rise in the first output frame)."""
 
     name = "onset"
     time_multiple = DENSITY_STRIDE
@@ -57,7 +58,9 @@ class OnsetNet(nn.Module):
 
     def forward(self, logmel: torch.Tensor) -> torch.Tensor:
         r = F.pad(torch.relu(self.rise(self.mean(logmel))), (1, 0))  # rise[0] = 0: (B, 1, 1, T)
-        return self.scale(self.pool(r)).flatten(1)  # (B, T // 4)
+        p = self.pool(r)  # (B, 1, 1, T // 4)
+        p = torch.cat([torch.zeros_like(p[..., :1]), p[..., 1:]], dim=-1)  # no rise in the first output frame
+        return self.scale(p).flatten(1)  # (B, T // 4)
 
 
 def example(window: int = WINDOW) -> torch.Tensor:

@@ -86,6 +86,9 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
     assert len(rows_single) == len(rows_ddp) == 2
     for a, b in zip(rows_single, rows_ddp):
         for key in ("step", "train_loss", "train_mae", "val_loss", "val_mae", "val_pcc"):
-            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), key
+            if a[key] != a[key]:  # NaN: a PCC of windows that all count nothing (an untrained net), in both
+                assert b[key] != b[key], key
+            else:
+                assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), key
     # rank 0 alone wrote the run folder
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == sorted(p.name for p in (tmp_path / "single").iterdir())

@@ -121,19 +121,26 @@ def negatives(
 ) -> None:
     """Write step-free runs labeled with no steps (train.data.negatives): training negatives (--set extra_train=OUT)."""
     from train.data.negatives import write_negatives
+
+    _write_runs(write_negatives, "step-free", out, runs, seconds, seed, sounds, force, min_seconds=0.0)
+
+
+def _write_runs(write, what: str, out: Path, runs: int, seconds: float, seed: int, sounds: Optional[Path], force: bool,
+                min_seconds: float) -> None:
+    """Check the options, then ``write(out, runs=, seconds=, seed=, sounds=, force=)`` a dataset of ``what`` runs."""
     from train.data.sounds import SoundsError
 
     if (out / "manifest.csv").exists() and not force:
         fail(f"{out}: a dataset is already there; pass --force to replace it")
     if runs < 1:
         fail(f"--runs {runs}: need at least 1")
-    if not seconds > 0:
-        fail(f"--seconds {seconds}: must be > 0")
+    if not min_seconds < seconds <= 3600.0:
+        fail(f"--seconds {seconds}: must be more than {min_seconds:g} and at most 3600")
     try:
-        root = write_negatives(out, runs=runs, seconds=seconds, seed=seed, sounds=sounds, force=force)
+        root = write(out, runs=runs, seconds=seconds, seed=seed, sounds=sounds, force=force)
     except (SoundsError, ValueError, OSError) as e:
         fail(e)
-    typer.echo(f"wrote {root / 'manifest.csv'} ({runs} step-free runs x {seconds:g} s)")
+    typer.echo(f"wrote {root / 'manifest.csv'} ({runs} {what} runs x {seconds:g} s)")
 
 
 @data_app.command("oneshots")
@@ -147,19 +154,8 @@ def oneshots(
 ) -> None:
     """Write labelled runs made of the corpus's recorded train-split one-shots through a random phone chain (train.data.oneshots)."""
     from train.data.oneshots import write_oneshot_runs
-    from train.data.sounds import SoundsError
 
-    if (out / "manifest.csv").exists() and not force:
-        fail(f"{out}: a dataset is already there; pass --force to replace it")
-    if runs < 1:
-        fail(f"--runs {runs}: need at least 1")
-    if not 5.0 <= seconds <= 3600.0:
-        fail(f"--seconds {seconds}: must be between 5 and 3600")
-    try:
-        root = write_oneshot_runs(out, runs=runs, seconds=seconds, seed=seed, sounds=sounds, force=force)
-    except (SoundsError, ValueError, OSError) as e:
-        fail(e)
-    typer.echo(f"wrote {root / 'manifest.csv'} ({runs} one-shot runs x {seconds:g} s)")
+    _write_runs(write_oneshot_runs, "one-shot", out, runs, seconds, seed, sounds, force, min_seconds=5.0)
 
 
 @data_app.command("sounds")

@@ -105,9 +105,9 @@ def predict_run_logits(
 
 def event_frames(events: np.ndarray, n_frames: int, fps: float = FRAMES_PER_SECOND) -> np.ndarray:
     """Step times (s) -> (n_frames,) steps per front-end frame (1 at each step's frame)."""
-    idx = np.floor(np.asarray(events, np.float64) * fps).astype(np.int64)
-    idx = idx[(idx >= 0) & (idx < n_frames)]
-    return np.bincount(idx, minlength=n_frames).astype(np.float64)
+    from train.data.features import step_frames  # the truth's own framing, so both fall in the same frames
+
+    return step_frames(np.asarray(events, np.float64), n_frames, fps).astype(np.float64)
 
 
 def predict_run_frames(

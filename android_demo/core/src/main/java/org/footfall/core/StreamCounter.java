@@ -122,7 +122,7 @@ public final class StreamCounter {
     /**
      * End of stream: run the tail window (if any output frames are left), count what the counter
      * still holds ({@link Counter#flush()}) and freeze. As in {@code edge.stream}, the flushed
-     * events join the tail window's update (with the final count and cadence), or
+     * events join the tail window's update (with the final count), or
      * come in an update of their own (no model run) when there was no tail window; the final
      * figures are {@link #steps()}, {@link #nEvents()}, {@link #activeSeconds()} and the cadences.
      */
@@ -141,7 +141,7 @@ public final class StreamCounter {
             Update u = out.remove(0);
             double[] ev = java.util.Arrays.copyOf(u.events, u.events.length + flushed.length);
             System.arraycopy(flushed, 0, ev, u.events.length, flushed.length);
-            out.add(new Update(u.window, u.startFrame, u.lo, u.hi, u.t, u.tFinal, counter.steps(), counter.cadenceSpm(), u.latencyMs, ev, true));
+            out.add(new Update(u.window, u.startFrame, u.lo, u.hi, u.t, u.tFinal, counter.steps(), u.cadenceSpm, u.latencyMs, ev, true));
         } else if (flushed.length > 0) {
             out.add(new Update(windows, ring.written(), 0, 0, t, counter.tFinal(), counter.steps(), counter.cadenceSpm(), 0.0, flushed, true));
         }

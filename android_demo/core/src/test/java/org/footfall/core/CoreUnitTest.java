@@ -188,7 +188,7 @@ public class CoreUnitTest {
     public void counterParamsAreCheckedAsInPython() {
         assertEquals(CounterParams.DEFAULTS, CounterParams.fromMap(null));
         assertEquals(CounterParams.DEFAULTS, CounterParams.fromMap(new LinkedHashMap<String, Object>()));
-        assertEquals(0.0, CounterParams.DEFAULTS.thresholdLogit(), 0.0);
+        assertEquals(Math.log(0.2 / 0.8), CounterParams.DEFAULTS.thresholdLogit(), 0.0);
         assertEquals(4 * 1.25 + 0.25, CounterParams.DEFAULTS.lagS(), 0.0);
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("train_steps", 2L);
