@@ -459,8 +459,8 @@ class DistillConfig(TrainConfig):
     Validation (model selection) uses the paper's 5-s windows of the validation runs.
     """
 
-    # the defaults are the shipped student's recipe (docs/EXPERIMENTS.md; scripts/make_model.sh adds
-    # only the data, the schedule preset and the PSL folders)
+    # the defaults are the shipped student's architecture and window (train/recipes/*.yaml add the data,
+    # the preset and, for the PSL variant, the PSL folders)
     model: str = "mobilenetv2"
     model_args: dict[str, dict[str, Any]] = field(default_factory=lambda: {"mobilenetv2": dict(SHIPPED_STUDENT)})
     out: str = "runs/distill"

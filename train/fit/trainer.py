@@ -1,11 +1,12 @@
 """The training loop of every model here: one loop for a laptop CPU, one GPU, or many under ``torchrun``.
 
-:func:`fit` trains what a :class:`Task` plugs in: a teacher (:func:`teacher_task`, weak window
-counts) or a student (``train.distill.student.student_task``: PSL segment targets, a distillation loss,
-augmentation, a weight average). Schedule, DDP, checkpoints and resume are the same for both.
+:func:`fit` trains what a :class:`Task` plugs in: a teacher (:func:`teacher_task`, step frames or
+weak window counts) or a student (``train.distill.student.student_task``: the teacher's per-frame
+probabilities and the true step frames, a distillation loss, augmentation, a weight average). Schedule, DDP, checkpoints and resume are the same for both.
 
-Teacher recipe (Wagner et al.): MSE between the predicted window count (the sum of the model's step
-density) and the true count, Adam 1e-3 (AdamW 1e-4 for attention models), batch 32,
+Teacher recipe: the shift-tolerant BCE of ``train.fit.losses`` against step frames (or, with
+``target: count``, the paper's weak supervision: MSE between a window's count and the sum of its step
+probabilities), Adam 1e-3 (AdamW 1e-4 for attention models), batch 32,
 reduce-on-plateau x0.9 after 5 epochs without validation-MAE improvement, early stopping on
 validation MAE.
 
@@ -517,7 +518,7 @@ class Task:
     """What one kind of run plugs into :func:`fit`: its data, its loss, what its checkpoints say.
 
     A teacher (:func:`teacher_task`) learns step frames (or weak counts) with :func:`~train.fit.losses.onset_loss`; a student
-    (``train.distill.student.student_task``) learns PSL segment targets with ``train.distill.student.PackedLoss``,
+    (``train.distill.student.student_task``) learns the teacher's probabilities and the true step frames with ``train.distill.student.PackedLoss``,
     with its batches augmented and its weights averaged. The rest (schedule, DDP, validation on
     whole windows, checkpoints, resume) is the loop's and the same for both.
     """
