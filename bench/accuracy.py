@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.contract import DENSITY_FPS
 from edge.frontend import FRAMES_PER_SECOND, HOP_LENGTH
 
 WINDOW_5S = 5 * FRAMES_PER_SECOND  # the paper's 5-s windows, front-end frames
@@ -96,12 +95,10 @@ def stream_events(backend, card, audio: np.ndarray) -> np.ndarray:
 def reference_events(model, run: TestRun, window_frames: int, device: str = "cpu") -> np.ndarray:
     """Step times (s) of the reference teacher on its own window schedule (train.evaluate.predict)."""
     from edge.audio import load_audio
-    from edge.counter import count_events
     from edge.stream import offline_log_mel
-    from train.evaluate.predict import predict_run_logits
+    from train.evaluate.predict import predict_run_events
 
-    mel = offline_log_mel(load_audio(run.audio))
-    return count_events(predict_run_logits(model, mel, window_frames, device=device), None, DENSITY_FPS)
+    return predict_run_events(model, offline_log_mel(load_audio(run.audio)), window_frames, device=device)
 
 
 def frames_of(events: np.ndarray, run: TestRun) -> np.ndarray:

@@ -30,6 +30,8 @@ from edge.card import CARD_SUFFIX, FORMATS, CardError, ModelCard, card_path, loa
 from edge.contract import DENSITY_FPS, DENSITY_STRIDE, EVAL_WINDOW_FRAMES, HOP_FRAMES, WINDOW_FRAMES
 from edge.frontend import FRAMES_PER_SECOND, N_MELS, frontend_params
 
+REPO = Path(__file__).resolve().parents[1]  # card paths are relative to it (export.pipeline.provenance_roots)
+
 TEACHER_WINDOW_FRAMES = EVAL_WINDOW_FRAMES  # the paper's 5-s window, when a checkpoint does not say
 RUNTIMES = {"pytorch": "PyTorch", "pte": "ExecuTorch", "tflite": "LiteRT", "onnx": "ONNX Runtime"}
 
@@ -371,11 +373,20 @@ def discover(
     dataset = None
     for s in edge:
         ws = (s.card.parity or {}).get("windows_source") or {}
-        if ws.get("dataset") and Path(ws["dataset"]).is_dir():
-            dataset = Path(ws["dataset"])
+        if ws.get("dataset") and (found := _card_folder(ws["dataset"])):
+            dataset = found
             fold = ws.get("fold", fold)
             break
         train = (s.card.training_data or {}).get("data")
-        if train and Path(train).is_dir():
-            dataset = Path(train)
+        if train and (found := _card_folder(train)):
+            dataset = found
     return Discovery(subjects, skipped, dataset, fold), models
+
+
+def _card_folder(path: str) -> Path | None:
+    """A folder a card names, absolute or relative to the repository (else the working folder), if it exists."""
+    p = Path(path)
+    for candidate in ([p] if p.is_absolute() else [REPO / p, p]):
+        if candidate.is_dir():
+            return candidate.resolve()
+    return None

@@ -10,7 +10,7 @@ turns them into step events.
 a whole recording at once and runs the windows of ``Alignment.plan`` over it, with the same
 alignment and counter code; streaming a file in blocks of any size gives the offline count.
 
-Memory is fixed once the engine is built (ring, model input, cadence ring, a latency ring);
+Memory is fixed once the engine is built (ring, model input, the counter's bounded state, a latency ring);
 ``keep=True`` additionally keeps the committed logits and the step times (tests, offline).
 """
 

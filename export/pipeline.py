@@ -368,13 +368,13 @@ def accuracy(logits: np.ndarray, windows: Windows) -> dict:
         return {}
     from edge.counter import count_events
     from train.evaluate.metrics import evaluate_runs
+    from train.evaluate.predict import event_frames
 
     preds, trues = [], []
     for r in dict.fromkeys(windows.runs.tolist()):
         track = logits[windows.runs == r].reshape(-1)  # 25 fps
         steps = windows.frame_steps[r][: len(track) * DENSITY_STRIDE]
-        frames = np.floor(count_events(track) * DENSITY_FPS).astype(np.int64)
-        preds.append(np.bincount(frames[frames < len(track)], minlength=len(track)).astype(np.float64))
+        preds.append(event_frames(count_events(track), len(track), DENSITY_FPS))
         trues.append(steps.reshape(-1, DENSITY_STRIDE).sum(axis=1))
     res = evaluate_runs(preds, trues, window_frames=EVAL_WINDOW_DENSITY_FRAMES, fps=DENSITY_FPS)
     return {"mae_5s": _number(res.mae), "pcc_5s": _number(res.pcc), "total_count_error_pct": _number(res.tce_median),

@@ -116,9 +116,19 @@ def tiny_scenario() -> Scenario:
     tmp = base / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
     try:
         build(tmp)
-        # cards name the checkpoint and dataset by absolute path: rewrite them for the final folder
+        # cards name the checkpoint and dataset by path, absolute or relative to the repository
+        # (export.pipeline.provenance_roots): rewrite both spellings for the final folder
+        from export.pipeline import provenance_roots
+
+        moves = {str(tmp): str(final)}
+        for root in provenance_roots():
+            if str(tmp).startswith(root.rstrip("/") + "/"):
+                moves[str(tmp)[len(root.rstrip("/")) + 1 :]] = str(final)[len(root.rstrip("/")) + 1 :]
         for card in (tmp / "artifacts").glob("*.card.json"):
-            card.write_text(card.read_text().replace(str(tmp), str(final)))
+            text = card.read_text()
+            for old, new in moves.items():
+                text = text.replace(old, new)
+            card.write_text(text)
         try:
             os.replace(tmp, final)
         except OSError:  # another process published it first

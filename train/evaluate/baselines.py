@@ -226,11 +226,6 @@ def train_cadence_spm(truths: Sequence[np.ndarray]) -> float:
     return float(sum(float(t.sum()) for t in truths)) * 60.0 * FPS / frames
 
 
-def onset_frames(logmel: np.ndarray, params: OnsetParams = OnsetParams()) -> np.ndarray:
-    """Per-frame predicted step counts (T,) float32 (for :func:`train.evaluate.metrics.evaluate_runs`)."""
-    return np.bincount(detect_steps(logmel, params), minlength=logmel.shape[1]).astype(np.float32)
-
-
 def segment_counts(events: np.ndarray, n_frames: int) -> np.ndarray:
     """Step times (s) -> steps per 5-s segment (the segments of :func:`_segment_truth` and beyond), int32."""
     n_seg = math.ceil(n_frames / SEGMENT)

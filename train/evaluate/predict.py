@@ -13,7 +13,7 @@ them, exactly as ``edge-run`` counts. Two views of the same predictions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -120,8 +120,20 @@ def predict_run_frames(
     params: CounterParams | None = None,
 ) -> np.ndarray:
     """(64, T) log-mel of a whole run -> (T,) counted steps per front-end frame (100 fps)."""
-    logits = predict_run_logits(model, logmel, window_frames, device, precision, batch_size)
-    return event_frames(count_events(logits, params, DENSITY_FPS), logmel.shape[1])
+    return event_frames(predict_run_events(model, logmel, window_frames, device, precision, batch_size, params), logmel.shape[1])
+
+
+def predict_run_events(
+    model: nn.Module,
+    logmel: np.ndarray,
+    window_frames: int,
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+    batch_size: int = 64,
+    params: CounterParams | None = None,
+) -> np.ndarray:
+    """(64, T) log-mel of a whole run -> the step times (s) the event counter finds in its committed logits."""
+    return count_events(predict_run_logits(model, logmel, window_frames, device, precision, batch_size), params, DENSITY_FPS)
 
 
 @dataclass
@@ -132,6 +144,8 @@ class RunPredictions:
     pred_frames: list[np.ndarray]
     true_frames: list[np.ndarray]
     window_frames: int
+    pred_events: list[np.ndarray] = field(default_factory=list)  # step times (s) counted, per run
+    true_events: list[np.ndarray] = field(default_factory=list)  # true step times (s), per run
 
     def window_counts(self) -> tuple[np.ndarray, np.ndarray]:
         """(predicted, true) counts of the paper's non-overlapping windows, all runs concatenated."""
@@ -155,15 +169,17 @@ def predict_runs(
     """Per-frame predictions for labeled recordings ``recs`` (features from the cache)."""
     from train.data.features import recording_features, step_frames
 
-    ids, preds, trues = [], [], []
+    ids, preds, trues, events, true_events = [], [], [], [], []
     for rec in recs:
         mel, steps = recording_features(rec, root)
         if steps is None:
             continue
         ids.append(rec.run_id)
-        preds.append(predict_run_frames(model, mel, window_frames, device, precision, batch_size))
+        events.append(predict_run_events(model, mel, window_frames, device, precision, batch_size))
+        preds.append(event_frames(events[-1], mel.shape[1]))
+        true_events.append(np.asarray(steps, np.float64))
         trues.append(step_frames(steps, mel.shape[1]).astype(np.float64))
-    return RunPredictions(ids, preds, trues, window_frames)
+    return RunPredictions(ids, preds, trues, window_frames, events, true_events)
 
 
 def evaluate_model(
@@ -183,7 +199,8 @@ def evaluate_model(
     window_frames = round(window_s * FRAMES_PER_SECOND)
     recs = fold_recordings(root, fold, split, n_folds)
     runs = predict_runs(model, recs, root, window_frames, device, precision, batch_size)
-    return evaluate_runs(runs.pred_frames, runs.true_frames, window_frames, FRAMES_PER_SECOND, fold=fold), runs
+    return evaluate_runs(runs.pred_frames, runs.true_frames, window_frames, FRAMES_PER_SECOND, fold=fold,
+                         pred_events=runs.pred_events, true_events=runs.true_events), runs
 
 
 def evaluate_fold_checkpoint(path: str | Path, root: str | Path, fold: int, split: str = "test", window_s: float = EVAL_WINDOW_S, device: str = "cpu") -> FoldResult:
