@@ -385,3 +385,31 @@ def test_train_on_cuda_with_autocast(dataset, tmp_path, precision):
 def test_train_on_cuda_compiled(dataset, tmp_path):
     res = train(tiny_config(dataset, tmp_path / "run", device="cuda", compile=True, max_steps=3))
     assert math.isfinite(res.best_val_mae)
+
+
+def test_a_selection_set_chooses_the_kept_weights_by_its_counted_runs(dataset, tmp_path):
+    """select_on: every epoch the kept model counts the set's runs with the event counter; that
+    5-s MAE (not the validation windows') chooses best.pt and is in metrics.csv."""
+    from train.evaluate.predict import predict_run_events
+    from train.evaluate.realeval import score
+    from train.fit.trainer import SelectionSet
+    from train.models import load_checkpoint
+
+    chooser = make_dataset(tmp_path / "chooser", n_runners=2, seconds=20, seed=3, runner_prefix="sel")
+    res = train(tiny_config(dataset, tmp_path / "run", epochs=3, select_on=str(chooser)))
+    scores = [row["select_mae"] for row in res.history]
+    assert all(np.isfinite(scores)) and res.best_epoch == int(np.argmin(scores))
+    assert res.best_val_mae == min(scores)
+    sel = SelectionSet(str(chooser), tiny_config(dataset, tmp_path / "x").window_frames)
+    model, _ = load_checkpoint(res.best_path)
+    events = [predict_run_events(model, mel, sel.window_frames) for mel, _, _ in sel.runs]
+    assert score(events, [t for _, t, _ in sel.runs], [n for _, _, n in sel.runs]).mae == pytest.approx(min(scores))
+    assert "select_mae" in (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0].split(",")
+
+
+def test_a_selection_set_that_is_not_a_dataset_is_one_line_exit_2(dataset, tmp_path):
+    args = ["train", "--preset", "smoke", "--data", str(dataset), "--out", str(tmp_path / "o"), "--set", f"select_on={tmp_path / 'nowhere'}"]
+    res = CliRunner().invoke(_app(), args)
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "select_on" in lines[0] and "no such dataset folder" in lines[0], res.output

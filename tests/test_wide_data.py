@@ -63,3 +63,38 @@ def test_negatives_dataset_is_labelled_with_no_steps(tmp_path):
     recs = load_dataset(out)
     assert sorted({r.session for r in recs}) == sorted(k for k in KINDS if k != "bed")  # no corpus: no bed
     assert all(len(load_steps(r.steps)) == 0 for r in recs)
+
+
+def test_a_kit_gets_one_timbre_resampled_and_coloured_within_its_ranges():
+    """kit_timbre: one resampling factor and at most one resonance for all of a kit's one-shots,
+    drawn from the named ranges, seeded; each one-shot peak-normalised again."""
+    from train.data import oneshots as osh
+
+    rng = np.random.default_rng(0)
+    kit = [rng.standard_normal(4000) * np.exp(-np.arange(4000) / 400.0) for _ in range(3)]
+    factors = []
+    for seed in range(40):
+        info: dict = {}
+        out = osh.kit_timbre(kit, np.random.default_rng(seed), info)
+        f = info["kit_stretch"]
+        factors.append(f)
+        assert osh.KIT_STRETCH[0] <= f <= osh.KIT_STRETCH[1]
+        assert len({len(o) for o in out}) == 1 and abs(len(out[0]) - 4000 * f) <= 3  # one factor for the whole kit (f is rounded)
+        assert all(np.isclose(np.abs(o).max(), 1.0) for o in out)
+        if "kit_eq" in info:
+            f0, g, q = info["kit_eq"]
+            assert osh.KIT_EQ_HZ[0] - 1 <= f0 <= osh.KIT_EQ_HZ[1] + 1 and osh.KIT_EQ_DB[0] <= g <= osh.KIT_EQ_DB[1]
+        again: dict = {}
+        assert all(np.array_equal(a, b) for a, b in zip(out, osh.kit_timbre(kit, np.random.default_rng(seed), again))) and again == info
+    assert min(factors) < 0.8 and max(factors) > 1.3  # wide: lower and higher than the recordings
+
+
+def test_the_peaking_eq_has_its_gain_at_its_centre_and_none_far_away():
+    from scipy import signal
+
+    from train.data.oneshots import SR, _peaking
+
+    b, a = _peaking(500.0, 12.0, 2.0)
+    w, h = signal.freqz(b, a, worN=[500.0, 20.0, 7000.0], fs=SR)
+    db = 20 * np.log10(np.abs(h))
+    assert db[0] == pytest.approx(12.0, abs=0.01) and abs(db[1]) < 0.5 and abs(db[2]) < 0.5

@@ -208,8 +208,10 @@ def realset(
     seconds: float = typer.Option(70.0, "--seconds", help="length of every run, seconds"),
     seed: int = typer.Option(2025, "--seed", help="same seed and corpus, same set"),
     force: bool = typer.Option(False, "--force", help="replace OUT if it exists"),
+    split: str = typer.Option("eval", "--split", help="eval: the evaluation set results are reported on; val: the validation "
+                              "set that chooses epochs and counter thresholds (other packages, other runs)"),
 ) -> None:
-    """Build the real-sound evaluation set: runs from recorded sounds of eval-split packages only."""
+    """Build a real-sound set: runs from recorded sounds of held-out packages only (the evaluation or the validation split)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from train.data.realset import RealsetError, build_realset
@@ -223,7 +225,7 @@ def realset(
             def tick(run_id: str, i: int, n: int) -> None:
                 bar.update(task, completed=i, description=run_id)
 
-            root = build_realset(out, sounds_dir, runs, seconds, seed, force=force, progress=tick)
+            root = build_realset(out, sounds_dir, runs, seconds, seed, force=force, progress=tick, split=split)
     except (RealsetError, SoundsError, OSError) as e:
         fail(e)
     typer.echo(f"wrote {root / 'manifest.csv'} ({runs} runs x {seconds:g} s; {root / 'realset.json'})")

@@ -5,6 +5,9 @@ keep only its timing (a runner's plan, cadence curve and step times, stops and w
 and make every step from the *recorded* train-split footstep and impact one-shots of the sound
 corpus, over a recorded or generated bed, through a randomised phone chain. Each run has a
 consistent timbre (one to three one-shots, one EQ) with per-step jitter, as a real run has.
+Each kit is also given a timbre of its own (:func:`kit_timbre`): every one-shot of the kit is
+resampled by one factor (pitch and length together, as a bigger or smaller foot, shoe or floor)
+and coloured by one resonance, so the few recorded footstep sounds stand for many.
 
 The chain is a composed, seeded list of small transforms (:data:`CHAIN`), each with its
 probability and its parameter ranges in one place, applied in order to the mixed run:
@@ -98,7 +101,43 @@ SNR_DB = (-10.0, 20.0)  # step energy against the bed
 LEVEL_DBFS = (-45.0, -8.0)  # the run's RMS level
 FAR_FOOT_DB = (0.0, 12.0)  # the far foot is up to this much quieter
 STEP_JITTER_DB = 2.0  # per-step level jitter (std)
-STRETCH = (0.9, 1.12)  # per-step resampling of the one-shot
+STRETCH = (0.95, 1.05)  # per-step resampling of the one-shot (on top of the kit's)
+KIT_STRETCH = (0.6, 1.7)  # the kit's resampling, log-uniform: about -9 to +9 semitones
+KIT_EQ_P = 0.7  # probability of the kit's resonance
+KIT_EQ_HZ = (80.0, 4000.0)  # its centre, log-uniform
+KIT_EQ_DB = (-12.0, 15.0)  # its gain
+KIT_EQ_Q = (0.7, 4.0)
+
+
+def _resample(x: np.ndarray, factor: float) -> np.ndarray:
+    """``x`` played ``factor`` times longer (and lower): linear interpolation."""
+    return np.interp(np.arange(int(len(x) * factor)) / factor, np.arange(len(x)), x)
+
+
+def _peaking(f0: float, gain_db: float, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """A peaking-EQ biquad (b, a): ``gain_db`` at ``f0`` Hz, bandwidth set by ``q``."""
+    a_ = 10 ** (gain_db / 40)
+    w = 2 * np.pi * f0 / SR
+    alpha = np.sin(w) / (2 * q)
+    b = np.array([1 + alpha * a_, -2 * np.cos(w), 1 - alpha * a_])
+    a = np.array([1 + alpha / a_, -2 * np.cos(w), 1 - alpha / a_])
+    return b / a[0], a / a[0]
+
+
+def kit_timbre(kit: list[np.ndarray], rng: np.random.Generator, info: dict) -> list[np.ndarray]:
+    """A run's kit with a timbre of its own: one resampling factor (:data:`KIT_STRETCH`) and, with
+    probability :data:`KIT_EQ_P`, one resonance (:data:`KIT_EQ_HZ`, :data:`KIT_EQ_DB`, :data:`KIT_EQ_Q`)
+    for all its one-shots; each is peak-normalised again after."""
+    factor = float(np.exp(rng.uniform(*np.log(KIT_STRETCH))))
+    info["kit_stretch"] = round(factor, 3)
+    out = [_resample(k[: SR // 2].astype(np.float64), factor) for k in kit]
+    if rng.random() < KIT_EQ_P:
+        f0 = float(np.exp(rng.uniform(*np.log(KIT_EQ_HZ))))
+        g, q = float(rng.uniform(*KIT_EQ_DB)), float(rng.uniform(*KIT_EQ_Q))
+        b, a = _peaking(f0, g, q)
+        out = [signal.lfilter(b, a, k) for k in out]
+        info["kit_eq"] = (round(f0), round(g, 1), round(q, 2))
+    return [k / (np.abs(k).max() + 1e-12) for k in out]
 
 
 def oneshot_run(seed: int, index: int, seconds: float, steps: tuple[np.ndarray, ...], beds: tuple[np.ndarray, ...]
@@ -116,17 +155,15 @@ def oneshot_run(seed: int, index: int, seconds: float, steps: tuple[np.ndarray, 
     kit = [steps[int(i)] for i in rng.integers(len(steps), size=int(rng.integers(1, 4)))]
     far_db = rng.uniform(*FAR_FOOT_DB)
     near_foot = int(rng.integers(2))
-    x = np.zeros(n + SR)
+    info = {"surface": surface, "far_foot_db": round(far_db, 1), "kit": len(kit)}
+    kit = kit_timbre(kit, rng, info)
+    x = np.zeros(n + 2 * SR)
     for t, foot in zip(times, feet):
-        clip_ = kit[int(rng.integers(len(kit)))]
-        st = rng.uniform(*STRETCH)
-        m = min(len(clip_), SR // 2)
-        k = np.interp(np.arange(int(m * st)) / st, np.arange(m), clip_[:m])
+        k = _resample(kit[int(rng.integers(len(kit)))], rng.uniform(*STRETCH))
         g = _db(rng.normal(0, STEP_JITTER_DB) - (far_db if foot != near_foot else 0.0))
         i = int(round(t * SR))
         x[i : i + len(k)] += g * k
     x = x[:n]
-    info = {"surface": surface, "far_foot_db": round(far_db, 1), "kit": len(kit)}
     for step in CHAIN[:1]:  # the room acts on the steps before the bed joins
         if rng.random() < step.p:
             x = step.fn(x, rng, info)

@@ -53,6 +53,10 @@ SPEECH_P = 0.35  # share of runs with a speech distractor
 SPEECH_DB = (-12.0, 0.0)  # speech level relative to the beds
 HP_HZ, LP_HZ = (100.0, 200.0), (6000.0, 7800.0)  # phone microphone band
 META = "realset.json"
+# the splits a real-sound set is built from: ``eval`` (the evaluation set every result is reported
+# on) and ``val`` (the validation set that chooses epochs and counter thresholds, so nothing is
+# chosen on the runs a result is reported on)
+HELD_OUT = ("eval", "val")
 
 _TAG_REALSET = 25  # the random streams of this set never collide with the generator's
 
@@ -70,15 +74,18 @@ def _group(c: Clip) -> str:
     return f"{c.package}:{c.surface or c.family}"
 
 
-def eval_clips(sounds: str | Path | None) -> tuple[dict[str, list[Clip]], list[Clip], list[Clip]]:
-    """Footsteps by group, beds (ambience + wind) and speech of the ``eval`` split; refuses ``train`` ones."""
+def eval_clips(sounds: str | Path | None, split: str = "eval") -> tuple[dict[str, list[Clip]], list[Clip], list[Clip]]:
+    """Footsteps by group, beds (ambience + wind) and speech of one held-out split (``eval`` or
+    ``val``); refuses a clip of any other split."""
+    if split not in HELD_OUT:
+        raise RealsetError(f"split {split!r}: a real-sound set is built from {' or '.join(HELD_OUT)} packages")
     reg = registry()
-    clips = load_clips(sounds, split="eval")
+    clips = load_clips(sounds, split=split)
     for c in clips:
         check_not_reserved(c.package)
         role = reg[c.package].split if c.package in reg else c.split
-        if c.split != "eval" or role != "eval":
-            raise SoundsError(f"{c.clip_id}: package {c.package} has split {role!r}; the real-sound set takes eval packages only")
+        if c.split != split or role != split:
+            raise SoundsError(f"{c.clip_id}: package {c.package} has split {role!r}; this real-sound set takes {split} packages only")
     steps: dict[str, list[Clip]] = {}
     for c in clips:
         if c.category == "footstep":
@@ -86,9 +93,9 @@ def eval_clips(sounds: str | Path | None) -> tuple[dict[str, list[Clip]], list[C
     beds = [c for c in clips if c.category in ("ambience", "wind")]
     speech = [c for c in clips if c.category == "speech"]
     if not steps:
-        raise SoundsError("no footstep clips of an eval package in the corpus; build it with `footfall data sounds --profile full`")
+        raise SoundsError(f"no footstep clips of a {split} package in the corpus; build it with `footfall data sounds --profile full`")
     if not beds:
-        raise SoundsError("no ambience/wind clips of an eval package in the corpus; build it with `footfall data sounds --profile full`")
+        raise SoundsError(f"no ambience/wind clips of a {split} package in the corpus; build it with `footfall data sounds --profile full`")
     return dict(sorted(steps.items())), beds, speech
 
 
@@ -210,8 +217,10 @@ def synthesize_real_run(spec: RunSpec, steps: dict[str, list[Clip]], beds: Seque
 
 
 def build_realset(out: str | Path, sounds: str | Path | None = None, n_runs: int = N_RUNS, seconds: float = RUN_SECONDS,
-                  seed: int = SEED, force: bool = False, progress: Optional[Callable[[str, int, int], None]] = None) -> Path:
-    """Write the real-sound evaluation set to ``out`` (contract 5) -> ``out``. Refuses to overwrite without ``force``."""
+                  seed: int = SEED, force: bool = False, progress: Optional[Callable[[str, int, int], None]] = None,
+                  split: str = "eval") -> Path:
+    """Write a real-sound set of ``split``'s packages to ``out`` (contract 5) -> ``out``: the
+    evaluation set (``eval``) or the validation set (``val``). Refuses to overwrite without ``force``."""
     from train.data.recordings import Recording, write_manifest
     from train.data.synth import write_audio, write_steps
 
@@ -221,7 +230,7 @@ def build_realset(out: str | Path, sounds: str | Path | None = None, n_runs: int
     if out.exists() and any(out.iterdir()) and not force:
         raise RealsetError(f"{out} exists and is not empty; give --force to replace it")
     sounds = Path(sounds) if sounds is not None else default_root()
-    steps, beds, speech = eval_clips(sounds)
+    steps, beds, speech = eval_clips(sounds, split)
     specs = plan_realset(list(steps), n_runs, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
@@ -250,7 +259,7 @@ def build_realset(out: str | Path, sounds: str | Path | None = None, n_runs: int
         meta = {
             "builder": "train.data.realset", "seed": seed, "runs": n_runs, "seconds": seconds,
             "spm": SPM, "snr_db": SNR_DB, "level_dbfs": LEVEL_DBFS, "far_foot_db": FAR_FOOT_DB, "step_jitter_db": STEP_JITTER_DB,
-            "split": "eval", "packages": {p: {"version": idx[p]["version"] if p in idx else "", "split": "eval",
+            "split": split, "packages": {p: {"version": idx[p]["version"] if p in idx else "", "split": split,
                                               "licence": sorted({c["licence"] for c in idx[p]["clips"]}) if p in idx else []} for p in used},
             "sounds_manifest_sha256": file_sha256(sounds / SOUNDS_MANIFEST),
             "groups": list(steps),
@@ -265,11 +274,12 @@ def build_realset(out: str | Path, sounds: str | Path | None = None, n_runs: int
 
 
 def check_realset(root: str | Path) -> list[str]:
-    """Packages a real-sound set names that are not ``eval`` packages (empty: clean)."""
+    """Packages a real-sound set names that are not of its split (``eval`` or ``val``; empty: clean)."""
     root = Path(root)
     reg = registry()
     names: set[str] = set()
     meta = json.loads((root / META).read_text())
+    split = meta.get("split", "eval")
     names.update(meta["packages"])
     with (root / "runs.jsonl").open() as f:
         for line in f:
@@ -278,7 +288,7 @@ def check_realset(root: str | Path) -> list[str]:
             names.update(c.split(":", 1)[0] for c in info["step_clips"] + info["beds"] + info["speech"])
     bad = []
     for p in sorted(names):
-        if p in reg and reg[p].split != "eval":
+        if p in reg and reg[p].split != split:
             bad.append(f"{p}: split {reg[p].split}")
         try:
             check_not_reserved(p)

@@ -51,7 +51,7 @@ from edge.util import atomic_open
 
 CATEGORIES = ("footstep", "impact", "ambience", "speech", "music", "wind", "cloth")
 ONE_SHOTS = ("footstep", "impact", "cloth")  # peak-normalised, short; the rest are beds (RMS-normalised)
-SPLITS = ("train", "eval")
+SPLITS = ("train", "val", "eval")  # training; choosing models and thresholds; the real-sound evaluation
 
 # Kept for an independent evaluation: never downloaded, listed, decoded or used. Prefixes of the
 # Debian package name, and Quake III-derived game data under any name.
@@ -660,7 +660,8 @@ def load_clips(root: str | Path | None = None, split: str = "train", category: s
                packages: Iterable[str] | None = None) -> list[Clip]:
     """The clips of one split role (and category / packages), decoded, in manifest order.
 
-    The generator uses ``split="train"``; only :mod:`train.data.realset` uses ``"eval"``.
+    The generators use ``split="train"``; only :mod:`train.data.realset` uses ``"val"`` (the
+    real-sound validation set, for choosing) and ``"eval"`` (the real-sound evaluation set).
     """
     if split not in SPLITS:
         raise SoundsError(f"split {split!r} not in {SPLITS}")

@@ -49,6 +49,10 @@ class TrainConfig:
     n_folds: int = 5
     out: str = "runs/train"  # run folder: config.yaml, last.pt, best.pt, metrics.csv
     extra_train: str = ""  # comma-separated dataset folders whose labeled runs join every fold's training side
+    # a labeled dataset folder that chooses the kept weights: "" chooses by the validation windows'
+    # MAE; a real-sound validation set (footfall data realset --split val) chooses by how the event
+    # counter counts its recorded runs (5-s MAE), which the schedule and early stopping follow too
+    select_on: str = ""
 
     # windows and targets
     window_s: float = float(EVAL_WINDOW_S)  # the paper's 5-s windows, (1, 64, 500)

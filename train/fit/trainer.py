@@ -52,6 +52,7 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Sampl
 from train.fit.config import ConfigError, TrainConfig, save_config
 from train.fit.losses import onset_loss, soft_counts
 from train.fit.dataset import WindowDataset
+from edge.contract import HOP_LENGTH
 from edge.util import atomic_open
 from train.models.registry import atomic_torch_save, load_payload
 
@@ -63,7 +64,8 @@ LAST, BEST, METRICS, CONFIG = "last.pt", "best.pt", "metrics.csv", "config.yaml"
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # config keys a resumed run may change; every other key must match the checkpoint's
 RESUME_MUTABLE = ("epochs", "max_steps", "progress", "tensorboard", "num_workers", "threads", "ckpt_every_steps", "early_stop_patience", "eval_batch_size", "out", "data", "device", "compile")
-METRIC_FIELDS = ("epoch", "step", "lr", "train_loss", "train_mae", "val_loss", "val_mae", "val_pcc", "best_val_mae", "epoch_s", "windows_per_s")
+METRIC_FIELDS = ("epoch", "step", "lr", "train_loss", "train_mae", "val_loss", "val_mae", "val_pcc", "select_mae", "best_val_mae", "epoch_s",
+                 "windows_per_s")
 
 
 # --------------------------------------------------------------------------- distributed
@@ -401,7 +403,7 @@ class Progress:
     epoch: int = 0  # the epoch in progress (or next to start)
     step_in_epoch: int = 0  # optimizer steps of ``epoch`` already taken
     global_step: int = 0
-    best_val_mae: float = math.inf
+    best_val_mae: float = math.inf  # the best of what chooses the weights: val MAE, or select_mae with select_on
     best_epoch: int = -1
     bad_epochs: int = 0
     finished: bool = False
@@ -595,6 +597,36 @@ def _evaluate_windows(model: nn.Module, ds: WindowDataset, env: DistEnv, device:
     return {"val_loss": float(np.mean((pred_all - true) ** 2)), "val_mae": mae(pred_all, true), "val_pcc": pcc(pred_all, true)}
 
 
+class SelectionSet:
+    """The runs of ``select_on`` (log-mel and true steps, loaded once): each epoch the kept model
+    counts them with the event counter (:func:`~train.evaluate.predict.predict_run_events`) and
+    their 5-s MAE chooses ``best.pt``. Every rank scores every run (a few seconds), so all agree."""
+
+    def __init__(self, root: str, window_frames: int) -> None:
+        from edge.audio import load_audio
+        from edge.stream import offline_log_mel
+        from train.data.recordings import DatasetError, labeled, load_dataset, load_steps
+
+        try:
+            recs = labeled(load_dataset(root))
+        except DatasetError as e:
+            raise ConfigError(f"select_on: {e}") from e
+        if not recs:
+            raise ConfigError(f"select_on: {root} has no labeled runs")
+        self.window_frames = window_frames
+        self.runs = []
+        for r in recs:
+            audio = load_audio(r.audio)
+            self.runs.append((offline_log_mel(audio), load_steps(r.steps), len(audio) // HOP_LENGTH))
+
+    def mae(self, model: nn.Module, device: torch.device, precision: str, batch_size: int) -> float:
+        from train.evaluate.predict import predict_run_events
+        from train.evaluate.realeval import score
+
+        events = [predict_run_events(model, mel, self.window_frames, device, precision, batch_size) for mel, _, _ in self.runs]
+        return score(events, [t for _, t, _ in self.runs], [n for _, _, n in self.runs]).mae
+
+
 def _sync_buffers(model: nn.Module, env: DistEnv) -> None:
     """Give every rank rank 0's buffers (BatchNorm running stats) before evaluating or saving."""
     if env.enabled:
@@ -697,6 +729,7 @@ class _Loop:
         self.scheduler = make_scheduler(cfg, self.optimizer)
         self.scaler = torch.amp.GradScaler(device.type, enabled=run.precision == "fp16")
         self.loader, self.batches = make_train_loader(task.train_ds, cfg, env, device)
+        self.select = SelectionSet(cfg.select_on, task.windows.get("window_s", cfg.window_frames)) if cfg.select_on else None
         seed_everything(cfg.seed + 1 + env.rank)  # per-rank streams for dropout and friends
 
         self.prog = Progress()
@@ -782,7 +815,8 @@ class _Loop:
         barrier(env)
         if env.is_main:
             write_metrics_csv(out / METRICS, prog.history)
-            log.info("done (%s): best val MAE %.4f at epoch %d -> %s", prog.stop_reason, prog.best_val_mae, prog.best_epoch, self.best_path)
+            log.info("done (%s): best %s %.4f at epoch %d -> %s", prog.stop_reason,
+                     "real-sound validation MAE" if cfg.select_on else "val MAE", prog.best_val_mae, prog.best_epoch, self.best_path)
         return TrainResult(out, self.best_path, self.last_path, prog.best_val_mae, prog.best_epoch, prog.global_step, prog.stop_reason, prog.history)
 
     def _steps(self) -> tuple[float, bool]:
@@ -857,10 +891,13 @@ class _Loop:
             _sync_buffers(self.ema.model, env)
         scored = self.ema.model if self.ema is not None else self.raw_model  # what is validated is what is kept
         val = _evaluate_windows(scored, self.task.val_ds, env, device, self.precision, cfg.eval_batch_size)
-        self.scheduler.step(val["val_mae"])
-        improved = val["val_mae"] < prog.best_val_mae
+        if self.select is not None:
+            val["select_mae"] = self.select.mae(scored, device, self.precision, cfg.eval_batch_size)
+        chosen = val.get("select_mae", val["val_mae"])  # what chooses the kept weights (TrainConfig.select_on)
+        self.scheduler.step(chosen)
+        improved = chosen < prog.best_val_mae
         if improved:
-            prog.best_val_mae, prog.best_epoch, prog.bad_epochs = val["val_mae"], epoch, 0
+            prog.best_val_mae, prog.best_epoch, prog.bad_epochs = chosen, epoch, 0
         else:
             prog.bad_epochs += 1
         row = {
@@ -887,9 +924,11 @@ class _Loop:
             write_metrics_csv(self.out / METRICS, prog.history)
             self.tb.log(row)
             train_mae = f" MAE {train_row['train_mae']:.3f}" if "train_mae" in train_row else ""
+            select = f" | real-sound validation MAE {val['select_mae']:.3f}" if "select_mae" in val else ""
             log.info(
-                "epoch %d  train loss %.4f%s | val loss %.4f MAE %.3f PCC %.3f%s | lr %.2e | %.1f s",
-                epoch, train_row["train_loss"], train_mae, val["val_loss"], val["val_mae"], val["val_pcc"], " *" if improved else "", row["lr"], epoch_s,
+                "epoch %d  train loss %.4f%s | val loss %.4f MAE %.3f PCC %.3f%s%s | lr %.2e | %.1f s",
+                epoch, train_row["train_loss"], train_mae, val["val_loss"], val["val_mae"], val["val_pcc"], select, " *" if improved else "",
+                row["lr"], epoch_s,
             )
         self.save_last()
 
