@@ -48,8 +48,10 @@ apt-demo:
 apt-test:
 	@dpkg -s $(APT_TEST) >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_TEST))
 
+# what a runner sees after the bundled sample run (the README shows it); `make demo DEMO_ARGS=--verbose`
+# adds the engineer's lines (the model, the timing, the count against the true steps)
 demo: venv-edge apt-demo
-	$(BIN)/python -m edge.demo
+	@$(BIN)/python -m edge.demo $(DEMO_ARGS)
 
 # the small recorded-sound corpus (teeworlds-data, 7.6 MB, via apt-get download) the tests use
 sounds-small: venv-full apt-test

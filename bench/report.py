@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.run import DEFINITIONS, BenchResult
+from bench.run import DEFAULT_RUNS, DEFINITIONS, BenchResult, verdict
 
 PLOTS = ("pareto.png", "latency.png", "counts.png")
 
@@ -90,20 +90,23 @@ def markdown(res: BenchResult, plots: list[str]) -> str:
         f"- test data: {res.test_set or 'none (accuracy not measured)'}",
         f"- timing: {cfg['warmup']} warm-up + {cfg['runs']} hops per subject and thread count, subjects interleaved in blocks "
         f"of {cfg['block']}{' (quick mode: too few runs for stable percentiles)' if cfg['quick'] else ''}; took {res.seconds:.0f} s",
+        *([f"- {quick_left_out(res)}"] if cfg["quick"] else []),
         "",
-        "Absolute times on a shared machine are noisy (min is the least disturbed hop); the ratios against the reference are "
-        "measured side by side in this run.",
+        ratios_sentence(res),
         "",
     ]
 
-    lines += ["## Goals (the student's int8 .pte)", ""]
+    lines += ["## Goals (the student's int8 .pte)", "",
+              "Only a goal that was measured and missed fails the bench; 'info' is measured and shown, not judged.", ""]
     rows = []
     for g in res.goals():
-        v = g["value"]
-        shown = goal_value(g)
-        verdict = "info" if g["passed"] is None else "pass" if g["passed"] else "**FAIL**" + (f" ({g['note']})" if g.get("note") else "")
-        rows.append([g["goal"], shown, verdict])
-    lines += _table(["goal", "value", ""], rows) + [""]
+        v = verdict(g)
+        rows.append([g["goal"], goal_value(g), "**FAIL**" if v == "fail" else v, g.get("note", "")])
+    lines += _table(["goal", "value", "", "note"], rows) + [""]
+    if res.missing:
+        lines += ["## Not found", "", "What the bench looked for and did not find; what depends on it is not measured, "
+                  "which is not a failure.", ""]
+        lines += [f"- {what} ({how})" for what, how in res.missing] + [""]
 
     lines += ["## Latency per hop", "",
               f"Hop {ref.hop_s:.2f} s ({ref.hop_frames} frames). Per hop = {DEFINITIONS['per_hop']}. "
@@ -195,6 +198,32 @@ def markdown(res: BenchResult, plots: list[str]) -> str:
         lines += [""]
     lines += ["## Definitions", ""] + [f"- **{k}**: {v}" for k, v in DEFINITIONS.items()] + [""]
     return "\n".join(lines)
+
+
+def ratios_sentence(res: BenchResult) -> str:
+    """What the speed-ups of this run rest on, said from what was timed (a subject, the reference
+    too, can fail to run at some thread count), and what the absolute times are worth."""
+    cfg, ref = res.config, res.reference
+    timed = [t for t in cfg["threads"] if any(res.speedup(s.key, t) for s in res.subjects if s is not ref)]
+    if timed:
+        text = (f"Speed-ups are ratios to the reference teacher, timed interleaved with the other subjects in this run "
+                f"({cfg['runs']} hops each{', quick mode: rough' if cfg['quick'] else ''}) at {', '.join(map(str, timed))} thread(s)")
+        untimed = [str(t) for t in cfg["threads"] if t not in timed]
+        if untimed:
+            text += f"; at {', '.join(untimed)} thread(s) the reference was not timed beside a subject: no speed-up there"
+    else:
+        text = "No speed-up in this run: the reference teacher was not timed beside any subject (see 'Not measured')"
+    judged = "the RTF goal is judged on them (--absolute-goals)" if cfg.get("absolute_goals") else "shown, not judged"
+    return f"{text}. Absolute times (ms, RTF) on a shared machine are noise (min is the least disturbed hop): {judged}."
+
+
+def quick_left_out(res: BenchResult) -> str:
+    """What --quick left out of this run, from its configuration."""
+    cfg = res.config
+    left = [f"{cfg['runs']} timed hops per subject" + (f" (not {DEFAULT_RUNS})" if cfg["runs"] < DEFAULT_RUNS else ""),
+            f"at most {cfg['max_test_runs']} test runs scored" if cfg["max_test_runs"] else "",
+            "peak RSS measured in the bench process (the model's share only), not in a fresh process per subject" if cfg["rss"] else ""]
+    return "quick mode: " + "; ".join(x for x in left if x)
 
 
 def _full_size_section(res: BenchResult) -> list[str]:
@@ -371,7 +400,9 @@ def summary_lines(res: BenchResult, report: Path | None = None) -> list[str]:
     t1 = min(res.config["threads"])
     ref = res.reference
     head = f"{'subject':<42} {'p50 ms':>9} {'RTF':>9} {'speed-up':>9} {'5-s MAE':>8} {'rel cost':>9} {'size':>9}"
-    lines = [f"per hop at {t1} thread (hop {ref.hop_s:.2f} s), accuracy on {res.test_set or 'no test data'}", head, "-" * len(head)]
+    lines = [f"per hop at {t1} thread (hop {ref.hop_s:.2f} s), accuracy on {res.test_set or 'no test data'}"]
+    lines += [f"{quick_left_out(res)}: ratios are rough"] if res.config["quick"] else []
+    lines += [head, "-" * len(head)]
     for s in res.subjects:
         t = res.timings.get((s.key, t1))
         a = res.accuracy.get(s.key)
@@ -381,8 +412,10 @@ def summary_lines(res: BenchResult, report: Path | None = None) -> list[str]:
                      f"{('ref' if s is ref else (_sig(sp) + 'x' if sp else '—')):>9} {_f(a.mae if a else None):>8} {cost:>9} "
                      f"{_size(s.size_bytes):>9}")
     lines.append("")
+    labels = {"pass": "PASS", "fail": "FAIL", "info": "INFO", "not measured": "N/A "}
     for g in res.goals():
-        lines.append(f"{'INFO' if g['passed'] is None else 'PASS' if g['passed'] else 'FAIL'}  {g['goal']}: {goal_value(g)}")
+        lines.append(f"{labels[verdict(g)]}  {g['goal']}: {goal_value(g)}" + (f" ({g['note']})" if g.get("note") else ""))
+    lines += [f"not found: {what} ({how})" for what, how in res.missing]
     for t, r in (res.full_size or {}).get("threads", {}).items():
         if "speedup_headline" in r:
             lines.append(f"full-size {res.full_size['spec']} (untrained, latency only), {t} thread(s): {r['p50_ms']:.4g} ms a hop; "

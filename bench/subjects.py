@@ -10,7 +10,9 @@ files, each with its model card (``x.pte.card.json``), and usually the float stu
   else the one ``*.pt`` in the folder whose model is a student;
 - edge artifacts: every file with a card that verifies (sha256, front end, shapes). Files that
   cannot be benchmarked here (no card, a card that does not verify, an NPU context binary) are
-  listed in :attr:`Discovery.skipped` with the reason, never silently dropped.
+  listed in :attr:`Discovery.skipped` with the reason, never silently dropped. What it looks for
+  and does not find (the int8 ``.pte`` the goals are about, the float student) is in
+  :attr:`Discovery.missing`, with how to make or pass it.
 
 Every subject, PyTorch or not, is run through the same interface as ``edge/``'s backends
 (``run(logmel (1, 1, 64, W)) -> step-onset logits (W // 4,)``), so the streaming engine, the
@@ -122,6 +124,9 @@ class Discovery:
     skipped: list[tuple[str, str]]  # (file, why it is not benchmarked here)
     dataset: Path | None = None  # the dataset the cards were checked on, when it still exists
     fold: int | None = None  # the fold the models were trained for (cards / checkpoints)
+    # what the bench looked for and did not find, with how to get it: (what, "make it with: ..."). Not an error:
+    # what depends on it is reported as not measured, and only a goal measured and missed fails the bench
+    missing: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def reference(self) -> Subject:
@@ -321,6 +326,8 @@ def discover(
 
     skipped += [(p.name, "a quantized PT2E graph (footfall qat): its int8 artifacts are timed, the eager graph is not a "
                          "deployment runtime") for p in sorted(folder.glob("*.pt2"))]
+    pte = None if any(s.format == "pte" and s.precision == "int8" for s in edge) else _missing_pte(folder, edge, skipped)
+    missing = [pte] if pte else []
     checkpoints = sorted(folder.glob("*.pt"))
     roles = {p: _role(p) for p in checkpoints}
     if teacher is None:
@@ -337,7 +344,8 @@ def discover(
         if student is None and found:
             skipped.append(("student checkpoint", f"several candidates ({', '.join(map(str, found))}): pass --student CKPT"))
         elif student is None:
-            skipped.append(("student checkpoint", "none found beside the artifacts: pass --student CKPT to time the PyTorch student"))
+            missing.append(("the float student checkpoint (the PyTorch student is not timed)",
+                            "pass it with: --student CKPT, the .pt the artifacts were exported from"))
 
     if cuda is None:
         import torch
@@ -380,7 +388,21 @@ def discover(
         train = (s.card.training_data or {}).get("data")
         if train and (found := _card_folder(train)):
             dataset = found
-    return Discovery(subjects, skipped, dataset, fold), models
+    return Discovery(subjects, skipped, dataset, fold, missing), models
+
+
+def _missing_pte(folder: Path, edge: list[Subject], skipped: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """The not-found entry for the goals' subject, the student's int8 .pte, with the export that makes
+    it from the source the other artifacts' cards name; None when a .pte is there but cannot be
+    benchmarked (it is then among the skipped files, with the reason)."""
+    if any(name.endswith(".pte") for name, _ in skipped):
+        return None
+    cards = [s.card for s in edge if s.card is not None]
+    source = next((c.model["checkpoint"] for c in cards if c.model.get("checkpoint")), "CHECKPOINT")
+    data = next((c.parity["windows_source"]["dataset"] for c in cards
+                 if (c.parity or {}).get("windows_source", {}).get("dataset")), None)
+    return ("the student's int8 .pte, the artifact the goals are measured on",
+            f"make it with: footfall export {source} --to pte --precision int8{f' --data {data}' if data else ''} --out {folder}")
 
 
 def _card_folder(path: str) -> Path | None:

@@ -12,11 +12,17 @@ its card must match it. What happens on bad audio is listed in ``edge/sources.py
 
 Views (the same for a file and the microphone):
 
-- default: a live view (steps, cadence, elapsed time mm:ss, input level meter; cadence is blank
-  for the first seconds and reads "no steps" when there are none), then a summary (steps,
-  duration, active time, mean and peak cadence, and a notice when the input was no run: silence,
-  a constant level, a steady tone, no step at all). ``--verbose`` adds the engine's figures
-  (the counter's parameters, inference latency, alignment, dropped blocks, model).
+- default: on a terminal, a live view (:class:`_LiveView`: steps, cadence, elapsed time mm:ss,
+  input level meter; cadence is blank for the first seconds and reads "no steps" when there are
+  none). Each step shows on its own once the audio is :func:`display_delay_s` past it
+  (:class:`StepReveal`), so the count rises at the runner's rhythm rather than a window's batch
+  at a time; the meter is smoothed (:class:`LevelMeter`) and marks the good range. The view is
+  wiped and a summary takes its place (steps, duration, active time, mean and peak cadence, and a
+  notice when the input was no run: silence, a constant level, a steady tone, no step at all);
+  the summary has the exact count, steps not yet shown included. Not on a terminal (a pipe, a
+  file): the summary only; ``--progress`` adds one line per second of audio. ``--verbose`` adds
+  the engine's figures in words (the counter's parameters, inference time, schedule, dropped
+  blocks, model).
 - ``--json``: one JSON object per hop on stdout (:data:`HOP_FIELDS`), then one
   ``{"summary": {...}}`` (:data:`SUMMARY_FIELDS`; with ``--verbose`` also ``"debug"``); the schema
   is versioned by ``summary["version"]`` (:data:`JSON_VERSION`) and documented in
@@ -54,10 +60,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Optional
 
@@ -66,8 +74,8 @@ import typer
 from edge.audio import AudioError
 from edge.backends import Backend, BackendError, load_model
 from edge.card import CardError, ModelCard, card_path
-from edge.counter import Alignment
-from edge.frontend import FRAMES_PER_SECOND, SAMPLE_RATE
+from edge.contract import DENSITY_FPS, DENSITY_STRIDE, FRAMES_PER_SECOND, SAMPLE_RATE
+from edge.counter import Alignment, CounterParams
 from edge.notices import InputCheck
 from edge.recording import RecordingError, WavWriter, check_folder
 from edge.runlog import LogFileError, RunLog, next_run
@@ -77,6 +85,8 @@ from edge.util import WriteError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 _FORMAT_RANK = {".tflite": 0, ".pte": 1, ".onnx": 2}
+_RUNTIMES = {".tflite": "LiteRT", ".pte": "ExecuTorch", ".onnx": "ONNX Runtime"}  # by the artifact's extension
+FRAME_MS = 1000 * DENSITY_STRIDE // FRAMES_PER_SECOND  # 40 ms: one output frame, the grain of a schedule
 
 DEFAULT_BLOCK_MS = 100.0  # blocks of a paced file and of stdin
 FILE_BLOCK_S = 2.0  # a file read as fast as it goes: 2-s blocks (or one hop if longer); per-block costs then vanish
@@ -170,6 +180,22 @@ def _open_recording_folder(folder: Path, source: Source, force: bool):
 
 # --------------------------------------------------------------------------- views
 
+# The input level meter of the live view (dBFS RMS of the blocks as they arrive). A block's level
+# swings by ~20 dB between a footstep and the gap after it, so the meter rises with a short attack
+# and falls with a long release, as a recording level meter does, and settles near the run's level.
+LEVEL_ATTACK_S = 0.3
+LEVEL_RELEASE_S = 1.5
+# A good level: the real-sound evaluation runs span -46 to -14 dBFS (the count does not follow the
+# level over that range). Below LEVEL_QUIET_DBFS the steps sink towards a phone microphone's own
+# noise (-70 dBFS and up); above LEVEL_LOUD_DBFS the footsteps' peaks, 20 dB and more above the
+# RMS, clip.
+LEVEL_QUIET_DBFS = -50.0
+LEVEL_LOUD_DBFS = -10.0
+LEVEL_BAR_DBFS = (-60.0, 0.0)  # the bar's span: 2 dB a cell
+LEVEL_BAR_CELLS = 30
+REDRAW_S = 0.05  # the live frame is redrawn with each audio block, at most this often (wall time)
+PROGRESS_EVERY_S = 1.0  # --progress: one line per this much audio
+
 
 def mmss(seconds: float) -> str:
     """Elapsed time as m:ss, or h:mm:ss from an hour on."""
@@ -183,54 +209,207 @@ def whole_steps(steps: float) -> int:
     return int(math.floor(steps + 0.5))
 
 
-def _level_bar(db: float, width: int = 24) -> str:
-    filled = int(round(width * min(1.0, max(0.0, (db + 60.0) / 60.0))))  # -60 dBFS .. 0 dBFS
-    return "█" * filled + "░" * (width - filled)
+def display_delay_s(align: Alignment, params: CounterParams) -> float:
+    """The longest a step waits, after it lands, for the window that counts it (the latency rules
+    of :mod:`edge.counter`): the committed track trails the audio by the schedule's lookahead
+    (``align.latency_s``), the window that commits a step runs up to one hop later, and the
+    counter holds a peak until the track is ``min_interval_s`` past it, decided on whole output
+    frames (two more at most: the frame after the peak, and the rounding up to a frame).
+    A train's first steps (held until the train is long enough) and filled gaps come later."""
+    return align.latency_s + align.hop_frames / FRAMES_PER_SECOND + params.min_interval_s + 2 / DENSITY_FPS
+
+
+class StepReveal:
+    """The count a runner watches: each counted step shown on its own, at the runner's rhythm.
+
+    A window counts a batch of steps at once (every hop); shown as they come, the count would jump
+    by a hop's steps at a time. Instead each step is shown when the audio clock passes its time
+    plus ``delay_s`` (:func:`display_delay_s`: the longest a step waits for its window), so the
+    count rises one by one, that long behind the runner. A step counted later than that (a train's
+    first steps, a filled gap) is shown as it comes; and no step is shown less than ``spacing_s``
+    (the counter's minimum step interval) after the one before it, so a batch of late steps is
+    shown one by one too, and the count catches up with the clock over the next steps.
+    """
+
+    def __init__(self, delay_s: float, spacing_s: float) -> None:
+        self.delay_s, self.spacing_s = delay_s, spacing_s
+        self.shown = 0
+        self._due: deque[float] = deque()  # audio time each counted step is due, in order
+        self._last = -math.inf  # audio time the last step was shown at
+
+    def add(self, times: tuple[float, ...] | list[float], clock: float) -> None:
+        """Steps counted (their times, in stream order) once the audio clock is at ``clock``."""
+        self._due.extend(max(t + self.delay_s, clock) for t in times)
+
+    def advance(self, clock: float) -> int:
+        """Show the steps that are due by ``clock``; return the count shown."""
+        while self._due:
+            at = max(self._due[0], self._last + self.spacing_s)
+            if at > clock:
+                break
+            self._due.popleft()
+            self._last = at
+            self.shown += 1
+        return self.shown
+
+
+class LevelMeter:
+    """The input level a runner reads: block levels smoothed with a :data:`LEVEL_ATTACK_S` attack
+    and a :data:`LEVEL_RELEASE_S` release (per second of audio, whatever the block size)."""
+
+    def __init__(self) -> None:
+        self.db: float | None = None  # None before the first block
+
+    def update(self, db: float, seconds: float) -> float:
+        if self.db is None:
+            self.db = db
+        else:
+            tau = LEVEL_ATTACK_S if db > self.db else LEVEL_RELEASE_S
+            self.db += (1.0 - math.exp(-seconds / tau)) * (db - self.db)
+        return self.db
+
+
+def level_verdict(db: float) -> str:
+    """"too quiet" / "too loud" outside the good range, else ""."""
+    return "too quiet" if db < LEVEL_QUIET_DBFS else "too loud" if db > LEVEL_LOUD_DBFS else ""
+
+
+def level_bar(db: float) -> str:
+    """A bar of :data:`LEVEL_BAR_CELLS` cells over :data:`LEVEL_BAR_DBFS`, with a ``|`` at each
+    end of the good range (:data:`LEVEL_QUIET_DBFS` .. :data:`LEVEL_LOUD_DBFS`)."""
+    lo, hi = LEVEL_BAR_DBFS
+
+    def cell(level: float) -> int:
+        return int(round(LEVEL_BAR_CELLS * min(1.0, max(0.0, (level - lo) / (hi - lo)))))
+
+    filled = cell(db)
+    cells = "█" * filled + "░" * (LEVEL_BAR_CELLS - filled)
+    quiet, loud = cell(LEVEL_QUIET_DBFS), cell(LEVEL_LOUD_DBFS)
+    return f"{cells[:quiet]}|{cells[quiet:loud]}|{cells[loud:]}"
+
+
+def _rows(rows: list[tuple[str, str]]) -> list[str]:
+    """Label/value rows as text lines: labels right-aligned, no trailing spaces."""
+    width = max((len(k) for k, _ in rows), default=0)
+    return [f"{k:>{width}}  {v}".rstrip() for k, v in rows]
+
+
+def _runtime(model: Path | str) -> str:
+    """The runtime of an artifact, as a person names it."""
+    return _RUNTIMES.get(Path(model).suffix, Path(model).suffix)
+
+
+class _Frame:
+    """Lines redrawn in place on a terminal (cursor up, erase line) and wiped at the end, so what
+    follows starts where the frame was. Lines are cut to the terminal's width (a wrapped line
+    would break the cursor arithmetic)."""
+
+    def __init__(self, out) -> None:
+        self.out = out
+        self.height = 0  # lines on screen now
+
+    def draw(self, lines: list[str]) -> None:
+        """Show ``lines`` (always as many) in place of the frame on screen."""
+        try:
+            width = os.get_terminal_size(self.out.fileno()).columns
+        except (OSError, ValueError):
+            width = 0
+        width = width or shutil.get_terminal_size().columns  # a terminal that says 0 (a bare pty): $COLUMNS, or 80
+        if self.height:
+            text = "\r" + (f"\x1b[{self.height - 1}A" if self.height > 1 else "")  # back to its first line
+        else:
+            text = "\x1b[?25l"  # no cursor blinking over the frame
+        self.out.write(text + "\n".join("\x1b[2K" + line[: width - 1] for line in lines))
+        self.out.flush()
+        self.height = len(lines)
+
+    def clear(self) -> None:
+        """Erase the frame, bottom up; the cursor ends where the frame began."""
+        if self.height:
+            self.out.write("\r" + "\x1b[2K\x1b[1A" * (self.height - 1) + "\x1b[2K\x1b[?25h")
+            self.out.flush()
+            self.height = 0
+
+
+def _is_terminal(out) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 class _LiveView:
-    """The live panel (steps, cadence, elapsed, level; engine rows with ``verbose``);
-    refreshed at most every 0.1 s of wall time."""
+    """What a runner watches while a run is counted: steps (:class:`StepReveal`), cadence (blank
+    while warming up, then "no steps" or the cadence), elapsed time, and the input level
+    (:class:`LevelMeter`, :func:`level_bar`); engine rows with ``verbose``.
 
-    def __init__(self, engine: StreamCounter, source: Source, model: str, verbose: bool = False) -> None:
-        from rich.console import Console
-        from rich.live import Live
+    On a terminal: a frame redrawn in place with each audio block, at most every :data:`REDRAW_S`
+    of wall time (a microphone's blocks are 50 ms, a paced file's 100 ms: 10 to 20 times a
+    second), and wiped before the summary. With ``progress``, or not on a terminal, no frame; with
+    ``progress``, one plain line per :data:`PROGRESS_EVERY_S` of audio.
+    """
 
-        self.engine, self.source, self.model, self.verbose = engine, source, model, verbose
-        self.last: Update | None = None
-        self._t = 0.0
-        console = Console(stderr=False)
-        self.live = Live(self.render(), console=console, refresh_per_second=8, transient=False)
+    def __init__(self, engine: StreamCounter, source: Source, out, *, model: str, verbose: bool,
+                 progress: bool) -> None:
+        self.engine, self.source, self.out, self.model, self.verbose = engine, source, out, model, verbose
+        params = engine.counter.params
+        self.reveal = StepReveal(display_delay_s(engine.align, params), params.min_interval_s)
+        self.meter = LevelMeter()
+        self.frame = _Frame(out) if _is_terminal(out) and not progress else None
+        self.progress = progress
+        self.latency_ms = 0.0  # inference time of the last window
+        self._drawn = -math.inf  # wall time of the last redraw
+        self._next_line = PROGRESS_EVERY_S  # audio time of the next progress line
 
-    def render(self):
-        from rich.markup import escape
-        from rich.table import Table
+    def counted(self, update: Update) -> None:
+        self.reveal.add(update.events, self.engine.audio_s)
+        self.latency_ms = update.latency_ms
 
-        e, s, u = self.engine, self.source, self.last
-        c = e.counter
-        state = c.cadence_state()  # blank while warming up, then "no steps" or the cadence
-        cadence = {"warming up": "", "no steps": "[yellow]no steps[/]"}.get(state, f"{c.cadence_spm():3.0f} spm")
-        table = Table.grid(padding=(0, 2))
-        table.add_column(justify="right", style="bold")
-        table.add_column()
-        table.add_row("steps", f"[bold green]{whole_steps(e.steps):>6d}[/]")
-        table.add_row("cadence", cadence)
-        table.add_row("elapsed", mmss(e.audio_s))
-        table.add_row("level", f"{_level_bar(s.level_db)} {s.level_db:4.0f} dBFS")
-        if self.verbose:
-            table.add_row("exact", f"{e.steps:.2f} steps, {c.n_events} events, final up to {c.t_final:.2f} s")
-            table.add_row("inference", f"{(u.latency_ms if u else 0.0):6.2f} ms (median {e.latency.percentile(50):.2f})")
-            table.add_row("dropped", f"{s.dropped_blocks} blocks, {s.xruns} xruns")
-            table.add_row("model", escape(self.model))
-        return table
-
-    def refresh(self, update: Update | None = None, force: bool = False) -> None:
-        if update is not None:
-            self.last = update
+    def block(self, seconds: float) -> None:
+        """After each block of ``seconds`` of audio: move the clock, the meter, the frame."""
+        self.meter.update(self.source.level_db, seconds)
+        clock = self.engine.audio_s
+        self.reveal.advance(clock)
         now = time.perf_counter()
-        if force or now - self._t > 0.1:
-            self._t = now
-            self.live.update(self.render())
+        if self.frame is not None and now - self._drawn >= REDRAW_S:
+            self._drawn = now
+            self.frame.draw(_rows(self.rows()))
+        if self.progress and clock >= self._next_line:
+            self._next_line = (math.floor(clock / PROGRESS_EVERY_S) + 1) * PROGRESS_EVERY_S
+            cadence = self._cadence()
+            verdict = level_verdict(self.meter.db)
+            parts = [mmss(clock), f"steps {self.reveal.shown}"] + ([f"cadence {cadence}"] if cadence else []) + \
+                [f"level {self.meter.db:.0f} dBFS" + (f" ({verdict})" if verdict else "")]
+            self.out.write("  ".join(parts) + "\n")
+            self.out.flush()
+
+    def close(self) -> None:
+        if self.frame is not None:
+            self.frame.clear()
+
+    def _cadence(self) -> str:
+        """Blank while too little audio is final to say, then "no steps" or the cadence."""
+        c = self.engine.counter
+        return {"warming up": "", "no steps": "no steps"}.get(c.cadence_state(), f"{c.cadence_spm():.0f} spm")
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The frame's rows (drawn after the first block, so the meter has a level)."""
+        e, s, c, db = self.engine, self.source, self.engine.counter, self.meter.db
+        rows = [
+            ("steps", str(self.reveal.shown)),
+            ("cadence", self._cadence()),
+            ("elapsed", mmss(e.audio_s)),
+            ("level", f"{level_bar(db)} {db:.0f} dBFS  {level_verdict(db)}"),
+        ]
+        if self.verbose:
+            rows += [
+                ("exact", f"{c.n_events} steps counted, the audio final up to {c.t_final:.2f} s; each step "
+                          f"shown {self.reveal.delay_s:.2f} s after it lands"),
+                ("inference", f"{self.latency_ms:.2f} ms the last window (median {e.latency.percentile(50):.2f})"),
+                ("dropped", f"{s.dropped_blocks} audio blocks; the microphone's buffer overflowed {s.xruns} times"),
+                ("model", self.model),
+            ]
+        return rows
 
 
 def _hop_record(u: Update, source: Source) -> dict:
@@ -254,6 +433,7 @@ def run_stream(
     log: Path | None = None,
     append: bool = False,
     view: bool = True,
+    progress: bool = False,
     verbose: bool = False,
     seconds: float | None = None,
     record: Path | None = None,
@@ -263,6 +443,10 @@ def run_stream(
     align: Alignment | None = None,
 ) -> dict:
     """Stream ``source`` through the counter; print per-hop JSON / live view; return the summary.
+
+    ``view``: the runner's live view on ``out`` (:class:`_LiveView`: a frame redrawn in place when
+    ``out`` is a terminal, nothing otherwise; ``progress``: one plain line per second of audio
+    instead).
 
     Stops at the end of the source, after ``seconds`` of audio, when ``source.stop`` is set, or
     at a failure of the source, the model or an output (a full disk): then the summary's
@@ -294,7 +478,8 @@ def run_stream(
         raise
     live = None
     if view:
-        live = _LiveView(engine, source, f"{backend.path.name} [{backend.name}, {backend.threads} thr]", verbose)
+        model = f"{backend.path.name} ({_runtime(backend.path)}, {_threads(backend.threads)})"
+        live = _LiveView(engine, source, out, model=model, verbose=verbose, progress=progress)
     output_error = None  # the first output that could not be written (the run stops there)
 
     def emit(updates: list[Update]) -> None:
@@ -310,7 +495,7 @@ def run_stream(
                 out.write(json.dumps(rec) + "\n")
                 out.flush()
             if live:
-                live.refresh(u)
+                live.counted(u)
 
     def record_block(block) -> None:
         nonlocal output_error
@@ -324,8 +509,6 @@ def run_stream(
     limit = None if seconds is None else int(round(seconds * SAMPLE_RATE))
     error = None
     try:
-        if live:
-            live.live.start()
         try:
             for block in source:
                 if limit is not None:
@@ -336,7 +519,7 @@ def run_stream(
                 check.observe(block)
                 emit(engine.push(block))
                 if live:
-                    live.refresh()
+                    live.block(len(block) / SAMPLE_RATE)
                 if output_error or source.stop.is_set() or (limit is not None and engine.samples >= limit):
                     break
         except _MIDRUN_ERRORS as e:
@@ -346,11 +529,8 @@ def run_stream(
         except _MIDRUN_ERRORS as e:
             error = error or _one_line(e)
     finally:
-        if live:
-            live.refresh(force=True)
-            live.live.stop()
-            if not live.live.console.is_terminal:  # rich leaves the last line of a non-tty render open
-                live.live.console.line()
+        if live:  # the summary takes the frame's place (it has the final count: steps not yet shown too)
+            live.close()
         for option, output in [("--log", run_log), *recorders]:
             try:
                 if isinstance(output, WavWriter) and output.frames == 0:
@@ -382,18 +562,18 @@ def summary_json(summary: dict, verbose: bool = False) -> dict:
 
 
 def summary_rows(summary: dict, verbose: bool = False) -> list[tuple[str, str]]:
-    """What the runner reads after a run (the same for a file and the microphone)."""
-
-    def spm(v: float | None) -> str:
-        return "—" if v is None else f"{v:.0f} spm"
-
+    """What the runner reads after a run (the same for a file and the microphone): one mean and
+    one peak cadence. The peak needs a few seconds of steady steps; a run too short for it shows
+    the mean alone, and a run without steps says so."""
+    mean, peak = summary["mean_cadence_spm"], summary["peak_cadence_spm"]
     rows = [
         ("steps", str(whole_steps(summary["steps"]))),
         ("duration", mmss(summary["audio_s"])),
         ("active time", mmss(summary["active_s"])),
-        ("mean cadence", spm(summary["mean_cadence_spm"])),
-        ("peak cadence", spm(summary["peak_cadence_spm"])),
+        ("mean cadence", "no steps" if mean is None else f"{mean:.0f} spm"),
     ]
+    if peak is not None:
+        rows.append(("peak cadence", f"{peak:.0f} spm"))
     if summary.get("error"):
         rows.append(("stopped", "by an error (below); the figures cover the audio before it"))
     elif summary.get("interrupted"):
@@ -403,37 +583,47 @@ def summary_rows(summary: dict, verbose: bool = False) -> list[tuple[str, str]]:
         d = summary["debug"]
         rows += [
             ("exact count", f"{summary['events']} step events"),
-            ("counter", json.dumps(d["counter"])),
-            ("inference", f"median {d['latency_ms_median']:.2f} ms, p95 {d['latency_ms_p95']:.2f} ms, "
-                          f"max {d['latency_ms_max']:.2f} ms per hop; {summary['windows']} hops"),
-            ("front end", f"{d['frontend_ms_total']:.1f} ms in all; real-time factor {d['rtf']}"),
-            ("alignment", json.dumps(d["alignment"])),
-            ("input", f"{summary['dropped_blocks']} dropped blocks, {summary['xruns']} xruns, "
-                      f"{100 * summary['clipped_fraction']:.3f} % clipped, {summary['bad_samples']} bad samples"),
-            ("model", f"{summary['model']} [{summary['backend']}, {summary['threads']} thr]"),
-            ("wall time", f"{summary['wall_s']:.2f} s"),
+            ("counter", _describe_counter(d["counter"])),
+            ("inference", f"median {d['latency_ms_median']:.2f} ms, 95 % within {d['latency_ms_p95']:.2f} ms, "
+                          f"longest {d['latency_ms_max']:.2f} ms a window; {summary['windows']} windows"),
+            ("front end", f"{d['frontend_ms_total']:.1f} ms in all"),
+            ("alignment", _describe_alignment(d["alignment"])),
+            ("input", f"{summary['dropped_blocks']} audio blocks dropped, the microphone's buffer overflowed "
+                      f"{summary['xruns']} times, {100 * summary['clipped_fraction']:.3f} % of the samples clipped, "
+                      f"{summary['bad_samples']} samples not numbers (read as silence)"),
+            ("model", f"{summary['model']} ({_runtime(summary['model'])}, {_threads(summary['threads'])})"),
+            ("wall time", f"{summary['wall_s']:.2f} s" + (f", {100 * d['rtf']:.2f} % of the audio's duration"
+                                                        if d["rtf"] is not None else "")),
         ]
     return rows
+
+
+def _threads(n: int) -> str:
+    return f"{n} thread" + ("s" if n != 1 else "")
+
+
+def _describe_counter(c: dict) -> str:
+    """The counter's parameters (:class:`edge.counter.CounterParams`) in words."""
+    fill = (f"a gap of 2 or 3 steps (within {c['gap_tolerance']:.0%} of a step) gets the steps it missed"
+            if c["fill_gaps"] else "gaps are not filled")
+    return (f"a step where the network is at least {c['threshold']:.0%} sure, {c['min_interval_s']:.2f} s or more "
+            f"after the last; steps count from {c['train_steps']} in a row at most {c['max_gap_s']:.2f} s apart; {fill}")
+
+
+def _describe_alignment(a: dict) -> str:
+    """The streaming schedule (:meth:`edge.counter.Alignment.describe`) in words."""
+    return (f"a {a['window_frames'] / FRAMES_PER_SECOND:.2f}-s window every {a['hop_frames'] / FRAMES_PER_SECOND:.2f} s, "
+            f"each counting its steps up to {a['latency_s']:.2f} s before its end")
 
 
 def print_summary(summary: dict, json_out: bool = False, verbose: bool = False, out=None) -> None:
     out = out or sys.stdout
     if json_out:
         out.write(json.dumps({"summary": summary_json(summary, verbose)}) + "\n")
-        out.flush()
-        return
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    console = Console(file=out)
-    console.print(f"[bold]edge-run summary[/]  {escape(summary['source'])}")
-    table = Table.grid(padding=(0, 2))
-    table.add_column(justify="right", style="bold")
-    table.add_column()
-    for k, v in summary_rows(summary, verbose):
-        table.add_row(k, escape(v))
-    console.print(table)
+    else:
+        lines = [f"edge-run summary  {summary['source']}"] + _rows(summary_rows(summary, verbose))
+        out.write("\n".join(lines) + "\n")
+    out.flush()
 
 
 def _warn(summary: dict) -> None:
@@ -442,9 +632,13 @@ def _warn(summary: dict) -> None:
     if summary.get("clipped_fraction", 0) > 1e-3:
         _err(f"edge-run: warning: {100 * summary['clipped_fraction']:.2f} % of the input samples are clipped; "
              "counts may suffer")
-    if summary.get("dropped_blocks") or summary.get("xruns"):
-        _err(f"edge-run: warning: {summary['dropped_blocks']} audio blocks dropped, {summary['xruns']} xruns "
-             "(the counter fell behind)")
+    trouble = []
+    if summary.get("dropped_blocks"):
+        trouble.append(f"{summary['dropped_blocks']} audio blocks dropped (the counter fell behind)")
+    if summary.get("xruns"):
+        trouble.append(f"the microphone's buffer overflowed {summary['xruns']} times")
+    if trouble:
+        _err(f"edge-run: warning: {'; '.join(trouble)}")
 
 
 def _err(message: str) -> None:
@@ -476,6 +670,18 @@ def _open_source(file: str | None, mic: bool, device: str | None, realtime: bool
     return FileSource(file, block_s=block_s, realtime=realtime, stop=stop)
 
 
+def _describe_limit(source: Source, seconds: float) -> None:
+    """With ``--seconds``, the source's description (the summary's header, the JSON ``source``)
+    says what is counted: its first ``seconds``, and of a file longer than that, out of how long."""
+    if not isinstance(source, FileSource):
+        source.description += f", first {seconds:g} s"
+        return
+    total = source.announced / source.rate
+    if seconds < total:
+        source.description = (f"{source.path.name} ({source.rate} Hz, {source.channels} ch, "
+                              f"first {seconds:g} s of {total:.1f} s)")
+
+
 def _check_number(option: str, value: float | None, lo: float, hi: float, unit: str) -> None:
     """A usage error for a value outside [lo, hi], NaN and inf included (typer's bounds let NaN through)."""
     if value is not None and not lo <= value <= hi:  # False for NaN
@@ -490,22 +696,27 @@ def _schedule(card: ModelCard, low_latency: bool, hop_ms: float | None, lookahea
     if hop_ms is None and lookahead_ms is None:
         return base
 
-    step_ms = card.density_stride * 1000 // FRAMES_PER_SECOND  # 40 ms: one density frame
+    step_ms = card.density_stride * 1000 // FRAMES_PER_SECOND  # FRAME_MS: one output frame
     window_ms = card.window_frames * 1000 // FRAMES_PER_SECOND
 
-    def frames(ms: float, option: str, hi: int) -> int:
-        n = round(ms / step_ms)
-        if abs(n * step_ms - ms) > 1e-6 or not (0 <= n * step_ms <= hi):
-            raise _Fail(f"{option} {ms:g}: must be a multiple of {step_ms} ms between {step_ms if option == '--hop-ms' else 0} "
-                        f"and {hi} (this model's window is {window_ms} ms)", 2)
+    def frames(ms: float, option: str, lo: int, hi: int, why: str) -> int:
+        """``ms`` in front-end frames; NaN, inf and anything but a multiple of ``step_ms`` in
+        [lo, hi] is the one usage error both options give (and their --help describes)."""
+        n = round(ms / step_ms) if math.isfinite(ms) else -1
+        if abs(n * step_ms - ms) > 1e-6 or not lo <= n * step_ms <= hi:
+            raise _Fail(f"{option} {ms:g}: give a number of milliseconds that is a multiple of {step_ms}, "
+                        f"from {lo} to {hi} ({why})", 2)
         return n * card.density_stride
 
-    hop = base.hop_frames if hop_ms is None else frames(hop_ms, "--hop-ms", window_ms)
-    max_lookahead = window_ms - hop * 1000 // FRAMES_PER_SECOND
-    lookahead = base.lookahead_frames if lookahead_ms is None else frames(lookahead_ms, "--lookahead-ms", max_lookahead)
+    hop = base.hop_frames if hop_ms is None else \
+        frames(hop_ms, "--hop-ms", step_ms, window_ms, f"this model's window is {window_ms} ms")
+    hop_ms_ = hop * 1000 // FRAMES_PER_SECOND
+    max_lookahead = window_ms - hop_ms_
+    lookahead = base.lookahead_frames if lookahead_ms is None else \
+        frames(lookahead_ms, "--lookahead-ms", 0, max_lookahead, f"this model's {window_ms}-ms window less the {hop_ms_}-ms hop")
     if lookahead is not None and lookahead * 1000 // FRAMES_PER_SECOND > max_lookahead:  # the card's, with a new hop
-        raise _Fail(f"--hop-ms {hop_ms:g}: the card's lookahead of {lookahead * 10} ms does not fit beside it in the "
-                    f"{window_ms}-ms window; give --lookahead-ms (at most {max_lookahead})", 2)
+        raise _Fail(f"--hop-ms {hop_ms:g}: the card's lookahead of {lookahead * 1000 // FRAMES_PER_SECOND} ms does not "
+                    f"fit beside it in the {window_ms}-ms window; give --lookahead-ms (at most {max_lookahead})", 2)
     return Alignment(card.window_frames, hop, card.density_stride, lookahead)
 
 
@@ -520,6 +731,8 @@ def edge_run(
     list_devices_: bool = typer.Option(False, "--list-devices", help="list input devices and exit"),
     json_out: bool = typer.Option(False, "--json", help="one JSON object per hop, then a summary (schema: docs/INTERFACES.md)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="also show the engine's figures (latency, alignment, counter)"),
+    progress: bool = typer.Option(False, "--progress", help="print the steps, cadence and level as a line per second "
+                                  "of audio (for a log or a pipe) instead of the live view"),
     log: Optional[Path] = typer.Option(None, "--log", help="write per-hop rows to this CSV (new file; see --append, --force)"),
     append: bool = typer.Option(False, "--append", help="with --log: add this run's rows to an existing edge-run log (its run column counts up)"),
     record: Optional[Path] = typer.Option(None, "--record", help="also save the 16-kHz audio that was counted (16-bit WAV, a .wav name; new file)"),
@@ -533,12 +746,13 @@ def edge_run(
         "(mic uses <= 50 ms)",
     ),
     seconds: Optional[float] = typer.Option(None, "--seconds", help="stop after this much audio (seconds, up to a week)"),
-    low_latency: bool = typer.Option(False, "--low-latency", help="count each step within ~0.5 s of landing: the card's "
+    low_latency: bool = typer.Option(False, "--low-latency", help="count each step sooner after it lands: the card's "
                                      "low-latency schedule (more network runs; its accuracy is in the card)"),
-    hop_ms: Optional[float] = typer.Option(None, "--hop-ms", help="run the model every this many ms (a multiple of 40); "
-                                           "default: the card's"),
-    lookahead_ms: Optional[float] = typer.Option(None, "--lookahead-ms", help="count each window's steps up to this long "
-                                                 "before its end (a multiple of 40; less: sooner, with less context); default: the card's"),
+    hop_ms: Optional[float] = typer.Option(None, "--hop-ms", help=f"run the model every this many milliseconds: a multiple "
+                                           f"of {FRAME_MS}, from {FRAME_MS} to the model's window; default: the card's"),
+    lookahead_ms: Optional[float] = typer.Option(None, "--lookahead-ms", help=f"count each window's steps up to this many "
+                                                 f"milliseconds before its end: a multiple of {FRAME_MS}, from 0 to the "
+                                                 "window less the hop (less: sooner, with less context); default: the card's"),
     stdin_rate: int = typer.Option(SAMPLE_RATE, "--stdin-rate", help="sample rate of raw PCM on stdin (a WAV header overrides it)"),
     stdin_format: str = typer.Option("s16le", "--stdin-format", help="raw PCM format on stdin: s16le | f32le"),
     stdin_channels: int = typer.Option(1, "--stdin-channels", min=1, max=MAX_STDIN_CHANNELS,
@@ -554,10 +768,10 @@ def edge_run(
             raise _Fail("give --append or --force, not both", 2)
         if append and log is None:
             raise _Fail("--append needs --log", 2)
+        if progress and json_out:
+            raise _Fail("give --json or --progress, not both (--json writes a line per hop already)", 2)
         _check_number("--seconds", seconds, 0.0, MAX_SECONDS, "seconds")
         _check_number("--block-ms", block_ms, 1.0, MAX_BLOCK_MS, "milliseconds")
-        _check_number("--hop-ms", hop_ms, 10.0, MAX_BLOCK_MS, "milliseconds")
-        _check_number("--lookahead-ms", lookahead_ms, 0.0, MAX_BLOCK_MS, "milliseconds")
         artifact = model or bundled_model()
         if artifact is None:
             raise _Fail(f"no model: pass --model PATH (no bundled model with a card in {ASSETS})", 2)
@@ -590,6 +804,8 @@ def edge_run(
         stop = threading.Event()
         source = _open_source(file, mic, device, realtime, (block_ms or DEFAULT_BLOCK_MS) / 1e3, stdin_rate, stdin_format,
                               stop, stdin_channels)
+        if seconds is not None:
+            _describe_limit(source, seconds)
         backend, card = load_model(artifact, threads=threads)
         if low_latency and not card.low_latency:
             raise _Fail(f"--low-latency: {Path(artifact).name}'s card has no low-latency schedule "
@@ -612,7 +828,7 @@ def edge_run(
         try:
             summary = run_stream(
                 source, backend, card, json_out=json_out, log=log, append=append, view=not json_out,
-                verbose=verbose, seconds=seconds, record=record, force=force, record_dir=record_dir, align=align,
+                progress=progress, verbose=verbose, seconds=seconds, record=record, force=force, record_dir=record_dir, align=align,
             )
         finally:
             for sig, handler in previous.items():

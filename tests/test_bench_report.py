@@ -4,7 +4,10 @@ run, the numbers' invariants, the report files and the CLI."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
+import math
 import re
 import shutil
 
@@ -14,8 +17,8 @@ from typer.testing import CliRunner
 
 from bench.latency import batch_throughput
 from bench.report import PLOTS, summary_lines, write_report
-from bench.run import BenchConfig, cpu_features, run_bench
-from bench.subjects import BenchError, discover
+from bench.run import GOAL_RTF, GOAL_SPEEDUP, BenchConfig, cpu_features, run_bench, verdict
+from bench.subjects import REPO, BenchError, discover
 from tests.bench_tiny import tiny_scenario
 
 EDGE = {f"cnn6_{p}.{f}" for f in ("pte", "tflite", "onnx") for p in ("fp32", "int8")}  # export names them <model>_<precision>
@@ -27,12 +30,18 @@ def scenario():
 
 
 @pytest.fixture(scope="module")
-def bench(scenario, tmp_path_factory):
-    """One quick bench run at 1 and 2 threads, with peak RSS, and its report."""
+def bench_run(scenario, tmp_path_factory):
+    """One quick bench run at 1 and 2 threads, with peak RSS: its result, its report and its progress lines."""
     out = tmp_path_factory.mktemp("bench")
     cfg = BenchConfig(artifacts=scenario.artifacts, out=out, quick=True, threads=(1, 2), cuda=False)
-    result = run_bench(cfg, progress=lambda msg: None)
-    return result, write_report(result, out)
+    said = []
+    result = run_bench(cfg, progress=said.append)
+    return result, write_report(result, out), said
+
+
+@pytest.fixture(scope="module")
+def bench(bench_run):
+    return bench_run[:2]
 
 
 def test_discovery_finds_every_subject(scenario):
@@ -170,7 +179,10 @@ def test_report_files(bench):
     assert [g["subject"] for g in data["goals"]] == ["cnn6_int8.pte"] * 3
     assert data["curves"]["edge_key"] == "cnn6_int8.pte" and len(data["curves"]["truth"]) == len(data["curves"]["t_s"])
     lines = summary_lines(result, report)
-    assert lines[-1] == f"report: {report}" and sum(l.startswith(("PASS", "FAIL")) for l in lines) == 3
+    assert lines[-1] == f"report: {report}" and sum(l.startswith(("PASS", "FAIL", "INFO", "N/A")) for l in lines) == 3
+    # RTF is an absolute time: shown, judged only when asked for (test_absolute_times_are_information_unless_asked)
+    assert sum(l.startswith(("PASS", "FAIL")) for l in lines) == 2
+    assert next(l for l in lines if "RTF <=" in l).startswith("INFO") and "--absolute-goals" in text
 
 
 def test_cpu_throughput_batches(scenario):
@@ -233,8 +245,8 @@ def test_full_size_reference_is_timed_beside_the_headline(scenario, tmp_path):
     speed = [g for g in goals if "faster than the full-size reference teacher (cnn14:width=0.25" in g["goal"]]
     assert len(speed) == 1 and speed[0]["value"] == pytest.approx(row["speedup_headline"])
     assert speed[0]["passed"] == (row["speedup_headline"] >= 50)
-    info = [g for g in goals if g["passed"] is None]
-    assert len(info) == 1 and "trained reference teacher" in info[0]["goal"] and info[0]["value"] > 0
+    info = [g for g in goals if "trained reference teacher" in g["goal"]]  # RTF is information too (an absolute time)
+    assert len(info) == 1 and info[0]["passed"] is None and info[0]["value"] > 0
     assert "INFO  speed-up vs the trained reference teacher" in res.stdout
     shown = f"{info[0]['value']:.1f}x"  # a ratio, shown as one (not as a percentage)
     assert re.search(rf"INFO  speed-up vs the trained reference teacher.*: {re.escape(shown)}$", res.stdout, re.M)
@@ -259,3 +271,105 @@ def test_cpu_features_are_read_from_cpuinfo():
     assert cpu_features(x86) == ["sse4_2", "avx", "fma", "avx2", "avx512f", "avx512_vnni", "amx_tile"]
     assert cpu_features("processor\t: 0\nflags\t\t: fpu sse4_2 avx\n") == ["sse4_2", "avx"]  # no AVX2: said so by omission
     assert cpu_features("Features\t: fp asimd asimddp i8mm\n") == ["asimd", "asimddp", "i8mm"]
+
+
+def test_progress_reports_every_round_every_subject_and_ends(bench_run):
+    result, _, said = bench_run
+    rounds = math.ceil(result.config["runs"] / result.config["block"])
+    for threads in (1, 2):
+        start = next(i for i, m in enumerate(said) if m.startswith("timing ") and f" at {threads} thread(s)" in m)
+        assert said[start + 1 : start + 1 + rounds] == [f"  round {r}/{rounds}" for r in range(1, rounds + 1)]  # the last too
+    for s in result.subjects:
+        if s.role == "student":
+            assert f"accuracy of {s.key}" in said
+        assert f"model RSS of {s.key} (in this process: quick mode)" in said
+    assert said[-1].startswith(f"done: {len(result.subjects)} subjects in ")
+
+
+def test_quick_wording_is_what_was_measured(bench):
+    """--quick still times the teacher interleaved (its ratios are measured, roughly); the report says
+    so from what was timed, and says what quick mode left out, as --help does."""
+    from bench.cli import bench_command
+    from bench.report import ratios_sentence
+
+    result, report = bench
+    text = report.read_text()
+    assert ("Speed-ups are ratios to the reference teacher, timed interleaved with the other subjects in this run "
+            "(12 hops each, quick mode: rough) at 1, 2 thread(s).") in text
+    assert ("- quick mode: 12 timed hops per subject (not 200); at most 2 test runs scored; peak RSS measured in the bench "
+            "process (the model's share only), not in a fresh process per subject") in text
+    assert summary_lines(result)[1] == ("quick mode: 12 timed hops per subject (not 200); at most 2 test runs scored; peak RSS "
+                                        "measured in the bench process (the model's share only), not in a fresh process per "
+                                        "subject: ratios are rough")
+    # the sentence follows the timings: no reference timed, no ratio claimed
+    none = dataclasses.replace(result, timings={k: t for k, t in result.timings.items() if k[0] != "teacher-cpu"})
+    assert ratios_sentence(none).startswith("No speed-up in this run: the reference teacher was not timed")
+    partly = dataclasses.replace(result, timings={k: t for k, t in result.timings.items() if k != ("teacher-cpu", 2)})
+    assert "at 1 thread(s); at 2 thread(s) the reference was not timed beside a subject: no speed-up there." in ratios_sentence(partly)
+    help_text = inspect.signature(bench_command).parameters["quick"].default.help
+    for said in ("12 timed hops per subject instead of 200", "2 test runs", "peak RSS in the bench process",
+                 "the teacher is still timed interleaved"):
+        assert said in help_text
+
+
+def test_absolute_times_are_information_unless_asked(bench):
+    """RTF is a wall time with nothing timed beside it: shown, not judged, unless the run asks for
+    absolute goals; the speed-up is a ratio to the teacher timed in the same run: judged either way."""
+    result, _ = bench
+    asked = dataclasses.replace(result, config=result.config | {"absolute_goals": True})
+    rtf = result.goals()[0]
+    assert rtf["goal"].startswith("RTF <=") and rtf["passed"] is None and rtf["value"] > 0 and "--absolute-goals" in rtf["note"]
+    assert verdict(rtf) == "info"
+    rtf = asked.goals()[0]
+    assert rtf["passed"] == (rtf["value"] <= GOAL_RTF) and "note" not in rtf
+    for r in (result, asked):
+        speed = r.goals()[1]
+        assert speed["value"] == pytest.approx(r.speedup("cnn6_int8.pte", 1)) and speed["passed"] == (speed["value"] >= GOAL_SPEEDUP)
+    # a goal whose figure was not measured is not a failure: the .pte not timed at 1 thread
+    untimed = dataclasses.replace(result, timings={k: t for k, t in result.timings.items() if k != ("cnn6_int8.pte", 1)})
+    rtf, speed, cost = untimed.goals()
+    assert [verdict(rtf), verdict(speed), verdict(cost)] == ["not measured", "not measured", verdict(result.goals()[2])]
+    assert "not timed at 1 thread" in rtf["note"] and "not timed at 1 thread" in speed["note"]
+
+
+def test_a_missing_pte_is_not_found_not_failed(scenario, tmp_path):
+    """The README's export makes .tflite and .onnx only. The .pte the goals are about is then said
+    once, as not found, with the command that makes it; its goals are not measured; exit 0."""
+    from footfall.cli import app
+
+    folder = tmp_path / "art"
+    folder.mkdir()
+    for f in scenario.artifacts.iterdir():
+        if ".pte" not in f.name:
+            shutil.copy(f, folder / f.name)
+    out = tmp_path / "report"
+    res = CliRunner().invoke(app, ["bench", "--artifacts", str(folder), "--out", str(out), "--quick", "--threads", "1",
+                                   "--no-rss", "--no-cuda", "--runs", "4", "--no-plots", "--absolute-goals"])
+    assert res.exit_code == 0, res.output
+    assert "FAILED" not in res.stderr and "not found" not in res.stderr and "Traceback" not in res.output
+    (line,) = [l for l in res.stdout.splitlines() if "not found" in l]
+    command = re.fullmatch(r"not found: the student's int8 \.pte, the artifact the goals are measured on "
+                           r"\(make it with: (footfall export (\S+) --to pte --precision int8 --data (\S+) --out (\S+))\)", line)
+    assert command, line
+    assert (REPO / command[2]).is_file() and (REPO / command[3]).is_dir() and command[4] == str(folder)
+    data = json.loads((out / "results.json").read_text())
+    assert data["config"]["absolute_goals"] is True  # --absolute-goals reaches the run
+    assert [(g["value"], g["passed"]) for g in data["goals"]] == [(None, None)] * 3
+    assert all(g["note"] == "no student int8 .pte among the artifacts" for g in data["goals"])
+    assert data["missing"] == [{"what": "the student's int8 .pte, the artifact the goals are measured on", "how": f"make it with: {command[1]}"}]
+    assert sum(l.startswith("N/A ") for l in res.stdout.splitlines()) == 3
+    text = (out / "report.md").read_text()
+    assert "## Not found" in text and text.count("make it with: footfall export") == 1 and "| not measured |" in text
+
+
+def test_a_pte_that_cannot_be_benched_is_skipped_not_missing(scenario, tmp_path):
+    folder = tmp_path / "art"
+    shutil.copytree(scenario.artifacts, folder)
+    card = folder / "cnn6_int8.pte.card.json"
+    card.write_text(card.read_text().replace('"window_frames": 200', '"window_frames": 196'))
+    disc, _ = discover(folder, cuda=False)
+    assert "card does not verify" in dict(disc.skipped)["cnn6_int8.pte"] and disc.missing == []
+    (folder / "cnn6_int8.pte").unlink()
+    card.unlink()
+    disc, _ = discover(folder, cuda=False)
+    assert [what for what, _ in disc.missing] == ["the student's int8 .pte, the artifact the goals are measured on"]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -85,22 +86,82 @@ def test_log_csv_appends_rows(model, wav, tmp_path):
     assert float(lines[-1].split(",")[2]) == pytest.approx(summary["steps"])
 
 
-def test_live_view_and_threads(model, wav):
+def test_summary_and_threads(model, wav):
     code, out, err = invoke(wav, "--model", model, "--threads", "2")
     assert code == 0, err
-    for word in ("steps", "cadence", "elapsed", "dBFS", "edge-run summary", "duration", "active time",
-                 "mean cadence", "peak cadence"):
-        assert word in out, word
+    lines = out.splitlines()
+    assert lines[0].startswith("edge-run summary  run.wav")
+    for word in ("steps", "duration", "active time", "mean cadence", "peak cadence"):
+        assert any(line.strip().split("  ")[0] == word for line in lines[1:]), (word, out)
     assert "inference" not in out and "alignment" not in out  # engine figures only with --verbose
     code, out, err = invoke(wav, "--model", model, "--verbose")
     assert code == 0, err
-    assert "inference" in out and "alignment" in out and "exact count" in out
+    assert "inference" in out and "alignment" in out and "exact count" in out and "(ONNX Runtime, 1 thread)" in out
+
+
+def _edge_run_piped(args):
+    return subprocess.run([sys.executable, "-m", "edge.cli", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_not_a_terminal_gets_the_summary_and_progress_lines_only_if_asked(model, wav):
+    """stdout to a pipe: no live frame (no carriage returns, no cursor moves), only the summary;
+    --progress adds a plain line per second of audio before it. No line ends in a space."""
+    r = _edge_run_piped([wav, "--model", model])
+    assert r.returncode == 0, r.stderr
+    assert "\r" not in r.stdout and "\x1b" not in r.stdout and r.stdout.startswith("edge-run summary")
+    assert "elapsed" not in r.stdout and "dBFS" not in r.stdout
+    summary = r.stdout
+    r = _edge_run_piped([wav, "--model", model, "--progress", "--realtime"])
+    assert r.returncode == 0, r.stderr
+    assert "\r" not in r.stdout and "\x1b" not in r.stdout
+    progress, rest = r.stdout.split("edge-run summary")
+    lines = progress.splitlines()
+    assert [line[:5] for line in lines] == [f"00:{s:02d}" for s in range(1, 10)], lines  # 9 s of audio
+    assert all(re.fullmatch(r"\d\d:\d\d  steps \d+(  cadence (\d+ spm|no steps))?  level -?\d+ dBFS( \(too (quiet|loud)\))?",
+                            line) for line in lines), lines
+    assert [int(line.split()[2]) for line in lines] == sorted(int(line.split()[2]) for line in lines)
+    assert "edge-run summary" + rest == summary  # the same summary after the lines
+    for args in ([], ["--verbose"], ["--progress"], ["--seconds", "2.5"]):
+        out = _edge_run_piped([wav, "--model", model, *args]).stdout
+        assert [line for line in out.splitlines() if line != line.rstrip()] == [], (args, out)
+    code, _, err = invoke(wav, "--model", model, "--json", "--progress")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "not both" in err
+
+
+def test_runner_output_and_help_have_no_jargon(model, wav):
+    jargon = ("MAE", "PCC", "metronome", "paper", "int8-io", "xrun", "{", "}")
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "--help"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60, env=dict(os.environ, COLUMNS="200"))
+    assert r.returncode == 0
+    outputs = {"--help": r.stdout}
+    for args in ([], ["--verbose"], ["--progress"]):
+        code, out, err = invoke(wav, "--model", model, *args)
+        outputs[" ".join(args)] = out + err
+    for name, text in outputs.items():
+        assert not [w for w in jargon if w in text], (name, text)
+
+
+def test_hop_ms_help_and_error_say_the_same(model, wav):
+    """--hop-ms and --lookahead-ms take multiples of 40 ms: the help says so and so does the error."""
+    import typer.main
+
+    helps = {p.opts[0]: p.help for p in typer.main.get_command(app).params}
+    for option, bad in (("--hop-ms", "30"), ("--lookahead-ms", "50")):
+        assert "a multiple of 40" in helps[option], helps[option]
+        code, _, err = invoke(wav, "--model", model, option, bad)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "a multiple of 40" in err, err
 
 
 def test_seconds_limit(model, wav):
     code, out, _ = invoke(wav, "--model", model, "--json", "--seconds", "3.5")
     _, summary = parse_json_lines(out)
     assert code == 0 and summary["audio_s"] == 3.5
+    assert summary["source"] == "run.wav (16000 Hz, 1 ch, first 3.5 s of 9.0 s)"  # what is counted
+    code, out, _ = invoke(wav, "--model", model, "--seconds", "3.5")
+    assert code == 0 and out.splitlines()[0] == "edge-run summary  run.wav (16000 Hz, 1 ch, first 3.5 s of 9.0 s)"
+    code, out, _ = invoke(wav, "--model", model, "--seconds", "20")  # more than the file: the file
+    assert code == 0 and out.splitlines()[0] == "edge-run summary  run.wav (16000 Hz, 1 ch, 9.0 s)"
 
 
 # --------------------------------------------------------------------------- bad input
@@ -255,9 +316,13 @@ def test_demo_with_assets(tmp_path, capsys, model):
     sf.write(assets / demo.SAMPLE, pcm, 16000, subtype="PCM_16")
     (assets / demo.SAMPLE_STEPS).write_text("time_s,foot\n" + "".join(f"{t:.4f},{i % 2}\n" for i, t in enumerate(steps)))
     assert demo.read_steps(assets / demo.SAMPLE_STEPS) == pytest.approx(steps, abs=1e-4)
-    assert demo.main(assets=assets) == 0
+    assert demo.main(assets=assets) == 0  # what a runner sees: the summary, and nothing after it
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "edge-run summary  sample_run.wav (16000 Hz, 1 ch, 20.0 s)" and lines[-1].startswith("peak cadence")
+    assert demo.main(assets=assets, verbose=True) == 0  # the engineer's lines after it
     out = capsys.readouterr().out
-    assert f"true {len(steps)}" in out and "counted" in out
+    assert out.startswith("\n".join(lines) + "\n") and f"true {len(steps)}" in out and "counted" in out
+    assert "int8-io" not in out and "{" not in out
 
 
 def test_console_script_is_installed():
@@ -273,10 +338,20 @@ def test_bundled_demo_within_3_percent(capsys, request):
     if missing:
         pytest.skip(f"bundled default not here yet (make model): missing {missing}")
     mark_known_shortfall(request, bundled_model(), "demo")
-    assert demo.main() == 0
+    assert demo.main(verbose=True) == 0
     out = capsys.readouterr().out
     error = float(out.split("error ")[1].split(" %")[0])
     assert abs(error) <= demo.TARGET_ERROR_PCT, out
+
+
+def test_bundled_demo_prints_the_summary_the_readme_shows(capsys):
+    if demo.missing_assets():
+        pytest.skip("bundled default not here yet (make model)")
+    readme = (ROOT / "README.md").read_text()
+    shown = re.search(r"`make demo` [^`]*?prints what a runner sees.*?```text\n(.*?)```", readme, re.S)
+    assert shown, "README shows no make demo output"
+    assert demo.main() == 0
+    assert capsys.readouterr().out == shown.group(1)
 
 
 @pytest.mark.parametrize("level_dbfs", [None, -100.0, -80.0])
@@ -318,9 +393,11 @@ def test_hop_and_lookahead_options_set_the_schedule(model, wav):
 
 
 @pytest.mark.parametrize("args,match", [
-    (["--hop-ms", "30"], "--hop-ms 30: must be a multiple of 40 ms"),
-    (["--hop-ms", "280", "--lookahead-ms", "50"], "--lookahead-ms 50: must be a multiple of 40 ms"),
-    (["--hop-ms", "400", "--lookahead-ms", "4000"], "--lookahead-ms 4000: must be a multiple of 40 ms between 0 and"),
+    (["--hop-ms", "30"], "--hop-ms 30: give a number of milliseconds that is a multiple of 40, from 40 to"),
+    (["--hop-ms", "0"], "--hop-ms 0: give a number of milliseconds that is a multiple of 40, from 40 to"),
+    (["--hop-ms", "280", "--lookahead-ms", "50"], "--lookahead-ms 50: give a number of milliseconds that is a multiple of 40"),
+    (["--hop-ms", "400", "--lookahead-ms", "4000"], "--lookahead-ms 4000: give a number of milliseconds that is a multiple "
+                                                    "of 40, from 0 to"),
 ])
 def test_bad_schedules_are_one_line_usage_errors(model, wav, args, match):
     code, out, err = invoke(wav, "--model", model, *args)
