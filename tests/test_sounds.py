@@ -386,3 +386,32 @@ def test_eval_card_option_records_the_result_in_a_copy(fixture_corpus, tmp_path)
     assert card.accuracy["real_sound"]["model"]["mae"] == pytest.approx(json.loads((tmp_path / "r.json").read_text())["overall"]["model"]["mae"], abs=1e-4)
     r = CliRunner().invoke(app, ["eval", str(real), "--baseline", "metronome", "--card", "real_sound"])
     assert r.exit_code == 2 and "--card" in r.output
+
+
+def test_a_validation_set_takes_val_footsteps_over_train_beds_and_never_eval_sounds(fixture_corpus, tmp_path):
+    """--split val: the footsteps of val packages (held out of training: they choose epochs and
+    thresholds), the beds of train ones, nothing of an eval package; check_realset agrees."""
+    root = tmp_path / "corpus"
+    shutil.copytree(fixture_corpus, root)
+    rng = np.random.default_rng(2)
+    _write_package(root, "fixture-val", "val", {f"stomp{i}": ("footstep", "boots", _burst(rng, 12)) for i in range(2)})
+    snd.write_manifest(root)
+    v = build_realset(tmp_path / "v", root, n_runs=5, seconds=12.0, seed=3, split="val")
+    infos = [json.loads(line) for line in (v / "runs.jsonl").read_text().splitlines()]
+    assert {x.split(":")[0] for i in infos for x in i["step_clips"]} == {"fixture-val"}
+    assert {x.split(":")[0] for i in infos for x in i["beds"]} == {"fixture-train"}
+    assert json.loads((v / "realset.json").read_text())["split"] == "val"
+    assert check_realset(v) == []
+    # the evaluation set of the same corpus is untouched by the val package
+    assert dataset_digest(build_realset(tmp_path / "e", root, n_runs=5, seconds=12.0, seed=3)) == \
+        dataset_digest(build_realset(tmp_path / "e0", fixture_corpus, n_runs=5, seconds=12.0, seed=3))
+    with pytest.raises(ValueError, match="eval or val"):
+        build_realset(tmp_path / "t", root, n_runs=5, seconds=12.0, seed=3, split="train")
+
+
+def test_every_registry_split_is_a_known_role_and_val_packages_hold_footsteps():
+    assert set(snd.SPLITS) == {"train", "val", "eval"}
+    for split in snd.SPLITS:
+        cats = {r.category for p in snd.REGISTRY if p.split == split for r in p.rules}
+        assert "footstep" in cats, split
+    assert not set(snd.split_packages("val")) & (set(snd.split_packages("train")) | set(snd.split_packages("eval")))

@@ -81,7 +81,12 @@ def eval_clips(sounds: str | Path | None, split: str = "eval") -> tuple[dict[str
         raise RealsetError(f"split {split!r}: a real-sound set is built from {' or '.join(HELD_OUT)} packages")
     reg = registry()
     clips = load_clips(sounds, split=split)
+    if split == "val":  # the validation set's steps are held out of training; its beds are the train split's
+        clips = [c for c in clips if c.category == "footstep"]
+        clips += [c for c in load_clips(sounds, split="train") if c.category in ("ambience", "wind", "speech")]
     for c in clips:
+        if split == "val" and c.category != "footstep":
+            continue
         check_not_reserved(c.package)
         role = reg[c.package].split if c.package in reg else c.split
         if c.split != split or role != split:
@@ -129,6 +134,8 @@ def _bed(rng: np.random.Generator, clip: Clip, n: int) -> np.ndarray:
     x = clip.audio.astype(np.float64)
     fade = min(int(BED_CROSSFADE_S * SAMPLE_RATE), len(x) // 4)
     start = int(rng.integers(len(x)))
+    if len(x) - start <= fade:  # too little left to crossfade into the next loop: start from the top
+        start = 0
     out = np.zeros(n + len(x))
     pos, seg = 0, x[start:]
     ramp = np.linspace(0, 1, fade) if fade else np.zeros(0)
@@ -274,21 +281,26 @@ def build_realset(out: str | Path, sounds: str | Path | None = None, n_runs: int
 
 
 def check_realset(root: str | Path) -> list[str]:
-    """Packages a real-sound set names that are not of its split (``eval`` or ``val``; empty: clean)."""
+    """Packages a real-sound set names that are not of its split (empty: clean): every package of an
+    evaluation set is an ``eval`` one; a validation set's footsteps are ``val`` packages, its beds ``train`` ones."""
     root = Path(root)
     reg = registry()
     names: set[str] = set()
     meta = json.loads((root / META).read_text())
     split = meta.get("split", "eval")
+    steps: set[str] = set()
     names.update(meta["packages"])
     with (root / "runs.jsonl").open() as f:
         for line in f:
             info = json.loads(line)
             names.update(info["packages"])
             names.update(c.split(":", 1)[0] for c in info["step_clips"] + info["beds"] + info["speech"])
+            steps.update(c.split(":", 1)[0] for c in info["step_clips"])
+    # an evaluation set is all eval packages; a validation set's steps are val packages, its beds train ones
+    allowed = {p: ({split} if split == "eval" or p in steps else {"train"}) for p in names}
     bad = []
     for p in sorted(names):
-        if p in reg and reg[p].split != split:
+        if p in reg and reg[p].split not in allowed[p]:
             bad.append(f"{p}: split {reg[p].split}")
         try:
             check_not_reserved(p)

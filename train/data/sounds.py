@@ -8,8 +8,9 @@ the surface where the file name says it, its original rate and level, and the sh
 source file and of the decoded clip; :func:`validate` re-checks them.
 
 Recordings are split **by source package** (:data:`REGISTRY`, field ``split``): ``train``
-packages feed the generator, ``eval`` packages only the real-sound evaluation set
-(:mod:`train.data.realset`). Reserved packages (:data:`RESERVED_PREFIXES`) are kept for an
+packages feed the generators, ``val`` packages only the real-sound validation set that chooses
+epochs and thresholds, ``eval`` packages only the real-sound evaluation set results are reported
+on (both :mod:`train.data.realset`). Reserved packages (:data:`RESERVED_PREFIXES`) are kept for an
 independent evaluation and are refused everywhere.
 
 Layout of the cache (default ``<clone>/data/sounds``, or ``$FOOTFALL_SOUNDS``, or ``--out``)::
@@ -129,7 +130,7 @@ class Package:
     """One Debian data package: its split role, the files taken and what they are."""
 
     name: str
-    split: str  # train | eval: a package is in exactly one
+    split: str  # train | val | eval: a package is in exactly one
     rules: tuple[Rule, ...]
     licence_hint: str  # used only when the copyright file is not machine-readable (DEP-5)
     note: str = ""
@@ -157,6 +158,10 @@ _HY = "usr/share/hydrogen/data/drumkits/"
 _AS = "usr/share/asterisk/sounds/en_US_f_Allison/"
 _FL = "usr/share/games/flare/mods/"
 _MG = "usr/share/games/megaglest/"
+_CE = "usr/share/games/caveexpress/sounds/"
+_AR = "usr/share/games/ardentryst/Sounds/"
+_SP = "usr/share/sonic-pi/samples/"
+_CB = "usr/share/games/colobot/sounds/"
 
 REGISTRY: tuple[Package, ...] = (
     # ---- train: the generator's recorded sounds
@@ -180,7 +185,36 @@ REGISTRY: tuple[Package, ...] = (
         Rule(_WN + "ambient/morning.ogg", "ambience"),
         Rule(_WN + "ambient/night.ogg", "ambience"),
         Rule(_WN + "ambient/campfire.ogg", "ambience"),
+        Rule(_WN + "horse-*canter.wav", "footstep", "hooves", split_events=True),  # about 6 hoofbeats a file
+        Rule(_WN + "club.ogg", "impact"),
+        Rule(_WN + "mace.*", "impact"),
+        Rule(_WN + "staff.*", "impact"),
+        Rule(_WN + "fist.ogg", "impact"),
+        Rule(_WN + "flail.ogg", "impact"),
+        Rule(_WN + "mud-fist.ogg", "impact"),
     ), "GPL-2+"),
+    Package("caveexpress-data", "train", (
+        Rule(_CE + "npc-*-walk.ogg", "footstep", split_events=True),  # walking loops (a heavy creature among them)
+        Rule(_CE + "npc-walking-attack.ogg", "footstep", split_events=True),  # a running loop
+        Rule(_CE + "player-land[0-9].ogg", "impact"),
+        Rule(_CE + "crate-hit[0-9].ogg", "impact"),
+        Rule(_CE + "stone-hit.ogg", "impact"),
+    ), "CC-BY-SA-4.0"),
+    Package("ardentryst", "train", (
+        Rule(_AR + "NYX/NYX_STEP_CONCRETE*.ogg", "footstep", "concrete"),  # recorded shoes, one step a file
+        Rule(_AR + "NYX/NYX_STEP_DIRT*.ogg", "footstep", "dirt"),
+        Rule(_AR + "NYX/NYX_STEP_GRASS*.ogg", "footstep", "grass"),
+        Rule(_AR + "NYX/NYX_STEP_SNOW*.ogg", "footstep", "snow"),
+        Rule(_AR + "Hit.ogg", "impact"),
+        Rule(_AR + "WoodHit.ogg", "impact", "wood"),
+        Rule(_AR + "Rock.ogg", "impact", "rock"),
+    ), "CC-BY-SA-3.0"),
+    Package("sonic-pi-samples", "train", (
+        Rule(_SP + "tabla_*.flac", "impact", split_events=True),  # hand-drum thuds
+        Rule(_SP + "drum_tom_*.flac", "impact"),
+        Rule(_SP + "drum_bass_*.flac", "impact"),
+        Rule(_SP + "drum_heavy_kick.flac", "impact"),
+    ), "CC0-1.0"),
     Package("supertux-data", "train", (
         Rule(_ST + "rain.wav", "ambience"),
         Rule(_ST + "waterfall.wav", "ambience"),
@@ -193,6 +227,20 @@ REGISTRY: tuple[Package, ...] = (
     Package("asterisk-core-sounds-en-wav", "train", (
         Rule(_AS + "*.wav", "speech", max_files=80),
     ), "CC-BY-SA-3.0", "recorded speech prompts (one speaker)"),
+    # ---- val: footsteps never trained on, for the real-sound validation set that chooses epochs and
+    # thresholds (train.data.realset --split val; its beds are the train split's)
+    Package("colobot-common-sounds", "val", (
+        Rule(_CB + "sound005.wav", "footstep", "mud"),  # numbered files: the game's sound table names them
+        Rule(_CB + "sound027.wav", "footstep", "water"),
+        Rule(_CB + "sound059.wav", "footstep", "rock"),
+        Rule(_CB + "sound060.wav", "footstep", "rock"),
+    ), "GPL-3+"),
+    Package("btanks-data", "val", (
+        Rule("usr/share/games/btanks/data/sounds/man-steps.ogg", "footstep", "boots", split_events=True),
+    ), "GPL-2+"),
+    Package("freedink-data", "val", (
+        Rule("usr/share/games/dink/dink/Sound/stairs.wav", "footstep", "wood", split_events=True),
+    ), "public-domain"),
     # ---- eval: only the real-sound evaluation set (train.data.realset)
     Package("flare-game", "eval", (
         Rule(_FL + "fantasycore/soundfx/steps/step_echo*.ogg", "footstep", "stone"),
