@@ -6,7 +6,9 @@ QAT, export, bundle); this driver only turns it into the ``footfall`` commands t
 order. ``data`` names the datasets: ``main`` is the fold's, every other one joins the training
 side (``extra_train``) in the recipe's order; each says its ``kind`` (``synth``, the default,
 ``oneshots`` or ``negatives``: the ``footfall data`` command that makes it) and that command's
-options. Without a ``teacher`` the student trains on the true step frames (``labels: "true"``) or
+options. ``select`` (optional) is the real-sound validation set (``footfall data realset --split
+val``: recorded sounds of packages held out of training) that chooses the student's kept weights
+(its ``select_on``); it never joins training. Without a ``teacher`` the student trains on the true step frames (``labels: "true"``) or
 the step counts (``weak``); with one, every dataset is relabelled by it and the student distils its
 probabilities (``labels: psl``). Each stage skips when its output exists (delete it to redo) and
 training stages resume after a kill (``--resume`` when ``last.pt`` exists), so running it again
@@ -34,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPE_DIR = ROOT / "train" / "recipes"
 DEFAULT_RECIPE = RECIPE_DIR / "default.yaml"
 STAGES = ("sounds", "data", "teacher", "psl", "student", "quiet", "qat", "export", "bundle")
-RECIPE_KEYS = ("name", "runs", "fold", "sounds", "data", "teacher", "student", "quiet", "qat", "export", "bundle")
+RECIPE_KEYS = ("name", "runs", "fold", "sounds", "data", "select", "teacher", "student", "quiet", "qat", "export", "bundle")
 REQUIRED_KEYS = ("name", "runs", "data", "student", "export")  # teacher, quiet and qat are optional
 # the keys each stage's section may have
 SECTION_KEYS = {
@@ -44,6 +46,9 @@ SECTION_KEYS = {
     "qat": ("args",),
     "export": ("args",),
     "bundle": ("sample",),
+    # the real-sound validation set (footfall data realset --split val) that chooses the student's kept
+    # weights (select_on): never trained on
+    "select": ("out", "runs", "seconds", "seed", "sounds", "force"),
 }
 # the kinds of dataset (the `footfall data` command that makes each) and the options a recipe may give it
 DATA_KINDS: dict[str, tuple[str, ...]] = {
@@ -147,6 +152,8 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         if odd:
             raise RecipeError(f"{path}: unknown {key} keys {odd} (expected {', '.join(allowed)})")
     _check_data(path, recipe["data"])
+    if recipe.get("select") is not None and not recipe["select"].get("out"):
+        raise RecipeError(f"{path}: select needs an 'out' folder (the real-sound validation set), got {recipe['select']!r}")
     for where in (recipe["student"].get("args"), recipe["student"].get("set")):
         if isinstance(where, dict) and isinstance(where.get("labels"), bool):  # `labels: true` unquoted is YAML's boolean
             where["labels"] = _value(where["labels"])
@@ -251,6 +258,8 @@ def provenance(recipe: dict[str, Any]) -> dict[str, Any]:
         "git_commit": commit + ("-dirty" if dirty else ""),
         "fold": int(recipe.get("fold", 0)),
         "data": {name: _summary(spec) for name, spec in recipe["data"].items()},
+        **({"select": {"kind": "realset", "split": "val", **{k: v for k, v in _summary(recipe["select"]).items() if k != "kind"}}}
+           if recipe.get("select") else {}),
         "command": f"footfall model --recipe {_rel(path)}",
     }
 
@@ -275,6 +284,15 @@ def stages(recipe: dict[str, Any], python: str = "python") -> list[Stage]:
         kind = recipe["data"][name].get("kind", "synth")  # footfall data synth | oneshots | negatives
         out.append(Stage(f"data-{name}", ["data", kind, "--out", str(folder), *options(spec)], done=folder / "manifest.csv"))
 
+    sel = recipe.get("select")
+    select_on: dict[str, str] = {}
+    if sel is not None:
+        folder = Path(str(sel["out"]))
+        spec = {k: v for k, v in sel.items() if k != "out"}
+        out.append(Stage("data-select", ["data", "realset", "--split", "val", "--out", str(folder), *options(spec)],
+                         done=folder / "manifest.csv"))
+        select_on = {"select_on": str(folder)}
+
     psl: dict[Path, Path] = {}
     t = recipe.get("teacher")
     if t is not None:
@@ -292,7 +310,7 @@ def stages(recipe: dict[str, Any], python: str = "python") -> list[Stage]:
     teacher_labels = {"extra_psl": ",".join(str(psl[e]) for e in extras)} if psl and extras else {}
     out.append(Stage("student", ["distill", *(["--config", str(s["config"])] if s.get("config") else []), *options(s.get("args")),
                                  *sets(s.get("set")), *(["--psl", str(psl[data])] if psl else []), "--data", str(data),
-                                 *sets({**extra_train, **teacher_labels}), "--fold", str(fold),
+                                 *sets({**extra_train, **teacher_labels, **select_on}), "--fold", str(fold),
                                  *(["--preset", str(s["preset"])] if s.get("preset") else []), "--out", str(student)],
                      done=student / ".done", resume=student / "last.pt", marker=student / ".done"))
 
@@ -381,7 +399,9 @@ def register(app) -> None:
         recipe: Path = typer.Option(DEFAULT_RECIPE, "--recipe", help="recipe file (or the name of one in train/recipes/)"),
         dry_run: bool = typer.Option(False, "--dry-run", help="print the commands, run nothing"),
     ) -> None:
-        """Make a model from its recipe: sounds, data, [teacher, PSL,] student, [quiet fine-tune,] QAT, export, bundle."""
+        """Make a model from its recipe, stage by stage: sounds, data, teacher and its labels, student, quiet fine-tune, QAT, export, bundle.
+
+        The teacher with its pseudo-strong labels, the quiet fine-tune and QAT run when the recipe has them."""
         try:
             spec = load_recipe(recipe)
         except RecipeError as e:

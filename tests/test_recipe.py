@@ -29,6 +29,7 @@ DATA = [
     "footfall data oneshots --out data/oneshots --runs 150 --seconds 60 --seed 0 --sounds data/sounds",
     "footfall data negatives --out data/negatives --runs 60 --seconds 40 --seed 0 --sounds data/sounds",
     "footfall data negatives --out data/negatives2 --runs 96 --seconds 40 --seed 1 --sounds data/sounds",
+    "footfall data realset --split val --out data/realval --runs 18 --seconds 70 --seed 7 --sounds data/sounds",
 ]
 QAT = "--epochs 2 --max-steps-per-epoch 120 --lr 1e-5 --freeze-bn-epoch 0 --freeze-observer-epoch 1"
 EXPORT = "--to pte,tflite --precision int8,fp32 --data data/synth_ev"
@@ -36,8 +37,8 @@ EXPORT = "--to pte,tflite --precision int8,fp32 --data data/synth_ev"
 # the shipped pipeline (what made the bundled model), command by command, on a fresh clone (nothing built yet)
 SHIPPED = [
     *DATA,
-    f"footfall distill --config train/presets/student-events.yaml --data data/synth_ev --set extra_train={EXTRAS} --fold 0 "
-    "--out runs/default/student0",
+    f"footfall distill --config train/presets/student-events.yaml --data data/synth_ev --set extra_train={EXTRAS} "
+    "--set select_on=data/realval --fold 0 --out runs/default/student0",
     f"footfall export runs/default/student0/best.pt {EXPORT} --out runs/default/export0 "
     "--provenance runs/default/recipe.json",
     "python -m release.bundle sample",
@@ -54,7 +55,7 @@ PSL_VARIANT = [
     "footfall distill --config train/presets/student-events.yaml --labels psl --alpha 0.5 --psl data/synth_ev/psl/psl-teacher0 "
     f"--data data/synth_ev --set extra_train={EXTRAS} "
     "--set extra_psl=data/oneshots/psl/psl-teacher0,data/negatives/psl/psl-teacher0,data/negatives2/psl/psl-teacher0 "
-    "--fold 0 --out runs/psl/student0",
+    "--set select_on=data/realval --fold 0 --out runs/psl/student0",
     f"footfall qat --student runs/psl/student0/best.pt {QAT}",
     f"footfall export $(python -m train.quant.qat ship runs/psl/student0/int8) {EXPORT} --out runs/psl/export0 "
     "--provenance runs/psl/recipe.json",
@@ -93,7 +94,7 @@ def test_dry_run_is_the_pipeline(tmp_path, recipe, expected):
 def test_the_default_recipe_has_no_teacher_and_the_psl_recipe_the_same_data():
     default, psl = (yaml.safe_load(p.read_text()) for p in (DEFAULT, PSL))
     assert "teacher" not in default and "quiet" not in default
-    assert psl["data"] == default["data"] and psl["sounds"] == default["sounds"]
+    assert psl["data"] == default["data"] and psl["sounds"] == default["sounds"] and psl["select"] == default["select"]
     assert psl["student"]["config"] == default["student"]["config"]
     assert {k: psl[k] for k in ("export", "bundle")} == {k: default[k] for k in ("export", "bundle")}
     assert "qat" not in default and "qat" in psl  # the bundled int8 is the export's PTQ; the PSL variant runs QAT
@@ -113,8 +114,12 @@ def test_dry_run_commands_are_what_the_recipe_says(tmp_path, recipe):
         return any(cmd[i : i + len(seq)] == seq for i in range(len(cmd)))
 
     # one `footfall data <kind>` per dataset, in the recipe's order, with its options
-    made = [c for c in all_cmds if c[1] == "data" and c[2] != "sounds"]
+    made = [c for c in all_cmds if c[1] == "data" and c[2] not in ("sounds", "realset")]
     assert [c[4] for c in made] == [d["out"] for d in spec["data"].values()]
+    # the validation set: built from the val split, never trained on, chooses the student's weights
+    (select,) = [c for c in all_cmds if c[1:3] == ["data", "realset"]]
+    assert has(select, "--split", "val") and has(select, "--out", spec["select"]["out"])
+    assert all(has(select, "--" + k, v) for k, v in spec["select"].items() if k != "out")
     for (name, d), cmd in zip(spec["data"].items(), made):
         assert cmd[2] == d.get("kind", "synth"), name
         for opt, v in d.items():
@@ -126,7 +131,8 @@ def test_dry_run_commands_are_what_the_recipe_says(tmp_path, recipe):
     extras = ",".join(d["out"] for k, d in spec["data"].items() if k != "main")
     distill = cmds["distill"]
     assert has(distill, "--data", main) and has(distill, "--fold", spec["fold"]) and has(distill, "--set", f"extra_train={extras}")
-    assert has(distill, "--config", spec["student"]["config"])
+    assert has(distill, "--config", spec["student"]["config"]) and has(distill, "--set", f"select_on={spec['select']['out']}")
+    assert spec["select"]["out"] not in extras.split(",")
     for k, v in (spec["student"].get("args") or {}).items():
         assert has(distill, f"--{k}", v)
     if "teacher" in spec:
