@@ -27,7 +27,7 @@ def export_command(
     to: str = typer.Option("pte,tflite,onnx,qnn", "--to", help=TARGETS_HELP),
     precision: str = typer.Option("int8,fp32", "--precision", help="comma-separated: int8, fp32"),
     out: Path = typer.Option(Path("out/export"), "--out", help="output folder: artifacts, their cards, export_report.json"),
-    int8: Optional[Path] = typer.Option(None, "--int8", help="a QAT/PTQ graph (.pt2) to lower for int8 instead of PTQ of CHECKPOINT"),
+    int8: Optional[Path] = typer.Option(None, "--int8", help="an int8 graph from `footfall qat` (.pt2) to export for int8, instead of quantizing CHECKPOINT here"),
     data: Optional[Path] = typer.Option(None, "--data", help="dataset: calibrate on the fold's validation runs, compare on its test runs"),
     fold: int = typer.Option(0, "--fold", help="fold of --data"),
     calib: Optional[Path] = typer.Option(None, "--calib", help="without --data: log-mel windows (.npy) or an audio file; default the bundled sample run"),
@@ -36,9 +36,17 @@ def export_command(
     hop: Optional[int] = typer.Option(None, "--hop", help="streaming hop in frames written to the cards (default: the checkpoint's, else the shipped hop, edge.contract.HOP_FRAMES)"),
     provenance: Optional[Path] = typer.Option(None, "--provenance", help="JSON recorded in every card as training_data.provenance (footfall model writes RUNS/recipe.json: recipe, git commit, data seeds)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    force: bool = typer.Option(False, "--force", help="replace the artifacts, cards and report an earlier export left in --out"),
+    verbose: bool = typer.Option(False, "--verbose", help="also show what the converters and runtimes print (start-up notices, warnings)"),
 ) -> None:
-    """Export CHECKPOINT to ExecuTorch (.pte), LiteRT (.tflite), ONNX and a Qualcomm HTP context;
-    reload each in its runtime, compare with PyTorch, and write a model card beside each."""
+    """Export a trained model for phones: ExecuTorch (.pte), LiteRT (.tflite), ONNX, Qualcomm NPU.
+
+    Each artifact is loaded again in its own runtime, its output compared with PyTorch's, and a
+    model card written beside it (edge-run refuses an artifact without a matching card). At the
+    end every file written is listed."""
+    from export import quiet
+
+    quiet.set_verbose(verbose)  # before the converters load: their start-up lines are hidden unless --verbose
     from export.pipeline import TARGETS, export_all
     from export.targets import PRECISIONS, ExportError
 
@@ -53,15 +61,17 @@ def export_command(
         recorded = json.loads(provenance.read_text()) if provenance is not None else None
         result = export_all(checkpoint, targets, precisions, out, data, int8=int8, ptq_file=calib, fold=fold, socs=socs,
                             window_frames=window, hop_frames=hop, progress=lambda line: typer.echo(line, err=True),
-                            provenance=recorded)
+                            provenance=recorded, force=force)
     except (ExportError, FileNotFoundError, ValueError) as e:
         _fail(e)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         counts = {s: sum(r.status == s for r in result.reports) for s in ("ok", "skipped", "parity-failed", "error")}
-        typer.echo(f"{result.source['name']}: {', '.join(f'{n} {s}' for s, n in counts.items() if n)} in {result.seconds:.0f} s "
-                   f"(int8 from {result.source['int8_from']}); report {Path(result.out_dir) / 'export_report.json'}")
+        int8_from = f" (int8 from {result.source['int8_from']})" if "int8" in precisions else ""
+        typer.echo(f"{result.source['name']}: {', '.join(f'{n} {s}' for s, n in counts.items() if n)} in {result.seconds:.0f} s{int8_from}")
+    for path in result.written():  # stdout holds only the JSON with --json
+        typer.echo(f"wrote: {path}", err=as_json)
     failed = [r for r in result.reports if r.failed]
     for r in failed:
         typer.echo(f"error: {r.target} {r.precision} {r.backend}: {r.message}", err=True)

@@ -61,6 +61,7 @@ MAX_NPU_PARITY = 48  # windows; the HTP simulator is slow: 0.3 s per window (Mob
 NPU_BUDGET_S = 60.0  # per SoC (the SoCs run in parallel); the simulator stops there ...
 NPU_MIN_WINDOWS = 8  # ... but not before this many windows
 SAMPLE_AUDIO = Path(__file__).resolve().parents[1] / "edge" / "assets" / "sample_run.wav"
+REPORT_FILE = "export_report.json"  # beside the artifacts: every target's status, parity and timings
 
 def provenance_roots() -> list[str]:
     """Paths in a card are written relative to the repository (or else the working folder), never absolute."""
@@ -87,6 +88,7 @@ class ExportSource:
     hop_frames: int = HOP_FRAMES
     meta: dict = field(default_factory=dict)  # checkpoint metadata (config, training data, ...)
     checkpoint: str = ""  # where it came from, for the cards
+    float_sha256: str = ""  # of the float checkpoint (.pt) it is, or that its int8 graph was quantized from
     provenance: dict = field(default_factory=dict)  # how to make it again (footfall model: recipe, git commit, data seeds)
 
     def __post_init__(self) -> None:
@@ -169,6 +171,7 @@ def load_source(
         student = meta.get("student_checkpoint")
         if checkpoint is None and student and Path(student).is_file():
             checkpoint = Path(student)
+    float_sha256 = meta.get("student_sha256", "")  # train.quant.qat records it in the graph's metadata
     if checkpoint is not None:
         from train.models import load_checkpoint
 
@@ -177,6 +180,7 @@ def load_source(
         except Exception as e:
             raise ExportError(f"{checkpoint}: {str(e).splitlines()[0]}") from e
         meta = {**float_meta, **meta}
+        float_sha256 = sha256_file(checkpoint)
     name = (meta.get("model") or {}).get("name") if isinstance(meta.get("model"), dict) else None
     name = name or meta.get("name") or getattr(float_model, "name", "") or "model"
     window = window_frames or _window_frames_of(meta) or WINDOW_FRAMES
@@ -191,6 +195,7 @@ def load_source(
         hop_frames=int(hop),
         meta=meta,
         checkpoint=str(int8 or checkpoint),
+        float_sha256=float_sha256,
     )
 
 
@@ -284,8 +289,8 @@ def windows_from_file(path: str | Path, window_frames: int, max_ptq: int = MAX_P
         parity=x[parity_idx],
         runs=None if runs is None else runs[parity_idx],
         frame_steps=frame_steps,
-        source={"file": str(path.resolve()), "calibration": f"{min(len(x), max_ptq)} windows of the file",
-                "parity": f"{len(parity_idx)} windows of the same file"},
+        source={"file": str(path.resolve()), "calibration": f"{min(len(x), max_ptq)} windows of {path.name}",
+                "parity": f"{len(parity_idx)} windows of {path.name}, the calibration file"},
     )
 
 
@@ -316,7 +321,7 @@ class TargetReport:
         head = f"{self.target:<7}{self.precision:<5} {self.backend or '-':<17} {self.status:<13}"
         if self.status in ("ok", "parity-failed"):
             p = self.parity
-            return (head + f" {Path(self.artifact).name}  {self.size_bytes / 1024:.0f} KiB  export {self.export_s:.1f}s"
+            return (head + f" {self.size_bytes / 1024:.0f} KiB  export {self.export_s:.1f}s"
                     f"  |d| max {p['max_abs']:.2g} mean {p['mean_abs']:.2g}  count diff {p['count_diff_mean']:.4f}"
                     f" ({p['metric']} {p[p['metric']]:.3g} <= {p['limit']:g}: {'yes' if p['passed'] else 'NO'})")
         return head + f" {self.message}"
@@ -332,6 +337,11 @@ class ExportResult:
     @property
     def ok(self) -> bool:
         return not any(r.failed for r in self.reports)
+
+    def written(self) -> list[str]:
+        """Every file the export wrote, in order: each artifact (kept even when its parity failed) and
+        its card, then the report."""
+        return [p for r in self.reports for p in (r.artifact, r.card) if p] + [str(Path(self.out_dir) / REPORT_FILE)]
 
     def to_dict(self) -> dict:
         return {"out_dir": self.out_dir, "ok": self.ok, "seconds": round(self.seconds, 1), "source": self.source,
@@ -389,6 +399,8 @@ def _number(value: float) -> float | None:
 def _model_info(source: ExportSource) -> dict:
     info = {"name": source.name, "config": source.meta.get("config") or (source.meta.get("model") or {}).get("config", {}),
             "checkpoint": source.checkpoint}
+    if source.float_sha256:  # what binds the float student to its artifacts (train.fit.finetune.bundle_student checks it)
+        info["float_checkpoint_sha256"] = source.float_sha256
     model = source.float_model
     try:
         from train.models import count_params, macs_per_second
@@ -414,6 +426,22 @@ def _training_data(meta: dict) -> dict:
 def _artifact_name(name: str, target: str, precision: str, soc: str | None = None) -> str:
     ext = {"pte": "pte", "tflite": "tflite", "onnx": "onnx", "qnn": "onnx"}[target]
     return f"{name}_{precision}_qnn_{soc.lower()}.{ext}" if target == "qnn" else f"{name}_{precision}.{ext}"
+
+
+def planned_outputs(out_dir: str | Path, name: str, targets: Sequence[str], precisions: Sequence[str],
+                    socs: Sequence[str] = DEFAULT_QNN_SOCS) -> list[Path]:
+    """Every file an export of model ``name`` to ``targets`` x ``precisions`` may write into ``out_dir``:
+    each artifact, its card, and the report."""
+    out_dir = Path(out_dir)
+    files = []
+    for target in targets:
+        for precision in precisions:
+            if target != "qnn":
+                names = [_artifact_name(name, target, precision)]
+            else:  # one context per SoC, int8 only
+                names = [_artifact_name(name, target, precision, soc) for soc in socs] if precision == "int8" else []
+            files += [p for n in names for p in (out_dir / n, card_path(out_dir / n))]
+    return files + [out_dir / REPORT_FILE]
 
 
 def _run(exported: Exported, windows: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -586,7 +614,7 @@ def export_model(
                           {"name": source.name, "checkpoint": source.checkpoint, "window_frames": W, "hop_frames": source.hop_frames,
                            "int8_from": "given quantized graph" if source.int8_model is not None else "post-training quantization",
                            "windows": windows.source, "reference_accuracy_fp32": acc32})
-    (out_dir / "export_report.json").write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+    (out_dir / REPORT_FILE).write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
     return result
 
 
@@ -606,6 +634,7 @@ def export_all(
     max_parity: int = MAX_PARITY,
     progress: Callable[[str], None] | None = None,
     provenance: dict | None = None,
+    force: bool = False,
 ) -> ExportResult:
     """Checkpoint -> every artifact with its card in ``out_dir`` (see :func:`export_model`).
 
@@ -614,9 +643,15 @@ def export_all(
     data_root: a dataset (contract 5): PTQ calibration on fold ``fold``'s validation runs, parity on
         its test runs. Else ``ptq_file`` (``--calib``: a log-mel ``.npy`` or an audio file), else the bundled
         sample run ``edge/assets/sample_run.wav``.
+    force: replace what an earlier export left in ``out_dir``; without it, an export that would
+        write over any file there is refused (:class:`ExportError`) before any work.
     """
     source = load_source(checkpoint, int8, window_frames, hop_frames)
     source.provenance = dict(provenance or {})
+    existing = [p for p in planned_outputs(out_dir, source.name, targets, precisions, socs) if p.exists()]
+    if existing and not force:
+        more = f" (and {len(existing) - 1} more file(s) this export writes)" if len(existing) > 1 else ""
+        raise ExportError(f"{existing[0]} exists{more}; choose another --out or pass --force to replace them")
     if data_root is not None:
         windows = windows_from_dataset(data_root, source.window_frames, fold, max_parity=max_parity)
     elif ptq_file is not None:
@@ -626,6 +661,7 @@ def export_all(
     else:
         raise ExportError("no real log-mel to calibrate and compare on: pass --data DATASET or --calib FILE (.npy log-mel or audio)")
     if progress is not None:
+        default = "; no --data or --calib: the bundled sample run" if data_root is None and ptq_file is None else ""
         progress(f"{source.name}: window {source.window_frames} frames, hop {source.hop_frames}; "
-                 f"{len(windows.ptq)} calibration and {len(windows.parity)} parity windows ({windows.source.get('parity')})")
+                 f"{len(windows.ptq)} calibration and {len(windows.parity)} parity windows ({windows.source.get('parity')}{default})")
     return export_model(source, windows, out_dir, targets, precisions, socs, progress=progress)

@@ -11,16 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
+from export.quiet import running
 from export.targets import QNN_SOCS, ExportError, run_qnn_worker
 
 
 def run_pte(path: str | Path, windows: np.ndarray) -> np.ndarray:
     """ExecuTorch runtime (Python bindings; they link libtorch)."""
     import torch
-    from executorch.runtime import Runtime
 
-    method = Runtime.get().load_program(str(path)).load_method("forward")
-    out = [method.execute([torch.from_numpy(np.ascontiguousarray(w[None]))])[0].numpy().reshape(-1) for w in windows]
+    with running():  # the runtime's "[cpuinfo_utils.cpp:..]" start-up lines
+        from executorch.runtime import Runtime
+
+        method = Runtime.get().load_program(str(path)).load_method("forward")
+        out = [method.execute([torch.from_numpy(np.ascontiguousarray(w[None]))])[0].numpy().reshape(-1) for w in windows]
     return np.stack(out).astype(np.float32)
 
 
@@ -49,8 +52,9 @@ def tflite_interpreter(path: str | Path, runtime: str = "ai-edge-litert", thread
         from tflite_runtime.interpreter import Interpreter
     else:
         raise ExportError(f"unknown LiteRT runtime {runtime!r} (ai-edge-litert or tflite-runtime)")
-    interpreter = Interpreter(model_path=str(path), num_threads=threads)
-    interpreter.allocate_tensors()
+    with running():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+        interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        interpreter.allocate_tensors()
     return interpreter
 
 

@@ -19,12 +19,10 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import logging
 import os
 import subprocess
 import tempfile
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +30,8 @@ from typing import Literal
 
 import numpy as np
 import torch
+
+from export.quiet import converting
 
 Precision = Literal["fp32", "int8"]
 PRECISIONS: tuple[str, ...] = ("fp32", "int8")
@@ -74,16 +74,6 @@ class Exported:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _quiet() -> None:
-    """The converters' progress banners and deprecation chatter would bury the export report."""
-    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\..*")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    for name in ("torch.onnx", "torch._export", "torch.export", "absl"):
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _check_example(example: torch.Tensor) -> torch.Tensor:
@@ -314,10 +304,10 @@ def _delegation(graph_module: torch.fx.GraphModule) -> dict:
     }
 
 
+@converting()  # their chatter would bury the export report (export.quiet)
 def to_pte(model: torch.nn.Module, example: torch.Tensor, path: str | Path, precision: Precision = "fp32",
            ptq_windows: PtqWindows = None) -> Exported:
     """ExecuTorch program for XNNPACK: export -> (int8: PT2E) -> to_edge_transform_and_lower -> .pte."""
-    _quiet()
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
@@ -336,13 +326,13 @@ def to_pte(model: torch.nn.Module, example: torch.Tensor, path: str | Path, prec
 # ----------------------------------------------------------------------------- LiteRT
 
 
+@converting()  # their chatter would bury the export report (export.quiet)
 def to_tflite(model: torch.nn.Module, example: torch.Tensor, path: str | Path, precision: Precision = "fp32",
               ptq_windows: PtqWindows = None) -> Exported:
     """LiteRT flatbuffer via litert-torch; int8 with its PT2E quantizer (int8 I/O tensors).
 
     A QAT graph is converted as it is (weights unfolded first, as the converter needs).
     """
-    _quiet()
     import litert_torch
     from litert_torch.quantize.quant_config import QuantConfig
 
@@ -545,6 +535,7 @@ def quantize_onnx(
             )
 
 
+@converting()  # their chatter would bury the export report (export.quiet)
 def to_onnx(
     model: torch.nn.Module,
     example: torch.Tensor,
@@ -557,7 +548,6 @@ def to_onnx(
 
     ``for_qnn`` picks the QDQ scheme the Qualcomm HTP wants (input of :func:`to_qnn_context`).
     """
-    _quiet()
     example, path = _check_example(example), Path(path)
     if precision == "fp32" or is_quantized_graph(model):
         if precision == "fp32" and is_quantized_graph(model):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import inspect
 import re
 import sys
 
@@ -57,7 +58,8 @@ class _App(typer.Typer):
 quiet_startup_loggers()  # torchao's and torch's start-up chatter (edge.backends.NOISY_LOGGERS)
 
 app = _App(add_completion=False, no_args_is_help=True,
-           help="footfall host-side tools: data, train, psl, distill, qat, export, eval, bench")
+           help="footfall's host side: make datasets, train a teacher and a small student, quantize and export the student "
+                "for phones, evaluate and benchmark it. (edge-run counts the steps on the device side.)")
 
 # each module exposes register(app: typer.Typer) -> None
 COMMAND_MODULES = ("train.cli.data", "train.cli.evaluate", "train.cli.fit", "train.cli.distill", "export.cli",
@@ -71,3 +73,23 @@ for _name in COMMAND_MODULES:
             raise
         continue
     _module.register(app)
+
+
+def one_line_summaries(typer_app: typer.Typer) -> None:
+    """Give every command without a short help one: the first paragraph of its description, on one line.
+
+    A command list shows a command's short help, else its whole description with the line breaks of
+    its docstring (rows that stop mid-sentence) or, without rich, its first 45 characters and "...".
+    """
+    for info in typer_app.registered_commands:
+        if info.short_help is None:
+            description = info.help or inspect.getdoc(info.callback) or ""
+            info.short_help = " ".join(description.split("\n\n")[0].split())
+    for group in typer_app.registered_groups:
+        # a group's help and short help are typer placeholders unless given to add_typer
+        if isinstance(group.help, str) and not isinstance(group.short_help, str):
+            group.short_help = " ".join(group.help.split("\n\n")[0].split())
+        one_line_summaries(group.typer_instance)
+
+
+one_line_summaries(app)

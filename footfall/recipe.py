@@ -323,7 +323,8 @@ def stages(recipe: dict[str, Any], python: str = "python") -> list[Stage]:
                          done=tuned / ".done", resume=tuned / "last.pt", marker=tuned / ".done"))
     if recipe.get("qat") is None:  # no QAT: the export quantizes the float student (PTQ on validation windows)
         return out + _release_stages(recipe, runs, fold, data, tuned, python, source=str(tuned / "best.pt"))
-    out.append(Stage("qat", ["qat", "--student", str(tuned / "best.pt"), *options(recipe["qat"].get("args"))],
+    # --force here and in the export: a stage runs again only when it did not finish, and then replaces what it left
+    out.append(Stage("qat", ["qat", "--student", str(tuned / "best.pt"), *options(recipe["qat"].get("args")), "--force"],
                      done=tuned / "int8" / "report.json"))
     return out + _release_stages(recipe, runs, fold, data, tuned, python)
 
@@ -333,12 +334,14 @@ def _release_stages(recipe, runs: Path, fold: int, data: Path, tuned: Path, pyth
     export = runs / f"export{fold}"
     int8 = source if source is not None else ShippedInt8(tuned / "int8", python)
     out = [Stage("export", ["export", int8, *options(recipe["export"].get("args")), "--data", str(data), "--out", str(export),
-                            "--provenance", str(runs / "recipe.json")],
+                            "--provenance", str(runs / "recipe.json"), "--force"],
                  done=export / ".done", marker=export / ".done")]
     bundle = recipe.get("bundle") or {}
     if bundle.get("sample", True):
         out.append(Stage("bundle", ["-m", "release.bundle", "sample"], program=python))
     out.append(Stage("bundle", ["-m", "release.bundle", "artifacts", str(export)], program=python))
+    # the float student beside them: what footfall finetune starts from
+    out.append(Stage("bundle", ["-m", "train.fit.finetune", "bundle", str(tuned / "best.pt")], program=python))
     return out
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -329,6 +332,79 @@ def test_export_command_fails_when_parity_fails(tmp_path, student_checkpoint, mo
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "parity FAILED" in errors[0] and "Traceback" not in res.output
     assert not card_path(tmp_path / "out" / "mobilenetv2_fp32.onnx").exists()
+
+
+# what the converters and runtimes print at start-up and while they work, which a user cannot act on:
+# absl's and TensorFlow's C++ log lines (oneDNN notice, op counts), litert-torch's progress banners,
+# ExecuTorch's cpuinfo lines, ONNX Runtime's quantizer warnings on the root logger, Python warnings
+NOISE = re.compile(r"absl|oneDNN|^[IWEF]\d{4} |flatbuffer_export|LiteRT-Torch|cpuinfo|^WARNING:root:|Warning: |^INFO: Created")
+
+
+def footfall_process(*args) -> subprocess.CompletedProcess:
+    """`footfall ARGS` in a process of its own: native libraries write to its file descriptor 2."""
+    code = "import sys; from footfall.cli import app; sys.argv = ['footfall'] + sys.argv[1:]; app()"
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, timeout=900)
+
+
+def test_export_is_quiet_unless_verbose_and_names_every_file_it_wrote(tmp_path, student_checkpoint):
+    calib = tmp_path / "calib.npy"
+    np.save(calib, clicky_logmel(4.0))
+    out = tmp_path / "quiet"
+    res = footfall_process("export", student_checkpoint, "--to", "tflite", "--precision", "fp32", "--calib", calib, "--out", out)
+    assert res.returncode == 0, res.stderr
+    assert [line for line in res.stderr.splitlines() if NOISE.search(line)] == [], res.stderr
+    plan, row = res.stderr.splitlines()  # what it compares on, then one line per artifact: nothing else
+    assert "windows of calib.npy" in plan and row.startswith("tflite fp32") and " ok " in row
+    wrote = [line.removeprefix("wrote: ") for line in res.stdout.splitlines() if line.startswith("wrote: ")]
+    assert wrote == [str(out / "mobilenetv2_fp32.tflite"), str(out / "mobilenetv2_fp32.tflite.card.json"), str(out / "export_report.json")]
+    assert sorted(p.name for p in out.iterdir()) == sorted(Path(p).name for p in wrote)  # each file it left, named once
+
+    loud = footfall_process("export", student_checkpoint, "--to", "tflite", "--precision", "fp32", "--calib", calib,
+                            "--out", tmp_path / "verbose", "--verbose")
+    assert loud.returncode == 0, loud.stderr
+    assert [line for line in loud.stderr.splitlines() if NOISE.search(line)], "--verbose shows what the default hides"
+
+
+@pytest.mark.slow
+def test_int8_export_to_every_cpu_target_is_quiet(tmp_path, student_checkpoint):
+    """int8 adds ONNX Runtime's quantizer warnings and the ExecuTorch runtime's cpuinfo lines."""
+    calib = tmp_path / "calib.npy"
+    np.save(calib, clicky_logmel(4.0))
+    res = footfall_process("export", student_checkpoint, "--to", "pte,tflite,onnx", "--precision", "int8", "--calib", calib,
+                           "--out", tmp_path / "out")
+    assert res.returncode == 0, res.stderr
+    assert [line for line in res.stderr.splitlines() if NOISE.search(line)] == [], res.stderr
+    assert len(res.stderr.splitlines()) == 4 and res.stdout.count("wrote: ") == 7
+
+
+def test_parity_windows_of_a_file_name_it(tmp_path):
+    calib = tmp_path / "steps.npy"
+    np.save(calib, clicky_logmel(4.0))
+    source = pipeline.windows_from_file(calib, W).source
+    assert source["calibration"] == "2 windows of steps.npy"
+    assert source["parity"] == "2 windows of steps.npy, the calibration file"
+
+
+def test_export_never_replaces_an_earlier_export_without_force(tmp_path, student_checkpoint):
+    from footfall.cli import app
+
+    calib = tmp_path / "calib.npy"
+    np.save(calib, clicky_logmel(4.0))
+    out = tmp_path / "out"
+    args = ["export", str(student_checkpoint), "--to", "onnx", "--precision", "fp32", "--calib", str(calib), "--out", str(out)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    card = load_verified_card(out / "mobilenetv2_fp32.onnx")
+    assert card.model["float_checkpoint_sha256"] == sha256_file(student_checkpoint)  # what binds a float student to its artifacts
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and res.stdout == "" and "Traceback" not in res.output
+    (line,) = res.stderr.strip().splitlines()
+    assert line == (f"error: {out / 'mobilenetv2_fp32.onnx'} exists (and 2 more file(s) this export writes); "
+                    "choose another --out or pass --force to replace them")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    res = CliRunner().invoke(app, [*args, "--force"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.count("wrote: ") == 3
 
 
 def test_saturating_clips_become_relus_with_identical_quantized_output(tmp_path):

@@ -58,7 +58,7 @@ def test_finetune_never_overwrites_its_input_checkpoint(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for out in (init, Path("student.pt"), tmp_path / "hard.pt", tmp_path / "soft.pt"):
         for force in ([], ["--force"]):
-            code, stdout, err = footfall("finetune", init, tmp_path / "own-runs", "--out", out, *force)
+            code, stdout, err = footfall("finetune", tmp_path / "own-runs", "--init", init, "--out", out, *force)
             assert code == 2 and stdout == ""
             (line,) = err.strip().splitlines()
             assert line.startswith(f"error: --out {out} is the checkpoint it starts from") and "not even with --force" in line
@@ -70,10 +70,24 @@ def test_finetune_still_checks_other_outputs_as_before(tmp_path, flag):
     init, out = tmp_path / "student.pt", tmp_path / "adapted.pt"
     init.write_bytes(b"x")
     out.write_bytes(b"an earlier result")
-    code, _, err = footfall("finetune", init, tmp_path / "own-runs", "--out", out, *flag)
+    code, _, err = footfall("finetune", tmp_path / "own-runs", "--init", init, "--out", out, *flag)
     assert code == 2
     if flag:  # allowed to replace it: it fails later, on the checkpoint, and leaves the earlier result
         assert "exists" not in err
     else:
         assert "exists; choose another --out or pass --force" in err
     assert out.read_bytes() == b"an earlier result"
+
+
+@pytest.mark.parametrize("flag", [[], ["--force"]])
+def test_finetune_never_overwrites_the_bundled_student(tmp_path, flag):
+    """Without --init it starts from edge/assets' float student: that file is an input too."""
+    from train.fit.finetune import bundled_student
+
+    student = bundled_student()
+    before = student.read_bytes()
+    code, stdout, err = footfall("finetune", tmp_path / "own-runs", "--out", student, *flag)
+    assert code == 2 and stdout == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"error: --out {student} is the checkpoint it starts from"), line
+    assert student.read_bytes() == before

@@ -66,8 +66,8 @@ class ListHandler(logging.Handler):
 def test_qat_says_what_it_is_doing(quantized):
     """`footfall qat` was silent for a minute: every slow phase now starts with a log line."""
     lines = quantized[2]["_log"]
-    phases = ["QAT: loading", "fp32 student: scoring", "PTQ int8: calibrating", "QAT: preparing", "QAT epoch 0",
-              "QAT epoch 1", "QAT int8: converting", "QAT int8: test"]
+    phases = ["QAT: loading", "fp32 student: scoring", "PTQ int8: calibrating", "QAT: preparing", "QAT epoch 1/2",
+              "QAT epoch 2/2", "QAT int8: converting", "QAT int8: test"]
     found = [next((i for i, line in enumerate(lines) if line.startswith(p)), None) for p in phases]
     assert None not in found and found == sorted(found), lines
 
@@ -206,3 +206,64 @@ def test_cli_refuses_nothing_to_do(tmp_path):
     assert res.exit_code == 2 and (res.exception is None or isinstance(res.exception, SystemExit))
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "nothing to do" in lines[0], res.output
+
+
+@pytest.mark.slow
+def test_qat_says_which_epoch_it_converts_and_what_it_wrote(quantized):
+    """Ranges frozen in the second of two epochs: that epoch is chosen on validation, said in words
+    (epochs counted from 1), and every file written is returned, in order."""
+    _, out, report = quantized
+    (line,) = [ln for ln in report["_log"] if ln.startswith("QAT int8: converting")]
+    assert line.startswith("QAT int8: converting and scoring epoch 2 of 2 (the lowest validation 5-s MAE") and "-1" not in line
+    assert report["qat"]["best_epoch"] == 1 and report["qat"]["converted"].startswith("epoch 2 of 2")
+    names = ["ptq_int8.pt2", "ptq_int8.pt2.json", "qat_int8.pt2", "qat_int8.pt2.json", "report.json"]
+    assert report["written"] == [str(out / n) for n in names] and all((out / n).is_file() for n in names)
+    assert "written" not in json.loads((out / "report.json").read_text())
+
+
+def test_the_converted_epoch_is_described_never_as_minus_one():
+    from train.quant.qat import QATConfig, _chosen_epoch
+
+    cfg = QATConfig(student="x.pt", epochs=3, freeze_observer_epoch=1)
+    assert _chosen_epoch(1, 0.8123, cfg, validated=True) == \
+        "epoch 2 of 3 (the lowest validation 5-s MAE, 0.8123, of the epochs with frozen ranges)"
+    assert _chosen_epoch(None, float("inf"), cfg, validated=False) == \
+        "the last epoch (3 of 3): no labelled validation runs to choose one on"
+    ranges_moving = QATConfig(student="x.pt", epochs=1, freeze_bn_epoch=0, freeze_observer_epoch=1)  # the README's quick run
+    assert _chosen_epoch(None, float("inf"), ranges_moving, validated=True) == (
+        "the last epoch (1 of 1): the quantization ranges moved in every epoch (frozen only after the last), "
+        "so none was chosen on validation")
+
+
+def test_qat_never_replaces_an_earlier_run_without_force(tmp_path):
+    """Refused in one line before any work: the student here is not even a checkpoint."""
+    from typer.testing import CliRunner
+
+    from footfall.cli import app
+
+    student = tmp_path / "best.pt"
+    student.write_bytes(b"")
+    (tmp_path / "int8").mkdir()
+    (tmp_path / "int8" / "qat_int8.pt2").write_bytes(b"an earlier QAT graph")
+    res = CliRunner().invoke(app, ["qat", "--student", str(student)])
+    assert res.exit_code == 2 and (res.exception is None or isinstance(res.exception, SystemExit))
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert lines == [f"error: {tmp_path / 'int8' / 'qat_int8.pt2'} exists; choose another --out or pass --force to replace them"]
+    assert (tmp_path / "int8" / "qat_int8.pt2").read_bytes() == b"an earlier QAT graph"
+    res = CliRunner().invoke(app, ["qat", "--student", str(student), "--force"])  # allowed: it fails later, on the student
+    assert res.exit_code == 2 and "exists" not in res.output
+
+
+def test_qat_command_names_every_file_it_wrote(tmp_path, monkeypatch):
+    import train.quant.qat as Q
+    from typer.testing import CliRunner
+
+    from footfall.cli import app
+
+    written = [str(tmp_path / n) for n in ("qat_int8.pt2", "qat_int8.pt2.json", "report.json")]
+    row = {"mae": 1.0, "pcc": 0.5, "tce_median": 2.0}
+    monkeypatch.setattr(Q, "run_qat", lambda cfg: {"window_frames": 240, "hop_frames": 200, "written": written,
+                                                    "summary": {"test_stream": {"fp32": row, "qat": {**row, "mae_rel_change_pct": 0.0}}}})
+    res = CliRunner().invoke(app, ["qat", "--student", str(tmp_path / "best.pt"), "--no-ptq"])
+    assert res.exit_code == 0, res.output
+    assert [ln for ln in res.stdout.splitlines() if ln.startswith("wrote: ")] == [f"wrote: {p}" for p in written]

@@ -40,9 +40,10 @@ SHIPPED = [
     f"footfall distill --config train/presets/student-events.yaml --data data/synth_ev --set extra_train={EXTRAS} "
     "--set select_on=data/realval --fold 0 --out runs/default/student0",
     f"footfall export runs/default/student0/best.pt {EXPORT} --out runs/default/export0 "
-    "--provenance runs/default/recipe.json",
+    "--provenance runs/default/recipe.json --force",
     "python -m release.bundle sample",
     "python -m release.bundle artifacts runs/default/export0",
+    "python -m train.fit.finetune bundle runs/default/student0/best.pt",
 ]
 
 # the PSL variant: the same data, a teacher on the same extras, every dataset relabelled, the student on its probabilities
@@ -56,11 +57,12 @@ PSL_VARIANT = [
     f"--data data/synth_ev --set extra_train={EXTRAS} "
     "--set extra_psl=data/oneshots/psl/psl-teacher0,data/negatives/psl/psl-teacher0,data/negatives2/psl/psl-teacher0 "
     "--set select_on=data/realval --fold 0 --out runs/psl/student0",
-    f"footfall qat --student runs/psl/student0/best.pt {QAT}",
+    f"footfall qat --student runs/psl/student0/best.pt {QAT} --force",
     f"footfall export $(python -m train.quant.qat ship runs/psl/student0/int8) {EXPORT} --out runs/psl/export0 "
-    "--provenance runs/psl/recipe.json",
+    "--provenance runs/psl/recipe.json --force",
     "python -m release.bundle sample",
     "python -m release.bundle artifacts runs/psl/export0",
+    "python -m train.fit.finetune bundle runs/psl/student0/best.pt",
 ]
 
 

@@ -43,7 +43,7 @@ android {
         noCompress += listOf("pte", "tflite")
         // edge/assets also holds the desktop demo's sample run and ONNX models: not needed here.
         // (AAPT's default ignore list, plus *.wav, *.csv and *.onnx.)
-        ignoreAssetsPattern = "!.svn:!.git:!.ds_store:!*.scc:.*:<dir>_*:!CVS:!thumbs.db:!picasa.ini:!*~:!*.wav:!*.csv:!*.onnx"
+        ignoreAssetsPattern = "!.svn:!.git:!.ds_store:!*.scc:.*:<dir>_*:!CVS:!thumbs.db:!picasa.ini:!*~:!*.wav:!*.csv:!*.onnx:!*.pt:!*.pt.json"
     }
 
     packaging {

@@ -16,7 +16,8 @@ from edge.audio import AudioError
 from edge.util import fail
 from train.data.recordings import DatasetError, labeled, load_dataset
 
-data_app = typer.Typer(add_completion=False, no_args_is_help=True, help="datasets: check, synth, negatives, oneshots, sounds, realset, import-imu, imu-synth")
+# its one-line description, listing the sub-commands, is written when it is registered (register)
+data_app = typer.Typer(add_completion=False, no_args_is_help=True)
 
 USAGE_ERRORS = (DatasetError, AudioError, ValueError)
 
@@ -119,7 +120,7 @@ def negatives(
     sounds: Optional[Path] = typer.Option(None, "--sounds", help="a sound corpus (footfall data sounds): its train-split ambience, wind, speech and music beds become runs too"),
     force: bool = typer.Option(False, "--force", help="replace a dataset already in OUT"),
 ) -> None:
-    """Write step-free runs labeled with no steps (train.data.negatives): training negatives (--set extra_train=OUT)."""
+    """Write step-free runs (silence, hum, noise, tones, recorded beds) labelled with no steps, to train on (--set extra_train=OUT)."""
     from train.data.negatives import write_negatives
 
     _write_runs(write_negatives, "step-free", out, runs, seconds, seed, sounds, force, min_seconds=0.0)
@@ -152,7 +153,7 @@ def oneshots(
     seed: int = typer.Option(0, "--seed", help="same seed (and corpus), same dataset"),
     force: bool = typer.Option(False, "--force", help="replace a dataset already in OUT"),
 ) -> None:
-    """Write labelled runs made of the corpus's recorded train-split one-shots through a random phone chain (train.data.oneshots)."""
+    """Write labelled runs made of single recorded footstep sounds from the sound corpus, through a random phone's sound chain."""
     from train.data.oneshots import write_oneshot_runs
 
     _write_runs(write_oneshot_runs, "one-shot", out, runs, seconds, seed, sounds, force, min_seconds=5.0)
@@ -234,6 +235,7 @@ def realset(
 def register(app: typer.Typer) -> None:
     """Add `data` (sub-commands) to the `footfall` app."""
     from train.cli import imu as imu_cli  # `data import-imu`, `data imu-synth`: own runs labelled from the accelerometer
+    from train.cli import subcommand_names
 
     imu_cli.register(data_app)
-    app.add_typer(data_app, name="data")
+    app.add_typer(data_app, name="data", help=f"make and check datasets: {', '.join(subcommand_names(data_app))}")

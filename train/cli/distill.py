@@ -18,7 +18,8 @@ import typer
 
 from edge.util import fail as _fail
 
-psl_app = typer.Typer(add_completion=False, no_args_is_help=True, help="pseudo-strong labels: relabel, analyze, ablate")
+# its one-line description, listing the sub-commands, is written when it is registered (register)
+psl_app = typer.Typer(add_completion=False, no_args_is_help=True)
 
 
 def _input_errors() -> tuple[type[BaseException], ...]:
@@ -32,12 +33,19 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     return (ConfigError, DatasetError, AudioError, ModelConfigError, CheckpointError, PSLError, FileNotFoundError)
 
 
-def _setup_logging() -> None:
+def _setup_logging(verbose: bool = False) -> None:
+    """Progress lines on stderr (rank 0 only); ``verbose``: the libraries' start-up warnings that
+    ``footfall`` quiets (edge.backends.NOISY_LOGGERS) show again."""
     from rich.logging import RichHandler
+
+    from edge.backends import NOISY_LOGGERS
 
     rank = int(os.environ.get("RANK", "0"))
     logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, format="%(message)s", datefmt="[%X]",
                         handlers=[RichHandler(show_path=False, rich_tracebacks=False)], force=True)
+    if verbose:
+        for name in NOISY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 def _rank0() -> bool:
@@ -77,7 +85,7 @@ def analyze_command(
     data: Optional[Path] = typer.Option(None, "--data", "-d", help="dataset (default: the one relabeled)"),
     window: list[float] = typer.Option([], "--window", help="window length(s) in s to count steps in, repeatable; default 1 2 5"),
 ) -> None:
-    """Compare pseudo-strong labels with the true steps (event F1; count MAE, bias, PCC per window; a plot)."""
+    """Compare pseudo-strong labels with the true steps: steps found (F1), and per window the count's error, bias and correlation; a plot."""
     _setup_logging()
     try:
         from rich.console import Console
@@ -187,7 +195,10 @@ def distill_command(
                                         "(same model and config; a fresh optimizer and schedule in a new --out)"),
     set_: list[str] = typer.Option([], "--set", "-s", help="override any DistillConfig key: --set key=value"),
 ) -> None:
-    """Distill a teacher into a student with pseudo-strong labels (alpha mix with the true step frames)."""
+    """Train a student, the small model that runs on phones, from a teacher's pseudo-strong labels and/or the true steps.
+
+    --labels psl mixes the teacher's step probabilities with the true step frames (--alpha);
+    --labels true or weak needs no teacher."""
     _setup_logging()
     try:
         from train.distill.student import train_student
@@ -208,23 +219,31 @@ def distill_command(
 
 
 def qat_command(
-    student: Path = typer.Option(..., "--student", help="fp32 student checkpoint (footfall distill's best.pt)"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="default: <student dir>/int8"),
-    data: Optional[Path] = typer.Option(None, "--data", "-d", help="default: the student's dataset"),
-    psl: Optional[Path] = typer.Option(None, "--psl", help="default: the student's PSL folder"),
-    epochs: int = typer.Option(4, "--epochs"),
-    lr: float = typer.Option(1e-4, "--lr"),
+    student: Path = typer.Option(..., "--student", help="float student checkpoint to quantize (footfall distill's best.pt)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="output folder (default: int8/ beside the student checkpoint)"),
+    data: Optional[Path] = typer.Option(None, "--data", "-d", help="dataset (default: the one the student was trained on)"),
+    psl: Optional[Path] = typer.Option(None, "--psl", help="pseudo-strong-label folder (default: the student's)"),
+    epochs: int = typer.Option(4, "--epochs", help="passes of quantization-aware training over the training runs"),
+    lr: float = typer.Option(1e-4, "--lr", help="learning rate: small, the student is only adjusted to int8"),
     batch_size: int = typer.Option(64, "--batch-size"),
-    freeze_bn_epoch: int = typer.Option(2, "--freeze-bn-epoch", help="BN statistics move for this many epochs"),
-    freeze_observer_epoch: int = typer.Option(3, "--freeze-observer-epoch", help="quantization ranges move for this many epochs"),
-    calib_batches: int = typer.Option(16, "--calib-batches", help="PTQ calibration batches"),
-    max_steps_per_epoch: int = typer.Option(0, "--max-steps-per-epoch", help="cap per QAT epoch (smoke runs)"),
-    ptq: bool = typer.Option(True, "--ptq/--no-ptq", help="also make the PTQ int8 variant for comparison"),
+    freeze_bn_epoch: int = typer.Option(2, "--freeze-bn-epoch", help="epochs in which the batch-norm statistics still move"),
+    freeze_observer_epoch: int = typer.Option(3, "--freeze-observer-epoch", help="epochs in which the int8 value ranges still move; "
+                                              "the epoch converted is the best on the validation runs of those after"),
+    calib_batches: int = typer.Option(16, "--calib-batches", help="batches of training windows that set the value ranges of the PTQ variant"),
+    max_steps_per_epoch: int = typer.Option(0, "--max-steps-per-epoch", help="at most this many training steps per epoch (0: all; for quick trials)"),
+    ptq: bool = typer.Option(True, "--ptq/--no-ptq", help="also make the post-training-quantized (PTQ) variant, to compare with"),
     qat: bool = typer.Option(True, "--qat/--no-qat", help="run QAT (--no-qat: PTQ only, minutes instead of half an hour on a CPU)"),
-    device: str = typer.Option("auto", "--device"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda"),
+    force: bool = typer.Option(False, "--force", help="replace the int8 graphs and report an earlier run left in --out"),
+    verbose: bool = typer.Option(False, "--verbose", help="also show the quantization libraries' start-up warnings (hidden by default: nothing to act on)"),
 ) -> None:
-    """QAT (PT2E, XNNPACK int8) of a student, plus PTQ for comparison; saves .pt2 graphs + report."""
-    _setup_logging()
+    """Make int8 versions of a student for phones: quantization-aware training (QAT), and PTQ to compare.
+
+    QAT fine-tunes the student with int8 rounding simulated; post-training quantization (PTQ) only
+    measures value ranges on a few batches. Both are saved as graphs (.pt2) that `footfall export`
+    takes, with a report comparing their accuracy with the float student's; every file written is
+    listed at the end."""
+    _setup_logging(verbose)
     try:
         from rich.console import Console
         from rich.table import Table
@@ -233,21 +252,30 @@ def qat_command(
 
         report = run_qat(QATConfig(student=str(student), out=str(out) if out else "", data=str(data) if data else "", psl=str(psl) if psl else "",
                                    epochs=epochs, lr=lr, batch_size=batch_size, freeze_bn_epoch=freeze_bn_epoch, freeze_observer_epoch=freeze_observer_epoch,
-                                   calib_batches=calib_batches, max_steps_per_epoch=max_steps_per_epoch, ptq=ptq, qat=qat, device=device))
-        table = Table(title=f"test 5-s windows, streamed at the student window ({report['window_frames']} frames, hop {report['hop_frames']})")
+                                   calib_batches=calib_batches, max_steps_per_epoch=max_steps_per_epoch, ptq=ptq, qat=qat, device=device,
+                                   force=force))
+        table = Table(title=f"test runs, counted as a phone runs the model (a {report['window_frames']}-frame window every "
+                            f"{report['hop_frames']} frames)")
         for col in ("model", "MAE", "PCC", "total err % (median)", "MAE vs fp32"):
             table.add_column(col, justify="right")
         for name, r in report["summary"]["test_stream"].items():
             rel = r.get("mae_rel_change_pct")
             table.add_row(name, f"{r['mae']:.4f}", f"{r['pcc']:.3f}" if r["pcc"] is not None else "-", f"{r['tce_median']:.2f}",
                           "" if rel is None else f"{rel:+.2f} %")
+        table.caption = ("MAE: mean error of the step count in 5-s windows; PCC: correlation of those counts with the true ones; "
+                         "total err: error of a whole run's count")
         Console().print(table)
     except _input_errors() as e:
         _fail(e)
+    for path in report["written"]:
+        typer.echo(f"wrote: {path}")
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(psl_app, name="psl")
+    from train.cli import subcommand_names
+
+    app.add_typer(psl_app, name="psl", help="pseudo-strong labels, a teacher's step probability per frame that a student "
+                                             f"learns from: {', '.join(subcommand_names(psl_app))}")
     app.command("distill")(distill_command)
     app.command("qat")(qat_command)
 

@@ -54,16 +54,22 @@ def eval_model(dataset: Path, model: Path, folds: int, fold: Optional[list[int]]
 
 def eval_command(
     dataset: Path = typer.Argument(..., help="dataset folder holding manifest.csv"),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="onset | naive | metronome | metronome-train | madmom | madmom-tempo"),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="a counter without a network: onset (a tuned onset detector), "
+                                           "naive (every window gets the training windows' mean count), metronome (a constant 170 "
+                                           "steps/min), metronome-train (a constant cadence: the training runs' mean), madmom or "
+                                           "madmom-tempo (madmom's onset network with peak picking, or with its beat tracker)"),
     model: Optional[Path] = typer.Option(None, "--model", help="exported artifact (.tflite/.pte/.onnx with its card): scored through the edge runtime beside the metronome and onset baselines"),
     folds: int = typer.Option(5, "--folds", help="number of runner-independent folds in the manifest"),
     fold: Optional[list[int]] = typer.Option(None, "--fold", help="evaluate only these folds (repeatable); default all"),
-    window: float = typer.Option(5.0, "--window", help="window length in seconds: 5, 10 or 20 (the paper's)"),
+    window: float = typer.Option(5.0, "--window", help="length in seconds of the windows steps are counted in: 5, 10 or 20"),
     out: Optional[Path] = typer.Option(None, "--out", help="JSON results file; default DATASET/results/baseline-<name>-<window>s.json"),
     card: Optional[str] = typer.Option(None, "--card", help="with --model: also record the result in the artifact's card as accuracy.<NAME> (e.g. real_sound, synthetic), beside the baselines"),
     peers: bool = typer.Option(False, "--peers", help="with --model: also score madmom's CNN onset detector (peak picking, and beat tracking), tuned per fold like the onset counter"),
 ) -> None:
-    """Cross-validate a baseline on DATASET and print the paper's table; or, with --model, score an exported artifact beside the baselines."""
+    """Score step counting on DATASET: an exported model (--model) beside simple counters, or one of those (--baseline).
+
+    The table gives, per window of a few seconds, the mean absolute error of the step count (MAE)
+    and the correlation of the counts with the true ones (PCC); and per run the total-count error."""
     from rich.console import Console
 
     from train.evaluate.baselines import BASELINES, evaluate_baseline
@@ -85,7 +91,7 @@ def eval_command(
     if baseline not in BASELINES:
         fail(f"unknown baseline {baseline!r}; expected one of {', '.join(BASELINES)}")
     if window not in (5, 10, 20):
-        fail(f"--window {window:g}: expected 5, 10 or 20 seconds (the paper's windows)")
+        fail(f"--window {window:g}: expected 5, 10 or 20 seconds")
     if folds < 2:
         fail(f"--folds {folds}: need at least 2")
     if fold and any(not 0 <= k < folds for k in fold):

@@ -71,7 +71,7 @@ def train_command(
                                 "(its config comes from the run: --out alone is enough)"),
     set_: list[str] = typer.Option([], "--set", "-s", help="override any config key: --set key=value (repeatable)"),
 ) -> None:
-    """Train a teacher on one fold (weak labels: window step counts)."""
+    """Train a teacher, a large model, on one fold of a dataset (the fold's runners held out for testing)."""
     _setup_logging()
     try:
         from train.fit.config import ConfigError, load_config
@@ -104,7 +104,10 @@ def cv_command(
     resume: bool = typer.Option(False, "--resume", help="reuse finished folds and resume interrupted ones"),
     set_: list[str] = typer.Option([], "--set", "-s", help="override any config key: --set key=value (repeatable)"),
 ) -> None:
-    """Cross-validate models and baselines; print and save the paper's Table II (mean ± std over folds)."""
+    """Cross-validate models and baselines over folds of different runners; print and save the table of results.
+
+    Per model: the step count's mean absolute error per 5-s window (MAE), the counts' correlation
+    with the true ones (PCC) and the total-count error, each as mean ± std over the folds."""
     _setup_logging()
     try:
         from train.fit.config import ConfigError, load_config

@@ -46,12 +46,12 @@ def import_imu(
 
 def imu_synth(
     out: Path = typer.Option(..., "--out", "-o", help="recording folder to write (audio.wav, accel.csv, recording.json, truth.*)"),
-    seed: int = typer.Option(0, "--seed"),
-    runner: int = typer.Option(0, "--runner"),
-    run: int = typer.Option(0, "--run"),
-    seconds: float = typer.Option(120.0, "--seconds"),
+    seed: int = typer.Option(0, "--seed", help="population seed of the generated runners: same seed, runner and run, same recording"),
+    runner: int = typer.Option(0, "--runner", help="which runner of the population"),
+    run: int = typer.Option(0, "--run", help="which of the runner's runs"),
+    seconds: float = typer.Option(120.0, "--seconds", help="length of the recording, seconds"),
     offset: float = typer.Option(0.0, "--offset", help="true clock offset: the audio really starts this many seconds into the sensor clock"),
-    force: bool = typer.Option(False, "--force"),
+    force: bool = typer.Option(False, "--force", help="replace a recording already at --out"),
 ) -> None:
     """Generate an own-run recording with known truth: the generator's audio plus an arm-worn accelerometer."""
     from edge.recording import RecordingError

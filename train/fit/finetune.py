@@ -1,5 +1,10 @@
 """`footfall finetune`: adapt a student checkpoint to a runner's own labelled runs.
 
+The student is by default the bundled one: the float checkpoint the bundled int8 models were
+exported from, ``edge/assets/<model>_float.pt`` (weights and config only; its sha256 and where it
+came from in the record beside it, ``<model>_float.pt.json``; :func:`bundle_student` writes both,
+:func:`bundled_student` finds and checks them). ``edge/`` only holds the file: loading it is here.
+
 The own runs come from ``footfall data import-imu`` (labels from the phone's accelerometer). One
 or more runs are held out; the student is scored on them (the paper's 5-s windows, MAE) before
 and after (the paper's 5-s windows, MAE of the counted step events). Training is a short, plain
@@ -14,8 +19,10 @@ checkpoint like any other student (``footfall export`` takes it), with ``finetun
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +30,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edge.card import CARD_SUFFIX, relative_paths, sha256_file
 from edge.contract import DENSITY_FPS, DENSITY_STRIDE, EVAL_WINDOW_FRAMES, WINDOW_FRAMES
+from edge.frontend import ASSETS
+from edge.util import tool_versions, write_json
 from train.data.recordings import Recording, labeled, load_dataset
 from train.fit.losses import ShiftTolerantBCE
 
 log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+FLOAT_SUFFIX = "_float.pt"  # edge/assets/<model>_float.pt: the bundled float student
+# what a bundled student keeps of its checkpoint's extra, beside weights and config: its window
+# and streaming hop (finetune and export read them) and what it was trained on
+BUNDLED_EXTRA = ("fold", "data", "window_s", "window_frames", "stream_hop_s", "distill")
 
 
 class FinetuneError(ValueError):
@@ -120,7 +136,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def finetune(cfg: FinetuneConfig, force: bool = False, progress=None) -> FinetuneResult:
     """Adapt ``cfg.init`` on the own runs of ``cfg.data``; held-out MAE before and after."""
-    from train.models import load_checkpoint
+    from train.models import count_params, load_checkpoint
     from train.models.registry import CheckpointError, save_checkpoint
 
     out = Path(cfg.out)
@@ -138,6 +154,8 @@ def finetune(cfg: FinetuneConfig, force: bool = False, progress=None) -> Finetun
         raise FinetuneError(f"{cfg.init}: no such checkpoint") from None
     except CheckpointError as e:
         raise FinetuneError(str(e)) from e
+    if progress:
+        progress(f"starting from {cfg.init} ({meta['name']}, {count_params(model)} parameters)")
     recs = labeled(load_dataset(cfg.data))
     if len(recs) < 2:
         raise FinetuneError(f"{cfg.data}: {len(recs)} labelled run(s); finetune needs one to train on and one to hold out")
@@ -168,7 +186,7 @@ def finetune(cfg: FinetuneConfig, force: bool = False, progress=None) -> Finetun
     model.eval()
     after = _score(model, held, cfg.data)
     extra = {k: v for k, v in meta.items() if k not in ("name", "config", "version")}
-    extra["finetune"] = {"init": str(cfg.init), "data": str(cfg.data), "holdout": [r.run_id for r in held],
+    extra["finetune"] = {"init": str(cfg.init), "init_sha256": sha256_file(cfg.init), "data": str(cfg.data), "holdout": [r.run_id for r in held],
                          "train_runs": [r.run_id for r in train_recs], "epochs": cfg.epochs, "lr": cfg.lr,
                          "before_mae": before[0], "after_mae": after[0]}
     try:
@@ -177,3 +195,105 @@ def finetune(cfg: FinetuneConfig, force: bool = False, progress=None) -> Finetun
         save_checkpoint(out, model, window_frames=window_frames, finetune=extra["finetune"])
     return FinetuneResult(str(out), [r.run_id for r in held], [r.run_id for r in train_recs], before[0], after[0],
                           before[1], after[1], len(x_t), round(time.time() - t_start, 1))
+
+
+# ----------------------------------------------------------------------------- the bundled float student
+
+
+def record_path(student: str | Path) -> Path:
+    """The record beside a bundled student: ``<model>_float.pt.json``."""
+    student = Path(student)
+    return student.with_name(student.name + ".json")
+
+
+def bundled_student(assets: Path | None = None) -> Path:
+    """The float student in ``assets`` (default ``edge/assets``: ``<model>_float.pt``), checked
+    against the sha256 its record holds."""
+    assets = ASSETS if assets is None else assets
+    found = sorted(assets.glob(f"*{FLOAT_SUFFIX}"))
+    if not found:
+        raise FinetuneError(f"no bundled float student in {assets} (a `footfall model` bundles one, <model>{FLOAT_SUFFIX}); "
+                            "pass --init CHECKPOINT to start from a student of your own")
+    if len(found) > 1:
+        raise FinetuneError(f"{len(found)} bundled float students in {assets} ({', '.join(p.name for p in found)}); pass --init to choose one")
+    student, record = found[0], record_path(found[0])
+    try:
+        recorded = json.loads(record.read_text())["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise FinetuneError(f"{record}: the bundled student's record is missing or unreadable ({type(e).__name__}); "
+                            "pass --init CHECKPOINT") from e
+    actual = sha256_file(student)
+    if actual != recorded:  # e.g. a Git LFS pointer, or a file changed since it was bundled
+        raise FinetuneError(f"{student}: sha256 {actual[:12]}… is not the {recorded[:12]}… its record {record.name} holds; "
+                            "restore it, or pass --init CHECKPOINT")
+    return student
+
+
+def bundle_student(checkpoint: str | Path, assets: Path = ASSETS) -> list[Path]:
+    """Write ``checkpoint`` slimmed (weights, config, window, training data; no optimizer or trainer
+    state) into ``assets`` as ``<model>_float.pt`` with its record; returns both paths.
+
+    It must be the float checkpoint the bundled int8 artifacts were exported from, so that finetune
+    starts from the weights the phone runs: refused when a card records another checkpoint's sha256
+    (``model.float_checkpoint_sha256``; cards of older exports record none and are taken on trust).
+    Replaces an earlier bundled student, as the release bundle replaces the artifacts.
+    """
+    from train.models import CheckpointError, count_params, load_checkpoint, save_checkpoint
+
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise FinetuneError(f"{checkpoint}: no such checkpoint")
+    cards = {p.name[: -len(CARD_SUFFIX)]: json.loads(p.read_text()) for p in sorted(assets.glob(f"*{CARD_SUFFIX}"))}
+    if not cards:
+        raise FinetuneError(f"{assets}: no bundled int8 artifacts with cards; bundle them first (python -m release.bundle artifacts EXPORT_DIR)")
+    sha = sha256_file(checkpoint)
+    for name, card in cards.items():
+        recorded = card.get("model", {}).get("float_checkpoint_sha256")
+        if recorded and recorded != sha:
+            raise FinetuneError(f"{checkpoint}: {name} was exported from another checkpoint "
+                                f"({card['model'].get('checkpoint')}, sha256 {recorded[:12]}…, not {sha[:12]}…)")
+    try:
+        model, meta = load_checkpoint(checkpoint)
+    except CheckpointError as e:
+        raise FinetuneError(str(e)) from e
+    roots = [str(REPO), str(Path.cwd().resolve())]
+    extra = relative_paths({k: meta[k] for k in BUNDLED_EXTRA if k in meta}, roots)
+    for old in assets.glob(f"*{FLOAT_SUFFIX}*"):  # an earlier student and its record
+        old.unlink()
+    student = assets / f"{meta['name']}{FLOAT_SUFFIX}"
+    save_checkpoint(student, model, **extra)
+    record = {
+        "artifact": student.name,
+        "sha256": sha256_file(student),
+        "what": "the float student the bundled int8 artifacts were exported from; footfall finetune starts from it",
+        "model": {"name": meta["name"], "config": meta["config"], "params": count_params(model)},
+        "window_frames": meta.get("window_frames"),
+        "bundled_from": relative_paths({"checkpoint": str(checkpoint.resolve()), "sha256": sha, "epoch": meta.get("epoch"),
+                                        "val_mae": meta.get("val_mae")}, roots),
+        # the artifacts it belongs with, and the checkpoint each card says it was exported from
+        "int8_artifacts": {name: {"sha256": card["sha256"], "exported_from": card.get("model", {}).get("checkpoint")}
+                           for name, card in cards.items()},
+        "tools": tool_versions("torch"),
+    }
+    write_json(record_path(student), record)
+    return [student, record_path(student)]
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m train.fit.finetune bundle CHECKPOINT``: bundle the float student (a recipe's last stage)."""
+    if len(argv) != 2 or argv[0] != "bundle":
+        print("usage: python -m train.fit.finetune bundle CHECKPOINT  (the float student the bundled int8 artifacts came from)",
+              file=sys.stderr)
+        return 2
+    try:
+        written = bundle_student(argv[1])
+    except FinetuneError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

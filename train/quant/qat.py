@@ -80,6 +80,7 @@ class QATConfig:
     calib_batches: int = 16  # PTQ calibration batches (of batch_size training windows)
     ptq: bool = True  # also make the PTQ variant
     qat: bool = True
+    force: bool = False  # replace the graphs and report an earlier run left in ``out``
     device: str = "auto"
     threads: int = 0
     seed: int = 0
@@ -188,11 +189,25 @@ def _score(fn: Callable, dcfg: DistillConfig, recs_by_split: dict, device, batch
     return out
 
 
+def out_dir(cfg: QATConfig) -> Path:
+    """Where a run writes: ``cfg.out``, else ``int8/`` beside the student checkpoint."""
+    return Path(cfg.out) if cfg.out else Path(cfg.student).resolve().parent / "int8"
+
+
+def planned_outputs(cfg: QATConfig) -> list[Path]:
+    """The files :func:`run_qat` writes, in order: each int8 graph and its metadata, then the report."""
+    out = out_dir(cfg)
+    graphs = [out / f"{name}_int8.pt2" for name, on in (("ptq", cfg.ptq), ("qat", cfg.qat)) if on]
+    return [p for g in graphs for p in (g, g.with_name(g.name + ".json"))] + [out / "report.json"]
+
+
 def run_qat(cfg: QATConfig) -> dict[str, Any]:
     """fp32 student -> QAT int8 and PTQ int8 graphs (``.pt2``) + a report; returns the report.
 
     Single process (QAT of a small student takes minutes). Writes into ``cfg.out``:
-    ``qat_int8.pt2`` (+ ``.json``), ``ptq_int8.pt2`` (+ ``.json``), ``report.json``.
+    ``qat_int8.pt2`` (+ ``.json``), ``ptq_int8.pt2`` (+ ``.json``), ``report.json``; the returned
+    report lists them under ``written`` (:func:`planned_outputs`). Files of an earlier run there are
+    replaced only with ``cfg.force``: otherwise the run is refused before any work.
     """
     import os
 
@@ -204,13 +219,17 @@ def run_qat(cfg: QATConfig) -> dict[str, Any]:
     from train.models import count_params, macs_per_second
     from train.fit.trainer import seed_everything, train_step
 
+    existing = [p for p in planned_outputs(cfg) if p.exists()]
+    if existing and not cfg.force:
+        more = f" (and {len(existing) - 1} more file(s) this run writes)" if len(existing) > 1 else ""
+        raise ConfigError(f"{existing[0]} exists{more}; choose another --out or pass --force to replace them")
     log.info("QAT: loading the student and its data")
     torch.set_num_threads(cfg.threads or max(1, os.cpu_count() or 1))
     device = torch.device("cuda" if cfg.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
     if cfg.device == "cuda" and device.type != "cuda":
         raise ConfigError("device: cuda requested but torch sees no CUDA device")
     model, meta, dcfg = _load_student(cfg)
-    out = Path(cfg.out) if cfg.out else Path(cfg.student).resolve().parent / "int8"
+    out = out_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
     W = dcfg.window_frames
     seed_everything(cfg.seed)
@@ -267,7 +286,7 @@ def run_qat(cfg: QATConfig) -> dict[str, Any]:
         graph = prepare_qat_pt2e(export_graph(model, W).module(), _quantizer(True)).to(device)
         optimizer = torch.optim.Adam(graph.parameters(), lr=cfg.lr)
         scaler = torch.amp.GradScaler(device.type, enabled=False)
-        history, step, best = [], 0, (float("inf"), None, -1)
+        history, step, best = [], 0, (float("inf"), None, None)  # (val MAE, weights, epoch) of the best epoch
         steps_per_epoch = min(len(loader), cfg.max_steps_per_epoch or len(loader))
         bar = _progress_bar()
         task = bar.add_task("QAT", total=cfg.epochs * steps_per_epoch)
@@ -288,31 +307,50 @@ def run_qat(cfg: QATConfig) -> dict[str, Any]:
             _set_observers(graph, False)
             # hop = window: the cheapest streaming pass (one window per 2 s), enough to pick an epoch
             val = evaluate(graph, recs["val"], dcfg.data, W, W, cfg.eval_batch_size, device, dcfg.fold, stream=True)
-            history.append({"epoch": epoch, "train_loss": loss_sum / max(n, 1), "val_mae": val.mae, "bn_frozen": bn_frozen, "observers_frozen": obs_frozen})
-            log.info("QAT epoch %d  loss %.4f | val 5-s MAE %.4f (fake-quant)%s%s", epoch, loss_sum / max(n, 1), val.mae,
+            validated = val.n_windows > 0  # a fold whose validation runs are missing or unlabelled scores nothing
+            history.append({"epoch": epoch, "train_loss": loss_sum / max(n, 1), "val_mae": val.mae if validated else None,
+                            "bn_frozen": bn_frozen, "observers_frozen": obs_frozen})
+            log.info("QAT epoch %d/%d  loss %.4f | %s%s%s", epoch + 1, cfg.epochs, loss_sum / max(n, 1),
+                     f"validation 5-s MAE {val.mae:.4f} (fake-quant)" if validated else "no labelled validation runs",
                      " | BN frozen" if bn_frozen else "", " | ranges frozen" if obs_frozen else "")
             # keep the best epoch once the ranges are frozen (what is converted is what was validated)
-            if obs_frozen and val.mae < best[0]:
+            if obs_frozen and validated and val.mae < best[0]:
                 best = (val.mae, {k: v.detach().clone() for k, v in graph.state_dict().items()}, epoch)
         bar.stop()
         if best[1] is not None:
             graph.load_state_dict(best[1])
         move_exported_model_to_eval(graph)
         _set_observers(graph, False)
-        log.info("QAT int8: converting the best epoch (%d) and scoring it", best[2])
+        chosen = _chosen_epoch(best[2], best[0], cfg, validated=any(h["val_mae"] is not None for h in history))
+        log.info("QAT int8: converting and scoring %s", chosen)
         qat = convert_pt2e(graph.cpu())  # BN folded into the convs here
         move_exported_model_to_eval(qat)
         report["qat"] = {"stream": _score(qat, dcfg, recs, "cpu", cfg.eval_batch_size), "history": history, "best_epoch": best[2],
-                         "seconds": time.perf_counter() - t0}
+                         "converted": chosen, "seconds": time.perf_counter() - t0}
         _save(out / "qat_int8.pt2", qat, W, model.config.n_mels, {**base_meta, "precision": "int8", "quantization": quantizer_description(True),
               "qat": {"epochs": cfg.epochs, "lr": cfg.lr, "freeze_bn_epoch": cfg.freeze_bn_epoch, "freeze_observer_epoch": cfg.freeze_observer_epoch,
-                      "best_epoch": best[2], "steps": step},
+                      "best_epoch": best[2], "converted": chosen, "steps": step},
               "accuracy": report["qat"]["stream"]["test"], "reference_accuracy": report["fp32"]["stream"]["test"]})
         log.info("QAT int8: test 5-s MAE %.4f (stream)", report["qat"]["stream"]["test"]["mae"])
 
     report["summary"] = summarize(report)
     write_json(out / "report.json", report)
+    report["written"] = [str(p) for p in planned_outputs(cfg)]  # for the caller to name; not in report.json
     return report
+
+
+def _chosen_epoch(best_epoch: int | None, best_mae: float, cfg: QATConfig, validated: bool) -> str:
+    """Which epoch's weights QAT converts, and why, in words (epochs counted from 1).
+
+    ``best_epoch`` (0-based, None when no epoch was chosen) is the one with the lowest validation
+    MAE among those with frozen quantization ranges; without one, the last epoch's weights stay.
+    """
+    last = f"the last epoch ({cfg.epochs} of {cfg.epochs})"
+    if best_epoch is not None:
+        return f"epoch {best_epoch + 1} of {cfg.epochs} (the lowest validation 5-s MAE, {best_mae:.4f}, of the epochs with frozen ranges)"
+    if not validated:
+        return f"{last}: no labelled validation runs to choose one on"
+    return f"{last}: the quantization ranges moved in every epoch (frozen only after the last), so none was chosen on validation"
 
 
 def _progress_bar():
@@ -326,7 +364,7 @@ def _progress_bar():
 
 def summarize(report: dict) -> dict[str, Any]:
     """Test 5-s MAE/PCC/total-count error of fp32, QAT and PTQ at the streaming window, and the
-    relative MAE changes the issue judges (QAT within 3 % of fp32, better than PTQ)."""
+    relative MAE changes QAT is judged by (within 3 % of fp32, better than PTQ)."""
     rows = {}
     for name in ("fp32", "qat", "ptq"):
         if name in report:
