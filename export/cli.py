@@ -37,6 +37,8 @@ def export_command(
     provenance: Optional[Path] = typer.Option(None, "--provenance", help="JSON recorded in every card as training_data.provenance (footfall model writes RUNS/recipe.json: recipe, git commit, data seeds)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
     force: bool = typer.Option(False, "--force", help="replace the artifacts, cards and report an earlier export left in --out"),
+    counter_on: Optional[Path] = typer.Option(None, "--counter-on", help="a real-sound validation set (footfall data realset --split val): "
+                                              "choose the step counter's threshold there and ship it in the cards (default: the counter's defaults)"),
     verbose: bool = typer.Option(False, "--verbose", help="also show what the converters and runtimes print (start-up notices, warnings)"),
 ) -> None:
     """Export a trained model for phones: ExecuTorch (.pte), LiteRT (.tflite), ONNX, Qualcomm NPU.
@@ -61,7 +63,7 @@ def export_command(
         recorded = json.loads(provenance.read_text()) if provenance is not None else None
         result = export_all(checkpoint, targets, precisions, out, data, int8=int8, ptq_file=calib, fold=fold, socs=socs,
                             window_frames=window, hop_frames=hop, progress=lambda line: typer.echo(line, err=True),
-                            provenance=recorded, force=force)
+                            provenance=recorded, force=force, counter_on=counter_on)
     except (ExportError, FileNotFoundError, ValueError) as e:
         _fail(e)
     if as_json:

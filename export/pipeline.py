@@ -90,6 +90,8 @@ class ExportSource:
     checkpoint: str = ""  # where it came from, for the cards
     float_sha256: str = ""  # of the float checkpoint (.pt) it is, or that its int8 graph was quantized from
     provenance: dict = field(default_factory=dict)  # how to make it again (footfall model: recipe, git commit, data seeds)
+    counter: CounterParams = field(default_factory=CounterParams)  # the event counter it ships with (cards, accuracy)
+    counter_choice: dict = field(default_factory=dict)  # how that counter was chosen (export --counter-on), for the cards
 
     def __post_init__(self) -> None:
         if self.float_model is None and self.int8_model is None:
@@ -369,7 +371,7 @@ def torch_logits(model: torch.nn.Module, windows: np.ndarray, batch: int = 32) -
     return np.concatenate(out).reshape(len(windows), -1)
 
 
-def accuracy(logits: np.ndarray, windows: Windows) -> dict:
+def accuracy(logits: np.ndarray, windows: Windows, counter: CounterParams | None = None) -> dict:
     """5-s MAE, PCC and median total-count error (%) of the step events in the parity windows' logits, if labeled.
 
     Each run's consecutive windows are joined into one logit track and counted once (``count_events``).
@@ -384,7 +386,7 @@ def accuracy(logits: np.ndarray, windows: Windows) -> dict:
     for r in dict.fromkeys(windows.runs.tolist()):
         track = logits[windows.runs == r].reshape(-1)  # 25 fps
         steps = windows.frame_steps[r][: len(track) * DENSITY_STRIDE]
-        preds.append(event_frames(count_events(track), len(track), DENSITY_FPS))
+        preds.append(event_frames(count_events(track, counter), len(track), DENSITY_FPS))
         trues.append(steps.reshape(-1, DENSITY_STRIDE).sum(axis=1))
     res = evaluate_runs(preds, trues, window_frames=EVAL_WINDOW_DENSITY_FRAMES, fps=DENSITY_FPS)
     return {"mae_5s": _number(res.mae), "pcc_5s": _number(res.pcc), "total_count_error_pct": _number(res.tce_median),
@@ -401,6 +403,8 @@ def _model_info(source: ExportSource) -> dict:
             "checkpoint": source.checkpoint}
     if source.float_sha256:  # what binds the float student to its artifacts (train.fit.finetune.bundle_student checks it)
         info["float_checkpoint_sha256"] = source.float_sha256
+    if source.counter_choice:
+        info["counter_chosen_on"] = source.counter_choice
     model = source.float_model
     try:
         from train.models import count_params, macs_per_second
@@ -511,12 +515,12 @@ def _finish(
         model=relative_paths({**_model_info(source), "quantization": exported.quantization}, provenance_roots()),
         training_data=relative_paths(_training_data(source.meta) | ({"provenance": source.provenance} if source.provenance else {}),
                                      provenance_roots()),
-        accuracy=accuracy(out, windows),
-        reference_accuracy=accuracy(reference, windows),
+        accuracy=accuracy(out, windows, source.counter),
+        reference_accuracy=accuracy(reference, windows, source.counter),
         parity={**parity.to_dict(), "windows_source": relative_paths(windows.source, provenance_roots())},
         tools=_versions("onnxruntime-qnn") | ({"qnn_sdk": exported.info["qnn_sdk"]} if exported.info.get("qnn_sdk") else {}),
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        counter=CounterParams().to_dict(),  # the counter it is scored and shipped with, written out
+        counter=source.counter.to_dict(),  # the counter it is scored and shipped with, written out
     )
     report.card = str(write_card(card, exported.path))
     report.message = parity.summary()
@@ -561,7 +565,7 @@ def export_model(
     ref32 = torch_logits(source.float_model, windows.parity) if source.float_model is not None else None
     ref8 = torch_logits(source.int8_model, windows.parity) if source.int8_model is not None else ref32
     ref8_name = "pytorch int8 graph (as given)" if source.int8_model is not None else "pytorch fp32"
-    acc32 = accuracy(ref32, windows) if ref32 is not None else {}
+    acc32 = accuracy(ref32, windows, source.counter) if ref32 is not None else {}
 
     qnn_missing = qnn_available() if "qnn" in targets and "int8" in precisions else None
 
@@ -635,6 +639,7 @@ def export_all(
     progress: Callable[[str], None] | None = None,
     provenance: dict | None = None,
     force: bool = False,
+    counter_on: str | Path | None = None,
 ) -> ExportResult:
     """Checkpoint -> every artifact with its card in ``out_dir`` (see :func:`export_model`).
 
@@ -645,6 +650,9 @@ def export_all(
         sample run ``edge/assets/sample_run.wav``.
     force: replace what an earlier export left in ``out_dir``; without it, an export that would
         write over any file there is refused (:class:`ExportError`) before any work.
+    counter_on: a real-sound validation set (``footfall data realset --split val``): the counter's
+        threshold is chosen there with the float model (:func:`train.evaluate.realeval.choose_counter`)
+        and shipped in every card; None: the counter's defaults.
     """
     source = load_source(checkpoint, int8, window_frames, hop_frames)
     source.provenance = dict(provenance or {})
@@ -652,6 +660,17 @@ def export_all(
     if existing and not force:
         more = f" (and {len(existing) - 1} more file(s) this export writes)" if len(existing) > 1 else ""
         raise ExportError(f"{existing[0]} exists{more}; choose another --out or pass --force to replace them")
+    if counter_on is not None:
+        if source.float_model is None:
+            raise ExportError("--counter-on needs the float model (a .pt checkpoint) to choose the counter with")
+        from train.evaluate.realeval import choose_counter
+
+        if progress:
+            progress(f"choosing the counter's threshold on {counter_on}")
+        source.counter, source.counter_choice = choose_counter(source.float_model, counter_on, source.window_frames)
+        if progress:
+            progress(f"counter threshold {source.counter.threshold:g} (5-s MAE {source.counter_choice['mae_by_threshold'][f'{source.counter.threshold:g}']:.3f} "
+                     f"on {source.counter_choice['runs']} runs)")
     if data_root is not None:
         windows = windows_from_dataset(data_root, source.window_frames, fold, max_parity=max_parity)
     elif ptq_file is not None:

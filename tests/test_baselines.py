@@ -248,3 +248,37 @@ def test_eval_cli_peers_beside_a_model(clicks, tmp_path):
     assert res.exit_code == 0 and "madmom" not in json.loads(out.read_text())["overall"]
     res = CliRunner().invoke(app, ["eval", str(clicks), "--baseline", "onset", "--peers"])
     assert res.exit_code == 2 and "--peers" in res.output
+
+
+def test_the_counter_threshold_is_chosen_on_a_validation_set_by_its_counted_runs(clicks):
+    """choose_counter: the threshold with the lowest 5-s MAE of the model's events on the set's runs
+    (a tie to the higher one); the table it records is those MAEs, recomputed here."""
+    from edge.counter import CounterParams, count_events
+    from edge.stream import offline_log_mel
+    from edge.audio import load_audio
+    from tests.edge_fixtures import WINDOW, OnsetNet
+    from train.data.recordings import load_dataset, load_steps
+    from train.evaluate.predict import predict_run_logits
+    from train.evaluate.realeval import THRESHOLDS, choose_counter, score
+    from edge.frontend import HOP_LENGTH
+
+    net = OnsetNet().eval()
+    params, choice = choose_counter(net, clicks, WINDOW)
+    assert isinstance(params, CounterParams) and params.threshold in THRESHOLDS
+    assert choice["threshold"] == params.threshold and choice["runs"] == 5 and choice["metric"] == "5-s MAE"
+    maes = {float(k): v for k, v in choice["mae_by_threshold"].items()}
+    assert set(maes) == set(THRESHOLDS)
+    best = min(maes.values())
+    assert maes[params.threshold] == best and all(t <= params.threshold for t, m in maes.items() if m == best)
+    # the table is the counter's events on those runs, scored as the evaluation scores them
+    recs = load_dataset(clicks)
+    thr = max(THRESHOLDS)
+    events, truths, frames = [], [], []
+    for r in recs:
+        audio = load_audio(r.audio)
+        events.append(count_events(predict_run_logits(net, offline_log_mel(audio), WINDOW), CounterParams(threshold=thr)))
+        truths.append(load_steps(r.steps))
+        frames.append(len(audio) // HOP_LENGTH)
+    assert maes[thr] == pytest.approx(score(events, truths, frames).mae, abs=1e-4)
+    with pytest.raises(ValueError, match="no such dataset folder"):
+        choose_counter(net, clicks / "nowhere", WINDOW)

@@ -462,3 +462,34 @@ def test_a_student_runs_whole_in_xnnpack_in_both_runtimes(tmp_path, student_chec
     assert ops.count("QUANTIZE") == 1 and "DEQUANTIZE" not in ops and "AVERAGE_POOL_2D" not in ops, ops
     pte = T.to_pte(model, example, tmp_path / "s_int8.pte", "int8", calib)
     assert pte.info["delegated_subgraphs"] == 1 and pte.info["non_delegated"] == {}, pte.info
+
+
+def test_export_ships_the_counter_chosen_on_a_validation_set(tmp_path, student_checkpoint):
+    """--counter-on: the cards carry the threshold choose_counter picks on that set with the float
+    model, and say how it was chosen; without it, the counter's defaults."""
+    from edge.counter import CounterParams
+    from footfall.cli import app
+    from tests.fixtures import make_dataset
+    from train.evaluate.realeval import choose_counter
+    from train.models import load_checkpoint
+
+    val = make_dataset(tmp_path / "val", n_runners=2, seconds=12, seed=4, runner_prefix="val")
+    calib = tmp_path / "calib.npy"
+    np.save(calib, clicky_logmel(4.0))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["export", str(student_checkpoint), "--to", "onnx", "--precision", "fp32", "--calib", str(calib),
+                                   "--out", str(out), "--counter-on", str(val)])
+    assert res.exit_code == 0, res.output
+    model, meta = load_checkpoint(student_checkpoint)
+    params, choice = choose_counter(model, val, 200)
+    card = load_verified_card(out / "mobilenetv2_fp32.onnx")
+    assert card.counter == params.to_dict() and card.model["counter_chosen_on"]["threshold"] == params.threshold
+    assert card.model["counter_chosen_on"]["mae_by_threshold"] == choice["mae_by_threshold"]
+    res = CliRunner().invoke(app, ["export", str(student_checkpoint), "--to", "onnx", "--precision", "fp32", "--calib", str(calib),
+                                   "--out", str(tmp_path / "plain")])
+    plain = load_verified_card(tmp_path / "plain" / "mobilenetv2_fp32.onnx")
+    assert plain.counter == CounterParams().to_dict() and "counter_chosen_on" not in plain.model
+    res = CliRunner().invoke(app, ["export", str(student_checkpoint), "--to", "onnx", "--precision", "fp32", "--calib", str(calib),
+                                   "--out", str(tmp_path / "bad"), "--counter-on", str(tmp_path / "nowhere")])
+    assert res.exit_code != 0 and "Traceback" not in res.output and "no such dataset folder" in res.output
+    assert not (tmp_path / "bad" / "mobilenetv2_fp32.onnx").exists()

@@ -32,7 +32,7 @@ DATA = [
     "footfall data realset --split val --out data/realval --runs 18 --seconds 70 --seed 7 --sounds data/sounds",
 ]
 QAT = "--epochs 2 --max-steps-per-epoch 120 --lr 1e-5 --freeze-bn-epoch 0 --freeze-observer-epoch 1"
-EXPORT = "--to pte,tflite --precision int8,fp32 --data data/synth_ev"
+EXPORT = "--to pte,tflite --precision int8,fp32 --counter-on data/realval --data data/synth_ev"
 
 # the shipped pipeline (what made the bundled model), command by command, on a fresh clone (nothing built yet)
 SHIPPED = [

@@ -318,3 +318,42 @@ def write_to_card(report: Report, artifact: str | Path, key: str) -> Path:
                   if k in CARD_METRICS} for name, sc in report.overall.items()},
     }
     return write_card(card, artifact)
+
+
+# the step-probability thresholds :func:`choose_counter` tries (the counter's one free parameter)
+THRESHOLDS = (0.05, 0.07, 0.1, 0.14, 0.2, 0.3, 0.4, 0.5)
+
+
+def choose_counter(model, dataset: str | Path, window_frames: int, thresholds: Sequence[float] = THRESHOLDS):
+    """The counter a float model ships with, chosen on a real-sound validation set (``footfall data
+    realset --split val``): the step-probability threshold whose events have the lowest 5-s MAE on
+    its runs (a tie goes to the higher threshold, the safer one on sound with no runner), the rest
+    at their defaults. The model runs once per run; only the counting is repeated.
+
+    Returns ``(CounterParams, choice)``, ``choice`` = what a card records: the set, the threshold
+    and the MAE of every threshold tried.
+    """
+    from edge.audio import load_audio
+    from edge.counter import CounterParams, count_events
+    from edge.stream import offline_log_mel
+    from train.data.recordings import labeled, load_dataset, load_steps
+    from train.evaluate.predict import predict_run_logits
+
+    root = Path(dataset)
+    recs = labeled(load_dataset(root))
+    if not recs:
+        raise ValueError(f"{root}: no labeled runs to choose the counter on")
+    tracks, truths, frames = [], [], []
+    for r in recs:
+        audio = load_audio(r.audio)
+        tracks.append(predict_run_logits(model, offline_log_mel(audio), window_frames))
+        truths.append(load_steps(r.steps))
+        frames.append(len(audio) // HOP_LENGTH)
+    maes = {}
+    for thr in thresholds:
+        params = CounterParams(threshold=thr)
+        maes[thr] = score([count_events(t, params) for t in tracks], truths, frames).mae
+    best = min(thresholds, key=lambda t: (round(maes[t], 6), -t))
+    choice = {"dataset": root.as_posix(), "runs": len(recs), "metric": "5-s MAE", "threshold": best,
+              "mae_by_threshold": {f"{t:g}": round(m, 4) for t, m in maes.items()}}
+    return CounterParams(threshold=best), choice
