@@ -37,8 +37,9 @@ def export_command(
     provenance: Optional[Path] = typer.Option(None, "--provenance", help="JSON recorded in every card as training_data.provenance (footfall model writes RUNS/recipe.json: recipe, git commit, data seeds)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
     force: bool = typer.Option(False, "--force", help="replace the artifacts, cards and report an earlier export left in --out"),
-    counter_on: Optional[Path] = typer.Option(None, "--counter-on", help="a real-sound validation set (footfall data realset --split val): "
-                                              "choose the step counter's threshold there and ship it in the cards (default: the counter's defaults)"),
+    counter_on: Optional[str] = typer.Option(None, "--counter-on", help="dataset folders, comma-separated: a real-sound validation set (footfall "
+                                             "data realset --split val) and step-free runs; the step counter's threshold is chosen there and "
+                                             "shipped in the cards (default: the counter's defaults)"),
     verbose: bool = typer.Option(False, "--verbose", help="also show what the converters and runtimes print (start-up notices, warnings)"),
 ) -> None:
     """Export a trained model for phones: ExecuTorch (.pte), LiteRT (.tflite), ONNX, Qualcomm NPU.

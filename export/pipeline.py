@@ -650,9 +650,10 @@ def export_all(
         sample run ``edge/assets/sample_run.wav``.
     force: replace what an earlier export left in ``out_dir``; without it, an export that would
         write over any file there is refused (:class:`ExportError`) before any work.
-    counter_on: a real-sound validation set (``footfall data realset --split val``): the counter's
-        threshold is chosen there with the float model (:func:`train.evaluate.realeval.choose_counter`)
-        and shipped in every card; None: the counter's defaults.
+    counter_on: dataset folders (comma-separated): a real-sound validation set (``footfall data
+        realset --split val``) and held-out step-free runs; the counter's threshold is chosen on them
+        with the float model (:func:`train.evaluate.realeval.choose_counter`) and shipped in every
+        card; None: the counter's defaults.
     """
     source = load_source(checkpoint, int8, window_frames, hop_frames)
     source.provenance = dict(provenance or {})

@@ -6,9 +6,11 @@ QAT, export, bundle); this driver only turns it into the ``footfall`` commands t
 order. ``data`` names the datasets: ``main`` is the fold's, every other one joins the training
 side (``extra_train``) in the recipe's order; each says its ``kind`` (``synth``, the default,
 ``oneshots`` or ``negatives``: the ``footfall data`` command that makes it) and that command's
-options. ``select`` (optional) is the real-sound validation set (``footfall data realset --split
-val``: recorded sounds of packages held out of training) that chooses the student's kept weights
-(its ``select_on``); it never joins training. Without a ``teacher`` the student trains on the true step frames (``labels: "true"``) or
+options. ``select`` (optional) names the datasets that *choose* (never train): a real-sound
+validation set (kind ``realset``: ``footfall data realset --split val``, recorded footsteps of
+packages held out of training) and held-out step-free runs (kind ``negatives``, seeds no training
+set uses); they choose the student's kept weights (its ``select_on``) and the counter's threshold
+the export ships (``--counter-on``). Without a ``teacher`` the student trains on the true step frames (``labels: "true"``) or
 the step counts (``weak``); with one, every dataset is relabelled by it and the student distils its
 probabilities (``labels: psl``). Each stage skips when its output exists (delete it to redo) and
 training stages resume after a kill (``--resume`` when ``last.pt`` exists), so running it again
@@ -46,9 +48,11 @@ SECTION_KEYS = {
     "qat": ("args",),
     "export": ("args",),
     "bundle": ("sample",),
-    # the real-sound validation set (footfall data realset --split val) that chooses the student's kept
-    # weights (select_on): never trained on
-    "select": ("out", "runs", "seconds", "seed", "sounds", "force"),
+}
+# the kinds of dataset that choose (recipe key ``select``): never trained on
+SELECT_KINDS: dict[str, tuple[str, ...]] = {
+    "realset": ("runs", "seconds", "seed", "sounds", "force"),  # footfall data realset --split val
+    "negatives": ("runs", "seconds", "seed", "sounds", "force"),
 }
 # the kinds of dataset (the `footfall data` command that makes each) and the options a recipe may give it
 DATA_KINDS: dict[str, tuple[str, ...]] = {
@@ -152,8 +156,7 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         if odd:
             raise RecipeError(f"{path}: unknown {key} keys {odd} (expected {', '.join(allowed)})")
     _check_data(path, recipe["data"])
-    if recipe.get("select") is not None and not recipe["select"].get("out"):
-        raise RecipeError(f"{path}: select needs an 'out' folder (the real-sound validation set), got {recipe['select']!r}")
+    _check_select(path, recipe.get("select"), recipe["data"])
     for where in (recipe["student"].get("args"), recipe["student"].get("set")):
         if isinstance(where, dict) and isinstance(where.get("labels"), bool):  # `labels: true` unquoted is YAML's boolean
             where["labels"] = _value(where["labels"])
@@ -181,6 +184,26 @@ def _check_data(path: Path, data: Any) -> None:
         if out in folders:
             raise RecipeError(f"{path}: data {name!r} and {folders[out]!r} are both in {out}")
         folders[out] = name
+
+
+def _check_select(path: Path, select: Any, data: dict) -> None:
+    """``select``: named datasets of a choosing kind, each with its ``out`` folder, none a training one."""
+    if select is None:
+        return
+    if not isinstance(select, dict) or not select:
+        raise RecipeError(f"{path}: select must name the datasets that choose (kinds {', '.join(SELECT_KINDS)}), got {select!r}")
+    trained = {Path(str(spec["out"])).as_posix() for spec in data.values()}
+    for name, spec in select.items():
+        if not isinstance(spec, dict) or not spec.get("out"):
+            raise RecipeError(f"{path}: select {name!r} needs an 'out' folder and its options, got {spec!r}")
+        kind = spec.get("kind")
+        if kind not in SELECT_KINDS:
+            raise RecipeError(f"{path}: select {name!r}: kind {kind!r} (expected {', '.join(SELECT_KINDS)})")
+        odd = sorted(set(spec) - {"kind", "out", *SELECT_KINDS[kind]})
+        if odd:
+            raise RecipeError(f"{path}: select {name!r}: unknown {kind} options {odd} (expected {', '.join(SELECT_KINDS[kind])})")
+        if Path(str(spec["out"])).as_posix() in trained:
+            raise RecipeError(f"{path}: select {name!r} is in {spec['out']}, a training dataset: what chooses is never trained on")
 
 
 def _config_labels(path: Path, config: Any) -> str | None:
@@ -258,8 +281,7 @@ def provenance(recipe: dict[str, Any]) -> dict[str, Any]:
         "git_commit": commit + ("-dirty" if dirty else ""),
         "fold": int(recipe.get("fold", 0)),
         "data": {name: _summary(spec) for name, spec in recipe["data"].items()},
-        **({"select": {"kind": "realset", "split": "val", **{k: v for k, v in _summary(recipe["select"]).items() if k != "kind"}}}
-           if recipe.get("select") else {}),
+        **({"select": {name: _summary(spec) for name, spec in recipe["select"].items()}} if recipe.get("select") else {}),
         "command": f"footfall model --recipe {_rel(path)}",
     }
 
@@ -284,14 +306,15 @@ def stages(recipe: dict[str, Any], python: str = "python") -> list[Stage]:
         kind = recipe["data"][name].get("kind", "synth")  # footfall data synth | oneshots | negatives
         out.append(Stage(f"data-{name}", ["data", kind, "--out", str(folder), *options(spec)], done=folder / "manifest.csv"))
 
-    sel = recipe.get("select")
-    select_on: dict[str, str] = {}
-    if sel is not None:
-        folder = Path(str(sel["out"]))
-        spec = {k: v for k, v in sel.items() if k != "out"}
-        out.append(Stage("data-select", ["data", "realset", "--split", "val", "--out", str(folder), *options(spec)],
-                         done=folder / "manifest.csv"))
-        select_on = {"select_on": str(folder)}
+    choosers = []  # the datasets that choose the student's weights and the counter's threshold
+    for name, spec in (recipe.get("select") or {}).items():
+        folder = Path(str(spec["out"]))
+        kind = spec["kind"]
+        split = ["--split", "val"] if kind == "realset" else []
+        opts = {k: v for k, v in spec.items() if k not in ("kind", "out")}
+        out.append(Stage(f"select-{name}", ["data", kind, *split, "--out", str(folder), *options(opts)], done=folder / "manifest.csv"))
+        choosers.append(str(folder))
+    select_on = {"select_on": ",".join(choosers)} if choosers else {}
 
     psl: dict[Path, Path] = {}
     t = recipe.get("teacher")
@@ -322,18 +345,20 @@ def stages(recipe: dict[str, Any], python: str = "python") -> list[Stage]:
                                    str(student / "best.pt"), *options(q.get("args")), *sets(q.get("set"))],
                          done=tuned / ".done", resume=tuned / "last.pt", marker=tuned / ".done"))
     if recipe.get("qat") is None:  # no QAT: the export quantizes the float student (PTQ on validation windows)
-        return out + _release_stages(recipe, runs, fold, data, tuned, python, source=str(tuned / "best.pt"))
+        return out + _release_stages(recipe, runs, fold, data, tuned, python, source=str(tuned / "best.pt"), choosers=choosers)
     # --force here and in the export: a stage runs again only when it did not finish, and then replaces what it left
     out.append(Stage("qat", ["qat", "--student", str(tuned / "best.pt"), *options(recipe["qat"].get("args")), "--force"],
                      done=tuned / "int8" / "report.json"))
-    return out + _release_stages(recipe, runs, fold, data, tuned, python)
+    return out + _release_stages(recipe, runs, fold, data, tuned, python, choosers=choosers)
 
 
-def _release_stages(recipe, runs: Path, fold: int, data: Path, tuned: Path, python: str, source: str | None = None) -> list[Stage]:
+def _release_stages(recipe, runs: Path, fold: int, data: Path, tuned: Path, python: str, source: str | None = None,
+                    choosers: list[str] | None = None) -> list[Stage]:
     """Export the int8 graph with the lower validation MAE (or ``source``, a float checkpoint), bundle."""
     export = runs / f"export{fold}"
     int8 = source if source is not None else ShippedInt8(tuned / "int8", python)
-    out = [Stage("export", ["export", int8, *options(recipe["export"].get("args")), "--data", str(data), "--out", str(export),
+    counter_on = ["--counter-on", ",".join(choosers)] if choosers else []  # the counter's threshold, chosen where the weights were
+    out = [Stage("export", ["export", int8, *options(recipe["export"].get("args")), *counter_on, "--data", str(data), "--out", str(export),
                             "--provenance", str(runs / "recipe.json"), "--force"],
                  done=export / ".done", marker=export / ".done")]
     bundle = recipe.get("bundle") or {}

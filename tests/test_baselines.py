@@ -266,6 +266,7 @@ def test_the_counter_threshold_is_chosen_on_a_validation_set_by_its_counted_runs
     params, choice = choose_counter(net, clicks, WINDOW)
     assert isinstance(params, CounterParams) and params.threshold in THRESHOLDS
     assert choice["threshold"] == params.threshold and choice["runs"] == 5 and choice["metric"] == "5-s MAE"
+    assert choice["datasets"] == [Path(clicks).as_posix()]
     maes = {float(k): v for k, v in choice["mae_by_threshold"].items()}
     assert set(maes) == set(THRESHOLDS)
     best = min(maes.values())

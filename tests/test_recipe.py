@@ -26,19 +26,21 @@ EXTRAS = "data/oneshots,data/negatives,data/negatives2"
 DATA = [
     "footfall data sounds --profile full",
     "footfall data synth --out data/synth_ev --runners 40 --minutes 3 --runs 2 --seed 5 --sounds data/sounds --unlabeled-fraction 0.1 --no-report",
-    "footfall data oneshots --out data/oneshots --runs 150 --seconds 60 --seed 0 --sounds data/sounds",
+    "footfall data oneshots --out data/oneshots --runs 250 --seconds 60 --seed 0 --sounds data/sounds",
     "footfall data negatives --out data/negatives --runs 60 --seconds 40 --seed 0 --sounds data/sounds",
     "footfall data negatives --out data/negatives2 --runs 96 --seconds 40 --seed 1 --sounds data/sounds",
     "footfall data realset --split val --out data/realval --runs 18 --seconds 70 --seed 7 --sounds data/sounds",
+    "footfall data negatives --out data/negval --runs 30 --seconds 40 --seed 5 --sounds data/sounds",
 ]
+CHOOSERS = "data/realval,data/negval"
 QAT = "--epochs 2 --max-steps-per-epoch 120 --lr 1e-5 --freeze-bn-epoch 0 --freeze-observer-epoch 1"
-EXPORT = "--to pte,tflite --precision int8,fp32 --counter-on data/realval --data data/synth_ev"
+EXPORT = "--to pte,tflite --precision int8,fp32 --counter-on data/realval,data/negval --data data/synth_ev"
 
 # the shipped pipeline (what made the bundled model), command by command, on a fresh clone (nothing built yet)
 SHIPPED = [
     *DATA,
     f"footfall distill --config train/presets/student-events.yaml --data data/synth_ev --set extra_train={EXTRAS} "
-    "--set select_on=data/realval --fold 0 --out runs/default/student0",
+    f"--set select_on={CHOOSERS} --fold 0 --out runs/default/student0",
     f"footfall export runs/default/student0/best.pt {EXPORT} --out runs/default/export0 "
     "--provenance runs/default/recipe.json --force",
     "python -m release.bundle sample",
@@ -56,7 +58,7 @@ PSL_VARIANT = [
     "footfall distill --config train/presets/student-events.yaml --labels psl --alpha 0.5 --psl data/synth_ev/psl/psl-teacher0 "
     f"--data data/synth_ev --set extra_train={EXTRAS} "
     "--set extra_psl=data/oneshots/psl/psl-teacher0,data/negatives/psl/psl-teacher0,data/negatives2/psl/psl-teacher0 "
-    "--set select_on=data/realval --fold 0 --out runs/psl/student0",
+    f"--set select_on={CHOOSERS} --fold 0 --out runs/psl/student0",
     f"footfall qat --student runs/psl/student0/best.pt {QAT} --force",
     f"footfall export $(python -m train.quant.qat ship runs/psl/student0/int8) {EXPORT} --out runs/psl/export0 "
     "--provenance runs/psl/recipe.json --force",
@@ -116,12 +118,16 @@ def test_dry_run_commands_are_what_the_recipe_says(tmp_path, recipe):
         return any(cmd[i : i + len(seq)] == seq for i in range(len(cmd)))
 
     # one `footfall data <kind>` per dataset, in the recipe's order, with its options
-    made = [c for c in all_cmds if c[1] == "data" and c[2] not in ("sounds", "realset")]
+    choosing = {d["out"] for d in spec["select"].values()}
+    made = [c for c in all_cmds if c[1] == "data" and c[2] != "sounds" and c[c.index("--out") + 1] not in choosing]
     assert [c[4] for c in made] == [d["out"] for d in spec["data"].values()]
-    # the validation set: built from the val split, never trained on, chooses the student's weights
-    (select,) = [c for c in all_cmds if c[1:3] == ["data", "realset"]]
-    assert has(select, "--split", "val") and has(select, "--out", spec["select"]["out"])
-    assert all(has(select, "--" + k, v) for k, v in spec["select"].items() if k != "out")
+    # what chooses: a real-sound validation set of the val split and step-free runs, never trained on
+    chose = [c for c in all_cmds if c[1] == "data" and "--out" in c and c[c.index("--out") + 1] in choosing]
+    assert [c[c.index("--out") + 1] for c in chose] == [d["out"] for d in spec["select"].values()]
+    for (name, d), cmd in zip(spec["select"].items(), chose):
+        assert cmd[2] == d["kind"] and (d["kind"] != "realset" or has(cmd, "--split", "val")), name
+        assert all(has(cmd, "--" + k, v) for k, v in d.items() if k not in ("kind", "out")), name
+    assert {d["kind"] for d in spec["select"].values()} == {"realset", "negatives"}
     for (name, d), cmd in zip(spec["data"].items(), made):
         assert cmd[2] == d.get("kind", "synth"), name
         for opt, v in d.items():
@@ -133,8 +139,9 @@ def test_dry_run_commands_are_what_the_recipe_says(tmp_path, recipe):
     extras = ",".join(d["out"] for k, d in spec["data"].items() if k != "main")
     distill = cmds["distill"]
     assert has(distill, "--data", main) and has(distill, "--fold", spec["fold"]) and has(distill, "--set", f"extra_train={extras}")
-    assert has(distill, "--config", spec["student"]["config"]) and has(distill, "--set", f"select_on={spec['select']['out']}")
-    assert spec["select"]["out"] not in extras.split(",")
+    choosers = ",".join(d["out"] for d in spec["select"].values())
+    assert has(distill, "--config", spec["student"]["config"]) and has(distill, "--set", f"select_on={choosers}")
+    assert not choosing & set(extras.split(","))
     for k, v in (spec["student"].get("args") or {}).items():
         assert has(distill, f"--{k}", v)
     if "teacher" in spec:
@@ -161,7 +168,7 @@ def test_dry_run_commands_are_what_the_recipe_says(tmp_path, recipe):
         assert export[2] == f"{spec['runs']}/student0/best.pt" and "qat" not in cmds
     assert has(export, "--to", ",".join(spec["export"]["args"]["to"]))
     assert has(export, "--precision", ",".join(spec["export"]["args"]["precision"]))
-    assert has(export, "--data", main)
+    assert has(export, "--data", main) and has(export, "--counter-on", choosers)
 
 
 @pytest.mark.parametrize("recipe", [DEFAULT, PSL], ids=["default", "psl"])
@@ -226,8 +233,10 @@ def test_provenance_is_relative_and_reproducible():
     assert list(prov["data"]) == ["main", "oneshots", "negatives", "negatives2"]
     assert prov["data"]["main"] == {"kind": "synth", "out": "data/synth_ev", "seed": 5, "runners": 40, "minutes": 3, "runs": 2,
                                     "unlabeled_fraction": 0.1, "sounds": "data/sounds"}
-    assert prov["data"]["oneshots"] == {"kind": "oneshots", "out": "data/oneshots", "seed": 0, "runs": 150, "seconds": 60,
+    assert prov["data"]["oneshots"] == {"kind": "oneshots", "out": "data/oneshots", "seed": 0, "runs": 250, "seconds": 60,
                                         "sounds": "data/sounds"}
+    assert prov["select"] == {"realval": {"kind": "realset", "out": "data/realval", "seed": 7, "runs": 18, "seconds": 70, "sounds": "data/sounds"},
+                              "negval": {"kind": "negatives", "out": "data/negval", "seed": 5, "runs": 30, "seconds": 40, "sounds": "data/sounds"}}
     assert prov["data"]["negatives"]["kind"] == "negatives" and prov["data"]["negatives"]["seed"] == 0
     assert prov["data"]["negatives2"] == {"kind": "negatives", "out": "data/negatives2", "seed": 1, "runs": 96, "seconds": 40,
                                           "sounds": "data/sounds"}
@@ -259,6 +268,11 @@ def test_unknown_recipe_is_one_line(tmp_path):
     refused({**base, "data": {**base["data"], "more": {"runners": 3}}}, "data 'more' needs an 'out' folder")
     refused({**base, "data": {**base["data"], "again": {"kind": "negatives", "out": "data/negatives"}}}, "both in data/negatives")
     refused({**base, "data": "data/synth_ev"}, "data needs a 'main' dataset")
+    # select: datasets of a choosing kind that no training side holds
+    refused({**base, "select": {"v": {"kind": "synth", "out": "data/v"}}}, r"select 'v': kind 'synth' \(expected realset, negatives\)")
+    refused({**base, "select": {"v": {"kind": "realset", "out": "data/v", "runners": 3}}}, r"select 'v': unknown realset options \['runners'\]")
+    refused({**base, "select": {"v": {"kind": "negatives", "out": "data/negatives"}}}, "a training dataset: what chooses is never trained on")
+    refused({**base, "select": {"v": {"kind": "realset"}}}, "select 'v' needs an 'out' folder")
 
 
 def test_labels_and_teacher_go_together(tmp_path):

@@ -388,23 +388,23 @@ def test_train_on_cuda_compiled(dataset, tmp_path):
 
 
 def test_a_selection_set_chooses_the_kept_weights_by_its_counted_runs(dataset, tmp_path):
-    """select_on: every epoch the kept model counts the set's runs with the event counter; that
-    5-s MAE (not the validation windows') chooses best.pt and is in metrics.csv."""
-    from train.evaluate.predict import predict_run_events
-    from train.evaluate.realeval import score
-    from train.fit.trainer import SelectionSet
+    """select_on: every epoch the kept model counts the sets' runs with the event counter at every
+    threshold; the lowest 5-s MAE (not the validation windows') chooses best.pt; metrics.csv has it."""
+    from train.evaluate.realeval import choose_counter
     from train.models import load_checkpoint
 
     chooser = make_dataset(tmp_path / "chooser", n_runners=2, seconds=20, seed=3, runner_prefix="sel")
-    res = train(tiny_config(dataset, tmp_path / "run", epochs=3, select_on=str(chooser)))
+    quiet = make_dataset(tmp_path / "quiet", n_runners=1, seconds=20, seed=5, runner_prefix="q")
+    res = train(tiny_config(dataset, tmp_path / "run", epochs=3, select_on=f"{chooser},{quiet}"))
     scores = [row["select_mae"] for row in res.history]
     assert all(np.isfinite(scores)) and res.best_epoch == int(np.argmin(scores))
     assert res.best_val_mae == min(scores)
-    sel = SelectionSet(str(chooser), tiny_config(dataset, tmp_path / "x").window_frames)
     model, _ = load_checkpoint(res.best_path)
-    events = [predict_run_events(model, mel, sel.window_frames) for mel, _, _ in sel.runs]
-    assert score(events, [t for _, t, _ in sel.runs], [n for _, _, n in sel.runs]).mae == pytest.approx(min(scores))
-    assert "select_mae" in (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0].split(",")
+    params, choice = choose_counter(model, [chooser, quiet], tiny_config(dataset, tmp_path / "x").window_frames)
+    assert choice["runs"] == 3 and min(choice["mae_by_threshold"].values()) == pytest.approx(min(scores), abs=1e-4)
+    assert params.threshold == res.history[res.best_epoch]["select_threshold"]
+    header = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"select_mae", "select_threshold"} <= set(header)
 
 
 def test_a_selection_set_that_is_not_a_dataset_is_one_line_exit_2(dataset, tmp_path):

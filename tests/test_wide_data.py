@@ -98,3 +98,19 @@ def test_the_peaking_eq_has_its_gain_at_its_centre_and_none_far_away():
     w, h = signal.freqz(b, a, worN=[500.0, 20.0, 7000.0], fs=SR)
     db = 20 * np.log10(np.abs(h))
     assert db[0] == pytest.approx(12.0, abs=0.01) and abs(db[1]) < 0.5 and abs(db[2]) < 0.5
+
+
+def test_beds_are_drawn_by_category_equally_often():
+    """balanced_beds: each bed category listed as often as the largest (the same arrays, repeated),
+    so the corpus's many short speech prompts do not crowd out its few music and ambience beds."""
+    from train.data.synth import balanced_beds
+
+    talk = [np.full(10, i, np.float32) for i in range(8)]
+    music = [np.full(10, 100, np.float32)]
+    room = [np.full(10, 200 + i, np.float32) for i in range(3)]
+    beds = balanced_beds([("speech", a) for a in talk] + [("music", music[0])] + [("ambience", a) for a in room])
+    assert len(beds) == 3 * 8
+    kinds = [("speech" if b[0] < 100 else "music" if b[0] == 100 else "ambience") for b in beds]
+    assert {k: kinds.count(k) for k in set(kinds)} == {"speech": 8, "music": 8, "ambience": 8}
+    assert all(any(b is a for b in beds) for a in talk + music + room)  # every clip kept, none copied
+    assert balanced_beds([]) == ()

@@ -838,6 +838,24 @@ def _agc(x: np.ndarray, release_s: float, strength: float, target_db: float = -2
 # recorded sounds (train.data.sounds, train split only) mixed with the procedural ones
 
 
+BED_CATEGORIES = ("ambience", "wind", "speech", "music")
+
+
+def balanced_beds(beds: list[tuple[str, np.ndarray]]) -> tuple[np.ndarray, ...]:
+    """Beds listed so that a uniform draw picks each category equally often: a rarer category's
+    clips are listed more times (the same arrays, no copies). Without it the corpus's 80 short
+    speech prompts would be nine draws in ten, and its two music beds one in fifty."""
+    by: dict[str, list[np.ndarray]] = {}
+    for category, audio in beds:
+        by.setdefault(category, []).append(audio)
+    most = max((len(v) for v in by.values()), default=0)
+    out: list[np.ndarray] = []
+    for category in BED_CATEGORIES:
+        clips = by.get(category, [])
+        out += [clips[i % len(clips)] for i in range(most)] if clips else []
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Recorded:
     """Recorded one-shots and beds the generator mixes in, with their domain randomisation.
@@ -871,7 +889,7 @@ class Recorded:
 
         clips = load_clips(root, split="train")
         steps = tuple(c.audio[int(round(c.onset_s * SR)) :].astype(np.float32) for c in clips if c.category in ("footstep", "impact"))
-        beds = tuple(c.audio.astype(np.float32) for c in clips if c.category in ("ambience", "wind", "speech", "music"))
+        beds = balanced_beds([(c.category, c.audio.astype(np.float32)) for c in clips if c.category in BED_CATEGORIES])
         if not steps:
             raise ValueError("the sound corpus has no train-split footstep or impact clips; build it with `footfall data sounds`")
         return cls(tuple(s for s in steps if len(s) > 32), beds, tuple(sorted({c.package for c in clips})))

@@ -324,36 +324,68 @@ def write_to_card(report: Report, artifact: str | Path, key: str) -> Path:
 THRESHOLDS = (0.05, 0.07, 0.1, 0.14, 0.2, 0.3, 0.4, 0.5)
 
 
-def choose_counter(model, dataset: str | Path, window_frames: int, thresholds: Sequence[float] = THRESHOLDS):
-    """The counter a float model ships with, chosen on a real-sound validation set (``footfall data
-    realset --split val``): the step-probability threshold whose events have the lowest 5-s MAE on
-    its runs (a tie goes to the higher threshold, the safer one on sound with no runner), the rest
-    at their defaults. The model runs once per run; only the counting is repeated.
+@dataclass
+class ChoiceRuns:
+    """The labeled runs that choose a model's epoch and its counter: real-sound validation runs,
+    and step-free runs (labeled with no steps, so a counter that counts them pays in the same 5-s
+    MAE). Log-mel, true steps and length of each run, loaded once."""
 
-    Returns ``(CounterParams, choice)``, ``choice`` = what a card records: the set, the threshold
+    datasets: list[str]
+    mels: list[np.ndarray]
+    truths: list[np.ndarray]
+    frames: list[int]
+
+    @classmethod
+    def load(cls, datasets: str | Path | Sequence[str | Path]) -> "ChoiceRuns":
+        """From a dataset folder, a comma-separated list of them, or a sequence."""
+        from edge.audio import load_audio
+        from edge.stream import offline_log_mel
+        from train.data.recordings import labeled, load_dataset, load_steps
+
+        if isinstance(datasets, (str, Path)):
+            datasets = [d.strip() for d in str(datasets).split(",") if d.strip()]
+        out = cls([Path(d).as_posix() for d in datasets], [], [], [])
+        for root in datasets:
+            recs = labeled(load_dataset(Path(root)))
+            if not recs:
+                raise ValueError(f"{root}: no labeled runs to choose with")
+            for r in recs:
+                audio = load_audio(r.audio)
+                out.mels.append(offline_log_mel(audio))
+                out.truths.append(load_steps(r.steps))
+                out.frames.append(len(audio) // HOP_LENGTH)
+        if not out.mels:
+            raise ValueError("no dataset to choose with")
+        return out
+
+    def maes(self, model, window_frames: int, thresholds: Sequence[float] = THRESHOLDS) -> dict[float, float]:
+        """5-s MAE of ``model``'s events over all the runs, per counter threshold (the model runs once a run)."""
+        from edge.counter import CounterParams, count_events
+        from train.evaluate.predict import predict_run_logits
+
+        tracks = [predict_run_logits(model, mel, window_frames) for mel in self.mels]
+        return {thr: score([count_events(t, CounterParams(threshold=thr)) for t in tracks], self.truths, self.frames).mae
+                for thr in thresholds}
+
+
+def best_threshold(maes: dict[float, float]) -> float:
+    """The threshold of the lowest MAE; a tie goes to the higher threshold (the safer one on sound with no runner)."""
+    return min(maes, key=lambda t: (round(maes[t], 6), -t))
+
+
+def choose_counter(model, datasets, window_frames: int, thresholds: Sequence[float] = THRESHOLDS):
+    """The counter a float model ships with, chosen on :class:`ChoiceRuns` (a real-sound validation
+    set, ``footfall data realset --split val``, and held-out step-free runs): the step-probability
+    threshold whose events have the lowest 5-s MAE over their runs, the rest at their defaults.
+
+    Returns ``(CounterParams, choice)``, ``choice`` = what a card records: the sets, the threshold
     and the MAE of every threshold tried.
     """
-    from edge.audio import load_audio
-    from edge.counter import CounterParams, count_events
-    from edge.stream import offline_log_mel
-    from train.data.recordings import labeled, load_dataset, load_steps
-    from train.evaluate.predict import predict_run_logits
+    from edge.counter import CounterParams
 
-    root = Path(dataset)
-    recs = labeled(load_dataset(root))
-    if not recs:
-        raise ValueError(f"{root}: no labeled runs to choose the counter on")
-    tracks, truths, frames = [], [], []
-    for r in recs:
-        audio = load_audio(r.audio)
-        tracks.append(predict_run_logits(model, offline_log_mel(audio), window_frames))
-        truths.append(load_steps(r.steps))
-        frames.append(len(audio) // HOP_LENGTH)
-    maes = {}
-    for thr in thresholds:
-        params = CounterParams(threshold=thr)
-        maes[thr] = score([count_events(t, params) for t in tracks], truths, frames).mae
-    best = min(thresholds, key=lambda t: (round(maes[t], 6), -t))
-    choice = {"dataset": root.as_posix(), "runs": len(recs), "metric": "5-s MAE", "threshold": best,
+    runs = datasets if isinstance(datasets, ChoiceRuns) else ChoiceRuns.load(datasets)
+    maes = runs.maes(model, window_frames, thresholds)
+    best = best_threshold(maes)
+    choice = {"datasets": runs.datasets, "runs": len(runs.mels), "metric": "5-s MAE", "threshold": best,
               "mae_by_threshold": {f"{t:g}": round(m, 4) for t, m in maes.items()}}
     return CounterParams(threshold=best), choice

@@ -49,9 +49,10 @@ class TrainConfig:
     n_folds: int = 5
     out: str = "runs/train"  # run folder: config.yaml, last.pt, best.pt, metrics.csv
     extra_train: str = ""  # comma-separated dataset folders whose labeled runs join every fold's training side
-    # a labeled dataset folder that chooses the kept weights: "" chooses by the validation windows'
-    # MAE; a real-sound validation set (footfall data realset --split val) chooses by how the event
-    # counter counts its recorded runs (5-s MAE), which the schedule and early stopping follow too
+    # labeled dataset folders (comma-separated) that choose the kept weights: "" chooses by the
+    # validation windows' MAE; a real-sound validation set (footfall data realset --split val) and
+    # held-out step-free runs choose by how the event counter counts them (5-s MAE at the best
+    # counter threshold), which the schedule and early stopping follow too
     select_on: str = ""
 
     # windows and targets

@@ -64,8 +64,8 @@ LAST, BEST, METRICS, CONFIG = "last.pt", "best.pt", "metrics.csv", "config.yaml"
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # config keys a resumed run may change; every other key must match the checkpoint's
 RESUME_MUTABLE = ("epochs", "max_steps", "progress", "tensorboard", "num_workers", "threads", "ckpt_every_steps", "early_stop_patience", "eval_batch_size", "out", "data", "device", "compile")
-METRIC_FIELDS = ("epoch", "step", "lr", "train_loss", "train_mae", "val_loss", "val_mae", "val_pcc", "select_mae", "best_val_mae", "epoch_s",
-                 "windows_per_s")
+METRIC_FIELDS = ("epoch", "step", "lr", "train_loss", "train_mae", "val_loss", "val_mae", "val_pcc", "select_mae", "select_threshold",
+                 "best_val_mae", "epoch_s", "windows_per_s")
 
 
 # --------------------------------------------------------------------------- distributed
@@ -598,33 +598,28 @@ def _evaluate_windows(model: nn.Module, ds: WindowDataset, env: DistEnv, device:
 
 
 class SelectionSet:
-    """The runs of ``select_on`` (log-mel and true steps, loaded once): each epoch the kept model
-    counts them with the event counter (:func:`~train.evaluate.predict.predict_run_events`) and
-    their 5-s MAE chooses ``best.pt``. Every rank scores every run (a few seconds), so all agree."""
+    """The runs of ``select_on`` (:class:`~train.evaluate.realeval.ChoiceRuns`, loaded once): each
+    epoch the kept model counts them with the event counter at every threshold it may ship with, and
+    the lowest 5-s MAE (the model at its best threshold, as the export will choose it) picks ``best.pt``.
+    Every rank scores every run (seconds), so all agree."""
 
-    def __init__(self, root: str, window_frames: int) -> None:
-        from edge.audio import load_audio
-        from edge.stream import offline_log_mel
-        from train.data.recordings import DatasetError, labeled, load_dataset, load_steps
+    def __init__(self, datasets: str, window_frames: int) -> None:
+        from train.data.recordings import DatasetError
+        from train.evaluate.realeval import ChoiceRuns
 
         try:
-            recs = labeled(load_dataset(root))
-        except DatasetError as e:
+            self.runs = ChoiceRuns.load(datasets)
+        except (DatasetError, ValueError) as e:
             raise ConfigError(f"select_on: {e}") from e
-        if not recs:
-            raise ConfigError(f"select_on: {root} has no labeled runs")
         self.window_frames = window_frames
-        self.runs = []
-        for r in recs:
-            audio = load_audio(r.audio)
-            self.runs.append((offline_log_mel(audio), load_steps(r.steps), len(audio) // HOP_LENGTH))
 
-    def mae(self, model: nn.Module, device: torch.device, precision: str, batch_size: int) -> float:
-        from train.evaluate.predict import predict_run_events
-        from train.evaluate.realeval import score
+    def mae(self, model: nn.Module) -> tuple[float, float]:
+        """(the lowest 5-s MAE over the thresholds, that threshold)."""
+        from train.evaluate.realeval import best_threshold
 
-        events = [predict_run_events(model, mel, self.window_frames, device, precision, batch_size) for mel, _, _ in self.runs]
-        return score(events, [t for _, t, _ in self.runs], [n for _, _, n in self.runs]).mae
+        maes = self.runs.maes(model, self.window_frames)
+        thr = best_threshold(maes)
+        return maes[thr], thr
 
 
 def _sync_buffers(model: nn.Module, env: DistEnv) -> None:
@@ -816,7 +811,7 @@ class _Loop:
         if env.is_main:
             write_metrics_csv(out / METRICS, prog.history)
             log.info("done (%s): best %s %.4f at epoch %d -> %s", prog.stop_reason,
-                     "real-sound validation MAE" if cfg.select_on else "val MAE", prog.best_val_mae, prog.best_epoch, self.best_path)
+                     "choice runs MAE" if cfg.select_on else "val MAE", prog.best_val_mae, prog.best_epoch, self.best_path)
         return TrainResult(out, self.best_path, self.last_path, prog.best_val_mae, prog.best_epoch, prog.global_step, prog.stop_reason, prog.history)
 
     def _steps(self) -> tuple[float, bool]:
@@ -892,7 +887,7 @@ class _Loop:
         scored = self.ema.model if self.ema is not None else self.raw_model  # what is validated is what is kept
         val = _evaluate_windows(scored, self.task.val_ds, env, device, self.precision, cfg.eval_batch_size)
         if self.select is not None:
-            val["select_mae"] = self.select.mae(scored, device, self.precision, cfg.eval_batch_size)
+            val["select_mae"], val["select_threshold"] = self.select.mae(scored)
         chosen = val.get("select_mae", val["val_mae"])  # what chooses the kept weights (TrainConfig.select_on)
         self.scheduler.step(chosen)
         improved = chosen < prog.best_val_mae
@@ -924,7 +919,8 @@ class _Loop:
             write_metrics_csv(self.out / METRICS, prog.history)
             self.tb.log(row)
             train_mae = f" MAE {train_row['train_mae']:.3f}" if "train_mae" in train_row else ""
-            select = f" | real-sound validation MAE {val['select_mae']:.3f}" if "select_mae" in val else ""
+            select = (f" | choice runs MAE {val['select_mae']:.3f} (threshold {val['select_threshold']:g})"
+                      if "select_mae" in val else "")
             log.info(
                 "epoch %d  train loss %.4f%s | val loss %.4f MAE %.3f PCC %.3f%s%s | lr %.2e | %.1f s",
                 epoch, train_row["train_loss"], train_mae, val["val_loss"], val["val_mae"], val["val_pcc"], select, " *" if improved else "",
