@@ -14,6 +14,7 @@ an optional value. ``$ANDROID_SERIAL`` (adb's own variable) also picks the phone
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -173,7 +174,7 @@ def engine_command(
     from edge.cli import bundled_model
 
     # checked here rather than by typer's range, whose refusal is a framed box, not one line
-    if minutes < 1:
+    if not 1 <= minutes < math.inf:  # NaN too
         _fail(f"--minutes {minutes:g}: expected at least 1 (the length of the long file in minutes)")
     artifact = model or bundled_model()
     if artifact is None or not Path(artifact).is_file():

@@ -124,6 +124,9 @@ def load_card(artifact: str | Path) -> ModelCard:
         raise CardError(f"{artifact}: no such model file")
     if Path(artifact).is_dir():
         raise CardError(f"{artifact}: is a folder, not a model file (.tflite, .pte or .onnx)")
+    if Path(artifact).suffix not in FORMATS:
+        raise CardError(f"{artifact}: not a model edge-run runs (.tflite, .pte or .onnx); a checkpoint (.pt) becomes "
+                        "one with `footfall export`")
     if not path.exists():
         raise CardError(f"{artifact}: no model card (expected {path.name} beside it)")
     try:
@@ -137,8 +140,10 @@ def load_card(artifact: str | Path) -> ModelCard:
         return ModelCard(**data)
     except CardError:
         raise
-    except (json.JSONDecodeError, TypeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as e:
         raise CardError(f"{path}: malformed model card ({str(e).splitlines()[0]})") from e
+    except OSError as e:  # a folder, no permission
+        raise CardError(f"{path}: cannot read the model card ({e.strerror or e})") from e
 
 
 def verify_card(card: ModelCard, artifact: str | Path) -> None:
@@ -153,7 +158,10 @@ def verify_card(card: ModelCard, artifact: str | Path) -> None:
         raise CardError(f"{artifact}: unknown model format {artifact.suffix!r} (expected one of {sorted(FORMATS)})")
     if card.format != fmt:
         raise CardError(f"{card_path(artifact).name}: card says format {card.format!r}, file is {fmt!r}")
-    digest = sha256_file(artifact)
+    try:
+        digest = sha256_file(artifact)
+    except OSError as e:
+        raise CardError(f"{artifact}: cannot read the model ({e.strerror or e})") from e
     if digest != card.sha256:
         raise CardError(
             f"{artifact}: sha256 mismatch (file {digest[:12]}…, card {card.sha256[:12]}…): the artifact was changed or corrupted"

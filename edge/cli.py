@@ -46,13 +46,14 @@ Ends: Ctrl-C (or SIGTERM) stops the source, commits the audio consumed so far, p
 summary and exits 0. A failure mid-run (NaN samples, a broken frame, a lost microphone) prints
 the summary of what was counted, then the error, and exits 1; the log and the recording keep
 everything up to it. So does a full disk: the output that could not be written keeps whole rows
-(whole blocks) up to it, the run stops there, and the error names it. Exit codes: 0 done; 1
-unusable audio or model (missing/corrupt/empty file, NaN/inf samples, rate below 8 kHz, card
-mismatch, runtime error), or an output that could not be written; 2 usage error (bad option, a
-number that is NaN/inf/out of range, output path, no microphone: the message says how to list
-devices). Warnings (clipping, a rate below 16 kHz, a truncated or damaged file, dropped blocks)
-are one line each on stderr. With a microphone, "listening: ..." is printed on stderr once the
-first audio block has arrived.
+(whole blocks) up to it, the run stops there, and the error names it. A stdout that goes away (a
+pipe closed by its reader, a full disk) stops the run too; the error line on stderr says what was
+counted. Exit codes: 0 done; 1 unusable audio or model (missing/corrupt/empty file, NaN/inf
+samples, rate below 8 kHz, card mismatch, runtime error), or an output that could not be written;
+2 usage error (bad option, a number that is NaN/inf/out of range, output path, stdout closed from
+the start, no microphone: the message says how to list devices). Warnings (clipping, a rate below
+16 kHz, a truncated or damaged file, dropped blocks) are one line each on stderr. With a
+microphone, "listening: ..." is printed on stderr once the first audio block has arrived.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ FILE_BLOCK_S = 2.0  # a file read as fast as it goes: 2-s blocks (or one hop if 
 MAX_SECONDS = 7 * 24 * 3600.0  # --seconds: a week of audio, beyond any run
 MAX_BLOCK_MS = 60_000.0  # --block-ms: a minute; larger blocks only cost memory
 MAX_STDIN_CHANNELS = 64
+MAX_THREADS = 256  # --threads: beyond any machine's cores
 JSON_VERSION = 1  # summary["version"]: bump when a field below changes meaning or goes away
 HOP_FIELDS = ["t", "t_final", "steps", "cadence_spm", "latency_ms", "events", "level_db", "dropped_blocks"]
 # the --log CSV: the per-hop fields (events space-separated), then which run of the file and its source
@@ -577,7 +579,7 @@ def summary_rows(summary: dict, verbose: bool = False) -> list[tuple[str, str]]:
     if summary.get("error"):
         rows.append(("stopped", "by an error (below); the figures cover the audio before it"))
     elif summary.get("interrupted"):
-        rows.append(("stopped", "early (Ctrl-C)"))
+        rows.append(("stopped", "early (Ctrl-C or a stop signal)"))
     rows += [("notice", line) for line in summary.get("notices") or []]
     if verbose:
         d = summary["debug"]
@@ -739,7 +741,7 @@ def edge_run(
     record_dir: Optional[Path] = typer.Option(None, "--record-dir", help="also save it as a recording folder (audio.wav + recording.json) to pair with an accelerometer log"),
     force: bool = typer.Option(False, "--force", help="overwrite existing --log/--record files"),
     realtime: bool = typer.Option(False, "--realtime", help="pace a file in real time"),
-    threads: int = typer.Option(1, "--threads", min=1, help="inference threads"),
+    threads: int = typer.Option(1, "--threads", help=f"inference threads, 1 to {MAX_THREADS}"),
     block_ms: Optional[float] = typer.Option(
         None, "--block-ms",
         help="audio block size, 1 to 60000 ms; default: one model hop for a file, 100 ms for --realtime and stdin "
@@ -755,9 +757,8 @@ def edge_run(
                                                  "window less the hop (less: sooner, with less context); default: the card's"),
     stdin_rate: int = typer.Option(SAMPLE_RATE, "--stdin-rate", help="sample rate of raw PCM on stdin (a WAV header overrides it)"),
     stdin_format: str = typer.Option("s16le", "--stdin-format", help="raw PCM format on stdin: s16le | f32le"),
-    stdin_channels: int = typer.Option(1, "--stdin-channels", min=1, max=MAX_STDIN_CHANNELS,
-                                       help="channels of raw PCM on stdin, interleaved; downmixed to mono (a WAV "
-                                       "header overrides it)"),
+    stdin_channels: int = typer.Option(1, "--stdin-channels", help=f"channels of raw PCM on stdin, 1 to {MAX_STDIN_CHANNELS}, "
+                                       "interleaved; downmixed to mono (a WAV header overrides it)"),
 ) -> None:
     """Count steps from a FILE, audio on stdin ('-'), or the microphone (--mic)."""
     try:
@@ -770,8 +771,12 @@ def edge_run(
             raise _Fail("--append needs --log", 2)
         if progress and json_out:
             raise _Fail("give --json or --progress, not both (--json writes a line per hop already)", 2)
+        if sys.stdout is None:  # started with stdout closed (>&-): the summary would have nowhere to go
+            raise _Fail("stdout is closed; edge-run writes its summary there: redirect it to a file or /dev/null", 2)
         _check_number("--seconds", seconds, 0.0, MAX_SECONDS, "seconds")
         _check_number("--block-ms", block_ms, 1.0, MAX_BLOCK_MS, "milliseconds")
+        _check_number("--threads", threads, 1, MAX_THREADS, "threads")
+        _check_number("--stdin-channels", stdin_channels, 1, MAX_STDIN_CHANNELS, "channels")
         artifact = model or bundled_model()
         if artifact is None:
             raise _Fail(f"no model: pass --model PATH (no bundled model with a card in {ASSETS})", 2)
@@ -833,7 +838,11 @@ def edge_run(
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        print_summary(summary, json_out, verbose)
+        try:
+            print_summary(summary, json_out, verbose)
+        except OSError as e:  # stdout went away (a closed pipe, a full disk): stderr says what was counted
+            raise _Fail(f"stdout: cannot write ({e.strerror or e}); {whole_steps(summary['steps'])} steps counted in "
+                        f"{summary['audio_s']:.1f} s of audio", 1) from e
         _warn(summary | {"warnings": summary["warnings"][opened:]})
         if summary["error"]:
             raise _Fail(summary["error"], 1)

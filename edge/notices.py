@@ -7,7 +7,8 @@ one FFT per :data:`SPECTRUM_EVERY_S` of audio) and turns them into notices at th
 
 - silent: the RMS of the whole input is below :data:`SILENCE_DBFS` (digital silence, a muted or
   unplugged microphone);
-- DC: the mean holds more than :data:`DC_SHARE` of the power (a constant level, not sound);
+- DC: the mean holds more than :data:`DC_SHARE` of the power (a constant level, not sound), over
+  :data:`FRAME_S` at least (a few samples of any sound hold a mean);
 - steady tone: the level of :data:`FRAME_S` frames hardly moves (coefficient of variation below
   :data:`STEADY_CV`; footfalls make it swing) and the :data:`PEAK_BINS` strongest bins of the
   summed spectrum hold more than :data:`TONE_SHARE` of its power (a sine, mains hum, a square
@@ -120,7 +121,7 @@ class InputCheck:
         if level < SILENCE_DBFS:
             what = "digital silence" if level == float("-inf") else f"{level:.0f} dBFS"
             return [f"no running heard: the input is silent ({what}); is the microphone muted or covered?"]
-        if self._sum**2 / self.samples > DC_SHARE * self._power:
+        if self._frames and self._sum**2 / self.samples > DC_SHARE * self._power:  # a constant level over a frame at least
             return ["no running heard: the input is a constant (DC) level, not sound"]
         tone = self.tone_hz()
         if tone is not None:

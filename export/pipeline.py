@@ -180,7 +180,8 @@ def load_source(
         try:
             float_model, float_meta = load_checkpoint(checkpoint)
         except Exception as e:
-            raise ExportError(f"{checkpoint}: {str(e).splitlines()[0]}") from e
+            message = str(e).splitlines()[0]
+            raise ExportError(message if str(checkpoint) in message else f"{checkpoint}: {message}") from e
         meta = {**float_meta, **meta}
         float_sha256 = sha256_file(checkpoint)
     name = (meta.get("model") or {}).get("name") if isinstance(meta.get("model"), dict) else None
@@ -669,9 +670,9 @@ def export_all(
         if progress:
             progress(f"choosing the counter's threshold on {counter_on}")
         source.counter, source.counter_choice = choose_counter(source.float_model, counter_on, source.window_frames)
+        mae = source.counter_choice["mae_by_threshold"][f"{source.counter.threshold:g}"]
         if progress:
-            progress(f"counter threshold {source.counter.threshold:g} (5-s MAE {source.counter_choice['mae_by_threshold'][f'{source.counter.threshold:g}']:.3f} "
-                     f"on {source.counter_choice['runs']} runs)")
+            progress(f"counter threshold {source.counter.threshold:g} (5-s MAE {mae:.3f} on {source.counter_choice['runs']} runs)")
     if data_root is not None:
         windows = windows_from_dataset(data_root, source.window_frames, fold, max_parity=max_parity)
     elif ptq_file is not None:

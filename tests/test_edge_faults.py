@@ -27,7 +27,7 @@ from edge.golden import click_track
 from edge.notices import InputCheck
 from edge.runlog import RunLog
 from edge.stream import count_offline
-from tests.edge_fixtures import onset_artifacts
+from tests.edge_fixtures import copy_artifact, onset_artifacts
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 16000
@@ -115,6 +115,8 @@ def test_a_log_is_not_left_behind_by_a_run_refused_after_opening_it(model, wav, 
 @pytest.mark.parametrize("option,value", [
     ("--seconds", "nan"), ("--seconds", "inf"), ("--seconds", "1e308"), ("--seconds", "-inf"),
     ("--hop-ms", "nan"), ("--hop-ms", "inf"), ("--lookahead-ms", "nan"), ("--block-ms", "nan"), ("--block-ms", "inf"),
+    ("--block-ms", "0"), ("--threads", "0"), ("--threads", "-1"), ("--threads", "1000"), ("--stdin-channels", "0"),
+    ("--stdin-channels", "65"),
 ])
 def test_numbers_that_are_not_finite_or_in_range_are_usage_errors(model, wav, tmp_path, option, value):
     log = tmp_path / "earlier.csv"
@@ -268,8 +270,9 @@ def test_raw_stereo_on_stdin_with_stdin_channels(model, tmp_path):
     assert abs(summary["steps"] - offline(model, load_audio(as_wav))) <= TOL
     help_text = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).stdout
     assert "--stdin-channels" in help_text and "interleaved" in help_text
-    code, out, err = _stdin_run(model, raw, "--stdin-channels", "0")  # typer's range check
-    assert code == 2 and out == ""
+    code, out, err = _stdin_run(model, raw, "--stdin-channels", "0")
+    assert code == 2 and out == "" and err.strip().splitlines() == ["edge-run: error: --stdin-channels 0: give a number of "
+                                                                   "channels from 1 to 64"]
 
 
 def _ogg(tmp_path, seconds=20.0) -> bytes:
@@ -450,3 +453,186 @@ def test_real_runs_and_noise_are_not_called_a_tone(what):
     for i in range(0, len(x), 2 * SR):
         check.observe(x[i : i + 2 * SR])
     assert check.tone_hz() is None and check.notices(steps=100) == []
+
+
+# --------------------------------------------------------------------------- stdout that goes away
+
+
+def _long_wav(tmp_path) -> Path:
+    path = tmp_path / "long.wav"
+    sf.write(path, click_track(60.0, seed=27)[0], SR, subtype="PCM_16")
+    return path
+
+
+def test_a_closed_stdout_is_refused_before_counting(model, wav, tmp_path):
+    log = tmp_path / "run.csv"
+    before = snapshot(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "edge.cli", str(wav), "--model", str(model), "--json", "--log", str(log)],
+                       cwd=ROOT, capture_output=False, stderr=subprocess.PIPE, text=True, timeout=120,
+                       preexec_fn=lambda: os.close(1))  # started as `edge-run ... >&-`
+    assert r.returncode == 2
+    assert errors(r.stderr) == r.stderr.strip().splitlines() == [
+        "edge-run: error: stdout is closed; edge-run writes its summary there: redirect it to a file or /dev/null"]
+    assert snapshot(tmp_path) == before  # no header-only log
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("view", [["--json"], []])
+def test_a_full_stdout_says_what_was_counted_and_the_log_stays_whole(model, tmp_path, view):
+    audio, log = _long_wav(tmp_path), tmp_path / "run.csv"
+    before = audio.read_bytes()
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "edge.cli", str(audio), "--model", str(model), "--log", str(log), *view],
+                           cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert r.returncode == 1
+    (line,) = errors(r.stderr)
+    assert r.stderr.strip().splitlines() == [line]
+    assert line.startswith("edge-run: error: stdout: cannot write (No space left on device); ") and " steps counted in " in line
+    rows = log_rows(log)
+    assert line.endswith(f"counted in {float(rows[-1]['t']):.1f} s of audio")  # the log holds all that was counted
+    assert audio.read_bytes() == before
+
+
+def test_a_pipe_closed_by_its_reader_says_what_was_counted(model, tmp_path):
+    """`edge-run --json ... | head -1`: the run stops at the next hop, and says so on stderr."""
+    audio, log = _long_wav(tmp_path), tmp_path / "run.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", str(audio), "--model", str(model), "--json", "--log", str(log)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        json.loads(proc.stdout.readline())  # the first hop, then the reader goes away
+        proc.stdout.close()
+        err = proc.stderr.read()
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1
+    (line,) = errors(err)
+    assert err.strip().splitlines() == [line] and line.startswith("edge-run: error: stdout: cannot write (Broken pipe); ")
+    rows = log_rows(log)
+    assert 1 <= len(rows) and line.endswith(f"counted in {float(rows[-1]['t']):.1f} s of audio")
+
+
+def test_sigterm_flushes_the_log_and_prints_the_summary(model, tmp_path):
+    audio, log = _long_wav(tmp_path), tmp_path / "run.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", str(audio), "--model", str(model), "--json", "--realtime",
+                             "--log", str(log)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        hops = [json.loads(proc.stdout.readline()) for _ in range(2)]
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and not errors(err), err
+    summary = summary_of(out)
+    assert summary["interrupted"] is True and 1.0 < summary["audio_s"] < 60.0
+    rows = log_rows(log)
+    assert len(rows) == len(hops) + len(out.strip().splitlines()) - 1  # every hop printed is in the log
+    assert float(rows[-1]["steps"]) == summary["steps"]
+
+
+# --------------------------------------------------------------------------- the model and its card
+
+
+def _card_damaged(path: Path, how: str) -> None:
+    card = Path(str(path) + ".card.json")
+    if how == "binary":
+        card.write_bytes(bytes(range(256)))
+    elif how == "a folder":
+        card.unlink()
+        card.mkdir()
+    elif how == "unreadable":
+        card.chmod(0)
+    else:  # the counter's parameters
+        data = json.loads(card.read_text())
+        data["counter"] = {"threshold 1.5": {"threshold": 1.5}, "an unknown key": {"thresold": 0.3},
+                           "NaN": {"min_interval_s": float("nan")}}[how]
+        card.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("how,expect", [
+    ("binary", "malformed model card ('utf-8' codec can't decode"),
+    ("a folder", "cannot read the model card (Is a directory)"),
+    pytest.param("unreadable", "cannot read the model card (Permission denied)",
+                 marks=pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")),
+    ("threshold 1.5", "bad counter: counter threshold 1.5 must be a probability in (0, 1)"),
+    ("an unknown key", "bad counter: unknown counter parameters ['thresold']"),
+    ("NaN", "bad counter: counter needs 0 < min_interval_s < max_gap_s <= 10, got nan"),
+])
+def test_a_card_that_cannot_be_read_or_holds_a_bad_counter_is_one_line(model, wav, tmp_path, how, expect):
+    copy = copy_artifact(Path(model), tmp_path / "model dir")  # a path with a space too
+    _card_damaged(copy, how)
+    before = snapshot(tmp_path)
+    code, out, err = invoke(wav, "--model", copy, "--log", tmp_path / "run.csv")
+    assert code == 1 and out == ""
+    (line,) = errors(err)
+    assert err.strip().splitlines() == [line] and expect in line and copy.name in line
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_model_is_one_line(model, wav, tmp_path):
+    copy = copy_artifact(Path(model), tmp_path / "m")
+    copy.chmod(0)
+    code, out, err = invoke(wav, "--model", copy)
+    assert code == 1 and errors(err) == [f"edge-run: error: {copy}: cannot read the model (Permission denied)"]
+
+
+@pytest.mark.parametrize("name", ["student_float.pt", "run.wav"])
+def test_a_file_that_is_no_model_says_how_to_make_one(wav, tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(wav.read_bytes())
+    code, out, err = invoke(wav, "--model", path)
+    assert code == 1 and out == ""
+    assert errors(err) == [f"edge-run: error: {path}: not a model edge-run runs (.tflite, .pte or .onnx); a checkpoint "
+                           "(.pt) becomes one with `footfall export`"]
+
+
+# --------------------------------------------------------------------------- more inputs a new user meets
+
+
+def _odd_input(tmp_path, what: str) -> Path:
+    pcm = click_track(6.0, seed=28)[0]
+    if what == "a folder":
+        path = tmp_path / "runs"
+        path.mkdir()
+    elif what == "0 bytes":
+        path = tmp_path / "run.wav"
+        path.write_bytes(b"")
+    elif what == "inf samples":
+        pcm[SR * 3] = np.inf
+        path = tmp_path / "inf.wav"
+        sf.write(path, pcm, SR, subtype="FLOAT")
+    elif what == "OGG named .wav":
+        path = tmp_path / "run.wav"
+        sf.write(path, pcm, SR, format="OGG")
+    else:  # one sample
+        path = tmp_path / "one.wav"
+        sf.write(path, pcm[:1], SR, subtype="PCM_16")
+    return path
+
+
+@pytest.mark.parametrize("what,code,expect", [
+    ("a folder", 1, "is a folder, not an audio file"),
+    ("0 bytes", 1, "unreadable audio"),
+    ("inf samples", 1, "NaN/inf samples (first at input sample 48000, 3.00 s); refusing to count on them"),
+    ("OGG named .wav", 0, None),
+    ("one sample", 0, None),
+])
+def test_odd_inputs_are_counted_or_refused_in_one_line(model, tmp_path, what, code, expect):
+    path = _odd_input(tmp_path, what)
+    before = snapshot(tmp_path)
+    got, out, err = invoke(path, "--model", model, "--json")
+    assert got == code
+    if expect is None:
+        summary = summary_of(out)
+        assert not errors(err) and summary["notices"] == []  # a sample is no DC level
+        if what == "OGG named .wav":  # read by its content, not its name
+            assert summary["audio_s"] == 6.0 and abs(summary["steps"] - offline(model, load_audio(path))) <= TOL
+    else:
+        (line,) = errors(err)
+        assert err.strip().splitlines() == [line] and expect in line
+    assert snapshot(tmp_path) == before

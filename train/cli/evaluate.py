@@ -7,6 +7,7 @@ Thin typer layer: the work is in :mod:`train.evaluate.baselines`, :mod:`train.ev
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -15,6 +16,26 @@ import typer
 from edge.util import fail
 from train.cli.data import USAGE_ERRORS
 from train.data.recordings import labeled, load_dataset
+
+
+def _check_out(out: Optional[Path], dataset: Path, model: Optional[Path]) -> None:
+    """Refuse, before any scoring, an --out that is a folder or an input: a file of the dataset
+    (its results/ folder aside, where results go), the model or its card."""
+    from edge.card import card_path
+
+    if out is None:
+        return
+    if out.is_dir():
+        fail(f"--out {out}: is a folder; give a file name such as {out / 'results.json'}")
+    if not out.exists():
+        return
+    target, root = out.resolve(), dataset.resolve()
+    if target.is_relative_to(root) and not target.is_relative_to(root / "results"):
+        fail(f"--out {out}: that file is part of the dataset {dataset}; choose another (results go to "
+             f"{dataset / 'results'} by default)")
+    for inp in (model, card_path(model)) if model is not None else ():
+        if inp.exists() and os.path.samefile(out, inp):
+            fail(f"--out {out}: that is the model's file {inp}; choose another")
 
 
 def eval_model(dataset: Path, model: Path, folds: int, fold: Optional[list[int]], out: Optional[Path], card_key: Optional[str] = None,
@@ -62,7 +83,8 @@ def eval_command(
     folds: int = typer.Option(5, "--folds", help="number of runner-independent folds in the manifest"),
     fold: Optional[list[int]] = typer.Option(None, "--fold", help="evaluate only these folds (repeatable); default all"),
     window: float = typer.Option(5.0, "--window", help="length in seconds of the windows steps are counted in: 5, 10 or 20"),
-    out: Optional[Path] = typer.Option(None, "--out", help="JSON results file; default DATASET/results/baseline-<name>-<window>s.json"),
+    out: Optional[Path] = typer.Option(None, "--out", help="JSON results file (never a file of the dataset, nor the model); default "
+                                       "DATASET/results/baseline-<name>-<window>s.json"),
     card: Optional[str] = typer.Option(None, "--card", help="with --model: also record the result in the artifact's card as accuracy.<NAME> (e.g. real_sound, synthetic), beside the baselines"),
     peers: bool = typer.Option(False, "--peers", help="with --model: also score madmom's CNN onset detector (peak picking, and beat tracking), tuned per fold like the onset counter"),
 ) -> None:
@@ -75,6 +97,7 @@ def eval_command(
     from train.evaluate.baselines import BASELINES, evaluate_baseline
     from train.evaluate.metrics import results_table, save_results
 
+    _check_out(out, dataset, model)
     if model is not None:
         if baseline is not None:
             fail("give --model or --baseline, not both (--model reports the baselines too)")

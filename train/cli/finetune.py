@@ -16,7 +16,8 @@ def register(app) -> None:
 
     def finetune_command(
         data: Path = typer.Argument(..., help="your own labelled runs: a dataset from footfall data import-imu --out"),
-        out: Path = typer.Option(..., "--out", help="the adapted checkpoint to write (.pt)"),
+        out: Path = typer.Option(..., "--out", help="the adapted checkpoint to write (.pt; not in edge/assets, which holds "
+                                 "the bundled models)"),
         init: Optional[Path] = typer.Option(None, "--init", help="student checkpoint (.pt) to start from; default the bundled "
                                             "float student, edge/assets/<model>_float.pt (what the bundled int8 model was made from)"),
         holdout: list[str] = typer.Option([], "--holdout", help="run id scored before/after, never trained on (repeatable); default the last run"),

@@ -40,6 +40,7 @@ from train.data.sounds import Clip, SoundsError, check_not_reserved, default_roo
 
 N_RUNS = 18  # two per footstep group of the full eval corpus (9 groups)
 RUN_SECONDS = 70.0
+MIN_RUN_SECONDS, MAX_RUN_SECONDS = 10.0, 3600.0  # --seconds: a 10-s window at least, an hour at most
 SEED = 2025
 N_FOLDS = 5  # folds let tuned baselines (onset, naive) cross-validate on the set itself
 SPM = (140.0, 200.0)  # target running cadence, spread evenly over the runs
@@ -232,8 +233,9 @@ def build_realset(out: str | Path, sounds: str | Path | None = None, n_runs: int
     from train.data.synth import write_audio, write_steps
 
     out = Path(out)
-    if seconds < 10:
-        raise RealsetError(f"--seconds {seconds:g}: runs need at least 10 s (the metrics use 5- and 10-s windows)")
+    if not MIN_RUN_SECONDS <= seconds <= MAX_RUN_SECONDS:  # NaN too
+        raise RealsetError(f"--seconds {seconds:g}: runs need at least {MIN_RUN_SECONDS:g} s (the metrics use 5- and 10-s "
+                           f"windows) and at most {MAX_RUN_SECONDS:g} s")
     if out.exists() and any(out.iterdir()) and not force:
         raise RealsetError(f"{out} exists and is not empty; give --force to replace it")
     sounds = Path(sounds) if sounds is not None else default_root()

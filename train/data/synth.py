@@ -1278,8 +1278,8 @@ def synthesize_dataset(
     """
     from train.data.recordings import Recording, write_manifest
 
-    if runs < 1 or minutes <= 0:
-        raise ValueError(f"need runs >= 1 and minutes > 0, got runs={runs}, minutes={minutes}")
+    if runs < 1 or not 0 < minutes < np.inf:  # NaN too
+        raise ValueError(f"need runs >= 1 and minutes > 0 (a finite number), got runs={runs}, minutes={minutes}")
     out = Path(out)
     surfaces, folds, unlabeled = plan_dataset(runners, runs, seed, unlabeled_fraction)
     (out / "audio").mkdir(parents=True, exist_ok=True)

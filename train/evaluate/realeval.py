@@ -344,7 +344,8 @@ class ChoiceRuns:
 
         if isinstance(datasets, (str, Path)):
             datasets = [d.strip() for d in str(datasets).split(",") if d.strip()]
-        out = cls([Path(d).as_posix() for d in datasets], [], [], [])
+        datasets = list(dict.fromkeys(Path(d).as_posix() for d in datasets))  # a set named twice counts once
+        out = cls(datasets, [], [], [])
         for root in datasets:
             recs = labeled(load_dataset(Path(root)))
             if not recs:
@@ -356,6 +357,9 @@ class ChoiceRuns:
                 out.frames.append(len(audio) // HOP_LENGTH)
         if not out.mels:
             raise ValueError("no dataset to choose with")
+        if max(out.frames) < WINDOW_S * FRAMES_PER_SECOND:  # the 5-s MAE of such runs is NaN: nothing to choose by
+            raise ValueError(f"{', '.join(out.datasets)}: no run there is as long as a 5-s window, so nothing can be chosen on it; "
+                             "give runs of 10 s or more (footfall data realset --split val)")
         return out
 
     def maes(self, model, window_frames: int, thresholds: Sequence[float] = THRESHOLDS) -> dict[float, float]:

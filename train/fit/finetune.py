@@ -143,6 +143,9 @@ def finetune(cfg: FinetuneConfig, force: bool = False, progress=None) -> Finetun
     if _same_file(out, Path(cfg.init)):  # even with force: the model adapted from must survive
         raise FinetuneError(f"--out {out} is the checkpoint it starts from ({cfg.init}); it is never overwritten, "
                             "not even with --force: choose another --out")
+    if out.resolve().is_relative_to(ASSETS.resolve()):  # even with force: a second student there hides the bundled one
+        raise FinetuneError(f"--out {out}: {ASSETS} holds the bundled models (and the one float student finetune starts "
+                            "from); it is never written, not even with --force: choose another --out")
     if out.exists() and not force:
         raise FinetuneError(f"{out} exists; choose another --out or pass --force")
     if cfg.threads:
