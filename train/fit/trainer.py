@@ -424,9 +424,12 @@ class TrainResult:
 
 
 def write_metrics_csv(path: Path, history: list[dict[str, float]]) -> None:
-    """Rewrite the whole CSV from the history (so a resumed run never duplicates rows)."""
+    """Rewrite the whole CSV from the history (so a resumed run never duplicates rows); the
+    ``select_*`` columns only when the run chooses on ``select_on``."""
+    chooses = any("select_mae" in row for row in history)
+    fields = [f for f in METRIC_FIELDS if chooses or not f.startswith("select_")]
     with atomic_open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
         for row in history:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
