@@ -54,11 +54,11 @@ def test_registry_names_no_reserved_package():
         assert not any(snd.is_reserved(n) for n in profile)
 
 
-def test_train_and_eval_packages_are_disjoint():
-    train, ev = set(snd.split_packages("train")), set(snd.split_packages("eval"))
-    assert train and ev
-    assert not train & ev
-    assert train | ev == {p.name for p in snd.REGISTRY}
+def test_train_val_and_eval_packages_are_disjoint():
+    train, val, ev = (set(snd.split_packages(s)) for s in ("train", "val", "eval"))
+    assert train and val and ev
+    assert not train & ev and not train & val and not val & ev
+    assert train | val | ev == {p.name for p in snd.REGISTRY}
     assert len(snd.registry()) == len(snd.REGISTRY)  # no package listed twice
     cats = {s: {r.category for p in snd.REGISTRY if p.split == s for r in p.rules} for s in snd.SPLITS}
     assert {"footstep", "ambience"} <= cats["train"] and {"footstep", "ambience", "wind"} <= cats["eval"]
