@@ -81,27 +81,26 @@ def eval_clips(sounds: str | Path | None, split: str = "eval") -> tuple[dict[str
     if split not in HELD_OUT:
         raise RealsetError(f"split {split!r}: a real-sound set is built from {' or '.join(HELD_OUT)} packages")
     reg = registry()
-    clips = load_clips(sounds, split=split)
-    if split == "val":  # the validation set's steps are held out of training; its beds are the train split's
-        clips = [c for c in clips if c.category == "footstep"]
-        clips += [c for c in load_clips(sounds, split="train") if c.category in ("ambience", "wind", "speech")]
-    for c in clips:
-        if split == "val" and c.category != "footstep":
-            continue
+    held = load_clips(sounds, split=split)
+    for c in held:
         check_not_reserved(c.package)
         role = reg[c.package].split if c.package in reg else c.split
         if c.split != split or role != split:
             raise SoundsError(f"{c.clip_id}: package {c.package} has split {role!r}; this real-sound set takes {split} packages only")
+    # the footsteps are the held-out split's; the beds too for the evaluation set, while the
+    # validation set's beds are the train split's (no val package holds beds)
+    bed_split = "train" if split == "val" else split
+    under = held if bed_split == split else load_clips(sounds, split=bed_split)
     steps: dict[str, list[Clip]] = {}
-    for c in clips:
+    for c in held:
         if c.category == "footstep":
             steps.setdefault(_group(c), []).append(c)
-    beds = [c for c in clips if c.category in ("ambience", "wind")]
-    speech = [c for c in clips if c.category == "speech"]
+    beds = [c for c in under if c.category in ("ambience", "wind")]
+    speech = [c for c in under if c.category == "speech"]
     if not steps:
         raise SoundsError(f"no footstep clips of a {split} package in the corpus; build it with `footfall data sounds --profile full`")
     if not beds:
-        raise SoundsError(f"no ambience/wind clips of a {split} package in the corpus; build it with `footfall data sounds --profile full`")
+        raise SoundsError(f"no ambience/wind clips of a {bed_split} package in the corpus; build it with `footfall data sounds --profile full`")
     return dict(sorted(steps.items())), beds, speech
 
 

@@ -362,12 +362,14 @@ class ChoiceRuns:
                              "give runs of 10 s or more (footfall data realset --split val)")
         return out
 
-    def maes(self, model, window_frames: int, thresholds: Sequence[float] = THRESHOLDS) -> dict[float, float]:
-        """5-s MAE of ``model``'s events over all the runs, per counter threshold (the model runs once a run)."""
+    def maes(self, model, window_frames: int, thresholds: Sequence[float] = THRESHOLDS, device="cpu", precision: str = "fp32",
+             batch_size: int = 64) -> dict[float, float]:
+        """5-s MAE of ``model``'s events over all the runs, per counter threshold (the model runs once a
+        run, on ``device``: where a training run keeps it)."""
         from edge.counter import CounterParams, count_events
         from train.evaluate.predict import predict_run_logits
 
-        tracks = [predict_run_logits(model, mel, window_frames) for mel in self.mels]
+        tracks = [predict_run_logits(model, mel, window_frames, device, precision, batch_size) for mel in self.mels]
         return {thr: score([count_events(t, CounterParams(threshold=thr)) for t in tracks], self.truths, self.frames).mae
                 for thr in thresholds}
 

@@ -52,7 +52,6 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Sampl
 from train.fit.config import ConfigError, TrainConfig, save_config
 from train.fit.losses import onset_loss, soft_counts
 from train.fit.dataset import WindowDataset
-from edge.contract import HOP_LENGTH
 from edge.util import atomic_open
 from train.models.registry import atomic_torch_save, load_payload
 
@@ -616,11 +615,11 @@ class SelectionSet:
             raise ConfigError(f"select_on: {e}") from e
         self.window_frames = window_frames
 
-    def mae(self, model: nn.Module) -> tuple[float, float]:
-        """(the lowest 5-s MAE over the thresholds, that threshold)."""
+    def mae(self, model: nn.Module, device: torch.device, precision: str, batch_size: int) -> tuple[float, float]:
+        """(the lowest 5-s MAE over the thresholds, that threshold); the model runs on ``device``."""
         from train.evaluate.realeval import best_threshold
 
-        maes = self.runs.maes(model, self.window_frames)
+        maes = self.runs.maes(model, self.window_frames, device=device, precision=precision, batch_size=batch_size)
         thr = best_threshold(maes)
         return maes[thr], thr
 
@@ -890,7 +889,7 @@ class _Loop:
         scored = self.ema.model if self.ema is not None else self.raw_model  # what is validated is what is kept
         val = _evaluate_windows(scored, self.task.val_ds, env, device, self.precision, cfg.eval_batch_size)
         if self.select is not None:
-            val["select_mae"], val["select_threshold"] = self.select.mae(scored)
+            val["select_mae"], val["select_threshold"] = self.select.mae(scored, device, self.precision, cfg.eval_batch_size)
         chosen = val.get("select_mae", val["val_mae"])  # what chooses the kept weights (TrainConfig.select_on)
         self.scheduler.step(chosen)
         improved = chosen < prog.best_val_mae
