@@ -155,6 +155,8 @@ def schedule_command(
 
 def engine_command(
     model: Optional[Path] = typer.Option(None, "--model", help="the artifact with its card (default: the bundled model)"),
+    compare: Optional[Path] = typer.Option(None, "--compare", help="another artifact measured the same way in the same run "
+                                           "(e.g. the windowed model beside the streaming one)"),
     out: Path = typer.Option(Path("out/bench-engine"), "--out", help="report folder: report.md, results.json, rss.png"),
     minutes: float = typer.Option(60.0, "--minutes", help="length of the long file (the bundled sample run repeated), at "
                                   "least 1; the whole-process goals are judged on a 10-min file, so from 10 up"),
@@ -165,8 +167,10 @@ def engine_command(
 ) -> None:
     """What edge-run costs beside its network: in-process split (decode, front end, network, glue),
     whole-process time on a 60-s and a long file, cold start, RSS, and int8 against fp32 per
-    runtime; every figure with its ratio to the network alone, for the card's default schedule (a
-    window every hop_frames) and its low-latency one (edge-run --low-latency). Exit 1 only when a
+    runtime; every figure with its ratio to the network alone, for a streaming model's one schedule, or
+    a windowed card's default schedule (a window every hop_frames) and its low-latency one (edge-run
+    --low-latency); with --compare, a second artifact beside it. Step-to-shown latency on the sample run
+    and (--realset) the real-sound set. Exit 1 only when a
     judged goal fails: ratios measured in this run, memory and step-to-count latency; absolute
     times are shown, not judged, unless --absolute-goals."""
     from bench.engine import engine_bench, goals_table, report
@@ -179,11 +183,13 @@ def engine_command(
     artifact = model or bundled_model()
     if artifact is None or not Path(artifact).is_file():
         _fail(f"--model {artifact}: no such model file")
+    if compare is not None and not Path(compare).is_file():
+        _fail(f"--compare {compare}: no such model file")
     if realset is not None and not (realset / "manifest.csv").is_file():
         _fail(f"--realset {realset}: no dataset here (build it: footfall data realset --out {realset})")
     try:
         res = engine_bench(Path(artifact), out, minutes=minutes, int8=int8, realset=realset, absolute_goals=absolute_goals,
-                           say=lambda m: typer.echo(f"bench-engine: {m}", err=True))
+                           say=lambda m: typer.echo(f"bench-engine: {m}", err=True), compare=compare)
     except (CardError, RuntimeError) as e:
         _fail(str(e).splitlines()[0])
     path = report(res, out)

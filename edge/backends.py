@@ -13,6 +13,12 @@ returns the step density ``(W // DENSITY_STRIDE,)`` float32. int8 ``.tflite`` mo
 int8/uint8 input and output tensors: inputs are quantized with the tensor's scale and zero
 point and outputs dequantized, so callers always see float32.
 
+A streaming model (a card with ``state``) takes the next packet ``(1, 1, N_MELS, P)`` and one
+tensor per state buffer, and gives the logits and the new state buffers (same order). Its backend
+keeps the state (float32 arrays; zeros at load and after :meth:`Backend.reset`): ``run(packet)``
+feeds ``[packet, *state]``, keeps what comes back and returns the logits ``(P // 4,)``, so a
+caller streams with ``reset()`` once and ``run()`` per packet, as with a windowed model.
+
 :func:`load_model` is the door ``edge-run`` uses: it verifies the model card against the file
 (sha256, front end, window; ``edge.card.verify_card``) and then the card against what the
 runtime reports (input shape, density length). Any mismatch is a :class:`edge.card.CardError`.
@@ -28,6 +34,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -43,18 +50,32 @@ class BackendError(RuntimeError):
     """A runtime that is missing or cannot load/run the artifact; one line, cause chained."""
 
 
+StateShapes = list[tuple[str, tuple[int, ...]]]  # [(name, shape)] of a streaming model's state, in input order
+
+
 class Backend:
-    """Common interface; subclasses fill ``input_shape`` and ``output_shape`` from the runtime."""
+    """Common interface; subclasses fill ``input_shape`` and ``output_shape`` from the runtime
+    (the packet and the logits for a streaming model), ``state_shapes`` (the state buffers, as the
+    runtime reports them: names where it has them) and implement :meth:`_invoke`.
+
+    ``state``: the card's state shapes (``ModelCard.state_shapes``): ``[]`` for a windowed card,
+    whose artifact must have 1 input and 1 output; None (no card) takes what the artifact has.
+    Whether the shapes match the card is :func:`check_backend_matches_card`'s business.
+    """
 
     format = ""
+    state_shapes: StateShapes = []  # class default: a subclass that skips __init__ is windowed
 
-    def __init__(self, path: str | Path, threads: int = 1) -> None:
+    def __init__(self, path: str | Path, threads: int = 1, state: StateShapes | None = None) -> None:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.path = Path(path)
         self.threads = threads
         self.input_shape: tuple[int, ...] = ()
         self.output_shape: tuple[int, ...] = ()
+        self.card_state = state
+        self.state_shapes = []
+        self._state: list[np.ndarray] = []
 
     @property
     def name(self) -> str:
@@ -64,12 +85,53 @@ class Backend:
     def window_frames(self) -> int:
         return self.input_shape[-1]
 
-    def run(self, logmel: np.ndarray) -> np.ndarray:
-        """(1, 1, N_MELS, W) float32 log-mel -> (W // 4,) float32 step density."""
+    @property
+    def stateful(self) -> bool:
+        return bool(self.state_shapes)
+
+    @property
+    def _windowed_card(self) -> bool:
+        return self.card_state is not None and not self.card_state
+
+    def _check_io(self, in_shapes: list[tuple[int, ...]], out_shapes: list[tuple[int, ...]]) -> None:
+        """The artifact's inputs and outputs, in the model's order: fills the shapes and the state.
+
+        One input and one output: a windowed model. 1 + n of each: a streaming one, whose state
+        output i has the shape of state input i (it is fed back there next call).
+        """
+        n_in, n_out = len(in_shapes), len(out_shapes)
+        if self._windowed_card and (n_in != 1 or n_out != 1) or n_in != n_out or n_in < 1:
+            raise BackendError(f"{self.path.name}: expected 1 input and 1 output"
+                               f"{'' if self._windowed_card else ' (or 1 + n of each: packet and state)'}, got {n_in} and {n_out}")
+        for i, (a, b) in enumerate(zip(in_shapes[1:], out_shapes[1:]), 1):
+            if a != b:
+                raise BackendError(f"{self.path.name}: state output {i} has shape {list(b)}, its input {list(a)}")
+        self.input_shape, self.output_shape = in_shapes[0], out_shapes[0]
+        names = [n for n, _ in self.card_state or []]
+        if len(names) != n_in - 1:
+            names = [f"state{i}" for i in range(n_in - 1)]
+        self.state_shapes = list(zip(names, in_shapes[1:]))
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the initial state (zeros) before a new stream; nothing to do for a windowed model."""
+        self._state = [np.zeros(shape, np.float32) for _, shape in self.state_shapes]
+
+    def _invoke(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """float32 inputs in the model's order -> float32 outputs in its order (fresh arrays)."""
         raise NotImplementedError
 
+    def run(self, logmel: np.ndarray) -> np.ndarray:
+        """(1, 1, N_MELS, W) float32 log-mel -> (W // 4,) float32 step density (a streaming model:
+        the next packet, with the state the previous call left)."""
+        y, *state = self._invoke([logmel, *self._state])
+        if self._state:
+            self._state = state
+        return y.reshape(-1)
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.path.name!r}, threads={self.threads}, input={self.input_shape})"
+        state = f", state={len(self.state_shapes)}" if self.state_shapes else ""
+        return f"{type(self).__name__}({self.path.name!r}, threads={self.threads}, input={self.input_shape}{state})"
 
 
 @contextlib.contextmanager
@@ -117,8 +179,8 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 class LiteRTBackend(Backend):
     format = "tflite"
 
-    def __init__(self, path: str | Path, threads: int = 1) -> None:
-        super().__init__(path, threads)
+    def __init__(self, path: str | Path, threads: int = 1, state: StateShapes | None = None) -> None:
+        super().__init__(path, threads, state)
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as e_litert:
@@ -135,13 +197,45 @@ class LiteRTBackend(Backend):
         except (ValueError, RuntimeError) as e:
             raise BackendError(f"{self.path.name}: LiteRT cannot load it ({str(e).splitlines()[0]})") from e
         inp, out = self._interp.get_input_details(), self._interp.get_output_details()
-        if len(inp) != 1 or len(out) != 1:
-            raise BackendError(f"{self.path.name}: expected 1 input and 1 output, got {len(inp)} and {len(out)}")
+        if (len(inp) > 1 or len(out) > 1) and not self._windowed_card:
+            inp, out = self._signature_order(inp, out)
+        self._check_io([tuple(int(d) for d in t["shape"]) for t in inp], [tuple(int(d) for d in t["shape"]) for t in out])
+        self._ins, self._outs = inp, out
         self._in, self._out = inp[0], out[0]
-        self.input_shape = tuple(int(d) for d in self._in["shape"])
-        self.output_shape = tuple(int(d) for d in self._out["shape"])
-        self._in_q = self._quant(self._in)
-        self._out_q = self._quant(self._out)
+        self._ins_q = [self._quant(t) for t in inp]
+        self._outs_q = [self._quant(t) for t in out]
+        self._in_q, self._out_q = self._ins_q[0], self._outs_q[0]
+        # an integer state buffer whose output has its input's dtype and qparams is carried as the
+        # runtime gives it (exact, and no conversion per call); the others as float32
+        self._raw = [q is not None and q == o for q, o in zip(self._ins_q[1:], self._outs_q[1:])]
+        self.reset()
+
+    def reset(self) -> None:
+        super().reset()
+        if getattr(self, "_raw", None):  # (not yet while __init__ reads the tensors)
+            self._state = [quantize(s, *q) if raw else s for s, q, raw in zip(self._state, self._ins_q[1:], self._raw)]
+
+    def _signature_order(self, inp: list[dict], out: list[dict]) -> tuple[list[dict], list[dict]]:
+        """Input and output tensors in the order of the converted function's arguments and results.
+
+        The interpreter lists tensors in its own order (outputs by tensor index, which follows the
+        graph, not the results); the signature names them ``args_<i>`` and ``output_<i>`` (litert-torch),
+        so the number in each name is the position. Names without one keep the signature's order.
+        """
+        sigs = self._interp.get_signature_list()
+        if len(sigs) != 1:
+            raise BackendError(f"{self.path.name}: expected one signature to order its {len(inp)} inputs by, got {len(sigs)}")
+        runner = self._interp.get_signature_runner()
+        by_index = {t["index"]: t for t in inp + out}
+
+        def ordered(details: dict) -> list[dict]:
+            names = list(details)
+            numbers = [re.search(r"(\d+)$", n) for n in names]
+            if all(numbers):
+                names = [n for _, n in sorted(zip((int(m.group(1)) for m in numbers), names))]
+            return [by_index[details[n]["index"]] for n in names]
+
+        return ordered(runner.get_input_details()), ordered(runner.get_output_details())
 
     @staticmethod
     def _quant(detail: dict) -> tuple[float, int, np.dtype] | None:
@@ -159,20 +253,20 @@ class LiteRTBackend(Backend):
         io = "int8-io" if self._in_q or self._out_q else "float-io"
         return f"litert ({io})"
 
-    def run(self, logmel: np.ndarray) -> np.ndarray:
-        x = logmel if self._in_q is None else quantize(logmel, *self._in_q)
-        self._interp.set_tensor(self._in["index"], x)
+    def _invoke(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        for x, t, q in zip(inputs, self._ins, self._ins_q):
+            self._interp.set_tensor(t["index"], x if q is None or x.dtype == q[2] else quantize(x, *q))
         self._interp.invoke()
-        y = self._interp.get_tensor(self._out["index"])
-        y = y.astype(np.float32) if self._out_q is None else dequantize(y, *self._out_q[:2])
-        return y.reshape(-1)
+        ys = [self._interp.get_tensor(t["index"]) for t in self._outs]  # copies
+        return [y.astype(np.float32) if q is None else y if raw else dequantize(y, *q[:2])
+                for y, q, raw in zip(ys, self._outs_q, [False, *self._raw])]
 
 
 class ExecuTorchBackend(Backend):
     format = "pte"
 
-    def __init__(self, path: str | Path, threads: int = 1) -> None:
-        super().__init__(path, threads)
+    def __init__(self, path: str | Path, threads: int = 1, state: StateShapes | None = None) -> None:
+        super().__init__(path, threads, state)
         quiet_startup_loggers()
         try:  # heavy (imports torch, ~9 s cold): only when a .pte is actually run
             with warnings.catch_warnings(), quiet_native_stderr():  # "ExperimentalWarning", cpuinfo chatter
@@ -201,26 +295,25 @@ class ExecuTorchBackend(Backend):
             raise BackendError(f"{self.path.name}: ExecuTorch cannot load it ({str(e).splitlines()[0]})") from e
         self._program = program  # keeps the method's memory alive
         meta = self._method.metadata
-        if meta.num_inputs() != 1 or meta.num_outputs() != 1:
-            raise BackendError(f"{self.path.name}: expected 1 input and 1 output")
-        self.input_shape = tuple(meta.input_tensor_meta(0).sizes())
-        self.output_shape = tuple(meta.output_tensor_meta(0).sizes())
+        # a program has no tensor names: inputs and outputs are in the exported step's order
+        self._check_io([tuple(meta.input_tensor_meta(i).sizes()) for i in range(meta.num_inputs())],
+                       [tuple(meta.output_tensor_meta(i).sizes()) for i in range(meta.num_outputs())])
 
     @property
     def name(self) -> str:
         return "executorch"
 
-    def run(self, logmel: np.ndarray) -> np.ndarray:
-        x = self._torch.from_numpy(np.ascontiguousarray(logmel, dtype=np.float32))  # shares memory
-        (y,) = self._method.execute([x])
-        return y.numpy().astype(np.float32, copy=True).reshape(-1)
+    def _invoke(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        xs = [self._torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)) for x in inputs]  # share memory
+        # copies: the outputs live in the method's planned memory, which the next call overwrites
+        return [y.numpy().astype(np.float32, copy=True) for y in self._method.execute(xs)]
 
 
 class OnnxBackend(Backend):
     format = "onnx"
 
-    def __init__(self, path: str | Path, threads: int = 1) -> None:
-        super().__init__(path, threads)
+    def __init__(self, path: str | Path, threads: int = 1, state: StateShapes | None = None) -> None:
+        super().__init__(path, threads, state)
         try:
             import onnxruntime as ort
         except ImportError as e:
@@ -234,39 +327,55 @@ class OnnxBackend(Backend):
         except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph/... classes
             raise BackendError(f"{self.path.name}: ONNX Runtime cannot load it ({str(e).splitlines()[0]})") from e
         inputs, outputs = self._sess.get_inputs(), self._sess.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise BackendError(f"{self.path.name}: expected 1 input and 1 output, got {len(inputs)} and {len(outputs)}")
-        self._in_name = inputs[0].name
-        # a dynamic dimension is reported as a string or None: -1 here
-        self.input_shape = tuple(d if isinstance(d, int) else -1 for d in inputs[0].shape)
-        self.output_shape = tuple(d if isinstance(d, int) else -1 for d in outputs[0].shape)
+        if len(inputs) > 1 and len(outputs) == len(inputs):
+            # export names the state outputs "<state input>_out" (export.targets.onnx_io_names): pair
+            # them by name; outputs named otherwise stay in the graph's order
+            by_name = {o.name: o for o in outputs}
+            paired = [by_name.get(f"{i.name}_out") for i in inputs[1:]]
+            if all(paired):
+                outputs = [next(o for o in outputs if o not in paired), *paired]
+        self._in_names = [i.name for i in inputs]
+        self._out_names = [o.name for o in outputs]
+        self._in_name = self._in_names[0]
+
+        def shape(t) -> tuple[int, ...]:  # a dynamic dimension is reported as a string or None: -1 here
+            return tuple(d if isinstance(d, int) else -1 for d in t.shape)
+
+        self._check_io([shape(i) for i in inputs], [shape(o) for o in outputs])
+        if len(inputs) > 1:
+            self.state_shapes = [(i.name, s) for i, (_, s) in zip(inputs[1:], self.state_shapes)]
 
     @property
     def name(self) -> str:
         return "onnxruntime"
 
-    def run(self, logmel: np.ndarray) -> np.ndarray:
-        (y,) = self._sess.run(None, {self._in_name: logmel})
-        return np.asarray(y, dtype=np.float32).reshape(-1)
+    def _invoke(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        ys = self._sess.run(self._out_names, dict(zip(self._in_names, inputs)))
+        return [np.asarray(y, dtype=np.float32) for y in ys]
 
 
 BACKENDS: dict[str, type[Backend]] = {".tflite": LiteRTBackend, ".pte": ExecuTorchBackend, ".onnx": OnnxBackend}
 assert set(BACKENDS) == set(FORMATS)
 
 
-def load_backend(artifact: str | Path, threads: int = 1) -> Backend:
-    """The backend for ``artifact``, chosen by its extension (no card check; see :func:`load_model`)."""
+def load_backend(artifact: str | Path, threads: int = 1, state: StateShapes | None = None) -> Backend:
+    """The backend for ``artifact``, chosen by its extension (no card check; see :func:`load_model`).
+
+    ``state``: the card's state shapes (``[]``: a windowed model); None: as the artifact's inputs say
+    (one input: windowed; more: a packet and state buffers).
+    """
     artifact = Path(artifact)
     cls = BACKENDS.get(artifact.suffix)
     if cls is None:
         raise BackendError(f"{artifact}: unknown model format {artifact.suffix!r} (expected one of {sorted(BACKENDS)})")
     if not artifact.exists():
         raise BackendError(f"{artifact}: no such model file")
-    return cls(artifact, threads=threads)
+    return cls(artifact, threads=threads, state=state)
 
 
 def check_backend_matches_card(backend: Backend, card: ModelCard) -> None:
-    """The card's window and density rate against what the runtime says the artifact takes."""
+    """The card's window (a streaming model's packet), state buffers and density rate against what
+    the runtime says the artifact takes."""
     where = backend.path.name
     if card.density_fps != DENSITY_FPS or card.density_stride != DENSITY_STRIDE:
         raise CardError(f"{where}: card density_fps {card.density_fps} != this runtime's {DENSITY_FPS} frames/s")
@@ -280,6 +389,12 @@ def check_backend_matches_card(backend: Backend, card: ModelCard) -> None:
             f"{where}: the model outputs {list(backend.output_shape)} (density of {out_len} frames); a window of "
             f"{card.window_frames} frames needs {card.window_frames // DENSITY_STRIDE}"
         )
+    want_state = [shape for _, shape in card.state_shapes()]
+    got_state = [tuple(shape) for _, shape in backend.state_shapes]
+    if len(got_state) != len(want_state) or any(
+        len(g) != len(w) or any(a not in (b, -1) for a, b in zip(g, w)) for g, w in zip(got_state, want_state)
+    ):
+        raise CardError(f"{where}: the model's state is {[list(s) for s in got_state]}, its card says {[list(s) for s in want_state]}")
 
 
 def load_model(artifact: str | Path, threads: int = 1) -> tuple[Backend, ModelCard]:
@@ -288,7 +403,9 @@ def load_model(artifact: str | Path, threads: int = 1) -> tuple[Backend, ModelCa
     Raises :class:`CardError` (missing/mismatching card) or :class:`BackendError` (runtime).
     """
     card = load_verified_card(artifact)
-    backend = load_backend(artifact, threads=threads)
+    # a windowed card lets the backend take what the artifact has, so that state it does not expect
+    # is a card mismatch below (CardError), as is a streaming card's state of other shapes
+    backend = load_backend(artifact, threads=threads, state=card.state_shapes() or None)
     check_backend_matches_card(backend, card)
     return backend, card
 

@@ -48,6 +48,7 @@ class ModelCard:
     output: str = OUTPUT_KIND  # what the network gives per output frame: a step-onset logit
     counter: dict = field(default_factory=dict)  # edge.counter.CounterParams (peak threshold, intervals, prior); {} = defaults
     low_latency: dict = field(default_factory=dict)  # edge-run --low-latency: hop_frames, lookahead_frames (+ why, scores); {} = none
+    state: list = field(default_factory=list)  # a streaming model's state tensors, [{"name", "shape"}] in input order; [] = windowed
     schema: int = CARD_SCHEMA_VERSION  # edge.contract.CARD_SCHEMA_VERSION of the writer; cards before it had none (1)
 
     def counter_params(self) -> CounterParams:
@@ -63,6 +64,11 @@ class ModelCard:
         (``edge-run --low-latency``) the card's ``low_latency`` schedule when it has one: a shorter
         hop and lookahead, so that a step is counted within half a second (``footfall
         bench-schedule`` chooses it from the latency/accuracy trade-off; docs/schedule)."""
+        if self.streaming:  # one schedule: each packet once, as it completes
+            try:
+                return Alignment(self.window_frames, self.hop_frames, self.density_stride, None, stateful=True)
+            except ValueError as e:
+                raise CardError(f"{self.artifact}{CARD_SUFFIX}: {e}") from e
         s = self.low_latency if low_latency else {}
         if not isinstance(s, dict):
             raise CardError(f"{self.artifact}{CARD_SUFFIX}: low_latency must be an object, got {str(s)[:60]}")
@@ -71,6 +77,16 @@ class ModelCard:
                              None if s.get("lookahead_frames") is None else int(s["lookahead_frames"]))
         except (TypeError, ValueError) as e:
             raise CardError(f"{self.artifact}{CARD_SUFFIX}: bad low_latency: {e}") from e
+
+    @property
+    def streaming(self) -> bool:
+        """A model that carries state between calls: each call takes the next ``window_frames`` frames
+        (a packet) once, with the state the previous call returned; windows never overlap."""
+        return bool(self.state)
+
+    def state_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """``[(name, shape)]`` of the state tensors, in the artifact's input order."""
+        return [(str(s["name"]), tuple(int(d) for d in s["shape"])) for s in self.state]
 
     @property
     def density_stride(self) -> int:
@@ -188,6 +204,19 @@ def verify_card(card: ModelCard, artifact: str | Path) -> None:
             f"{card_path(artifact).name}: window {card.window_frames} and hop {card.hop_frames} must be multiples "
             f"of the density stride {card.density_stride}"
         )
+    if card.state:
+        where = card_path(artifact).name
+        try:
+            shapes = card.state_shapes()
+        except (TypeError, KeyError, ValueError) as e:
+            raise CardError(f"{where}: bad state (expected a list of {{name, shape}}): {str(e)[:80]}") from e
+        if not isinstance(card.state, list) or any(len(s) < 1 or any(d < 1 for d in s) for _, s in shapes):
+            raise CardError(f"{where}: bad state shapes {[list(s) for _, s in shapes]}")
+        if card.hop_frames != card.window_frames:
+            raise CardError(f"{where}: a streaming model takes each packet once: hop_frames {card.hop_frames} "
+                            f"must equal window_frames {card.window_frames}")
+        if card.low_latency:
+            raise CardError(f"{where}: a streaming model has one schedule (no low_latency)")
     card.counter_params()  # a malformed counter or schedule is refused here, before anything runs
     card.alignment(low_latency=True)
 

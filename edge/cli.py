@@ -215,10 +215,11 @@ def display_delay_s(align: Alignment, params: CounterParams) -> float:
     """The longest a step waits, after it lands, for the window that counts it (the latency rules
     of :mod:`edge.counter`): the committed track trails the audio by the schedule's lookahead
     (``align.latency_s``), the window that commits a step runs up to one hop later, and the
-    counter holds a peak until the track is ``min_interval_s`` past it, decided on whole output
+    counter holds a peak until the track is ``min_interval_s`` past it (not with ``keep_first``), decided on whole output
     frames (two more at most: the frame after the peak, and the rounding up to a frame).
     A train's first steps (held until the train is long enough) and filled gaps come later."""
-    return align.latency_s + align.hop_frames / FRAMES_PER_SECOND + params.min_interval_s + 2 / DENSITY_FPS
+    hold = 0.0 if params.keep_first else params.min_interval_s  # keep_first: a peak is final at once
+    return align.latency_s + align.hop_frames / FRAMES_PER_SECOND + hold + 2 / DENSITY_FPS
 
 
 class StepReveal:
@@ -812,6 +813,9 @@ def edge_run(
         if seconds is not None:
             _describe_limit(source, seconds)
         backend, card = load_model(artifact, threads=threads)
+        if card.streaming and (low_latency or hop_ms is not None or lookahead_ms is not None):
+            raise _Fail(f"{Path(artifact).name} streams each {card.window_frames * 1000 // FRAMES_PER_SECOND}-ms packet once "
+                        "as it arrives: --low-latency, --hop-ms and --lookahead-ms schedule windowed models", 2)
         if low_latency and not card.low_latency:
             raise _Fail(f"--low-latency: {Path(artifact).name}'s card has no low-latency schedule "
                         "(footfall bench-schedule --apply chooses one; or give --hop-ms and --lookahead-ms)", 2)

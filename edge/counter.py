@@ -39,7 +39,9 @@ Step events (:class:`Counter`, parameters :class:`CounterParams` from the card),
    ``j - 1`` and not lower than ``j + 1`` (one frame of lookahead); its time is the frame's
    centre moved by the vertex of the parabola through the three logits (within half a frame);
 2. *minimum interval*: of two peaks closer than ``min_interval_s`` the higher one stays; a peak
-   is final once the committed audio is ``min_interval_s`` past it;
+   is final once the committed audio is ``min_interval_s`` past it. With ``keep_first`` (a
+   streaming model's card) the first one stays instead and is final at once: a causal network
+   peaks at a step's onset, and the runner sees the step a quarter second sooner;
 3. *trains*: steps count once ``train_steps`` of them follow each other at most ``max_gap_s``
    apart (then all of them count, with their times); a lone knock counts nothing. A gap longer
    than ``max_gap_s`` ends the train;
@@ -87,6 +89,7 @@ class Alignment:
     hop_frames: int  # H
     stride: int = DENSITY_STRIDE
     lookahead_frames: int | None = None  # L (None: (W - H) / 2, rounded down to the stride)
+    stateful: bool = False  # a streaming model: W == H, each packet once, the tail never reaches back
 
     def __post_init__(self) -> None:
         w, h, s, la = self.window_frames, self.hop_frames, self.stride, self.lookahead_frames
@@ -99,6 +102,8 @@ class Alignment:
             )
         if la is not None and (la % s or not 0 <= la <= w - h):
             raise ValueError(f"lookahead_frames {la} must be a multiple of {s} in [0, {w - h}] (window {w} - hop {h})")
+        if self.stateful and (h != w or la is not None):
+            raise ValueError(f"a streaming model takes each packet once: hop {h} must equal the packet {w}, no lookahead")
 
     @property
     def window_d(self) -> int:
@@ -154,6 +159,8 @@ class Alignment:
         total_d = n_frames // self.stride
         if committed_d >= total_d:
             return None
+        if self.stateful:  # the state has seen every committed frame: the rest, padded, as one packet
+            return committed_d * self.stride, 0, total_d - committed_d
         start = max(0, total_d * self.stride - self.window_frames)
         first_d = start // self.stride
         return start, committed_d - first_d, total_d - first_d
@@ -169,6 +176,7 @@ class Alignment:
             "window_frames": self.window_frames,
             "hop_frames": self.hop_frames,
             "density_stride": self.stride,
+            "stateful": self.stateful,
             "commit_offset_frames": self.commit_offset_d * self.stride,
             "latency_frames": self.latency_frames,
             "latency_s": self.latency_s,
@@ -185,6 +193,8 @@ class CounterParams:
         ``max_gap_s`` apart (a walk at 48 spm); a lone knock, a door or a cough counts nothing.
     fill_gaps: the cadence prior: a gap within ``gap_tolerance`` periods of 2 or 3 local step periods
         gets the steps it missed (a quiet far foot, a step drowned by a passing car).
+    keep_first: of two peaks closer than ``min_interval_s`` the first stays (final as soon as it is
+        a peak) instead of the higher (final ``min_interval_s`` later).
     """
 
     threshold: float = 0.2
@@ -193,6 +203,7 @@ class CounterParams:
     max_gap_s: float = 1.25
     fill_gaps: bool = True
     gap_tolerance: float = 0.2
+    keep_first: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -203,6 +214,8 @@ class CounterParams:
             raise ValueError(f"counter train_steps {self.train_steps!r} must be a whole number in [1, 16]")
         if not 0.0 <= self.gap_tolerance < 0.5:
             raise ValueError(f"counter gap_tolerance {self.gap_tolerance!r} must be in [0, 0.5)")
+        if not isinstance(self.keep_first, bool):
+            raise ValueError(f"counter keep_first {self.keep_first!r} must be true or false")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "CounterParams":
@@ -257,6 +270,7 @@ class Counter:
         self._thr = self.params.threshold_logit
         self._v1 = self._v2 = -math.inf  # logits of frames j-1 and j-2
         self._pending: tuple[float, float] | None = None  # (time, logit) of the peak the interval rule holds
+        self._first: float | None = None  # keep_first: the last peak kept
         self._held: list[float] = []  # steps of a train not yet long enough to count
         self._in_train = False
         self._last_t: float | None = None  # the last step counted
@@ -315,6 +329,11 @@ class Counter:
 
     # -- stage 2: the minimum interval -------------------------------------------------------
     def _peak(self, t: float, v: float, events: list[float]) -> None:
+        if self.params.keep_first:  # the first of close peaks stays, final at once
+            if self._first is None or t - self._first >= self.params.min_interval_s:
+                self._first = t
+                self._accept(t, events)
+            return
         p = self._pending
         if p is not None and t - p[0] < self.params.min_interval_s:
             if v > p[1]:

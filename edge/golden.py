@@ -43,7 +43,11 @@ every event time, ``active_s`` and the mean and peak cadence (``null``: none).
 
 Without ``--model`` (and without a bundled model) the logits come from :class:`OnsetBackend`,
 a fixed numpy function of the log-mel (energy onsets) that stands in for a network: the Java
-counter is tested on logits, whichever model made them.
+counter is tested on logits, whichever model made them. A streaming card (:func:`stream_card`:
+a ``state``, window == hop == the packet; ``alignment.stateful`` in the index) runs
+:class:`StreamOnsetBackend`, which carries its state from packet to packet: each window is then
+a packet, taken once, and the tail is the remaining frames as one padded packet (it never reaches
+back); the model is reset at the start of the stream.
 """
 
 from __future__ import annotations
@@ -86,6 +90,13 @@ ONSET_GAIN = 8.0  # logit per unit of rise: a click's frame reaches about +4 (p 
 ONSET_OFFSET = 4.0  # ... and a frame with no rise sits at -4 (p 0.02)
 # a window's first output frame is never an onset: at a stream's start its front-end frames still
 # see the zeros before the audio, a rise that is no click
+# StreamOnsetBackend: the same rise, against the previous packet's last frame (state "prev"), plus
+# LEVEL_WEIGHT * clip(mean log-mel - level, +-LEVEL_CLIP), level (state "level") an exponential
+# average of the mean log-mel with LEVEL_RATE per output frame; both states start at 0
+LEVEL_WEIGHT = 0.25  # logit per nat above the background level
+LEVEL_CLIP = 4.0  # nats: at most +-1 logit
+LEVEL_RATE = 0.1  # per 40-ms output frame: a time constant of 0.4 s
+STREAM_STATE = ({"name": "prev", "shape": [1, 1, 1, 1]}, {"name": "level", "shape": [1, 1, 1, 1]})
 
 
 class OnsetBackend:
@@ -107,6 +118,9 @@ class OnsetBackend:
         self.input_shape = (1, 1, N_MELS, window_frames)
         self.output_shape = (1, window_frames // DENSITY_STRIDE)
 
+    def reset(self) -> None:
+        """No state: nothing to reset."""
+
     def run(self, logmel: np.ndarray) -> np.ndarray:
         e = logmel[0, 0].mean(axis=0, dtype=np.float32)  # (T,)
         rise = np.zeros_like(e)
@@ -114,6 +128,41 @@ class OnsetBackend:
         rise[:DENSITY_STRIDE] = 0  # the first output frame
         units = rise.reshape(-1, DENSITY_STRIDE).sum(axis=1) * np.float32(ONSET_GAIN / ONSET_RISE)
         return (units - np.float32(ONSET_OFFSET)).astype(np.float32)
+
+
+class StreamOnsetBackend(OnsetBackend):
+    """A stateful stand-in for a streaming network: each call takes the next packet of the stream.
+
+    The rise of :class:`OnsetBackend`, its first frame's against the previous packet's last frame
+    (state ``prev``), plus ``LEVEL_WEIGHT * clip(m[j] - level, -LEVEL_CLIP, LEVEL_CLIP)`` with
+    ``m[j]`` the mean log-mel of output frame j and ``level`` (state) an exponential average of
+    ``m`` (``LEVEL_RATE`` per frame, updated after each frame). Every logit depends on the packets
+    before it: a stream not started from :meth:`reset` or a packet run twice changes the logits.
+    """
+
+    name = "numpy-onset-stream"
+
+    def __init__(self, window_frames: int, threads: int = 1) -> None:
+        super().__init__(window_frames, threads)
+        self.path = Path("onset-stream.numpy")
+        self.reset()
+
+    def reset(self) -> None:
+        """The initial state: zeros, as a streaming model's."""
+        self.state = [np.zeros(s["shape"], dtype=np.float32) for s in STREAM_STATE]
+
+    def run(self, logmel: np.ndarray) -> np.ndarray:
+        prev, level = self.state
+        e = logmel[0, 0].mean(axis=0, dtype=np.float32)  # (P,)
+        rise = np.maximum(e - np.concatenate([prev.reshape(1), e[:-1]]) - np.float32(ONSET_THETA), 0)
+        units = rise.reshape(-1, DENSITY_STRIDE).sum(axis=1) * np.float32(ONSET_GAIN / ONSET_RISE)
+        out = units - np.float32(ONSET_OFFSET)
+        lv = level.reshape(())
+        for j, m in enumerate(e.reshape(-1, DENSITY_STRIDE).mean(axis=1, dtype=np.float32)):
+            out[j] += np.float32(LEVEL_WEIGHT) * np.clip(m - lv, np.float32(-LEVEL_CLIP), np.float32(LEVEL_CLIP))
+            lv = lv + np.float32(LEVEL_RATE) * (m - lv)
+        self.state = [e[-1:].reshape(prev.shape), np.asarray(lv, dtype=np.float32).reshape(level.shape)]
+        return out.astype(np.float32)
 
 
 def onset_card(window_frames: int = WINDOW_FRAMES, hop_frames: int = HOP_FRAMES, counter: dict | None = None) -> ModelCard:
@@ -132,6 +181,17 @@ def onset_card(window_frames: int = WINDOW_FRAMES, hop_frames: int = HOP_FRAMES,
         model={"name": "numpy-onset", "theta": ONSET_THETA, "rise": ONSET_RISE, "gain": ONSET_GAIN, "offset": ONSET_OFFSET},
         counter=dict(counter or {}),
     )
+
+
+def stream_card(packet_frames: int = 8, counter: dict | None = None) -> ModelCard:
+    """An in-memory card for :class:`StreamOnsetBackend`: a streaming model (``state``) that takes
+    ``packet_frames`` frames per call; ``counter`` as for :func:`onset_card`."""
+    card = onset_card(packet_frames, packet_frames, counter)
+    card.artifact = "onset-stream.numpy"
+    card.model = card.model | {"name": StreamOnsetBackend.name, "level_weight": LEVEL_WEIGHT, "level_clip": LEVEL_CLIP,
+                               "level_rate": LEVEL_RATE}
+    card.state = [dict(s) for s in STREAM_STATE]
+    return card
 
 
 def click_track(
@@ -207,6 +267,8 @@ CASE_PARAMS = (
     {"threshold": 0.8, "min_interval_s": 0.32, "max_gap_s": 1.0, "gap_tolerance": 0.45},  # 0.32 s: 8 frames
     {"train_steps": 1, "threshold": 0.3, "min_interval_s": 0.12, "max_gap_s": 0.6, "gap_tolerance": 0.0},
     {"train_steps": 3, "min_interval_s": 0.03},  # shorter than a frame: adjacent frames may both be steps
+    {"keep_first": True},  # of close peaks the first, final at once (a streaming model's card)
+    {"keep_first": True, "train_steps": 2, "threshold": 0.8, "min_interval_s": 0.32, "max_gap_s": 1.0},  # 8 frames on the dot
 )
 
 
@@ -304,7 +366,7 @@ def write_golden(out: str | Path, backend=None, card: ModelCard | None = None, *
     out.mkdir(parents=True, exist_ok=True)
     if backend is None:
         card = card or onset_card()
-        backend = OnsetBackend(card.window_frames)
+        backend = (StreamOnsetBackend if card.streaming else OnsetBackend)(card.window_frames)
     if card is None:
         raise ValueError("a backend needs its model card")
     if pcm is None:
@@ -319,6 +381,7 @@ def write_golden(out: str | Path, backend=None, card: ModelCard | None = None, *
     inputs = np.zeros((len(plan), N_MELS, w), dtype=np.float32)
     logits = np.zeros((len(plan), align.window_d), dtype=np.float32)
     counter = Counter(params=params)
+    backend.reset()  # a streaming model starts the stream from its initial state
     committed, updates, all_events = [], [], []
     for i, (start, lo, hi) in enumerate(plan):
         n = min(w, n_frames - start)

@@ -97,6 +97,8 @@ def schedule(card: ModelCard, align: Alignment | None = None) -> Alignment:
     card's file schedule (:meth:`edge.card.ModelCard.alignment`)."""
     if align is None:
         return card.alignment()
+    if align.stateful != card.streaming:
+        raise ValueError("a streaming model runs its packets once (its card's schedule); a windowed model, windows")
     if align.window_frames != card.window_frames:
         raise ValueError(f"schedule window {align.window_frames} frames != the model's {card.window_frames}")
     return align
@@ -127,6 +129,7 @@ class StreamCounter:
         self.ring = FrameRing(N_MELS, w + DENSITY_STRIDE)  # one window + what the tail reaches back
         self._x = np.zeros((1, 1, N_MELS, w), dtype=np.float32)  # model input, reused every hop
         self.counter = Counter(params=card.counter_params())
+        backend.reset()  # a streaming model starts every stream from its initial state
         self.latency = LatencyStats()
         self.windows = 0  # regular windows run so far
         self.samples = 0  # PCM samples consumed
@@ -301,6 +304,7 @@ def count_offline(backend: Backend, card: ModelCard, audio: np.ndarray, *, keep:
     n_frames = frames.shape[1]
     x = np.zeros((1, 1, N_MELS, align.window_frames), dtype=np.float32)
     counter = Counter(params=card.counter_params())
+    backend.reset()
     logits, events = [], []
     plan = align.plan(n_frames)
     for start, lo, hi in plan:

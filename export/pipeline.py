@@ -12,6 +12,13 @@ What gets exported at int8 is decided by the source: a float checkpoint (``.pt``
 ``.tflite``, ORT static QDQ for ``.onnx`` and the NPU); a quantized graph (``.pt2`` from
 ``train.quant.qat``, QAT or PTQ converted) is lowered as it is to every target, and the float student
 it names (``student_checkpoint`` in its metadata) gives the fp32 artifacts.
+
+A streaming model (``streaming = True``, e.g. ``streamtcn``) is exported as its step
+(``train.models.streaming.StreamStep``): each artifact takes a packet and the state buffers and
+gives the logits and the new state buffers. It is calibrated and compared on whole runs
+(:func:`streams_from_dataset`, :func:`streams_from_file`): PTQ on the ``(packet, *state)`` inputs
+the float model is given while streaming the calibration runs, parity by streaming each parity run
+through the reloaded artifact packet by packet; its card lists the state (``ModelCard.state``).
 """
 
 from __future__ import annotations
@@ -22,9 +29,9 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +42,7 @@ from edge.util import tool_versions
 from edge.counter import CounterParams
 from edge.contract import DENSITY_FPS, DENSITY_STRIDE, EVAL_WINDOW_DENSITY_FRAMES, FRAMES_PER_SECOND, HOP_FRAMES, N_MELS, WINDOW_FRAMES
 from export import runtimes
-from export.parity import Parity, compare
+from export.parity import Parity, compare, stream_windows
 from export.targets import (
     DEFAULT_QNN_SOCS,
     PRECISIONS,
@@ -62,6 +69,8 @@ NPU_BUDGET_S = 60.0  # per SoC (the SoCs run in parallel); the simulator stops t
 NPU_MIN_WINDOWS = 8  # ... but not before this many windows
 SAMPLE_AUDIO = Path(__file__).resolve().parents[1] / "edge" / "assets" / "sample_run.wav"
 REPORT_FILE = "export_report.json"  # beside the artifacts: every target's status, parity and timings
+MAX_PTQ_INPUTS = 320  # a streaming model's calibration inputs: (packet, *state) at every k-th packet streamed
+STREAM_RUN_S = 60.0  # a streaming model's calibration and parity runs: at most this much of each, from its start
 
 def provenance_roots() -> list[str]:
     """Paths in a card are written relative to the repository (or else the working folder), never absolute."""
@@ -98,6 +107,12 @@ class ExportSource:
             raise ExportError("nothing to export: neither a float model nor an int8 graph")
         if self.int8_model is not None and not is_quantized_graph(self.int8_model):
             raise ExportError("int8_model is not a quantized PT2E graph (no quantize/dequantize ops)")
+        if self.streaming:  # one packet per call, each once: the packet is the window and the hop
+            if self.int8_model is not None:
+                raise ExportError("a given int8 graph of a streaming model is not supported: export its float checkpoint (int8 by PTQ)")
+            self.window_frames = self.hop_frames = int(self.float_model.packet_frames)
+            if self.counter == CounterParams():  # a causal network peaks at a step's onset: the first of close peaks
+                self.counter = replace(self.counter, keep_first=True)  # (train.evaluate.realeval.model_counter)
         if self.window_frames <= 0 or self.window_frames % DENSITY_STRIDE:
             raise ExportError(f"window_frames must be a positive multiple of {DENSITY_STRIDE}, got {self.window_frames}")
         if not 0 < self.hop_frames <= self.window_frames or self.hop_frames % DENSITY_STRIDE:
@@ -107,6 +122,15 @@ class ExportSource:
     def quantization(self) -> str:
         """How the int8 artifacts are quantized: ``qat`` (train.quant.qat metadata has a "qat" entry) or ``ptq``."""
         return "qat" if self.int8_model is not None and "qat" in self.meta else "ptq"
+
+    @property
+    def streaming(self) -> bool:
+        """A model that carries state between packets (``streaming = True``): exported as its step."""
+        return bool(getattr(self.float_model, "streaming", False))
+
+    def state_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """A streaming model's ``[(name, shape)]`` state buffers, in the artifact's input order; [] if windowed."""
+        return [(str(n), tuple(int(d) for d in shape)) for n, shape in self.float_model.state_specs()] if self.streaming else []
 
 
 @dataclass
@@ -123,11 +147,18 @@ class Windows:
     runs: np.ndarray | None = None
     frame_steps: list[np.ndarray] | None = None
     source: dict = field(default_factory=dict)
+    ptq_runs: np.ndarray | None = None  # the run of each calibration window when they are consecutive packets of whole runs
 
     def head(self, n: int) -> Windows:
         """The first ``n`` parity windows (consecutive windows stay consecutive)."""
         return Windows(self.ptq, self.parity[:n], None if self.runs is None else self.runs[:n], self.frame_steps,
-                       {**self.source, "parity": f"{min(n, len(self.parity))} of {self.source.get('parity', 'the windows')}"})
+                       {**self.source, "parity": f"{min(n, len(self.parity))} of {self.source.get('parity', 'the windows')}"},
+                       self.ptq_runs)
+
+    @property
+    def streams(self) -> bool:
+        """Consecutive packets of whole runs, for calibration and parity both (what a streaming model needs)."""
+        return self.runs is not None and self.ptq_runs is not None
 
 
 def _window_frames_of(meta: dict) -> int | None:
@@ -297,6 +328,108 @@ def windows_from_file(path: str | Path, window_frames: int, max_ptq: int = MAX_P
     )
 
 
+def _streams(runs: Iterable[tuple[np.ndarray, np.ndarray | None]], packet_frames: int, budget_frames: int) -> tuple[np.ndarray, np.ndarray, list]:
+    """Whole runs' log-mel ``(mel (64, T), frame steps or None)``, read lazily -> consecutive packets
+    ``(N, 1, 64, P)``, the run of each (its position among the runs read) and the frame steps of those
+    runs: at most ``STREAM_RUN_S`` of each run from its start, runs in order until ``budget_frames``."""
+    packets, run_of, steps, total = [], [], [], 0
+    for r, (mel, frame_steps) in enumerate(runs):
+        if total + packet_frames > budget_frames:
+            break
+        steps.append(frame_steps)
+        n = min(mel.shape[1], int(STREAM_RUN_S * FRAMES_PER_SECOND), budget_frames - total) // packet_frames * packet_frames
+        if n == 0:  # shorter than a packet
+            continue
+        packets.append(_cut(np.asarray(mel[:, :n], np.float32), packet_frames))
+        run_of.append(np.full(len(packets[-1]), r, int))
+        total += n
+    if not packets:
+        raise ExportError(f"no run of at least {packet_frames} frames")
+    return np.concatenate(packets), np.concatenate(run_of), steps
+
+
+def streams_from_dataset(
+    root: str | Path, packet_frames: int, fold: int = 0, max_ptq: int = MAX_PTQ, max_parity: int = MAX_PARITY
+) -> Windows:
+    """A streaming model's :class:`Windows`: consecutive packets of whole runs, calibration from the
+    validation side of ``fold``, parity from its test side (as :func:`windows_from_dataset`).
+
+    The budgets are those of the windowed export in audio: ``max_ptq`` and ``max_parity`` windows of
+    ``WINDOW_FRAMES`` frames, at most ``STREAM_RUN_S`` of each run (from its start: the state starts there).
+    """
+    from train.data.features import fold_recordings, recording_features, step_frames
+
+    def read(recs) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:  # only the runs the budget reaches
+        for rec in recs:
+            mel, steps = recording_features(rec, root, mmap=True)
+            yield mel, None if steps is None else step_frames(steps, mel.shape[1]).astype(np.float32)
+
+    try:
+        val = fold_recordings(root, fold, "val", only_labeled=False)
+        test = fold_recordings(root, fold, "test", only_labeled=False)
+        if not val or not test:
+            raise ExportError(f"{root}: fold {fold} has no {'validation' if not val else 'test'} runs")
+        ptq, ptq_runs, _ = _streams(read(val), packet_frames, max_ptq * WINDOW_FRAMES)
+        parity, runs, steps = _streams(read(test), packet_frames, max_parity * WINDOW_FRAMES)
+    except ExportError:
+        raise
+    except Exception as e:
+        raise ExportError(f"{root}: cannot read the dataset ({str(e).splitlines()[0]})") from e
+    seconds = len(parity) * packet_frames / FRAMES_PER_SECOND
+    return Windows(
+        ptq=ptq,
+        parity=parity,
+        runs=runs,
+        frame_steps=steps if all(s is not None for s in steps) else None,
+        source={"dataset": str(Path(root).resolve()), "fold": fold,
+                "calibration": f"val split, {len(np.unique(ptq_runs))} runs streamed ({len(ptq) * packet_frames / FRAMES_PER_SECOND:.0f} s)",
+                "parity": f"test split, {len(np.unique(runs))} runs streamed ({seconds:.0f} s, {len(parity)} packets)"},
+        ptq_runs=ptq_runs,
+    )
+
+
+def streams_from_file(path: str | Path, packet_frames: int, max_ptq: int = MAX_PTQ, max_parity: int = MAX_PARITY) -> Windows:
+    """A streaming model's :class:`Windows` from one run: a ``.npy`` log-mel (64, T) or an audio file.
+
+    The same run, from its start, serves calibration and parity (as :func:`windows_from_file`).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"{path}: no such calibration file")
+    frame_steps = None
+    if path.suffix == ".npy":
+        mel = np.load(path).astype(np.float32)
+        if mel.ndim != 2 or mel.shape[0] != N_MELS:
+            raise ExportError(f"{path}: a streaming model needs a whole run: log-mel of shape ({N_MELS}, T), got {mel.shape}")
+    else:
+        from edge.audio import load_audio
+        from edge.frontend import log_mel
+
+        try:
+            mel = log_mel(load_audio(path))
+        except Exception as e:
+            raise ExportError(f"{path}: not a log-mel .npy nor readable audio ({str(e).splitlines()[0]})") from e
+        steps_csv = path.with_name(path.stem + ".steps.csv")  # contract 5: labels beside the audio give accuracy
+        if steps_csv.is_file():
+            from train.data.features import step_frames
+            from train.data.recordings import load_steps
+
+            frame_steps = step_frames(load_steps(steps_csv), mel.shape[1]).astype(np.float32)
+    if mel.shape[1] < packet_frames:
+        raise ExportError(f"{path}: shorter than one packet of {packet_frames} frames")
+    ptq, ptq_runs, _ = _streams([(mel, None)], packet_frames, max_ptq * WINDOW_FRAMES)
+    parity, runs, _ = _streams([(mel, frame_steps)], packet_frames, max_parity * WINDOW_FRAMES)
+    return Windows(
+        ptq=ptq,
+        parity=parity,
+        runs=runs,
+        frame_steps=None if frame_steps is None else [frame_steps],
+        source={"file": str(path.resolve()), "calibration": f"{path.name} streamed ({len(ptq) * packet_frames / FRAMES_PER_SECOND:.0f} s)",
+                "parity": f"{path.name} streamed ({len(parity) * packet_frames / FRAMES_PER_SECOND:.0f} s, {len(parity)} packets), the calibration file"},
+        ptq_runs=ptq_runs,
+    )
+
+
 # ----------------------------------------------------------------------------- reports
 
 
@@ -370,6 +503,46 @@ def torch_logits(model: torch.nn.Module, windows: np.ndarray, batch: int = 32) -
     for i in range(0, len(windows), batch):
         out.append(model(torch.from_numpy(np.ascontiguousarray(windows[i : i + batch]))).float().numpy())
     return np.concatenate(out).reshape(len(windows), -1)
+
+
+def stream_step(model: torch.nn.Module) -> torch.nn.Module:
+    """A streaming model's step as the module every target exports (``StreamStep``), run once in eval
+    mode (its causal band norm's kernel is a constant either way: it is built in numpy)."""
+    from train.models.streaming import StreamStep
+
+    step = StreamStep(model).eval()
+    with torch.no_grad():
+        step(*step.example_inputs())
+    return step
+
+
+@torch.no_grad()
+def stream_inputs(model: torch.nn.Module, packets: np.ndarray, runs: np.ndarray, max_inputs: int = MAX_PTQ_INPUTS) -> list[tuple[torch.Tensor, ...]]:
+    """PTQ calibration inputs of a streaming model: its step streamed over consecutive packets of whole
+    runs (the state from zeros at each run's start), and the ``(packet, *state)`` it was given at every
+    k-th packet (k so that there are at most ``max_inputs``): states as the stream really has them."""
+    every = max(1, math.ceil(len(packets) / max_inputs))
+    inputs, state, previous = [], [], None
+    for i, (x, r) in enumerate(zip(packets, runs)):
+        if r != previous:
+            state, previous = model.initial_state(), r
+        x = torch.from_numpy(np.ascontiguousarray(x[None], dtype=np.float32))
+        if i % every == 0:
+            inputs.append((x, *state))
+        _, *state = model.step(x, *state)
+    return inputs
+
+
+@torch.no_grad()
+def torch_stream_logits(model: torch.nn.Module, packets: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """The PyTorch reference of a streaming model: consecutive packets (N, 1, 64, P) of whole runs ->
+    (N, P // 4). Each run is run whole (``model(run)`` equals streaming it from the initial state)."""
+    out = []
+    for r in dict.fromkeys(runs.tolist()):  # runs in order of appearance, each one's packets adjacent
+        run = packets[runs == r][:, 0]  # (n, 64, P)
+        whole = np.ascontiguousarray(run.transpose(1, 0, 2).reshape(N_MELS, -1), dtype=np.float32)[None, None]
+        out.append(model(torch.from_numpy(whole)).float().numpy().reshape(len(run), -1))
+    return np.concatenate(out)
 
 
 def accuracy(logits: np.ndarray, windows: Windows, counter: CounterParams | None = None) -> dict:
@@ -455,6 +628,20 @@ def _run(exported: Exported, windows: np.ndarray) -> tuple[np.ndarray, dict]:
     return runtimes.run_artifact(exported.path, windows, exported.backend), {}
 
 
+def _stream_counts(packets: np.ndarray, reference: np.ndarray, windows: Windows, source: ExportSource) -> dict:
+    """What a streamed parity run covered, and the step count of each whole run through the shipped
+    counter: artifact against PyTorch."""
+    from edge.counter import count_events
+
+    runs = list(dict.fromkeys(windows.runs.tolist()))
+    counts = [(len(count_events(packets[windows.runs == r].reshape(-1), source.counter)),
+               len(count_events(reference[windows.runs == r].reshape(-1), source.counter))) for r in runs]
+    return {"packets": len(packets), "packet_frames": source.window_frames, "runs": len(runs),
+            "seconds": round(len(packets) * source.window_frames / FRAMES_PER_SECOND, 2),
+            "run_counts": [c for c, _ in counts], "reference_run_counts": [c for _, c in counts],
+            "run_count_diff_max": max(abs(a - b) for a, b in counts)}
+
+
 def _finish(
     exported: Exported,
     source: ExportSource,
@@ -466,20 +653,36 @@ def _finish(
 ) -> TargetReport:
     """Reload -> compare -> card (written only when parity holds) for one saved artifact.
 
-    ``windows.parity`` are the windows to run, ``reference`` the PyTorch logits on them.
+    ``windows.parity`` are the windows to run, ``reference`` the PyTorch logits on them. A streaming
+    model's are consecutive packets of whole runs: each run is streamed through the artifact with its
+    state carried, and the logits compared in consecutive windows of the shipped length (``export.parity.stream_windows``).
     """
     t0 = time.perf_counter()
-    out, run_info = _run(exported, windows.parity)
-    run_s = time.perf_counter() - t0
-    if len(out) < len(windows.parity):  # the NPU simulator ran out of time budget: compare its prefix
-        windows, reference = windows.head(len(out)), reference[: len(out)]
-    parity: Parity = compare(out, reference, exported.precision, exported.backend, reference_name, windows.runs)
+    stream: dict = {}
+    if source.streaming:
+        packets = runtimes.stream_artifact(exported.path, windows.parity, windows.runs, source.state_shapes())
+        run_s = time.perf_counter() - t0
+        run_info: dict = {}
+        stream = _stream_counts(packets, reference, windows, source)
+        out, row_runs = stream_windows(packets, windows.runs)
+        reference, _ = stream_windows(reference, windows.runs)
+        windows = replace(windows, runs=row_runs)  # what accuracy() reads: the run of each window
+        parity: Parity = compare(out, reference, exported.precision, exported.backend, reference_name, windows.runs,
+                                 counter=source.counter, streamed=True)
+    else:
+        out, run_info = _run(exported, windows.parity)
+        run_s = time.perf_counter() - t0
+        if len(out) < len(windows.parity):  # the NPU simulator ran out of time budget: compare its prefix
+            windows, reference = windows.head(len(out)), reference[: len(out)]
+        parity = compare(out, reference, exported.precision, exported.backend, reference_name, windows.runs, counter=source.counter)
     info = {**exported.info, **report_extra}
     if run_info:
         info["runtime"] = {k: v for k, v in run_info.items() if k != "ok"}
     if exported.format == "tflite":
         info["io"] = runtimes.tflite_io(exported.path)
-        if runtimes.tflite_runtime_available():
+        if source.streaming:
+            info["tflite_runtime_parity"] = "not run: a streaming artifact is streamed with ai-edge-litert only"
+        elif runtimes.tflite_runtime_available():
             alt = compare(runtimes.run_tflite(exported.path, windows.parity, "tflite-runtime"), reference,
                           exported.precision, exported.backend, reference_name, windows.runs)
             info["tflite_runtime_parity"] = alt.to_dict()
@@ -495,7 +698,7 @@ def _finish(
         size_bytes=exported.path.stat().st_size,
         export_s=round(export_s, 2),
         run_s=round(run_s, 2),
-        parity=parity.to_dict(),
+        parity=parity.to_dict() | ({"stream": stream} if stream else {}),
         info=info,
     )
     stale = card_path(exported.path)
@@ -518,10 +721,11 @@ def _finish(
                                      provenance_roots()),
         accuracy=accuracy(out, windows, source.counter),
         reference_accuracy=accuracy(reference, windows, source.counter),
-        parity={**parity.to_dict(), "windows_source": relative_paths(windows.source, provenance_roots())},
+        parity={**report.parity, "windows_source": relative_paths(windows.source, provenance_roots())},
         tools=_versions("onnxruntime-qnn") | ({"qnn_sdk": exported.info["qnn_sdk"]} if exported.info.get("qnn_sdk") else {}),
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         counter=source.counter.to_dict(),  # the counter it is scored and shipped with, written out
+        state=[{"name": name, "shape": list(shape)} for name, shape in source.state_shapes()],
     )
     report.card = str(write_card(card, exported.path))
     report.message = parity.summary()
@@ -559,22 +763,40 @@ def export_model(
         if x.ndim != 4 or x.shape[1:] != (1, N_MELS, W) or len(x) == 0:
             raise ExportError(f"{name} windows must be (N, 1, {N_MELS}, {W}), got {x.shape}")
     example = torch.from_numpy(np.ascontiguousarray(windows.parity[:1]))
-    ptq_windows = ptq_batches(windows.ptq, example)
+    float_model = source.float_model
+    if source.streaming:
+        if not windows.streams:
+            raise ExportError("a streaming model is calibrated and compared on whole runs: windows from "
+                              "streams_from_dataset or streams_from_file (consecutive packets with their runs)")
+        float_model = stream_step(source.float_model)  # what every target exports: packet + state in, logits + state out
+        example = (example, *source.float_model.initial_state())
+        ptq_windows = stream_inputs(source.float_model, windows.ptq, windows.ptq_runs)
+    else:
+        ptq_windows = ptq_batches(windows.ptq, example)
 
     # PyTorch references: fp32 -> the float model; int8 -> the quantized graph when given (it is
     # the PyTorch model being exported), else the float model (PTQ error is part of the export)
-    ref32 = torch_logits(source.float_model, windows.parity) if source.float_model is not None else None
+    if source.streaming:
+        ref32 = torch_stream_logits(source.float_model, windows.parity, windows.runs)
+        rows, row_runs = stream_windows(ref32, windows.runs)
+        if not len(rows):
+            raise ExportError(f"the parity runs are shorter than one window of {WINDOW_FRAMES} frames to compare counts in")
+        acc32 = accuracy(rows, replace(windows, runs=row_runs), source.counter)
+    else:
+        ref32 = torch_logits(source.float_model, windows.parity) if source.float_model is not None else None
+        acc32 = accuracy(ref32, windows, source.counter) if ref32 is not None else {}
     ref8 = torch_logits(source.int8_model, windows.parity) if source.int8_model is not None else ref32
     ref8_name = "pytorch int8 graph (as given)" if source.int8_model is not None else "pytorch fp32"
-    acc32 = accuracy(ref32, windows, source.counter) if ref32 is not None else {}
 
     qnn_missing = qnn_available() if "qnn" in targets and "int8" in precisions else None
 
     def one(target: str, precision: str, tmp: Path) -> list[TargetReport]:
         """export -> (quantize) -> lower -> save -> reload -> compare -> card, for one target x precision."""
-        model = source.float_model if precision == "fp32" else (source.int8_model or source.float_model)
+        model = float_model if precision == "fp32" else (source.int8_model or float_model)
         if target == "qnn" and precision == "fp32":
             return [TargetReport(target, precision, "skipped", "the HTP target is int8 only")]
+        if target == "qnn" and source.streaming:
+            return [TargetReport(target, precision, "skipped", "the HTP target takes windowed models only (no state inputs)")]
         if model is None:
             return [TargetReport(target, precision, "skipped", "no float model (the int8 graph's student checkpoint is missing)")]
         if target == "qnn" and qnn_missing:
@@ -583,7 +805,8 @@ def export_model(
         t0 = time.perf_counter()
         if target != "qnn":
             fn = {"pte": to_pte, "tflite": to_tflite, "onnx": to_onnx}[target]
-            exported = fn(model, example, out_dir / _artifact_name(source.name, target, precision), precision, ptq_windows)
+            names = {"state_names": [n for n, _ in source.state_shapes()]} if target == "onnx" and source.streaming else {}
+            exported = fn(model, example, out_dir / _artifact_name(source.name, target, precision), precision, ptq_windows, **names)
             if precision == "int8":
                 exported.quantization = source.quantization
             return [_finish(exported, source, windows, ref, ref_name, time.perf_counter() - t0, {})]
@@ -617,6 +840,8 @@ def export_model(
                     progress(report.line())
     result = ExportResult(str(out_dir), reports, time.perf_counter() - t_start,
                           {"name": source.name, "checkpoint": source.checkpoint, "window_frames": W, "hop_frames": source.hop_frames,
+                           **({"streaming": {"packet_frames": W, "state": [[n, list(s)] for n, s in source.state_shapes()]}}
+                              if source.streaming else {}),
                            "int8_from": "given quantized graph" if source.int8_model is not None else "post-training quantization",
                            "windows": windows.source, "reference_accuracy_fp32": acc32})
     (out_dir / REPORT_FILE).write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
@@ -657,6 +882,9 @@ def export_all(
         card; None: the counter's defaults.
     """
     source = load_source(checkpoint, int8, window_frames, hop_frames)
+    if source.streaming and any(f not in (None, source.window_frames) for f in (window_frames, hop_frames)):
+        raise ExportError(f"a streaming model takes its {source.window_frames}-frame packet once per call: "
+                          f"--window and --hop do not apply")
     source.provenance = dict(provenance or {})
     existing = [p for p in planned_outputs(out_dir, source.name, targets, precisions, socs) if p.exists()]
     if existing and not force:
@@ -673,16 +901,21 @@ def export_all(
         mae = source.counter_choice["mae_by_threshold"][f"{source.counter.threshold:g}"]
         if progress:
             progress(f"counter threshold {source.counter.threshold:g} (5-s MAE {mae:.3f} on {source.counter_choice['runs']} runs)")
+    from_dataset, from_file = (streams_from_dataset, streams_from_file) if source.streaming else (windows_from_dataset, windows_from_file)
     if data_root is not None:
-        windows = windows_from_dataset(data_root, source.window_frames, fold, max_parity=max_parity)
+        windows = from_dataset(data_root, source.window_frames, fold, max_parity=max_parity)
     elif ptq_file is not None:
-        windows = windows_from_file(ptq_file, source.window_frames, max_parity=max_parity)
+        windows = from_file(ptq_file, source.window_frames, max_parity=max_parity)
     elif SAMPLE_AUDIO.is_file():
-        windows = windows_from_file(SAMPLE_AUDIO, source.window_frames, max_parity=max_parity)
+        windows = from_file(SAMPLE_AUDIO, source.window_frames, max_parity=max_parity)
     else:
         raise ExportError("no real log-mel to calibrate and compare on: pass --data DATASET or --calib FILE (.npy log-mel or audio)")
     if progress is not None:
         default = "; no --data or --calib: the bundled sample run" if data_root is None and ptq_file is None else ""
-        progress(f"{source.name}: window {source.window_frames} frames, hop {source.hop_frames}; "
-                 f"{len(windows.ptq)} calibration and {len(windows.parity)} parity windows ({windows.source.get('parity')}{default})")
+        if source.streaming:
+            progress(f"{source.name}: streaming, {source.window_frames}-frame packets, {len(source.state_shapes())} state buffers; "
+                     f"calibration on {windows.source.get('calibration')}, parity on {windows.source.get('parity')}{default}")
+        else:
+            progress(f"{source.name}: window {source.window_frames} frames, hop {source.hop_frames}; "
+                     f"{len(windows.ptq)} calibration and {len(windows.parity)} parity windows ({windows.source.get('parity')}{default})")
     return export_model(source, windows, out_dir, targets, precisions, socs, progress=progress)

@@ -1,7 +1,9 @@
 """Reload an artifact in its own runtime and run log-mel windows through it.
 
 Every function maps windows ``(N, 1, 64, T)`` float32 -> densities ``(N, T // 4)`` float32,
-one window per call, as the device runs them (every artifact has batch 1).
+one window per call, as the device runs them (every artifact has batch 1). A streaming artifact
+(packet and state in, logits and state out) is run by :func:`stream_artifact`: whole runs, packet
+by packet, with the state carried, through ``edge.backends`` as ``edge-run`` runs it.
 """
 
 from __future__ import annotations
@@ -59,13 +61,21 @@ def tflite_interpreter(path: str | Path, runtime: str = "ai-edge-litert", thread
 
 
 def tflite_io(path: str | Path) -> dict:
-    """Input/output dtypes and quantization parameters (int8 models may take and give int8)."""
-    interpreter = tflite_interpreter(path)
-    (i,), (o,) = interpreter.get_input_details(), interpreter.get_output_details()
-    return {
-        "input": {"dtype": np.dtype(i["dtype"]).name, "shape": i["shape"].tolist(), "quantization": list(i["quantization"])},
-        "output": {"dtype": np.dtype(o["dtype"]).name, "shape": o["shape"].tolist(), "quantization": list(o["quantization"])},
-    }
+    """Input/output dtypes and quantization parameters (int8 models may take and give int8); a
+    streaming model's state tensors too, in its order (``state_inputs``, ``state_outputs``)."""
+    from edge.backends import LiteRTBackend
+
+    with running():
+        backend = LiteRTBackend(path)  # orders a streaming model's tensors by its signature
+
+    def describe(t: dict) -> dict:
+        return {"dtype": np.dtype(t["dtype"]).name, "shape": t["shape"].tolist(), "quantization": list(t["quantization"])}
+
+    io = {"input": describe(backend._ins[0]), "output": describe(backend._outs[0])}
+    if backend.stateful:
+        io["state_inputs"] = [describe(t) for t in backend._ins[1:]]
+        io["state_outputs"] = [describe(t) for t in backend._outs[1:]]
+    return io
 
 
 def run_tflite(path: str | Path, windows: np.ndarray, runtime: str = "ai-edge-litert") -> np.ndarray:
@@ -116,6 +126,33 @@ def run_qnn(path: str | Path, windows: np.ndarray, soc: str, budget_s: float = 0
             timeout=max(600.0, 4 * budget_s),
         )
         return np.load(outputs), info
+
+
+def stream_artifact(path: str | Path, packets: np.ndarray, runs: np.ndarray,
+                    state: list[tuple[str, tuple[int, ...]]]) -> np.ndarray:
+    """A streaming artifact over consecutive packets ``(N, 1, 64, P)`` of whole runs (``runs`` (N,):
+    the run of each, a run's packets adjacent and in order) -> logits ``(N, P // 4)``.
+
+    The state starts from zeros at each run's first packet (``Backend.reset``) and is carried
+    packet to packet by the backend; ``state`` is the model's ``[(name, shape)]``, checked against
+    what the runtime reports.
+    """
+    from edge.backends import load_backend
+
+    with running():
+        backend = load_backend(path, state=state)
+    got = [tuple(s) for _, s in backend.state_shapes]
+    if got != [tuple(s) for _, s in state]:
+        raise ExportError(f"{Path(path).name}: the artifact's state is {[list(s) for s in got]}, the model's "
+                          f"{[list(s) for _, s in state]}")
+    packets = np.asarray(packets, dtype=np.float32)
+    out, previous = [], None
+    for x, r in zip(packets, runs):
+        if r != previous:
+            backend.reset()
+            previous = r
+        out.append(backend.run(np.ascontiguousarray(x[None])))
+    return np.stack(out).astype(np.float32)
 
 
 def run_artifact(path: str | Path, windows: np.ndarray, backend: str) -> np.ndarray:

@@ -1,7 +1,10 @@
 """One function per target: a PyTorch step-onset model -> a saved artifact (contract 3 in, file out).
 
 ``to_pte``, ``to_tflite``, ``to_onnx`` each take a model, one example input ``(1, 1, 64, T)``
-(it fixes the artifact's input length), a path and a precision, and write the file:
+(it fixes the artifact's input length), a path and a precision, and write the file. A streaming
+model is exported as its step (``train.models.streaming.StreamStep``): the example is then a tuple
+``(packet, *state)`` and the artifact has one input per element and the outputs ``(logits,
+*new state)``, so that the state lives outside the network and the caller carries it:
 
 - ``fp32``: the float model, exported as is.
 - ``int8``: a float model is post-training quantized (PT2E, or ORT static QDQ for ONNX) with
@@ -52,7 +55,9 @@ REPO = Path(__file__).resolve().parents[1]
 QNN_WORKER = Path(__file__).resolve().parent / "qnn_worker.py"
 
 PTQ_BATCH = 32  # windows per calibration forward pass
-PtqWindows = np.ndarray | torch.Tensor | Sequence[torch.Tensor] | None  # windows (N, 1, 64, T)
+# windows (N, 1, 64, T); for a streaming model, recorded inputs (packet, *state) of its step
+PtqWindows = np.ndarray | torch.Tensor | Sequence[torch.Tensor] | Sequence[tuple[torch.Tensor, ...]] | None
+Example = torch.Tensor | tuple[torch.Tensor, ...]  # one window, or a streaming step's (packet, *state)
 
 
 class ExportError(RuntimeError):
@@ -84,6 +89,33 @@ def _check_example(example: torch.Tensor) -> torch.Tensor:
     # .contiguous() both call such an array contiguous and keep the 0, torch.export records it,
     # and ExecuTorch's emitter then refuses the input ("0 in strides is not supported").
     return example.detach().float().clone(memory_format=torch.contiguous_format)
+
+
+def _check_inputs(example: Example) -> tuple[torch.Tensor, ...]:
+    """The artifact's sample inputs as a tuple: ``(window,)``, or a streaming step's ``(packet, *state)``."""
+    if isinstance(example, torch.Tensor):
+        return (_check_example(example),)
+    if not example:
+        raise ExportError("example inputs are empty")
+    packet, *state = example
+    return (_check_example(packet), *(s.detach().float().clone(memory_format=torch.contiguous_format) for s in state))
+
+
+def ptq_inputs(ptq_windows: PtqWindows, example: Example) -> list[tuple[torch.Tensor, ...]]:
+    """PTQ calibration inputs as a list of input tuples shaped as ``example`` (it alone when None).
+
+    Windows become ``(window,)``; a streaming step's recorded ``(packet, *state)`` tuples stay tuples.
+    """
+    inputs = _check_inputs(example)
+    if len(inputs) == 1:
+        return [(w,) for w in ptq_batches(ptq_windows, inputs[0])]
+    if ptq_windows is None:
+        return [inputs]
+    calib = [tuple(t.detach().float().reshape(e.shape).contiguous() for t, e in zip(inp, inputs, strict=True))
+             for inp in ptq_windows]
+    if not calib:
+        raise ExportError("calibration set is empty")
+    return calib
 
 
 def ptq_batches(ptq_windows: PtqWindows, example: torch.Tensor) -> list[torch.Tensor]:
@@ -123,35 +155,39 @@ def _eval(model: torch.nn.Module) -> torch.nn.Module:
     return model.eval()
 
 
-def _export(model: torch.nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
+def _export(model: torch.nn.Module, example: Example) -> torch.export.ExportedProgram:
     """torch.export at the artifact's fixed input shape (a QAT graph's dynamic batch becomes 1)."""
-    return torch.export.export(_eval(model), (example,), strict=False)
+    return torch.export.export(_eval(model), _check_inputs(example), strict=False)
 
 
-def ptq(model: torch.nn.Module, example: torch.Tensor, ptq_windows: PtqWindows, quantizer) -> torch.fx.GraphModule:
+def ptq(model: torch.nn.Module, example: Example, ptq_windows: PtqWindows, quantizer) -> torch.fx.GraphModule:
     """PT2E post-training quantization: export -> prepare -> calibrate -> convert.
 
     The graph is captured with a dynamic batch so that calibration runs in batches of
     PTQ_BATCH windows (one histogram-observer update per batch). Weights stay
     as float + quantize nodes (``fold_quantize=False``): LiteRT needs them so; XNNPACK
-    lowering folds them itself (:func:`fold_weight_quantize`).
+    lowering folds them itself (:func:`fold_weight_quantize`). A streaming step is calibrated
+    on recorded ``(packet, *state)`` inputs, batched the same way.
     """
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    example = _check_example(example)
-    windows = torch.cat(ptq_batches(ptq_windows, example))
+    inputs = _check_inputs(example)
+    calib = ptq_inputs(ptq_windows, inputs)
+    if len(inputs) > 1:  # a streaming step
+        quantizer = step_quantizer(quantizer)
     batch = torch.export.Dim("batch", min=1, max=4096)
     try:
         graph = torch.export.export(
-            _eval(model), (example.expand(2, -1, -1, -1).contiguous(),), dynamic_shapes=({0: batch},), strict=False
+            _eval(model), tuple(t.expand(2, *t.shape[1:]).contiguous() for t in inputs),
+            dynamic_shapes=tuple({0: batch} for _ in inputs), strict=False,
         ).module()
         chunk = PTQ_BATCH
     except Exception:  # a model that pins its batch size: calibrate window by window
-        graph, chunk = _export(model, example).module(), 1
+        graph, chunk = _export(model, inputs).module(), 1
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():
-        for part in windows.split(chunk):
-            prepared(part)
+        for i in range(0, len(calib), chunk):
+            prepared(*(torch.cat(part) for part in zip(*calib[i : i + chunk])))
     return _eval(convert_pt2e(prepared, fold_quantize=False))
 
 
@@ -169,6 +205,139 @@ def litert_quantizer():
     from litert_torch.quantize import pt2e_quantizer as pq
 
     return pq.PT2EQuantizer().set_global(pq.get_symmetric_quantization_config(is_per_channel=True))
+
+
+# what a state buffer may go through on its way from its input to its output and still be a shift
+# register (history frames moved along, int8 exact); anything else is arithmetic on the state
+_STATE_MOVES = {"cat", "slice", "view", "reshape", "permute", "clone", "alias", "contiguous", "expand"}
+_ONNX_STATE_MOVES = {"Concat", "Slice", "Reshape", "Transpose", "Identity", "Squeeze", "Unsqueeze", "Expand"}
+
+
+def _recurrences(edges: dict, inputs: Sequence, outputs: Sequence, is_move) -> set:
+    """The nodes that compute a new state from its old value by arithmetic (an average carried
+    across calls), over a graph given as ``edges`` (node -> its consumers): for each state input and
+    its output, the nodes on paths between them, kept when any of them is not a mere move."""
+    parents: dict = {}
+    for a, users in edges.items():
+        for b in users:
+            parents.setdefault(b, []).append(a)
+
+    def reach(start, step) -> set:
+        seen, todo = set(), [start]
+        while todo:
+            for n in step(todo.pop()):
+                if n not in seen:
+                    seen.add(n)
+                    todo.append(n)
+        return seen
+
+    found = set()
+    for state, new in zip(inputs, outputs):
+        path = reach(state, lambda n: edges.get(n, ())) & (reach(new, lambda n: parents.get(n, ())) | {new})
+        if any(not is_move(n) for n in path):
+            found |= path
+    return found
+
+
+def step_quantizer(quantizer):
+    """``quantizer`` for a streaming step's graph (inputs: the packet, then the state buffers; outputs:
+    the logits, then the new buffers in the same order), with two changes to its annotation:
+
+    - state recurrences stay float: the ops that compute a new state from the old one by arithmetic
+      (the band norm's running mean and its weight, ``s = a s + (1 - a) x``) are left unannotated. An
+      average carried in int8 moves only when its update exceeds half a quantization step: with
+      ``1 - a`` about 5 % per packet it can stall some tenths of a log-mel unit away from the true
+      mean, a bias every later layer sees (a partly trained streamtcn's mean logit error on the
+      sample run fell from 1.1 to 0.05 with them in float). They are a few ops on 64 values per
+      packet. A shift register (a conv's last frames: ``cat`` and ``slice``) is exact in int8 and
+      stays quantized;
+    - every ``cat`` left unannotated is annotated as one tensor: its inputs and output share one set
+      of qparams, owned by the first input that comes out of an annotated op (as XNNPACK's quantizer
+      does). litert-torch finds a cat by the graph's ``source_fn_stack``, which a non-strict export
+      does not record, so ``cat(state, new frames)`` stayed float between quantized ops; its converter
+      then met two scales a float32 rounding apart on one tensor and stopped ("quantization
+      parameters violate the same scale constraint"). Shared, the state buffers (slices of it) are int8.
+    """
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, Quantizer, SharedQuantizationSpec
+
+    spec = quantizer.global_config.input_activation
+    key = "quantization_annotation"
+
+    def annotated(node: torch.fx.Node) -> bool:
+        ann = node.meta.get(key)
+        return ann is not None and ann._annotated
+
+    def share_cats(model: torch.fx.GraphModule) -> None:
+        for node in model.graph.nodes:
+            if node.op != "call_function" or node.target != torch.ops.aten.cat.default or annotated(node):
+                continue
+            inputs = [a for a in node.args[0] if isinstance(a, torch.fx.Node)]
+            if not inputs:
+                continue
+            owner = next((a for a in inputs if annotated(a) and a.meta[key].output_qspec is not None), inputs[0])
+            shared = SharedQuantizationSpec((owner, node))
+            node.meta[key] = QuantizationAnnotation(
+                input_qspec_map={a: spec if a is owner else shared for a in inputs}, output_qspec=shared, _annotated=True
+            )
+
+    def float_recurrences(model: torch.fx.GraphModule) -> None:
+        graph = model.graph
+        placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+        output = next(n for n in graph.nodes if n.op == "output")
+        results = [n for n in torch.utils._pytree.tree_leaves(output.args[0]) if isinstance(n, torch.fx.Node)]
+        edges = {n: list(n.users) for n in graph.nodes}
+
+        def is_move(n: torch.fx.Node) -> bool:
+            return n.op != "call_function" or getattr(n.target, "__name__", "").split(".")[0] in _STATE_MOVES
+
+        dropped = _recurrences(edges, placeholders[1:], results[1:], is_move)
+        for n in dropped:
+            n.meta.pop(key, None)
+
+        def refers_to_dropped(q) -> bool:  # a spec sharing the qparams of a node or edge left float
+            if not isinstance(q, SharedQuantizationSpec):
+                return False
+            ref = q.edge_or_node
+            return any(r in dropped for r in (ref if isinstance(ref, tuple) else (ref,)))
+
+        changed = True
+        while changed:  # whatever shares qparams with a float tensor goes float too
+            changed = False
+            for n in graph.nodes:
+                ann = n.meta.get(key)
+                if ann is not None and (refers_to_dropped(ann.output_qspec) or any(map(refers_to_dropped, ann.input_qspec_map.values()))):
+                    n.meta.pop(key)
+                    dropped.add(n)
+                    changed = True
+
+    class StepQuantizer(Quantizer):
+        def transform_for_annotation(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+            return quantizer.transform_for_annotation(model)
+
+        def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+            model = quantizer.annotate(model)
+            share_cats(model)
+            float_recurrences(model)
+            return model
+
+        def validate(self, model: torch.fx.GraphModule) -> None:
+            quantizer.validate(model)
+
+    return StepQuantizer()
+
+
+def onnx_recurrences(model, state_names: Sequence[str]) -> list[str]:
+    """Names of the ONNX nodes that compute a new state from its old value by arithmetic (see
+    :func:`step_quantizer`): static quantization leaves them in float."""
+    edges: dict = {}  # ("t", tensor) -> the nodes reading it; ("n", node) -> the tensors it writes
+    for node in model.graph.node:
+        for name in node.input:
+            edges.setdefault(("t", name), []).append(("n", node.name))
+        edges[("n", node.name)] = [("t", name) for name in node.output]
+    op_of = {node.name: node.op_type for node in model.graph.node}
+    found = _recurrences(edges, [("t", n) for n in state_names], [("t", f"{n}_out") for n in state_names],
+                         lambda v: v[0] == "t" or op_of[v[1]] in _ONNX_STATE_MOVES)
+    return sorted(name for kind, name in found if kind == "n")
 
 
 def fold_weight_quantize(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
@@ -267,7 +436,7 @@ def dequantized_float_edges(graph: torch.fx.GraphModule) -> torch.fx.GraphModule
     return graph
 
 
-def _graph_for(target: str, model, example, precision: Precision, ptq_windows: PtqWindows,
+def _graph_for(target: str, model, example: Example, precision: Precision, ptq_windows: PtqWindows,
                quantizer_factory) -> tuple[torch.nn.Module, str]:
     """The graph a target lowers and its quantization: fp32, the float model as it is; int8, the given
     quantized graph (``qat``) or PTQ with the target's quantizer (``ptq``)."""
@@ -305,13 +474,16 @@ def _delegation(graph_module: torch.fx.GraphModule) -> dict:
 
 
 @converting()  # their chatter would bury the export report (export.quiet)
-def to_pte(model: torch.nn.Module, example: torch.Tensor, path: str | Path, precision: Precision = "fp32",
+def to_pte(model: torch.nn.Module, example: Example, path: str | Path, precision: Precision = "fp32",
            ptq_windows: PtqWindows = None) -> Exported:
-    """ExecuTorch program for XNNPACK: export -> (int8: PT2E) -> to_edge_transform_and_lower -> .pte."""
+    """ExecuTorch program for XNNPACK: export -> (int8: PT2E) -> to_edge_transform_and_lower -> .pte.
+
+    A streaming step's inputs and outputs keep their order (the runtime addresses them by position).
+    """
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    example, path = _check_example(example), Path(path)
+    example, path = _check_inputs(example), Path(path)
     model, quantization = _graph_for("to_pte", model, example, precision, ptq_windows, xnnpack_quantizer)
     if precision == "int8":
         model = fold_weight_quantize(model)
@@ -327,23 +499,25 @@ def to_pte(model: torch.nn.Module, example: torch.Tensor, path: str | Path, prec
 
 
 @converting()  # their chatter would bury the export report (export.quiet)
-def to_tflite(model: torch.nn.Module, example: torch.Tensor, path: str | Path, precision: Precision = "fp32",
+def to_tflite(model: torch.nn.Module, example: Example, path: str | Path, precision: Precision = "fp32",
               ptq_windows: PtqWindows = None) -> Exported:
     """LiteRT flatbuffer via litert-torch; int8 with its PT2E quantizer (int8 I/O tensors).
 
-    A QAT graph is converted as it is (weights unfolded first, as the converter needs).
+    A QAT graph is converted as it is (weights unfolded first, as the converter needs). A streaming
+    step's tensors are named ``args_<i>`` and ``output_<i>`` in its signature, in argument and result
+    order (the backend maps them by those names; the interpreter's tensor list may be in another order).
     """
     import litert_torch
     from litert_torch.quantize.quant_config import QuantConfig
 
-    example, path = _check_example(example), Path(path)
+    example, path = _check_inputs(example), Path(path)
     model, quantization = _graph_for("to_tflite", model, example, precision, ptq_windows, litert_quantizer)
     quant_config = None
     if precision == "int8":
         model = dequantized_float_edges(unfold_weight_quantize(model))
         # tells the converter to turn the graph's Q/DQ pairs into static int8 kernels
         quant_config = QuantConfig(pt2e_quantizer=litert_quantizer())
-    edge_model = litert_torch.convert(_eval(model), (example,), quant_config=quant_config)
+    edge_model = litert_torch.convert(_eval(model), example, quant_config=quant_config)
     path.parent.mkdir(parents=True, exist_ok=True)
     edge_model.export(str(path))
     return Exported(path, "tflite", precision, "litert", quantization, litert_delegation(path))
@@ -362,39 +536,50 @@ def litert_delegation(path: str | Path) -> dict:
 # ----------------------------------------------------------------------------- ONNX
 
 
-def _onnx_export(model: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
+def onnx_io_names(state_names: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+    """(input names, output names): ``logmel`` then each state; ``logits`` then each ``<state>_out``."""
+    return [ONNX_INPUT, *state_names], [ONNX_OUTPUT, *(f"{n}_out" for n in state_names)]
+
+
+def _onnx_export(model: torch.nn.Module, example: Example, path: Path, state_names: Sequence[str] = ()) -> None:
     """torch.onnx.export (dynamo) at the pinned opset, weights inside the file."""
     import contextlib
     import io
 
+    example = _check_inputs(example)
+    if len(state_names) != len(example) - 1:
+        raise ExportError(f"to_onnx: {len(example) - 1} state input(s) but {len(state_names)} state name(s)")
+    input_names, output_names = onnx_io_names(state_names)
     path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.redirect_stdout(io.StringIO()):  # the exporter narrates each stage on stdout
         torch.onnx.export(
             _export(model, example),
-            (example,),
+            example,
             str(path),
             dynamo=True,
             opset_version=ONNX_OPSET,
             external_data=False,
-            input_names=[ONNX_INPUT],
-            output_names=[ONNX_OUTPUT],
+            input_names=input_names,
+            output_names=output_names,
             verbose=False,
         )
 
 
 class _Windows:
-    """ORT CalibrationDataReader over (1, 1, 64, T) windows (duck-typed: get_next/rewind)."""
+    """ORT CalibrationDataReader over input tuples (a window, or a step's packet and state; duck-typed:
+    get_next/rewind)."""
 
-    def __init__(self, windows: list[torch.Tensor]) -> None:
-        self.windows = [w.numpy() for w in windows]
+    def __init__(self, inputs: list[tuple[torch.Tensor, ...]], names: Sequence[str] = (ONNX_INPUT,)) -> None:
+        self.inputs = [tuple(t.numpy() for t in inp) for inp in inputs]
+        self.names = list(names)
         self.rewind()
 
     def get_next(self):
-        window = next(self._it, None)
-        return None if window is None else {ONNX_INPUT: window}
+        inp = next(self._it, None)
+        return None if inp is None else dict(zip(self.names, inp, strict=True))
 
     def rewind(self) -> None:
-        self._it = iter(self.windows)
+        self._it = iter(self.inputs)
 
 
 def batchnorm_to_affine(src: Path, dst: Path) -> int:
@@ -491,9 +676,10 @@ def saturating_clips_to_relu(src: Path, dst: Path) -> int:
 
 
 def quantize_onnx(
-    float_onnx: Path, path: Path, windows: list[torch.Tensor], for_qnn: bool = False
+    float_onnx: Path, path: Path, windows: list[torch.Tensor] | list[tuple[torch.Tensor, ...]], for_qnn: bool = False,
+    state_names: Sequence[str] = (),
 ) -> None:
-    """ORT static QDQ quantization with calibration windows.
+    """ORT static QDQ quantization with calibration windows (or a streaming step's recorded inputs).
 
     CPU: uint8 activations and per-channel int8 weights in 7 bits (U8S8, ``reduce_range``). ORT's
     x86 kernels multiply uint8 by int8 (VPMADDUBSW, VPDPBUSD with VNNI); with int8 activations
@@ -513,7 +699,8 @@ def quantize_onnx(
             float_onnx = folded
         # symbolic shape inference trips on some Cnn6 exports; the shapes here are static anyway
         quant_pre_process(str(float_onnx), str(pre), skip_symbolic_shape=True)
-        reader = _Windows(windows)
+        inputs = [w if isinstance(w, tuple) else (w,) for w in windows]
+        reader = _Windows(inputs, onnx_io_names(state_names)[0])
         if for_qnn:
             from onnxruntime.quantization.execution_providers.qnn import get_qnn_qdq_config
 
@@ -522,6 +709,8 @@ def quantize_onnx(
             )
             quantize(str(pre), str(path), config)
         else:
+            import onnx
+
             quantize_static(
                 str(pre),
                 str(path),
@@ -532,33 +721,36 @@ def quantize_onnx(
                 per_channel=True,
                 reduce_range=True,
                 calibrate_method=CalibrationMethod.MinMax,
+                nodes_to_exclude=onnx_recurrences(onnx.load(str(pre)), state_names) if state_names else None,
             )
 
 
 @converting()  # their chatter would bury the export report (export.quiet)
 def to_onnx(
     model: torch.nn.Module,
-    example: torch.Tensor,
+    example: Example,
     path: str | Path,
     precision: Precision = "fp32",
     ptq_windows: PtqWindows = None,
     for_qnn: bool = False,
+    state_names: Sequence[str] = (),
 ) -> Exported:
     """ONNX at opset ONNX_OPSET; int8 is QDQ: ORT static quantization, or the QAT graph's own Q/DQ.
 
     ``for_qnn`` picks the QDQ scheme the Qualcomm HTP wants (input of :func:`to_qnn_context`).
+    ``state_names`` name a streaming step's state inputs (and ``<name>_out`` its outputs), in order.
     """
-    example, path = _check_example(example), Path(path)
+    example, path = _check_inputs(example), Path(path)
     if precision == "fp32" or is_quantized_graph(model):
         if precision == "fp32" and is_quantized_graph(model):
             raise ExportError("to_onnx: fp32 asked for, but the model is a quantized graph")
-        _onnx_export(model, example, path)
+        _onnx_export(model, example, path, state_names)
         quantization = "qat" if precision == "int8" else "none"
     else:
         with tempfile.TemporaryDirectory() as tmp:
             float_onnx = Path(tmp) / "float.onnx"
-            _onnx_export(model, example, float_onnx)
-            quantize_onnx(float_onnx, path, ptq_batches(ptq_windows, example), for_qnn=for_qnn)
+            _onnx_export(model, example, float_onnx, state_names)
+            quantize_onnx(float_onnx, path, ptq_inputs(ptq_windows, example), for_qnn=for_qnn, state_names=state_names)
         quantization = "ptq"
     if for_qnn:
         saturating_clips_to_relu(path, path)

@@ -5,16 +5,20 @@ and test sources) with javac into ``android_demo/core/build/``, and runs every J
 with ``org.junit.runner.JUnitCore`` from Debian's ``junit4`` package (``make test`` installs it).
 The golden folders reach the Java tests through ``-Dfootfall.golden`` and are required there.
 
-Six golden inputs cover the alignment's and the counter's cases: the default 6-s click track
+Seven golden inputs cover the alignment's and the counter's cases: the default 6-s click track
 (student window 2 s, hop 0.48 s), a stream shorter than one window (the padded tail window
 alone, odd sample count), an 11.4-s stream with another window/hop, windows without overlap
 ending on a click in the last 15 ms (no tail window; a step flushed at the end of stream),
 non-default counter parameters from the card on a run with a lone knock, one and two missed
-clicks (filled by the cadence prior) and a 2-click walk (a train of 2), and a low-latency
+clicks (filled by the cadence prior) and a 2-click walk (a train of 2), a low-latency
 schedule (a short hop committed 120 ms before each window's end, as ``edge-run
---low-latency``). Every folder also carries ``counter_cases.json``, logit tracks that reach
-every rule of the counter. Finally, changing one detail of the Java core (a comparison of the
-peak rule, the commit offset, the parabola, the period) must make the golden tests fail.
+--low-latency``), and a streaming model (a card with a ``state``: packets of 8 frames taken
+once, a stateful model reset at the start, the tail the remaining frames as one padded packet,
+``keep_first``). Every folder also carries ``counter_cases.json``, logit tracks that reach
+every rule of the counter (``keep_first`` among the parameter sets). Finally, changing one
+detail of the Java core (a comparison of the peak rule, the commit offset, the parabola, the
+period, the keep_first interval, the stateful tail, the model reset) must make the golden tests
+fail.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import pytest
 import soundfile as sf
 
 from edge.counter import Alignment, CounterParams, count_events
-from edge.golden import click_track, onset_card, write_golden
+from edge.golden import click_track, onset_card, stream_card, write_golden
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "android_demo"
@@ -67,7 +71,8 @@ def _committed(folder: Path) -> np.ndarray:
 @pytest.fixture(scope="module")
 def golden_dirs(tmp_path_factory) -> list[Path]:
     base = tmp_path_factory.mktemp("golden")
-    dirs = [base / "default", base / "short", base / "long", base / "no_overlap", base / "params", base / "low_latency"]
+    dirs = [base / "default", base / "short", base / "long", base / "no_overlap", base / "params", base / "low_latency",
+            base / "stateful"]
     index = write_golden(dirs[0], card=onset_card(200, 48))  # 6 s click track, W 200 / H 48, the numpy onset "model"
     assert index["totals"]["n_events"] == len(click_track(6.0, seed=0)[1])  # every click, once
     write_golden(dirs[1], card=onset_card(200, 48), seconds=1.337, seed=1)  # < one window: the padded tail window only
@@ -87,7 +92,7 @@ def golden_dirs(tmp_path_factory) -> list[Path]:
     rest, _ = click_track(1.2, seed=8, start_s=5.0)  # no click
     walk, walk_steps = click_track(2.0, spm=100, seed=9, start_s=0.9)
     index = write_golden(dirs[4], card=onset_card(200, 48, counter=CARD_COUNTER), pcm=np.concatenate([knock, run, rest, walk]))
-    assert index["counter"] == CounterParams(**CARD_COUNTER).to_dict() == index["card"]["counter"] | {"fill_gaps": True}
+    assert index["counter"] == CounterParams(**CARD_COUNTER).to_dict() == index["card"]["counter"] | {"fill_gaps": True, "keep_first": False}
     assert index["totals"]["n_events"] == len(run_steps) + 3 + len(walk_steps) == 21  # the knock out, 3 missed steps in
     committed = _committed(dirs[4])
     assert len(count_events(committed, CounterParams(**CARD_COUNTER, fill_gaps=False))) == 18  # the gap filling counts
@@ -97,6 +102,12 @@ def golden_dirs(tmp_path_factory) -> list[Path]:
     index = write_golden(dirs[5], card=onset_card(240, 200), seconds=7.77, seed=5, align=Alignment(240, 28, 4, 12))
     assert index["alignment"]["lookahead_frames"] == 12 and index["alignment"]["commit_offset_density_frames"] == 50
     assert index["updates"][-1]["tail"]
+    # a streaming model (its card has a state): 8-frame packets, each once, from a reset state;
+    # 607 frames: 75 packets and a tail packet of 7 frames and padding, committing one output frame
+    index = write_golden(dirs[6], card=stream_card(8, counter={"keep_first": True}), seconds=6.07, seed=4)
+    assert index["alignment"]["stateful"] and index["counter"]["keep_first"] and index["card"]["state"]
+    assert [(u["start_frame"], u["lo"], u["hi"], u["tail"]) for u in index["updates"][-2:]] == [(592, 0, 2, False), (600, 0, 1, True)]
+    assert index["totals"]["n_events"] == len(click_track(6.07, seed=4)[1])
     return dirs
 
 
@@ -187,6 +198,11 @@ MUTATIONS = {
     "parabola_vertex": ("Counter.java", "0.5 * (v2 - v) / den", "0.5 * (v - v2) / den", "counterOnGoldenLogitsIsExact"),
     "period_trim": ("Counter.java", "for (int i = 1; i < n - 1; i++) sum += sorted[i];",
                     "for (int i = 1; i < n; i++) sum += sorted[i];", "counterCasesAreExact"),
+    "keep_first_interval": ("Counter.java", "t - firstT >= params.minIntervalS", "t - firstT > params.minIntervalS",
+                            "counterCasesAreExact"),
+    "stateful_tail": ("Alignment.java", "if (stateful) { // the state", "if (false) { // the state",
+                      "alignmentPlanIsThePythonOne"),
+    "model_reset": ("StreamCounter.java", "model.reset();", "", "engineResetsTheModelForEachStream"),
 }
 
 
@@ -204,7 +220,7 @@ def test_golden_vectors_catch_a_changed_java_detail(golden_dirs, compiled_core, 
     r = _run([compiled_core["javac"], "--release", JAVA_RELEASE, "-encoding", "UTF-8", "-cp", str(compiled_core["main"]),
               "-d", str(classes), str(mutated)])
     assert r.returncode == 0, f"javac of the changed {file} failed:\n{r.stderr}"
-    r = _junit(compiled_core, [golden_dirs[0], golden_dirs[4]], ["org.footfall.core.GoldenTest"], main=[classes])
+    r = _junit(compiled_core, [golden_dirs[0], golden_dirs[4], golden_dirs[6]], ["org.footfall.core.GoldenTest"], main=[classes])
     assert r.returncode != 0 and "Tests run:" in r.stdout, f"GoldenTest passed with {name} changed:\n{r.stdout[-3000:]}"
     assert re.search(rf"^\d+\) {failing_test}\[", r.stdout, re.M), f"{failing_test} did not fail:\n{r.stdout[-3000:]}"
 

@@ -127,7 +127,11 @@ def test_bench_engine_command(bundled, tmp_path):
         absolute = g["goal"].startswith(("cold start", "whole process, ms per audio second"))
         assert (g["passed"] is None) == (absolute or "1 min file" in g["goal"]), g
         assert (g["passed"] is None) == bool(g.get("note")), g
-    assert sum(g["passed"] is not None for g in results["goals"]) == 4  # each schedule's in-process ratio and peak RSS
+    # each schedule's in-process ratio, peak RSS and step-to-shown latency (mean, p95) on the bundled sample run
+    assert sum(g["passed"] is not None for g in results["goals"]) == 8
+    for schedule in ("default", "low-latency"):
+        la = results["schedules"][schedule]["latency_s"]["sample"]
+        assert la["steps"] > 100 and 0 < la["mean"] <= la["p95"] + 1e-9 and la["p95"] <= la["max"] + 1e-9
     # the goals table on stdout: a header and one row per goal, the columns aligned
     table = res.stdout.splitlines()[: len(results["goals"]) + 1]
     assert table[0].split() == ["schedule", "goal", "value", "limit", "result", "note"]

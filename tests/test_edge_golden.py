@@ -11,9 +11,20 @@ import pytest
 
 from edge.backends import load_model
 from edge.card import load_card, write_card
-from edge.counter import Counter, CounterParams, count_events
+from edge.counter import Alignment, Counter, CounterParams, count_events
 from edge.frontend import log_mel, mel_filters
-from edge.golden import CASE_PARAMS, GOLDEN_FORMAT, OnsetBackend, click_track, counter_cases, onset_card, write_golden
+from edge.golden import (
+    CASE_PARAMS,
+    GOLDEN_FORMAT,
+    STREAM_STATE,
+    OnsetBackend,
+    StreamOnsetBackend,
+    click_track,
+    counter_cases,
+    onset_card,
+    stream_card,
+    write_golden,
+)
 from edge.stream import StreamCounter, count_offline
 from tests.edge_fixtures import copy_artifact, onset_artifacts
 
@@ -98,6 +109,74 @@ def test_the_card_counter_parameters_are_the_ones_written_and_counted_with(tmp_p
     assert len(count_events(committed, CounterParams())) == len(steps) + 1  # every click, and the dropped one filled
     assert len(count_events(committed, CounterParams(fill_gaps=False))) == len(steps)  # the dropped one a gap
     assert index["totals"]["n_events"] < len(steps)  # p 0.7 misses a quiet click, and nothing fills the gaps
+
+
+def test_a_streaming_card_runs_each_packet_once_from_a_reset_state(tmp_path):
+    """A stateful model: packets of 8 frames taken once, the tail the rest as one padded packet,
+    the model reset at the start; keep_first counts every click once, each as soon as it peaks."""
+    card = stream_card(8, counter={"keep_first": True})
+    index = write_golden(tmp_path, card=card, seconds=6.07, seed=4)  # 607 frames: 75 packets and a tail of 1 output frame
+    assert index["card"]["state"] == list(STREAM_STATE) and index["alignment"]["stateful"] is True
+    assert index["counter"] == CounterParams(keep_first=True).to_dict()
+    ups = index["updates"]
+    assert [(u["start_frame"], u["lo"], u["hi"]) for u in ups] == [(8 * k, 0, 2) for k in range(75)] + [(600, 0, 1)]
+    assert ups[-1]["tail"] and not any(u["tail"] for u in ups[:-1])
+    inputs = read_f32(tmp_path, "window_input.f32", index)
+    frames = read_f32(tmp_path, "logmel.f32", index)
+    np.testing.assert_array_equal(inputs[-1][:, :7], frames[:, 600:])
+    assert (inputs[-1][:, 7:] == index["alignment"]["pad_log_mel"]).all()
+    committed = read_f32(tmp_path, "committed_logits.f32", index)
+    totals, steps = index["totals"], click_track(6.07, seed=4)[1]
+    assert totals["events"] == list(count_events(committed, card.counter_params()))
+    assert len(totals["events"]) == len(steps) and np.abs(np.asarray(totals["events"]) - steps).max() < 0.04
+
+    # the offline and the streaming runtime on the same backend, one stream after another: each
+    # starts from reset(), so both give the golden logits and counts
+    pcm = read_f32(tmp_path, "pcm.f32", index)
+    backend = StreamOnsetBackend(8)
+    for _ in range(2):
+        offline = count_offline(backend, card, pcm, keep=True)
+        np.testing.assert_array_equal(offline.logits, committed)
+        assert offline.events == totals["events"] and offline.windows == len(ups)
+        sc = StreamCounter(backend, card, keep=True)
+        streamed = []
+        for i in range(0, len(pcm), 777):
+            streamed += sc.push(pcm[i : i + 777])
+        streamed += sc.finish()
+        assert [(u.window, u.steps, u.t_final, u.tail) for u in streamed] == [(u["window"], u["steps"], u["t_final"], u["tail"]) for u in ups]
+        np.testing.assert_allclose(sc.result().logits, committed, rtol=0, atol=1e-5)
+        assert len(sc.result().events) == totals["n_events"]
+
+    # the state matters: without the reset, or with a tail that reaches back (a windowed model's
+    # rule), other logits are committed
+    stale = StreamOnsetBackend(8)
+    stale.reset = lambda: None
+    count_offline(stale, card, pcm)
+    assert not np.array_equal(count_offline(stale, card, pcm, keep=True).logits, committed)
+    windowed = Alignment(8, 8).plan(frames.shape[1])
+    assert windowed[:-1] == [(u["start_frame"], u["lo"], u["hi"]) for u in ups[:-1]]
+    assert windowed[-1] == (596, 1, 2)  # the tail would run frames 596-599 a second time
+    backend.reset()
+    x = np.full((1, 1, 64, 8), index["alignment"]["pad_log_mel"], dtype=np.float32)
+    parts = []
+    for start, lo, hi in windowed:
+        x[0, 0, :, : min(8, 607 - start)] = frames[:, start : start + 8]
+        parts.append(backend.run(x)[lo:hi])
+    reached_back = np.concatenate(parts)
+    np.testing.assert_array_equal(reached_back[:-1], committed[:-1])
+    assert reached_back[-1] != committed[-1]
+
+
+def test_keep_first_counter_cases():
+    """The counter cases run keep_first too, and it changes what a close double peak counts."""
+    doc = counter_cases(0)
+    runner = {json.dumps(c["params"], sort_keys=True): c for c in doc["cases"] if c["name"] == "runner"}
+    first = runner[_key(keep_first=True)]
+    assert first["params"]["keep_first"] is True
+    flat = lambda c: [e for ch in c["chunks"] for e in ch["events"]] + c["flushed"]  # noqa: E731
+    assert flat(first) != flat(runner[_key()])  # a second, higher peak inside 0.25 s: the first stays instead
+    n_tracks = len({c["name"] for c in doc["cases"]})
+    assert sum(1 for c in doc["cases"] if c["params"]["keep_first"]) == 2 * n_tracks
 
 
 def _key(**params) -> str:

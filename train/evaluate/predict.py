@@ -86,8 +86,12 @@ def predict_run_logits(
     precision: str = "fp32",
     batch_size: int = 64,
 ) -> np.ndarray:
-    """(64, T) log-mel of a whole run -> (T // 4,) committed logits (:func:`eval_alignment`'s schedule)."""
+    """(64, T) log-mel of a whole run -> (T // 4,) committed logits (:func:`eval_alignment`'s schedule;
+    a streaming model, one with ``streaming = True``, runs the whole run once, as ``edge-run`` streams it)."""
     n = logmel.shape[1]
+    if getattr(model, "streaming", False):
+        mel = np.ascontiguousarray(logmel[None, None, :, : n // DENSITY_STRIDE * DENSITY_STRIDE], np.float32)
+        return predict_logits(model, torch.from_numpy(mel), device, precision, 1)[0]
     align = eval_alignment(window_frames)
     plan = align.plan(n)
     out = np.zeros(n // DENSITY_STRIDE, np.float32)

@@ -366,12 +366,20 @@ class ChoiceRuns:
              batch_size: int = 64) -> dict[float, float]:
         """5-s MAE of ``model``'s events over all the runs, per counter threshold (the model runs once a
         run, on ``device``: where a training run keeps it)."""
-        from edge.counter import CounterParams, count_events
+        from edge.counter import count_events
         from train.evaluate.predict import predict_run_logits
 
         tracks = [predict_run_logits(model, mel, window_frames, device, precision, batch_size) for mel in self.mels]
-        return {thr: score([count_events(t, CounterParams(threshold=thr)) for t in tracks], self.truths, self.frames).mae
+        return {thr: score([count_events(t, model_counter(model, thr)) for t in tracks], self.truths, self.frames).mae
                 for thr in thresholds}
+
+
+def model_counter(model, threshold: float):
+    """The counter a model's card ships at ``threshold``: a streaming model (``streaming = True``, causal:
+    it peaks at a step's onset) keeps the first of two close peaks, final at once; a windowed one the higher."""
+    from edge.counter import CounterParams
+
+    return CounterParams(threshold=threshold, keep_first=bool(getattr(model, "streaming", False)))
 
 
 def best_threshold(maes: dict[float, float]) -> float:
@@ -394,4 +402,4 @@ def choose_counter(model, datasets, window_frames: int, thresholds: Sequence[flo
     best = best_threshold(maes)
     choice = {"datasets": runs.datasets, "runs": len(runs.mels), "metric": "5-s MAE", "threshold": best,
               "mae_by_threshold": {f"{t:g}": round(m, 4) for t, m in maes.items()}}
-    return CounterParams(threshold=best), choice
+    return model_counter(model, best), choice

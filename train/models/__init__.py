@@ -22,7 +22,7 @@ from train.models.registry import (
 )
 
 # importing the model modules registers them
-from train.models import cnn, crnn, fnn, mobilenetv2  # noqa: E402,F401  isort: skip
+from train.models import cnn, crnn, fnn, mobilenetv2, streaming  # noqa: E402,F401  isort: skip
 from train.models.profile import count_macs, count_params, macs_per_second, model_table  # noqa: E402
 
 __all__ = [

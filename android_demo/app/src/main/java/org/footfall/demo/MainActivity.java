@@ -128,13 +128,15 @@ public class MainActivity extends Activity {
                 ModelFiles.Verified m = loadModel(usePte ? "pte" : "tflite");
                 MelFilterbank filters = ModelFiles.melFilters(getAssets());
                 OnsetModel model = usePte
-                        ? new ExecuTorchModel(m.file.getAbsolutePath(), m.spec.windowFrames, m.spec.densityStride())
-                        : new LiteRtModel(ModelFiles.map(m.file), m.spec.windowFrames, m.spec.densityStride(), MODEL_THREADS);
+                        ? new ExecuTorchModel(m.file.getAbsolutePath(), m.spec.windowFrames, m.spec.densityStride(), m.spec.state)
+                        : new LiteRtModel(ModelFiles.map(m.file), m.spec.windowFrames, m.spec.densityStride(), MODEL_THREADS,
+                                m.spec.state);
                 counter = new LiveCounter(model, filters, m.spec, lowLatency, session);
                 Alignment a = counter.alignment();
-                name = m.spec.artifact + " (" + m.spec.precision + String.format(Locale.ROOT,
-                        ", %.2f s window, %.2f s hop, %.2f s lookahead)", a.windowFrames / 100.0, a.hopFrames / 100.0,
-                        a.latencyFrames() / 100.0);
+                name = m.spec.artifact + " (" + m.spec.precision + (a.stateful
+                        ? String.format(Locale.ROOT, ", streaming, %.2f s packets)", a.windowFrames / 100.0)
+                        : String.format(Locale.ROOT, ", %.2f s window, %.2f s hop, %.2f s lookahead)", a.windowFrames / 100.0,
+                                a.hopFrames / 100.0, a.latencyFrames() / 100.0));
             } catch (Exception | UnsatisfiedLinkError e) {
                 runOnUiThread(() -> {
                     startStop.setEnabled(true);

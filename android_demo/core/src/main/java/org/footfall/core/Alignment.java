@@ -16,6 +16,11 @@ import java.util.List;
  * at the end of a stream of {@code F} frames one tail window, starting at
  * {@code max(0, 4 (F / 4) - W)}, commits what is left up to density frame {@code F / 4}.
  * The rules depend only on frame counts, never on how the audio was cut into blocks.
+ *
+ * <p>A {@link #stateful} schedule is a streaming model's (it carries state between calls):
+ * window == hop == the packet, no lookahead, each packet committed whole and once; its tail is the
+ * remaining frames as one packet, padded, starting at the first uncommitted frame (it never
+ * reaches back: the state has seen every committed frame).
  */
 public final class Alignment {
     /** One window of a plan: its first front-end frame and the local density range it commits. */
@@ -53,6 +58,8 @@ public final class Alignment {
     public final int stride;
     /** L in front-end frames, or -1: the centre hop ({@code (W - H) / 2}, rounded down to the stride). */
     public final int lookaheadFrames;
+    /** A streaming model's schedule: W == H, each packet once, the tail never reaches back. */
+    public final boolean stateful;
 
     /** The centre schedule: each window commits its centre hop. */
     public Alignment(int windowFrames, int hopFrames, int stride) {
@@ -67,6 +74,14 @@ public final class Alignment {
      * before its end ({@link #CENTRE}: its centre hop).
      */
     public Alignment(int windowFrames, int hopFrames, int stride, int lookaheadFrames) {
+        this(windowFrames, hopFrames, stride, lookaheadFrames, false);
+    }
+
+    /**
+     * Any schedule; {@code stateful}: a streaming model's, which needs {@code hopFrames ==
+     * windowFrames} (the packet) and no lookahead ({@link #CENTRE}).
+     */
+    public Alignment(int windowFrames, int hopFrames, int stride, int lookaheadFrames, boolean stateful) {
         if (!(hopFrames > 0 && hopFrames <= windowFrames)) {
             throw new IllegalArgumentException("hop_frames " + hopFrames + " must be in (0, window_frames " + windowFrames + "]");
         }
@@ -79,10 +94,15 @@ public final class Alignment {
             throw new IllegalArgumentException("lookahead_frames " + lookaheadFrames + " must be a multiple of " + stride
                     + " in [0, " + (windowFrames - hopFrames) + "] (window " + windowFrames + " - hop " + hopFrames + ")");
         }
+        if (stateful && (hopFrames != windowFrames || lookaheadFrames != CENTRE)) {
+            throw new IllegalArgumentException("a streaming model takes each packet once: hop " + hopFrames
+                    + " must equal the packet " + windowFrames + ", no lookahead");
+        }
         this.windowFrames = windowFrames;
         this.hopFrames = hopFrames;
         this.stride = stride;
         this.lookaheadFrames = lookaheadFrames;
+        this.stateful = stateful;
     }
 
     public Alignment(int windowFrames, int hopFrames) {
@@ -143,6 +163,9 @@ public final class Alignment {
         long totalD = nFrames / stride;
         if (committedD >= totalD) {
             return null;
+        }
+        if (stateful) { // the state has seen every committed frame: the rest, padded, as one packet
+            return new Window((int) (committedD * stride), 0, (int) (totalD - committedD));
         }
         long start = Math.max(0, totalD * stride - windowFrames);
         long firstD = start / stride;

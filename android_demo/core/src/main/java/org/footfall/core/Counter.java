@@ -12,7 +12,9 @@ import java.util.Arrays;
  *       than frame {@code j - 1} and not lower than {@code j + 1}; its time is the frame's centre
  *       moved by the vertex of the parabola through the three logits (within half a frame);
  *   <li><b>minimum interval</b>: of two peaks closer than {@code min_interval_s} the higher one
- *       stays; a peak is final once the committed audio is {@code min_interval_s} past it;
+ *       stays; a peak is final once the committed audio is {@code min_interval_s} past it. With
+ *       {@code keep_first} (a streaming model's card) the first one stays instead and is final at
+ *       once;
  *   <li><b>trains</b>: steps count once {@code train_steps} of them follow each other at most
  *       {@code max_gap_s} apart; a longer gap ends the train;
  *   <li><b>the cadence prior</b>: within a train, a gap of 2 or 3 local step periods (the mean
@@ -78,6 +80,9 @@ public final class Counter {
     private boolean hasPending = false;
     private double pendingT;
     private double pendingV;
+    // stage 2 with keepFirst: the last peak kept
+    private boolean hasFirst = false;
+    private double firstT;
     // stage 3: steps of a train not yet long enough to count (at most trainSteps - 1 at rest)
     private final double[] held;
     private int nHeld = 0;
@@ -200,6 +205,14 @@ public final class Counter {
     // ---- stage 2: the minimum interval ----
 
     private void peak(double t, double v) {
+        if (params.keepFirst) { // the first of close peaks stays, final at once
+            if (!hasFirst || t - firstT >= params.minIntervalS) {
+                hasFirst = true;
+                firstT = t;
+                accept(t);
+            }
+            return;
+        }
         if (hasPending && t - pendingT < params.minIntervalS) {
             if (v > pendingV) {
                 pendingT = t;

@@ -16,13 +16,16 @@ import java.util.Map;
  *   <li>{@code train_steps}, {@code max_gap_s}: steps count once {@code train_steps} of them
  *       follow each other at most {@code max_gap_s} apart (a lone knock counts nothing);
  *   <li>{@code fill_gaps}, {@code gap_tolerance}: the cadence prior: a gap within
- *       {@code gap_tolerance} periods of 2 or 3 local step periods gets the steps it missed.
+ *       {@code gap_tolerance} periods of 2 or 3 local step periods gets the steps it missed;
+ *   <li>{@code keep_first}: of two peaks closer than {@code min_interval_s} the first stays (final
+ *       as soon as it is a peak) instead of the higher (final {@code min_interval_s} later).
  * </ul>
  */
 public final class CounterParams {
     /** The card's names, in {@code edge.counter.CounterParams} field order. */
     public static final List<String> NAMES =
-            Arrays.asList("threshold", "min_interval_s", "train_steps", "max_gap_s", "fill_gaps", "gap_tolerance");
+            Arrays.asList("threshold", "min_interval_s", "train_steps", "max_gap_s", "fill_gaps", "gap_tolerance",
+                    "keep_first");
 
     public final double threshold;
     public final double minIntervalS;
@@ -30,12 +33,19 @@ public final class CounterParams {
     public final double maxGapS;
     public final boolean fillGaps;
     public final double gapTolerance;
+    public final boolean keepFirst;
 
     /** The shipped defaults (a card with an empty {@code counter}). */
-    public static final CounterParams DEFAULTS = new CounterParams(0.2, 0.25, 4, 1.25, true, 0.2);
+    public static final CounterParams DEFAULTS = new CounterParams(0.2, 0.25, 4, 1.25, true, 0.2, false);
 
+    /** With {@code keep_first} false: of two close peaks the higher stays. */
     public CounterParams(double threshold, double minIntervalS, int trainSteps, double maxGapS, boolean fillGaps,
             double gapTolerance) {
+        this(threshold, minIntervalS, trainSteps, maxGapS, fillGaps, gapTolerance, false);
+    }
+
+    public CounterParams(double threshold, double minIntervalS, int trainSteps, double maxGapS, boolean fillGaps,
+            double gapTolerance, boolean keepFirst) {
         if (!(0.0 < threshold && threshold < 1.0)) {
             throw new IllegalArgumentException("counter threshold " + threshold + " must be a probability in (0, 1)");
         }
@@ -55,6 +65,7 @@ public final class CounterParams {
         this.maxGapS = maxGapS;
         this.fillGaps = fillGaps;
         this.gapTolerance = gapTolerance;
+        this.keepFirst = keepFirst;
     }
 
     /**
@@ -76,7 +87,8 @@ public final class CounterParams {
                 whole(d, "train_steps", p.trainSteps),
                 number(d, "max_gap_s", p.maxGapS),
                 flag(d, "fill_gaps", p.fillGaps),
-                number(d, "gap_tolerance", p.gapTolerance));
+                number(d, "gap_tolerance", p.gapTolerance),
+                flag(d, "keep_first", p.keepFirst));
     }
 
     private static double number(Map<String, ?> d, String k, double dflt) {
@@ -112,6 +124,7 @@ public final class CounterParams {
         m.put("max_gap_s", maxGapS);
         m.put("fill_gaps", fillGaps);
         m.put("gap_tolerance", gapTolerance);
+        m.put("keep_first", keepFirst);
         return m;
     }
 
@@ -130,7 +143,8 @@ public final class CounterParams {
         if (!(o instanceof CounterParams)) return false;
         CounterParams p = (CounterParams) o;
         return threshold == p.threshold && minIntervalS == p.minIntervalS && trainSteps == p.trainSteps
-                && maxGapS == p.maxGapS && fillGaps == p.fillGaps && gapTolerance == p.gapTolerance;
+                && maxGapS == p.maxGapS && fillGaps == p.fillGaps && gapTolerance == p.gapTolerance
+                && keepFirst == p.keepFirst;
     }
 
     @Override

@@ -1,6 +1,7 @@
 package org.footfall.core;
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -19,6 +20,29 @@ public final class ModelSpec {
     /** Why a schema-1 card is refused ({@code edge.card.SCHEMA_1}). */
     public static final String SCHEMA_1 = "a schema-1 card: its model gives a step density, which this runtime no longer "
             + "counts (schema " + SCHEMA + " models give step-onset logits); train and export the model again";
+
+    /** One state tensor of a streaming model (the card's {@code state}: {@code {name, shape}}). */
+    public static final class State {
+        public final String name;
+        public final int[] shape;
+
+        public State(String name, int[] shape) {
+            this.name = name;
+            this.shape = shape.clone();
+        }
+
+        /** Values in the tensor. */
+        public int size() {
+            int n = 1;
+            for (int d : shape) n *= d;
+            return n;
+        }
+
+        @Override
+        public String toString() {
+            return name + java.util.Arrays.toString(shape);
+        }
+    }
 
     public final String artifact;
     public final String format; // pte | tflite | onnx
@@ -39,6 +63,11 @@ public final class ModelSpec {
     public final int lowLatencyHopFrames;
     /** ... and its lookahead in front-end frames ({@link Alignment#CENTRE}: the centre hop). */
     public final int lowLatencyLookaheadFrames;
+    /**
+     * A streaming model's state tensors, in the artifact's input order after the packet (and its
+     * output order after the logits); empty for a windowed model.
+     */
+    public final List<State> state;
 
     /** A current card (schema {@value #SCHEMA}, step-onset logits) with the counter's defaults and no low-latency schedule. */
     public ModelSpec(String artifact, String format, String precision, String sha256, int windowFrames,
@@ -47,10 +76,19 @@ public final class ModelSpec {
                 SCHEMA, OUTPUT_KIND, CounterParams.DEFAULTS, 0, Alignment.CENTRE);
     }
 
-    /** Every field ({@code lowLatencyHopFrames} 0: no low-latency schedule). */
+    /** Every field of a windowed model ({@code lowLatencyHopFrames} 0: no low-latency schedule). */
     public ModelSpec(String artifact, String format, String precision, String sha256, int windowFrames,
             int hopFrames, double densityFps, int[] inputShape, Map<String, Object> frontend, int schema,
             String output, CounterParams counter, int lowLatencyHopFrames, int lowLatencyLookaheadFrames) {
+        this(artifact, format, precision, sha256, windowFrames, hopFrames, densityFps, inputShape, frontend, schema,
+                output, counter, lowLatencyHopFrames, lowLatencyLookaheadFrames, Collections.<State>emptyList());
+    }
+
+    /** Every field; {@code state} non-empty: a streaming model. */
+    public ModelSpec(String artifact, String format, String precision, String sha256, int windowFrames,
+            int hopFrames, double densityFps, int[] inputShape, Map<String, Object> frontend, int schema,
+            String output, CounterParams counter, int lowLatencyHopFrames, int lowLatencyLookaheadFrames,
+            List<State> state) {
         this.artifact = artifact;
         this.format = format;
         this.precision = precision;
@@ -65,6 +103,7 @@ public final class ModelSpec {
         this.counter = counter;
         this.lowLatencyHopFrames = lowLatencyHopFrames;
         this.lowLatencyLookaheadFrames = lowLatencyLookaheadFrames;
+        this.state = Collections.unmodifiableList(new ArrayList<>(state));
     }
 
     /** Null when this runtime reads cards of {@code schema}, else the one-line reason it refuses them. */
@@ -77,8 +116,8 @@ public final class ModelSpec {
     /**
      * A card as parsed JSON: objects as {@code Map}, arrays as {@code List}, numbers as
      * {@code Number}, JSON null as null. A card of another schema is refused first, with one
-     * message ({@link #schemaProblem}); a missing or malformed field, a bad {@code counter} or
-     * {@code low_latency} is an {@link IllegalArgumentException} naming it. Whether the model may
+     * message ({@link #schemaProblem}); a missing or malformed field, a bad {@code counter},
+     * {@code low_latency} or {@code state} is an {@link IllegalArgumentException} naming it. Whether the model may
      * run with its file is {@link #problems}.
      */
     public static ModelSpec fromCard(Map<String, ?> card) {
@@ -118,6 +157,7 @@ public final class ModelSpec {
                 throw new IllegalArgumentException("bad low_latency: " + e.getMessage(), e);
             }
         }
+        List<State> state = states(card.get("state"));
         return new ModelSpec(
                 text(card, "artifact"),
                 text(card, "format"),
@@ -132,7 +172,32 @@ public final class ModelSpec {
                 String.valueOf(output),
                 counter,
                 llHop,
-                llLookahead);
+                llLookahead,
+                state);
+    }
+
+    /** The card's {@code state} ({@code edge.card.ModelCard.state_shapes}): null or a list of {name, shape}. */
+    private static List<State> states(Object v) {
+        List<State> out = new ArrayList<>();
+        if (v == null) return out;
+        String bad = "bad state (expected a list of {name, shape}): ";
+        if (!(v instanceof List)) throw new IllegalArgumentException(bad + v);
+        for (Object o : (List<?>) v) {
+            Object name = o instanceof Map ? ((Map<?, ?>) o).get("name") : null;
+            Object shape = o instanceof Map ? ((Map<?, ?>) o).get("shape") : null;
+            if (name == null || !(shape instanceof List)) throw new IllegalArgumentException(bad + o);
+            List<?> dims = (List<?>) shape;
+            int[] s = new int[dims.size()];
+            for (int i = 0; i < s.length; i++) {
+                Object d = dims.get(i);
+                if (!(d instanceof Number) || ((Number) d).doubleValue() != ((Number) d).intValue()) {
+                    throw new IllegalArgumentException(bad + o);
+                }
+                s[i] = ((Number) d).intValue();
+            }
+            out.add(new State(String.valueOf(name), s));
+        }
+        return out;
     }
 
     private static Object field(Map<String, ?> m, String k) {
@@ -173,12 +238,21 @@ public final class ModelSpec {
         return lowLatencyHopFrames > 0;
     }
 
+    /** A model that carries state between calls: each call takes the next packet once. */
+    public boolean isStreaming() {
+        return !state.isEmpty();
+    }
+
     /**
      * The windows the counter runs, as {@code edge.card.ModelCard.alignment}: by default a window
      * every {@code hop_frames} with its centre hop committed; with {@code lowLatency}, the card's
-     * low-latency schedule when it has one.
+     * low-latency schedule when it has one. A streaming model has one schedule, whatever
+     * {@code lowLatency}: its packets, each once ({@link Alignment#stateful}).
      */
     public Alignment alignment(boolean lowLatency) {
+        if (isStreaming()) {
+            return new Alignment(windowFrames, hopFrames, densityStride(), Alignment.CENTRE, true);
+        }
         if (lowLatency && hasLowLatency()) {
             return new Alignment(windowFrames, lowLatencyHopFrames, densityStride(), lowLatencyLookaheadFrames);
         }
@@ -256,7 +330,21 @@ public final class ModelSpec {
         if (stride <= 0 || windowFrames % stride != 0 || hopFrames % stride != 0) {
             out.add("window " + windowFrames + " and hop " + hopFrames + " must be multiples of the density stride " + stride);
         }
-        if (hasLowLatency() && stride > 0) {
+        if (isStreaming()) {
+            List<String> shapes = new ArrayList<>();
+            boolean bad = false;
+            for (State s : state) {
+                shapes.add(java.util.Arrays.toString(s.shape));
+                bad |= s.shape.length < 1;
+                for (int d : s.shape) bad |= d < 1;
+            }
+            if (bad) out.add("bad state shapes " + shapes);
+            if (hopFrames != windowFrames) {
+                out.add("a streaming model takes each packet once: hop_frames " + hopFrames + " must equal window_frames "
+                        + windowFrames);
+            }
+            if (hasLowLatency()) out.add("a streaming model has one schedule (no low_latency)");
+        } else if (hasLowLatency() && stride > 0) {
             try {
                 alignment(true);
             } catch (IllegalArgumentException e) {

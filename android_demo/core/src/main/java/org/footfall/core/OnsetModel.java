@@ -5,6 +5,11 @@ package org.footfall.core;
  * output frame (T / stride, 25 per second) out; {@code sigmoid} of a logit is the probability
  * that a step lands in that frame, and the {@link Counter} finds the steps as its peaks.
  *
+ * <p>A streaming model (a card with a {@code state}) carries state between calls: each call takes
+ * the next packet of the stream (T = the packet) with the state the previous call returned, and
+ * {@link #reset()} puts it back to its initial state; {@link StreamCounter} resets it at the start
+ * of every stream, as {@code edge.stream} does.
+ *
  * <p>The app implements it with ExecuTorch ({@code .pte}) and LiteRT ({@code .tflite}); tests
  * implement it by replaying logits the Python runtime wrote.
  */
@@ -17,6 +22,9 @@ public interface OnsetModel extends AutoCloseable {
      * @return the step-onset logits, T / density_stride values
      */
     float[] run(float[] logMel) throws Exception;
+
+    /** Back to the initial state (a streaming model's; a windowed model has none: nothing to do). */
+    default void reset() {}
 
     /** Release the runtime's native resources. */
     @Override

@@ -11,9 +11,11 @@ import java.util.List;
  * the block completes are computed) into a fixed {@link FrameRing} of {@code W + 4} frames; each
  * time a whole window is held (every hop) the model runs on it and the {@link Counter} commits
  * the step-onset logits the {@link Alignment} assigns to that window and turns them into step
- * events. {@link #finish()} runs the end-of-stream tail window. Streaming a recording in blocks
- * of any size commits exactly the logits, from exactly the windows, that the Python runtime
- * commits, and counts the same steps at the same times.
+ * events. {@link #finish()} runs the end-of-stream tail window. A streaming model (a
+ * {@link Alignment#stateful} schedule) takes each packet once, and its tail is the remaining
+ * frames as one padded packet; the model is reset when the counter is built. Streaming a
+ * recording in blocks of any size commits exactly the logits, from exactly the windows, that the
+ * Python runtime commits, and counts the same steps at the same times.
  *
  * <p>Single-threaded: call push/finish from one thread (the app's inference thread). Memory is
  * fixed once built; nothing but the returned updates and event times is allocated per block.
@@ -50,9 +52,13 @@ public final class StreamCounter {
         this.frontend = new StreamingLogMel(filters);
         this.ring = new FrameRing(FrontEnd.N_MELS, align.windowFrames + Counter.DENSITY_STRIDE);
         this.x = new float[FrontEnd.N_MELS * align.windowFrames];
+        model.reset(); // a streaming model starts every stream from its initial state
     }
 
-    /** From a verified model card, on its file schedule (a window every {@code hop_frames}, centre hop). */
+    /**
+     * From a verified model card, on its file schedule (a window every {@code hop_frames}, centre
+     * hop; a streaming model's packets).
+     */
     public StreamCounter(OnsetModel model, MelFilterbank filters, ModelSpec spec) {
         this(model, filters, spec, false);
     }

@@ -97,6 +97,28 @@ public class CoreUnitTest {
         }
     }
 
+    @Test
+    public void aStatefulScheduleTakesEachPacketOnceAndItsTailNeverReachesBack() {
+        Alignment a = new Alignment(8, 8, 4, Alignment.CENTRE, true);
+        assertEquals(0, a.latencyFrames());
+        assertArrayEquals(new int[] {0, 2}, a.commit(0));
+        assertArrayEquals(new int[] {0, 2}, a.commit(5));
+        List<Alignment.Window> plan = a.plan(8 * 10 + 5); // 10 packets and one more output frame
+        assertEquals(11, plan.size());
+        for (int k = 0; k < 10; k++) assertEquals(new Alignment.Window(8 * k, 0, 2), plan.get(k));
+        assertEquals(new Alignment.Window(80, 0, 1), plan.get(10));
+        assertEquals(new Alignment.Window(76, 1, 2), new Alignment(8, 8).plan(85).get(10)); // a window reaches back
+        assertNull(a.tail(83, 20));
+        for (int[] bad : new int[][] {{8, 4, Alignment.CENTRE}, {8, 8, 0}}) {
+            try {
+                new Alignment(bad[0], bad[1], 4, bad[2], true);
+                fail(Arrays.toString(bad) + " accepted as stateful");
+            } catch (IllegalArgumentException e) {
+                assertTrue(e.getMessage(), e.getMessage().startsWith("a streaming model takes each packet once"));
+            }
+        }
+    }
+
     @Test(expected = IllegalArgumentException.class)
     public void alignmentRejectsHopsOffTheDensityGrid() {
         new Alignment(200, 50);
@@ -137,6 +159,24 @@ public class CoreUnitTest {
         assertArrayEquals(new double[] {15.5 / 25}, c.commit(x, 21, 23), 0.0); // frame 22: 0.26 s after it
         assertEquals(0, c.flush().length);
         assertEquals(1, c.nEvents());
+    }
+
+    @Test
+    public void counterWithKeepFirstKeepsTheFirstOfTwoClosePeaksAtOnce() {
+        CounterParams p = new CounterParams(0.5, 0.25, 1, 1.25, true, 0.2, true);
+        Counter c = new Counter(p);
+        // peaks 0.12 and 0.2 s after a first one: the first stays, counted as soon as it is a peak
+        // (frame 11 committed), though the second is higher
+        float[] x = logits(40, new int[] {10, 13, 15}, new float[] {2f, 3f, 1f});
+        assertEquals(0, c.commit(x, 0, 11).length);
+        assertArrayEquals(new double[] {10.5 / 25}, c.commit(x, 11, 12), 0.0);
+        assertEquals(0, c.commit(x, 12, 40).length); // 13 and 15: within 0.25 s of the kept one
+        assertEquals(0, c.flush().length);
+        assertEquals(1, c.nEvents());
+        // a lower peak 0.28 s after the kept one is kept too
+        Counter d = new Counter(p);
+        assertArrayEquals(new double[] {10.5 / 25, 17.5 / 25},
+                concat(d.commit(logits(40, new int[] {10, 17}, new float[] {3f, 1f})), d.flush()), 0.0);
     }
 
     @Test
@@ -196,12 +236,17 @@ public class CoreUnitTest {
         CounterParams p = CounterParams.fromMap(m);
         assertEquals(2, p.trainSteps);
         assertFalse(p.fillGaps);
+        assertFalse(p.keepFirst);
+        m.put("keep_first", true);
+        assertTrue(CounterParams.fromMap(m).keepFirst);
+        assertFalse(CounterParams.fromMap(m).equals(p));
         assertEquals(CounterParams.DEFAULTS.threshold, p.threshold, 0.0);
         assertEquals(CounterParams.NAMES, new ArrayList<>(p.toMap().keySet()));
         Object[][] bad = {
             {"threshold", 1.0, "threshold"}, {"min_interval_s", 2.0, "min_interval_s < max_gap_s"},
             {"train_steps", 4.0, "whole number"}, {"train_steps", 0L, "whole number"},
             {"gap_tolerance", 0.5, "gap_tolerance"}, {"fill_gaps", 1L, "true or false"}, {"cadence", 1L, "unknown counter parameter"},
+            {"keep_first", "yes", "true or false"},
         };
         for (Object[] b : bad) {
             Map<String, Object> d = new LinkedHashMap<>();
@@ -343,5 +388,60 @@ public class CoreUnitTest {
         List<String> p = bad.problems("m.pte", null);
         assertEquals(p.toString(), 1, p.size());
         assertTrue(p.get(0), p.get(0).startsWith("bad low_latency: lookahead_frames 220"));
+    }
+
+    /** A streaming model's card ({@code edge.card}: a {@code state}, window == hop == the packet). */
+    private static Map<String, Object> streamCard() {
+        Map<String, Object> c = card();
+        c.remove("low_latency");
+        c.put("window_frames", 8L);
+        c.put("hop_frames", 8L);
+        c.put("input_shape", Arrays.asList(1L, 1L, 64L, 8L));
+        List<Object> state = new ArrayList<>();
+        for (Object[] s : new Object[][] {{"norm_sum", Arrays.asList(1L, 1L, 64L, 1L)}, {"block0", Arrays.asList(1L, 4L, 64L, 2L)}}) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("name", s[0]);
+            m.put("shape", s[1]);
+            state.add(m);
+        }
+        c.put("state", state);
+        return c;
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    public void aStreamingCardIsReadWithItsStateAndOneSchedule() {
+        ModelSpec s = ModelSpec.fromCard(streamCard());
+        assertTrue(s.problems("m.tflite", null).toString(), s.problems("m.tflite", null).isEmpty());
+        assertTrue(s.isStreaming());
+        assertEquals("[norm_sum[1, 1, 64, 1], block0[1, 4, 64, 2]]", s.state.toString());
+        assertEquals(512, s.state.get(1).size());
+        for (boolean lowLatency : new boolean[] {false, true}) {
+            Alignment a = s.alignment(lowLatency);
+            assertTrue(a.stateful);
+            assertEquals(8, a.hopFrames);
+        }
+        assertFalse(ModelSpec.fromCard(card()).isStreaming());
+        assertFalse(ModelSpec.fromCard(card()).alignment(false).stateful);
+        // a hop other than the packet, a low-latency schedule, a bad shape: refused as verify_card refuses them
+        Map<String, Object> c = streamCard();
+        c.put("hop_frames", 4L);
+        Map<String, Object> ll = new LinkedHashMap<>();
+        ll.put("hop_frames", 4L);
+        c.put("low_latency", ll);
+        ((Map<String, Object>) ((List<?>) c.get("state")).get(0)).put("shape", Arrays.asList(1L, 0L));
+        List<String> p = ModelSpec.fromCard(c).problems("m.tflite", null);
+        assertEquals(p.toString(), 3, p.size());
+        assertEquals("bad state shapes [[1, 0], [1, 4, 64, 2]]", p.get(0));
+        assertTrue(p.get(1), p.get(1).startsWith("a streaming model takes each packet once: hop_frames 4"));
+        assertEquals("a streaming model has one schedule (no low_latency)", p.get(2));
+        c = streamCard();
+        c.put("state", Arrays.asList("norm_sum"));
+        try {
+            ModelSpec.fromCard(c);
+            fail("a state without name and shape accepted");
+        } catch (IllegalArgumentException e) {
+            assertTrue(e.getMessage(), e.getMessage().startsWith("bad state"));
+        }
     }
 }

@@ -39,12 +39,13 @@ final class Golden {
     final int windowFrames;
     final int hopFrames;
     final int lookaheadFrames; // Alignment.CENTRE when the golden run committed each window's centre hop
+    final boolean stateful; // a streaming model's run: packets taken once, the tail never reaching back
     final List<Map<String, Object>> updates;
     final List<Map<String, Object>> counterCases; // counter_cases.json: logit tracks through edge.counter.Counter
 
     /** The schedule the golden run used. */
     Alignment alignment() {
-        return new Alignment(windowFrames, hopFrames, Counter.DENSITY_STRIDE, lookaheadFrames);
+        return new Alignment(windowFrames, hopFrames, Counter.DENSITY_STRIDE, lookaheadFrames, stateful);
     }
 
     /** The golden folders named by the system property; [null] when none (tests then skip or fail). */
@@ -78,6 +79,7 @@ final class Golden {
         windowFrames = integer(align.get("window_frames"));
         hopFrames = integer(align.get("hop_frames"));
         lookaheadFrames = align.get("lookahead_frames") == null ? Alignment.CENTRE : integer(align.get("lookahead_frames"));
+        stateful = Boolean.TRUE.equals(align.get("stateful"));
         nFrames = integer(index.get("n_frames"));
         pcm = f32("pcm.f32", integer(index.get("n_samples")));
         logMel = f32("logmel.f32", FrontEnd.N_MELS, nFrames);
@@ -121,6 +123,13 @@ final class Golden {
         List<?> l = (List<?>) list;
         double[] out = new double[l.size()];
         for (int k = 0; k < out.length; k++) out[k] = number(l.get(k));
+        return out;
+    }
+
+    static int[] ints(Object list) {
+        List<?> l = (List<?>) list;
+        int[] out = new int[l.size()];
+        for (int k = 0; k < out.length; k++) out[k] = integer(l.get(k));
         return out;
     }
 

@@ -102,6 +102,24 @@ public class GoldenTest {
         }
         assertEquals(ModelSpec.SCHEMA, spec.schema);
         assertEquals(g.windowFrames, spec.windowFrames);
+        // a streaming model's state, in the card's order, and its one schedule (the golden run's)
+        List<?> state = g.card.get("state") == null ? new ArrayList<>() : (List<?>) g.card.get("state");
+        assertEquals("state tensors", state.size(), spec.state.size());
+        for (int i = 0; i < state.size(); i++) {
+            @SuppressWarnings("unchecked")
+            Map<String, Object> s = (Map<String, Object>) state.get(i);
+            assertEquals("state " + i + " name", s.get("name"), spec.state.get(i).name);
+            assertArrayEquals("state " + i + " shape", Golden.ints(s.get("shape")), spec.state.get(i).shape);
+        }
+        assertEquals(g.stateful, spec.isStreaming());
+        for (boolean lowLatency : new boolean[] {false, true}) {
+            Alignment a = spec.alignment(lowLatency);
+            assertEquals(g.stateful, a.stateful);
+            if (g.stateful) {
+                assertEquals(g.windowFrames, a.hopFrames);
+                assertEquals(Alignment.CENTRE, a.lookaheadFrames);
+            }
+        }
         assertTrue(spec.problems(spec.artifact, null).toString(), spec.problems(spec.artifact, null).isEmpty());
         checkCounterConstants(g.toString(), g.map("counter_constants"), spec.counter);
     }
@@ -146,6 +164,7 @@ public class GoldenTest {
     public void alignmentPlanIsThePythonOne() {
         Alignment a = g.alignment();
         Map<String, Object> al = g.map("alignment");
+        assertEquals("stateful", al.get("stateful"), a.stateful);
         assertEquals(Golden.integer(al.get("commit_offset_frames")), a.commitOffsetD() * a.stride);
         assertEquals(Golden.integer(al.get("latency_frames")), a.latencyFrames());
         List<Alignment.Window> expected = new ArrayList<>();
@@ -249,10 +268,21 @@ public class GoldenTest {
 
     // ---- the whole engine: PCM in, counts out ----
 
-    /** Replays the golden logits in window order and checks each model input on the way. */
+    /**
+     * Replays the golden logits in window order and checks each model input on the way. Like a
+     * streaming model, it gives them only from its initial state: {@link #reset()} goes back to the
+     * first window.
+     */
     private final class ReplayModel implements OnsetModel {
         int calls = 0;
+        int resets = 0;
         double maxInputDiff = 0;
+
+        @Override
+        public void reset() {
+            calls = 0;
+            resets++;
+        }
 
         @Override
         public float[] run(float[] logMel) {
@@ -265,8 +295,13 @@ public class GoldenTest {
     }
 
     private void checkEngine(int[] blocks, String how) throws Exception {
-        ReplayModel model = new ReplayModel();
+        checkEngine(new ReplayModel(), blocks, how);
+    }
+
+    private void checkEngine(ReplayModel model, int[] blocks, String how) throws Exception {
+        int resets = model.resets;
         StreamCounter sc = new StreamCounter(model, g.filterbank(), g.alignment(), g.params);
+        assertEquals(g + " blocks " + how + ": the model is reset once, at the start of the stream", resets + 1, model.resets);
         assertEquals(Golden.integer(g.map("alignment").get("ring_capacity_frames")), sc.ringCapacity());
         List<Update> ups = new ArrayList<>();
         int pos = 0;
@@ -338,6 +373,15 @@ public class GoldenTest {
     @Test
     public void engineInAudioRecordSizedBlocks() throws Exception {
         checkEngine(new int[] {1024}, "1024"); // a typical AudioRecord read
+    }
+
+    /** One model for two streams (Stop, then Start): each stream starts from the model's initial state. */
+    @Test
+    public void engineResetsTheModelForEachStream() throws Exception {
+        ReplayModel model = new ReplayModel();
+        checkEngine(model, new int[] {1024}, "1024, first stream");
+        checkEngine(model, new int[] {FrontEnd.HOP_LENGTH}, "160, second stream on the same model");
+        assertEquals(2, model.resets);
     }
 
     @Test

@@ -1,0 +1,130 @@
+"""The streaming student: stepping it packet by packet equals running it on the whole input,
+whatever the packet size; its state is what ``state_specs`` says; its band normalisation is
+causal and blind to gain; and the edge schedule and counter that serve it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from edge.counter import Alignment, Counter, CounterParams, count_events
+from train.evaluate.predict import predict_run_logits
+from train.models import ConfigError, build_model
+from train.models.streaming import LONG_FRAMES, StreamStep
+
+
+def _small(**kw):
+    torch.manual_seed(0)
+    return build_model("streamtcn", channels=(8, 8, 8), tcn_channels=16, dilations=(1, 2, 4), **kw).eval()
+
+
+def _mel(frames: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(1, 1, 64, frames, generator=g) * 3 - 8
+
+
+@pytest.mark.parametrize("packet", [4, 8, 40])
+def test_stepping_equals_the_whole_input(packet):
+    m = _small()
+    x = _mel(400)
+    with torch.no_grad():
+        whole = m(x)
+        state, out = m.initial_state(), []
+        for i in range(0, 400, packet):
+            y, *state = m.step(x[..., i : i + packet], *state)
+            out.append(y)
+    assert torch.allclose(torch.cat(out, -1), whole, atol=1e-4)
+
+
+def test_state_specs_are_what_step_takes_and_returns():
+    m = _small()
+    specs = m.state_specs()
+    assert [s for _, s in specs] == [tuple(t.shape) for t in m.initial_state()]
+    assert len({n for n, _ in specs}) == len(specs)
+    with torch.no_grad():
+        y, *state = StreamStep(m)(*StreamStep(m).example_inputs())
+    assert y.shape == (1, 1) and [tuple(t.shape) for t in state] == [s for _, s in specs]
+    # the receptive field: 1 + 2 frames per conv block + 2 d per dilated conv
+    assert m.receptive_field_frames == 1 + 3 * 2 + 2 * (1 + 2 + 4)
+
+
+def test_output_never_depends_on_the_future():
+    m = _small()
+    x = _mel(200)
+    y = x.clone()
+    y[..., 120:] += torch.randn_like(y[..., 120:]) * 5
+    with torch.no_grad():
+        a, b = m(x), m(y)
+    assert torch.equal(a[:, :30], b[:, :30]) and not torch.allclose(a[:, 30:], b[:, 30:])
+
+
+def test_a_gain_leaves_the_output_once_the_band_mean_has_settled():
+    """log-mel + c (a gain) is removed by the running band mean exactly from the first frame (the
+    bias-corrected mean starts at the first frame's value)."""
+    m = _small()
+    x = _mel(300)
+    with torch.no_grad():
+        a, b = m(x), m(x + 4.6)  # +20 dB
+    assert torch.allclose(a, b, atol=1e-3)
+
+
+def test_long_inputs_run_in_chunks_with_the_same_numbers():
+    m = _small()
+    x = _mel(LONG_FRAMES + 200)
+    with torch.no_grad():
+        whole = m(x)
+        state = m.initial_state()
+        y1, *state = m.step(x[..., :600], *state)
+        y2, *state = m.step(x[..., 600:], *state)
+    assert whole.shape == (1, (LONG_FRAMES + 200) // 4)
+    assert torch.allclose(whole, torch.cat([y1, y2], -1), atol=1e-4)
+
+
+def test_predict_run_logits_streams_a_streaming_model_over_the_whole_run():
+    m = _small()
+    mel = _mel(1003)[0, 0].numpy()
+    with torch.no_grad():
+        want = m(torch.from_numpy(mel[None, None, :, :1000].copy()))[0].numpy()
+    got = predict_run_logits(m, mel, window_frames=4)
+    assert got.shape == (250,) and np.allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [dict(packet_frames=6), dict(channels=(8,) * 7), dict(norm_tau_s=0.0), dict(centre_bands=True)])
+def test_bad_configs_are_refused(kw):
+    with pytest.raises(ConfigError):
+        build_model("streamtcn", **kw)
+
+
+def test_the_stateful_schedule_takes_each_packet_once_and_its_tail_never_reaches_back():
+    a = Alignment(8, 8, stateful=True)
+    assert a.latency_frames == 0 and a.commit(0) == (0, 2) and a.commit(5) == (0, 2)
+    plan = a.plan(8 * 10 + 5)  # 10 packets and one more output frame
+    assert plan[:10] == [(8 * k, 0, 2) for k in range(10)]
+    assert plan[10] == (80, 0, 1)
+    with pytest.raises(ValueError):
+        Alignment(8, 4, stateful=True)
+    with pytest.raises(ValueError):
+        Alignment(8, 8, lookahead_frames=0, stateful=True)
+
+
+def test_keep_first_keeps_the_first_of_close_peaks_at_once():
+    fps = 25
+    logits = np.full(200, -6.0)
+    for k in range(10):  # a steady train, a smaller echo 0.12 s after every step
+        logits[10 + 12 * k] = 3.0
+        logits[13 + 12 * k] = 1.0
+    first = Counter(params=CounterParams(keep_first=True))
+    higher = Counter(params=CounterParams())
+    # the same steps either way (the echo loses to the step both ways) ...
+    assert np.allclose(count_events(logits, CounterParams(keep_first=True)), count_events(logits, CounterParams()))
+    # ... but keep_first counts each (once a train runs) a frame after its peak, not 0.25 s later
+    got_first, got_higher = [], []
+    for j, v in enumerate(logits):
+        got_first += [(e, j / fps) for e in first.commit([v])]
+        got_higher += [(e, j / fps) for e in higher.commit([v])]
+    lag_first = [t_seen - t for t, t_seen in got_first[4:]]
+    lag_higher = [t_seen - t for t, t_seen in got_higher[4:]]
+    assert max(lag_first) <= 2.0 / fps and min(lag_higher) >= 0.25
+    with pytest.raises(ValueError):
+        CounterParams(keep_first="yes")
