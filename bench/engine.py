@@ -224,21 +224,33 @@ def int8_speedups(card, out: Path, rounds: int = 40, calls: int = 10, say=lambda
     from train.models import build_model
 
     torch.manual_seed(0)
-    model = build_model(card.model["name"], **card.model.get("config", {})).eval()
+    config = dict(card.model.get("config", {}))
+    if card.streaming:  # the card's packet, whatever the checkpoint's config said
+        config["packet_frames"] = card.window_frames
+    model = build_model(card.model["name"], **config).eval()
     x = torch.randn(1, 1, N_MELS, card.window_frames) * 2 - 6
     calib = [torch.randn(1, 1, N_MELS, card.window_frames) * 2 - 6 for _ in range(16)]
+    if card.streaming:  # its step: packet and state in, logits and state out; calibrated on a streamed run
+        from export.pipeline import stream_inputs, stream_step
+
+        packets = (torch.randn(64, 1, N_MELS, card.window_frames) * 2 - 6).numpy()
+        calib = stream_inputs(model, packets, np.zeros(len(packets), int), max_inputs=16)
+        model = stream_step(model)
+        x = model.example_inputs()
     out.mkdir(parents=True, exist_ok=True)
     paths, parts = {}, {}
     for runtime, ext in RUNTIMES:
         export = {"tflite": to_tflite, "pte": to_pte, "onnx": to_onnx}[ext]
         for precision in ("fp32", "int8"):
             say(f"  exporting {runtime} {precision}")
-            e = export(model, x, out / f"{card.model['name']}_{precision}.{ext}", precision, calib if precision == "int8" else None)
+            extra = {"state_names": [n for n, _ in card.state_shapes()]} if ext == "onnx" and card.streaming else {}
+            e = export(model, x, out / f"{card.model['name']}_{precision}.{ext}", precision, calib if precision == "int8" else None,
+                       **extra)
             paths[runtime, precision] = e.path
             parts.setdefault(runtime, {})[precision] = e.info.get("delegated_subgraphs")
     backends = {k: load_backend(p, threads=1) for k, p in paths.items()}
     say(f"  timing the {len(backends)} artifacts interleaved: {rounds} rounds of {calls} invocations each")
-    window = x.numpy()
+    window = (x[0] if isinstance(x, tuple) else x).numpy()
     times: dict = {k: [] for k in backends}
     keys = list(backends)
     for r in range(rounds):

@@ -208,6 +208,10 @@ class LiteRTBackend(Backend):
         # an integer state buffer whose output has its input's dtype and qparams is carried as the
         # runtime gives it (exact, and no conversion per call); the others as float32
         self._raw = [q is not None and q == o for q, o in zip(self._ins_q[1:], self._outs_q[1:])]
+        # (index, qparams to quantize with): None where the carried value is already what the input takes
+        self._state_in = [(t["index"], None if raw or iq is None else iq) for t, raw, iq in zip(inp[1:], self._raw, self._ins_q[1:])]
+        # (index, read as it is, qparams): float buffers and int8 ones carried raw are read as they are
+        self._state_out = [(t["index"], raw or oq is None, oq) for t, raw, oq in zip(out[1:], self._raw, self._outs_q[1:])]
         self.reset()
 
     def reset(self) -> None:
@@ -252,6 +256,22 @@ class LiteRTBackend(Backend):
     def name(self) -> str:
         io = "int8-io" if self._in_q or self._out_q else "float-io"
         return f"litert ({io})"
+
+    def run(self, logmel: np.ndarray) -> np.ndarray:
+        if not self._state:
+            return super().run(logmel)
+        # a streaming model, once per packet (25 times an audio second): the shortest path, each
+        # state output read as the next call's input wants it (int8 as is where the qparams agree)
+        it, q = self._interp, self._in_q
+        it.set_tensor(self._in["index"], logmel if q is None else quantize(logmel, *q))
+        for (index, iq), value in zip(self._state_in, self._state):
+            it.set_tensor(index, value if iq is None else quantize(value, *iq))
+        it.invoke()
+        y = it.get_tensor(self._out["index"])
+        self._state = [it.get_tensor(index) if keep else dequantize(it.get_tensor(index), *oq[:2])
+                       for index, keep, oq in self._state_out]
+        q = self._out_q
+        return (y.astype(np.float32) if q is None else (y.astype(np.float32) - np.float32(q[1])) * np.float32(q[0])).reshape(-1)
 
     def _invoke(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         for x, t, q in zip(inputs, self._ins, self._ins_q):

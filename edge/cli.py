@@ -588,7 +588,7 @@ def summary_rows(summary: dict, verbose: bool = False) -> list[tuple[str, str]]:
             ("exact count", f"{summary['events']} step events"),
             ("counter", _describe_counter(d["counter"])),
             ("inference", f"median {d['latency_ms_median']:.2f} ms, 95 % within {d['latency_ms_p95']:.2f} ms, "
-                          f"longest {d['latency_ms_max']:.2f} ms a window; {summary['windows']} windows"),
+                          f"longest {d['latency_ms_max']:.2f} ms a call; {summary['windows']} calls"),
             ("front end", f"{d['frontend_ms_total']:.1f} ms in all"),
             ("alignment", _describe_alignment(d["alignment"])),
             ("input", f"{summary['dropped_blocks']} audio blocks dropped, the microphone's buffer overflowed "
@@ -609,12 +609,16 @@ def _describe_counter(c: dict) -> str:
     """The counter's parameters (:class:`edge.counter.CounterParams`) in words."""
     fill = (f"a gap of 2 or 3 steps (within {c['gap_tolerance']:.0%} of a step) gets the steps it missed"
             if c["fill_gaps"] else "gaps are not filled")
+    close = ("the first of two closer peaks counts, at once" if c.get("keep_first") else
+             "the higher of two closer peaks counts")
     return (f"a step where the network is at least {c['threshold']:.0%} sure, {c['min_interval_s']:.2f} s or more "
-            f"after the last; steps count from {c['train_steps']} in a row at most {c['max_gap_s']:.2f} s apart; {fill}")
+            f"after the last ({close}); steps count from {c['train_steps']} in a row at most {c['max_gap_s']:.2f} s apart; {fill}")
 
 
 def _describe_alignment(a: dict) -> str:
     """The streaming schedule (:meth:`edge.counter.Alignment.describe`) in words."""
+    if a.get("stateful"):
+        return f"each {a['window_frames'] / FRAMES_PER_SECOND:.2f}-s packet once as it arrives, the network's state carried"
     return (f"a {a['window_frames'] / FRAMES_PER_SECOND:.2f}-s window every {a['hop_frames'] / FRAMES_PER_SECOND:.2f} s, "
             f"each counting its steps up to {a['latency_s']:.2f} s before its end")
 

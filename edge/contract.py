@@ -47,6 +47,7 @@ LABEL_SCALE: Final[float] = 1.0  # label units per step: a window's frame labels
 # ---------------------------------------------------------------- windows (front-end frames)
 WINDOW_FRAMES: Final[int] = 240  # the shipped student's input window, 2.4 s
 HOP_FRAMES: Final[int] = 200  # the shipped streaming hop, 2.0 s: one model call per hop
+PACKET_FRAMES: Final[int] = 16  # the shipped streaming model's packet, 160 ms: one call per packet, its state carried
 EVAL_WINDOW_S: Final[int] = 5  # the seed paper's evaluation window (and the teachers' input), seconds
 EVAL_WINDOW_FRAMES: Final[int] = EVAL_WINDOW_S * FRAMES_PER_SECOND  # 500
 EVAL_WINDOW_DENSITY_FRAMES: Final[int] = exact_div(EVAL_WINDOW_FRAMES, DENSITY_STRIDE)  # 125
@@ -56,7 +57,7 @@ CARD_SCHEMA_VERSION: Final[int] = 2  # ModelCard.schema: bump when a card field 
 # (2: the output is a step-onset logit counted as events; 1 was a step density counted as its sum)
 
 # every window and hop the shipped model uses is whole in density frames
-for _frames in (WINDOW_FRAMES, HOP_FRAMES, EVAL_WINDOW_FRAMES):
+for _frames in (WINDOW_FRAMES, HOP_FRAMES, PACKET_FRAMES, EVAL_WINDOW_FRAMES):
     exact_div(_frames, DENSITY_STRIDE)
 if not 0 < HOP_FRAMES <= WINDOW_FRAMES:
     raise ValueError(f"HOP_FRAMES {HOP_FRAMES} not in (0, WINDOW_FRAMES {WINDOW_FRAMES}]")

@@ -88,11 +88,12 @@ def print_engineer_lines(artifact: Path, card, summary: dict, truth: int) -> Non
     counted = summary["steps"]
     error = 100.0 * (counted - truth) / truth if truth else float("nan")
     verdict = "ok" if abs(error) <= TARGET_ERROR_PCT else f"outside the {TARGET_ERROR_PCT:.0f} % target"
-    print(f"model   {artifact.name} ({card.precision}; a {card.window_frames / FRAMES_PER_SECOND:.2f}-s window every "
-          f"{card.hop_frames / FRAMES_PER_SECOND:.2f} s, the count final {debug['alignment']['latency_s']:.2f} s behind "
-          "the audio)")
+    what = (f"each {card.window_frames / FRAMES_PER_SECOND:.2f}-s packet once, its state carried" if card.streaming else
+            f"a {card.window_frames / FRAMES_PER_SECOND:.2f}-s window every {card.hop_frames / FRAMES_PER_SECOND:.2f} s, "
+            f"the count final {debug['alignment']['latency_s']:.2f} s behind the audio")
+    print(f"model   {artifact.name} ({card.precision}; {what})")
     print(f"sample  {SAMPLE}: {summary['audio_s']:.1f} s counted in {summary['wall_s']:.2f} s "
-          f"(the network took {debug['latency_ms_median']:.2f} ms a window, median)")
+          f"(the network took {debug['latency_ms_median']:.2f} ms a call, median)")
     print(f"steps   counted {counted:.0f}   true {truth}   error {error:+.2f} %  [{verdict}]")
 
 

@@ -129,7 +129,8 @@ class StreamCounter:
         self.ring = FrameRing(N_MELS, w + DENSITY_STRIDE)  # one window + what the tail reaches back
         self._x = np.zeros((1, 1, N_MELS, w), dtype=np.float32)  # model input, reused every hop
         self.counter = Counter(params=card.counter_params())
-        backend.reset()  # a streaming model starts every stream from its initial state
+        if card.streaming:
+            backend.reset()  # a streaming model starts every stream from its initial state
         self.latency = LatencyStats()
         self.windows = 0  # regular windows run so far
         self.samples = 0  # PCM samples consumed
@@ -304,7 +305,8 @@ def count_offline(backend: Backend, card: ModelCard, audio: np.ndarray, *, keep:
     n_frames = frames.shape[1]
     x = np.zeros((1, 1, N_MELS, align.window_frames), dtype=np.float32)
     counter = Counter(params=card.counter_params())
-    backend.reset()
+    if card.streaming:
+        backend.reset()
     logits, events = [], []
     plan = align.plan(n_frames)
     for start, lo, hi in plan:

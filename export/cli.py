@@ -32,7 +32,7 @@ def export_command(
     fold: int = typer.Option(0, "--fold", help="fold of --data"),
     calib: Optional[Path] = typer.Option(None, "--calib", help="without --data: log-mel windows (.npy) or an audio file; default the bundled sample run"),
     soc: str = typer.Option("SM8650,SM8750", "--soc", help="Qualcomm SoCs for the qnn target"),
-    window: Optional[int] = typer.Option(None, "--window", help="input frames per artifact (default: the checkpoint's window)"),
+    window: Optional[int] = typer.Option(None, "--window", help="input frames per artifact (default: the checkpoint's window; a streaming model's packet, a multiple of 4)"),
     hop: Optional[int] = typer.Option(None, "--hop", help="streaming hop in frames written to the cards (default: the checkpoint's, else the shipped hop, edge.contract.HOP_FRAMES)"),
     provenance: Optional[Path] = typer.Option(None, "--provenance", help="JSON recorded in every card as training_data.provenance (footfall model writes RUNS/recipe.json: recipe, git commit, data seeds)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),

@@ -217,6 +217,17 @@ def load_source(
         float_sha256 = sha256_file(checkpoint)
     name = (meta.get("model") or {}).get("name") if isinstance(meta.get("model"), dict) else None
     name = name or meta.get("name") or getattr(float_model, "name", "") or "model"
+    if getattr(float_model, "streaming", False):  # --window sets its packet (the weights do not depend on it)
+        if hop_frames is not None and hop_frames != (window_frames or float_model.packet_frames):
+            raise ExportError(f"a streaming model takes each packet once: --hop {hop_frames} must equal the packet "
+                              f"({window_frames or float_model.packet_frames} frames), or leave it out")
+        if window_frames is not None:
+            if window_frames <= 0 or window_frames % DENSITY_STRIDE:
+                raise ExportError(f"--window {window_frames}: a streaming model's packet must be a positive multiple of "
+                                  f"{DENSITY_STRIDE} frames")
+            float_model.config.packet_frames = int(window_frames)
+            if isinstance(meta.get("config"), dict):  # what the cards record as the model's config
+                meta["config"] = {**meta["config"], "packet_frames": int(window_frames)}
     window = window_frames or _window_frames_of(meta) or WINDOW_FRAMES
     hop = hop_frames or meta.get("hop_frames") or (
         int(round(float(meta["stream_hop_s"]) * FRAMES_PER_SECOND)) if meta.get("stream_hop_s") else None

@@ -46,7 +46,7 @@ SECTION_KEYS = {
     "student": ("preset", "config", "args", "set"),
     "quiet": ("args", "set"),
     "qat": ("args",),
-    "export": ("args",),
+    "export": ("args", "choose_counter"),  # choose_counter: false ships the counter's default threshold
     "bundle": ("sample",),
 }
 # the kinds of dataset that choose (recipe key ``select``): never trained on
@@ -357,7 +357,8 @@ def _release_stages(recipe, runs: Path, fold: int, data: Path, tuned: Path, pyth
     """Export the int8 graph with the lower validation MAE (or ``source``, a float checkpoint), bundle."""
     export = runs / f"export{fold}"
     int8 = source if source is not None else ShippedInt8(tuned / "int8", python)
-    counter_on = ["--counter-on", ",".join(choosers)] if choosers else []  # the counter's threshold, chosen where the weights were
+    # the counter's threshold, chosen where the weights were (unless the recipe says choose_counter: false)
+    counter_on = ["--counter-on", ",".join(choosers)] if choosers and recipe["export"].get("choose_counter", True) else []
     out = [Stage("export", ["export", int8, *options(recipe["export"].get("args")), *counter_on, "--data", str(data), "--out", str(export),
                             "--provenance", str(runs / "recipe.json"), "--force"],
                  done=export / ".done", marker=export / ".done")]

@@ -148,7 +148,7 @@ def runs(tmp_path):
 def model(tmp_path):
     from tests.edge_fixtures import copy_artifact
 
-    return copy_artifact(ASSETS / "mobilenetv2_int8.tflite", tmp_path / "model")
+    return copy_artifact(ASSETS / "streamtcn_int8.tflite", tmp_path / "model")
 
 
 @pytest.mark.parametrize("mode,target,expect", [
@@ -158,8 +158,8 @@ def model(tmp_path):
         ("runs/steps/r00_0.csv", "that file is part of the dataset"),
         ("runs", "is a folder; give a file name such as"),
     ]],
-    ("--model", "model/mobilenetv2_int8.tflite", "that is the model's file"),
-    ("--model", "model/mobilenetv2_int8.tflite.card.json", "that is the model's file"),
+    ("--model", "model/streamtcn_int8.tflite", "that is the model's file"),
+    ("--model", "model/streamtcn_int8.tflite.card.json", "that is the model's file"),
 ])
 def test_eval_never_writes_its_results_over_an_input(tmp_path, runs, model, mode, target, expect):
     how = ["--baseline", "metronome"] if mode == "--baseline" else ["--model", model]
@@ -182,7 +182,7 @@ def test_eval_names_a_model_without_a_card_and_a_missing_audio_file(runs, model)
     Path(str(model) + ".card.json").unlink()
     code, _, err = footfall("eval", runs, "--model", model)
     assert code == 2 and err.strip().splitlines() == [
-        f"error: {model}: no model card (expected mobilenetv2_int8.tflite.card.json beside it)"]
+        f"error: {model}: no model card (expected streamtcn_int8.tflite.card.json beside it)"]
     (runs / "audio" / "r01_0.wav").unlink()
     code, _, err = footfall("eval", runs, "--baseline", "metronome")
     assert code == 2 and err.strip().splitlines() == [
@@ -253,7 +253,7 @@ def test_distill_names_a_missing_choice_set(tmp_path):
 # --------------------------------------------------------------------------- the bundled models stay as shipped
 
 
-@pytest.mark.parametrize("name", ["adapted_float.pt", "mobilenetv2_int8.tflite"])
+@pytest.mark.parametrize("name", ["adapted_float.pt", "streamtcn_int8.tflite"])
 @pytest.mark.parametrize("flag", [[], ["--force"]])
 def test_finetune_never_writes_into_the_bundled_models(tmp_path, name, flag):
     """A second <model>_float.pt there would hide the bundled student from every later finetune."""

@@ -24,7 +24,7 @@ from train.models.base import DensityModel
 
 # small widths keep these tests fast (2 shared cores); the architecture is the same
 SMALL = {"cnn6": {"width": 0.5}, "cnn14": {"width": 0.125}, "wvlm_cnn14": {"width": 0.125}, "cnn10": {"width": 0.25}, "crnn": {"width": 0.25, "gru_hidden": 32}}
-ALL = ["cnn10", "cnn14", "cnn6", "crnn", "fnn", "mobilenetv2", "wvlm_cnn14"]
+ALL = ["cnn10", "cnn14", "cnn6", "crnn", "fnn", "mobilenetv2", "streamtcn", "wvlm_cnn14"]
 
 # the shipping student's budget (ARCHITECTURE: phone CPUs/NPUs)
 STUDENT = "mobilenetv2"
@@ -47,7 +47,7 @@ def small(name: str, **overrides) -> DensityModel:
 
 def test_registry_lists_every_model_with_its_role():
     assert list_models() == sorted(ALL)
-    assert list_models("student") == ["cnn6", "mobilenetv2"]
+    assert list_models("student") == ["cnn6", "mobilenetv2", "streamtcn"]
     assert list_models("teacher") == ["cnn10", "cnn14", "crnn", "fnn", "wvlm_cnn14"]
     with pytest.raises(ConfigError, match="unknown model 'nope'.*mobilenetv2"):
         build_model("nope")

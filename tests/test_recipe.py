@@ -4,6 +4,7 @@ cards record relative provenance."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import subprocess
@@ -35,13 +36,15 @@ DATA = [
 CHOOSERS = "data/realval,data/negval"
 QAT = "--epochs 2 --max-steps-per-epoch 120 --lr 1e-5 --freeze-bn-epoch 0 --freeze-observer-epoch 1"
 EXPORT = "--to pte,tflite --precision int8,fp32 --counter-on data/realval,data/negval --data data/synth_ev"
+# the default ships the streaming student in 160-ms packets with the counter's default threshold
+EXPORT_DEFAULT = "--to pte,tflite --precision int8,fp32 --window 16 --data data/synth_ev"
 
 # the shipped pipeline (what made the bundled model), command by command, on a fresh clone (nothing built yet)
 SHIPPED = [
     *DATA,
-    f"footfall distill --config train/presets/student-events.yaml --data data/synth_ev --set extra_train={EXTRAS} "
+    f"footfall distill --config train/presets/student-stream.yaml --data data/synth_ev --set extra_train={EXTRAS} "
     f"--set select_on={CHOOSERS} --fold 0 --out runs/default/student0",
-    f"footfall export runs/default/student0/best.pt {EXPORT} --out runs/default/export0 "
+    f"footfall export runs/default/student0/best.pt {EXPORT_DEFAULT} --out runs/default/export0 "
     "--provenance runs/default/recipe.json --force",
     "python -m release.bundle sample",
     "python -m release.bundle artifacts runs/default/export0",
@@ -99,8 +102,12 @@ def test_the_default_recipe_has_no_teacher_and_the_psl_recipe_the_same_data():
     default, psl = (yaml.safe_load(p.read_text()) for p in (DEFAULT, PSL))
     assert "teacher" not in default and "quiet" not in default
     assert psl["data"] == default["data"] and psl["sounds"] == default["sounds"] and psl["select"] == default["select"]
-    assert psl["student"]["config"] == default["student"]["config"]
-    assert {k: psl[k] for k in ("export", "bundle")} == {k: default[k] for k in ("export", "bundle")}
+    # the default ships the streaming student (PTQ, 160-ms packets); the PSL variant distils the windowed one and runs QAT
+    assert default["student"]["config"] == "train/presets/student-stream.yaml"
+    assert psl["student"]["config"] == "train/presets/student-events.yaml"
+    assert default["export"]["args"]["window"] == C.PACKET_FRAMES and "window" not in psl["export"]["args"]
+    assert {k: psl["export"]["args"][k] for k in ("to", "precision")} == {k: default["export"]["args"][k] for k in ("to", "precision")}
+    assert psl["bundle"] == default["bundle"]
     assert "qat" not in default and "qat" in psl  # the bundled int8 is the export's PTQ; the PSL variant runs QAT
     assert R.student_labels(R.load_recipe(DEFAULT)) == "true" and R.student_labels(R.load_recipe(PSL)) == "psl"
     header = " ".join(line.lstrip("#").strip() for line in PSL.read_text().splitlines()[:3])  # its header comment says so
@@ -168,7 +175,9 @@ def test_dry_run_commands_are_what_the_recipe_says(tmp_path, recipe):
         assert export[2] == f"{spec['runs']}/student0/best.pt" and "qat" not in cmds
     assert has(export, "--to", ",".join(spec["export"]["args"]["to"]))
     assert has(export, "--precision", ",".join(spec["export"]["args"]["precision"]))
-    assert has(export, "--data", main) and has(export, "--counter-on", choosers)
+    assert has(export, "--data", main)
+    # the counter's threshold is chosen where the weights were, unless the recipe ships the default one
+    assert has(export, "--counter-on", choosers) == spec["export"].get("choose_counter", True)
 
 
 @pytest.mark.parametrize("recipe", [DEFAULT, PSL], ids=["default", "psl"])
@@ -180,6 +189,20 @@ def test_the_recipe_student_is_the_shipped_student(recipe):
     if overrides.get("labels", "psl") == "psl" or R.student_labels(R.load_recipe(recipe)) == "psl":
         overrides["psl"] = "data/synth_ev/psl/x"  # the folder the recipe hands it
     cfg = load_distill_config(student.get("preset"), ROOT / student["config"], overrides)
+    assert cfg.labels == R.student_labels(R.load_recipe(recipe))
+    if cfg.model == "streamtcn":  # the bundled streaming student: its architecture is the cards', its packet the contract's
+        from edge.card import load_verified_card
+        from edge.cli import bundled_models
+        from train.models import make_config
+
+        built = dataclasses.asdict(make_config(cfg.model, **cfg.model_args.get(cfg.model, {})))
+        for artifact in bundled_models():
+            card = load_verified_card(artifact)
+            assert card.model["name"] == cfg.model and card.streaming, artifact.name
+            assert {k: v for k, v in json.loads(json.dumps(built)).items() if k != "packet_frames"} == \
+                {k: v for k, v in card.model["config"].items() if k != "packet_frames"}, artifact.name
+            assert card.window_frames == card.hop_frames == card.model["config"]["packet_frames"] == C.PACKET_FRAMES
+        return
     assert cfg.model == DistillConfig.model
     built = cfg.model_args[cfg.model]
     assert {k: [list(b) for b in built[k]] if k == "blocks" else built[k] for k in SHIPPED_STUDENT} == \
@@ -379,7 +402,7 @@ def test_the_bundled_cards_hold_no_absolute_paths_and_verify():
 
 
 def test_relative_cards_script_rewrites_only_paths(tmp_path):
-    src = ROOT / "edge" / "assets" / "mobilenetv2_int8.tflite.card.json"
+    src = ROOT / "edge" / "assets" / "streamtcn_int8.tflite.card.json"
     data = json.loads(src.read_text())
     data["training_data"]["dataset"] = "/some/checkout/data/synth_default"
     card = tmp_path / "m.tflite.card.json"

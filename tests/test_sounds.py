@@ -297,7 +297,7 @@ def test_eval_model_cli_scores_the_bundled_model_beside_the_baselines(fixture_co
     from footfall.cli import app
 
     real = build_realset(tmp_path / "real", fixture_corpus, n_runs=5, seconds=12.0, seed=3)
-    artifact = ROOT / "edge" / "assets" / "mobilenetv2_int8.tflite"
+    artifact = ROOT / "edge" / "assets" / "streamtcn_int8.tflite"
     out = tmp_path / "report.json"
     r = CliRunner().invoke(app, ["eval", str(real), "--model", str(artifact), "--out", str(out)])
     assert r.exit_code == 0, r.output
@@ -325,7 +325,7 @@ def test_eval_model_on_runs_of_one_fold_skips_the_tuned_baselines(fixture_corpus
         w.writeheader()
         w.writerows({**r, "fold": "0"} for r in rows)
     out = tmp_path / "own.json"
-    r = CliRunner().invoke(app, ["eval", str(real), "--model", str(ROOT / "edge" / "assets" / "mobilenetv2_int8.tflite"), "--out", str(out)])
+    r = CliRunner().invoke(app, ["eval", str(real), "--model", str(ROOT / "edge" / "assets" / "streamtcn_int8.tflite"), "--out", str(out)])
     assert r.exit_code == 0, r.output
     rep = json.loads(out.read_text())
     assert set(rep["overall"]) == {"model", "metronome"} and "no training runs" in rep["extra"]["skipped"]
@@ -341,7 +341,7 @@ def test_bench_reports_every_artifact_on_the_real_sound_set(fixture_corpus, tmp_
     from train.evaluate.realeval import evaluate_artifact
 
     real = build_realset(tmp_path / "real", fixture_corpus, n_runs=5, seconds=12.0, seed=3)
-    artifact = ROOT / "edge" / "assets" / "mobilenetv2_int8.tflite"
+    artifact = ROOT / "edge" / "assets" / "streamtcn_int8.tflite"
     subjects = [SimpleNamespace(key="bundled.tflite", format="tflite", path=artifact, label="student int8 · .tflite"),
                 SimpleNamespace(key="teacher-cpu", format="pytorch", path=tmp_path / "t.pt", label="teacher")]
     got = real_sound_accuracy(subjects, real)
@@ -374,7 +374,7 @@ def test_eval_card_option_records_the_result_in_a_copy(fixture_corpus, tmp_path)
     from footfall.cli import app
 
     real = build_realset(tmp_path / "real", fixture_corpus, n_runs=5, seconds=12.0, seed=3)
-    src = ROOT / "edge" / "assets" / "mobilenetv2_int8.tflite"
+    src = ROOT / "edge" / "assets" / "streamtcn_int8.tflite"
     for f in (src, Path(str(src) + ".card.json")):
         shutil.copy2(f, tmp_path / f.name)
     artifact = tmp_path / src.name

@@ -40,7 +40,7 @@ def model():
     """An untrained small streamtcn whose logits vary by a few units (its output layer widened:
     at its initialisation they sit within 0.1 of the bias and the counter finds nothing)."""
     torch.manual_seed(0)
-    m = build_model("streamtcn", channels=(8, 8, 8), tcn_channels=16, dilations=(1, 2)).eval()
+    m = build_model("streamtcn", channels=(8, 8, 8), tcn_channels=16, dilations=(1, 2), packet_frames=P).eval()
     with torch.no_grad():
         m.out.weight.normal_(0, 0.5)
     return m

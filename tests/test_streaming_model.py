@@ -44,7 +44,7 @@ def test_state_specs_are_what_step_takes_and_returns():
     assert len({n for n, _ in specs}) == len(specs)
     with torch.no_grad():
         y, *state = StreamStep(m)(*StreamStep(m).example_inputs())
-    assert y.shape == (1, 1) and [tuple(t.shape) for t in state] == [s for _, s in specs]
+    assert y.shape == (1, m.packet_frames // 4) and [tuple(t.shape) for t in state] == [s for _, s in specs]
     # the receptive field: 1 + 2 frames per conv block + 2 d per dilated conv
     assert m.receptive_field_frames == 1 + 3 * 2 + 2 * (1 + 2 + 4)
 

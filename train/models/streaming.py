@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edge.contract import FRAMES_PER_SECOND
+from edge.contract import FRAMES_PER_SECOND, PACKET_FRAMES
 from train.models.base import DENSITY_STRIDE, ConfigError, DensityConfig, DensityModel
 from train.models.layers import init_weights
 from train.models.registry import register_model
@@ -54,7 +54,8 @@ class StreamTCNConfig(DensityConfig):
     """norm_tau_s: time constant of the causal per-band mean (seconds).
     channels: output channels of the 2-D conv blocks (each halves frequency).
     tcn_channels, dilations, kernel: the residual dilated causal convs at 25 frames/s.
-    packet_frames: front-end frames per streaming call (40 ms = 4; a multiple of 4).
+    packet_frames: front-end frames per streaming call (a multiple of 4; the export's ``--window``
+        sets it, the weights do not depend on it): the shipped 160 ms by default.
     ``centre_bands`` (window centring) does not apply: the normalisation here is causal.
     """
 
@@ -63,7 +64,7 @@ class StreamTCNConfig(DensityConfig):
     tcn_channels: int = 64
     dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 1)
     kernel: int = 3
-    packet_frames: int = DENSITY_STRIDE
+    packet_frames: int = PACKET_FRAMES
     dropout: float = 0.1
     centre_bands: bool = False
 
@@ -201,7 +202,7 @@ class StreamTCN(DensityModel):
         self.dropout = nn.Dropout(config.dropout)
         self.out = nn.Conv2d(config.tcn_channels, 1, 1)
         self.apply(init_weights)
-        nn.init.normal_(self.out.weight, std=0.01)
+        nn.init.normal_(self.out.weight, std=1e-3)  # the output starts at out_bias on any input (the shipped run: 0.01)
         nn.init.constant_(self.out.bias, config.out_bias)
         self._bands = bands
 
