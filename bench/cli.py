@@ -122,6 +122,9 @@ def schedule_command(
         card = load_verified_card(model)
     except CardError as e:
         _fail(str(e))
+    if card.streaming:
+        _fail(f"{model}: a streaming model takes each packet once and has no schedule to choose; "
+              f"footfall bench-engine --model {model} --realset {realset} measures its step-to-shown latency")
     sets = {}
     for name, root, test_fold in (("real", realset, None), ("synthetic", data, fold)):
         if root is None:

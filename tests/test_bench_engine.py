@@ -208,3 +208,12 @@ def test_figures_are_rounded_and_tables_aligned(tmp_path):
     md = E.goals_table(res)
     assert len({len(line) for line in md}) == 1 and len({tuple(i for i, c in enumerate(line) if c == "|") for line in md}) == 1
     assert md[2].startswith("| default  | in-process cost / network alone ") and " 1.20x |     <= 1.50x | PASS   | " in md[2]
+
+
+def test_bench_schedule_refuses_a_streaming_model(bundled):
+    from footfall.cli import app
+
+    if not load_model(bundled)[1].streaming:
+        pytest.skip("the bundled model is windowed")
+    res = CliRunner().invoke(app, ["bench-schedule", "--model", str(bundled)])
+    assert res.exit_code != 0 and "no schedule to choose" in res.output and "bench-engine" in res.output, res.output
