@@ -496,9 +496,10 @@ def run_stream(
                     output_error = output_error or f"--log {_one_line(e)}"
             if json_out:
                 out.write(json.dumps(rec) + "\n")
-                out.flush()
             if live:
                 live.counted(u)
+        if json_out and updates:  # once a block, not once a line: a streaming model gives several a block
+            out.flush()
 
     def record_block(block) -> None:
         nonlocal output_error
