@@ -5,7 +5,8 @@
     save_checkpoint("ckpt.pt", model, epoch=3)         # name + config dataclass + weights, atomic
     model, meta = load_checkpoint("ckpt.pt")                # rebuilt from the saved config
 
-Teachers: cnn14, cnn10, wvlm_cnn14, crnn, fnn. Students: mobilenetv2, cnn6.
+Teachers: cnn14, cnn10, wvlm_cnn14, crnn, fnn. Students: mobilenetv2, cnn6 (windowed) and streamtcn
+(streaming: its state carried between packets, train/models/streaming.py; the bundled one).
 ``python -m train.models`` prints parameters and MACs per second of audio of each.
 """
 
