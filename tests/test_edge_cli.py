@@ -419,3 +419,14 @@ def test_low_latency_uses_the_card_schedule_and_says_when_there_is_none(model, w
     assert parse_json_lines(out)[1]["schedule"] == {"hop_ms": 280, "lookahead_ms": 120}
     code, out, err = invoke(wav, "--model", fast, "--json")  # not asked: the default schedule
     assert parse_json_lines(out)[1]["schedule"]["hop_ms"] == card.hop_frames * 10
+
+
+@pytest.mark.parametrize("option", [["--low-latency"], ["--hop-ms", "80"], ["--lookahead-ms", "40"]])
+def test_a_streaming_model_refuses_a_schedule(option):
+    """A streaming model takes each packet once as it arrives: schedule options are a usage error."""
+    model = bundled_model()
+    if model is None or not load_model(model)[1].streaming:
+        pytest.skip("the bundled model is not a streaming one")
+    res = CliRunner().invoke(app, [str(model.parent / "sample_run.wav"), "--model", str(model), *option])
+    assert res.exit_code == 2, res.output
+    assert "streams each 160-ms packet once" in res.output and "windowed models" in res.output
