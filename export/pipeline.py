@@ -292,6 +292,25 @@ def windows_from_dataset(
     )
 
 
+def _audio_run(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """An audio file's log-mel (64, T) and, when its steps lie beside it (contract 5:
+    ``<stem>.steps.csv``), its step frames (T,) float32 (they give the export's accuracy); else None."""
+    from edge.audio import load_audio
+    from edge.frontend import log_mel
+
+    try:
+        mel = log_mel(load_audio(path))
+    except Exception as e:
+        raise ExportError(f"{path}: not a log-mel .npy nor readable audio ({str(e).splitlines()[0]})") from e
+    steps_csv = path.with_name(path.stem + ".steps.csv")
+    if not steps_csv.is_file():
+        return mel, None
+    from train.data.features import step_frames
+    from train.data.recordings import load_steps
+
+    return mel, step_frames(load_steps(steps_csv), mel.shape[1]).astype(np.float32)
+
+
 def windows_from_file(path: str | Path, window_frames: int, max_ptq: int = MAX_PTQ, max_parity: int = MAX_PARITY) -> Windows:
     """Windows from a ``.npy`` of log-mel ((N, 64, W), (N, 1, 64, W) or a long (64, T)) or an audio file.
 
@@ -311,21 +330,10 @@ def windows_from_file(path: str | Path, window_frames: int, max_ptq: int = MAX_P
         if x.ndim != 4 or x.shape[1:] != (1, N_MELS, window_frames):
             raise ExportError(f"{path}: log-mel windows of shape (N, [1,] {N_MELS}, {window_frames}) expected, got {np.load(path).shape}")
     else:
-        from edge.audio import load_audio
-        from edge.frontend import log_mel
-
-        try:
-            mel = log_mel(load_audio(path))
-        except Exception as e:
-            raise ExportError(f"{path}: not a log-mel .npy nor readable audio ({str(e).splitlines()[0]})") from e
+        mel, steps = _audio_run(path)
         x = _cut(mel, window_frames)
         runs = np.zeros(len(x), int)
-        steps_csv = path.with_name(path.stem + ".steps.csv")  # contract 5: labels beside the audio give accuracy
-        if steps_csv.is_file():
-            from train.data.features import step_frames
-            from train.data.recordings import load_steps
-
-            frame_steps = [step_frames(load_steps(steps_csv), mel.shape[1]).astype(np.float32)]
+        frame_steps = None if steps is None else [steps]
     if len(x) == 0:
         raise ExportError(f"{path}: shorter than one window of {window_frames} frames")
     parity_idx = np.arange(min(len(x), max_parity))  # a prefix: consecutive windows stay consecutive
@@ -413,19 +421,7 @@ def streams_from_file(path: str | Path, packet_frames: int, max_ptq: int = MAX_P
         if mel.ndim != 2 or mel.shape[0] != N_MELS:
             raise ExportError(f"{path}: a streaming model needs a whole run: log-mel of shape ({N_MELS}, T), got {mel.shape}")
     else:
-        from edge.audio import load_audio
-        from edge.frontend import log_mel
-
-        try:
-            mel = log_mel(load_audio(path))
-        except Exception as e:
-            raise ExportError(f"{path}: not a log-mel .npy nor readable audio ({str(e).splitlines()[0]})") from e
-        steps_csv = path.with_name(path.stem + ".steps.csv")  # contract 5: labels beside the audio give accuracy
-        if steps_csv.is_file():
-            from train.data.features import step_frames
-            from train.data.recordings import load_steps
-
-            frame_steps = step_frames(load_steps(steps_csv), mel.shape[1]).astype(np.float32)
+        mel, frame_steps = _audio_run(path)
     if mel.shape[1] < packet_frames:
         raise ExportError(f"{path}: shorter than one packet of {packet_frames} frames")
     ptq, ptq_runs, _ = _streams([(mel, None)], packet_frames, max_ptq * WINDOW_FRAMES)
