@@ -208,10 +208,10 @@ class LiteRTBackend(Backend):
         # an integer state buffer whose output has its input's dtype and qparams is carried as the
         # runtime gives it (exact, and no conversion per call); the others as float32
         self._raw = [q is not None and q == o for q, o in zip(self._ins_q[1:], self._outs_q[1:])]
-        # (index, qparams to quantize with): None where the carried value is already what the input takes
-        self._state_in = [(t["index"], None if raw or iq is None else iq) for t, raw, iq in zip(inp[1:], self._raw, self._ins_q[1:])]
-        # (index, read as it is, qparams): float buffers and int8 ones carried raw are read as they are
-        self._state_out = [(t["index"], raw or oq is None, oq) for t, raw, oq in zip(out[1:], self._raw, self._outs_q[1:])]
+        # (index, qparams to (de)quantize with): None where the value passes as it is (float, or carried raw)
+        carried = [False, *self._raw]
+        self._in_plan = [(t["index"], None if raw else q) for t, q, raw in zip(inp, self._ins_q, carried)]
+        self._out_plan = [(t["index"], None if raw else q) for t, q, raw in zip(out, self._outs_q, carried)]
         self.reset()
 
     def reset(self) -> None:
@@ -257,29 +257,13 @@ class LiteRTBackend(Backend):
         io = "int8-io" if self._in_q or self._out_q else "float-io"
         return f"litert ({io})"
 
-    def run(self, logmel: np.ndarray) -> np.ndarray:
-        if not self._state:
-            return super().run(logmel)
-        # a streaming model, once per packet (25 times an audio second): the shortest path, each
-        # state output read as the next call's input wants it (int8 as is where the qparams agree)
-        it, q = self._interp, self._in_q
-        it.set_tensor(self._in["index"], logmel if q is None else quantize(logmel, *q))
-        for (index, iq), value in zip(self._state_in, self._state):
-            it.set_tensor(index, value if iq is None else quantize(value, *iq))
-        it.invoke()
-        y = it.get_tensor(self._out["index"])
-        self._state = [it.get_tensor(index) if keep else dequantize(it.get_tensor(index), *oq[:2])
-                       for index, keep, oq in self._state_out]
-        q = self._out_q
-        return (y.astype(np.float32) if q is None else (y.astype(np.float32) - np.float32(q[1])) * np.float32(q[0])).reshape(-1)
-
     def _invoke(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        for x, t, q in zip(inputs, self._ins, self._ins_q):
-            self._interp.set_tensor(t["index"], x if q is None or x.dtype == q[2] else quantize(x, *q))
-        self._interp.invoke()
-        ys = [self._interp.get_tensor(t["index"]) for t in self._outs]  # copies
-        return [y.astype(np.float32) if q is None else y if raw else dequantize(y, *q[:2])
-                for y, q, raw in zip(ys, self._outs_q, [False, *self._raw])]
+        # once per packet for a streaming model: the quantization of every tensor was decided at load
+        it = self._interp
+        for x, (index, q) in zip(inputs, self._in_plan):
+            it.set_tensor(index, x if q is None else quantize(x, *q))
+        it.invoke()
+        return [it.get_tensor(index) if q is None else dequantize(it.get_tensor(index), *q[:2]) for index, q in self._out_plan]
 
 
 class ExecuTorchBackend(Backend):
