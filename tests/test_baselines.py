@@ -283,3 +283,44 @@ def test_the_counter_threshold_is_chosen_on_a_validation_set_by_its_counted_runs
     assert maes[thr] == pytest.approx(score(events, truths, frames).mae, abs=1e-4)
     with pytest.raises(ValueError, match="no such dataset folder"):
         choose_counter(net, clicks / "nowhere", WINDOW)
+
+
+# ---- a step-free set: what a counter finds where there is nothing to find
+
+
+def test_eval_of_a_step_free_set_counts_what_each_counter_finds_per_kind(clicks, tmp_path):
+    """`footfall eval NEGATIVES --model A --tune-on LABELED`: per run the artifact's count through the
+    edge runtime and the onset counter's (tuned on LABELED), per kind in steps a minute."""
+    from edge.audio import load_audio
+    from edge.backends import load_model
+    from edge.stream import count_offline
+    from tests.edge_fixtures import onset_artifacts
+    from train.data.negatives import write_negatives
+    from train.evaluate.realeval import is_step_free
+
+    artifact = onset_artifacts(kinds=("onnx",))["onnx"]
+    neg = write_negatives(tmp_path / "neg", runs=6, seconds=4.0, seed=2)
+    assert is_step_free(neg) and not is_step_free(clicks)
+    out = tmp_path / "free.json"
+    res = CliRunner().invoke(app, ["eval", str(neg), "--model", str(artifact), "--tune-on", str(clicks), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "steps a minute" in res.output and "silence" in res.output
+    data = json.loads(out.read_text())
+    assert [r["kind"] for r in data["runs"]] == ["silence", "noise_floor", "hum", "white", "pink", "brown"]
+    backend, card = load_model(artifact)
+    for r in data["runs"]:
+        assert r["model"] == count_offline(backend, card, load_audio(neg / "audio" / f"{r['run_id']}.flac")).steps
+    silence = data["by_kind"]["silence"]
+    assert silence["model"] == {"runs": 1, "minutes": round(4 / 60, 2), "per_min_median": 0.0, "per_min_max": 0.0, "runs_over_1": 0}
+    assert silence["onset"]["per_min_max"] == 0.0
+    assert data["extra"]["onset_tuned_on"] == str(clicks.resolve()) and data["extra"]["onset_params"]["band"]
+    for args, needle in [
+        (["eval", str(neg), "--model", str(artifact)], "--tune-on"),  # nothing in a step-free set to tune on
+        (["eval", str(neg), "--model", str(artifact), "--tune-on", str(clicks), "--peers"], "--peers"),
+        (["eval", str(clicks), "--model", str(artifact), "--tune-on", str(clicks)], "--tune-on"),  # a set with steps
+        (["eval", str(neg), "--baseline", "onset", "--tune-on", str(clicks)], "--tune-on"),
+        (["eval", str(neg), "--baseline", "metronome"], "step-free"),
+    ]:
+        res = CliRunner().invoke(app, args)
+        lines = [line for line in res.output.splitlines() if line.strip()]
+        assert res.exit_code == 2 and len(lines) == 1 and needle in lines[0], (args, res.output)

@@ -65,6 +65,17 @@ def test_negatives_dataset_is_labelled_with_no_steps(tmp_path):
     assert all(len(load_steps(r.steps)) == 0 for r in recs)
 
 
+def test_recorded_beds_take_four_turns_of_the_negatives_rotation():
+    """With a corpus, recorded beds (ambience, speech, music) are 4 runs in 18, every other kind one."""
+    from train.data.negatives import BED_SLOTS, rotation
+
+    with_corpus = rotation(True)
+    assert len(with_corpus) == len(KINDS) - 1 + BED_SLOTS
+    assert with_corpus.count("bed") == BED_SLOTS == 4
+    assert all(with_corpus.count(k) == 1 for k in KINDS if k != "bed")
+    assert "bed" not in rotation(False)
+
+
 def test_a_kit_gets_one_timbre_resampled_and_coloured_within_its_ranges():
     """kit_timbre: one resampling factor and at most one resonance for all of a kit's one-shots,
     drawn from the named ranges, seeded; each one-shot peak-normalised again."""

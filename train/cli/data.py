@@ -117,13 +117,21 @@ def negatives(
     runs: int = typer.Option(40, "--runs", help="step-free runs, the kinds in turn (silence, noise floor, hum, noise, DC, tone, square, recorded beds)"),
     seconds: float = typer.Option(30.0, "--seconds", help="length of every run, seconds"),
     seed: int = typer.Option(0, "--seed", help="same seed (and corpus), same dataset"),
-    sounds: Optional[Path] = typer.Option(None, "--sounds", help="a sound corpus (footfall data sounds): its train-split ambience, wind, speech and music beds become runs too"),
+    sounds: Optional[Path] = typer.Option(None, "--sounds", help="a sound corpus (footfall data sounds): the --split's ambience, wind, speech and music beds become runs too"),
     force: bool = typer.Option(False, "--force", help="replace a dataset already in OUT"),
+    split: str = typer.Option("train", "--split", help="whose recorded beds: train (negatives to train on) or eval "
+                              "(a step-free evaluation set of sounds no model trained on: footfall eval OUT --model ...)"),
 ) -> None:
-    """Write step-free runs (silence, hum, noise, tones, recorded beds) labelled with no steps, to train on (--set extra_train=OUT)."""
-    from train.data.negatives import write_negatives
+    """Write step-free runs (silence, hum, noise, tones, recorded beds) labelled with no steps, to train on (--set extra_train=OUT) or to evaluate (--split eval)."""
+    from functools import partial
 
-    _write_runs(write_negatives, "step-free", out, runs, seconds, seed, sounds, force, min_seconds=0.0)
+    from train.data.negatives import BED_SPLITS, write_negatives
+
+    if split not in BED_SPLITS:
+        fail(f"--split {split}: expected {' or '.join(BED_SPLITS)} (no val package holds beds)")
+    if split != "train" and sounds is None:
+        fail(f"--split {split} takes its beds from a sound corpus: give --sounds (footfall data sounds --profile full)")
+    _write_runs(partial(write_negatives, split=split), "step-free", out, runs, seconds, seed, sounds, force, min_seconds=0.0)
 
 
 def _write_runs(write, what: str, out: Path, runs: int, seconds: float, seed: int, sounds: Optional[Path], force: bool,

@@ -7,6 +7,7 @@ Thin typer layer: the work is in :mod:`train.evaluate.baselines`, :mod:`train.ev
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Optional
@@ -39,18 +40,28 @@ def _check_out(out: Optional[Path], dataset: Path, model: Optional[Path]) -> Non
 
 
 def eval_model(dataset: Path, model: Path, folds: int, fold: Optional[list[int]], out: Optional[Path], card_key: Optional[str] = None,
-               peers: bool = False) -> None:
+               peers: bool = False, tune_on: Optional[Path] = None) -> None:
     """`footfall eval DATASET --model ARTIFACT`: the artifact through the edge runtime, with the baselines
     (and madmom's, with ``peers``)."""
     from rich.console import Console
 
     from edge.backends import BackendError
     from edge.card import CardError
-    from train.evaluate.realeval import DEFAULT_COUNTERS, PEERS, evaluate_artifact, group_table, overall_table, save_report
+    from train.evaluate.realeval import (DEFAULT_COUNTERS, PEERS, evaluate_artifact, group_table, is_step_free, overall_table,
+                                         save_report)
 
     console = Console(stderr=True)
     if fold and any(not 0 <= k < folds for k in fold):
         fail(f"--fold {fold}: folds are 0..{folds - 1}")
+    try:
+        step_free = is_step_free(dataset, folds)
+    except USAGE_ERRORS as e:
+        fail(e)
+    if step_free:
+        eval_step_free(dataset, model, out, card_key, peers, fold, tune_on)
+        return
+    if tune_on is not None:
+        fail(f"--tune-on is for a step-free set; {dataset} holds steps (its baselines are tuned on its own folds)")
     try:
         with console.status("") as status:
             report = evaluate_artifact(model, dataset, folds=fold or None, n_folds=folds,
@@ -73,6 +84,34 @@ def eval_model(dataset: Path, model: Path, folds: int, fold: Optional[list[int]]
         typer.echo(f"wrote accuracy.{card_key} into {card}")
 
 
+def eval_step_free(dataset: Path, model: Path, out: Optional[Path], card_key: Optional[str], peers: bool,
+                   fold: Optional[list[int]], tune_on: Optional[Path]) -> None:
+    """`footfall eval STEP-FREE-SET --model ARTIFACT --tune-on LABELED-SET`: the steps the artifact
+    and the onset counter (tuned on LABELED-SET) find where there are none, per kind."""
+    from rich.console import Console
+
+    from edge.backends import BackendError
+    from edge.card import CardError
+    from edge.util import atomic_write
+    from train.evaluate.realeval import step_free_report, step_free_table
+
+    for given, option in ((card_key, "--card"), (peers, "--peers"), (fold, "--fold")):
+        if given:
+            fail(f"{dataset}: a step-free set (no run holds a step) is scored in steps a minute; {option} does not apply")
+    if tune_on is None:
+        fail(f"{dataset}: a step-free set (no run holds a step) has nothing to tune the onset counter on: give --tune-on "
+             "a labeled set (e.g. data/realval)")
+    try:
+        with Console(stderr=True).status("") as status:
+            report = step_free_report(model, dataset, tune_on, progress=status.update)
+    except (*USAGE_ERRORS, BackendError, CardError, FileNotFoundError) as e:
+        fail(e)
+    Console().print(step_free_table(report, f"{Path(model).name} on {Path(dataset).name}: steps counted where there are none"))
+    path = out or Path(dataset) / "results" / f"model-{Path(model).name}.json"
+    atomic_write(path, json.dumps(report.to_json(), indent=1) + "\n")
+    typer.echo(f"saved {path}")
+
+
 def eval_command(
     dataset: Path = typer.Argument(..., help="dataset folder holding manifest.csv"),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="a counter without a network: onset (a tuned onset detector), "
@@ -87,6 +126,7 @@ def eval_command(
                                        "DATASET/results/baseline-<name>-<window>s.json"),
     card: Optional[str] = typer.Option(None, "--card", help="with --model: also record the result in the artifact's card as accuracy.<NAME> (e.g. real_sound, synthetic), beside the baselines"),
     peers: bool = typer.Option(False, "--peers", help="with --model: also score madmom's CNN onset detector (peak picking, and beat tracking), tuned per fold like the onset counter"),
+    tune_on: Optional[Path] = typer.Option(None, "--tune-on", help="with --model on a step-free set (footfall data negatives): the labeled set the onset counter is tuned on (e.g. data/realval)"),
 ) -> None:
     """Score step counting on DATASET: an exported model (--model) beside simple counters, or one of those (--baseline).
 
@@ -96,6 +136,7 @@ def eval_command(
 
     from train.evaluate.baselines import BASELINES, evaluate_baseline
     from train.evaluate.metrics import results_table, save_results
+    from train.evaluate.realeval import is_step_free
 
     _check_out(out, dataset, model)
     if model is not None:
@@ -103,8 +144,10 @@ def eval_command(
             fail("give --model or --baseline, not both (--model reports the baselines too)")
         if window != 5:
             fail("--model scores 5-s windows; leave --window out")
-        eval_model(dataset, model, folds, fold, out, card, peers)
+        eval_model(dataset, model, folds, fold, out, card, peers, tune_on)
         return
+    if tune_on is not None:
+        fail("--tune-on tunes the onset counter beside a model on a step-free set: give --model ARTIFACT")
     if peers:
         fail("--peers adds madmom beside a model: give --model ARTIFACT (or --baseline madmom / madmom-tempo)")
     if card is not None:
@@ -124,6 +167,9 @@ def eval_command(
         recs = load_dataset(dataset, n_folds=folds)
         if not labeled(recs):
             fail(f"{dataset}: no labeled runs (every steps cell is empty); nothing to evaluate")
+        if is_step_free(dataset, folds):
+            fail(f"{dataset}: a step-free set (no run holds a step) has no cadence to tune a baseline on: score a model on "
+                 "it with --model ARTIFACT --tune-on LABELED-SET (the onset counter is tuned there)")
         with console.status("") as status:
             run = evaluate_baseline(recs, dataset, baseline, window, folds=fold or None, n_folds=folds, progress=status.update)
     except (*USAGE_ERRORS, ImportError) as e:

@@ -38,8 +38,9 @@ def _coloured(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
     return x / (np.sqrt(np.mean(x**2)) + 1e-12)
 
 
-def step_free(kind: str, seconds: float, seed: int, beds: tuple[np.ndarray, ...] = ()) -> np.ndarray:
-    """``seconds`` of a step-free sound of ``kind`` (float32 mono 16 kHz, within [-1, 1])."""
+def step_free(kind: str, seconds: float, seed: int, beds: tuple[np.ndarray, ...] = (), info: dict | None = None) -> np.ndarray:
+    """``seconds`` of a step-free sound of ``kind`` (float32 mono 16 kHz, within [-1, 1]); a ``bed``
+    puts the index of the bed it looped in ``info["bed"]``."""
     if kind not in KINDS:
         raise ValueError(f"unknown step-free kind {kind!r}; expected one of {KINDS}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, KINDS.index(kind)]))
@@ -81,51 +82,83 @@ def step_free(kind: str, seconds: float, seed: int, beds: tuple[np.ndarray, ...]
     else:  # bed
         if not beds:
             raise ValueError("kind 'bed' needs recorded beds (a sound corpus with train-split ambience, wind, speech or music)")
-        bed = beds[int(rng.integers(len(beds)))].astype(np.float64)
+        i = int(rng.integers(len(beds)))
+        if info is not None:
+            info["bed"] = i
+        bed = beds[i].astype(np.float64)
         x = np.resize(bed, n) if len(bed) else np.zeros(n)
         x = np.roll(x, int(rng.integers(max(len(bed), 1))))
         x = x / (np.sqrt(np.mean(x**2)) + 1e-12) * level
     return np.clip(x, -1.0, 1.0).astype(np.float32)
 
 
-def corpus_beds(sounds: str | Path | None) -> tuple[np.ndarray, ...]:
-    """The train-split beds of a sound corpus (ambience, wind, speech, music); () without one."""
-    if sounds is None:
-        return ()
-    from train.data.synth import Recorded
+BED_SPLITS = ("train", "eval")  # the splits that hold beds (no val package does)
 
-    return Recorded.from_corpus(sounds).beds
+
+def corpus_beds(sounds: str | Path | None, split: str = "train") -> tuple[tuple[np.ndarray, ...], tuple[str, ...]]:
+    """The beds (ambience, wind, speech, music) of one split of a sound corpus, listed so that a
+    uniform draw takes each category equally often, and the category of each; ((), ()) without a
+    corpus. ``train`` for training negatives; ``eval`` for a step-free evaluation set of sounds no
+    model trained on."""
+    if sounds is None:
+        return (), ()
+    from train.data.sounds import SoundsError, load_clips
+    from train.data.synth import BED_CATEGORIES, balanced_beds
+
+    if split not in BED_SPLITS:
+        raise SoundsError(f"split {split!r}: recorded beds are in {' and '.join(BED_SPLITS)} packages only")
+    listed = balanced_beds([(c.category, (c.category, c.audio.astype(np.float32))) for c in load_clips(sounds, split=split)
+                            if c.category in BED_CATEGORIES])
+    if not listed:
+        raise SoundsError(f"{sounds}: no {split}-split beds; build the corpus with `footfall data sounds --profile full`")
+    return tuple(a for _, a in listed), tuple(c for c, _ in listed)
+
+
+BED_SLOTS = 4  # a recorded bed's turns in one rotation of the kinds (the others take one each)
+
+
+def rotation(recorded: bool) -> list[str]:
+    """The kinds :func:`write_negatives` takes in turn: each kind once and, with a corpus, a recorded
+    bed :data:`BED_SLOTS` times (4 runs in 18). Recorded ambience, speech and music are what a phone
+    mostly hears; at one turn in 15 a set of 156 runs held about three minutes of recorded music, and
+    the student counted a music bed's beat as 113-127 steps a minute."""
+    kinds = [k for k in KINDS if k != "bed"]
+    return kinds + ["bed"] * BED_SLOTS if recorded else kinds
 
 
 def write_negatives(out: str | Path, *, runs: int = 40, seconds: float = 30.0, seed: int = 0,
-                    sounds: str | Path | None = None, force: bool = False) -> Path:
-    """A dataset of ``runs`` step-free runs (kinds in turn), every one labeled with no steps.
+                    sounds: str | Path | None = None, force: bool = False, split: str = "train") -> Path:
+    """A dataset of ``runs`` step-free runs (kinds in turn: :func:`rotation`), every one labeled with no steps.
 
     Runners are ``neg<seed>_<k>`` (one per run, in 5 folds), so it joins a training side as an
-    extra root without sharing a runner with the main dataset. Refuses an existing dataset
-    unless ``force``.
+    extra root without sharing a runner with the main dataset. ``split``: whose recorded beds
+    (:func:`corpus_beds`): ``eval`` makes a step-free *evaluation* set (``footfall eval`` reports the
+    steps a counter finds in it) of sounds no model trained on. Refuses an existing dataset unless
+    ``force``.
     """
     from train.data.synth import write_audio
 
     out = Path(out)
     if (out / "manifest.csv").exists() and not force:
         raise FileExistsError(f"{out}: a dataset is already there (pass force to replace it)")
-    beds = corpus_beds(sounds)
-    kinds = [k for k in KINDS if k != "bed" or beds]
+    beds, categories = corpus_beds(sounds, split)
+    kinds = rotation(bool(beds))
     (out / "audio").mkdir(parents=True, exist_ok=True)
     (out / "steps").mkdir(exist_ok=True)
     rows = []
     for i in range(runs):
         kind = kinds[i % len(kinds)]
         run_id = f"neg{seed}_{i:03d}_{kind}"
-        write_audio(out / "audio" / f"{run_id}.flac", step_free(kind, seconds, seed * 1000 + i, beds))
+        info: dict = {}
+        write_audio(out / "audio" / f"{run_id}.flac", step_free(kind, seconds, seed * 1000 + i, beds, info))
         (out / "steps" / f"{run_id}.csv").write_text("time_s,foot\n")
+        session = f"bed:{categories[info['bed']]}" if "bed" in info else kind  # a recorded bed says which kind of bed
         rows.append({"run_id": run_id, "runner_id": f"neg{seed}_{i:03d}", "audio": f"audio/{run_id}.flac",
-                     "steps": f"steps/{run_id}.csv", "surface": "none", "session": kind, "fold": i % 5})
+                     "steps": f"steps/{run_id}.csv", "surface": "none", "session": session, "fold": i % 5})
     with (out / "manifest.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
     (out / "negatives.json").write_text(json.dumps({"runs": runs, "seconds": seconds, "seed": seed, "kinds": kinds,
-                                                    "sounds": str(sounds) if sounds else None}, indent=2))
+                                                    "sounds": str(sounds) if sounds else None, "split": split}, indent=2))
     return out

@@ -175,10 +175,11 @@ REGISTRY: tuple[Package, ...] = (
         Rule(_HW + "steps.ogg", "footstep", split_events=True),
         Rule(_HW + "*impact.ogg", "impact"),
         Rule(_HW + "bump.ogg", "impact"),
+        Rule("usr/share/games/hedgewars/Data/Music/*.ogg", "music", max_files=14),  # step-free beds: music with a beat
     ), "GFDL-1.3"),
     Package("freedroidrpg-data", "train", (
         Rule(_FD + "effects/tux_footstep.ogg", "footstep", split_events=True),
-        Rule(_FD + "music/Ambience.ogg", "music"),
+        Rule(_FD + "music/*.ogg", "music"),
     ), "GPL-2+"),
     Package("wesnoth-1.16-data", "train", (
         Rule(_WN + "ambient/birds*.ogg", "ambience", "forest"),
@@ -218,6 +219,8 @@ REGISTRY: tuple[Package, ...] = (
     Package("supertux-data", "train", (
         Rule(_ST + "rain.wav", "ambience"),
         Rule(_ST + "waterfall.wav", "ambience"),
+        Rule("usr/share/games/supertux2/music/forest/*.ogg", "music", max_files=10),
+        Rule("usr/share/games/supertux2/music/retro/*.ogg", "music"),
     ), "GPL-3+"),
     Package("hydrogen-drumkits", "train", (
         Rule(_HY + "*/*[Kk]ick*.wav", "impact"),
@@ -226,6 +229,17 @@ REGISTRY: tuple[Package, ...] = (
     ), "GPL-2+", "percussive impacts"),
     Package("asterisk-core-sounds-en-wav", "train", (
         Rule(_AS + "*.wav", "speech", max_files=80),
+    ), "CC-BY-SA-3.0", "recorded speech prompts (one speaker)"),
+    # more voices, so that speech is not one speaker's: a French (female), an Italian (male) and a
+    # Russian (female) speaker's prompts
+    Package("asterisk-core-sounds-fr-wav", "train", (
+        Rule("usr/share/asterisk/sounds/fr_CA_f_June/*.wav", "speech", max_files=40),
+    ), "CC-BY-SA-3.0", "recorded speech prompts (one speaker)"),
+    Package("asterisk-core-sounds-it-wav", "train", (
+        Rule("usr/share/asterisk/sounds/it_IT_m_Carlo/*.wav", "speech", max_files=40),
+    ), "CC-BY-SA-3.0", "recorded speech prompts (one speaker)"),
+    Package("asterisk-core-sounds-ru-wav", "train", (
+        Rule("usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU/*.wav", "speech", max_files=40),
     ), "CC-BY-SA-3.0", "recorded speech prompts (one speaker)"),
     # ---- val: footsteps never trained on, for the real-sound validation set that chooses epochs and
     # thresholds (train.data.realset --split val; its beds are the train split's)
@@ -253,6 +267,7 @@ REGISTRY: tuple[Package, ...] = (
         Rule(_FL + "empyrean_campaign/soundfx/environment/rain.ogg", "ambience"),
         Rule(_FL + "fantasycore/soundfx/npcs/*_merchant_*.ogg", "speech"),
         Rule(_FL + "fantasycore/soundfx/inventory/inventory_cloth.ogg", "cloth"),
+        Rule(_FL + "fantasycore/music/*_theme.ogg", "music"),  # step-free evaluation only (realset's beds are ambience and wind)
     ), "CC-BY-SA-3.0+"),
     Package("megaglest-data", "eval", (
         Rule(_MG + "techs/megapack/commondata/sounds/horseman_walk*.wav", "footstep", "hooves", split_events=True),
@@ -263,6 +278,7 @@ REGISTRY: tuple[Package, ...] = (
         Rule(_MG + "tilesets/*/sounds/night*.ogg", "ambience"),
         Rule(_MG + "tilesets/*/sounds/rain.*", "ambience"),
         Rule(_MG + "tilesets/*/sounds/wind.ogg", "wind"),
+        Rule(_MG + "techs/megapack/factions/*/music/*.ogg", "music"),  # step-free evaluation only
     ), "CC-BY-SA-3.0"),
 )
 

@@ -38,6 +38,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from edge.util import atomic_write
+from edge.contract import SAMPLE_RATE
 from edge.frontend import FRAMES_PER_SECOND, HOP_LENGTH
 
 WINDOW_S = 5.0
@@ -260,6 +261,111 @@ def evaluate_artifact(
         extra["card"] = {"sha256": card.sha256, "counter": card.counter_params().to_dict()}
     extra["scored"] = "all labeled runs" if not folds else f"test split of fold(s) {', '.join(map(str, folds))}"
     return Report(str(root), str(artifact) if artifact else "", runs, table(ids), by_source, by_surface, extra)
+
+
+def is_step_free(dataset: str | Path, n_folds: int = 5) -> bool:
+    """Whether every labeled run of ``dataset`` has no steps (``footfall data negatives``): a set
+    that scores what a counter finds where there is nothing to find."""
+    from train.data.recordings import labeled, load_dataset, load_steps
+
+    recs = labeled(load_dataset(Path(dataset), n_folds=n_folds))
+    return bool(recs) and all(len(load_steps(r.steps)) == 0 for r in recs)
+
+
+@dataclass
+class StepFreeReport:
+    """Steps counted on step-free runs: per run, and per kind (the run's session) in steps a minute."""
+
+    dataset: str
+    artifact: str
+    runs: list[dict]  # run_id, kind, seconds, and each counter's steps
+    by_kind: dict[str, dict[str, dict[str, float]]]  # kind -> counter -> {runs, minutes, per_min_median, per_min_max, runs_over_1}
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+STEP_FREE_COUNTERS = ("model", "onset")
+STEP_FREE_LIMIT = 1.0  # steps a minute a step-free run may hold (a lone knock)
+
+
+def tune_onset(dataset: str | Path, progress: Optional[Callable[[str], None]] = None):
+    """The onset counter's parameters tuned on every labeled run of ``dataset`` (5-s MAE):
+    the settings it is scored at where a set has nothing to tune on."""
+    from edge.audio import load_audio
+    from edge.stream import offline_log_mel
+    from train.evaluate.baselines import OnsetGrid, _segment_truth
+    from train.data.features import step_frames
+    from train.data.recordings import labeled, load_dataset, load_steps
+
+    say = progress or (lambda msg: None)
+    recs = labeled(load_dataset(Path(dataset).resolve()))
+    if not recs:
+        raise ValueError(f"{dataset}: no labeled runs to tune the onset counter on")
+    mels, seg_truth = {}, {}
+    for i, rec in enumerate(recs):
+        say(f"onset tuning: {i + 1}/{len(recs)} {rec.run_id}")
+        audio = load_audio(rec.audio)
+        mels[rec.run_id] = offline_log_mel(audio)
+        seg_truth[rec.run_id] = _segment_truth(step_frames(load_steps(rec.steps), len(audio) // HOP_LENGTH))
+    say(f"onset grid over {len(mels)} runs")
+    params, _ = OnsetGrid(mels).tune(list(mels), seg_truth, int(WINDOW_S * FRAMES_PER_SECOND))
+    return params
+
+
+def step_free_report(artifact: str | Path, dataset: str | Path, tune_on: str | Path, threads: int = 1,
+                     progress: Optional[Callable[[str], None]] = None) -> StepFreeReport:
+    """Count the steps ``artifact`` (through the edge runtime, as ``edge-run``) and the onset counter
+    (tuned on the labeled runs of ``tune_on``: a step-free set has nothing to tune on) find in every
+    run of a step-free dataset; a step counter should find none."""
+    from edge.audio import load_audio
+    from edge.backends import load_model
+    from edge.stream import count_offline, offline_log_mel
+    from train.evaluate.baselines import onset_events
+    from train.data.recordings import labeled, load_dataset
+
+    say = progress or (lambda msg: None)
+    root = Path(dataset).resolve()
+    recs = labeled(load_dataset(root))
+    backend, card = load_model(artifact, threads=threads)
+    onset = tune_onset(tune_on, say)
+    runs = []
+    for i, rec in enumerate(recs):
+        say(f"{i + 1}/{len(recs)} {rec.run_id}")
+        audio = load_audio(rec.audio)
+        runs.append({"run_id": rec.run_id, "kind": rec.session or "-", "seconds": round(len(audio) / SAMPLE_RATE, 3),
+                     "model": int(count_offline(backend, card, audio).steps),
+                     "onset": int(len(onset_events(offline_log_mel(audio), onset)))})
+    by_kind: dict[str, dict[str, dict[str, float]]] = {}
+    for kind in sorted({r["kind"] for r in runs}):
+        rs = [r for r in runs if r["kind"] == kind]
+        minutes = sum(r["seconds"] for r in rs) / 60.0
+        by_kind[kind] = {}
+        for c in STEP_FREE_COUNTERS:
+            per_min = [r[c] * 60.0 / r["seconds"] if r["seconds"] else 0.0 for r in rs]
+            by_kind[kind][c] = {"runs": len(rs), "minutes": round(minutes, 2), "per_min_median": round(float(np.median(per_min)), 2),
+                                "per_min_max": round(max(per_min), 2), "runs_over_1": sum(v > STEP_FREE_LIMIT for v in per_min)}
+    extra = {"card": {"sha256": card.sha256, "counter": card.counter_params().to_dict()}, "onset_params": asdict(onset),
+             "onset_tuned_on": str(Path(tune_on).resolve())}
+    return StepFreeReport(str(root), str(artifact), runs, by_kind, extra)
+
+
+def step_free_table(report: StepFreeReport, title: str = ""):
+    """A rich Table: per kind, each counter's steps a minute (median / worst) and runs over the limit."""
+    from rich.table import Table
+
+    t = Table(title=title or None)
+    t.add_column("kind")
+    t.add_column("runs", justify="right")
+    for c in STEP_FREE_COUNTERS:
+        t.add_column(c, justify="right")
+    for kind, by in report.by_kind.items():
+        t.add_row(kind, str(next(iter(by.values()))["runs"]),
+                  *(f"{by[c]['per_min_median']:.0f} / {by[c]['per_min_max']:.0f} ({by[c]['runs_over_1']})" for c in STEP_FREE_COUNTERS))
+    t.caption = (f"steps a minute, median / worst run (runs over {STEP_FREE_LIMIT:g} a minute): no run holds a step, every "
+                 f"step counted is a false one; the onset counter tuned on {Path(report.extra['onset_tuned_on']).name}")
+    return t
 
 
 def _f(x: float, digits: int = 3) -> str:
