@@ -76,6 +76,19 @@ def test_recorded_beds_take_four_turns_of_the_negatives_rotation():
     assert "bed" not in rotation(False)
 
 
+def test_negatives_of_chosen_kinds_only(tmp_path):
+    """``kinds`` (``footfall data negatives --kinds``): those kinds in turn; unknown ones, none, or
+    ``bed`` without a corpus are refused with one line."""
+    from train.data.negatives import write_negatives
+    from train.data.recordings import load_dataset
+
+    out = write_negatives(tmp_path / "neg", runs=3, seconds=1.0, seed=0, kinds=["hum", "dc"])
+    assert [r.session for r in load_dataset(out)] == ["hum", "dc", "hum"]
+    for kinds, needle in [(["hum", "fridge"], "fridge"), ([], "no step-free kinds"), (["bed"], "--sounds")]:
+        with pytest.raises(ValueError, match=needle):
+            write_negatives(tmp_path / "bad", runs=2, seconds=1.0, kinds=kinds)
+
+
 def test_a_kit_gets_one_timbre_resampled_and_coloured_within_its_ranges():
     """kit_timbre: one resampling factor and at most one resonance for all of a kit's one-shots,
     drawn from the named ranges, seeded; each one-shot peak-normalised again."""

@@ -119,6 +119,8 @@ def negatives(
     seed: int = typer.Option(0, "--seed", help="same seed (and corpus), same dataset"),
     sounds: Optional[Path] = typer.Option(None, "--sounds", help="a sound corpus (footfall data sounds): the --split's ambience, wind, speech and music beds become runs too"),
     force: bool = typer.Option(False, "--force", help="replace a dataset already in OUT"),
+    kinds: Optional[str] = typer.Option(None, "--kinds", help="comma-separated kinds to take in turn (e.g. bed: recorded beds "
+                                         "only); default every kind once and a recorded bed 4 times in 18"),
     split: str = typer.Option("train", "--split", help="whose recorded beds: train (negatives to train on) or eval "
                               "(a step-free evaluation set of sounds no model trained on: footfall eval OUT --model ...)"),
 ) -> None:
@@ -131,7 +133,8 @@ def negatives(
         fail(f"--split {split}: expected {' or '.join(BED_SPLITS)} (no val package holds beds)")
     if split != "train" and sounds is None:
         fail(f"--split {split} takes its beds from a sound corpus: give --sounds (footfall data sounds --profile full)")
-    _write_runs(partial(write_negatives, split=split), "step-free", out, runs, seconds, seed, sounds, force, min_seconds=0.0)
+    chosen = None if kinds is None else [k.strip() for k in kinds.split(",") if k.strip()]
+    _write_runs(partial(write_negatives, split=split, kinds=chosen), "step-free", out, runs, seconds, seed, sounds, force, min_seconds=0.0)
 
 
 def _write_runs(write, what: str, out: Path, runs: int, seconds: float, seed: int, sounds: Optional[Path], force: bool,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -127,8 +128,10 @@ def rotation(recorded: bool) -> list[str]:
 
 
 def write_negatives(out: str | Path, *, runs: int = 40, seconds: float = 30.0, seed: int = 0,
-                    sounds: str | Path | None = None, force: bool = False, split: str = "train") -> Path:
-    """A dataset of ``runs`` step-free runs (kinds in turn: :func:`rotation`), every one labeled with no steps.
+                    sounds: str | Path | None = None, force: bool = False, split: str = "train",
+                    kinds: Sequence[str] | None = None) -> Path:
+    """A dataset of ``runs`` step-free runs (``kinds`` in turn, by default :func:`rotation`), every
+    one labeled with no steps.
 
     Runners are ``neg<seed>_<k>`` (one per run, in 5 folds), so it joins a training side as an
     extra root without sharing a runner with the main dataset. ``split``: whose recorded beds
@@ -142,7 +145,15 @@ def write_negatives(out: str | Path, *, runs: int = 40, seconds: float = 30.0, s
     if (out / "manifest.csv").exists() and not force:
         raise FileExistsError(f"{out}: a dataset is already there (pass force to replace it)")
     beds, categories = corpus_beds(sounds, split)
-    kinds = rotation(bool(beds))
+    if kinds is None:
+        kinds = rotation(bool(beds))
+    elif unknown := sorted(set(kinds) - set(KINDS)):
+        raise ValueError(f"step-free kind(s) {', '.join(unknown)}: expected some of {', '.join(KINDS)}")
+    elif not kinds:
+        raise ValueError("no step-free kinds given")
+    elif "bed" in kinds and not beds:
+        raise ValueError("kind 'bed' loops the recorded beds of a sound corpus: give its folder (--sounds)")
+    kinds = list(kinds)
     (out / "audio").mkdir(parents=True, exist_ok=True)
     (out / "steps").mkdir(exist_ok=True)
     rows = []
