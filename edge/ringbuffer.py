@@ -3,9 +3,10 @@
 The streaming engine keeps only the frames that a future window can still need: at most one
 window (``W`` frames) plus the ``DENSITY_STRIDE`` frames the end-of-stream tail window may reach
 back (see ``edge.counter.Alignment.tail``), so ``capacity = W + DENSITY_STRIDE`` (for the
-students: 200 + 4 frames x 64 mels x 4 bytes = 52 KB). The storage is allocated once;
-:meth:`FrameRing.write` and :meth:`FrameRing.read_into` copy with at most two slices and
-allocate nothing.
+students: 200 + 4 frames x 64 mels x 4 bytes = 52 KB), and the frames of the block being counted
+(:meth:`FrameRing.reserve`: the ring grows to the largest block seen). The storage is allocated
+when it grows; :meth:`FrameRing.write` and :meth:`FrameRing.read_into` copy with at most two
+slices and allocate nothing.
 """
 
 from __future__ import annotations
@@ -22,15 +23,28 @@ class FrameRing:
         self.rows, self.capacity = rows, capacity
         self._buf = np.zeros((rows, capacity), dtype=np.float32)
         self.written = 0  # absolute index of the next frame to be written
+        self._kept = 0  # the oldest frame a growth kept (those before it were gone)
 
     @property
     def oldest(self) -> int:
         """Absolute index of the oldest frame still held."""
-        return max(0, self.written - self.capacity)
+        return max(self._kept, self.written - self.capacity)
 
     def reset(self) -> None:
         self._buf[:] = 0.0
-        self.written = 0
+        self.written = self._kept = 0
+
+    def reserve(self, capacity: int) -> None:
+        """Hold at least ``capacity`` frames from now on; the frames held stay."""
+        if capacity <= self.capacity:
+            return
+        self._kept = self.oldest
+        held = np.empty((self.rows, self.written - self._kept), dtype=np.float32)
+        self.read_into(self._kept, held)
+        self._buf = np.zeros((self.rows, capacity), dtype=np.float32)
+        self.capacity = capacity
+        self.written = self._kept
+        self.write(held)
 
     def write(self, frames: np.ndarray) -> None:
         """Append ``(rows, k)`` frames; only the last ``capacity`` frames of a long write stay."""
@@ -44,7 +58,8 @@ class FrameRing:
         pos = self.written % self.capacity
         first = min(k, self.capacity - pos)
         self._buf[:, pos : pos + first] = frames[:, :first]
-        self._buf[:, : k - first] = frames[:, first:]
+        if first < k:  # wrapped round
+            self._buf[:, : k - first] = frames[:, first:]
         self.written += k
 
     def read_into(self, start: int, out: np.ndarray) -> None:
@@ -58,4 +73,5 @@ class FrameRing:
         pos = start % self.capacity
         first = min(n, self.capacity - pos)
         out[:, :first] = self._buf[:, pos : pos + first]
-        out[:, first:] = self._buf[:, : n - first]
+        if first < n:  # wrapped round
+            out[:, first:] = self._buf[:, : n - first]

@@ -239,6 +239,22 @@ def test_ring_long_write_keeps_the_newest_frames():
     np.testing.assert_array_equal(out, frames[:, 296:])
 
 
+def test_ring_reserve_grows_and_keeps_the_frames_held():
+    frames = np.arange(64 * 300, dtype=np.float32).reshape(64, 300)
+    ring = FrameRing(64, 20)
+    ring.write(frames[:, :37])  # wrapped round: holds [17, 37)
+    ring.reserve(120)
+    assert ring.capacity == 120 and (ring.oldest, ring.written) == (17, 37)
+    with pytest.raises(IndexError, match="not held"):
+        ring.read_into(16, np.empty((64, 1), np.float32))
+    ring.write(frames[:, 37:150])
+    out = np.empty((64, 120), dtype=np.float32)
+    ring.read_into(30, out)
+    np.testing.assert_array_equal(out, frames[:, 30:150])
+    ring.reserve(50)  # never shrinks
+    assert ring.capacity == 120 and ring.oldest == 30
+
+
 def test_ring_write_and_read_allocate_nothing():
     ring = FrameRing(64, 204)
     block = np.ones((64, 48), dtype=np.float32)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edge.audio import AudioError, load_audio
+from edge.audio import AudioError, load_audio, to_mono
 from edge.backends import load_model
 from edge.counter import Alignment, CounterParams
 from edge.golden import OnsetBackend, click_track, onset_card
@@ -161,6 +161,17 @@ def test_file_source_streaming_equals_offline_count_of_the_loaded_file(backends,
             sc.push(block)
         sc.finish()
         assert_same(sc.result(), offline)
+
+
+@pytest.mark.parametrize("fmt,channels", [("WAV", 1), ("WAV", 2), ("FLAC", 1), ("AIFF", 2)])
+def test_file_source_reads_16_bit_pcm_as_soundfile_does(tmp_path, fmt, channels):
+    """16-bit PCM is read as int16 and scaled here: libsndfile's float samples, bit for bit, for every code."""
+    codes = np.arange(-(2**15), 2**15, dtype=np.int16)
+    path = tmp_path / f"codes.{fmt.lower()}"
+    sf.write(path, np.stack([codes, codes[::-1]], axis=1)[:, :channels], 16000, subtype="PCM_16", format=fmt)
+    expected = to_mono(sf.read(path, dtype="float32", always_2d=True)[0])
+    got = np.concatenate(list(FileSource(path, block_s=0.3)))
+    assert got.dtype == np.float32 and np.array_equal(got.view(np.int32), expected.view(np.int32))
 
 
 def _rss_bytes() -> int:
