@@ -27,8 +27,16 @@ $(VENV)/.full-stamp: $(VENV)/.edge-stamp $(LOCKS)/full.lock
 	$(PIP) -r $(LOCKS)/full.lock
 	touch $@
 
+# the project's packages (pyproject.toml's) compiled as a wheel install compiles them: an editable
+# install leaves that to each import, and where no bytecode is written (PYTHONDONTWRITEBYTECODE, a
+# read-only checkout) every edge-run compiled its modules again, 25 ms a run. compileall redoes only
+# what changed (40 ms when nothing did), so every venv target runs it.
+PACKAGES := edge train export release bench footfall
+
 venv-edge: $(VENV)/.edge-stamp
+	$(BIN)/python -m compileall -q $(PACKAGES)
 venv-full: $(VENV)/.full-stamp
+	$(BIN)/python -m compileall -q $(PACKAGES)
 
 # Qualcomm HTP simulator (onnxruntime-qnn) in its own venv, driven by export/qnn_worker.py
 .venv-qnn/.stamp: $(LOCKS)/qnn.lock

