@@ -58,10 +58,10 @@ SELECT_KINDS: dict[str, tuple[str, ...]] = {
 DATA_KINDS: dict[str, tuple[str, ...]] = {
     "synth": ("runners", "minutes", "runs", "seed", "unlabeled_fraction", "workers", "report", "sounds", "force"),
     "oneshots": ("sounds", "runs", "seconds", "seed", "force"),
-    "negatives": ("runs", "seconds", "seed", "sounds", "force"),
+    "negatives": ("runs", "seconds", "seed", "sounds", "kinds", "split", "force"),
 }
 LABELS = ("psl", "true", "weak")  # the student's labels (footfall distill --labels); psl needs a teacher
-PROVENANCE_FIELDS = ("kind", "out", "seed", "runners", "minutes", "runs", "seconds", "unlabeled_fraction", "sounds")
+PROVENANCE_FIELDS = ("kind", "out", "seed", "runners", "minutes", "runs", "seconds", "unlabeled_fraction", "sounds", "kinds")
 
 
 class RecipeError(ValueError):

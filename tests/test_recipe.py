@@ -21,7 +21,7 @@ from footfall import recipe as R
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "train" / "recipes" / "default.yaml"
 PSL = ROOT / "train" / "recipes" / "psl.yaml"
-EXTRAS = "data/oneshots,data/negatives,data/negatives2"
+EXTRAS = "data/oneshots,data/negatives,data/negatives2,data/beds"
 
 # the data of both recipes, command by command
 DATA = [
@@ -30,14 +30,15 @@ DATA = [
     "footfall data oneshots --out data/oneshots --runs 250 --seconds 60 --seed 0 --sounds data/sounds",
     "footfall data negatives --out data/negatives --runs 60 --seconds 40 --seed 0 --sounds data/sounds",
     "footfall data negatives --out data/negatives2 --runs 96 --seconds 40 --seed 1 --sounds data/sounds",
+    "footfall data negatives --out data/beds --kinds bed --runs 120 --seconds 40 --seed 2 --sounds data/sounds",
     "footfall data realset --split val --out data/realval --runs 18 --seconds 70 --seed 7 --sounds data/sounds",
     "footfall data negatives --out data/negval --runs 30 --seconds 40 --seed 5 --sounds data/sounds",
 ]
 CHOOSERS = "data/realval,data/negval"
 QAT = "--epochs 2 --max-steps-per-epoch 120 --lr 1e-5 --freeze-bn-epoch 0 --freeze-observer-epoch 1"
 EXPORT = "--to pte,tflite --precision int8,fp32 --counter-on data/realval,data/negval --data data/synth_ev"
-# the default ships the streaming student in 160-ms packets with the counter's default threshold
-EXPORT_DEFAULT = "--to pte,tflite --precision int8,fp32 --window 16 --data data/synth_ev"
+# the default ships the streaming student in 160-ms packets with the threshold the choosing sets pick
+EXPORT_DEFAULT = "--to pte,tflite --precision int8,fp32 --window 16 --counter-on data/realval,data/negval --data data/synth_ev"
 
 # the shipped pipeline (what made the bundled model), command by command, on a fresh clone (nothing built yet)
 SHIPPED = [
@@ -60,7 +61,8 @@ PSL_VARIANT = [
       for d in ("data/synth_ev", *EXTRAS.split(","))),
     "footfall distill --config train/presets/student-events.yaml --labels psl --alpha 0.5 --psl data/synth_ev/psl/psl-teacher0 "
     f"--data data/synth_ev --set extra_train={EXTRAS} "
-    "--set extra_psl=data/oneshots/psl/psl-teacher0,data/negatives/psl/psl-teacher0,data/negatives2/psl/psl-teacher0 "
+    "--set extra_psl=data/oneshots/psl/psl-teacher0,data/negatives/psl/psl-teacher0,data/negatives2/psl/psl-teacher0,"
+    "data/beds/psl/psl-teacher0 "
     f"--set select_on={CHOOSERS} --fold 0 --out runs/psl/student0",
     f"footfall qat --student runs/psl/student0/best.pt {QAT} --force",
     f"footfall export $(python -m train.quant.qat ship runs/psl/student0/int8) {EXPORT} --out runs/psl/export0 "
@@ -253,7 +255,9 @@ def test_provenance_is_relative_and_reproducible():
     spec = R.load_recipe("default")
     prov = R.provenance(spec)
     assert prov["recipe"] == "default" and prov["recipe_file"] == "train/recipes/default.yaml"
-    assert list(prov["data"]) == ["main", "oneshots", "negatives", "negatives2"]
+    assert list(prov["data"]) == ["main", "oneshots", "negatives", "negatives2", "beds"]
+    assert prov["data"]["beds"] == {"kind": "negatives", "out": "data/beds", "seed": 2, "runs": 120, "seconds": 40,
+                                    "sounds": "data/sounds", "kinds": "bed"}
     assert prov["data"]["main"] == {"kind": "synth", "out": "data/synth_ev", "seed": 5, "runners": 40, "minutes": 3, "runs": 2,
                                     "unlabeled_fraction": 0.1, "sounds": "data/sounds"}
     assert prov["data"]["oneshots"] == {"kind": "oneshots", "out": "data/oneshots", "seed": 0, "runs": 250, "seconds": 60,
