@@ -320,6 +320,7 @@ def test_eval_of_a_step_free_set_counts_what_each_counter_finds_per_kind(clicks,
         (["eval", str(clicks), "--model", str(artifact), "--tune-on", str(clicks)], "--tune-on"),  # a set with steps
         (["eval", str(neg), "--baseline", "onset", "--tune-on", str(clicks)], "--tune-on"),
         (["eval", str(neg), "--baseline", "metronome"], "step-free"),
+        (["eval", str(neg), "--model", str(artifact), "--tune-on", str(neg)], "no labeled steps"),  # nothing to tune on there either
     ]:
         res = CliRunner().invoke(app, args)
         lines = [line for line in res.output.splitlines() if line.strip()]

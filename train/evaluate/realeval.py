@@ -301,8 +301,8 @@ def tune_onset(dataset: str | Path, progress: Optional[Callable[[str], None]] = 
 
     say = progress or (lambda msg: None)
     recs = labeled(load_dataset(Path(dataset).resolve()))
-    if not recs:
-        raise ValueError(f"{dataset}: no labeled runs to tune the onset counter on")
+    if not recs or all(len(load_steps(r.steps)) == 0 for r in recs):
+        raise ValueError(f"{dataset}: no labeled steps to tune the onset counter on (give a set with steps, e.g. data/realval)")
     mels, seg_truth = {}, {}
     for i, rec in enumerate(recs):
         say(f"onset tuning: {i + 1}/{len(recs)} {rec.run_id}")
