@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -190,9 +191,11 @@ def engine_command(
         _fail(f"--compare {compare}: no such model file")
     if realset is not None and not (realset / "manifest.csv").is_file():
         _fail(f"--realset {realset}: no dataset here (build it: footfall data realset --out {realset})")
-    try:
-        res = engine_bench(Path(artifact), out, minutes=minutes, int8=int8, realset=realset, absolute_goals=absolute_goals,
-                           say=lambda m: typer.echo(f"bench-engine: {m}", err=True), compare=compare)
+    try:  # the WAVs and exports it measures with live in a temporary folder: --out gets the report only
+        with tempfile.TemporaryDirectory(prefix="footfall-bench-engine-") as work:
+            res = engine_bench(Path(artifact), Path(work), minutes=minutes, int8=int8, realset=realset,
+                               absolute_goals=absolute_goals, say=lambda m: typer.echo(f"bench-engine: {m}", err=True),
+                               compare=compare)
     except (CardError, RuntimeError) as e:
         _fail(str(e).splitlines()[0])
     path = report(res, out)

@@ -314,11 +314,13 @@ def shown_lags(backend, card, align: Alignment, runs) -> list[float]:
     return [max(lag, delay) for audio, steps in runs for lag in stream_run(backend, card, audio, align, steps)[1]]
 
 
-def engine_bench(artifact: Path, out: Path, minutes: float = 60.0, int8: bool = True, realset: Path | None = None,
+def engine_bench(artifact: Path, work: Path, minutes: float = 60.0, int8: bool = True, realset: Path | None = None,
                  absolute_goals: bool = False, say=lambda m: None, compare: Path | None = None) -> dict:
     """Every figure of the engine bench (module docstring) for ``artifact`` (and ``compare``, another
     artifact measured the same way in the same run: the windowed model beside the streaming one);
-    returns a JSON-able dict. ``absolute_goals``: judge the goals stated in absolute time too (see :func:`goals`)."""
+    returns a JSON-able dict. ``work``: a folder for what the bench makes to measure with (the long
+    WAVs, 21 MB for a 10-min run, and the int8/fp32 exports), not the report's.
+    ``absolute_goals``: judge the goals stated in absolute time too (see :func:`goals`)."""
     from bench.run import machine_info
     from edge.backends import load_model
     from edge.card import load_verified_card
@@ -332,9 +334,9 @@ def engine_bench(artifact: Path, out: Path, minutes: float = 60.0, int8: bool = 
         from edge.cli import ASSETS
 
         sample = ASSETS / "sample_run.wav"
-    files = {"60 s": long_wav(sample, out / "audio" / "run_60s.wav", 60.0)}
+    files = {"60 s": long_wav(sample, work / "audio" / "run_60s.wav", 60.0)}
     for m in dict.fromkeys((min(GOAL_FILE_MIN, minutes), minutes)):  # the goals' file, then the long one
-        files[f"{m:g} min"] = long_wav(sample, out / "audio" / f"run_{m:g}min.wav", m * 60.0)
+        files[f"{m:g} min"] = long_wav(sample, work / "audio" / f"run_{m:g}min.wav", m * 60.0)
     goal_file = f"{min(GOAL_FILE_MIN, minutes):g} min"
 
     def shown(path: Path) -> str:
@@ -391,7 +393,7 @@ def engine_bench(artifact: Path, out: Path, minutes: float = 60.0, int8: bool = 
                 res["schedules"][key].setdefault("latency_s", {})[set_name] = entry
         if int8:
             say(f"int8 against fp32, {path.name}: the architecture exported in both precisions per runtime")
-            rows = [r.to_dict() | {"artifact": shown(path)} for r in int8_speedups(card, out / "int8" / path.stem, say=say)]
+            rows = [r.to_dict() | {"artifact": shown(path)} for r in int8_speedups(card, work / "int8" / path.stem, say=say)]
             res.setdefault("int8", []).extend(rows)
     res["goals"] = goals(res)
     say(f"done in {time.perf_counter() - t_start:.0f} s")
