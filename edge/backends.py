@@ -245,11 +245,9 @@ class LiteRTBackend(Backend):
         ins_q, outs_q = [self._quant(t) for t in inp], [self._quant(t) for t in out]
         self._in_q, self._out_q = ins_q[0], outs_q[0]
         self._dequantize_logits = _dequantizer(self._out_q)
-        # an integer state buffer whose output has its input's dtype and qparams is carried as the
-        # runtime gives it (exact, and no conversion per call); the others through float32
-        self._raw = [q is not None and q == o for q, o in zip(ins_q[1:], outs_q[1:])]
         # (state input, its output, the conversion between them: None where the value passes as it is,
-        # both float or both of the same quantization)
+        # both float or both of the same quantization: an integer buffer then is carried exact, with
+        # no conversion per call; the others through float32)
         self._carry = [(i["index"], o["index"], None if q_in == q_out else _converter(q_out, q_in))
                        for i, o, q_in, q_out in zip(inp[1:], out[1:], ins_q[1:], outs_q[1:])]
         zeros = [np.zeros(i["shape"], np.float32) for i in inp[1:]]
