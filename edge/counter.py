@@ -38,6 +38,11 @@ Step events (:class:`Counter`, parameters :class:`CounterParams` from the card),
 1. *peaks*: frame ``j`` is a peak when its logit reaches the threshold's, is higher than frame
    ``j - 1`` and not lower than ``j + 1`` (one frame of lookahead); its time is the frame's
    centre moved by the vertex of the parabola through the three logits (within half a frame);
+   *the cadence gate*, within a train (stage 3) once it has a local step period: a peak sooner
+   than ``min_phase`` periods after the last step counted is dropped (an echo, a step's second
+   transient), and with a ``weak_threshold`` a peak that reaches only that lower threshold is a
+   peak when it lands where the next step is due (one period after the last, give or take
+   ``gap_tolerance`` of a period): a quiet step the cadence expects counts, a quiet knock does not;
 2. *minimum interval*: of two peaks closer than ``min_interval_s`` the higher one stays; a peak
    is final once the committed audio is ``min_interval_s`` past it. With ``keep_first`` (a
    streaming model's card) the first one stays instead and is final at once: a causal network
@@ -195,6 +200,10 @@ class CounterParams:
         gets the steps it missed (a quiet far foot, a step drowned by a passing car).
     keep_first: of two peaks closer than ``min_interval_s`` the first stays (final as soon as it is
         a peak) instead of the higher (final ``min_interval_s`` later).
+    weak_threshold: the cadence gate's lower threshold (a probability, at most ``threshold``): within
+        a train, a peak reaching it counts where the next step is due; None: no weak peaks.
+    min_phase: the cadence gate: within a train, a peak sooner than this many local step periods
+        after the last step is dropped; 0: none is.
     """
 
     threshold: float = 0.2
@@ -204,6 +213,8 @@ class CounterParams:
     fill_gaps: bool = True
     gap_tolerance: float = 0.2
     keep_first: bool = False
+    weak_threshold: float | None = None
+    min_phase: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -216,6 +227,12 @@ class CounterParams:
             raise ValueError(f"counter gap_tolerance {self.gap_tolerance!r} must be in [0, 0.5)")
         if not isinstance(self.keep_first, bool):
             raise ValueError(f"counter keep_first {self.keep_first!r} must be true or false")
+        w = self.weak_threshold
+        if w is not None and (isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 < w <= self.threshold):
+            raise ValueError(f"counter weak_threshold {w!r} must be a probability in (0, threshold {self.threshold!r}], or null")
+        m = self.min_phase
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0.0 <= m < 1.0:
+            raise ValueError(f"counter min_phase {m!r} must be in [0, 1)")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "CounterParams":
@@ -238,6 +255,12 @@ class CounterParams:
         return math.log(self.threshold / (1.0 - self.threshold))
 
     @property
+    def peak_logit(self) -> float:
+        """The logit a peak must reach: the weak threshold's, or the threshold's without one."""
+        w = self.weak_threshold
+        return self.threshold_logit if w is None else math.log(w / (1.0 - w))
+
+    @property
     def lag_s(self) -> float:
         """The longest an event can wait before it is emitted (a train being confirmed)."""
         return max(self.train_steps, 3) * self.max_gap_s + self.min_interval_s
@@ -254,7 +277,8 @@ class Counter:
 
     Four stages, each in stream order with bounded lookahead (module docstring):
     peaks (local maxima at or above the threshold, placed between frames by a parabola through
-    the three logits), the minimum step interval, step trains and the cadence prior (gap filling).
+    the three logits, through the cadence gate), the minimum step interval, step trains and the
+    cadence prior (gap filling).
     Fixed memory: a few values per stage, the last 8 step intervals and the open activity bins.
     """
 
@@ -268,6 +292,7 @@ class Counter:
 
     def __post_init__(self) -> None:
         self._thr = self.params.threshold_logit
+        self._peak_thr = self.params.peak_logit  # stage 1 finds peaks down to the weak threshold
         self._v1 = self._v2 = -math.inf  # logits of frames j-1 and j-2
         self._pending: tuple[float, float] | None = None  # (time, logit) of the peak the interval rule holds
         self._first: float | None = None  # keep_first: the last peak kept
@@ -295,7 +320,7 @@ class Counter:
         """Add the next committed logits (1-D, stream order); return the times (s) of the steps
         counted by them (a train's first steps and filled gaps are counted late, with their times)."""
         events: list[float] = []
-        thr = self._thr
+        thr = self._peak_thr
         for v in np.asarray(logits, dtype=np.float32).astype(np.float64):
             v = float(v)
             j = self.frames  # this frame; decide whether frame j - 1 is a peak
@@ -318,7 +343,7 @@ class Counter:
         A train shorter than ``train_steps`` at the end counts nothing."""
         events: list[float] = []
         v1, v2 = self._v1, self._v2
-        if v1 >= self._thr and v1 > v2:
+        if v1 >= self._peak_thr and v1 > v2:
             self._peak((self.frames - 1 + 0.5) / self.fps, v1, events)
         self._v1 = self._v2 = -math.inf
         if self._pending is not None:
@@ -327,8 +352,21 @@ class Counter:
         self._close_bins(self.frames + self._bin_len)
         return events
 
+    def _gated(self, t: float, v: float) -> bool:
+        """The cadence gate: True drops the peak at ``t`` of logit ``v``."""
+        prm = self.params
+        period = self.period() if self._in_train and self._last_t is not None else None
+        if period is None:
+            return v < self._thr  # outside a train (or before its period is known) only strong peaks
+        g = t - self._last_t
+        if g < prm.min_phase * period:
+            return True
+        return v < self._thr and abs(g - period) > prm.gap_tolerance * period
+
     # -- stage 2: the minimum interval -------------------------------------------------------
     def _peak(self, t: float, v: float, events: list[float]) -> None:
+        if self._gated(t, v):
+            return
         if self.params.keep_first:  # the first of close peaks stays, final at once
             if self._first is None or t - self._first >= self.params.min_interval_s:
                 self._first = t

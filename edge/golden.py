@@ -252,6 +252,7 @@ def counter_constants(params: CounterParams) -> dict:
     """What the Java counter derives from ``params`` and its own constants, to hold them equal."""
     return {
         "threshold_logit": params.threshold_logit,
+        "peak_logit": params.peak_logit,
         "lag_s": params.lag_s,
         "cadence_min_s": CADENCE_MIN_S,
         "active_min_spm": ACTIVE_MIN_SPM,
@@ -269,6 +270,10 @@ CASE_PARAMS = (
     {"train_steps": 3, "min_interval_s": 0.03},  # shorter than a frame: adjacent frames may both be steps
     {"keep_first": True},  # of close peaks the first, final at once (a streaming model's card)
     {"keep_first": True, "train_steps": 2, "threshold": 0.8, "min_interval_s": 0.32, "max_gap_s": 1.0},  # 8 frames on the dot
+    # the cadence gate: weak peaks where the next step is due, early peaks dropped (a streaming card's)
+    {"keep_first": True, "threshold": 0.8, "weak_threshold": 0.2, "min_phase": 0.6, "min_interval_s": 0.12},
+    {"threshold": 0.8, "weak_threshold": 0.2, "min_phase": 0.7, "gap_tolerance": 0.3},  # with the interval rule's higher peak
+    {"keep_first": True, "min_phase": 0.5, "min_interval_s": 0.12, "fill_gaps": False},  # early peaks dropped, no weak ones
 )
 
 

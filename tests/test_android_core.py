@@ -92,7 +92,7 @@ def golden_dirs(tmp_path_factory) -> list[Path]:
     rest, _ = click_track(1.2, seed=8, start_s=5.0)  # no click
     walk, walk_steps = click_track(2.0, spm=100, seed=9, start_s=0.9)
     index = write_golden(dirs[4], card=onset_card(200, 48, counter=CARD_COUNTER), pcm=np.concatenate([knock, run, rest, walk]))
-    assert index["counter"] == CounterParams(**CARD_COUNTER).to_dict() == index["card"]["counter"] | {"fill_gaps": True, "keep_first": False}
+    assert index["counter"] == CounterParams(**CARD_COUNTER).to_dict() == index["card"]["counter"] | {"fill_gaps": True, "keep_first": False, "weak_threshold": None, "min_phase": 0.0}
     assert index["totals"]["n_events"] == len(run_steps) + 3 + len(walk_steps) == 21  # the knock out, 3 missed steps in
     committed = _committed(dirs[4])
     assert len(count_events(committed, CounterParams(**CARD_COUNTER, fill_gaps=False))) == 18  # the gap filling counts
@@ -104,8 +104,11 @@ def golden_dirs(tmp_path_factory) -> list[Path]:
     assert index["updates"][-1]["tail"]
     # a streaming model (its card has a state): 8-frame packets, each once, from a reset state;
     # 607 frames: 75 packets and a tail packet of 7 frames and padding, committing one output frame
-    index = write_golden(dirs[6], card=stream_card(8, counter={"keep_first": True}), seconds=6.07, seed=4)
+    # with a shipped streaming card's counter: the first of close peaks, and the cadence gate
+    index = write_golden(dirs[6], card=stream_card(8, counter={"keep_first": True, "weak_threshold": 0.05, "min_phase": 0.6}),
+                         seconds=6.07, seed=4)
     assert index["alignment"]["stateful"] and index["counter"]["keep_first"] and index["card"]["state"]
+    assert index["counter"]["weak_threshold"] == 0.05 and index["counter"]["min_phase"] == 0.6
     assert [(u["start_frame"], u["lo"], u["hi"], u["tail"]) for u in index["updates"][-2:]] == [(592, 0, 2, False), (600, 0, 1, True)]
     assert index["totals"]["n_events"] == len(click_track(6.07, seed=4)[1])
     return dirs
@@ -191,7 +194,7 @@ def test_java_core_against_golden_vectors(golden_dirs, compiled_core):
 # One changed detail of the Java core each: (file, the original text, the changed text, the golden
 # test that must then fail). The golden vectors must be sharp enough to see every one.
 MUTATIONS = {
-    "peak_rule_comparison": ("Counter.java", "v1 >= thr && v1 > v2 && v1 >= v", "v1 >= thr && v1 >= v2 && v1 >= v",
+    "peak_rule_comparison": ("Counter.java", "v1 >= peakThr && v1 > v2 && v1 >= v", "v1 >= peakThr && v1 >= v2 && v1 >= v",
                              "counterCasesAreExact"),
     "commit_offset": ("Alignment.java", "return (windowD() - hopD()) / 2;", "return (windowD() - hopD()) / 2 + 1;",
                       "alignmentPlanIsThePythonOne"),
@@ -203,6 +206,10 @@ MUTATIONS = {
     "stateful_tail": ("Alignment.java", "if (stateful) { // the state", "if (false) { // the state",
                       "alignmentPlanIsThePythonOne"),
     "model_reset": ("StreamCounter.java", "model.reset();", "", "engineResetsTheModelForEachStream"),
+    "gate_early_peak": ("Counter.java", "if (g < params.minPhase * period) return true;", "if (g <= params.minPhase * period) return true;",
+                        "counterCasesAreExact"),
+    "gate_weak_peak": ("Counter.java", "return v < thr && Math.abs(g - period) > params.gapTolerance * period;",
+                       "return v < peakThr && Math.abs(g - period) > params.gapTolerance * period;", "counterCasesAreExact"),
 }
 
 

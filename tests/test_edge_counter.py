@@ -102,6 +102,15 @@ def test_counter_params_defaults_and_validation():
         CounterParams(min_interval_s=2.0, max_gap_s=1.0)
     with pytest.raises(ValueError, match=r"unknown counter parameters \['gain'\]"):
         CounterParams.from_dict({"gain": 2})
+    assert (p.weak_threshold, p.min_phase, p.peak_logit) == (None, 0.0, p.threshold_logit)  # no gate by default
+    gate = CounterParams.from_dict({"weak_threshold": 0.05, "min_phase": 0.6})
+    assert gate.peak_logit == pytest.approx(math.log(0.05 / 0.95)) and CounterParams.from_dict(gate.to_dict()) == gate
+    for bad in ({"weak_threshold": 0.3}, {"weak_threshold": 0.0}, {"weak_threshold": True}, {"weak_threshold": "low"}):
+        with pytest.raises(ValueError, match="weak_threshold"):
+            CounterParams.from_dict(bad)
+    for bad in (1.0, -0.1, True, None):
+        with pytest.raises(ValueError, match="min_phase"):
+            CounterParams(min_phase=bad)
 
 
 @pytest.mark.parametrize("spm", [100.0, 150.0, 170.0, 200.0])
@@ -162,6 +171,36 @@ def test_the_cadence_prior_fills_a_missed_step_but_not_a_stop():
     # a 4-s stop is not filled: the train breaks and the next one starts
     stop = track(np.concatenate([steady(180.0, 10.0), 14.0 + steady(180.0, 10.0)]), 24.0)
     assert len(count_events(stop)) == 2 * len(steady(180.0, 10.0))
+
+
+WEAK = -2.0  # a quiet step: p 0.12, under the threshold (0.2), over a weak threshold of 0.05
+
+
+@pytest.mark.parametrize("keep_first", [False, True])
+def test_the_cadence_gate_counts_a_quiet_step_where_one_is_due_and_drops_an_early_peak(keep_first):
+    gate = CounterParams(weak_threshold=0.05, min_phase=0.6, keep_first=keep_first)
+    plain = CounterParams(keep_first=keep_first)
+    times = steady(170.0, 30.0)
+    quiet = [12, 13, 30, 50, 51, 52, 53]  # quiet steps, up to four in a row (the gap prior fills at most 2)
+    x = track(times, 30.0)
+    for i in quiet:
+        x[int(times[i] * FPS)] = WEAK
+    assert len(count_events(x, gate)) == len(times)
+    assert len(count_events(x, plain)) < len(times) - 2
+    # a quiet knock between two steps is off the cadence: it counts nothing
+    y = track(times, 30.0)
+    y[int((times[20] + times[21]) / 2 * FPS)] = WEAK
+    assert len(count_events(y, gate)) == len(times)
+    # a sure second transient half a period (0.3 s) after a step at 100 spm, beyond the minimum
+    # interval's reach on either side: counted without the gate, dropped by it
+    slow = steady(100.0, 30.0)
+    z = track(slow, 30.0)
+    for i in (20, 35):
+        z[int((slow[i] + 0.3) * FPS)] = HIGH
+    assert len(count_events(z, gate)) == len(slow)
+    assert len(count_events(z, plain)) == len(slow) + 2
+    # outside a train a quiet peak is no peak: quiet steps alone count nothing
+    assert len(count_events(track(times, 30.0, peak=WEAK), gate)) == 0
 
 
 def test_random_noise_below_threshold_counts_nothing():

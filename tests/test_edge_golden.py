@@ -176,7 +176,29 @@ def test_keep_first_counter_cases():
     flat = lambda c: [e for ch in c["chunks"] for e in ch["events"]] + c["flushed"]  # noqa: E731
     assert flat(first) != flat(runner[_key()])  # a second, higher peak inside 0.25 s: the first stays instead
     n_tracks = len({c["name"] for c in doc["cases"]})
-    assert sum(1 for c in doc["cases"] if c["params"]["keep_first"]) == 2 * n_tracks
+    assert sum(1 for c in doc["cases"] if c["params"]["keep_first"]) == 4 * n_tracks
+
+
+def test_cadence_gate_counter_cases():
+    """Each part of the cadence gate (weak peaks, early peaks dropped) changes what some case track
+    counts under the gate's parameter sets: the Java twin is held to every branch of it."""
+    from edge.counter import count_events
+    from edge.golden import CASE_PARAMS, _case_tracks
+
+    tracks = _case_tracks(0)
+    gates = [p for p in CASE_PARAMS if "weak_threshold" in p or "min_phase" in p]
+    assert len(gates) == 3
+    events = lambda x, p: list(count_events(x, CounterParams(**p)))  # noqa: E731
+    for p in gates:
+        for part in ("weak_threshold", "min_phase"):
+            if part in p:
+                without = {k: v for k, v in p.items() if k != part}
+                assert any(events(x, p) != events(x, without) for x in tracks.values()), (p, part)
+    doc = counter_cases(0)
+    assert {json.dumps(CounterParams(**p).to_dict(), sort_keys=True) for p in gates} <= {
+        json.dumps(c["params"], sort_keys=True) for c in doc["cases"]}
+    weak = next(c for c in doc["cases"] if c["params"]["weak_threshold"] is not None)
+    assert weak["constants"]["peak_logit"] < weak["constants"]["threshold_logit"]
 
 
 def _key(**params) -> str:

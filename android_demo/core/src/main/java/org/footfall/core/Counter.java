@@ -11,6 +11,10 @@ import java.util.Arrays;
  *   <li><b>peaks</b>: frame {@code j} is a peak when its logit reaches the threshold's, is higher
  *       than frame {@code j - 1} and not lower than {@code j + 1}; its time is the frame's centre
  *       moved by the vertex of the parabola through the three logits (within half a frame);
+ *       through the cadence gate: within a train with a local step period, a peak sooner than
+ *       {@code min_phase} periods after the last step is dropped, and a peak that reaches only the
+ *       {@code weak_threshold} counts only where the next step is due (one period after the last,
+ *       give or take {@code gap_tolerance} of a period);
  *   <li><b>minimum interval</b>: of two peaks closer than {@code min_interval_s} the higher one
  *       stays; a peak is final once the committed audio is {@code min_interval_s} past it. With
  *       {@code keep_first} (a streaming model's card) the first one stays instead and is final at
@@ -64,6 +68,7 @@ public final class Counter {
     private final int fps;
     private final CounterParams params;
     private final double thr; // the threshold's logit
+    private final double peakThr; // stage 1 finds peaks down to the weak threshold's logit
     private final int binLen; // output frames per activity bin
     private final long lagFrames;
 
@@ -107,6 +112,7 @@ public final class Counter {
         this.fps = fps;
         this.params = params;
         this.thr = params.thresholdLogit();
+        this.peakThr = params.peakLogit();
         this.binLen = (int) Math.round(ACTIVE_BIN_S * fps);
         this.lagFrames = (long) Math.ceil(params.lagS() * fps) + 2;
         this.held = new double[params.trainSteps];
@@ -159,7 +165,7 @@ public final class Counter {
         for (int i = lo; i < hi; i++) {
             double v = logits[i];
             long j = frames; // this frame; decide whether frame j - 1 is a peak
-            if (v1 >= thr && v1 > v2 && v1 >= v) {
+            if (v1 >= peakThr && v1 > v2 && v1 >= v) {
                 double den = v2 - 2.0 * v1 + v;
                 double delta = v2 == Double.NEGATIVE_INFINITY || den >= 0.0
                         ? 0.0 : Math.min(0.5, Math.max(-0.5, 0.5 * (v2 - v) / den));
@@ -190,7 +196,7 @@ public final class Counter {
     public double[] flush() {
         out = EMPTY;
         nOut = 0;
-        if (v1 >= thr && v1 > v2) {
+        if (v1 >= peakThr && v1 > v2) {
             peak((frames - 1 + 0.5) / fps, v1);
         }
         v1 = v2 = Double.NEGATIVE_INFINITY;
@@ -204,7 +210,17 @@ public final class Counter {
 
     // ---- stage 2: the minimum interval ----
 
+    /** The cadence gate: true drops the peak at {@code t} of logit {@code v}. */
+    private boolean gated(double t, double v) {
+        double period = inTrain && hasLast ? periodOrNaN() : Double.NaN;
+        if (Double.isNaN(period)) return v < thr; // outside a train (or before its period is known) only strong peaks
+        double g = t - lastT;
+        if (g < params.minPhase * period) return true;
+        return v < thr && Math.abs(g - period) > params.gapTolerance * period;
+    }
+
     private void peak(double t, double v) {
+        if (gated(t, v)) return;
         if (params.keepFirst) { // the first of close peaks stays, final at once
             if (!hasFirst || t - firstT >= params.minIntervalS) {
                 hasFirst = true;

@@ -18,14 +18,18 @@ import java.util.Map;
  *   <li>{@code fill_gaps}, {@code gap_tolerance}: the cadence prior: a gap within
  *       {@code gap_tolerance} periods of 2 or 3 local step periods gets the steps it missed;
  *   <li>{@code keep_first}: of two peaks closer than {@code min_interval_s} the first stays (final
- *       as soon as it is a peak) instead of the higher (final {@code min_interval_s} later).
+ *       as soon as it is a peak) instead of the higher (final {@code min_interval_s} later);
+ *   <li>{@code weak_threshold}, {@code min_phase}: the cadence gate: within a train, a peak that
+ *       reaches only the weak threshold counts where the next step is due, and a peak sooner than
+ *       {@code min_phase} step periods after the last step is dropped ({@code null} in the card,
+ *       {@code NaN} here: no weak peaks; 0: nothing dropped).
  * </ul>
  */
 public final class CounterParams {
     /** The card's names, in {@code edge.counter.CounterParams} field order. */
     public static final List<String> NAMES =
             Arrays.asList("threshold", "min_interval_s", "train_steps", "max_gap_s", "fill_gaps", "gap_tolerance",
-                    "keep_first");
+                    "keep_first", "weak_threshold", "min_phase");
 
     public final double threshold;
     public final double minIntervalS;
@@ -34,9 +38,12 @@ public final class CounterParams {
     public final boolean fillGaps;
     public final double gapTolerance;
     public final boolean keepFirst;
+    /** NaN: none (the card's null). */
+    public final double weakThreshold;
+    public final double minPhase;
 
     /** The shipped defaults (a card with an empty {@code counter}). */
-    public static final CounterParams DEFAULTS = new CounterParams(0.2, 0.25, 4, 1.25, true, 0.2, false);
+    public static final CounterParams DEFAULTS = new CounterParams(0.2, 0.25, 4, 1.25, true, 0.2, false, Double.NaN, 0.0);
 
     /** With {@code keep_first} false: of two close peaks the higher stays. */
     public CounterParams(double threshold, double minIntervalS, int trainSteps, double maxGapS, boolean fillGaps,
@@ -44,8 +51,14 @@ public final class CounterParams {
         this(threshold, minIntervalS, trainSteps, maxGapS, fillGaps, gapTolerance, false);
     }
 
+    /** Without the cadence gate. */
     public CounterParams(double threshold, double minIntervalS, int trainSteps, double maxGapS, boolean fillGaps,
             double gapTolerance, boolean keepFirst) {
+        this(threshold, minIntervalS, trainSteps, maxGapS, fillGaps, gapTolerance, keepFirst, Double.NaN, 0.0);
+    }
+
+    public CounterParams(double threshold, double minIntervalS, int trainSteps, double maxGapS, boolean fillGaps,
+            double gapTolerance, boolean keepFirst, double weakThreshold, double minPhase) {
         if (!(0.0 < threshold && threshold < 1.0)) {
             throw new IllegalArgumentException("counter threshold " + threshold + " must be a probability in (0, 1)");
         }
@@ -59,6 +72,13 @@ public final class CounterParams {
         if (!(0.0 <= gapTolerance && gapTolerance < 0.5)) {
             throw new IllegalArgumentException("counter gap_tolerance " + gapTolerance + " must be in [0, 0.5)");
         }
+        if (!Double.isNaN(weakThreshold) && !(0.0 < weakThreshold && weakThreshold <= threshold)) {
+            throw new IllegalArgumentException("counter weak_threshold " + weakThreshold
+                    + " must be a probability in (0, threshold " + threshold + "], or null");
+        }
+        if (!(0.0 <= minPhase && minPhase < 1.0)) {
+            throw new IllegalArgumentException("counter min_phase " + minPhase + " must be in [0, 1)");
+        }
         this.threshold = threshold;
         this.minIntervalS = minIntervalS;
         this.trainSteps = trainSteps;
@@ -66,6 +86,8 @@ public final class CounterParams {
         this.fillGaps = fillGaps;
         this.gapTolerance = gapTolerance;
         this.keepFirst = keepFirst;
+        this.weakThreshold = weakThreshold;
+        this.minPhase = minPhase;
     }
 
     /**
@@ -88,7 +110,10 @@ public final class CounterParams {
                 number(d, "max_gap_s", p.maxGapS),
                 flag(d, "fill_gaps", p.fillGaps),
                 number(d, "gap_tolerance", p.gapTolerance),
-                flag(d, "keep_first", p.keepFirst));
+                flag(d, "keep_first", p.keepFirst),
+                d.containsKey("weak_threshold") && d.get("weak_threshold") == null
+                        ? Double.NaN : number(d, "weak_threshold", p.weakThreshold),
+                number(d, "min_phase", p.minPhase));
     }
 
     private static double number(Map<String, ?> d, String k, double dflt) {
@@ -125,12 +150,19 @@ public final class CounterParams {
         m.put("fill_gaps", fillGaps);
         m.put("gap_tolerance", gapTolerance);
         m.put("keep_first", keepFirst);
+        m.put("weak_threshold", Double.isNaN(weakThreshold) ? null : weakThreshold);
+        m.put("min_phase", minPhase);
         return m;
     }
 
     /** The logit of {@link #threshold}: a peak's logit must reach it. */
     public double thresholdLogit() {
         return Math.log(threshold / (1.0 - threshold));
+    }
+
+    /** The logit a peak must reach: the weak threshold's, or the threshold's without one. */
+    public double peakLogit() {
+        return Double.isNaN(weakThreshold) ? thresholdLogit() : Math.log(weakThreshold / (1.0 - weakThreshold));
     }
 
     /** The longest an event can wait before it is emitted (a train being confirmed), in seconds. */
@@ -144,7 +176,9 @@ public final class CounterParams {
         CounterParams p = (CounterParams) o;
         return threshold == p.threshold && minIntervalS == p.minIntervalS && trainSteps == p.trainSteps
                 && maxGapS == p.maxGapS && fillGaps == p.fillGaps && gapTolerance == p.gapTolerance
-                && keepFirst == p.keepFirst;
+                && keepFirst == p.keepFirst
+                && (weakThreshold == p.weakThreshold || Double.isNaN(weakThreshold) && Double.isNaN(p.weakThreshold))
+                && minPhase == p.minPhase;
     }
 
     @Override

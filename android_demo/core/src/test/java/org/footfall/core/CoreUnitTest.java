@@ -240,13 +240,25 @@ public class CoreUnitTest {
         m.put("keep_first", true);
         assertTrue(CounterParams.fromMap(m).keepFirst);
         assertFalse(CounterParams.fromMap(m).equals(p));
+        assertTrue(Double.isNaN(p.weakThreshold)); // no weak peaks by default: a peak reaches the threshold
+        assertEquals(p.thresholdLogit(), p.peakLogit(), 0.0);
+        m.put("weak_threshold", 0.05);
+        m.put("min_phase", 0.6);
+        CounterParams gate = CounterParams.fromMap(m);
+        assertEquals(Math.log(0.05 / 0.95), gate.peakLogit(), 0.0);
+        assertEquals(0.6, gate.minPhase, 0.0);
+        assertEquals(gate, CounterParams.fromMap(gate.toMap())); // a card's null and numbers go round
+        m.put("weak_threshold", null);
+        assertTrue(Double.isNaN(CounterParams.fromMap(m).weakThreshold));
         assertEquals(CounterParams.DEFAULTS.threshold, p.threshold, 0.0);
         assertEquals(CounterParams.NAMES, new ArrayList<>(p.toMap().keySet()));
         Object[][] bad = {
             {"threshold", 1.0, "threshold"}, {"min_interval_s", 2.0, "min_interval_s < max_gap_s"},
             {"train_steps", 4.0, "whole number"}, {"train_steps", 0L, "whole number"},
             {"gap_tolerance", 0.5, "gap_tolerance"}, {"fill_gaps", 1L, "true or false"}, {"cadence", 1L, "unknown counter parameter"},
-            {"keep_first", "yes", "true or false"},
+            {"keep_first", "yes", "true or false"}, {"weak_threshold", 0.3, "weak_threshold"},
+            {"weak_threshold", 0.0, "weak_threshold"}, {"weak_threshold", "low", "must be a number"},
+            {"min_phase", 1.0, "min_phase"}, {"min_phase", -0.1, "min_phase"},
         };
         for (Object[] b : bad) {
             Map<String, Object> d = new LinkedHashMap<>();

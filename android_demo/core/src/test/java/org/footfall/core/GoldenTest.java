@@ -80,6 +80,7 @@ public class GoldenTest {
     /** The counter's constants and what it derives from its parameters, equal to edge.counter's. */
     static void checkCounterConstants(String at, Map<String, Object> py, CounterParams p) {
         assertEquals(at + " threshold_logit", Golden.number(py.get("threshold_logit")), p.thresholdLogit(), 0.0);
+        assertEquals(at + " peak_logit", Golden.number(py.get("peak_logit")), p.peakLogit(), 0.0);
         assertEquals(at + " lag_s", Golden.number(py.get("lag_s")), p.lagS(), 0.0);
         assertEquals(at + " cadence_min_s", Golden.number(py.get("cadence_min_s")), Counter.CADENCE_MIN_S, 0.0);
         assertEquals(at + " active_min_spm", Golden.number(py.get("active_min_spm")), Counter.ACTIVE_MIN_SPM, 0.0);
