@@ -6,6 +6,11 @@ SNR on asphalt, as 16-bit WAV plus its true step times (contract 5).
 ``python -m release.bundle artifacts EXPORT_DIR`` copies the int8 ``.tflite`` and ``.pte`` (each
 with its model card) from an export folder; the card's sha256 binds each file, so they are
 copied byte for byte.
+``python -m release.bundle counter DATASETS`` chooses the event counter again (its threshold and
+cadence gate, :func:`train.evaluate.realeval.choose_counter`) with the bundled float student
+(``streamtcn_float.pt``) on DATASETS (comma-separated: the real-sound validation set and held-out
+step-free runs, as ``footfall export --counter-on``) and writes it into every bundled card; the
+artifacts are not touched.
 """
 
 from __future__ import annotations
@@ -51,13 +56,44 @@ def copy_artifacts(export_dir: Path, assets: Path = ASSETS) -> list[Path]:
     return picked
 
 
+def choose_counter_again(datasets: str, assets: Path = ASSETS) -> list[Path]:
+    from edge.card import load_verified_card, write_card
+    from edge.counter import CounterParams
+    from train.evaluate.realeval import choose_counter, gate_key
+    from train.models import load_checkpoint
+
+    floats = sorted(assets.glob("*_float.pt"))
+    cards = sorted(p for p in assets.iterdir() if p.suffix in (".tflite", ".pte", ".onnx"))
+    if len(floats) != 1 or not cards:
+        raise SystemExit(f"error: {assets} holds {len(floats)} float students and {len(cards)} artifacts; need one and some")
+    model, _ = load_checkpoint(floats[0])
+    model.eval()
+    loaded = [(p, load_verified_card(p)) for p in cards]
+    window = {card.window_frames for _, card in loaded}
+    if len(window) != 1:
+        raise SystemExit(f"error: the bundled cards disagree on the window: {sorted(window)}")
+    params, choice = choose_counter(model, datasets, window.pop())
+    for path, card in loaded:
+        card.counter = params.to_dict()
+        card.model = {**card.model, "counter_chosen_on": choice}
+        write_card(card, path)
+    gate = gate_key(params.weak_threshold, params.min_phase)
+    print(f"counter: threshold {params.threshold:g}, {gate} (5-s MAE {choice['mae_by_gate'][gate]:.3f}, no gate "
+          f"{choice['mae_by_threshold'][f'{params.threshold:g}']:.3f}, on {choice['runs']} runs) written into "
+          f"{', '.join(p.name for p, _ in loaded)}")
+    assert CounterParams.from_dict(load_verified_card(cards[0]).counter) == params
+    return [p for p, _ in loaded]
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["sample"]:
         write_sample()
     elif len(argv) == 2 and argv[0] == "artifacts":
         copy_artifacts(Path(argv[1]))
+    elif len(argv) == 2 and argv[0] == "counter":
+        choose_counter_again(argv[1])
     else:
-        print("usage: python -m release.bundle sample | artifacts EXPORT_DIR", file=sys.stderr)
+        print("usage: python -m release.bundle sample | artifacts EXPORT_DIR | counter DATASETS", file=sys.stderr)
         return 2
     return 0
 

@@ -281,6 +281,18 @@ def test_the_counter_threshold_is_chosen_on_a_validation_set_by_its_counted_runs
         truths.append(load_steps(r.steps))
         frames.append(len(audio) // HOP_LENGTH)
     assert maes[thr] == pytest.approx(score(events, truths, frames).mae, abs=1e-4)
+    # then the cadence gate at that threshold: every gate whose weak threshold is under it, the lowest
+    # MAE chosen, no gate on a tie; no gate is the threshold's own MAE
+    from train.evaluate.realeval import GATES, gate_key
+
+    gates = choice["mae_by_gate"]
+    assert set(gates) == {gate_key(w, m) for w, m in GATES if w is None or w <= params.threshold}
+    assert gates[gate_key(None, 0.0)] == choice["mae_by_threshold"][f"{params.threshold:g}"]
+    chosen = gate_key(params.weak_threshold, params.min_phase)
+    assert choice["gate"] == {"weak_threshold": params.weak_threshold, "min_phase": params.min_phase}
+    assert gates[chosen] == min(gates.values())
+    if gates[gate_key(None, 0.0)] == min(gates.values()):
+        assert chosen == gate_key(None, 0.0)
     with pytest.raises(ValueError, match="no such dataset folder"):
         choose_counter(net, clicks / "nowhere", WINDOW)
 
@@ -325,3 +337,28 @@ def test_eval_of_a_step_free_set_counts_what_each_counter_finds_per_kind(clicks,
         res = CliRunner().invoke(app, args)
         lines = [line for line in res.output.splitlines() if line.strip()]
         assert res.exit_code == 2 and len(lines) == 1 and needle in lines[0], (args, res.output)
+
+
+def test_the_bundled_counter_is_chosen_again_into_every_card_and_nothing_else(clicks, tmp_path):
+    """python -m release.bundle counter: the bundled float student chooses the counter on the sets, as
+    export --counter-on would; every card gets it and the record of the choice; the artifacts stay."""
+    import shutil
+
+    from edge.card import load_verified_card
+    from edge.counter import CounterParams
+    from release.bundle import ASSETS, choose_counter_again
+    from train.evaluate.realeval import choose_counter
+    from train.models import load_checkpoint
+
+    for p in ASSETS.iterdir():
+        if p.name.startswith("streamtcn_"):
+            shutil.copy2(p, tmp_path / p.name)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if not p.name.endswith(".json")}
+    written = choose_counter_again(str(clicks), tmp_path)
+    assert sorted(p.name for p in written) == ["streamtcn_int8.pte", "streamtcn_int8.tflite"]
+    model, _ = load_checkpoint(tmp_path / "streamtcn_float.pt")
+    params, choice = choose_counter(model.eval(), clicks, 16)
+    for p in written:
+        card = load_verified_card(p)  # the sha256 still binds the untouched artifact
+        assert CounterParams.from_dict(card.counter) == params and card.model["counter_chosen_on"] == choice
+    assert before == {p.name: p.read_bytes() for p in tmp_path.iterdir() if not p.name.endswith(".json")}

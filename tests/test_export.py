@@ -485,6 +485,7 @@ def test_export_ships_the_counter_chosen_on_a_validation_set(tmp_path, student_c
     card = load_verified_card(out / "mobilenetv2_fp32.onnx")
     assert card.counter == params.to_dict() and card.model["counter_chosen_on"]["threshold"] == params.threshold
     assert card.model["counter_chosen_on"]["mae_by_threshold"] == choice["mae_by_threshold"]
+    assert card.model["counter_chosen_on"]["mae_by_gate"] == choice["mae_by_gate"] and "gate" in card.model["counter_chosen_on"]
     res = CliRunner().invoke(app, ["export", str(student_checkpoint), "--to", "onnx", "--precision", "fp32", "--calib", str(calib),
                                    "--out", str(tmp_path / "plain")])
     plain = load_verified_card(tmp_path / "plain" / "mobilenetv2_fp32.onnx")

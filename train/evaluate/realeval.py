@@ -426,8 +426,11 @@ def write_to_card(report: Report, artifact: str | Path, key: str) -> Path:
     return write_card(card, artifact)
 
 
-# the step-probability thresholds :func:`choose_counter` tries (the counter's one free parameter)
+# the step-probability thresholds :func:`choose_counter` tries first
 THRESHOLDS = (0.05, 0.07, 0.1, 0.14, 0.2, 0.3, 0.4, 0.5)
+# then the cadence gates it tries at the chosen threshold (edge.counter: weak peaks where the next step
+# is due, peaks sooner than min_phase periods after a step dropped); (None, 0.0) is no gate
+GATES = tuple((w, m) for w in (None, 0.08, 0.05, 0.03) for m in (0.0, 0.5, 0.6, 0.7))
 
 
 @dataclass
@@ -472,20 +475,35 @@ class ChoiceRuns:
              batch_size: int = 64) -> dict[float, float]:
         """5-s MAE of ``model``'s events over all the runs, per counter threshold (the model runs once a
         run, on ``device``: where a training run keeps it)."""
-        from edge.counter import count_events
+        tracks = self.tracks(model, window_frames, device, precision, batch_size)
+        return {thr: self.mae(tracks, model_counter(model, thr)) for thr in thresholds}
+
+    def tracks(self, model, window_frames: int, device="cpu", precision: str = "fp32", batch_size: int = 64) -> list[np.ndarray]:
+        """``model``'s committed step-onset logits of every run."""
         from train.evaluate.predict import predict_run_logits
 
-        tracks = [predict_run_logits(model, mel, window_frames, device, precision, batch_size) for mel in self.mels]
-        return {thr: score([count_events(t, model_counter(model, thr)) for t in tracks], self.truths, self.frames).mae
-                for thr in thresholds}
+        return [predict_run_logits(model, mel, window_frames, device, precision, batch_size) for mel in self.mels]
+
+    def mae(self, tracks: Sequence[np.ndarray], params) -> float:
+        """5-s MAE over all the runs of the events ``params`` counts in ``tracks``."""
+        from edge.counter import count_events
+
+        return score([count_events(t, params) for t in tracks], self.truths, self.frames).mae
 
 
-def model_counter(model, threshold: float):
-    """The counter a model's card ships at ``threshold``: a streaming model (``streaming = True``, causal:
-    it peaks at a step's onset) keeps the first of two close peaks, final at once; a windowed one the higher."""
+def model_counter(model, threshold: float, weak_threshold: float | None = None, min_phase: float = 0.0):
+    """The counter a model's card ships at ``threshold`` (and a cadence gate): a streaming model
+    (``streaming = True``, causal: it peaks at a step's onset) keeps the first of two close peaks,
+    final at once; a windowed one the higher."""
     from edge.counter import CounterParams
 
-    return CounterParams(threshold=threshold, keep_first=bool(getattr(model, "streaming", False)))
+    return CounterParams(threshold=threshold, keep_first=bool(getattr(model, "streaming", False)),
+                         weak_threshold=weak_threshold, min_phase=min_phase)
+
+
+def gate_key(weak_threshold: float | None, min_phase: float) -> str:
+    """A cadence gate as a card's choice records it: ``weak=0.05,min_phase=0.6`` (``weak=none``: no weak peaks)."""
+    return f"weak={'none' if weak_threshold is None else f'{weak_threshold:g}'},min_phase={min_phase:g}"
 
 
 def best_threshold(maes: dict[float, float]) -> float:
@@ -493,19 +511,26 @@ def best_threshold(maes: dict[float, float]) -> float:
     return min(maes, key=lambda t: (round(maes[t], 6), -t))
 
 
-def choose_counter(model, datasets, window_frames: int, thresholds: Sequence[float] = THRESHOLDS):
+def choose_counter(model, datasets, window_frames: int, thresholds: Sequence[float] = THRESHOLDS,
+                   gates: Sequence[tuple[float | None, float]] = GATES):
     """The counter a float model ships with, chosen on :class:`ChoiceRuns` (a real-sound validation
-    set, ``footfall data realset --split val``, and held-out step-free runs): the step-probability
-    threshold whose events have the lowest 5-s MAE over their runs, the rest at their defaults.
+    set, ``footfall data realset --split val``, and held-out step-free runs) in two steps: the
+    step-probability threshold whose events have the lowest 5-s MAE over their runs (no gate), then
+    at that threshold the cadence gate (``weak_threshold``, ``min_phase``) of the lowest MAE; a tie
+    goes to no gate, then to the fewer weak peaks and the fewer dropped. The rest at their defaults.
 
     Returns ``(CounterParams, choice)``, ``choice`` = what a card records: the sets, the threshold
-    and the MAE of every threshold tried.
+    and the MAE of every threshold tried, the gate and the MAE of every gate tried.
     """
-    from edge.counter import CounterParams
-
     runs = datasets if isinstance(datasets, ChoiceRuns) else ChoiceRuns.load(datasets)
-    maes = runs.maes(model, window_frames, thresholds)
+    tracks = runs.tracks(model, window_frames)
+    maes = {thr: runs.mae(tracks, model_counter(model, thr)) for thr in thresholds}
     best = best_threshold(maes)
+    tried = [(w, m) for w, m in dict.fromkeys([(None, 0.0), *gates]) if w is None or w <= best]
+    gate_maes = {(w, m): runs.mae(tracks, model_counter(model, best, w, m)) for w, m in tried}
+    weak, phase = min(gate_maes, key=lambda g: (round(gate_maes[g], 6), g != (None, 0.0), -(g[0] or best), g[1]))
     choice = {"datasets": runs.datasets, "runs": len(runs.mels), "metric": "5-s MAE", "threshold": best,
-              "mae_by_threshold": {f"{t:g}": round(m, 4) for t, m in maes.items()}}
-    return model_counter(model, best), choice
+              "mae_by_threshold": {f"{t:g}": round(m, 4) for t, m in maes.items()},
+              "gate": {"weak_threshold": weak, "min_phase": phase},
+              "mae_by_gate": {gate_key(w, m): round(v, 4) for (w, m), v in gate_maes.items()}}
+    return model_counter(model, best, weak, phase), choice
