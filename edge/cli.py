@@ -1,6 +1,6 @@
 """``edge-run``: count a runner's steps from a file, audio on stdin, or the microphone.
 
-A thin typer layer over :func:`run_stream` (source -> :class:`edge.stream.StreamCounter` ->
+A thin argparse layer over :func:`run_stream` (source -> :class:`edge.stream.StreamCounter` ->
 views). Sources: ``FILE`` (any format soundfile reads, any rate >= 8 kHz; resampled/downmixed
 to 16 kHz mono; ``--realtime`` paces it; a FIFO or ``<(...)`` is read like stdin; MP4/M4A is
 refused with the ffmpeg line that converts it), ``-`` (stdin: a WAV stream, a whole file in
@@ -58,6 +58,7 @@ microphone, "listening: ..." is printed on stderr once the first audio block has
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -68,9 +69,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
-
-import typer
+from typing import TYPE_CHECKING, NoReturn
 
 from edge.audio import AudioError
 from edge.backends import Backend, BackendError, load_model
@@ -106,8 +105,6 @@ SUMMARY_FIELDS = [
     "mean_cadence_spm", "peak_cadence_spm", "windows", "dropped_blocks", "xruns", "clipped_fraction",
     "bad_samples", "wall_s", "interrupted", "error", "warnings", "notices",
 ]
-
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help=__doc__.splitlines()[0])
 
 
 def bundled_models(assets: Path = ASSETS) -> list[Path]:
@@ -720,7 +717,7 @@ def _describe_limit(source: Source, seconds: float) -> None:
 
 
 def _check_number(option: str, value: float | None, lo: float, hi: float, unit: str) -> None:
-    """A usage error for a value outside [lo, hi], NaN and inf included (typer's bounds let NaN through)."""
+    """A usage error for a value outside [lo, hi], NaN and inf included (float() reads 'nan' and 'inf')."""
     if value is not None and not lo <= value <= hi:  # False for NaN
         raise _Fail(f"{option} {value:g}: give a number of {unit} from {lo:g} to {hi:g}", 2)
 
@@ -757,49 +754,141 @@ def _schedule(card: ModelCard, low_latency: bool, hop_ms: float | None, lookahea
     return Alignment(card.window_frames, hop, card.density_stride, lookahead)
 
 
-@app.command()
+# --------------------------------------------------------------------------- the command line
+
+# (flags, dest, value type or None for a flag, default, metavar, help); --help is added after them
+OPTIONS = [
+    (("--mic",), "mic", None, False, None, "count live from the microphone"),
+    (("--model",), "model", Path, None, "PATH", "model artifact (.tflite/.pte/.onnx) with its card; default: the bundled one"),
+    (("--device",), "device", str, None, "NAME|INDEX", "input device name (substring) or index"),
+    (("--list-devices",), "list_devices_", None, False, None, "list input devices and exit"),
+    (("--json",), "json_out", None, False, None, "one JSON object per hop, then a summary (schema: docs/INTERFACES.md)"),
+    (("--verbose", "-v"), "verbose", None, False, None, "also show the engine's figures (latency, alignment, counter)"),
+    (("--progress",), "progress", None, False, None, "print the steps, cadence and level as a line per second "
+     "of audio (for a log or a pipe) instead of the live view"),
+    (("--log",), "log", Path, None, "CSV", "write per-hop rows to this CSV (new file; see --append, --force)"),
+    (("--append",), "append", None, False, None, "with --log: add this run's rows to an existing edge-run log (its run column counts up)"),
+    (("--record",), "record", Path, None, "WAV", "also save the 16-kHz audio that was counted (16-bit WAV, a .wav name; new file)"),
+    (("--record-dir",), "record_dir", Path, None, "FOLDER", "also save it as a recording folder (audio.wav + recording.json) to pair with an accelerometer log"),
+    (("--force",), "force", None, False, None, "overwrite existing --log/--record files"),
+    (("--realtime",), "realtime", None, False, None, "pace a file in real time"),
+    (("--threads",), "threads", int, 1, "N", f"inference threads, 1 to {MAX_THREADS} [default: 1]"),
+    (("--block-ms",), "block_ms", float, None, "MS",
+     "audio block size, 1 to 60000 ms; default: one model hop for a file, 100 ms for --realtime and stdin "
+     "(mic uses <= 50 ms)"),
+    (("--seconds",), "seconds", float, None, "SECONDS", "stop after this much audio (seconds, up to a week)"),
+    (("--low-latency",), "low_latency", None, False, None, "count each step sooner after it lands: the card's "
+     "low-latency schedule (more network runs; its accuracy is in the card)"),
+    (("--hop-ms",), "hop_ms", float, None, "MS", f"run the model every this many milliseconds: a multiple "
+     f"of {FRAME_MS}, from {FRAME_MS} to the model's window; default: the card's"),
+    (("--lookahead-ms",), "lookahead_ms", float, None, "MS", f"count each window's steps up to this many "
+     f"milliseconds before its end: a multiple of {FRAME_MS}, from 0 to the "
+     "window less the hop (less: sooner, with less context); default: the card's"),
+    (("--stdin-rate",), "stdin_rate", int, SAMPLE_RATE, "HZ",
+     f"sample rate of raw PCM on stdin (a WAV header overrides it) [default: {SAMPLE_RATE}]"),
+    (("--stdin-format",), "stdin_format", str, "s16le", "FORMAT", "raw PCM format on stdin: s16le | f32le [default: s16le]"),
+    (("--stdin-channels",), "stdin_channels", int, 1, "N", f"channels of raw PCM on stdin, 1 to {MAX_STDIN_CHANNELS}, "
+     "interleaved; downmixed to mono (a WAV header overrides it) [default: 1]"),
+]
+# options that take a value: each takes the next word whatever it looks like (--seconds -inf, --device -1)
+_VALUE_OPTIONS = {flag for flags, _, kind, _, _, _ in OPTIONS if kind is not None for flag in flags}
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, no usage dump: the caller says it and exits 2
+        raise _UsageError(message)
+
+
+def parser() -> argparse.ArgumentParser:
+    """edge-run's command line (argparse rather than typer: typer cost every start about 15 ms)."""
+    p = _Parser(prog="edge-run", usage="%(prog)s [OPTIONS] [FILE]", add_help=False, allow_abbrev=False,
+                description="Count steps from a FILE, audio on stdin ('-'), or the microphone (--mic).",
+                formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=28))
+    p.add_argument_group("arguments").add_argument(
+        "file", nargs="?", default=None, metavar="FILE", help="audio file (any format soundfile reads); '-' = audio on stdin")
+    options = p.add_argument_group("options")  # after the arguments (argparse's own groups, left empty, are not shown)
+    for flags, dest, kind, default, metavar, help_ in OPTIONS:
+        if kind is None:
+            options.add_argument(*flags, dest=dest, action="store_true", help=help_)
+        else:
+            options.add_argument(*flags, dest=dest, type=kind, default=default, metavar=metavar, help=help_)
+    options.add_argument("--help", action="help", help="show this message and exit")
+    return p
+
+
+def _joined(argv: list[str]) -> list[str]:
+    """``--option value`` as ``--option=value`` for the options that take one: argparse would read
+    a value such as ``-inf`` or ``-1e5`` as an unknown option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--":
+            out += argv[i:]
+            break
+        if argv[i] in _VALUE_OPTIONS and i + 1 < len(argv):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run edge-run on ``argv`` (default: ``sys.argv[1:]``); return its exit code."""
+    try:
+        try:
+            args = parser().parse_args(_joined(sys.argv[1:] if argv is None else [str(a) for a in argv]))
+        except _UsageError as e:
+            _err(f"edge-run: error: {e} (edge-run --help lists the options)")
+            return 2
+        except SystemExit as e:  # --help printed
+            return e.code if isinstance(e.code, int) else 0
+        return edge_run(**vars(args))
+    except (KeyboardInterrupt, EOFError):  # Ctrl-C before the run's own handler is in place, or a second one
+        _err("\nAborted!")
+        return 1
+
+
+def app() -> None:
+    """The ``edge-run`` console script: parse ``sys.argv``, exit with edge-run's code."""
+    sys.exit(main())
+
+
 def edge_run(
-    file: Optional[str] = typer.Argument(None, help="audio file (any format soundfile reads); '-' = audio on stdin"),
-    mic: bool = typer.Option(False, "--mic", help="count live from the microphone"),
-    model: Optional[Path] = typer.Option(
-        None, "--model", help="model artifact (.tflite/.pte/.onnx) with its card; default: the bundled one"
-    ),
-    device: Optional[str] = typer.Option(None, "--device", help="input device name (substring) or index"),
-    list_devices_: bool = typer.Option(False, "--list-devices", help="list input devices and exit"),
-    json_out: bool = typer.Option(False, "--json", help="one JSON object per hop, then a summary (schema: docs/INTERFACES.md)"),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="also show the engine's figures (latency, alignment, counter)"),
-    progress: bool = typer.Option(False, "--progress", help="print the steps, cadence and level as a line per second "
-                                  "of audio (for a log or a pipe) instead of the live view"),
-    log: Optional[Path] = typer.Option(None, "--log", help="write per-hop rows to this CSV (new file; see --append, --force)"),
-    append: bool = typer.Option(False, "--append", help="with --log: add this run's rows to an existing edge-run log (its run column counts up)"),
-    record: Optional[Path] = typer.Option(None, "--record", help="also save the 16-kHz audio that was counted (16-bit WAV, a .wav name; new file)"),
-    record_dir: Optional[Path] = typer.Option(None, "--record-dir", help="also save it as a recording folder (audio.wav + recording.json) to pair with an accelerometer log"),
-    force: bool = typer.Option(False, "--force", help="overwrite existing --log/--record files"),
-    realtime: bool = typer.Option(False, "--realtime", help="pace a file in real time"),
-    threads: int = typer.Option(1, "--threads", help=f"inference threads, 1 to {MAX_THREADS}"),
-    block_ms: Optional[float] = typer.Option(
-        None, "--block-ms",
-        help="audio block size, 1 to 60000 ms; default: one model hop for a file, 100 ms for --realtime and stdin "
-        "(mic uses <= 50 ms)",
-    ),
-    seconds: Optional[float] = typer.Option(None, "--seconds", help="stop after this much audio (seconds, up to a week)"),
-    low_latency: bool = typer.Option(False, "--low-latency", help="count each step sooner after it lands: the card's "
-                                     "low-latency schedule (more network runs; its accuracy is in the card)"),
-    hop_ms: Optional[float] = typer.Option(None, "--hop-ms", help=f"run the model every this many milliseconds: a multiple "
-                                           f"of {FRAME_MS}, from {FRAME_MS} to the model's window; default: the card's"),
-    lookahead_ms: Optional[float] = typer.Option(None, "--lookahead-ms", help=f"count each window's steps up to this many "
-                                                 f"milliseconds before its end: a multiple of {FRAME_MS}, from 0 to the "
-                                                 "window less the hop (less: sooner, with less context); default: the card's"),
-    stdin_rate: int = typer.Option(SAMPLE_RATE, "--stdin-rate", help="sample rate of raw PCM on stdin (a WAV header overrides it)"),
-    stdin_format: str = typer.Option("s16le", "--stdin-format", help="raw PCM format on stdin: s16le | f32le"),
-    stdin_channels: int = typer.Option(1, "--stdin-channels", help=f"channels of raw PCM on stdin, 1 to {MAX_STDIN_CHANNELS}, "
-                                       "interleaved; downmixed to mono (a WAV header overrides it)"),
-) -> None:
-    """Count steps from a FILE, audio on stdin ('-'), or the microphone (--mic)."""
+    file: str | None = None,
+    mic: bool = False,
+    model: Path | None = None,
+    device: str | None = None,
+    list_devices_: bool = False,
+    json_out: bool = False,
+    verbose: bool = False,
+    progress: bool = False,
+    log: Path | None = None,
+    append: bool = False,
+    record: Path | None = None,
+    record_dir: Path | None = None,
+    force: bool = False,
+    realtime: bool = False,
+    threads: int = 1,
+    block_ms: float | None = None,
+    seconds: float | None = None,
+    low_latency: bool = False,
+    hop_ms: float | None = None,
+    lookahead_ms: float | None = None,
+    stdin_rate: int = SAMPLE_RATE,
+    stdin_format: str = "s16le",
+    stdin_channels: int = 1,
+) -> int:
+    """Count steps from a FILE, audio on stdin ('-'), or the microphone (--mic); return the exit code."""
     try:
         if list_devices_:
-            typer.echo(list_devices())
-            return
+            print(list_devices(), flush=True)
+            return 0
         if append and force:
             raise _Fail("give --append or --force, not both", 2)
         if append and log is None:
@@ -890,13 +979,14 @@ def edge_run(
             raise _Fail(summary["error"], 1)
     except _Fail as e:
         _err(f"edge-run: error: {e}")
-        raise typer.Exit(e.code)
+        return e.code
     except MicError as e:
         _err(f"edge-run: error: {e}")
-        raise typer.Exit(2)
+        return 2
     except (AudioError, CardError, BackendError) as e:
         _err(f"edge-run: error: {e}")
-        raise typer.Exit(1)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

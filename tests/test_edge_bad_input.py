@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-from typer.testing import CliRunner
 
 import edge.cli
 from edge.audio import MIN_SAMPLE_RATE, load_audio
 from edge.backends import load_model
-from edge.cli import LOG_COLUMNS, app
+from edge.cli import LOG_COLUMNS
 from edge.golden import click_track
 from edge.sources import CLIP_LEVEL, LEVEL_FLOOR_DB, MicError, Source
 from edge.stream import count_offline
+from tests import edge_cli_runner
 from tests.edge_fixtures import onset_artifacts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def wav(tmp_path):
 
 
 def invoke(*args):
-    r = CliRunner().invoke(app, [str(a) for a in args])
+    r = edge_cli_runner.invoke(args)
     assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)  # no traceback
     return r.exit_code, r.stdout, r.stderr
 

@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-from typer.testing import CliRunner
 
 from edge import demo
 from edge.audio import load_audio
 from edge.backends import load_model
-from edge.cli import JSON_VERSION, LOG_COLUMNS, SUMMARY_FIELDS, _hop_lines, _hop_record, app, bundled_model, bundled_models
+from edge.cli import JSON_VERSION, LOG_COLUMNS, SUMMARY_FIELDS, _hop_lines, _hop_record, bundled_model, bundled_models, parser
 from edge.golden import click_track
 from edge.sources import LEVEL_FLOOR_DB
 from edge.stream import Update, count_offline
+from tests import edge_cli_runner
 from tests.edge_fixtures import copy_artifact, mark_known_shortfall, onset_artifacts, reap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def wav(tmp_path_factory):
 
 
 def invoke(*args):
-    result = CliRunner().invoke(app, [str(a) for a in args])
+    result = edge_cli_runner.invoke(args)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -175,9 +175,7 @@ def test_runner_output_and_help_have_no_jargon(model, wav):
 
 def test_hop_ms_help_and_error_say_the_same(model, wav):
     """--hop-ms and --lookahead-ms take multiples of 40 ms: the help says so and so does the error."""
-    import typer.main
-
-    helps = {p.opts[0]: p.help for p in typer.main.get_command(app).params}
+    helps = {a.option_strings[0]: a.help for a in parser()._actions if a.option_strings}
     for option, bad in (("--hop-ms", "30"), ("--lookahead-ms", "50")):
         assert "a multiple of 40" in helps[option], helps[option]
         code, _, err = invoke(wav, "--model", model, option, bad)
@@ -261,6 +259,21 @@ def test_usage_errors_exit_2(model, wav):
     assert code == 2 and "give an audio FILE" in err
     code, _, err = invoke(wav, "--mic", "--model", model)
     assert code == 2 and "not both" in err
+
+
+@pytest.mark.parametrize("args", [["--no-such-option"], ["--seconds", "abc"], ["--threads", "1.5"], ["--seconds"],
+                                  ["--json=1"], ["another.wav"]])
+def test_bad_command_lines_are_one_line_usage_errors(model, wav, args):
+    code, out, err = invoke(wav, "--model", model, *args)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and err.startswith("edge-run: error: "), err
+    assert "Traceback" not in err and "--help" in err
+
+
+def test_a_value_that_looks_like_an_option_is_the_value(model, wav):
+    """An option that takes a value takes the next word, whatever it looks like: --seconds -1 is the
+    number -1 (refused as out of range), not an unknown option -1."""
+    code, out, err = invoke(wav, "--model", model, "--seconds", "-1")
+    assert code == 2 and out == "" and err.strip() == "edge-run: error: --seconds -1: give a number of seconds from 0 to 604800"
 
 
 def _no_audio_env(tmp_path) -> dict:
@@ -364,6 +377,18 @@ def test_console_script_is_installed():
     assert r.returncode == 0 and "--mic" in r.stdout and "--list-devices" in r.stdout
 
 
+def test_edge_run_loads_no_cli_toolkit(model, wav):
+    """typer (its click, difflib, uuid) and rich add to every start: edge-run parses with argparse,
+    and a run, its --help and a usage error load none of them."""
+    script = ("import contextlib, io, sys\nfrom edge.cli import main\n"
+              "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+              "    codes = [main(sys.argv[1:]), main(['--help']), main(['--seconds', 'x'])]\n"
+              "print(codes, sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'click', 'rich'}))\n")
+    r = subprocess.run([sys.executable, "-c", script, str(wav), "--model", str(model), "--json"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "[0, 0, 2] []", r.stdout + r.stderr
+
+
 def test_bundled_demo_within_3_percent(capsys, request):
     missing = demo.missing_assets()
     if missing:
@@ -458,6 +483,6 @@ def test_a_streaming_model_refuses_a_schedule(option):
     model = bundled_model()
     if model is None or not load_model(model)[1].streaming:
         pytest.skip("the bundled model is not a streaming one")
-    res = CliRunner().invoke(app, [str(model.parent / "sample_run.wav"), "--model", str(model), *option])
+    res = edge_cli_runner.invoke([model.parent / "sample_run.wav", "--model", model, *option])
     assert res.exit_code == 2, res.output
     assert "streams each 160-ms packet once" in res.output and "windowed models" in res.output

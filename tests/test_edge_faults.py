@@ -18,15 +18,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from typer.testing import CliRunner
 
 from edge.audio import load_audio
 from edge.backends import load_model
-from edge.cli import LOG_COLUMNS, app
+from edge.cli import LOG_COLUMNS
 from edge.golden import click_track
 from edge.notices import InputCheck
 from edge.runlog import RunLog
 from edge.stream import count_offline
+from tests import edge_cli_runner
 from tests.edge_fixtures import copy_artifact, onset_artifacts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def wav(tmp_path):
 
 
 def invoke(*args):
-    r = CliRunner().invoke(app, [str(a) for a in args])
+    r = edge_cli_runner.invoke(args)
     assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)  # no traceback
     return r.exit_code, r.stdout, r.stderr
 
@@ -268,7 +268,7 @@ def test_raw_stereo_on_stdin_with_stdin_channels(model, tmp_path):
     summary = summary_of(out)
     assert summary["source"] == "stdin (s16le, 16000 Hz, 2 ch)" and summary["audio_s"] == 6.0
     assert abs(summary["steps"] - offline(model, load_audio(as_wav))) <= TOL
-    help_text = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).stdout
+    help_text = edge_cli_runner.invoke(["--help"], env={"COLUMNS": "200"}).stdout
     assert "--stdin-channels" in help_text and "interleaved" in help_text
     code, out, err = _stdin_run(model, raw, "--stdin-channels", "0")
     assert code == 2 and out == "" and err.strip().splitlines() == ["edge-run: error: --stdin-channels 0: give a number of "
