@@ -219,3 +219,13 @@ def test_bench_schedule_refuses_a_streaming_model(bundled):
         pytest.skip("the bundled model is windowed")
     res = CliRunner().invoke(app, ["bench-schedule", "--model", str(bundled)])
     assert res.exit_code != 0 and "no schedule to choose" in res.output and "bench-engine" in res.output, res.output
+
+
+def test_the_whole_process_figure_is_the_median_run_with_every_run_kept():
+    """One run on a shared machine is one draw of its noise: the run of the median wall time is kept,
+    with every run's wall time beside it."""
+    runs = [E.ProcessRun(audio_s=600.0, first_count_s=f, wall_s=w, peak_rss_mb=50.0, rss_mb=[], steps=s)
+            for f, w, s in ((0.10, 0.70, 1.0), (0.12, 0.55, 2.0), (0.11, 0.60, 3.0))]
+    m = E.median_run(runs)
+    assert (m.wall_s, m.first_count_s, m.steps) == (0.60, 0.11, 3.0)
+    assert m.wall_s_runs == [0.70, 0.55, 0.60] and m.to_dict()["ms_per_audio_s"] == 1.0
