@@ -860,31 +860,33 @@ def app() -> None:
 
 
 def edge_run(
-    file: str | None = None,
-    mic: bool = False,
-    model: Path | None = None,
-    device: str | None = None,
-    list_devices_: bool = False,
-    json_out: bool = False,
-    verbose: bool = False,
-    progress: bool = False,
-    log: Path | None = None,
-    append: bool = False,
-    record: Path | None = None,
-    record_dir: Path | None = None,
-    force: bool = False,
-    realtime: bool = False,
-    threads: int = 1,
-    block_ms: float | None = None,
-    seconds: float | None = None,
-    low_latency: bool = False,
-    hop_ms: float | None = None,
-    lookahead_ms: float | None = None,
-    stdin_rate: int = SAMPLE_RATE,
-    stdin_format: str = "s16le",
-    stdin_channels: int = 1,
+    *,
+    file: str | None,
+    mic: bool,
+    model: Path | None,
+    device: str | None,
+    list_devices_: bool,
+    json_out: bool,
+    verbose: bool,
+    progress: bool,
+    log: Path | None,
+    append: bool,
+    record: Path | None,
+    record_dir: Path | None,
+    force: bool,
+    realtime: bool,
+    threads: int,
+    block_ms: float | None,
+    seconds: float | None,
+    low_latency: bool,
+    hop_ms: float | None,
+    lookahead_ms: float | None,
+    stdin_rate: int,
+    stdin_format: str,
+    stdin_channels: int,
 ) -> int:
-    """Count steps from a FILE, audio on stdin ('-'), or the microphone (--mic); return the exit code."""
+    """Count steps from a FILE, audio on stdin ('-'), or the microphone (--mic); return the exit code.
+    Every option comes from :func:`parser` (its defaults are in :data:`OPTIONS`), by name."""
     try:
         if list_devices_:
             print(list_devices(), flush=True)
