@@ -12,7 +12,8 @@ packages held out of training) and held-out step-free runs (kind ``negatives``, 
 set uses); they choose the student's kept weights (its ``select_on``) and the counter's threshold
 the export ships (``--counter-on``). Without a ``teacher`` the student trains on the true step frames (``labels: "true"``) or
 the step counts (``weak``); with one, every dataset is relabelled by it and the student distils its
-probabilities (``labels: psl``). Each stage skips when its output exists (delete it to redo) and
+probabilities (``labels: psl``). A teacher with ``seeds`` is an ensemble: one training run a seed,
+and the labels are the mean of their step probabilities. Each stage skips when its output exists (delete it to redo) and
 training stages resume after a kill (``--resume`` when ``last.pt`` exists), so running it again
 after an interruption loses nothing. ``--dry-run`` prints the commands.
 
@@ -42,7 +43,7 @@ RECIPE_KEYS = ("name", "runs", "fold", "sounds", "data", "select", "teacher", "s
 REQUIRED_KEYS = ("name", "runs", "data", "student", "export")  # teacher, quiet and qat are optional
 # the keys each stage's section may have
 SECTION_KEYS = {
-    "teacher": ("preset", "config", "args", "set"),
+    "teacher": ("trainer", "preset", "config", "args", "set", "seeds"),
     "student": ("preset", "config", "args", "set"),
     "quiet": ("args", "set"),
     "qat": ("args",),
@@ -57,9 +58,12 @@ SELECT_KINDS: dict[str, tuple[str, ...]] = {
 # the kinds of dataset (the `footfall data` command that makes each) and the options a recipe may give it
 DATA_KINDS: dict[str, tuple[str, ...]] = {
     "synth": ("runners", "minutes", "runs", "seed", "unlabeled_fraction", "workers", "report", "sounds", "force"),
-    "oneshots": ("sounds", "runs", "seconds", "seed", "force"),
+    "oneshots": ("sounds", "runs", "seconds", "seed", "without", "force"),
     "negatives": ("runs", "seconds", "seed", "sounds", "kinds", "split", "force"),
 }
+# what trains the teacher (recipe key teacher.trainer): `footfall train` (the default) or `footfall distill` on the true
+# step frames (its augmentation, weight averaging, and its epoch chosen on the recipe's `select` datasets)
+TEACHER_TRAINERS = ("train", "distill")
 LABELS = ("psl", "true", "weak")  # the student's labels (footfall distill --labels); psl needs a teacher
 PROVENANCE_FIELDS = ("kind", "out", "seed", "runners", "minutes", "runs", "seconds", "unlabeled_fraction", "sounds", "kinds")
 
@@ -234,7 +238,14 @@ def student_labels(recipe: dict[str, Any], path: Path | None = None) -> str:
 
 
 def _check_labels(path: Path, recipe: dict[str, Any]) -> None:
-    """A teacher goes with PSL labels, and PSL labels need a teacher."""
+    """A teacher goes with PSL labels, and PSL labels need a teacher (trained by a known trainer)."""
+    trainer = (recipe.get("teacher") or {}).get("trainer", "train")
+    if trainer not in TEACHER_TRAINERS:
+        raise RecipeError(f"{path}: the teacher's trainer {trainer!r}: expected one of {', '.join(TEACHER_TRAINERS)}")
+    seeds = (recipe.get("teacher") or {}).get("seeds")
+    if seeds is not None and (not isinstance(seeds, list) or not seeds or len(set(map(str, seeds))) < len(seeds)
+                              or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds)):
+        raise RecipeError(f"{path}: the teacher's seeds {seeds!r}: expected a list of different integers (one teacher a seed)")
     labels = student_labels(recipe, path)
     if labels not in LABELS:
         raise RecipeError(f"{path}: the student's labels {labels!r}: expected one of {', '.join(LABELS)}")
@@ -319,14 +330,21 @@ def stages(recipe: dict[str, Any], python: str = "python") -> list[Stage]:
     psl: dict[Path, Path] = {}
     t = recipe.get("teacher")
     if t is not None:
-        teacher = runs / f"teacher{fold}"
-        out.append(Stage("teacher", ["train", *_training(t.get("preset"), t.get("config")), "--data", str(data), "--fold", str(fold),
-                                     "--out", str(teacher), *sets({**extra_train, **(t.get("set") or {})}), *options(t.get("args"))],
-                         done=teacher / ".done", resume=teacher / "last.pt", marker=teacher / ".done"))
+        trainer = t.get("trainer", "train")
+        chosen = select_on if trainer == "distill" else {}  # `footfall train` chooses on its validation runners
+        # one teacher, or (seeds) an ensemble: one training run a seed, the labels their mean step probability
+        seeds = t.get("seeds")
+        members = [(runs / f"teacher{fold}", {})] if seeds is None else [(runs / f"teacher{fold}-seed{s}", {"seed": s}) for s in seeds]
+        for teacher, seed in members:
+            out.append(Stage("teacher", [trainer, *_training(t.get("preset"), t.get("config")), "--data", str(data), "--fold", str(fold),
+                                         "--out", str(teacher), *sets({**extra_train, **chosen, **seed, **(t.get("set") or {})}),
+                                         *options(t.get("args"))],
+                             done=teacher / ".done", resume=teacher / "last.pt", marker=teacher / ".done"))
         # the teacher's step probabilities on every run of every dataset the student trains on
         psl = {folder: folder / "psl" / f"{runs.name}-teacher{fold}" for folder in (data, *extras)}
+        given = [a for teacher, _ in members for a in ("--teacher", str(teacher / "best.pt"))]
         for folder, target in psl.items():
-            out.append(Stage("psl", ["psl", "relabel", "--teacher", str(teacher / "best.pt"), "--data", str(folder), "--out", str(target)]))
+            out.append(Stage("psl", ["psl", "relabel", *given, "--data", str(folder), "--out", str(target)]))
 
     student = runs / f"student{fold}"
     s = recipe["student"]

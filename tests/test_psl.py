@@ -190,6 +190,44 @@ def test_relabel_stores_the_teachers_step_probabilities(dataset, teacher, psl_di
         np.testing.assert_allclose(load_track(other, rec.run_id), sigmoid(predict_run_logits(model, mel, 200)), rtol=1e-5, atol=1e-6)
 
 
+def test_an_ensemble_teacher_labels_with_the_mean_of_its_members(dataset, teacher, psl_dir, tmp_path):
+    """Several checkpoints: each on the same windows, the label their mean step probability; the
+    provenance names every member and keys resume on all of them, in order; members of different
+    folds, or one given twice, are refused with one line."""
+    from edge.card import sha256_file
+    from train.models import build_model, save_checkpoint
+    from typer.testing import CliRunner
+
+    from footfall.cli import app
+
+    torch.manual_seed(1)
+    model = build_model("cnn14", **TINY_TEACHER)
+    with torch.no_grad():
+        torch.nn.init.normal_(model.head.out.weight, std=20.0)
+    second = save_checkpoint(tmp_path / "second.pt", model, fold=0, train_config={"window_s": 2.0})
+    alone = relabel(second, dataset, tmp_path / "alone", progress=False, device="cpu")
+    r = CliRunner().invoke(app, ["psl", "relabel", "--teacher", str(teacher), "--teacher", str(second), "--data", str(dataset),
+                                 "--out", str(tmp_path / "ens"), "--device", "cpu", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    ens = tmp_path / "ens"
+    prov = load_provenance(ens)
+    assert prov.complete and prov.teacher.split(",") == [str(teacher.resolve()), str(second.resolve())]
+    assert prov.teacher_name == "ensemble of 2: cnn14, cnn14" and prov.teacher_meta["fold"] == 0
+    assert [m["sha256"] for m in prov.teacher_meta["members"]] == [sha256_file(teacher), sha256_file(second)]
+    assert prov.teacher_sha256 not in (sha256_file(teacher), sha256_file(second))
+    for rid in prov.run_ids:
+        want = (load_track(psl_dir, rid) + load_track(alone, rid)) / 2
+        np.testing.assert_allclose(load_track(ens, rid), want, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(load_track(ens, rid), load_track(alone, rid))
+    with pytest.raises(PSLError, match="another teacher"):  # the same members in another order are another teacher
+        relabel([second, teacher], dataset, ens, progress=False, device="cpu")
+    with pytest.raises(PSLError, match="given twice"):
+        relabel([teacher, teacher], dataset, tmp_path / "twice", progress=False, device="cpu")
+    other_fold = save_checkpoint(tmp_path / "fold1.pt", model, fold=1, train_config={"window_s": 2.0})
+    with pytest.raises(PSLError, match="different folds"):
+        relabel([teacher, other_fold], dataset, tmp_path / "folds", progress=False, device="cpu")
+
+
 def test_relabel_resumes_and_refuses_foreign_folders(dataset, teacher, psl_dir):
     missing = track_path(psl_dir, "r03_0")
     kept = track_path(psl_dir, "r01_0")
@@ -797,3 +835,19 @@ def test_distill_defaults_are_the_windowed_student_of_the_contract():
     for key, value in SHIPPED_STUDENT.items():
         assert json.loads(json.dumps(getattr(built, key))) == json.loads(json.dumps(value)), key
     assert round(cfg.window_s * 100) == C.WINDOW_FRAMES and round(cfg.stream_hop_s * 100) == C.HOP_FRAMES
+
+
+def test_an_ensemble_scores_as_one_model_with_its_mean_probability(teacher, tmp_path):
+    from train.distill.psl import Ensemble, load_teacher
+    from train.models import build_model, load_checkpoint, save_checkpoint
+
+    torch.manual_seed(2)
+    second = save_checkpoint(tmp_path / "b.pt", build_model("cnn14", **TINY_TEACHER), fold=0, train_config={"window_s": 2.0})
+    ens, meta = load_teacher(f"{teacher},{second}")
+    assert isinstance(ens, Ensemble) and len(ens.members) == 2 and meta["fold"] == 0
+    x = torch.randn(2, 1, 64, 200)
+    with torch.no_grad():
+        want = (torch.sigmoid(load_checkpoint(teacher)[0].eval()(x)) + torch.sigmoid(load_checkpoint(second)[0].eval()(x))) / 2
+        assert torch.allclose(torch.sigmoid(ens(x)), want.clamp(1e-6, 1 - 1e-6), atol=1e-5)
+    one, _ = load_teacher(str(teacher))
+    assert not isinstance(one, Ensemble)

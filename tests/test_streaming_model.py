@@ -90,7 +90,31 @@ def test_predict_run_logits_streams_a_streaming_model_over_the_whole_run():
     assert got.shape == (250,) and np.allclose(got, want, atol=1e-5)
 
 
-@pytest.mark.parametrize("kw", [dict(packet_frames=6), dict(channels=(8,) * 7), dict(norm_tau_s=0.0), dict(centre_bands=True)])
+def test_a_lookahead_teacher_is_the_causal_network_read_late():
+    """lookahead L: the logit of frame t is the causal logit of frame t + L (the same weights); it
+    hears exactly L frames of the future, never more, and it runs windows, not streams."""
+    L = 5
+    teacher, causal = _small(lookahead=L), _small()
+    causal.load_state_dict(teacher.state_dict())
+    x = _mel(LONG_FRAMES + 200)  # the chunked path too
+    with torch.no_grad():
+        late, now = teacher(x), causal(x)
+        assert late.shape == now.shape
+        assert torch.allclose(late[:, :-L], now[:, L:], atol=1e-4)
+        y = x.clone()
+        y[..., 400:] += torch.randn_like(y[..., 400:]) * 5  # output frame 100 onwards hears it L frames early
+        b = teacher(y)
+    assert torch.equal(late[:, : 100 - L], b[:, : 100 - L]) and not torch.allclose(late[:, 100 - L : 100], b[:, 100 - L : 100])
+    assert teacher.streaming is False and teacher.role == "teacher" and causal.streaming is True
+    with pytest.raises(ConfigError, match="cannot stream"):
+        teacher.step(x[..., :16], *teacher.initial_state())
+    mel = x[0, 0, :, :1000].numpy()  # predict_run_logits runs it on windows, as any windowed model
+    got = predict_run_logits(teacher, mel, window_frames=400)
+    assert got.shape == (250,) and np.isfinite(got).all()
+
+
+@pytest.mark.parametrize("kw", [dict(packet_frames=6), dict(channels=(8,) * 7), dict(norm_tau_s=0.0), dict(centre_bands=True),
+                                dict(lookahead=-1), dict(lookahead=51)])
 def test_bad_configs_are_refused(kw):
     with pytest.raises(ConfigError):
         build_model("streamtcn", **kw)

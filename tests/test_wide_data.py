@@ -46,6 +46,45 @@ def test_oneshot_runs_are_seeded_labelled_and_from_train_packages_only(corpus, t
         write_oneshot_runs(out, runs=1, seconds=10, seed=4, sounds=root)
 
 
+def test_oneshot_runs_can_leave_a_packages_step_sounds_out(monkeypatch, tmp_path):
+    """``without``: the named packages' one-shots make no step (their beds stay); a name no
+    train-split package has, or leaving every step sound out, is one clear error."""
+    from train.data import sounds
+    from train.data.oneshots import write_oneshot_runs
+    from train.data.synth import Recorded
+
+    def clip(pkg, category, value):
+        audio = np.full(4000, value, np.float32) if category in ("footstep", "impact") else np.full(64000, value, np.float32)
+        return sounds.Clip(f"{pkg}:{category}", pkg, "train", category, "", "", 0.0, -20.0, "CC0-1.0", audio)
+
+    clips = [clip("kit", "impact", 0.5), clip("kit", "music", 0.1), clip("shoes", "footstep", 0.25), clip("shoes", "ambience", 0.2)]
+    monkeypatch.setattr(sounds, "load_clips", lambda root=None, split=None: clips)
+    everything, some = Recorded.from_corpus("x"), Recorded.from_corpus("x", without=("kit",))
+    assert sorted(float(s[0]) for s in everything.steps) == [0.25, 0.5]
+    assert [float(s[0]) for s in some.steps] == [0.25]  # the kit's impact is gone ...
+    assert len(some.beds) == len(everything.beds) and np.allclose(sorted(float(b[0]) for b in some.beds), [0.1, 0.2])  # ... its music stays
+    with pytest.raises(ValueError, match="no train-split package of that name"):
+        Recorded.from_corpus("x", without=("nosuch",))
+    with pytest.raises(ValueError, match="no train-split footstep or impact"):
+        Recorded.from_corpus("x", without=("kit", "shoes"))
+    out = write_oneshot_runs(tmp_path / "shots", runs=1, seconds=10, seed=0, sounds="x", without=("kit",))
+    import json
+
+    assert json.loads((out / "oneshots.json").read_text())["without"] == ["kit"]
+
+
+def test_the_oneshots_command_refuses_an_unknown_package_in_one_line(corpus, tmp_path):
+    from typer.testing import CliRunner
+
+    from footfall.cli import app
+
+    root, _ = corpus
+    r = CliRunner().invoke(app, ["data", "oneshots", "--out", str(tmp_path / "o"), "--runs", "1", "--seconds", "10",
+                                 "--sounds", str(root), "--without", "nosuch-data"])
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and "nosuch-data" in lines[0] and "Traceback" not in r.output, r.output
+
+
 @pytest.mark.parametrize("kind", [k for k in KINDS if k != "bed"])
 def test_step_free_kinds_are_seeded_and_in_range(kind):
     a, b = step_free(kind, 3.0, 5), step_free(kind, 3.0, 5)

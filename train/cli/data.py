@@ -163,11 +163,16 @@ def oneshots(
     seconds: float = typer.Option(60.0, "--seconds", help="length of every run, seconds"),
     seed: int = typer.Option(0, "--seed", help="same seed (and corpus), same dataset"),
     force: bool = typer.Option(False, "--force", help="replace a dataset already in OUT"),
+    without: Optional[str] = typer.Option(None, "--without", help="comma-separated train packages whose one-shots make no step "
+                                          "(their beds stay), e.g. hydrogen-drumkits,sonic-pi-samples"),
 ) -> None:
     """Write labelled runs made of single recorded footstep sounds from the sound corpus, through a random phone's sound chain."""
+    import functools
+
     from train.data.oneshots import write_oneshot_runs
 
-    _write_runs(write_oneshot_runs, "one-shot", out, runs, seconds, seed, sounds, force, min_seconds=5.0)
+    left_out = tuple(p.strip() for p in (without or "").split(",") if p.strip())
+    _write_runs(functools.partial(write_oneshot_runs, without=left_out), "one-shot", out, runs, seconds, seed, sounds, force, min_seconds=5.0)
 
 
 @data_app.command("sounds")

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -57,7 +57,8 @@ def _rank0() -> bool:
 
 @psl_app.command("relabel")
 def relabel_command(
-    teacher: Path = typer.Option(..., "--teacher", "-t", help="teacher checkpoint (footfall train's best.pt)"),
+    teacher: List[Path] = typer.Option(..., "--teacher", "-t", help="teacher checkpoint (a best.pt); give it again for an ensemble, "
+                                       "whose label is the mean of its members' step probabilities"),
     data: Path = typer.Option(..., "--data", "-d", help="dataset folder (labeled and unlabeled runs)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="PSL folder; default DATA/psl/<teacher>-<sha8>"),
     window: Optional[float] = typer.Option(None, "--window", help="teacher window in s (default: its training window)"),
@@ -67,7 +68,7 @@ def relabel_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="replace labels of another teacher/window/hop (or an older format) in --out"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
-    """Relabel every recording with the teacher: its step probability per 40-ms frame (resumable)."""
+    """Relabel every recording with the teacher (or the mean of an ensemble's): its step probability per 40-ms frame (resumable)."""
     _setup_logging()
     try:
         from train.distill.psl import relabel

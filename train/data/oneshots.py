@@ -22,7 +22,7 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy import signal
@@ -184,14 +184,16 @@ def oneshot_run(seed: int, index: int, seconds: float, steps: tuple[np.ndarray, 
 
 
 def write_oneshot_runs(out: str | Path, *, runs: int = 60, seconds: float = 60.0, seed: int = 0,
-                       sounds: str | Path | None = None, force: bool = False) -> Path:
-    """A labelled dataset (contract 5) of ``runs`` one-shot runs from the corpus's train split."""
+                       sounds: str | Path | None = None, force: bool = False, without: Sequence[str] = ()) -> Path:
+    """A labelled dataset (contract 5) of ``runs`` one-shot runs from the corpus's train split;
+    ``without``: packages whose one-shots make no step here (e.g. the drum kits: a kick or a tom is a
+    step sound only by resemblance, and music is made of them; their beds stay under the steps)."""
     from train.data.synth import Recorded, write_audio, write_steps
 
     out = Path(out)
     if (out / "manifest.csv").exists() and not force:
         raise FileExistsError(f"{out}: a dataset is already there (pass force to replace it)")
-    rec = Recorded.from_corpus(sounds)
+    rec = Recorded.from_corpus(sounds, without=tuple(without))
     (out / "audio").mkdir(parents=True, exist_ok=True)
     (out / "steps").mkdir(exist_ok=True)
     rows, infos = [], []
@@ -208,5 +210,6 @@ def write_oneshot_runs(out: str | Path, *, runs: int = 60, seconds: float = 60.0
         w.writeheader()
         w.writerows(rows)
     (out / "oneshots.json").write_text(json.dumps({"runs": runs, "seconds": seconds, "seed": seed,
-                                                   "packages": list(rec.packages), "info": infos}, indent=1))
+                                                   "packages": list(rec.packages),
+                                                   "without": sorted(without), "info": infos}, indent=1))
     return out

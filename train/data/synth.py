@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from scipy import fft as sfft
@@ -883,12 +884,17 @@ class Recorded:
     rt60_s: tuple[float, float] = (0.1, 0.9)
 
     @classmethod
-    def from_corpus(cls, root: str | Path | None = None) -> Recorded:
-        """The ``train`` split of a sound corpus (:mod:`train.data.sounds`); eval packages never enter."""
+    def from_corpus(cls, root: str | Path | None = None, without: Sequence[str] = ()) -> Recorded:
+        """The ``train`` split of a sound corpus (:mod:`train.data.sounds`); eval packages never enter.
+        ``without``: packages whose one-shots are no step sound here (their beds stay)."""
         from train.data.sounds import load_clips
 
         clips = load_clips(root, split="train")
-        steps = tuple(c.audio[int(round(c.onset_s * SR)) :].astype(np.float32) for c in clips if c.category in ("footstep", "impact"))
+        unknown = sorted(set(without) - {c.package for c in clips})
+        if unknown:
+            raise ValueError(f"--without {','.join(unknown)}: no train-split package of that name in the corpus")
+        steps = tuple(c.audio[int(round(c.onset_s * SR)) :].astype(np.float32) for c in clips
+                      if c.category in ("footstep", "impact") and c.package not in without)
         beds = balanced_beds([(c.category, c.audio.astype(np.float32)) for c in clips if c.category in BED_CATEGORIES])
         if not steps:
             raise ValueError("the sound corpus has no train-split footstep or impact clips; build it with `footfall data sounds`")

@@ -6,6 +6,9 @@ each window commits the output frames the edge runtime would take from it (its c
 (:func:`committed_logits`). A pseudo-strong label is the teacher's step probability of each
 output frame, ``sigmoid`` of that track: the soft target a student learns frame by frame
 (``train.distill.student``). Unlabeled runs get labels too: that is the point of relabeling.
+The teacher may be an ensemble: several checkpoints, each run on the same windows, whose step
+probabilities are averaged (their errors partly cancel; their mean is a steadier target than
+any one of them).
 
 On disk, beside the dataset (``DATA/psl/<teacher>-<sha8>/`` unless told otherwise)::
 
@@ -26,11 +29,12 @@ refused with one line (relabel it).
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -252,8 +256,51 @@ def resolve_device(device: str | None) -> torch.device:
     return torch.device(device)
 
 
+def _teacher_fields(paths: list[Path], metas: list[dict], shas: list[str]) -> dict[str, Any]:
+    """Provenance fields of one teacher, or of an ensemble (several checkpoints whose step
+    probabilities are averaged): its paths joined by commas, the sha256 of its members' sha256 values
+    in order (one key for resume), its members' names, configs and metadata; the fold of the runners
+    they trained on, which must be one fold for all."""
+    if len(paths) == 1:
+        return {"teacher": str(paths[0]), "teacher_sha256": shas[0], "teacher_name": metas[0]["name"],
+                "teacher_config": metas[0]["config"], "teacher_meta": _plain(metas[0])}
+    folds = {m.get("fold") for m in metas}
+    if len(folds) > 1:
+        raise PSLError(f"the ensemble's members were trained on different folds ({', '.join(map(str, sorted(folds, key=str)))}); "
+                       "a PSL folder's labels are one fold's")
+    joined = hashlib.sha256("\n".join(shas).encode()).hexdigest()
+    return {"teacher": ",".join(map(str, paths)), "teacher_sha256": joined,
+            "teacher_name": f"ensemble of {len(paths)}: " + ", ".join(m["name"] for m in metas),
+            "teacher_config": {"members": [m["config"] for m in metas]},
+            "teacher_meta": {"fold": folds.pop(), "members": [{"path": str(p), "sha256": h, **_plain(m)} for p, h, m in zip(paths, shas, metas)]}}
+
+
+class Ensemble(torch.nn.Module):
+    """Several step-onset models as one: the logit of their mean step probability (what an
+    ensemble teacher's labels are), for code that scores a teacher as one model."""
+
+    def __init__(self, members: Sequence[torch.nn.Module]) -> None:
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = torch.stack([torch.sigmoid(m(x).float()) for m in self.members]).mean(0).clamp(1e-6, 1 - 1e-6)
+        return torch.log(p) - torch.log1p(-p)
+
+
+def load_teacher(teacher: str, map_location: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """The teacher a provenance names (``Provenance.teacher``: one path, or an ensemble's joined by
+    commas) as one model, with the (first) member's checkpoint metadata."""
+    from train.models import load_checkpoint
+
+    loaded = [load_checkpoint(p, map_location=map_location) for p in str(teacher).split(",")]
+    if len(loaded) == 1:
+        return loaded[0]
+    return Ensemble([m for m, _ in loaded]).eval(), loaded[0][1]
+
+
 def relabel(
-    teacher: str | Path,
+    teacher: str | Path | Sequence[str | Path],
     data: str | Path,
     out: str | Path | None = None,
     window_s: float | None = None,
@@ -265,11 +312,12 @@ def relabel(
 ) -> Path:
     """Relabel every recording of ``data`` with ``teacher``; returns the PSL folder.
 
-    ``window_s`` defaults to the teacher's training window (its checkpoint's ``window_s`` or
-    5 s), ``hop_s`` to half of it (each window commits its centre half). Under ``torchrun``
-    recordings are sharded over ranks; rank 0 writes the provenance. Reruns with the same
-    teacher, data, window and hop resume; a mismatch (or labels of an older format) fails unless
-    ``overwrite``.
+    ``teacher`` is one checkpoint or several: an ensemble, whose label is the mean of its members'
+    step probabilities (each member on the same windows). ``window_s`` defaults to the (first)
+    teacher's training window (its checkpoint's ``window_s`` or 5 s), ``hop_s`` to half of it (each
+    window commits its centre half). Under ``torchrun`` recordings are sharded over ranks; rank 0
+    writes the provenance. Reruns with the same teacher(s), data, window and hop resume; a mismatch
+    (or labels of an older format) fails unless ``overwrite``.
     """
     from train.data.features import recording_logmel
     from train.data.recordings import load_dataset
@@ -278,30 +326,36 @@ def relabel(
 
     device_type = resolve_device(device).type
     with distributed(device_type) as env:
-        teacher, data = Path(teacher).resolve(), Path(data).resolve()
-        if not teacher.is_file():
-            raise PSLError(f"{teacher}: no such teacher checkpoint")
+        paths = [Path(t).resolve() for t in ([teacher] if isinstance(teacher, (str, Path)) else teacher)]
+        if not paths:
+            raise PSLError("no teacher checkpoint given")
+        if len(set(paths)) < len(paths):
+            raise PSLError("a teacher checkpoint is given twice; an ensemble's members are different checkpoints")
+        data = Path(data).resolve()
+        for t in paths:
+            if not t.is_file():
+                raise PSLError(f"{t}: no such teacher checkpoint")
         recs = load_dataset(data)
-        model, meta = load_checkpoint(teacher)
+        loaded = [load_checkpoint(t) for t in paths]
+        models, metas = [m for m, _ in loaded], [meta for _, meta in loaded]
         dev = torch.device("cuda", env.local_rank) if device_type == "cuda" else torch.device("cpu")
-        model.to(dev).eval()
-        tm = int(getattr(model, "time_multiple", DENSITY_STRIDE))
-        window_s = float(window_s if window_s is not None else teacher_window_s(meta))
+        for model in models:
+            model.to(dev).eval()
+        window_s = float(window_s if window_s is not None else teacher_window_s(metas[0]))
         window_frames = round(window_s * FRAMES_PER_SECOND)
         hop_frames = round((hop_s if hop_s is not None else window_s / 2) * FRAMES_PER_SECOND)
         hop_frames = min(window_frames, max(DENSITY_STRIDE, hop_frames // DENSITY_STRIDE * DENSITY_STRIDE))
-        if window_frames <= 0 or window_frames % tm or window_frames % DENSITY_STRIDE:
-            raise PSLError(f"window {window_s} s = {window_frames} frames is not a positive multiple of {model.name}'s time_multiple {tm}")
+        for model in models:
+            tm = int(getattr(model, "time_multiple", DENSITY_STRIDE))
+            if window_frames <= 0 or window_frames % tm or window_frames % DENSITY_STRIDE:
+                raise PSLError(f"window {window_s} s = {window_frames} frames is not a positive multiple of {model.name}'s time_multiple {tm}")
         if batch_size < 1:
             raise PSLError(f"batch size must be >= 1, got {batch_size}")
-        sha = sha256_file(teacher)
-        out = Path(out).resolve() if out is not None else default_out(data, teacher, sha)
+        shas = [sha256_file(t) for t in paths]
+        fields = _teacher_fields(paths, metas, shas)
+        out = Path(out).resolve() if out is not None else default_out(data, paths[0], fields["teacher_sha256"])
         prov = Provenance(
-            teacher=str(teacher),
-            teacher_sha256=sha,
-            teacher_name=meta["name"],
-            teacher_config=meta["config"],
-            teacher_meta=_plain(meta),
+            **fields,
             dataset=str(data),
             window_frames=window_frames,
             hop_frames=hop_frames,
@@ -327,7 +381,8 @@ def relabel(
         with _progress(progress and env.is_main, f"relabel (rank 0 of {env.world_size})", len(mine), len(mine) - len(todo)) as advance:
             for rec in todo:
                 mel = recording_logmel(rec, data, mmap=True)
-                probs = step_probabilities(committed_logits(model, mel, window_frames, hop_frames, batch_size, dev))
+                probs = np.mean([step_probabilities(committed_logits(m, mel, window_frames, hop_frames, batch_size, dev)) for m in models],
+                                axis=0).astype(np.float32)
                 _atomic_write_bytes(track_path(out, rec.run_id), lambda f, p=probs: np.save(f, p))
                 advance()
         barrier(env)

@@ -78,12 +78,11 @@ def _teacher_scores(psl_dir: str, cfg: DistillConfig) -> dict[str, dict]:
     import dataclasses
 
     from train.data.features import fold_recordings
-    from train.models import load_checkpoint
-    from train.distill.psl import resolve_device, teacher_window_s
+    from train.distill.psl import load_teacher, resolve_device, teacher_window_s
 
     prov = load_provenance(psl_dir)
     device = resolve_device(cfg.device)
-    model, meta = load_checkpoint(prov.teacher, map_location=device)
+    model, meta = load_teacher(prov.teacher, map_location=device)
     w = round(teacher_window_s(meta) * FRAMES_PER_SECOND)  # its training window, streamed at half-window hops
     recs = fold_recordings(cfg.data, cfg.fold, "test", n_folds=cfg.n_folds)
     r = dataclasses.asdict(evaluate(model, recs, cfg.data, EVAL_WINDOW_FRAMES, None, cfg.eval_batch_size, device, cfg.fold))

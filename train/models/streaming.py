@@ -56,6 +56,11 @@ class StreamTCNConfig(DensityConfig):
     tcn_channels, dilations, kernel: the residual dilated causal convs at 25 frames/s.
     packet_frames: front-end frames per streaming call (a multiple of 4; the export's ``--window``
         sets it, the weights do not depend on it): the shipped 160 ms by default.
+    lookahead: output frames (40 ms) of the future each output may see; 0 (a student) streams.
+        A teacher with ``lookahead`` L > 0 is the same causal network read L frames late: the
+        logit of frame t is the causal logit of frame t + L, the input past its end repeating the
+        last frame. It hears a step's whole sound and what follows it before it speaks, which no
+        streaming student can; it runs windows (``streaming`` is False) and has no ``step``.
     ``centre_bands`` (window centring) does not apply: the normalisation here is causal.
     """
 
@@ -67,6 +72,7 @@ class StreamTCNConfig(DensityConfig):
     packet_frames: int = PACKET_FRAMES
     dropout: float = 0.1
     centre_bands: bool = False
+    lookahead: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -82,6 +88,8 @@ class StreamTCNConfig(DensityConfig):
             raise ConfigError(f"kernel must be >= 1, got {self.kernel}")
         if self.packet_frames < DENSITY_STRIDE or self.packet_frames % DENSITY_STRIDE:
             raise ConfigError(f"packet_frames must be a positive multiple of {DENSITY_STRIDE}, got {self.packet_frames}")
+        if not 0 <= self.lookahead <= 50:
+            raise ConfigError(f"lookahead must be 0 to 50 output frames (2 s), got {self.lookahead}")
         if self.centre_bands:
             raise ConfigError("streamtcn normalises each band causally (norm_tau_s); centre_bands needs a whole window")
 
@@ -205,6 +213,9 @@ class StreamTCN(DensityModel):
         nn.init.normal_(self.out.weight, std=1e-3)  # the output starts at out_bias on any input (the shipped run: 0.01)
         nn.init.constant_(self.out.bias, config.out_bias)
         self._bands = bands
+        if config.lookahead:  # a teacher: it reads ahead, so it runs windows and never streams
+            self.streaming = False
+            self.role = "teacher"
 
     # -- shapes ------------------------------------------------------------------------------
     @property
@@ -246,11 +257,17 @@ class StreamTCN(DensityModel):
         return y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ahead = self.config.lookahead
+        if ahead:  # the causal logits of frames t + L, the input's last frame repeated past its end
+            return self._causal(F.pad(x, (0, ahead * DENSITY_STRIDE, 0, 0), mode="replicate"))[:, ahead:]
+        return self._causal(x)
+
+    def _causal(self, x: torch.Tensor) -> torch.Tensor:
         b, _, f, t = x.shape
         if t > LONG_FRAMES:  # a whole run: in chunks with the state carried (memory stays bounded)
             state, out = self.initial_state(b), []
             for i in range(0, t, LONG_FRAMES):
-                y, *state = self.step(x[..., i : i + LONG_FRAMES], *state)
+                y, *state = self._step(x[..., i : i + LONG_FRAMES], *state)
                 out.append(y)
             return torch.cat(out, dim=-1)
         zeros_s = x.new_zeros(b, 1, f, 1)
@@ -266,6 +283,11 @@ class StreamTCN(DensityModel):
 
     def step(self, x: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """One packet (B, 1, F, P) and the state (``state_specs`` order) -> (logits (B, P / 4), *new state)."""
+        if self.config.lookahead:
+            raise ConfigError(f"a streamtcn with lookahead {self.config.lookahead} reads ahead and cannot stream; run it on windows")
+        return self._step(x, *state)
+
+    def _step(self, x: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
         b, _, f, t = x.shape
         s, w, *convs = state
         x, s, w = self.norm.run(x, s, w)
