@@ -35,8 +35,6 @@ DATA = [
     "footfall data negatives --out data/negval --runs 30 --seconds 40 --seed 5 --sounds data/sounds",
 ]
 CHOOSERS = "data/realval,data/negval"
-QAT = "--epochs 2 --max-steps-per-epoch 120 --lr 1e-5 --freeze-bn-epoch 0 --freeze-observer-epoch 1"
-EXPORT = "--to pte,tflite --precision int8,fp32 --counter-on data/realval,data/negval --data data/synth_ev"
 # the default ships the streaming student in 160-ms packets with the threshold the choosing sets pick
 EXPORT_DEFAULT = "--to pte,tflite --precision int8,fp32 --window 16 --counter-on data/realval,data/negval --data data/synth_ev"
 
@@ -52,20 +50,27 @@ SHIPPED = [
     "python -m train.fit.finetune bundle runs/default/student0/best.pt",
 ]
 
-# the PSL variant: the same data, a teacher on the same extras, every dataset relabelled, the student on its probabilities
+# the PSL variant: the default's data but one-shot runs without the drum kits, a teacher ensemble (the student's
+# recipe at two seeds, each chosen on the choosing runs), every dataset relabelled by both, the student on their mean
+PSL_EXTRAS = "data/oneshots_nodrum,data/negatives,data/negatives2,data/beds"
+PSL_DATA = [
+    *DATA[:2],
+    "footfall data oneshots --out data/oneshots_nodrum --runs 250 --seconds 60 --seed 0 --sounds data/sounds "
+    "--without hydrogen-drumkits,sonic-pi-samples",
+    *DATA[3:],
+]
 PSL_VARIANT = [
-    *DATA,
-    f"footfall train --preset cpu --data data/synth_ev --fold 0 --out runs/psl/teacher0 --set extra_train={EXTRAS} "
-    "--set train_hop_s=2.5 --set epochs=4",
-    *(f"footfall psl relabel --teacher runs/psl/teacher0/best.pt --data {d} --out {d}/psl/psl-teacher0"
-      for d in ("data/synth_ev", *EXTRAS.split(","))),
-    "footfall distill --config train/presets/student-events.yaml --labels psl --alpha 0.5 --psl data/synth_ev/psl/psl-teacher0 "
-    f"--data data/synth_ev --set extra_train={EXTRAS} "
-    "--set extra_psl=data/oneshots/psl/psl-teacher0,data/negatives/psl/psl-teacher0,data/negatives2/psl/psl-teacher0,"
+    *PSL_DATA,
+    *(f"footfall distill --config train/presets/student-stream.yaml --data data/synth_ev --fold 0 --out runs/psl/teacher0-seed{s} "
+      f"--set extra_train={PSL_EXTRAS} --set select_on={CHOOSERS} --set seed={s}" for s in (0, 1)),
+    *(f"footfall psl relabel --teacher runs/psl/teacher0-seed0/best.pt --teacher runs/psl/teacher0-seed1/best.pt "
+      f"--data {d} --out {d}/psl/psl-teacher0" for d in ("data/synth_ev", *PSL_EXTRAS.split(","))),
+    "footfall distill --config train/presets/student-stream.yaml --labels psl --alpha 0.5 --psl data/synth_ev/psl/psl-teacher0 "
+    f"--data data/synth_ev --set extra_train={PSL_EXTRAS} "
+    "--set extra_psl=data/oneshots_nodrum/psl/psl-teacher0,data/negatives/psl/psl-teacher0,data/negatives2/psl/psl-teacher0,"
     "data/beds/psl/psl-teacher0 "
     f"--set select_on={CHOOSERS} --fold 0 --out runs/psl/student0",
-    f"footfall qat --student runs/psl/student0/best.pt {QAT} --force",
-    f"footfall export $(python -m train.quant.qat ship runs/psl/student0/int8) {EXPORT} --out runs/psl/export0 "
+    f"footfall export runs/psl/student0/best.pt {EXPORT_DEFAULT} --out runs/psl/export0 "
     "--provenance runs/psl/recipe.json --force",
     "python -m release.bundle sample",
     "python -m release.bundle artifacts runs/psl/export0",
@@ -103,14 +108,17 @@ def test_dry_run_is_the_pipeline(tmp_path, recipe, expected):
 def test_the_default_recipe_has_no_teacher_and_the_psl_recipe_the_same_data():
     default, psl = (yaml.safe_load(p.read_text()) for p in (DEFAULT, PSL))
     assert "teacher" not in default and "quiet" not in default
-    assert psl["data"] == default["data"] and psl["sounds"] == default["sounds"] and psl["select"] == default["select"]
-    # the default ships the streaming student (PTQ, 160-ms packets); the PSL variant distils the windowed one and runs QAT
-    assert default["student"]["config"] == "train/presets/student-stream.yaml"
-    assert psl["student"]["config"] == "train/presets/student-events.yaml"
-    assert default["export"]["args"]["window"] == C.PACKET_FRAMES and "window" not in psl["export"]["args"]
-    assert {k: psl["export"]["args"][k] for k in ("to", "precision")} == {k: default["export"]["args"][k] for k in ("to", "precision")}
-    assert psl["bundle"] == default["bundle"]
-    assert "qat" not in default and "qat" in psl  # the bundled int8 is the export's PTQ; the PSL variant runs QAT
+    assert psl["sounds"] == default["sounds"] and psl["select"] == default["select"]
+    # the same datasets but the one-shot runs, which are the default's without the drum kits' step sounds
+    assert {k: v for k, v in psl["data"].items() if k != "oneshots"} == {k: v for k, v in default["data"].items() if k != "oneshots"}
+    shots = dict(psl["data"]["oneshots"])
+    assert shots.pop("without") == "hydrogen-drumkits,sonic-pi-samples" and shots.pop("out") != default["data"]["oneshots"]["out"]
+    assert shots == {k: v for k, v in default["data"]["oneshots"].items() if k != "out"}
+    # both ship the streaming student (PTQ, 160-ms packets); the PSL variant's teacher is that student at two seeds
+    assert default["student"]["config"] == psl["student"]["config"] == psl["teacher"]["config"] == "train/presets/student-stream.yaml"
+    assert psl["teacher"]["trainer"] == "distill" and psl["teacher"]["seeds"] == [0, 1]
+    assert default["export"] == psl["export"] and psl["bundle"] == default["bundle"]
+    assert "qat" not in default and "qat" not in psl  # the int8 is the export's PTQ (it counts the real-sound set as the float student)
     assert R.student_labels(R.load_recipe(DEFAULT)) == "true" and R.student_labels(R.load_recipe(PSL)) == "psl"
     header = " ".join(line.lstrip("#").strip() for line in PSL.read_text().splitlines()[:3])  # its header comment says so
     assert "not the bundled model" in header.lower()
@@ -154,18 +162,26 @@ def test_dry_run_commands_are_what_the_recipe_says(tmp_path, recipe):
     for k, v in (spec["student"].get("args") or {}).items():
         assert has(distill, f"--{k}", v)
     if "teacher" in spec:
-        train = cmds["train"]
-        assert has(train, "--preset", spec["teacher"]["preset"]) and has(train, "--fold", spec["fold"])
-        assert has(train, "--set", f"extra_train={extras}")  # the teacher trains on the same extras
-        for k, v in spec["teacher"]["set"].items():
-            assert has(train, "--set", f"{k}={v}")
-        relabeled = [c[c.index("--data") + 1] for c in all_cmds if c[1:3] == ["psl", "relabel"]]
-        assert relabeled == [d["out"] for d in spec["data"].values()]  # every dataset
+        t = spec["teacher"]
+        teachers = [c for c in all_cmds if c[1] == t.get("trainer", "train") and "--out" in c and "/teacher" in c[c.index("--out") + 1]]
+        seeds = t.get("seeds", [None])
+        assert len(teachers) == len(seeds)
+        for train, seed in zip(teachers, seeds):
+            assert has(train, "--fold", spec["fold"]) and has(train, "--set", f"extra_train={extras}")  # the teacher trains on the same extras
+            assert (has(train, "--preset", t["preset"]) if "preset" in t else has(train, "--config", t["config"]))
+            assert seed is None or has(train, "--set", f"seed={seed}")
+            for k, v in (t.get("set") or {}).items():
+                assert has(train, "--set", f"{k}={v}")
+        relabels = [c for c in all_cmds if c[1:3] == ["psl", "relabel"]]
+        assert [c[c.index("--data") + 1] for c in relabels] == [d["out"] for d in spec["data"].values()]  # every dataset
+        for c in relabels:  # by every teacher
+            assert [c[i + 1] for i, a in enumerate(c) if a == "--teacher"] == [t_[t_.index("--out") + 1] + "/best.pt" for t_ in teachers]
         assert has(distill, "--psl", f"{main}/psl/{spec['name']}-teacher0")
         assert has(distill, "--set", "extra_psl=" + ",".join(f"{d['out']}/psl/{spec['name']}-teacher0"
                                                              for k, d in spec["data"].items() if k != "main"))
     else:
         assert "train" not in cmds and not [c for c in all_cmds if c[1] == "psl"]
+        assert len([c for c in all_cmds if c[1] == "distill"]) == 1
         assert "--psl" not in distill and not [a for a in distill if a.startswith("extra_psl=")]
     export = cmds["export"]
     if "qat" in spec:
@@ -236,16 +252,22 @@ def test_stages_skip_when_done_and_training_resumes(tmp_path):
     cmds, lines = _dry_run(tmp_path)
     assert any(line.startswith("# skip student") for line in lines)
     assert any(line.startswith("+ footfall export runs/default/student0/best.pt") for line in lines)
-    # the PSL variant: the teacher resumes, a finished student skips, the quiet fine-tune (when a recipe has one) does not resume
-    (tmp_path / "runs" / "psl" / "teacher0").mkdir(parents=True)
-    (tmp_path / "runs" / "psl" / "teacher0" / "last.pt").write_bytes(b"")
+    # the PSL variant: a finished teacher skips, the interrupted one resumes, a finished student skips, the quiet
+    # fine-tune (when a recipe has one) does not resume
+    for seed, marker in ((0, ".done"), (1, "last.pt")):
+        (tmp_path / "runs" / "psl" / f"teacher0-seed{seed}").mkdir(parents=True)
+        (tmp_path / "runs" / "psl" / f"teacher0-seed{seed}" / marker).write_bytes(b"")
     (tmp_path / "runs" / "psl" / "student0").mkdir(parents=True)
     (tmp_path / "runs" / "psl" / "student0" / ".done").write_text("done\n")
     spec = R.load_recipe(PSL)
     spec["quiet"] = {"args": {"epochs": 3}, "set": {"quiet_fraction": 0.05, "lr": "3e-4"}}
+    spec["qat"] = {"args": {"epochs": 2}}
     cmds, lines = _dry_run(tmp_path, spec)
-    teacher = next(c for c in cmds if c[1] == "train")
-    assert teacher[-1] == "--resume"
+    teachers = [c for c in cmds if c[1] == "distill" and "--out" in c and "teacher0" in c[c.index("--out") + 1]]
+    assert [c[c.index("--out") + 1] for c in teachers] == ["runs/psl/teacher0-seed0", "runs/psl/teacher0-seed1"]
+    assert [c[-1] for c in teachers] == ["seed=0", "--resume"]  # the finished one is not resumed (and skips, below)
+    skipped = [line for line in lines if line.startswith("# skip teacher")]
+    assert len(skipped) == 1 and "teacher0-seed0" in skipped[0]
     assert any(line.startswith("# skip student") for line in lines)
     quiet = next(c for c in cmds if c[1] == "distill" and "--init" in c)
     assert "--resume" not in quiet and quiet[quiet.index("--init") + 1] == "runs/psl/student0/best.pt"
@@ -318,6 +340,9 @@ def test_labels_and_teacher_go_together(tmp_path):
     refused({**base, "student": {**base["student"], "set": {"labels": "psl"}}}, "labels are psl but the recipe has no teacher")
     refused({**base, "student": {"preset": "cpu"}}, "labels are psl but the recipe has no teacher")  # distill's default labels
     refused({**psl, "teacher": None}, "labels are psl but the recipe has no teacher")
+    refused({**psl, "teacher": {**psl["teacher"], "trainer": "fit"}}, r"the teacher's trainer 'fit': expected one of train, distill")
+    for seeds in ([], [0, 0], [0, "1"], 3, [True]):
+        refused({**psl, "teacher": {**psl["teacher"], "seeds": seeds}}, "expected a list of different integers")
     # a teacher with true labels would go unused
     refused({**psl, "student": {"config": psl["student"]["config"]}}, "the teacher and its PSL folders would go unused")
     refused({**base, "student": {**base["student"], "args": {"labels": "soft"}}}, r"labels 'soft': expected one of psl, true, weak")
