@@ -152,3 +152,20 @@ def test_keep_first_keeps_the_first_of_close_peaks_at_once():
     assert max(lag_first) <= 2.0 / fps and min(lag_higher) >= 0.25
     with pytest.raises(ValueError):
         CounterParams(keep_first="yes")
+
+
+def test_the_teacher_preset_is_the_student_four_times_wider_and_half_a_second_ahead():
+    from pathlib import Path
+
+    from train.distill.student import load_distill_config
+    from train.models.profile import count_params, macs_per_second
+
+    root = Path(__file__).resolve().parents[1] / "train" / "presets"
+    teacher = load_distill_config(None, root / "teacher-stream.yaml", {})
+    student = load_distill_config(None, root / "student-stream.yaml", {})
+    assert teacher.model == student.model == "streamtcn" and teacher.labels == student.labels == "true"
+    assert (teacher.window_s, teacher.train_hop_s) == (student.window_s, student.train_hop_s)
+    m = build_model(teacher.model, **teacher.model_args[teacher.model])
+    s = build_model(student.model, **student.model_args.get(student.model, {}))
+    assert m.role == "teacher" and not m.streaming and m.config.lookahead * 0.04 == pytest.approx(0.48)
+    assert 3.5 < count_params(m) / count_params(s) < 4.5 and 3.5 < macs_per_second(m) / macs_per_second(s) < 5
