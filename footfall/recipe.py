@@ -65,7 +65,7 @@ DATA_KINDS: dict[str, tuple[str, ...]] = {
 # step frames (its augmentation, weight averaging, and its epoch chosen on the recipe's `select` datasets)
 TEACHER_TRAINERS = ("train", "distill")
 LABELS = ("psl", "true", "weak")  # the student's labels (footfall distill --labels); psl needs a teacher
-PROVENANCE_FIELDS = ("kind", "out", "seed", "runners", "minutes", "runs", "seconds", "unlabeled_fraction", "sounds", "kinds")
+PROVENANCE_FIELDS = ("kind", "out", "seed", "runners", "minutes", "runs", "seconds", "unlabeled_fraction", "sounds", "kinds", "without")
 
 
 class RecipeError(ValueError):
