@@ -252,18 +252,22 @@ class CounterParams:
 
     @property
     def threshold_logit(self) -> float:
-        return math.log(self.threshold / (1.0 - self.threshold))
+        return _logit(self.threshold)
 
     @property
     def peak_logit(self) -> float:
         """The logit a peak must reach: the weak threshold's, or the threshold's without one."""
-        w = self.weak_threshold
-        return self.threshold_logit if w is None else math.log(w / (1.0 - w))
+        return self.threshold_logit if self.weak_threshold is None else _logit(self.weak_threshold)
 
     @property
     def lag_s(self) -> float:
         """The longest an event can wait before it is emitted (a train being confirmed)."""
         return max(self.train_steps, 3) * self.max_gap_s + self.min_interval_s
+
+
+def _logit(p: float) -> float:
+    """The logit of a probability in (0, 1)."""
+    return math.log(p / (1.0 - p))
 
 
 def sigmoid(x):

@@ -164,6 +164,7 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
     for where in (recipe["student"].get("args"), recipe["student"].get("set")):
         if isinstance(where, dict) and isinstance(where.get("labels"), bool):  # `labels: true` unquoted is YAML's boolean
             where["labels"] = _value(where["labels"])
+    _check_teacher(path, recipe)
     _check_labels(path, recipe)
     recipe["_path"] = path
     return recipe
@@ -237,15 +238,20 @@ def student_labels(recipe: dict[str, Any], path: Path | None = None) -> str:
     return "psl" if labels is None else _value(labels)
 
 
-def _check_labels(path: Path, recipe: dict[str, Any]) -> None:
-    """A teacher goes with PSL labels, and PSL labels need a teacher (trained by a known trainer)."""
-    trainer = (recipe.get("teacher") or {}).get("trainer", "train")
+def _check_teacher(path: Path, recipe: dict[str, Any]) -> None:
+    """A teacher's trainer is a known one, and its seeds (an ensemble) are different integers."""
+    teacher = recipe.get("teacher") or {}
+    trainer = teacher.get("trainer", "train")
     if trainer not in TEACHER_TRAINERS:
         raise RecipeError(f"{path}: the teacher's trainer {trainer!r}: expected one of {', '.join(TEACHER_TRAINERS)}")
-    seeds = (recipe.get("teacher") or {}).get("seeds")
+    seeds = teacher.get("seeds")
     if seeds is not None and (not isinstance(seeds, list) or not seeds or len(set(map(str, seeds))) < len(seeds)
                               or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds)):
         raise RecipeError(f"{path}: the teacher's seeds {seeds!r}: expected a list of different integers (one teacher a seed)")
+
+
+def _check_labels(path: Path, recipe: dict[str, Any]) -> None:
+    """A teacher goes with PSL labels, and PSL labels need a teacher."""
     labels = student_labels(recipe, path)
     if labels not in LABELS:
         raise RecipeError(f"{path}: the student's labels {labels!r}: expected one of {', '.join(LABELS)}")

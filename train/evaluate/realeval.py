@@ -527,7 +527,8 @@ def choose_counter(model, datasets, window_frames: int, thresholds: Sequence[flo
     maes = {thr: runs.mae(tracks, model_counter(model, thr)) for thr in thresholds}
     best = best_threshold(maes)
     tried = [(w, m) for w, m in dict.fromkeys([(None, 0.0), *gates]) if w is None or w <= best]
-    gate_maes = {(w, m): runs.mae(tracks, model_counter(model, best, w, m)) for w, m in tried}
+    # no gate at the chosen threshold is the counter step one scored already
+    gate_maes = {(w, m): maes[best] if (w, m) == (None, 0.0) else runs.mae(tracks, model_counter(model, best, w, m)) for w, m in tried}
     weak, phase = min(gate_maes, key=lambda g: (round(gate_maes[g], 6), g != (None, 0.0), -(g[0] or best), g[1]))
     choice = {"datasets": runs.datasets, "runs": len(runs.mels), "metric": "5-s MAE", "threshold": best,
               "mae_by_threshold": {f"{t:g}": round(m, 4) for t, m in maes.items()},
