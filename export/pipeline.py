@@ -903,13 +903,13 @@ def export_all(
         from train.evaluate.realeval import choose_counter, gate_key
 
         if progress:
-            progress(f"choosing the counter's threshold and cadence gate on {counter_on}")
+            progress(f"choosing the counter's threshold, cadence gate and train length on {counter_on}")
         source.counter, source.counter_choice = choose_counter(source.float_model, counter_on, source.window_frames)
         c = source.counter
-        mae = source.counter_choice["mae_by_gate"][gate_key(c.weak_threshold, c.min_phase)]
+        mae = source.counter_choice["mae_by_train"][str(c.train_steps)]
         if progress:
-            progress(f"counter threshold {c.threshold:g}, {gate_key(c.weak_threshold, c.min_phase)} (5-s MAE {mae:.3f} on "
-                     f"{source.counter_choice['runs']} runs)")
+            progress(f"counter threshold {c.threshold:g}, {gate_key(c.weak_threshold, c.min_phase)}, trains of {c.train_steps} "
+                     f"(5-s MAE {mae:.3f} on {source.counter_choice['runs']} runs)")
     from_dataset, from_file = (streams_from_dataset, streams_from_file) if source.streaming else (windows_from_dataset, windows_from_file)
     if data_root is not None:
         windows = from_dataset(data_root, source.window_frames, fold, max_parity=max_parity)

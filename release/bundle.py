@@ -6,8 +6,8 @@ SNR on asphalt, as 16-bit WAV plus its true step times (contract 5).
 ``python -m release.bundle artifacts EXPORT_DIR`` copies the int8 ``.tflite`` and ``.pte`` (each
 with its model card) from an export folder; the card's sha256 binds each file, so they are
 copied byte for byte.
-``python -m release.bundle counter DATASETS`` chooses the event counter again (its threshold and
-cadence gate, :func:`train.evaluate.realeval.choose_counter`) with the bundled float student
+``python -m release.bundle counter DATASETS`` chooses the event counter again (its threshold,
+cadence gate and train length, :func:`train.evaluate.realeval.choose_counter`) with the bundled float student
 (``streamtcn_float.pt``) on DATASETS (comma-separated: the real-sound validation set and held-out
 step-free runs, as ``footfall export --counter-on``) and writes it into every bundled card; the
 artifacts are not touched.
@@ -59,7 +59,7 @@ def copy_artifacts(export_dir: Path, assets: Path = ASSETS) -> list[Path]:
 def choose_counter_again(datasets: str, assets: Path = ASSETS) -> list[Path]:
     from edge.card import load_verified_card, write_card
     from edge.cli import bundled_models
-    from train.evaluate.realeval import choose_counter, gate_key
+    from train.evaluate.realeval import TRAINS, choose_counter, gate_key
     from train.models import load_checkpoint
 
     floats = sorted(assets.glob("*_float.pt"))
@@ -78,8 +78,9 @@ def choose_counter_again(datasets: str, assets: Path = ASSETS) -> list[Path]:
         card.model = {**card.model, "counter_chosen_on": choice}
         write_card(card, path)
     gate = gate_key(params.weak_threshold, params.min_phase)
-    print(f"counter: threshold {params.threshold:g}, {gate} (5-s MAE {choice['mae_by_gate'][gate]:.3f}, no gate "
-          f"{choice['mae_by_threshold'][f'{params.threshold:g}']:.3f}, on {choice['runs']} runs) written into "
+    print(f"counter: threshold {params.threshold:g}, {gate}, trains of {params.train_steps} (5-s MAE "
+          f"{choice['mae_by_train'][str(params.train_steps)]:.3f}; no gate {choice['mae_by_threshold'][f'{params.threshold:g}']:.3f}, "
+          f"the gate with trains of {TRAINS[0]} {choice['mae_by_gate'][gate]:.3f}; on {choice['runs']} runs) written into "
           f"{', '.join(p.name for p, _ in loaded)}")
     return [p for p, _ in loaded]
 

@@ -293,6 +293,21 @@ def test_the_counter_threshold_is_chosen_on_a_validation_set_by_its_counted_runs
     assert gates[chosen] == min(gates.values())
     if gates[gate_key(None, 0.0)] == min(gates.values()):
         assert chosen == gate_key(None, 0.0)
+    # then the train length with that gate: every length tried, the lowest MAE chosen, the longer on a
+    # tie; the default length is the gate's own MAE, and another length is the counter's events rescored
+    from dataclasses import replace
+
+    from train.evaluate.realeval import TRAINS
+
+    trains = {int(k): v for k, v in choice["mae_by_train"].items()}
+    assert set(trains) == set(TRAINS) and TRAINS[0] == CounterParams().train_steps
+    assert trains[TRAINS[0]] == gates[chosen]
+    assert choice["train_steps"] == params.train_steps and trains[params.train_steps] == min(trains.values())
+    assert params.train_steps == max(n for n, m in trains.items() if m == min(trains.values()))
+    longest = replace(params, train_steps=max(TRAINS))
+    mels = [offline_log_mel(load_audio(r.audio)) for r in recs]
+    rescored = score([count_events(predict_run_logits(net, m, WINDOW), longest) for m in mels], truths, frames).mae
+    assert trains[max(TRAINS)] == pytest.approx(rescored, abs=1e-4)
     with pytest.raises(ValueError, match="no such dataset folder"):
         choose_counter(net, clicks / "nowhere", WINDOW)
 

@@ -486,6 +486,8 @@ def test_export_ships_the_counter_chosen_on_a_validation_set(tmp_path, student_c
     assert card.counter == params.to_dict() and card.model["counter_chosen_on"]["threshold"] == params.threshold
     assert card.model["counter_chosen_on"]["mae_by_threshold"] == choice["mae_by_threshold"]
     assert card.model["counter_chosen_on"]["mae_by_gate"] == choice["mae_by_gate"] and "gate" in card.model["counter_chosen_on"]
+    assert card.model["counter_chosen_on"]["mae_by_train"] == choice["mae_by_train"]
+    assert card.counter["train_steps"] == card.model["counter_chosen_on"]["train_steps"]
     res = CliRunner().invoke(app, ["export", str(student_checkpoint), "--to", "onnx", "--precision", "fp32", "--calib", str(calib),
                                    "--out", str(tmp_path / "plain")])
     plain = load_verified_card(tmp_path / "plain" / "mobilenetv2_fp32.onnx")

@@ -104,6 +104,34 @@ def test_negatives_dataset_is_labelled_with_no_steps(tmp_path):
     assert all(len(load_steps(r.steps)) == 0 for r in recs)
 
 
+def test_a_speech_bed_is_a_conversation_not_one_prompt_looped():
+    """A recorded speech bed strings utterances drawn at random with pauses of SPEECH_PAUSE_S between
+    them (a prompt looped for a minute repeats its syllables every loop: a rhythm, not talk); the
+    other beds loop as before, and a bed list without categories loops every bed."""
+    from train.data.negatives import SPEECH_PAUSE_S, SAMPLE_RATE, step_free
+
+    rng = np.random.default_rng(0)
+    prompts = tuple((rng.standard_normal(int(s * SAMPLE_RATE)) * 0.1).astype(np.float32) for s in (0.8, 1.1, 1.3))
+    music = (np.sin(np.arange(SAMPLE_RATE * 2) * 0.05) * 0.3).astype(np.float32)
+    beds, categories = (*prompts, music), ("speech", "speech", "speech", "music")
+    seen = set()
+    for seed in range(40):
+        info: dict = {}
+        talk = step_free("bed", 20.0, seed, beds, info, categories)
+        assert np.array_equal(talk, step_free("bed", 20.0, seed, beds, {}, categories))  # seeded
+        if categories[info["bed"]] != "speech":
+            assert np.array_equal(talk, step_free("bed", 20.0, seed, beds))  # music loops as without categories
+            continue
+        loud = np.abs(talk) > 0
+        edges = np.flatnonzero(np.diff(loud.astype(np.int8)))
+        gaps = np.diff(edges)[1::2] / SAMPLE_RATE if loud[0] else np.diff(edges)[::2] / SAMPLE_RATE
+        lengths = np.diff(edges)[0::2] / SAMPLE_RATE if loud[0] else np.diff(edges)[1::2] / SAMPLE_RATE
+        assert len(gaps) >= 8 and SPEECH_PAUSE_S[0] - 0.01 <= gaps.min() and gaps.max() <= SPEECH_PAUSE_S[1] + 0.01
+        seen |= {round(v, 1) for v in lengths[1:]}  # whole utterances (the last may be cut by the run's end)
+        assert not np.array_equal(talk, step_free("bed", 20.0, seed, beds))  # not the looped prompt
+    assert {0.8, 1.1, 1.3} <= seen  # every prompt was drawn
+
+
 def test_recorded_beds_take_four_turns_of_the_negatives_rotation():
     """With a corpus, recorded beds (ambience, speech, music) are 4 runs in 18, every other kind one."""
     from train.data.negatives import BED_SLOTS, rotation

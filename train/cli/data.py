@@ -121,16 +121,17 @@ def negatives(
     force: bool = typer.Option(False, "--force", help="replace a dataset already in OUT"),
     kinds: Optional[str] = typer.Option(None, "--kinds", help="comma-separated kinds to take in turn (e.g. bed: recorded beds "
                                          "only); default every kind once and a recorded bed 4 times in 18"),
-    split: str = typer.Option("train", "--split", help="whose recorded beds: train (negatives to train on) or eval "
+    split: str = typer.Option("train", "--split", help="whose recorded beds: train (negatives to train on), val (step-free "
+                              "runs that choose epochs and the counter beside footfall data realset --split val) or eval "
                               "(a step-free evaluation set of sounds no model trained on: footfall eval OUT --model ...)"),
 ) -> None:
-    """Write step-free runs (silence, hum, noise, tones, recorded beds) labelled with no steps, to train on (--set extra_train=OUT) or to evaluate (--split eval)."""
+    """Write step-free runs (silence, hum, noise, tones, recorded beds) labelled with no steps, to train on (--set extra_train=OUT), to choose on (--split val) or to evaluate (--split eval)."""
     from functools import partial
 
     from train.data.negatives import BED_SPLITS, write_negatives
 
     if split not in BED_SPLITS:
-        fail(f"--split {split}: expected {' or '.join(BED_SPLITS)} (no val package holds beds)")
+        fail(f"--split {split}: expected one of {', '.join(BED_SPLITS)}")
     if split != "train" and sounds is None:
         fail(f"--split {split} takes its beds from a sound corpus: give --sounds (footfall data sounds --profile full)")
     chosen = None if kinds is None else [k.strip() for k in kinds.split(",") if k.strip()]

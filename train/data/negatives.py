@@ -10,8 +10,9 @@ Kinds (:data:`KINDS`): digital ``silence``; a microphone's ``noise_floor`` (-80.
 noise); ``hum`` (50 or 60 Hz with harmonics, steady or with a slow beat); ``white``, ``pink`` and
 ``brown`` noise at any level; a ``dc`` offset with a little noise; a steady ``tone``; a full-scale
 ``square`` wave; the generator's own ``wind``, ``traffic``, ``speech`` (babble), ``music`` and
-``rain`` layers (``train.data.synth``) with no runner; ``bed``: a recorded ambience, wind, speech
-or music bed of the corpus.
+``rain`` layers (``train.data.synth``) with no runner; ``bed``: a recorded ambience, wind or music
+bed of the corpus, looped, or its recorded speech as a conversation (utterances drawn at random,
+with pauses between them).
 """
 
 from __future__ import annotations
@@ -39,9 +40,15 @@ def _coloured(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
     return x / (np.sqrt(np.mean(x**2)) + 1e-12)
 
 
-def step_free(kind: str, seconds: float, seed: int, beds: tuple[np.ndarray, ...] = (), info: dict | None = None) -> np.ndarray:
+SPEECH_PAUSE_S = (0.3, 1.5)  # the pause between two utterances of a recorded conversation
+
+
+def step_free(kind: str, seconds: float, seed: int, beds: tuple[np.ndarray, ...] = (), info: dict | None = None,
+              categories: tuple[str, ...] = ()) -> np.ndarray:
     """``seconds`` of a step-free sound of ``kind`` (float32 mono 16 kHz, within [-1, 1]); a ``bed``
-    puts the index of the bed it looped in ``info["bed"]``."""
+    puts the index of the bed it drew in ``info["bed"]``. ``categories``: each bed's category
+    (:func:`corpus_beds`); with them a speech bed is a conversation (:func:`_conversation`), else
+    every bed is looped."""
     if kind not in KINDS:
         raise ValueError(f"unknown step-free kind {kind!r}; expected one of {KINDS}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, KINDS.index(kind)]))
@@ -86,21 +93,40 @@ def step_free(kind: str, seconds: float, seed: int, beds: tuple[np.ndarray, ...]
         i = int(rng.integers(len(beds)))
         if info is not None:
             info["bed"] = i
-        bed = beds[i].astype(np.float64)
-        x = np.resize(bed, n) if len(bed) else np.zeros(n)
-        x = np.roll(x, int(rng.integers(max(len(bed), 1))))
+        if categories and categories[i] == "speech":
+            x = _conversation(rng, n, [b for b, c in zip(beds, categories) if c == "speech"], beds[i])
+        else:
+            bed = beds[i].astype(np.float64)
+            x = np.resize(bed, n) if len(bed) else np.zeros(n)
+            x = np.roll(x, int(rng.integers(max(len(bed), 1))))
         x = x / (np.sqrt(np.mean(x**2)) + 1e-12) * level
     return np.clip(x, -1.0, 1.0).astype(np.float32)
 
 
-BED_SPLITS = ("train", "eval")  # the splits that hold beds (no val package does)
+def _conversation(rng: np.random.Generator, n: int, utterances: list[np.ndarray], first: np.ndarray) -> np.ndarray:
+    """``n`` samples of talk: ``first``, then utterances drawn at random, each after a pause of
+    :data:`SPEECH_PAUSE_S`. A recorded prompt lasts one to three seconds; looped, it repeats its
+    syllables every loop, a rhythm that no talk has (a 1.1-s line looped for a minute was counted as
+    110 steps a minute)."""
+    parts: list[np.ndarray] = []
+    total, clip = 0, first
+    while total < n:
+        pause = np.zeros(int(rng.uniform(*SPEECH_PAUSE_S) * SAMPLE_RATE))
+        parts += [clip.astype(np.float64), pause]
+        total += len(clip) + len(pause)
+        clip = utterances[int(rng.integers(len(utterances)))]
+    return np.concatenate(parts)[:n]
+
+
+BED_SPLITS = ("train", "val", "eval")  # the splits that hold beds
 
 
 def corpus_beds(sounds: str | Path | None, split: str = "train") -> tuple[tuple[np.ndarray, ...], tuple[str, ...]]:
     """The beds (ambience, wind, speech, music) of one split of a sound corpus, listed so that a
     uniform draw takes each category equally often, and the category of each; ((), ()) without a
-    corpus. ``train`` for training negatives; ``eval`` for a step-free evaluation set of sounds no
-    model trained on."""
+    corpus. ``train`` for training negatives; ``val`` for the step-free runs that choose epochs and
+    counters (speech and music no model trained on); ``eval`` for a step-free evaluation set of
+    sounds no model trained on."""
     if sounds is None:
         return (), ()
     from train.data.sounds import SoundsError, load_clips
@@ -161,7 +187,7 @@ def write_negatives(out: str | Path, *, runs: int = 40, seconds: float = 30.0, s
         kind = kinds[i % len(kinds)]
         run_id = f"neg{seed}_{i:03d}_{kind}"
         info: dict = {}
-        write_audio(out / "audio" / f"{run_id}.flac", step_free(kind, seconds, seed * 1000 + i, beds, info))
+        write_audio(out / "audio" / f"{run_id}.flac", step_free(kind, seconds, seed * 1000 + i, beds, info, categories))
         (out / "steps" / f"{run_id}.csv").write_text("time_s,foot\n")
         session = f"bed:{categories[info['bed']]}" if "bed" in info else kind  # a recorded bed says which kind of bed
         rows.append({"run_id": run_id, "runner_id": f"neg{seed}_{i:03d}", "audio": f"audio/{run_id}.flac",

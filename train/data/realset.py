@@ -88,7 +88,8 @@ def eval_clips(sounds: str | Path | None, split: str = "eval") -> tuple[dict[str
         if c.split != split or role != split:
             raise SoundsError(f"{c.clip_id}: package {c.package} has split {role!r}; this real-sound set takes {split} packages only")
     # the footsteps are the held-out split's; the beds too for the evaluation set, while the
-    # validation set's beds are the train split's (no val package holds beds)
+    # validation set's beds and talk are the train split's (val packages hold no ambience; their
+    # speech and music are for the step-free choosing runs, footfall data negatives --split val)
     bed_split = "train" if split == "val" else split
     under = held if bed_split == split else load_clips(sounds, split=bed_split)
     steps: dict[str, list[Clip]] = {}

@@ -241,8 +241,18 @@ REGISTRY: tuple[Package, ...] = (
     Package("asterisk-core-sounds-ru-wav", "train", (
         Rule("usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU/*.wav", "speech", max_files=40),
     ), "CC-BY-SA-3.0", "recorded speech prompts (one speaker)"),
+    # more music, so that a beat under a melody is heard in many arrangements (step-free beds): a
+    # point-and-click adventure's soundtrack and a strategy game's
+    Package("drascula-music", "train", (
+        Rule("usr/share/scummvm/drascula/audio/track*.ogg", "music", max_files=16),
+    ), "Drascula-License", "recorded game music"),
+    Package("asc-music", "train", (
+        Rule("usr/share/games/asc/music/*.mp3", "music"),
+    ), "GPL-2+", "recorded game music"),
     # ---- val: footsteps never trained on, for the real-sound validation set that chooses epochs and
-    # thresholds (train.data.realset --split val; its beds are the train split's)
+    # thresholds (train.data.realset --split val; its beds are the train split's), and speech and
+    # music never trained on, for the step-free runs that choose beside it (footfall data negatives
+    # --split val)
     Package("colobot-common-sounds", "val", (
         Rule(_CB + "sound005.wav", "footstep", "mud"),  # numbered files: the game's sound table names them
         Rule(_CB + "sound027.wav", "footstep", "water"),
@@ -255,6 +265,12 @@ REGISTRY: tuple[Package, ...] = (
     Package("freedink-data", "val", (
         Rule("usr/share/games/dink/dink/Sound/stairs.wav", "footstep", "wood", split_events=True),
     ), "public-domain"),
+    Package("asterisk-moh-opsound-wav", "val", (
+        Rule("usr/share/asterisk/moh/*.wav", "music"),  # music on hold: electronic tracks with a beat
+    ), "CC-BY-SA-3.0"),
+    Package("asterisk-prompt-it-menardi-wav", "val", (
+        Rule("usr/share/asterisk/sounds/it_IT_f_Menardi/*.wav", "speech", max_files=60),
+    ), "CC-BY-SA-3.0", "recorded speech prompts (one speaker, not the train split's)"),
     # ---- eval: only the real-sound evaluation set (train.data.realset)
     Package("flare-game", "eval", (
         Rule(_FL + "fantasycore/soundfx/steps/step_echo*.ogg", "footstep", "stone"),

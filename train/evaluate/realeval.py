@@ -37,6 +37,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from edge.counter import CounterParams
 from edge.util import atomic_write
 from edge.contract import SAMPLE_RATE
 from edge.frontend import FRAMES_PER_SECOND, HOP_LENGTH
@@ -431,6 +432,10 @@ THRESHOLDS = (0.05, 0.07, 0.1, 0.14, 0.2, 0.3, 0.4, 0.5)
 # then the cadence gates it tries at the chosen threshold (edge.counter: weak peaks where the next step
 # is due, peaks sooner than min_phase periods after a step dropped); (None, 0.0) is no gate
 GATES = tuple((w, m) for w in (None, 0.08, 0.05, 0.03) for m in (0.0, 0.5, 0.6, 0.7))
+# then the train lengths (edge.counter: steps count once this many follow each other) it tries at
+# that threshold and gate; the first is the counter's default. A longer train waits for more steps
+# before it counts them (all of them, late), and counts fewer bursts of talk or knocks as running
+TRAINS = (CounterParams.train_steps, 5, 6, 8)
 
 
 @dataclass
@@ -491,14 +496,13 @@ class ChoiceRuns:
         return score([count_events(t, params) for t in tracks], self.truths, self.frames).mae
 
 
-def model_counter(model, threshold: float, weak_threshold: float | None = None, min_phase: float = 0.0):
-    """The counter a model's card ships at ``threshold`` (and a cadence gate): a streaming model
-    (``streaming = True``, causal: it peaks at a step's onset) keeps the first of two close peaks,
-    final at once; a windowed one the higher."""
-    from edge.counter import CounterParams
-
+def model_counter(model, threshold: float, weak_threshold: float | None = None, min_phase: float = 0.0,
+                  train_steps: int = TRAINS[0]):
+    """The counter a model's card ships at ``threshold`` (a cadence gate, a train length): a
+    streaming model (``streaming = True``, causal: it peaks at a step's onset) keeps the first of
+    two close peaks, final at once; a windowed one the higher."""
     return CounterParams(threshold=threshold, keep_first=bool(getattr(model, "streaming", False)),
-                         weak_threshold=weak_threshold, min_phase=min_phase)
+                         weak_threshold=weak_threshold, min_phase=min_phase, train_steps=train_steps)
 
 
 def gate_key(weak_threshold: float | None, min_phase: float) -> str:
@@ -512,15 +516,18 @@ def best_threshold(maes: dict[float, float]) -> float:
 
 
 def choose_counter(model, datasets, window_frames: int, thresholds: Sequence[float] = THRESHOLDS,
-                   gates: Sequence[tuple[float | None, float]] = GATES):
+                   gates: Sequence[tuple[float | None, float]] = GATES, trains: Sequence[int] = TRAINS):
     """The counter a float model ships with, chosen on :class:`ChoiceRuns` (a real-sound validation
-    set, ``footfall data realset --split val``, and held-out step-free runs) in two steps: the
+    set, ``footfall data realset --split val``, and held-out step-free runs) in three steps: the
     step-probability threshold whose events have the lowest 5-s MAE over their runs (no gate), then
     at that threshold the cadence gate (``weak_threshold``, ``min_phase``) of the lowest MAE; a tie
-    goes to no gate, then to the fewer weak peaks and the fewer dropped. The rest at their defaults.
+    goes to no gate, then to the fewer weak peaks and the fewer dropped; then with both the train
+    length (``train_steps``) of the lowest MAE, a tie to the longer train (the safer one on sound
+    with no runner). The rest at their defaults.
 
     Returns ``(CounterParams, choice)``, ``choice`` = what a card records: the sets, the threshold
-    and the MAE of every threshold tried, the gate and the MAE of every gate tried.
+    and the MAE of every threshold tried, the gate and the MAE of every gate tried, the train
+    length and the MAE of every length tried.
     """
     runs = datasets if isinstance(datasets, ChoiceRuns) else ChoiceRuns.load(datasets)
     tracks = runs.tracks(model, window_frames)
@@ -530,8 +537,13 @@ def choose_counter(model, datasets, window_frames: int, thresholds: Sequence[flo
     # no gate at the chosen threshold is the counter step one scored already
     gate_maes = {(w, m): maes[best] if (w, m) == (None, 0.0) else runs.mae(tracks, model_counter(model, best, w, m)) for w, m in tried}
     weak, phase = min(gate_maes, key=lambda g: (round(gate_maes[g], 6), g != (None, 0.0), -(g[0] or best), g[1]))
+    # the default train length with that gate is the counter step two scored already
+    train_maes = {n: gate_maes[(weak, phase)] if n == TRAINS[0] else runs.mae(tracks, model_counter(model, best, weak, phase, n))
+                  for n in dict.fromkeys([TRAINS[0], *trains])}
+    train = min(train_maes, key=lambda n: (round(train_maes[n], 6), -n))
     choice = {"datasets": runs.datasets, "runs": len(runs.mels), "metric": "5-s MAE", "threshold": best,
               "mae_by_threshold": {f"{t:g}": round(m, 4) for t, m in maes.items()},
               "gate": {"weak_threshold": weak, "min_phase": phase},
-              "mae_by_gate": {gate_key(w, m): round(v, 4) for (w, m), v in gate_maes.items()}}
-    return model_counter(model, best, weak, phase), choice
+              "mae_by_gate": {gate_key(w, m): round(v, 4) for (w, m), v in gate_maes.items()},
+              "train_steps": train, "mae_by_train": {str(n): round(v, 4) for n, v in train_maes.items()}}
+    return model_counter(model, best, weak, phase, train), choice
