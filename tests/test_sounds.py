@@ -397,6 +397,13 @@ def test_a_validation_set_takes_val_footsteps_over_train_beds_and_never_eval_sou
     _write_package(root, "fixture-val", "val", {f"stomp{i}": ("footstep", "boots", _burst(rng, 12)) for i in range(2)})
     snd.write_manifest(root)
     v = build_realset(tmp_path / "v", root, n_runs=5, seconds=12.0, seed=3, split="val")
+    # a val package's speech and music (the step-free choosing runs' beds) do not change the val set
+    root2 = tmp_path / "corpus2"
+    shutil.copytree(root, root2)
+    _write_package(root2, "fixture-val-beds", "val", {"hold": ("music", "", 0.1 * np.sin(np.arange(3 * SAMPLE_RATE) * 0.03)),
+                                                      "hello": ("speech", "", 0.1 * rng.standard_normal(SAMPLE_RATE))})
+    snd.write_manifest(root2)
+    assert dataset_digest(build_realset(tmp_path / "v2", root2, n_runs=5, seconds=12.0, seed=3, split="val")) == dataset_digest(v)
     infos = [json.loads(line) for line in (v / "runs.jsonl").read_text().splitlines()]
     assert {x.split(":")[0] for i in infos for x in i["step_clips"]} == {"fixture-val"}
     assert {x.split(":")[0] for i in infos for x in i["beds"]} == {"fixture-train"}
@@ -407,6 +414,15 @@ def test_a_validation_set_takes_val_footsteps_over_train_beds_and_never_eval_sou
         dataset_digest(build_realset(tmp_path / "e0", fixture_corpus, n_runs=5, seconds=12.0, seed=3))
     with pytest.raises(ValueError, match="eval or val"):
         build_realset(tmp_path / "t", root, n_runs=5, seconds=12.0, seed=3, split="train")
+    # they are the beds of step-free runs of the val split (footfall data negatives --split val), alone
+    from train.data.negatives import corpus_beds, write_negatives
+    from train.data.recordings import load_dataset
+
+    beds, categories = corpus_beds(root2, "val")
+    assert sorted(set(categories)) == ["music", "speech"] and len(beds) == len(categories)
+    neg = write_negatives(tmp_path / "nv", runs=8, seconds=4.0, seed=1, sounds=root2, split="val", kinds=["bed"])
+    assert {r.session for r in load_dataset(neg)} <= {"bed:music", "bed:speech"}
+    assert json.loads((neg / "negatives.json").read_text())["split"] == "val"
 
 
 def test_every_registry_split_is_a_known_role_and_val_packages_hold_footsteps():
