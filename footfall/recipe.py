@@ -8,8 +8,8 @@ side (``extra_train``) in the recipe's order; each says its ``kind`` (``synth``,
 ``oneshots`` or ``negatives``: the ``footfall data`` command that makes it) and that command's
 options. ``select`` (optional) names the datasets that *choose* (never train): a real-sound
 validation set (kind ``realset``: ``footfall data realset --split val``, recorded footsteps of
-packages held out of training) and held-out step-free runs (kind ``negatives``, seeds no training
-set uses); they choose the student's kept weights (its ``select_on``) and the counter's threshold
+packages held out of training) and held-out step-free runs (kind ``negatives``: ``footfall data
+negatives --split val``, seeds no training set uses, the val packages' speech and music as beds); they choose the student's kept weights (its ``select_on``) and the counter's threshold
 the export ships (``--counter-on``). Without a ``teacher`` the student trains on the true step frames (``labels: "true"``) or
 the step counts (``weak``); with one, every dataset is relabelled by it and the student distils its
 probabilities (``labels: psl``). A teacher with ``seeds`` is an ensemble: one training run a seed,
@@ -53,7 +53,7 @@ SECTION_KEYS = {
 # the kinds of dataset that choose (recipe key ``select``): never trained on
 SELECT_KINDS: dict[str, tuple[str, ...]] = {
     "realset": ("runs", "seconds", "seed", "sounds", "force"),  # footfall data realset --split val
-    "negatives": ("runs", "seconds", "seed", "sounds", "force"),
+    "negatives": ("runs", "seconds", "seed", "sounds", "force"),  # footfall data negatives --split val
 }
 # the kinds of dataset (the `footfall data` command that makes each) and the options a recipe may give it
 DATA_KINDS: dict[str, tuple[str, ...]] = {
@@ -327,7 +327,7 @@ def stages(recipe: dict[str, Any], python: str = "python") -> list[Stage]:
     for name, spec in (recipe.get("select") or {}).items():
         folder = Path(str(spec["out"]))
         kind = spec["kind"]
-        split = ["--split", "val"] if kind == "realset" else []
+        split = ["--split", "val"]  # the val packages' footsteps, or their speech and music as step-free beds
         opts = {k: v for k, v in spec.items() if k not in ("kind", "out")}
         out.append(Stage(f"select-{name}", ["data", kind, *split, "--out", str(folder), *options(opts)], done=folder / "manifest.csv"))
         choosers.append(str(folder))

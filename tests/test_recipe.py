@@ -32,7 +32,7 @@ DATA = [
     "footfall data negatives --out data/negatives2 --runs 96 --seconds 40 --seed 1 --sounds data/sounds",
     "footfall data negatives --out data/beds --kinds bed --runs 120 --seconds 40 --seed 2 --sounds data/sounds",
     "footfall data realset --split val --out data/realval --runs 18 --seconds 70 --seed 7 --sounds data/sounds",
-    "footfall data negatives --out data/negval --runs 30 --seconds 40 --seed 5 --sounds data/sounds",
+    "footfall data negatives --split val --out data/negval --runs 36 --seconds 40 --seed 5 --sounds data/sounds",
 ]
 CHOOSERS = "data/realval,data/negval"
 # the default ships the streaming student in 160-ms packets with the threshold the choosing sets pick
@@ -142,7 +142,7 @@ def test_dry_run_commands_are_what_the_recipe_says(tmp_path, recipe):
     chose = [c for c in all_cmds if c[1] == "data" and "--out" in c and c[c.index("--out") + 1] in choosing]
     assert [c[c.index("--out") + 1] for c in chose] == [d["out"] for d in spec["select"].values()]
     for (name, d), cmd in zip(spec["select"].items(), chose):
-        assert cmd[2] == d["kind"] and (d["kind"] != "realset" or has(cmd, "--split", "val")), name
+        assert cmd[2] == d["kind"] and has(cmd, "--split", "val"), name
         assert all(has(cmd, "--" + k, v) for k, v in d.items() if k not in ("kind", "out")), name
     assert {d["kind"] for d in spec["select"].values()} == {"realset", "negatives"}
     for (name, d), cmd in zip(spec["data"].items(), made):
@@ -287,7 +287,7 @@ def test_provenance_is_relative_and_reproducible():
     assert prov["data"]["oneshots"] == {"kind": "oneshots", "out": "data/oneshots", "seed": 0, "runs": 250, "seconds": 60,
                                         "sounds": "data/sounds"}
     assert prov["select"] == {"realval": {"kind": "realset", "out": "data/realval", "seed": 7, "runs": 18, "seconds": 70, "sounds": "data/sounds"},
-                              "negval": {"kind": "negatives", "out": "data/negval", "seed": 5, "runs": 30, "seconds": 40, "sounds": "data/sounds"}}
+                              "negval": {"kind": "negatives", "out": "data/negval", "seed": 5, "runs": 36, "seconds": 40, "sounds": "data/sounds"}}
     assert prov["data"]["negatives"]["kind"] == "negatives" and prov["data"]["negatives"]["seed"] == 0
     assert prov["data"]["negatives2"] == {"kind": "negatives", "out": "data/negatives2", "seed": 1, "runs": 96, "seconds": 40,
                                           "sounds": "data/sounds"}
