@@ -4,7 +4,7 @@ same count whatever the level (the bundled models through the edge runtime, exac
 - Step-free sounds (``train.data.negatives``: silence, a microphone's noise floor, mains hum with
   harmonics, white/pink/brown noise, a DC offset, a steady tone, a full-scale square wave, the
   generator's wind, traffic, babble, music and rain, the recorded music of the test corpus), drawn with
-  seeds the training negatives never used: at most 1 step a minute.
+  seeds the training negatives never used (five draws of each kind): at most 1 step a minute.
 - The bundled sample run at -30, -20, -10, 0 and +10 dB: the counts spread by at most 2 % (+10 dB
   clips, as a loud phone does).
 """
@@ -22,6 +22,7 @@ from train.data.negatives import KINDS, step_free
 
 SECONDS = 60.0
 TEST_SEED = 10_000  # training negatives use seeds below 1000 per dataset seed
+SEEDS = 5  # draws of each step-free kind
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +60,16 @@ def _record(request, models, check):
 
 @pytest.mark.parametrize("kind", [k for k in KINDS if k != "bed"])
 def test_step_free_sound_counts_at_most_one_step_a_minute(request, models, kind):
+    """Each kind at SEEDS seeds (a level, a frequency, a gust or a shower each): one draw can miss
+    what another finds."""
     _record(request, models, f"step-free:{kind}")
-    audio = step_free(kind, SECONDS, TEST_SEED)
-    for path, backend, card in models:
-        steps = count_offline(backend, card, audio).steps
-        assert steps <= SECONDS / 60.0, f"{path.name}: {steps:.0f} steps in {SECONDS:.0f} s of {kind}"
+    counted = {}
+    for seed in range(TEST_SEED, TEST_SEED + SEEDS):
+        audio = step_free(kind, SECONDS, seed)
+        for path, backend, card in models:
+            counted[(path.name, seed)] = count_offline(backend, card, audio).steps
+    over = {k: v for k, v in counted.items() if v > SECONDS / 60.0}
+    assert not over, f"steps in {SECONDS:.0f} s of {kind} (artifact, seed): {over}"
 
 
 def test_a_recorded_bed_without_a_runner_counts_at_most_one_step_a_minute(request, models, beds):
