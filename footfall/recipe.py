@@ -9,9 +9,10 @@ side (``extra_train``) in the recipe's order; each says its ``kind`` (``synth``,
 options. ``select`` (optional) names the datasets that *choose* (never train): a real-sound
 validation set (kind ``realset``: ``footfall data realset --split val``, recorded footsteps of
 packages held out of training) and held-out step-free runs (kind ``negatives``: ``footfall data
-negatives --split val``, seeds no training set uses, the val packages' speech and music as beds); they choose the student's kept weights (its ``select_on``) and the counter's threshold
-the export ships (``--counter-on``). Without a ``teacher`` the student trains on the true step frames (``labels: "true"``) or
-the step counts (``weak``); with one, every dataset is relabelled by it and the student distils its
+negatives --split val``, seeds no training set uses, the val packages' speech and music as beds);
+they choose the student's kept weights (its ``select_on``) and the counter the export ships
+(``--counter-on``: threshold, cadence gate, train length). Without a ``teacher`` the student
+trains on the true step frames (``labels: "true"``) or the step counts (``weak``); with one, every dataset is relabelled by it and the student distils its
 probabilities (``labels: psl``). A teacher with ``seeds`` is an ensemble: one training run a seed,
 and the labels are the mean of their step probabilities. Each stage skips when its output exists (delete it to redo) and
 training stages resume after a kill (``--resume`` when ``last.pt`` exists), so running it again
@@ -327,9 +328,10 @@ def stages(recipe: dict[str, Any], python: str = "python") -> list[Stage]:
     for name, spec in (recipe.get("select") or {}).items():
         folder = Path(str(spec["out"]))
         kind = spec["kind"]
-        split = ["--split", "val"]  # the val packages' footsteps, or their speech and music as step-free beds
         opts = {k: v for k, v in spec.items() if k not in ("kind", "out")}
-        out.append(Stage(f"select-{name}", ["data", kind, *split, "--out", str(folder), *options(opts)], done=folder / "manifest.csv"))
+        # the val packages' footsteps (realset), or their speech and music as step-free beds (negatives)
+        out.append(Stage(f"select-{name}", ["data", kind, "--split", "val", "--out", str(folder), *options(opts)],
+                         done=folder / "manifest.csv"))
         choosers.append(str(folder))
     select_on = {"select_on": ",".join(choosers)} if choosers else {}
 

@@ -274,10 +274,11 @@ def test_the_counter_threshold_is_chosen_on_a_validation_set_by_its_counted_runs
     # the table is the counter's events on those runs, scored as the evaluation scores them
     recs = load_dataset(clicks)
     thr = max(THRESHOLDS)
-    events, truths, frames = [], [], []
+    tracks, events, truths, frames = [], [], [], []
     for r in recs:
         audio = load_audio(r.audio)
-        events.append(count_events(predict_run_logits(net, offline_log_mel(audio), WINDOW), CounterParams(threshold=thr)))
+        tracks.append(predict_run_logits(net, offline_log_mel(audio), WINDOW))
+        events.append(count_events(tracks[-1], CounterParams(threshold=thr)))
         truths.append(load_steps(r.steps))
         frames.append(len(audio) // HOP_LENGTH)
     assert maes[thr] == pytest.approx(score(events, truths, frames).mae, abs=1e-4)
@@ -305,8 +306,7 @@ def test_the_counter_threshold_is_chosen_on_a_validation_set_by_its_counted_runs
     assert choice["train_steps"] == params.train_steps and trains[params.train_steps] == min(trains.values())
     assert params.train_steps == max(n for n, m in trains.items() if m == min(trains.values()))
     longest = replace(params, train_steps=max(TRAINS))
-    mels = [offline_log_mel(load_audio(r.audio)) for r in recs]
-    rescored = score([count_events(predict_run_logits(net, m, WINDOW), longest) for m in mels], truths, frames).mae
+    rescored = score([count_events(t, longest) for t in tracks], truths, frames).mae
     assert trains[max(TRAINS)] == pytest.approx(rescored, abs=1e-4)
     with pytest.raises(ValueError, match="no such dataset folder"):
         choose_counter(net, clicks / "nowhere", WINDOW)
