@@ -21,22 +21,23 @@ from footfall import recipe as R
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "train" / "recipes" / "default.yaml"
 PSL = ROOT / "train" / "recipes" / "psl.yaml"
-EXTRAS = "data/oneshots,data/negatives,data/negatives2,data/beds"
+EXTRAS = "data/oneshots_wide,data/negatives,data/negatives2,data/beds"
 
 # the data of both recipes, command by command
 DATA = [
     "footfall data sounds --profile full",
     "footfall data synth --out data/synth_ev --runners 40 --minutes 3 --runs 2 --seed 5 --sounds data/sounds --unlabeled-fraction 0.1 --no-report",
-    "footfall data oneshots --out data/oneshots --runs 250 --seconds 60 --seed 0 --sounds data/sounds",
+    "footfall data oneshots --out data/oneshots_wide --runs 250 --seconds 60 --seed 0 --sounds data/sounds "
+    "--without hydrogen-drumkits,sonic-pi-samples",
     "footfall data negatives --out data/negatives --runs 60 --seconds 40 --seed 0 --sounds data/sounds",
     "footfall data negatives --out data/negatives2 --runs 96 --seconds 40 --seed 1 --sounds data/sounds",
     "footfall data negatives --out data/beds --kinds bed --runs 120 --seconds 40 --seed 2 --sounds data/sounds",
-    "footfall data realset --split val --out data/realval --runs 18 --seconds 70 --seed 7 --sounds data/sounds",
+    "footfall data realset --split val --out data/realval_wide --runs 27 --seconds 70 --seed 7 --sounds data/sounds",
     "footfall data negatives --split val --out data/negval --runs 36 --seconds 40 --seed 5 --sounds data/sounds",
 ]
-CHOOSERS = "data/realval,data/negval"
+CHOOSERS = "data/realval_wide,data/negval"
 # the default ships the streaming student in 160-ms packets with the threshold the choosing sets pick
-EXPORT_DEFAULT = "--to pte,tflite --precision int8,fp32 --window 16 --counter-on data/realval,data/negval --data data/synth_ev"
+EXPORT_DEFAULT = "--to pte,tflite --precision int8,fp32 --window 16 --counter-on data/realval_wide,data/negval --data data/synth_ev"
 
 # the shipped pipeline (what made the bundled model), command by command, on a fresh clone (nothing built yet)
 SHIPPED = [
@@ -50,15 +51,10 @@ SHIPPED = [
     "python -m train.fit.finetune bundle runs/default/student0/best.pt",
 ]
 
-# the PSL variant: the default's data but one-shot runs without the drum kits, a teacher ensemble (the student's
-# recipe at two seeds, each chosen on the choosing runs), every dataset relabelled by both, the student on their mean
-PSL_EXTRAS = "data/oneshots_nodrum,data/negatives,data/negatives2,data/beds"
-PSL_DATA = [
-    *DATA[:2],
-    "footfall data oneshots --out data/oneshots_nodrum --runs 250 --seconds 60 --seed 0 --sounds data/sounds "
-    "--without hydrogen-drumkits,sonic-pi-samples",
-    *DATA[3:],
-]
+# the PSL variant: the default's data, a teacher ensemble (the student's recipe at two seeds, each chosen on the
+# choosing runs), every dataset relabelled by both, the student on their mean
+PSL_EXTRAS = EXTRAS
+PSL_DATA = DATA
 PSL_VARIANT = [
     *PSL_DATA,
     *(f"footfall distill --config train/presets/student-stream.yaml --data data/synth_ev --fold 0 --out runs/psl/teacher0-seed{s} "
@@ -67,7 +63,7 @@ PSL_VARIANT = [
       f"--data {d} --out {d}/psl/psl-teacher0" for d in ("data/synth_ev", *PSL_EXTRAS.split(","))),
     "footfall distill --config train/presets/student-stream.yaml --labels psl --alpha 0.5 --psl data/synth_ev/psl/psl-teacher0 "
     f"--data data/synth_ev --set extra_train={PSL_EXTRAS} "
-    "--set extra_psl=data/oneshots_nodrum/psl/psl-teacher0,data/negatives/psl/psl-teacher0,data/negatives2/psl/psl-teacher0,"
+    "--set extra_psl=data/oneshots_wide/psl/psl-teacher0,data/negatives/psl/psl-teacher0,data/negatives2/psl/psl-teacher0,"
     "data/beds/psl/psl-teacher0 "
     f"--set select_on={CHOOSERS} --fold 0 --out runs/psl/student0",
     f"footfall export runs/psl/student0/best.pt {EXPORT_DEFAULT} --out runs/psl/export0 "
@@ -109,11 +105,9 @@ def test_the_default_recipe_has_no_teacher_and_the_psl_recipe_the_same_data():
     default, psl = (yaml.safe_load(p.read_text()) for p in (DEFAULT, PSL))
     assert "teacher" not in default and "quiet" not in default
     assert psl["sounds"] == default["sounds"] and psl["select"] == default["select"]
-    # the same datasets but the one-shot runs, which are the default's without the drum kits' step sounds
-    assert {k: v for k, v in psl["data"].items() if k != "oneshots"} == {k: v for k, v in default["data"].items() if k != "oneshots"}
-    shots = dict(psl["data"]["oneshots"])
-    assert shots.pop("without") == "hydrogen-drumkits,sonic-pi-samples" and shots.pop("out") != default["data"]["oneshots"]["out"]
-    assert shots == {k: v for k, v in default["data"]["oneshots"].items() if k != "out"}
+    # the same datasets; the one-shot runs make no step of the drum kits' hits (their beds stay)
+    assert psl["data"] == default["data"]
+    assert default["data"]["oneshots"]["without"] == "hydrogen-drumkits,sonic-pi-samples"
     # both ship the streaming student (PTQ, 160-ms packets); the PSL variant's teacher is that student at two seeds
     assert default["student"]["config"] == psl["student"]["config"] == psl["teacher"]["config"] == "train/presets/student-stream.yaml"
     assert psl["teacher"]["trainer"] == "distill" and psl["teacher"]["seeds"] == [0, 1]
@@ -284,9 +278,9 @@ def test_provenance_is_relative_and_reproducible():
                                     "sounds": "data/sounds", "kinds": "bed"}
     assert prov["data"]["main"] == {"kind": "synth", "out": "data/synth_ev", "seed": 5, "runners": 40, "minutes": 3, "runs": 2,
                                     "unlabeled_fraction": 0.1, "sounds": "data/sounds"}
-    assert prov["data"]["oneshots"] == {"kind": "oneshots", "out": "data/oneshots", "seed": 0, "runs": 250, "seconds": 60,
-                                        "sounds": "data/sounds"}
-    assert prov["select"] == {"realval": {"kind": "realset", "out": "data/realval", "seed": 7, "runs": 18, "seconds": 70, "sounds": "data/sounds"},
+    assert prov["data"]["oneshots"] == {"kind": "oneshots", "out": "data/oneshots_wide", "seed": 0, "runs": 250, "seconds": 60,
+                                        "sounds": "data/sounds", "without": "hydrogen-drumkits,sonic-pi-samples"}  # how to make it again
+    assert prov["select"] == {"realval": {"kind": "realset", "out": "data/realval_wide", "seed": 7, "runs": 27, "seconds": 70, "sounds": "data/sounds"},
                               "negval": {"kind": "negatives", "out": "data/negval", "seed": 5, "runs": 36, "seconds": 40, "sounds": "data/sounds"}}
     assert prov["data"]["negatives"]["kind"] == "negatives" and prov["data"]["negatives"]["seed"] == 0
     assert prov["data"]["negatives2"] == {"kind": "negatives", "out": "data/negatives2", "seed": 1, "runs": 96, "seconds": 40,
@@ -295,8 +289,7 @@ def test_provenance_is_relative_and_reproducible():
     assert "/work/" not in json.dumps(prov) and not prov["recipe_file"].startswith("/")
     psl = R.provenance(R.load_recipe("psl"))
     assert psl["recipe_file"] == "train/recipes/psl.yaml"
-    assert psl["data"]["oneshots"] == {"kind": "oneshots", "out": "data/oneshots_nodrum", "seed": 0, "runs": 250, "seconds": 60,
-                                       "sounds": "data/sounds", "without": "hydrogen-drumkits,sonic-pi-samples"}  # how to make it again
+    assert psl["data"]["oneshots"] == prov["data"]["oneshots"]
 
 
 def test_unknown_recipe_is_one_line(tmp_path):

@@ -249,6 +249,23 @@ REGISTRY: tuple[Package, ...] = (
     Package("asc-music", "train", (
         Rule("usr/share/games/asc/music/*.mp3", "music"),
     ), "GPL-2+", "recorded game music"),
+    # more recorded footsteps, so that a step is heard on more surfaces and from more recordists:
+    # a puzzle game's shoes on sand, grass, snow, steel, stone and wood (a few steps a file), a
+    # strategy game's marching unit and single steps, two platformers' single steps
+    Package("berusky2-data", "train", (
+        Rule("usr/share/games/berusky2/sound/sound/steps*.wav", "footstep", split_events=True),
+        Rule("usr/share/games/berusky2/sound/sound/wstep[0-9].wav", "footstep", split_events=True),
+    ), "GPL-2+", "large (560 MB): 11 files are taken"),
+    Package("freeciv-data", "train", (
+        Rule("usr/share/games/freeciv/stdsounds/Tread.ogg", "footstep", "march", split_events=True),
+        Rule("usr/share/games/freeciv/stdsounds/foot3.ogg", "footstep"),
+    ), "GPL-2+"),
+    Package("amphetamine-data", "train", (
+        Rule("usr/share/games/amphetamine/sounds/step.wav", "footstep"),
+    ), "GPL-2+"),
+    Package("cavepacker-data", "train", (
+        Rule("usr/share/games/cavepacker/sounds/step.ogg", "footstep"),
+    ), "GPL-3+"),
     # ---- val: footsteps never trained on, for the real-sound validation set that chooses epochs and
     # thresholds (train.data.realset --split val; its beds are the train split's), and speech and
     # music never trained on, for the step-free runs that choose beside it (footfall data negatives
@@ -265,6 +282,16 @@ REGISTRY: tuple[Package, ...] = (
     Package("freedink-data", "val", (
         Rule("usr/share/games/dink/dink/Sound/stairs.wav", "footstep", "wood", split_events=True),
     ), "public-domain"),
+    # more footsteps never trained on, so that the choice hears hooves, marching boots and a
+    # person walking, as the evaluation set has creatures, hooves and shoes
+    Package("triplea", "val", (
+        Rule("usr/share/games/triplea/assets/sounds/generic/territory_capture_land/*marching.mp3", "footstep", "march", split_events=True),
+        Rule("usr/share/games/triplea/assets/sounds/classical/territory_capture_blitz/*galloping.mp3", "footstep", "hooves", split_events=True),
+    ), "GPL-2+"),
+    Package("scratch", "val", (
+        Rule("usr/share/scratch/Media/Sounds/Human/Footsteps-[0-9].*", "footstep", "shoes", split_events=True),
+        Rule("usr/share/scratch/Media/Sounds/Animal/HorseGallop.wav", "footstep", "hooves", split_events=True),
+    ), "GPL-2+"),
     Package("asterisk-moh-opsound-wav", "val", (
         Rule("usr/share/asterisk/moh/*.wav", "music"),  # music on hold: electronic tracks with a beat
     ), "CC-BY-SA-3.0"),
