@@ -53,16 +53,14 @@ SHIPPED = [
 
 # the PSL variant: the default's data, a teacher ensemble (the student's recipe at two seeds, each chosen on the
 # choosing runs), every dataset relabelled by both, the student on their mean
-PSL_EXTRAS = EXTRAS
-PSL_DATA = DATA
 PSL_VARIANT = [
-    *PSL_DATA,
+    *DATA,
     *(f"footfall distill --config train/presets/student-stream.yaml --data data/synth_ev --fold 0 --out runs/psl/teacher0-seed{s} "
-      f"--set extra_train={PSL_EXTRAS} --set select_on={CHOOSERS} --set seed={s}" for s in (0, 1)),
+      f"--set extra_train={EXTRAS} --set select_on={CHOOSERS} --set seed={s}" for s in (0, 1)),
     *(f"footfall psl relabel --teacher runs/psl/teacher0-seed0/best.pt --teacher runs/psl/teacher0-seed1/best.pt "
-      f"--data {d} --out {d}/psl/psl-teacher0" for d in ("data/synth_ev", *PSL_EXTRAS.split(","))),
+      f"--data {d} --out {d}/psl/psl-teacher0" for d in ("data/synth_ev", *EXTRAS.split(","))),
     "footfall distill --config train/presets/student-stream.yaml --labels psl --alpha 0.5 --psl data/synth_ev/psl/psl-teacher0 "
-    f"--data data/synth_ev --set extra_train={PSL_EXTRAS} "
+    f"--data data/synth_ev --set extra_train={EXTRAS} "
     "--set extra_psl=data/oneshots_wide/psl/psl-teacher0,data/negatives/psl/psl-teacher0,data/negatives2/psl/psl-teacher0,"
     "data/beds/psl/psl-teacher0 "
     f"--set select_on={CHOOSERS} --fold 0 --out runs/psl/student0",

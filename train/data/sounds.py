@@ -265,7 +265,7 @@ REGISTRY: tuple[Package, ...] = (
     ), "GPL-2+"),
     Package("cavepacker-data", "train", (
         Rule("usr/share/games/cavepacker/sounds/step.ogg", "footstep"),
-    ), "GPL-3+"),
+    ), "CC-BY-SA-4.0"),
     # ---- val: footsteps never trained on, for the real-sound validation set that chooses epochs and
     # thresholds (train.data.realset --split val; its beds are the train split's), and speech and
     # music never trained on, for the step-free runs that choose beside it (footfall data negatives
@@ -291,7 +291,7 @@ REGISTRY: tuple[Package, ...] = (
     Package("scratch", "val", (
         Rule("usr/share/scratch/Media/Sounds/Human/Footsteps-[0-9].*", "footstep", "shoes", split_events=True),
         Rule("usr/share/scratch/Media/Sounds/Animal/HorseGallop.wav", "footstep", "hooves", split_events=True),
-    ), "GPL-2+"),
+    ), "CC-BY-SA-3.0"),
     Package("asterisk-moh-opsound-wav", "val", (
         Rule("usr/share/asterisk/moh/*.wav", "music"),  # music on hold: electronic tracks with a beat
     ), "CC-BY-SA-3.0"),
