@@ -105,12 +105,20 @@ class ExportSource:
     def __post_init__(self) -> None:
         if self.float_model is None and self.int8_model is None:
             raise ExportError("nothing to export: neither a float model nor an int8 graph")
-        if self.int8_model is not None and not is_quantized_graph(self.int8_model):
+        if self.int8_model is not None and not is_quantized_graph(self.int8_graph):
             raise ExportError("int8_model is not a quantized PT2E graph (no quantize/dequantize ops)")
         if self.streaming:  # one packet per call, each once: the packet is the window and the hop
-            if self.int8_model is not None:
-                raise ExportError("a given int8 graph of a streaming model is not supported: export its float checkpoint (int8 by PTQ)")
-            self.window_frames = self.hop_frames = int(self.float_model.packet_frames)
+            packet = int((self.float_model or self.int8_model).packet_frames)
+            if self.int8_model is not None:  # a QAT step (train.quant.stream_qat): its packet is fixed
+                if not getattr(self.int8_model, "streaming", False):
+                    raise ExportError("the int8 graph is windowed but its float model streams: quantize the streaming step (footfall qat)")
+                if self.float_model is None:
+                    raise ExportError("a streaming model's int8 step is exported beside its float student: its checkpoint "
+                                      "(the graph's student_checkpoint) is missing")
+                if packet != self.int8_model.packet_frames:
+                    raise ExportError(f"--window {packet}: the int8 step was trained on {self.int8_model.packet_frames}-frame "
+                                      "packets; leave --window out or give that")
+            self.window_frames = self.hop_frames = packet
             if self.counter == CounterParams():  # a causal network peaks at a step's onset: the first of close peaks
                 self.counter = replace(self.counter, keep_first=True)  # (train.evaluate.realeval.model_counter)
         if self.window_frames <= 0 or self.window_frames % DENSITY_STRIDE:
@@ -124,9 +132,14 @@ class ExportSource:
         return "qat" if self.int8_model is not None and "qat" in self.meta else "ptq"
 
     @property
+    def int8_graph(self) -> torch.nn.Module | None:
+        """The quantized graph every int8 target lowers: a streaming QAT step's graph, else ``int8_model``."""
+        return getattr(self.int8_model, "step_graph", self.int8_model)
+
+    @property
     def streaming(self) -> bool:
         """A model that carries state between packets (``streaming = True``): exported as its step."""
-        return bool(getattr(self.float_model, "streaming", False))
+        return bool(getattr(self.float_model, "streaming", False) or getattr(self.int8_model, "streaming", False))
 
     def state_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         """A streaming model's ``[(name, shape)]`` state buffers, in the artifact's input order; [] if windowed."""
@@ -217,6 +230,8 @@ def load_source(
         float_sha256 = sha256_file(checkpoint)
     name = (meta.get("model") or {}).get("name") if isinstance(meta.get("model"), dict) else None
     name = name or meta.get("name") or getattr(float_model, "name", "") or "model"
+    if getattr(float_model, "streaming", False) and getattr(int8_model, "streaming", False) and window_frames is None:
+        float_model.config.packet_frames = int(int8_model.packet_frames)  # a QAT step's packet is fixed
     if getattr(float_model, "streaming", False):  # --window sets its packet (the weights do not depend on it)
         if hop_frames is not None and hop_frames != (window_frames or float_model.packet_frames):
             raise ExportError(f"a streaming model takes each packet once: --hop {hop_frames} must equal the packet "
@@ -777,7 +792,7 @@ def export_model(
                               "streams_from_dataset or streams_from_file (consecutive packets with their runs)")
         float_model = stream_step(source.float_model)  # what every target exports: packet + state in, logits + state out
         example = (example, *source.float_model.initial_state())
-        ptq_windows = stream_inputs(source.float_model, windows.ptq, windows.ptq_runs)
+        ptq_windows = stream_inputs(source.float_model, windows.ptq, windows.ptq_runs) if source.int8_model is None else None
     else:
         ptq_windows = ptq_batches(windows.ptq, example)
 
@@ -785,6 +800,7 @@ def export_model(
     # the PyTorch model being exported), else the float model (PTQ error is part of the export)
     if source.streaming:
         ref32 = torch_stream_logits(source.float_model, windows.parity, windows.runs)
+        ref8 = torch_stream_logits(source.int8_model, windows.parity, windows.runs) if source.int8_model is not None else ref32
         rows, row_runs = stream_windows(ref32, windows.runs)
         if not len(rows):
             raise ExportError(f"the parity runs are shorter than one window of {WINDOW_FRAMES} frames to compare counts in")
@@ -792,14 +808,14 @@ def export_model(
     else:
         ref32 = torch_logits(source.float_model, windows.parity) if source.float_model is not None else None
         acc32 = accuracy(ref32, windows, source.counter) if ref32 is not None else {}
-    ref8 = torch_logits(source.int8_model, windows.parity) if source.int8_model is not None else ref32
+        ref8 = torch_logits(source.int8_model, windows.parity) if source.int8_model is not None else ref32
     ref8_name = "pytorch int8 graph (as given)" if source.int8_model is not None else "pytorch fp32"
 
     qnn_missing = qnn_available() if "qnn" in targets and "int8" in precisions else None
 
     def one(target: str, precision: str, tmp: Path) -> list[TargetReport]:
         """export -> (quantize) -> lower -> save -> reload -> compare -> card, for one target x precision."""
-        model = float_model if precision == "fp32" else (source.int8_model or float_model)
+        model = float_model if precision == "fp32" else (source.int8_graph or float_model)
         if target == "qnn" and precision == "fp32":
             return [TargetReport(target, precision, "skipped", "the HTP target is int8 only")]
         if target == "qnn" and source.streaming:
@@ -898,13 +914,17 @@ def export_all(
         more = f" (and {len(existing) - 1} more file(s) this export writes)" if len(existing) > 1 else ""
         raise ExportError(f"{existing[0]} exists{more}; choose another --out or pass --force to replace them")
     if counter_on is not None:
-        if source.float_model is None:
+        # chosen on what the phone runs: a streaming model's QAT step when given (its int8 logits are
+        # the counter's input), else the float model (a windowed int8 graph has no whole-run form)
+        chooser = source.int8_model if source.streaming and source.int8_model is not None else source.float_model
+        if chooser is None:
             raise ExportError("--counter-on needs the float model (a .pt checkpoint) to choose the counter with")
         from train.evaluate.realeval import choose_counter, gate_key
 
         if progress:
-            progress(f"choosing the counter's threshold, cadence gate and train length on {counter_on}")
-        source.counter, source.counter_choice = choose_counter(source.float_model, counter_on, source.window_frames)
+            on = "the int8 step's logits" if chooser is source.int8_model else "the float model's logits"
+            progress(f"choosing the counter's threshold, cadence gate and train length on {counter_on} ({on})")
+        source.counter, source.counter_choice = choose_counter(chooser, counter_on, source.window_frames)
         c = source.counter
         mae = source.counter_choice["mae_by_train"][str(c.train_steps)]
         if progress:

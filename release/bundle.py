@@ -7,10 +7,12 @@ SNR on asphalt, as 16-bit WAV plus its true step times (contract 5).
 with its model card) from an export folder; the card's sha256 binds each file, so they are
 copied byte for byte.
 ``python -m release.bundle counter DATASETS`` chooses the event counter again (its threshold,
-cadence gate and train length, :func:`train.evaluate.realeval.choose_counter`) with the bundled float student
-(``streamtcn_float.pt``) on DATASETS (comma-separated: the real-sound validation set and held-out
-step-free runs, as ``footfall export --counter-on``) and writes it into every bundled card; the
-artifacts are not touched.
+cadence gate and train length, :func:`train.evaluate.realeval.choose_counter`) on DATASETS
+(comma-separated: the real-sound validation set and held-out step-free runs, as ``footfall export
+--counter-on``) and writes it into every bundled card; the artifacts are not touched. The logits it
+chooses on are those of what the export chose on: the bundled float student (``streamtcn_float.pt``)
+for int8 by PTQ, the bundled ``.tflite`` itself, streamed through its runtime, for int8 by QAT (its
+step was trained quantized; the float student no longer computes what it computes).
 """
 
 from __future__ import annotations
@@ -56,6 +58,37 @@ def copy_artifacts(export_dir: Path, assets: Path = ASSETS) -> list[Path]:
     return picked
 
 
+def artifact_stream(artifact: Path):
+    """A bundled streaming artifact as a module for :func:`train.evaluate.realeval.choose_counter`:
+    (B, 1, F, T) log-mel -> (B, T // 4) logits, each row streamed packet by packet through the artifact's
+    runtime from its initial state, as ``edge-run`` streams a run (a last partial packet padded with
+    zeros, its logits dropped)."""
+    import torch
+
+    from edge.backends import load_model
+    from edge.contract import DENSITY_STRIDE
+
+    backend, card = load_model(artifact)
+    packet = int(card.window_frames)
+
+    class ArtifactStream(torch.nn.Module):
+        streaming = True
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            mel = x.detach().cpu().numpy().astype(np.float32)
+            t = mel.shape[-1]
+            whole = -(-t // packet) * packet
+            mel = np.pad(mel, ((0, 0), (0, 0), (0, 0), (0, whole - t)))
+            rows = []
+            for row in mel:
+                backend.reset()
+                rows.append(np.concatenate([backend.run(np.ascontiguousarray(row[None, ..., i : i + packet]))
+                                            for i in range(0, whole, packet)])[: t // DENSITY_STRIDE])
+            return torch.from_numpy(np.stack(rows))
+
+    return ArtifactStream().eval()
+
+
 def choose_counter_again(datasets: str, assets: Path = ASSETS) -> list[Path]:
     from edge.card import load_verified_card, write_card
     from edge.cli import bundled_models
@@ -66,12 +99,21 @@ def choose_counter_again(datasets: str, assets: Path = ASSETS) -> list[Path]:
     cards = bundled_models(assets)
     if len(floats) != 1 or not cards:
         raise SystemExit(f"error: {assets} holds {len(floats)} float students and {len(cards)} artifacts; need one and some")
-    model, _ = load_checkpoint(floats[0])
-    model.eval()
     loaded = [(p, load_verified_card(p)) for p in cards]
     window = {card.window_frames for _, card in loaded}
     if len(window) != 1:
         raise SystemExit(f"error: the bundled cards disagree on the window: {sorted(window)}")
+    quantization = {card.model.get("quantization") for _, card in loaded}
+    if quantization == {"qat"}:  # trained quantized: the counter reads the int8 logits (the .tflite's)
+        tflite = [p for p, _ in loaded if p.suffix == ".tflite"]
+        if not tflite:
+            raise SystemExit(f"error: {assets} holds no .tflite of the QAT model to choose the counter on")
+        model = artifact_stream(tflite[0])
+    elif len(quantization) > 1:
+        raise SystemExit(f"error: the bundled cards disagree on the quantization: {sorted(map(str, quantization))}")
+    else:
+        model, _ = load_checkpoint(floats[0])
+        model.eval()
     params, choice = choose_counter(model, datasets, window.pop())
     for path, card in loaded:
         card.counter = params.to_dict()

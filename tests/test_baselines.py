@@ -355,13 +355,14 @@ def test_eval_of_a_step_free_set_counts_what_each_counter_finds_per_kind(clicks,
 
 
 def test_the_bundled_counter_is_chosen_again_into_every_card_and_nothing_else(clicks, tmp_path):
-    """python -m release.bundle counter: the bundled float student chooses the counter on the sets, as
-    export --counter-on would; every card gets it and the record of the choice; the artifacts stay."""
+    """python -m release.bundle counter: the counter is chosen on the sets from the logits export --counter-on
+    chose on (the float student's; a QAT model's int8 ones, its .tflite streamed); every card gets it and
+    the record of the choice; the artifacts stay."""
     import shutil
 
     from edge.card import load_verified_card
     from edge.counter import CounterParams
-    from release.bundle import ASSETS, choose_counter_again
+    from release.bundle import ASSETS, artifact_stream, choose_counter_again
     from train.evaluate.realeval import choose_counter
     from train.models import load_checkpoint
 
@@ -371,9 +372,35 @@ def test_the_bundled_counter_is_chosen_again_into_every_card_and_nothing_else(cl
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if not p.name.endswith(".json")}
     written = choose_counter_again(str(clicks), tmp_path)
     assert sorted(p.name for p in written) == ["streamtcn_int8.pte", "streamtcn_int8.tflite"]
-    model, _ = load_checkpoint(tmp_path / "streamtcn_float.pt")
+    quantization = load_verified_card(tmp_path / "streamtcn_int8.tflite").model.get("quantization")
+    if quantization == "qat":  # chosen on the int8 step's logits: the .tflite streamed through its runtime
+        model = artifact_stream(tmp_path / "streamtcn_int8.tflite")
+    else:
+        model, _ = load_checkpoint(tmp_path / "streamtcn_float.pt")
     params, choice = choose_counter(model.eval(), clicks, 16)
     for p in written:
         card = load_verified_card(p)  # the sha256 still binds the untouched artifact
         assert CounterParams.from_dict(card.counter) == params and card.model["counter_chosen_on"] == choice
     assert before == {p.name: p.read_bytes() for p in tmp_path.iterdir() if not p.name.endswith(".json")}
+
+
+def test_a_bundled_artifact_streamed_for_the_counters_choice_gives_what_edge_run_gives():
+    """release.bundle.artifact_stream (what chooses a QAT model's counter): the artifact's logits of a run,
+    streamed through its runtime from a reset state, are those edge-run's offline count reads."""
+    import torch
+
+    from edge.audio import load_audio
+    from edge.backends import load_model
+    from edge.stream import count_offline, offline_log_mel
+    from release.bundle import ASSETS, artifact_stream
+
+    artifact = ASSETS / "streamtcn_int8.tflite"
+    audio = load_audio(ASSETS / "sample_run.wav")
+    audio = (audio[0] if isinstance(audio, tuple) else audio)[: 16000 * 10]
+    backend, card = load_model(artifact)
+    expected = np.asarray(count_offline(backend, card, audio).logits, np.float32)
+    mel = offline_log_mel(audio)
+    got = artifact_stream(artifact)(torch.from_numpy(np.ascontiguousarray(mel[None, None], np.float32)))[0].numpy()
+    n = min(len(got), len(expected))
+    assert n >= 240 and abs(len(got) - len(expected)) <= 4  # 10 s at 25 frames/s, the edge's tail aside
+    np.testing.assert_allclose(got[:n], expected[:n], atol=1e-5)

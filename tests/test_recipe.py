@@ -39,12 +39,15 @@ CHOOSERS = "data/realval_wide,data/negval"
 # the default ships the streaming student in 160-ms packets with the threshold the choosing sets pick
 EXPORT_DEFAULT = "--to pte,tflite --precision int8,fp32 --window 16 --counter-on data/realval_wide,data/negval --data data/synth_ev"
 
+QAT_ARGS = "--epochs 2 --freeze-bn-epoch 0 --freeze-observer-epoch 1 --max-steps-per-epoch 150 --batch-size 32 --force"
+
 # the shipped pipeline (what made the bundled model), command by command, on a fresh clone (nothing built yet)
 SHIPPED = [
     *DATA,
     f"footfall distill --config train/presets/student-stream.yaml --data data/synth_ev --set extra_train={EXTRAS} "
     f"--set select_on={CHOOSERS} --fold 0 --out runs/default/student0",
-    f"footfall export runs/default/student0/best.pt {EXPORT_DEFAULT} --out runs/default/export0 "
+    f"footfall qat --student runs/default/student0/best.pt {QAT_ARGS}",
+    f"footfall export $(python -m train.quant.qat ship runs/default/student0/int8) {EXPORT_DEFAULT} --out runs/default/export0 "
     "--provenance runs/default/recipe.json --force",
     "python -m release.bundle sample",
     "python -m release.bundle artifacts runs/default/export0",
@@ -64,7 +67,8 @@ PSL_VARIANT = [
     "--set extra_psl=data/oneshots_wide/psl/psl-teacher0,data/negatives/psl/psl-teacher0,data/negatives2/psl/psl-teacher0,"
     "data/beds/psl/psl-teacher0 "
     f"--set select_on={CHOOSERS} --fold 0 --out runs/psl/student0",
-    f"footfall export runs/psl/student0/best.pt {EXPORT_DEFAULT} --out runs/psl/export0 "
+    f"footfall qat --student runs/psl/student0/best.pt {QAT_ARGS}",
+    f"footfall export $(python -m train.quant.qat ship runs/psl/student0/int8) {EXPORT_DEFAULT} --out runs/psl/export0 "
     "--provenance runs/psl/recipe.json --force",
     "python -m release.bundle sample",
     "python -m release.bundle artifacts runs/psl/export0",
@@ -106,11 +110,13 @@ def test_the_default_recipe_has_no_teacher_and_the_psl_recipe_the_same_data():
     # the same datasets; the one-shot runs make no step of the drum kits' hits (their beds stay)
     assert psl["data"] == default["data"]
     assert default["data"]["oneshots"]["without"] == "hydrogen-drumkits,sonic-pi-samples"
-    # both ship the streaming student (PTQ, 160-ms packets); the PSL variant's teacher is that student at two seeds
+    # both ship the streaming student (160-ms packets); the PSL variant's teacher is that student at two seeds
     assert default["student"]["config"] == psl["student"]["config"] == psl["teacher"]["config"] == "train/presets/student-stream.yaml"
     assert psl["teacher"]["trainer"] == "distill" and psl["teacher"]["seeds"] == [0, 1]
     assert default["export"] == psl["export"] and psl["bundle"] == default["bundle"]
-    assert "qat" not in default and "qat" not in psl  # the int8 is the export's PTQ (it counts the real-sound set as the float student)
+    # the int8 is QAT of the streaming step, the same for both (PTQ of the default's student missed the parity gate)
+    assert default["qat"] == psl["qat"] == {"args": {"epochs": 2, "freeze_bn_epoch": 0, "freeze_observer_epoch": 1,
+                                                     "max_steps_per_epoch": 150, "batch_size": 32}}
     assert R.student_labels(R.load_recipe(DEFAULT)) == "true" and R.student_labels(R.load_recipe(PSL)) == "psl"
     header = " ".join(line.lstrip("#").strip() for line in PSL.read_text().splitlines()[:3])  # its header comment says so
     assert "not the bundled model" in header.lower()
@@ -243,7 +249,13 @@ def test_stages_skip_when_done_and_training_resumes(tmp_path):
     (tmp_path / "runs" / "default" / "student0" / ".done").write_text("done\n")
     cmds, lines = _dry_run(tmp_path)
     assert any(line.startswith("# skip student") for line in lines)
-    assert any(line.startswith("+ footfall export runs/default/student0/best.pt") for line in lines)
+    assert any(line.startswith("+ footfall qat --student runs/default/student0/best.pt") for line in lines)
+    # a finished QAT skips; the export takes the int8 step it shipped
+    (tmp_path / "runs" / "default" / "student0" / "int8").mkdir()
+    (tmp_path / "runs" / "default" / "student0" / "int8" / "report.json").write_text("{}")
+    cmds, lines = _dry_run(tmp_path)
+    assert any(line.startswith("# skip qat") for line in lines)
+    assert any(line.startswith("+ footfall export $(python -m train.quant.qat ship runs/default/student0/int8)") for line in lines)
     # the PSL variant: a finished teacher skips, the interrupted one resumes, a finished student skips, the quiet
     # fine-tune (when a recipe has one) does not resume
     for seed, marker in ((0, ".done"), (1, "last.pt")):

@@ -232,7 +232,8 @@ def qat_command(
                                               "the epoch converted is the best on the validation runs of those after"),
     calib_batches: int = typer.Option(16, "--calib-batches", help="batches of training windows that set the value ranges of the PTQ variant"),
     max_steps_per_epoch: int = typer.Option(0, "--max-steps-per-epoch", help="at most this many training steps per epoch (0: all; for quick trials)"),
-    ptq: bool = typer.Option(True, "--ptq/--no-ptq", help="also make the post-training-quantized (PTQ) variant, to compare with"),
+    ptq: bool = typer.Option(True, "--ptq/--no-ptq", help="also make the post-training-quantized (PTQ) variant, to compare with "
+                             "(not for a streaming student: `footfall export` of its checkpoint is its PTQ)"),
     qat: bool = typer.Option(True, "--qat/--no-qat", help="run QAT (--no-qat: PTQ only, minutes instead of half an hour on a CPU)"),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda"),
     force: bool = typer.Option(False, "--force", help="replace the int8 graphs and report an earlier run left in --out"),
@@ -243,7 +244,9 @@ def qat_command(
     QAT fine-tunes the student with int8 rounding simulated; post-training quantization (PTQ) only
     measures value ranges on a few batches. Both are saved as graphs (.pt2) that `footfall export`
     takes, with a report comparing their accuracy with the float student's; every file written is
-    listed at the end."""
+    listed at the end. A streaming student is trained as it ships: its step (a packet and its state),
+    each training window streamed through it packet by packet (BatchNorm folded first, so
+    --freeze-bn-epoch does not apply)."""
     _setup_logging(verbose)
     try:
         from rich.console import Console

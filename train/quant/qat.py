@@ -253,6 +253,9 @@ def run_qat(cfg: QATConfig) -> dict[str, Any]:
         "tools": _tools(),
     }
 
+    if getattr(model, "streaming", False):  # its step is what ships: QAT of the step (train.quant.stream_qat)
+        return _run_stream(cfg, model, dcfg, loader, out, recs, base_meta)
+
     model.to(device).eval()
     log.info("fp32 student: scoring %d validation and %d test runs (streamed, then 5-s windows)", len(recs["val"]), len(recs["test"]))
     report: dict[str, Any] = {"student": base_meta["student_checkpoint"], "window_frames": W, "hop_frames": dcfg.stream_hop_frames,
@@ -336,6 +339,26 @@ def run_qat(cfg: QATConfig) -> dict[str, Any]:
     report["summary"] = summarize(report)
     write_json(out / "report.json", report)
     report["written"] = [str(p) for p in planned_outputs(cfg)]  # for the caller to name; not in report.json
+    return report
+
+
+def _run_stream(cfg: QATConfig, model, dcfg: DistillConfig, loader, out: Path, recs: dict, base_meta: dict) -> dict[str, Any]:
+    """QAT of a streaming student's step; no PTQ graph here (the export calibrates the float step itself)."""
+    from train.quant.stream_qat import run_stream_qat
+
+    if not cfg.qat:
+        raise ConfigError("a streaming student's PTQ is the export's (footfall export of its checkpoint); footfall qat trains its step (leave --no-qat out)")
+
+    def score(m, splits=("val", "test")) -> dict:
+        return _score(m, dcfg, {s: recs[s] for s in splits}, "cpu", cfg.eval_batch_size)
+
+    P = model.packet_frames
+    base_meta = {**base_meta, "window_frames": P, "hop_frames": P, "training_window_frames": dcfg.window_frames}
+    report: dict[str, Any] = {"student": base_meta["student_checkpoint"], "window_frames": P, "hop_frames": P,
+                              **run_stream_qat(cfg, model, dcfg, loader, out, base_meta, score)}
+    report["summary"] = summarize(report)
+    write_json(out / "report.json", report)
+    report["written"] = [str(out / n) for n in ("qat_int8.pt2", "qat_int8.pt2.json", "report.json")]
     return report
 
 
@@ -447,4 +470,8 @@ def load_quantized(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
         raise ConfigError(f"{path}: not a footfall int8 graph ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
     if meta.get("format") != PT2E_FORMAT:
         raise ConfigError(f"{path}: metadata format {meta.get('format')!r}, expected {PT2E_FORMAT!r}")
+    if meta.get("streaming"):  # a streaming student's int8 step: run windows and runs through it packet by packet
+        from train.quant.stream_qat import load_streamed
+
+        return load_streamed(ep.module(), meta), meta
     return ep.module(), meta
