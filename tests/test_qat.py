@@ -267,3 +267,25 @@ def test_qat_command_names_every_file_it_wrote(tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["qat", "--student", str(tmp_path / "best.pt"), "--no-ptq"])
     assert res.exit_code == 0, res.output
     assert [ln for ln in res.stdout.splitlines() if ln.startswith("wrote: ")] == [f"wrote: {p}" for p in written]
+
+
+def test_qat_command_passes_its_thread_count(tmp_path, monkeypatch):
+    import train.quant.qat as Q
+    from typer.testing import CliRunner
+
+    from footfall.cli import app
+
+    seen = []
+    row = {"mae": 1.0, "pcc": 0.5, "tce_median": 2.0}
+
+    def fake(cfg):
+        seen.append(cfg.threads)
+        return {"window_frames": 16, "hop_frames": 16, "written": [], "summary": {"test_stream": {"fp32": row}}}
+
+    monkeypatch.setattr(Q, "run_qat", fake)
+    for args, threads in (([], 0), (["--threads", "1"], 1)):
+        res = CliRunner().invoke(app, ["qat", "--student", str(tmp_path / "best.pt"), *args])
+        assert res.exit_code == 0, res.output
+    assert seen == [0, 1]
+    res = CliRunner().invoke(app, ["qat", "--student", str(tmp_path / "best.pt"), "--threads", "-1"])
+    assert res.exit_code == 2

@@ -230,12 +230,13 @@ def qat_command(
     freeze_bn_epoch: int = typer.Option(2, "--freeze-bn-epoch", help="epochs in which the batch-norm statistics still move"),
     freeze_observer_epoch: int = typer.Option(3, "--freeze-observer-epoch", help="epochs in which the int8 value ranges still move; "
                                               "the epoch converted is the best on the validation runs of those after"),
-    calib_batches: int = typer.Option(16, "--calib-batches", help="batches of training windows that set the value ranges of the PTQ variant"),
+    calib_batches: int = typer.Option(16, "--calib-batches", help="batches of training windows that set the value ranges of the PTQ variant (a streaming student: of its QAT step, before training)"),
     max_steps_per_epoch: int = typer.Option(0, "--max-steps-per-epoch", help="at most this many training steps per epoch (0: all; for quick trials)"),
     ptq: bool = typer.Option(True, "--ptq/--no-ptq", help="also make the post-training-quantized (PTQ) variant, to compare with "
                              "(not for a streaming student: `footfall export` of its checkpoint is its PTQ)"),
     qat: bool = typer.Option(True, "--qat/--no-qat", help="run QAT (--no-qat: PTQ only, minutes instead of half an hour on a CPU)"),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda"),
+    threads: int = typer.Option(0, "--threads", min=0, help="CPU threads (0: one a core; give 1 to each of several runs that share the cores)"),
     force: bool = typer.Option(False, "--force", help="replace the int8 graphs and report an earlier run left in --out"),
     verbose: bool = typer.Option(False, "--verbose", help="also show the quantization libraries' start-up warnings (hidden by default: nothing to act on)"),
 ) -> None:
@@ -257,7 +258,7 @@ def qat_command(
         report = run_qat(QATConfig(student=str(student), out=str(out) if out else "", data=str(data) if data else "", psl=str(psl) if psl else "",
                                    epochs=epochs, lr=lr, batch_size=batch_size, freeze_bn_epoch=freeze_bn_epoch, freeze_observer_epoch=freeze_observer_epoch,
                                    calib_batches=calib_batches, max_steps_per_epoch=max_steps_per_epoch, ptq=ptq, qat=qat, device=device,
-                                   force=force))
+                                   threads=threads, force=force))
         table = Table(title=f"test runs, counted as a phone runs the model (a {report['window_frames']}-frame window every "
                             f"{report['hop_frames']} frames)")
         for col in ("model", "MAE", "PCC", "total err % (median)", "MAE vs fp32"):

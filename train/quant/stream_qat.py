@@ -29,10 +29,9 @@ import logging
 import time
 from typing import Any
 
-
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from edge.contract import DENSITY_STRIDE
 
@@ -294,7 +293,6 @@ def run_stream_qat(cfg, model: nn.Module, dcfg, loader, out, base_meta: dict, sc
     with torch.no_grad():
         report["qat"] = {"stream": score(streamed), "history": history, "best_epoch": best[2], "converted": chosen,
                          "seconds": time.perf_counter() - t0}
-    report["qat"]["stream"].setdefault("test", {})
     save_step(out / "qat_int8.pt2", qat, model, {
         **base_meta, "precision": "int8", "quantization": {**quantizer_description(True), "scope": (
             "the streaming step (packet and state in, logits and state out); BatchNorm folded first; the band norm's running mean float")},
@@ -311,7 +309,3 @@ def load_streamed(module: nn.Module, meta: dict) -> StreamedGraph:
     """A loaded step graph and its metadata -> :class:`StreamedGraph` (``meta["streaming"]`` names the packet and state)."""
     s = meta["streaming"]
     return StreamedGraph(module, int(s["packet_frames"]), [(n, tuple(shape)) for n, shape in s["state"]])
-
-
-__all__ = ["StreamedGraph", "fold_batchnorm", "prepare", "run_stream_qat", "load_streamed", "export_step"]
-
