@@ -103,9 +103,9 @@ class QATConfig:
 
 
 def _quantizer(is_qat: bool):
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
+    from train.quant.step_quant import xnnpack_quantizer
 
-    return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=is_qat))
+    return xnnpack_quantizer(qat=is_qat)
 
 
 def quantizer_description(is_qat: bool) -> dict[str, Any]:

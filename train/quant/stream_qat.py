@@ -7,7 +7,7 @@ quantized and trained here, not the whole-window forward:
 1. the float student's BatchNorms are folded into their convs (eval statistics: a packet of four
    output frames is no batch to take statistics of);
 2. the step is exported at the shipped packet, batch dynamic, and ``prepare_qat_pt2e`` fake-quantizes
-   it with the XNNPACK QAT scheme as the export's PTQ annotates a step (``export.targets.step_quantizer``:
+   it with the XNNPACK QAT scheme as the export's PTQ annotates a step (``train.quant.step_quant.step_quantizer``:
    the band norm's running mean stays float, a conv's history buffer shares its ``cat``'s qparams);
 3. every training window is streamed through it packet by packet from the initial state, the state
    carried (gradients flow through it, as the recurrence runs on the phone), and the packets' logits
@@ -131,7 +131,7 @@ def prepare(model: nn.Module) -> torch.fx.GraphModule:
     """The fake-quantized step of a float streamtcn (BatchNorm folded here), ready to train."""
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
-    from export.targets import step_quantizer, xnnpack_quantizer
+    from train.quant.step_quant import step_quantizer, xnnpack_quantizer
 
     return prepare_qat_pt2e(export_step(fold_batchnorm(model)), step_quantizer(xnnpack_quantizer(qat=True)))
 
