@@ -60,31 +60,29 @@ def copy_artifacts(export_dir: Path, assets: Path = ASSETS) -> list[Path]:
 
 def artifact_stream(artifact: Path):
     """A bundled streaming artifact as a module for :func:`train.evaluate.realeval.choose_counter`:
-    (B, 1, F, T) log-mel -> (B, T // 4) logits, each row streamed packet by packet through the artifact's
-    runtime from its initial state, as ``edge-run`` streams a run (a last partial packet padded with
-    zeros, its logits dropped)."""
+    (B, 1, F, T) log-mel -> (B, T // 4) logits, each row cut into packets and streamed through the
+    artifact's runtime from its initial state (``export.runtimes.stream_artifact``), as ``edge-run``
+    streams a run (a last partial packet padded with zeros, its logits dropped)."""
     import torch
 
-    from edge.backends import load_model
+    from edge.card import load_verified_card
     from edge.contract import DENSITY_STRIDE
+    from export.runtimes import stream_artifact
 
-    backend, card = load_model(artifact)
-    packet = int(card.window_frames)
+    card = load_verified_card(artifact)
+    packet, state = int(card.window_frames), card.state_shapes()
 
     class ArtifactStream(torch.nn.Module):
         streaming = True
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             mel = x.detach().cpu().numpy().astype(np.float32)
-            t = mel.shape[-1]
-            whole = -(-t // packet) * packet
-            mel = np.pad(mel, ((0, 0), (0, 0), (0, 0), (0, whole - t)))
-            rows = []
-            for row in mel:
-                backend.reset()
-                rows.append(np.concatenate([backend.run(np.ascontiguousarray(row[None, ..., i : i + packet]))
-                                            for i in range(0, whole, packet)])[: t // DENSITY_STRIDE])
-            return torch.from_numpy(np.stack(rows))
+            b, _, f, t = mel.shape
+            n = -(-t // packet)
+            mel = np.pad(mel, ((0, 0), (0, 0), (0, 0), (0, n * packet - t)))
+            packets = mel.reshape(b, 1, f, n, packet).transpose(0, 3, 1, 2, 4).reshape(b * n, 1, f, packet)
+            logits = stream_artifact(artifact, packets, np.repeat(np.arange(b), n), state)
+            return torch.from_numpy(logits.reshape(b, -1)[:, : t // DENSITY_STRIDE])
 
     return ArtifactStream().eval()
 

@@ -112,11 +112,13 @@ def example_inputs(model: nn.Module, batch: int = 2) -> tuple[torch.Tensor, ...]
     return (x, *model.initial_state(batch))
 
 
-def _dynamic_batch(inputs: tuple[torch.Tensor, ...]) -> tuple:
-    """``dynamic_shapes`` of ``step(x, *state)``: the batch of the packet and of each state buffer (as
-    ``torch.export`` binds a ``*state`` signature: the packet, then one tuple of the buffers)."""
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    return ({0: batch}, tuple({0: batch} for _ in inputs[1:]))
+def _dynamic_batch(inputs: tuple[torch.Tensor, ...], flat: bool = False) -> tuple:
+    """``dynamic_shapes`` of a step: the batch of the packet and of each state buffer. ``step(x, *state)``
+    binds as the packet, then one tuple of the buffers; a converted graph's ``forward`` takes them flat."""
+    from train.quant.qat import _batch_dim
+
+    batch = _batch_dim()
+    return tuple({0: batch} for _ in inputs) if flat else ({0: batch}, tuple({0: batch} for _ in inputs[1:]))
 
 
 def export_step(model: nn.Module) -> torch.fx.GraphModule:
@@ -143,7 +145,7 @@ def warm_packets(model: nn.Module) -> int:
 
 
 @torch.no_grad()
-def calibrate(graph: torch.fx.GraphModule, loader, batches: int, packet_frames: int, state_shapes, warm: int) -> int:
+def calibrate(streamed: StreamedGraph, loader, batches: int, warm: int) -> int:
     """Set a prepared step's int8 ranges from streamed training windows before QAT; returns the packets observed.
 
     QAT's moving-average observers start from the first tensor they see, and a stream's first packet
@@ -155,6 +157,7 @@ def calibrate(graph: torch.fx.GraphModule, loader, batches: int, packet_frames: 
     """
     from torchao.quantization.pt2e.fake_quantize import disable_fake_quant, disable_observer, enable_fake_quant, enable_observer
 
+    graph, p = streamed.step_graph, streamed.packet_frames
     observers = [m for m in graph.modules() if hasattr(m, "averaging_constant")]
     constants = [m.averaging_constant for m in observers]
     graph.apply(disable_fake_quant)
@@ -163,15 +166,15 @@ def calibrate(graph: torch.fx.GraphModule, loader, batches: int, packet_frames: 
         for b, (x, _) in enumerate(loader):
             if b >= batches:
                 break
-            state = [torch.zeros((len(x), *shape[1:])) for _, shape in state_shapes]
-            for k, i in enumerate(range(0, x.shape[-1], packet_frames)):
+            state = streamed.initial_state(len(x))
+            for k, i in enumerate(range(0, x.shape[-1], p)):
                 observe = k >= warm
                 graph.apply(enable_observer if observe else disable_observer)
                 if observe:
                     n += 1
                     for m in observers:
                         m.averaging_constant = 1.0 / n
-                _, *state = graph(x[..., i : i + packet_frames].contiguous(), *state)
+                _, *state = streamed.step(x[..., i : i + p].contiguous(), *state)
     finally:
         for m, c in zip(observers, constants):
             m.averaging_constant = c
@@ -197,11 +200,6 @@ def set_observers(graph: torch.fx.GraphModule, weights: bool, activations: bool 
         (enable_observer if on else disable_observer)(m)
 
 
-def stream_windows(graph: nn.Module, x: torch.Tensor, packet_frames: int, state_shapes) -> torch.Tensor:
-    """Training forward: each window of ``x`` (B, 1, F, T) streamed through ``graph`` -> (B, T // 4)."""
-    return StreamedGraph(graph, packet_frames, state_shapes)(x)
-
-
 def save_step(path, graph: torch.fx.GraphModule, model: nn.Module, meta: dict[str, Any]) -> None:
     """Re-export a converted step (batch dynamic) and save it with ``meta`` (inside and beside), atomically."""
     import json
@@ -210,8 +208,7 @@ def save_step(path, graph: torch.fx.GraphModule, model: nn.Module, meta: dict[st
     from edge.util import atomic_path, jsonable, write_json
 
     inputs = example_inputs(model)
-    batch = torch.export.Dim("batch", min=1, max=4096)  # a converted graph's forward takes the buffers flat
-    ep = torch.export.export(graph, inputs, dynamic_shapes=tuple({0: batch} for _ in inputs), strict=False)
+    ep = torch.export.export(graph, inputs, dynamic_shapes=_dynamic_batch(inputs, flat=True), strict=False)
     text = json.dumps(jsonable(meta), indent=2)
     with atomic_path(path, suffix=path.suffix) as tmp:
         torch.export.save(ep, str(tmp), extra_files={META_FILE: text})
@@ -241,8 +238,9 @@ def run_stream_qat(cfg, model: nn.Module, dcfg, loader, out, base_meta: dict, sc
     t0 = time.perf_counter()
     log.info("QAT: folding BatchNorm, exporting the %d-frame step, fake-quantizing it", P)
     graph = prepare(model)
+    streamed = StreamedGraph(graph, P, shapes)  # each training window streamed through the fake-quantized step
     warm = min(warm_packets(model), W // P - 1)
-    observed = calibrate(graph, loader, cfg.calib_batches, P, shapes, warm)
+    observed = calibrate(streamed, loader, cfg.calib_batches, warm)
     log.info("QAT: int8 ranges from %d streamed packets of %d training batches (the first %d of each window, warming up, left out)",
              observed, min(cfg.calib_batches, len(loader)), warm)
     loss_fn = PackedLoss(dcfg.alpha, dcfg.labels)
@@ -260,8 +258,7 @@ def run_stream_qat(cfg, model: nn.Module, dcfg, loader, out, base_meta: dict, sc
             for i, (x, y) in enumerate(loader):
                 if i >= steps_per_epoch:
                     break
-                logits = stream_windows(graph, x, P, shapes)
-                loss = loss_fn(logits, y)
+                loss = loss_fn(streamed(x), y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(graph.parameters(), 5.0)
@@ -270,7 +267,7 @@ def run_stream_qat(cfg, model: nn.Module, dcfg, loader, out, base_meta: dict, sc
                 bar.update(task, advance=1, description=f"QAT epoch {epoch + 1}/{cfg.epochs}, loss {loss_sum / max(n, 1):.4f}")
             set_observers(graph, weights=False)
             with torch.no_grad():
-                val = score(StreamedGraph(graph, P, shapes), splits=("val",))["val"]
+                val = score(streamed, splits=("val",))["val"]
             validated = val["n_windows"] > 0
             history.append({"epoch": epoch, "train_loss": loss_sum / max(n, 1), "val_mae": val["mae"] if validated else None,
                             "observers_frozen": obs_frozen})
@@ -289,9 +286,8 @@ def run_stream_qat(cfg, model: nn.Module, dcfg, loader, out, base_meta: dict, sc
     chosen = _chosen_epoch(best[2], best[0], cfg, validated=any(h["val_mae"] is not None for h in history))
     log.info("QAT int8: converting the step and scoring %s", chosen)
     qat = move_exported_model_to_eval(convert_pt2e(graph, fold_quantize=False))
-    streamed = StreamedGraph(qat, P, shapes)
     with torch.no_grad():
-        report["qat"] = {"stream": score(streamed), "history": history, "best_epoch": best[2], "converted": chosen,
+        report["qat"] = {"stream": score(StreamedGraph(qat, P, shapes)), "history": history, "best_epoch": best[2], "converted": chosen,
                          "seconds": time.perf_counter() - t0}
     save_step(out / "qat_int8.pt2", qat, model, {
         **base_meta, "precision": "int8", "quantization": {**quantizer_description(True), "scope": (
