@@ -3,9 +3,8 @@
 A schedule is a hop ``H`` (a window runs every H frames) and a lookahead ``L`` (each window
 commits the hop of step-onset logits that ends L frames before its end;
 ``edge.counter.Alignment``). A step's logits are committed when the window whose commit holds
-them runs, ``L`` to ``L + H`` after it lands; the event counter then emits the step once no later
-peak can displace it (``min_interval_s`` of committed audio later, or at the next peak), and the
-first steps of a train once the train is long enough (``edge.counter``). Less lookahead gives
+them runs, ``L`` to ``L + H`` after it lands; the cadence tracker then decides the step ``lag_s``
+of committed audio later, and a run's first steps once the run is confirmed (``edge.counter``). Less lookahead gives
 the network less right-hand context for the frames it commits; a shorter hop runs the network
 ``W / H`` times per window length.
 

@@ -46,7 +46,7 @@ class ModelCard:
     tools: dict = field(default_factory=dict)  # versions of what made it
     created: str = ""
     output: str = OUTPUT_KIND  # what the network gives per output frame: a step-onset logit
-    counter: dict = field(default_factory=dict)  # edge.counter.CounterParams (peak threshold, intervals, prior); {} = defaults
+    counter: dict = field(default_factory=dict)  # edge.counter.CounterParams (the cadence tracker); {} = defaults
     low_latency: dict = field(default_factory=dict)  # edge-run --low-latency: hop_frames, lookahead_frames (+ why, scores); {} = none
     state: list = field(default_factory=list)  # a streaming model's state tensors, [{"name", "shape"}] in input order; [] = windowed
     schema: int = CARD_SCHEMA_VERSION  # edge.contract.CARD_SCHEMA_VERSION of the writer; cards before it had none (1)

@@ -75,7 +75,7 @@ from edge.audio import AudioError
 from edge.backends import Backend, BackendError, load_model
 from edge.card import CardError, ModelCard, card_path
 from edge.contract import DENSITY_FPS, DENSITY_STRIDE, FRAMES_PER_SECOND, SAMPLE_RATE
-from edge.counter import Alignment, CounterParams
+from edge.counter import MIN_GAP, Alignment, CounterParams
 from edge.notices import InputCheck
 from edge.sources import FileSource, MicError, MicSource, Source, StdinSource, is_stream, list_devices
 from edge.stream import StreamCounter, Update
@@ -215,14 +215,26 @@ def whole_steps(steps: float) -> int:
 
 
 def display_delay_s(align: Alignment, params: CounterParams) -> float:
-    """The longest a step waits, after it lands, for the window that counts it (the latency rules
-    of :mod:`edge.counter`): the committed track trails the audio by the schedule's lookahead
-    (``align.latency_s``), the window that commits a step runs up to one hop later, and the
-    counter holds a peak until the track is ``min_interval_s`` past it (not with ``keep_first``), decided on whole output
-    frames (two more at most: the frame after the peak, and the rounding up to a frame).
-    A train's first steps (held until the train is long enough) and filled gaps come later."""
-    hold = 0.0 if params.keep_first else params.min_interval_s  # keep_first: a peak is final at once
-    return align.latency_s + align.hop_frames / FRAMES_PER_SECOND + hold + 2 / DENSITY_FPS
+    """The longest a step waits, after it lands, for the counter to count it (the latency rules of
+    :mod:`edge.counter`): output frame ``k`` is committed when the window that commits it has run
+    (the schedule's lookahead behind the audio, up to a hop more); tracker frames ``2k`` and
+    ``2k + 1`` enter the tracker with output frame ``k + 1``; a frame is decided when the block of
+    tracker frames holding the frame ``lag_s`` after it has entered. The wait of a step at each
+    tracker frame over one whole cycle of blocks and hops; the longest is the delay. A run's first
+    steps (counted once the run is confirmed) come later."""
+    from math import gcd
+
+    fps, block, lag = params.fps, params.periods[0], params.lag_frames
+    hop_d, c = align.hop_d, align.commit_offset_d
+
+    def committed_at(k: int) -> float:  # audio time (s) output frame k is committed at
+        window = max(0, (k - c) // hop_d)
+        return align.window_end(window) / FRAMES_PER_SECOND
+
+    cycle = block * 2 * hop_d // gcd(block, 2 * hop_d)
+    first = 4 * (lag + cycle + align.window_frames)  # well into the stream
+    waits = (committed_at(((u + lag) // block * block + block - 1) // 2 + 1) - (u + 1) / fps for u in range(first, first + cycle))
+    return max(waits)
 
 
 class StepReveal:
@@ -230,11 +242,11 @@ class StepReveal:
 
     A window counts a batch of steps at once (every hop); shown as they come, the count would jump
     by a hop's steps at a time. Instead each step is shown when the audio clock passes its time
-    plus ``delay_s`` (:func:`display_delay_s`: the longest a step waits for its window), so the
-    count rises one by one, that long behind the runner. A step counted later than that (a train's
-    first steps, a filled gap) is shown as it comes; and no step is shown less than ``spacing_s``
-    (the counter's minimum step interval) after the one before it, so a batch of late steps is
-    shown one by one too, and the count catches up with the clock over the next steps.
+    plus ``delay_s`` (:func:`display_delay_s`: the longest a step waits to be counted), so the
+    count rises one by one, that long behind the runner. A step counted later than that (a run's
+    first steps, counted once the run is confirmed) is shown as it comes; and no step is shown less
+    than ``spacing_s`` (the counter's minimum step gap) after the one before it, so a batch of late
+    steps is shown one by one too, and the count catches up with the clock over the next steps.
     """
 
     def __init__(self, delay_s: float, spacing_s: float) -> None:
@@ -359,7 +371,7 @@ class _LiveView:
                  progress: bool) -> None:
         self.engine, self.source, self.out, self.model, self.verbose = engine, source, out, model, verbose
         params = engine.counter.params
-        self.reveal = StepReveal(display_delay_s(engine.align, params), params.min_interval_s)
+        self.reveal = StepReveal(display_delay_s(engine.align, params), MIN_GAP / params.fps)
         self.meter = LevelMeter()
         self.frame = _Frame(out) if _is_terminal(out) and not progress else None
         self.progress = progress
@@ -634,12 +646,8 @@ def _threads(n: int) -> str:
 
 def _describe_counter(c: dict) -> str:
     """The counter's parameters (:class:`edge.counter.CounterParams`) in words."""
-    fill = (f"a gap of 2 or 3 steps (within {c['gap_tolerance']:.0%} of a step) gets the steps it missed"
-            if c["fill_gaps"] else "gaps are not filled")
-    close = ("the first of two closer peaks counts, at once" if c.get("keep_first") else
-             "the higher of two closer peaks counts")
-    return (f"a step where the network is at least {c['threshold']:.0%} sure, {c['min_interval_s']:.2f} s or more "
-            f"after the last ({close}); steps count from {c['train_steps']} in a row at most {c['max_gap_s']:.2f} s apart; {fill}")
+    return (f"a cadence tracker: steps where a runner's cadence ({c['min_spm']:g}-{c['max_spm']:g} steps a minute) puts them, "
+            f"a step at {c['threshold']:.0%} step probability neutral evidence; each step decided {c['lag_s']:g} s after it lands")
 
 
 def _describe_alignment(a: dict) -> str:

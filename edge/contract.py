@@ -37,7 +37,7 @@ HISTORY: Final[int] = N_FFT - HOP_LENGTH  # 352 samples of left context per fram
 
 # ---------------------------------------------------------------- the models' output
 # Every model maps log-mel to one step-onset *logit* per output frame (sigmoid: the probability that
-# a step lands in that frame); the counter finds steps as peaks of it (edge/counter.py). The names
+# a step lands in that frame); the counter tracks a cadence through it (edge/counter.py). The names
 # keep "density" for the output frame grid (stride and rate), which the old density head shared.
 OUTPUT_KIND: Final[str] = "step_onset_logit"
 DENSITY_STRIDE: Final[int] = 4  # front-end frames per output frame

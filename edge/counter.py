@@ -33,36 +33,47 @@ up to frame ``k H + 4 c + H``; the committed track trails the audio by ``W - H -
 frames (the lookahead), and a step waits up to one hop more for the window that commits it
 (``bench.schedule`` measures both on real runs).
 
-Step events (:class:`Counter`, parameters :class:`CounterParams` from the card), in stream order:
+Step events (:class:`Counter`, parameters :class:`CounterParams` from the card): a *cadence tracker*,
+a hidden Markov model of a runner decoded by fixed-lag Viterbi. It runs at twice the output rate
+(50 frames/s, 20 ms: a step period of 0.34 s is 17 frames, not 8.5), on the committed logits
+interpolated linearly (frame ``2j`` is logit ``j``, frame ``2j + 1`` the mean of logits ``j`` and
+``j + 1``: one output frame of lookahead). Its states:
 
-1. *peaks*: frame ``j`` is a peak when its logit reaches the threshold's, is higher than frame
-   ``j - 1`` and not lower than ``j + 1`` (one frame of lookahead); its time is the frame's
-   centre moved by the vertex of the parabola through the three logits (within half a frame);
-   *the cadence gate*, within a train (stage 3) once it has a local step period: a peak sooner
-   than ``min_phase`` periods after the last step counted is dropped (an echo, a step's second
-   transient), and with a ``weak_threshold`` a peak that reaches only that lower threshold is a
-   peak when it lands where the next step is due (one period after the last, give or take
-   ``gap_tolerance`` of a period): a quiet step the cadence expects counts, a quiet knock does not;
-2. *minimum interval*: of two peaks closer than ``min_interval_s`` the higher one stays; a peak
-   is final once the committed audio is ``min_interval_s`` past it. With ``keep_first`` (a
-   streaming model's card) the first one stays instead and is final at once: a causal network
-   peaks at a step's onset, and the runner sees the step a quarter second sooner;
-3. *trains*: steps count once ``train_steps`` of them follow each other at most ``max_gap_s``
-   apart (then all of them count, with their times); a lone knock counts nothing. A gap longer
-   than ``max_gap_s`` ends the train;
-4. *the cadence prior*: within a train, a gap of 2 or 3 local step periods (the mean of the
-   last 8 intervals without the shortest and longest), give or take ``gap_tolerance`` of a
-   period, gets the steps it missed,
-   evenly spaced.
+- *off*: no runner;
+- *(tempo, phase)*: a runner whose step period is ``p`` frames (``p`` from ``60 * 50 / max_spm``
+  to ``60 * 50 / min_spm``, one state a frame: 12-40 frames, 250-75 spm by default) and whose last
+  step was ``phase`` frames ago (``0 <= phase < p``). The phase advances one frame a frame; at the
+  end of a period the next step is due: the tracker either goes to phase 0 (a *step*) at a tempo
+  at most :data:`TEMPO_STEP` frames from the last (the change ``p -> q`` costs
+  ``tempo_lambda * |q - p| / p``), or stops (off). From off a runner may start at any tempo.
 
-So a step the network is unsure of still counts once, and loudness does not scale the count (a
-density summed over frames did both wrong). Cadence is 60 / the local step period while a train
-runs. A runner's figures (what ``edge-run`` shows): the cadence is *shown* once
-:data:`CADENCE_MIN_S` of audio is final, and reads "no steps" below :data:`ACTIVE_MIN_SPM` or
-outside a train. The stream is cut into :data:`ACTIVE_BIN_S` bins; a bin holding steps at
-``ACTIVE_MIN_SPM`` or more is *active*. Active time is the time of the active bins, the mean cadence
-their steps per active minute, and the peak cadence the highest cadence shown. Like the count,
-these depend only on the committed logits, never on block sizes.
+Scores are log-probabilities relative to "no step here": a step at a frame of logit ``x`` scores
+``x - logit(threshold)`` (a step at the threshold's probability is neutral; a quiet step where
+the cadence expects one costs little; a step where the network hears nothing costs much), every
+other frame 0; starting costs ``log(switch_prob / n_tempi)``, stopping ``log(switch_prob)`` (both
+less ``log(1 - switch_prob)``, what every other move costs). So a lone knock, a burst of knocks, a
+run of weak peaks without a cadence or sound with no runner stay off, a runner's quiet or missing
+step is counted where the cadence says it was, an echo between two steps is not, and loudness
+does not scale the count.
+
+Decoding: the frames are processed in blocks of the shortest period (12 frames; no frame of a
+block reads what the block writes), then the best path is traced back from the block's best state
+and every frame ``lag_s`` or more behind the block's end is *decided*: it is a step if the path has
+a step there at least :data:`MIN_GAP` frames after the last step counted. When a decided frame
+turns a stop into a run (off -> on), the steps of that run's path before it count too (at most
+:data:`RETRO_S` back), late, with their times (a runner is confirmed, then counted from their first
+step). ``flush`` decides the frames left from the best final path, where a runner still running
+stops (pays the stop: no step is made up where the stream ends before the next one was due).
+Everything depends on the committed logits only, never on how they were cut into calls:
+streaming equals offline.
+
+Cadence is 60 / the local step period (the mean of the last 8 intervals between counted steps
+without the shortest and longest) while the decided state is a runner. A runner's figures (what
+``edge-run`` shows): the cadence is *shown* once :data:`CADENCE_MIN_S` of audio is committed, and
+reads "no steps" below :data:`ACTIVE_MIN_SPM` or while the decided state is off (a run's first
+``lag_s`` included). The stream is cut into :data:`ACTIVE_BIN_S` bins; a bin holding steps at
+``ACTIVE_MIN_SPM`` or more is *active*. Active time is the time of the active bins, the mean
+cadence their steps per active minute, and the peak cadence the highest cadence shown. Like the count, these depend only on the committed logits.
 """
 
 from __future__ import annotations
@@ -79,6 +90,12 @@ PAD_LOG_MEL = float(np.float32(np.log(LOG_EPS)))  # log-mel of digital silence (
 CADENCE_MIN_S = 3.0  # no cadence is shown before this much audio is final (too few steps to say)
 ACTIVE_MIN_SPM = 60.0  # slower than the slowest walk (~90 spm): "no steps"
 ACTIVE_BIN_S = 2.0  # active time is counted in bins of this length
+TRACK_RATE = 2  # the cadence tracker's frames per output frame (50 frames/s: 20 ms)
+TEMPO_STEP = 2  # the most a runner's step period changes from one step to the next, in tracker frames (40 ms)
+MIN_GAP = 10  # two counted steps are at least this many tracker frames apart (0.2 s, 300 spm)
+RETRO_S = 4.0  # a run confirmed late is counted back to its first step, at most this long before
+SCORE_GRID = 2.0**24  # the tracker's start and stop costs and a step's bias are rounded to 1 / SCORE_GRID (so a
+# log a last bit apart in another libm, the Java twin's, gives the same scores)
 
 
 @dataclass(frozen=True)
@@ -190,49 +207,44 @@ class Alignment:
 
 @dataclass(frozen=True)
 class CounterParams:
-    """The event counter's parameters (a model card's ``counter``; the defaults are the shipped ones).
+    """The cadence tracker's parameters (a model card's ``counter``; the defaults are the shipped ones).
 
-    threshold: a peak's step probability (``sigmoid`` of the logit) must reach it.
-    min_interval_s: two steps are at least this far apart (240 spm); of two closer peaks the higher wins.
-    train_steps, max_gap_s: steps count once ``train_steps`` of them follow each other at most
-        ``max_gap_s`` apart (a walk at 48 spm); a lone knock, a door or a cough counts nothing.
-    fill_gaps: the cadence prior: a gap within ``gap_tolerance`` periods of 2 or 3 local step periods
-        gets the steps it missed (a quiet far foot, a step drowned by a passing car).
-    keep_first: of two peaks closer than ``min_interval_s`` the first stays (final as soon as it is
-        a peak) instead of the higher (final ``min_interval_s`` later).
-    weak_threshold: the cadence gate's lower threshold (a probability, at most ``threshold``): within
-        a train, a peak reaching it counts where the next step is due; None: no weak peaks.
-    min_phase: the cadence gate: within a train, a peak sooner than this many local step periods
-        after the last step is dropped; 0: none is.
+    threshold: the step probability (``sigmoid`` of the logit) at which a step where the cadence
+        puts one is neutral evidence: a step at a frame of logit ``x`` scores ``x - logit(threshold)``.
+        Lower: quieter steps and more sound without a runner count.
+    min_spm, max_spm: the cadences a runner may have (steps a minute).
+    tempo_lambda: the cost of a change of step period from one step to the next, per relative change.
+    switch_prob: the probability, per tracker frame (20 ms), that a runner starts or stops.
+    lag_s: each tracker frame is decided this long after it is committed (the count trails the audio
+        by it; a longer lag settles more ambiguous stretches before counting them).
     """
 
-    threshold: float = 0.2
-    min_interval_s: float = 0.25
-    train_steps: int = 4
-    max_gap_s: float = 1.25
-    fill_gaps: bool = True
-    gap_tolerance: float = 0.2
-    keep_first: bool = False
-    weak_threshold: float | None = None
-    min_phase: float = 0.0
+    threshold: float = 0.05
+    min_spm: float = 75.0
+    max_spm: float = 250.0
+    tempo_lambda: float = 30.0
+    switch_prob: float = 1e-5
+    lag_s: float = 3.0
 
     def __post_init__(self) -> None:
+        for name in ("threshold", "min_spm", "max_spm", "tempo_lambda", "switch_prob", "lag_s"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"counter {name} {v!r} must be a number")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"counter threshold {self.threshold!r} must be a probability in (0, 1)")
-        if not 0.0 < self.min_interval_s < self.max_gap_s <= 10.0:
-            raise ValueError(f"counter needs 0 < min_interval_s < max_gap_s <= 10, got {self.min_interval_s!r}, {self.max_gap_s!r}")
-        if not (isinstance(self.train_steps, int) and 1 <= self.train_steps <= 16):
-            raise ValueError(f"counter train_steps {self.train_steps!r} must be a whole number in [1, 16]")
-        if not 0.0 <= self.gap_tolerance < 0.5:
-            raise ValueError(f"counter gap_tolerance {self.gap_tolerance!r} must be in [0, 0.5)")
-        if not isinstance(self.keep_first, bool):
-            raise ValueError(f"counter keep_first {self.keep_first!r} must be true or false")
-        w = self.weak_threshold
-        if w is not None and (isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 < w <= self.threshold):
-            raise ValueError(f"counter weak_threshold {w!r} must be a probability in (0, threshold {self.threshold!r}], or null")
-        m = self.min_phase
-        if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0.0 <= m < 1.0:
-            raise ValueError(f"counter min_phase {m!r} must be in [0, 1)")
+        if not 30.0 <= self.min_spm < self.max_spm <= 300.0:
+            raise ValueError(f"counter needs 30 <= min_spm < max_spm <= 300 steps a minute, got {self.min_spm!r}, {self.max_spm!r}")
+        lo, hi = self.periods
+        if hi - lo < TEMPO_STEP:
+            raise ValueError(f"counter min_spm {self.min_spm!r} and max_spm {self.max_spm!r} leave too few step periods "
+                             f"({lo}-{hi} tracker frames); widen them")
+        if not 0.0 <= self.tempo_lambda <= 1000.0:
+            raise ValueError(f"counter tempo_lambda {self.tempo_lambda!r} must be in [0, 1000]")
+        if not 0.0 < self.switch_prob < 0.5:
+            raise ValueError(f"counter switch_prob {self.switch_prob!r} must be in (0, 0.5)")
+        if not 0.0 <= self.lag_s <= 10.0:
+            raise ValueError(f"counter lag_s {self.lag_s!r} must be in [0, 10] seconds")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "CounterParams":
@@ -244,6 +256,11 @@ class CounterParams:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
+            old = {"train_steps", "weak_threshold", "min_phase", "keep_first", "fill_gaps", "min_interval_s", "max_gap_s", "gap_tolerance"}
+            if set(unknown) & old:
+                raise ValueError(f"this card's counter is a peak picker's ({', '.join(sorted(set(unknown) & old))}); the counter is a "
+                                 "cadence tracker now: export the model again, or choose its counter again "
+                                 "(python -m release.bundle counter)")
             raise ValueError(f"unknown counter parameters {unknown} (known: {sorted(names)})")
         return cls(**d)
 
@@ -251,18 +268,23 @@ class CounterParams:
         return dataclasses.asdict(self)
 
     @property
+    def fps(self) -> int:
+        """The tracker's frames per second."""
+        return DENSITY_FPS * TRACK_RATE
+
+    @property
+    def periods(self) -> tuple[int, int]:
+        """The shortest and longest step period, in tracker frames."""
+        return math.ceil(60.0 * self.fps / self.max_spm - 1e-9), math.floor(60.0 * self.fps / self.min_spm + 1e-9)
+
+    @property
     def threshold_logit(self) -> float:
         return _logit(self.threshold)
 
     @property
-    def peak_logit(self) -> float:
-        """The logit a peak must reach: the weak threshold's, or the threshold's without one."""
-        return self.threshold_logit if self.weak_threshold is None else _logit(self.weak_threshold)
-
-    @property
-    def lag_s(self) -> float:
-        """The longest an event can wait before it is emitted (a train being confirmed)."""
-        return max(self.train_steps, 3) * self.max_gap_s + self.min_interval_s
+    def lag_frames(self) -> int:
+        """The decision lag in tracker frames."""
+        return round(self.lag_s * self.fps)
 
 
 def _logit(p: float) -> float:
@@ -270,21 +292,146 @@ def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
+def _grid(x: float) -> float:
+    """``x`` rounded to the nearest multiple of 1 / :data:`SCORE_GRID` (half to even)."""
+    return round(x * SCORE_GRID) / SCORE_GRID
+
+
 def sigmoid(x):
     """The step probability of a logit (float or array), computed as the counter does."""
     return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
 
 
+class _Tracker:
+    """The cadence tracker's Viterbi recursion and traceback (module docstring); :class:`Counter` drives it.
+
+    Tempo ``i`` has period ``p_i = p_min + i`` frames. Its scores live in a ring of ``p_i`` slots:
+    state ``(i, phase)`` at frame ``u`` is slot ``(u - phase) mod p_i``, so advancing every phase
+    moves nothing, and the state whose period ends at ``u`` (phase ``p_i - 1`` at ``u - 1``) sits in
+    the slot that the step at ``u`` (phase 0) overwrites. The back-pointers of the last frames are
+    kept: for each frame and tempo, where its step came from (a tempo, or -1: from off), where off
+    came from (-1: off, or the tempo that stopped) and the first frame of the stretch of off it is in.
+    """
+
+    def __init__(self, params: CounterParams) -> None:
+        lo, hi = params.periods
+        self.per = np.arange(lo, hi + 1, dtype=np.int64)
+        n = len(self.per)
+        self.block = int(lo)  # frames per block: none reads what its block writes
+        self.base = np.concatenate([[0], np.cumsum(self.per)[:-1]]).astype(np.int64)
+        self.tempo_of = np.repeat(np.arange(n), self.per)
+        self.slot_of = np.arange(int(self.per.sum())) - self.base[self.tempo_of]
+        # the cost of a change of tempo i -> j = i + k - TEMPO_STEP, by band k (k = 0 .. 2 TEMPO_STEP; i ascending with k):
+        # tempo_lambda * |p_j - p_i| / p_i, -inf where tempo i does not exist
+        w = 2 * TEMPO_STEP + 1
+        self.band = np.full((w, n), -np.inf)
+        for k in range(w):
+            for j in range(n):
+                i = j + k - TEMPO_STEP
+                if 0 <= i < n:
+                    self.band[k, j] = -params.tempo_lambda * (abs(int(self.per[j]) - int(self.per[i])) / float(self.per[i]))
+        self._padded = np.full((self.block, n + 2 * TEMPO_STEP), -np.inf)
+        self._bands = np.lib.stride_tricks.sliding_window_view(self._padded, n, axis=1)  # (block, k, j): tempo i = j + k - TEMPO_STEP
+        self._steps = np.arange(self.block)
+        self._to = np.arange(n)[None, :] - TEMPO_STEP
+        stay = math.log1p(-params.switch_prob)
+        self.start = _grid(math.log(params.switch_prob) - math.log(n) - stay)  # off -> a tempo's first step
+        self.stop = _grid(math.log(params.switch_prob) - stay)  # a period ends with no step: off
+        self.bias = _grid(-params.threshold_logit)
+        self.score = np.full(int(self.per.sum()), -np.inf)
+        self.off = 0.0
+        self.off_since = 0  # the first frame of the stretch of off the last frame's off is in
+        self.t = 0  # tracker frames processed
+        self.keep = params.lag_frames + round(RETRO_S * params.fps) + 2 * self.block + 2  # back-pointer frames kept
+        self.from_tempo = np.zeros((self.keep, n), np.int16)
+        self.from_off = np.zeros(self.keep, np.int16)
+        self.since = np.zeros(self.keep, np.int64)
+
+    def run(self, e: np.ndarray) -> None:
+        """Process a whole block (``len(e) <= block`` frames of interpolated logits, starting at a
+        multiple of the block or at the end of the stream)."""
+        b, n = len(e), len(self.per)
+        u = self.t + self._steps[:b]
+        slots = self.base[None, :] + (u[:, None] % self.per[None, :])
+        last = self.score[slots]  # (b, n): the period of tempo i ends at u
+        # off: stop at u if a period ends better than staying off; the chain of off scores, in order
+        stop_from = last.argmax(axis=1)
+        stops = (last[self._steps[:b], stop_from] + self.stop).tolist()
+        offs = [self.off]
+        from_off = [-1] * b
+        since = [0] * b
+        for k, v in enumerate(stops):  # (b <= 12)
+            if v > offs[k]:
+                offs.append(v)
+                from_off[k] = int(stop_from[k])
+                self.off_since = self.t + k
+            else:
+                offs.append(offs[k])
+            since[k] = self.off_since
+        off = np.asarray(offs)
+        # a step at u at tempo j: from the best ended period of tempo i = j + k - TEMPO_STEP (+ the change's cost), or from off
+        self._padded[:b, TEMPO_STEP : TEMPO_STEP + n] = last
+        cand = self._bands[:b] + self.band  # (b, k, j): tempo i = j + k - TEMPO_STEP
+        best_k = cand.argmax(axis=1)  # (b, n)
+        best = cand.max(axis=1)
+        started = off[:-1, None] + self.start
+        from_start = started > best
+        best = np.where(from_start, started, best)
+        src = np.where(from_start, -1, best_k + self._to)
+        self.score[slots] = best + (e[:, None] + self.bias)
+        self.off = float(off[-1])
+        m = max(self.off, float(self.score.max()))
+        self.score -= m
+        self.off -= m
+        ring = u % self.keep
+        self.from_tempo[ring] = src
+        self.from_off[ring] = from_off
+        self.since[ring] = since
+        self.t += b
+
+    def best_state(self, final: bool = False) -> tuple[int, int] | None:
+        """The best state at the last frame processed: ``(tempo, phase)``, or None for off. At the end
+        of the stream (``final``) a runner still running stops there: their score pays the stop (so
+        no step is made up where the stream ends before the runner's next one)."""
+        k = int(np.argmax(self.score))
+        if not self.score[k] + (self.stop if final else 0.0) > self.off:
+            return None
+        i = int(self.tempo_of[k])
+        return i, int((self.t - 1 - self.slot_of[k]) % self.per[i])
+
+    def path(self, lo: int, final: bool = False) -> tuple[np.ndarray, list[int]]:
+        """The best path over frames ``lo .. t - 1`` (``lo`` within the back-pointers kept; ``final``:
+        the stream ends at ``t``): whether each frame is a runner's (``on[u - lo]``), and its steps
+        (frames, descending)."""
+        on = np.zeros(self.t - lo, bool)
+        steps: list[int] = []
+        s, u = self.best_state(final), self.t - 1
+        while u >= lo:
+            if s is None:  # off since the stretch began, then the tempo that stopped (or the start)
+                v = int(self.since[u % self.keep])
+                if v <= lo:
+                    break
+                j = int(self.from_off[v % self.keep])
+                s, u = (j, int(self.per[j]) - 1), v - 1
+                continue
+            i, ph = s
+            on[max(lo, u - ph) - lo : u + 1 - lo] = True
+            u -= ph  # the step at u
+            if u < lo:
+                break
+            steps.append(u)
+            j = int(self.from_tempo[u % self.keep, i])
+            s = None if j < 0 else (j, int(self.per[j]) - 1)
+            u -= 1
+        return on, steps
+
+
 @dataclass
 class Counter:
-    """Turns committed step-onset logits, frame by frame, into step events, cadence and active time.
-
-    Four stages, each in stream order with bounded lookahead (module docstring):
-    peaks (local maxima at or above the threshold, placed between frames by a parabola through
-    the three logits, through the cadence gate), the minimum step interval, step trains and the
-    cadence prior (gap filling).
-    Fixed memory: a few values per stage, the last 8 step intervals and the open activity bins.
-    """
+    """Turns committed step-onset logits, frame by frame, into step events, cadence and active time
+    (the cadence tracker of the module docstring). Fixed memory: the tracker's scores (one a state),
+    its back-pointers of the last ``lag_s + RETRO_S``, the last 8 step intervals and the open
+    activity bins."""
 
     fps: int = DENSITY_FPS
     params: CounterParams = field(default_factory=CounterParams)
@@ -295,19 +442,20 @@ class Counter:
     peak_cadence: float | None = field(default=None, init=False)  # highest cadence shown
 
     def __post_init__(self) -> None:
-        self._thr = self.params.threshold_logit
-        self._peak_thr = self.params.peak_logit  # stage 1 finds peaks down to the weak threshold
-        self._v1 = self._v2 = -math.inf  # logits of frames j-1 and j-2
-        self._pending: tuple[float, float] | None = None  # (time, logit) of the peak the interval rule holds
-        self._first: float | None = None  # keep_first: the last peak kept
-        self._held: list[float] = []  # steps of a train not yet long enough to count
-        self._in_train = False
-        self._last_t: float | None = None  # the last step counted
+        if self.fps != DENSITY_FPS:
+            raise ValueError(f"the counter runs on {DENSITY_FPS} output frames a second, not {self.fps}")
+        self._tr = _Tracker(self.params)
+        self._prev: float | None = None  # the last committed logit (its second tracker frame waits for the next)
+        self._pending: list[float] = []  # tracker frames not yet processed (less than a block)
+        self._decided = 0  # tracker frames decided
+        self._on = False  # the last decided frame's state is a runner
+        self._last_u: int | None = None  # tracker frame of the last step counted
+        self._last_t: float | None = None
         self._intervals: list[float] = []  # the last 8 intervals between counted steps
         self._bins: dict[int, int] = {}  # open activity bins: index -> steps
         self._bins_closed = 0  # bins [0, _bins_closed) are closed
         self._bin_len = round(ACTIVE_BIN_S * self.fps)
-        self._lag_frames = math.ceil(self.params.lag_s * self.fps) + 2
+        self._lag_frames = math.ceil((self.params.lag_s + RETRO_S) * self.fps) + 2  # a step is never older than this
 
     @property
     def steps(self) -> float:
@@ -319,103 +467,71 @@ class Counter:
         """Audio time (s) up to which the model's output is committed."""
         return self.frames / self.fps
 
-    # -- stage 1: peaks ----------------------------------------------------------------------
+    @property
+    def t_decided(self) -> float:
+        """Audio time (s) up to which the tracker has decided (``t_final`` less the lag, about)."""
+        return self._decided / self.params.fps
+
     def commit(self, logits: np.ndarray) -> list[float]:
         """Add the next committed logits (1-D, stream order); return the times (s) of the steps
-        counted by them (a train's first steps and filled gaps are counted late, with their times)."""
+        counted by them (a run's first steps are counted late, with their times)."""
         events: list[float] = []
-        thr = self._peak_thr
         for v in np.asarray(logits, dtype=np.float32).astype(np.float64):
             v = float(v)
-            j = self.frames  # this frame; decide whether frame j - 1 is a peak
-            v1, v2 = self._v1, self._v2
-            if v1 >= thr and v1 > v2 and v1 >= v:
-                den = v2 - 2.0 * v1 + v
-                delta = 0.0 if v2 == -math.inf or den >= 0.0 else min(0.5, max(-0.5, 0.5 * (v2 - v) / den))
-                self._peak((j - 1 + 0.5 + delta) / self.fps, v1, events)
-            self._v2, self._v1 = v1, v
-            self.frames = j + 1
-            if self._pending is not None and (self.frames - 1) / self.fps >= self._pending[0] + self.params.min_interval_s:
-                self._accept(self._pending[0], events)  # nothing later can displace it
-                self._pending = None
+            if self._prev is not None:
+                self._pending.append(self._prev)
+                self._pending.append(0.5 * (self._prev + v))
+            self._prev = v
+            self.frames += 1
+            if len(self._pending) >= self._tr.block:
+                self._run(self._pending[: self._tr.block], events)
+                del self._pending[: self._tr.block]
             if self.frames % self._bin_len == 0:
                 self._close_bins(self.frames - self._lag_frames)
         return events
 
     def flush(self) -> list[float]:
-        """End of stream: the last frame's peak, the held interval peak, and every bin closed.
-        A train shorter than ``train_steps`` at the end counts nothing."""
+        """End of stream: the last logit's frames, then every frame left decided from the best final path."""
         events: list[float] = []
-        v1, v2 = self._v1, self._v2
-        if v1 >= self._peak_thr and v1 > v2:
-            self._peak((self.frames - 1 + 0.5) / self.fps, v1, events)
-        self._v1 = self._v2 = -math.inf
-        if self._pending is not None:
-            self._accept(self._pending[0], events)
-            self._pending = None
+        if self._prev is not None:
+            self._pending.extend((self._prev, self._prev))
+            self._prev = None
+        while self._pending:
+            self._run(self._pending[: self._tr.block], events, final=not self._pending[self._tr.block :])
+            del self._pending[: self._tr.block]
         self._close_bins(self.frames + self._bin_len)
         return events
 
-    def _gated(self, t: float, v: float) -> bool:
-        """The cadence gate: True drops the peak at ``t`` of logit ``v``."""
-        prm = self.params
-        period = self.period() if self._in_train and self._last_t is not None else None
-        if period is None:
-            return v < self._thr  # outside a train (or before its period is known) only strong peaks
-        g = t - self._last_t
-        if g < prm.min_phase * period:
-            return True
-        return v < self._thr and abs(g - period) > prm.gap_tolerance * period
+    def _run(self, block: list[float], events: list[float], final: bool = False) -> None:
+        tr = self._tr
+        tr.run(np.asarray(block, np.float64))
+        upto = tr.t if final else tr.t - self.params.lag_frames
+        if upto <= self._decided:
+            return
+        lo = self._decided
+        on, steps = tr.path(lo, final)
+        steps.reverse()
+        if on[0] and not self._on:  # a run confirmed at the first frame decided: its steps before it count too
+            lo = max(0, lo - round(RETRO_S * self.params.fps))
+            on, steps = tr.path(lo, final)
+            steps.reverse()
+            j = self._decided - lo
+            while j > 0 and on[j - 1]:
+                j -= 1
+            for u in steps:
+                if lo + j <= u < self._decided:
+                    self._step(u, events)
+        for u in steps:  # (a run confirmed later than the first frame: its steps start within the frames decided)
+            if self._decided <= u < upto:
+                self._step(u, events)
+        self._on = bool(on[upto - 1 - lo])
+        self._decided = upto
 
-    # -- stage 2: the minimum interval -------------------------------------------------------
-    def _peak(self, t: float, v: float, events: list[float]) -> None:
-        if self._gated(t, v):
+    def _step(self, u: int, events: list[float]) -> None:
+        if self._last_u is not None and u - self._last_u < MIN_GAP:
             return
-        if self.params.keep_first:  # the first of close peaks stays, final at once
-            if self._first is None or t - self._first >= self.params.min_interval_s:
-                self._first = t
-                self._accept(t, events)
-            return
-        p = self._pending
-        if p is not None and t - p[0] < self.params.min_interval_s:
-            if v > p[1]:
-                self._pending = (t, v)
-            return
-        if p is not None:
-            self._accept(p[0], events)
-        self._pending = (t, v)
-
-    # -- stage 3: trains and the cadence prior -----------------------------------------------
-    def _accept(self, t: float, events: list[float]) -> None:
-        prm = self.params
-        if not self._in_train:
-            if self._held and t - self._held[-1] > prm.max_gap_s:
-                self._held.clear()  # too far from the last one: not a train
-            self._held.append(t)
-            if len(self._held) >= prm.train_steps:
-                self._in_train = True
-                held, self._held = self._held, []
-                self._last_t = None
-                for h in held:
-                    self._count(h, events)
-            return
-        g = t - self._last_t
-        period = self.period()
-        if prm.fill_gaps and period is not None:
-            k = round(g / period)
-            if k in (2, 3) and abs(g - k * period) <= prm.gap_tolerance * period:
-                last = self._last_t
-                for i in range(1, k):
-                    self._count(last + g * i / k, events)
-                self._count(t, events)
-                return
-        if g > prm.max_gap_s:  # the train broke: this step may start the next one
-            self._in_train, self._last_t, self._intervals = False, None, []
-            self._accept(t, events)
-            return
-        self._count(t, events)
-
-    def _count(self, t: float, events: list[float]) -> None:
+        t = (u + 1) / self.params.fps  # tracker frame 2j is output frame j, whose centre is (j + 0.5) / 25 s
+        self._last_u = u
         if self._last_t is not None:
             self._intervals.append(t - self._last_t)
             del self._intervals[:-8]
@@ -431,7 +547,7 @@ class Counter:
 
     def period(self) -> float | None:
         """The local step period (s): the mean of the last 8 step intervals (at least 3) without
-        their shortest and longest (robust to one miss or echo, unbiased by 40-ms frames)."""
+        their shortest and longest (robust to one miss or echo)."""
         n = len(self._intervals)
         if n < 3:
             return None
@@ -440,7 +556,7 @@ class Counter:
             total += v
         return total / (n - 2)
 
-    # -- stage 4: a runner's figures ---------------------------------------------------------
+    # -- a runner's figures ------------------------------------------------------------------
     def _close_bins(self, upto_frame: int) -> None:
         """Close the activity bins that end at or before ``upto_frame``: no step can land in them now."""
         last = min(upto_frame, self.frames + self._bin_len) // self._bin_len
@@ -461,18 +577,18 @@ class Counter:
         return self.active_steps * 60.0 * self.fps / self.active_frames if self.active_frames else None
 
     def cadence_spm(self) -> float:
-        """The current cadence: 60 / the local step period while a train runs, else 0."""
+        """The current cadence: 60 / the local step period while the tracker follows a runner, else 0."""
         period = self.period()
-        running = self._in_train and self._last_t is not None and self.t_final - self._last_t <= self.params.lag_s
-        return 60.0 / period if running and period else 0.0
+        return 60.0 / period if self._on and period else 0.0
 
     def shown_cadence(self) -> float | None:
-        """The cadence a runner is shown: None until :data:`CADENCE_MIN_S` of audio is final or
+        """The cadence a runner is shown: None until :data:`CADENCE_MIN_S` of audio is committed or
         while no steps run ("no steps"); see :meth:`cadence_state`."""
         return self.cadence_spm() if self.cadence_state() == "steps" else None
 
     def cadence_state(self) -> str:
-        """``"warming up"`` (too little audio final), ``"no steps"`` or ``"steps"``."""
+        """``"warming up"`` (too little audio committed), ``"no steps"`` (the tracker has decided on no
+        runner, or not yet on one) or ``"steps"``."""
         if self.frames < CADENCE_MIN_S * self.fps:
             return "warming up"
         return "steps" if self.cadence_spm() >= ACTIVE_MIN_SPM else "no steps"

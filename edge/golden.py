@@ -67,10 +67,15 @@ from edge.counter import (
     CADENCE_MIN_S,
     DENSITY_FPS,
     DENSITY_STRIDE,
+    MIN_GAP,
     PAD_LOG_MEL,
+    RETRO_S,
+    TEMPO_STEP,
+    TRACK_RATE,
     Alignment,
     Counter,
     CounterParams,
+    _Tracker,
 )
 from edge.frontend import (
     FRAMES_PER_SECOND,
@@ -238,6 +243,7 @@ def _figures(counter: Counter) -> dict:
         "steps": counter.steps,
         "n_events": counter.n_events,
         "t_final": counter.t_final,
+        "t_decided": counter.t_decided,
         "cadence_spm": counter.cadence_spm(),
         "cadence_state": counter.cadence_state(),
         "active_frames": counter.active_frames,
@@ -249,11 +255,34 @@ def _figures(counter: Counter) -> dict:
 
 
 def counter_constants(params: CounterParams) -> dict:
-    """What the Java counter derives from ``params`` and its own constants, to hold them equal."""
+    """What the Java counter derives from ``params`` and its own constants, to hold them equal: the
+    tracker's scores (the threshold's logit, the start and stop costs, every tempo change's cost),
+    its periods, block, lag and back-pointer memory, and the module's constants."""
+    tracker = _Tracker(params)
+    lo, hi = params.periods
+    n = len(tracker.per)
+    # row i: the costs of tempo i -> j for j = i - TEMPO_STEP .. i + TEMPO_STEP within the periods
+    # (the tracker's band k = i - j + TEMPO_STEP holds the change into tempo j)
+    costs = [[float(tracker.band[i - j + TEMPO_STEP, j]) for j in range(max(0, i - TEMPO_STEP), min(n, i + TEMPO_STEP + 1))]
+             for i in range(n)]
     return {
         "threshold_logit": params.threshold_logit,
-        "peak_logit": params.peak_logit,
-        "lag_s": params.lag_s,
+        "start_cost": tracker.start,
+        "stop_cost": tracker.stop,
+        "bias": tracker.bias,
+        "tempo_costs": costs,
+        "period_min": lo,
+        "period_max": hi,
+        "n_tempi": n,
+        "block": tracker.block,
+        "lag_frames": params.lag_frames,
+        "keep": tracker.keep,
+        "bin_lag_frames": Counter(params=params)._lag_frames,
+        "track_fps": params.fps,
+        "track_rate": TRACK_RATE,
+        "tempo_step": TEMPO_STEP,
+        "min_gap": MIN_GAP,
+        "retro_s": RETRO_S,
         "cadence_min_s": CADENCE_MIN_S,
         "active_min_spm": ACTIVE_MIN_SPM,
         "active_bin_s": ACTIVE_BIN_S,
@@ -264,73 +293,109 @@ def counter_constants(params: CounterParams) -> dict:
 # the counter parameter sets counter_cases() runs every track with (the defaults first)
 CASE_PARAMS = (
     {},
-    {"train_steps": 2, "fill_gaps": False},
-    {"threshold": 0.8, "min_interval_s": 0.32, "max_gap_s": 1.0, "gap_tolerance": 0.45},  # 0.32 s: 8 frames
-    {"train_steps": 1, "threshold": 0.3, "min_interval_s": 0.12, "max_gap_s": 0.6, "gap_tolerance": 0.0},
-    {"train_steps": 3, "min_interval_s": 0.03},  # shorter than a frame: adjacent frames may both be steps
-    {"keep_first": True},  # of close peaks the first, final at once (a streaming model's card)
-    {"keep_first": True, "train_steps": 2, "threshold": 0.8, "min_interval_s": 0.32, "max_gap_s": 1.0},  # 8 frames on the dot
-    # the cadence gate: weak peaks where the next step is due, early peaks dropped (a streaming card's)
-    {"keep_first": True, "threshold": 0.8, "weak_threshold": 0.2, "min_phase": 0.6, "min_interval_s": 0.12},
-    {"threshold": 0.8, "weak_threshold": 0.2, "min_phase": 0.7, "gap_tolerance": 0.3},  # with the interval rule's higher peak
-    {"keep_first": True, "min_phase": 0.5, "min_interval_s": 0.12, "fill_gaps": False},  # early peaks dropped, no weak ones
+    {"threshold": 0.5},  # a high threshold: a quiet step costs, a half-strength far foot is no step
+    {"threshold": 0.002},  # a low one: noise and a short burst of knocks may start a runner
+    {"min_spm": 140.0, "max_spm": 190.0},  # a narrow cadence range: periods 16-21, blocks of 16
+    {"min_spm": 100.0, "max_spm": 240.0},  # 12.5 frames rounded up: an odd block of 13 (tracker frames come in pairs)
+    {"min_spm": 30.0, "max_spm": 300.0},  # the widest range: periods 10-100, the shortest block
+    {"tempo_lambda": 0.0},  # tempo changes free: ties between the tempi a step may come from
+    {"tempo_lambda": 400.0},  # tempo changes all but barred
+    {"switch_prob": 0.2},  # runners start and stop cheaply: a lone knock is nearly a run
+    {"threshold": 0.5, "switch_prob": 0.2},  # a missed step costs, a stop is cheap: two missed steps stop a runner
+    {"lag_s": 0.0},  # every frame decided at the end of its block
+    {"lag_s": 0.25},  # 12.5 frames, rounded half to even: 12 (a block)
+    {"lag_s": 7.5, "switch_prob": 0.001},  # a lag longer than RETRO_S: runs confirmed late, at the flush
 )
+
+
+def _bump(x: np.ndarray, t: float, height: float, rng: np.random.Generator) -> None:
+    """A step at ``t`` s on the logit track ``x`` (25 frames/s): its frame at ``height``, the frames
+    either side lower by a random amount (a step's onset between two frames), never lowering any."""
+    j = int(t * DENSITY_FPS)
+    if not 0 <= j < len(x):
+        return
+    x[j] = max(x[j], height)
+    for k in (j - 1, j + 1):
+        if 0 <= k < len(x):
+            x[k] = max(x[k], height - rng.uniform(0.3, 5.0))
 
 
 def _case_tracks(seed: int) -> dict[str, np.ndarray]:
     """Step-onset logit tracks (float32, 25 frames/s) that reach every branch of the counter."""
     rng = np.random.default_rng(seed)
     tracks = {}
-    # ties everywhere: whole logits in [-3, 3] (plateaus, a peak exactly at the 0.5 threshold's 0,
-    # equal neighbours on either side, a flat parabola)
-    tracks["integers"] = rng.integers(-3, 4, 600).astype(np.float32)
-    # plateaus of 1 to 11 frames (0.04-0.44 s): a flat top is one peak, at its first frame
-    tracks["plateaus"] = np.repeat(rng.integers(-3, 4, 120), rng.integers(1, 12, 120)).astype(np.float32)
-    # a runner: a bump every 0.36 s (jitter 6 %), one, two and three steps missing, double peaks
-    # closer than the minimum interval, a lone knock, a 3-s stop, a walk at 100 spm, and the
-    # tops of some bumps on a plateau; the last bump in the last frame
-    n = 1500
-    x = np.full(n, -4.0) + rng.normal(0, 0.4, n)
-    t, k, times = 1.0, 0, []
-    while t < 24.0:
-        if 9.0 <= t < 12.0:  # the stop
-            t = 12.0
-        period = 0.36 if t < 12.0 else 0.6
-        if k not in (5, 12, 13, 30, 31, 32):
-            times.append(t)
-        t += period * (1.0 + rng.uniform(-0.06, 0.06))
+    # a runner: 2 s of nothing, a run at 170 spm (jitter 4 %) with a quiet step, one and two steps
+    # missing and an echo half a step after one, a 6-s stop with a lone knock in it, a walk at
+    # 110 spm, and the last step in the last frame
+    n = 1000
+    x = np.full(n, -6.0) + rng.normal(0, 0.5, n)
+    t, k = 2.0, 0
+    while t < 13.0:
+        if k not in (9, 17, 18):
+            _bump(x, t, 0.0 if k == 25 else rng.uniform(1.0, 5.0), rng)
+        if k == 12:
+            _bump(x, t + 0.18, 1.0, rng)  # an echo
+        t += 60 / 170 * (1.0 + rng.uniform(-0.04, 0.04))
         k += 1
-    times.append(10.5)  # a knock during the stop
-    for i, ti in enumerate(times):
-        j = int(ti * DENSITY_FPS)
-        h = rng.uniform(0.5, 6.0)
-        x[j] = max(x[j], h)
-        x[j - 1] = max(x[j - 1], h - rng.uniform(0.5, 4.0))
-        if j + 1 < n:
-            x[j + 1] = max(x[j + 1], h - rng.uniform(0.0, 4.0) if i % 7 else h)  # every 7th: a plateau
-        if i % 11 == 3 and j + 5 < n:
-            x[j + 5] = h + 0.5  # a second peak 0.2 s later (inside the 0.25-s minimum interval)
-    x[-1] = 5.0
-    tracks["runner"] = x.astype(np.float32)
-    # a quiet run: every other step just under the threshold (a far foot), at 150 spm, up to
-    # the end of a partial activity bin
-    q = np.full(712, -5.0, dtype=np.float32)
-    q[12::10] = 2.0
-    q[17::10] = -0.05
+    _bump(x, 16.0, 4.0, rng)  # a lone knock in the stop
+    t = 19.0
+    while t < n / DENSITY_FPS:
+        end = int(t * DENSITY_FPS) + 1  # the stream ends on the last step's frame
+        _bump(x, t, rng.uniform(1.0, 5.0), rng)
+        t += 60 / 110 * (1.0 + rng.uniform(-0.03, 0.03))
+    tracks["runner"] = x[:end].astype(np.float32)
+    # a tempo change without a stop: a run slowing from 180 to 110 spm and back, a step at most
+    # a few percent longer than the last
+    n = 1100
+    x = np.full(n, -6.0) + rng.normal(0, 0.3, n)
+    t, spm = 1.0, 180.0
+    while t < 42.0:
+        _bump(x, t, rng.uniform(2.0, 5.0), rng)
+        spm = max(110.0, spm * 0.985) if t < 22.0 else min(180.0, spm / 0.985)
+        t += 60 / spm
+    tracks["slowdown"] = x.astype(np.float32)
+    # a far foot: every other step at half strength (logit -1: p 0.27), at 150 spm, up to the end
+    # of a partial activity bin
+    q = np.full(712, -6.0, dtype=np.float32)
+    q[12::20] = 3.0
+    q[22::20] = -1.0
+    q[13::20] = q[23::20] = -4.0
     tracks["far_foot"] = q
-    # a metronome: symmetric peaks (times on frame centres) every 8 frames, 1 and 2 missing
+    # a metronome: symmetric peaks (the odd tracker frames between them equal) every 9 frames
+    # (166.7 spm), one, two and one missing
     m = np.full(500, -6.0, dtype=np.float32)
-    beats = [j for i, j in enumerate(range(10, 480, 8)) if i not in (20, 30, 31, 45)]
+    beats = [j for i, j in enumerate(range(10, 490, 9)) if i not in (15, 25, 26, 40)]
     m[beats] = 3.0
     m[[j - 1 for j in beats]] = m[[j + 1 for j in beats]] = 1.0
     tracks["metronome"] = m
-    # 60 spm on the dot: flat-topped peaks (a plateau's vertex is half a frame on) at 1, 2, 3 ... s,
-    # so intervals, the period and 2-s bins sit exactly on the 1-s gap, 60-spm and cadence limits
+    # 60 spm on the dot (two tracker periods of the fastest 120 spm, or one of 60 spm: slower than the
+    # defaults' 75), with steps on the 2-s activity bins' and the 60-spm active limits
     e = np.full(412, -6.0, dtype=np.float32)
-    e[24::25] = e[25::25] = 3.0
-    e[23::25] = 1.0
+    e[24::25] = 3.0
+    e[23::25] = e[25::25] = 0.0
     tracks["sixty"] = e
+    # a lone knock, and later a burst of three knocks 0.12 s apart: no runner
+    kn = np.full(300, -7.0, dtype=np.float32)
+    kn[60] = 5.0
+    kn[200:207:3] = 5.0
+    tracks["knocks"] = kn
+    # noise: random peaks with no cadence
+    tracks["noise"] = (rng.normal(-3.5, 1.5, 800)).astype(np.float32)
+    # ties everywhere: whole logits in [-3, 3] (equal scores of many paths), and plateaus of 1 to
+    # 11 frames of them
+    tracks["integers"] = rng.integers(-3, 4, 600).astype(np.float32)
+    tracks["plateaus"] = np.repeat(rng.integers(-3, 4, 120), rng.integers(1, 12, 120)).astype(np.float32)
+    # two levels on plateaus of 1 to 3 frames, a fixed track (whatever the seed): with free tempo
+    # changes a runner stops where two tempi end their periods at one frame with equal scores, and
+    # the stop is the first tempo's (as numpy's argmax takes it)
+    r = np.random.default_rng(1001)
+    tracks["two_levels"] = np.repeat(r.choice([-6.0, 3.0], 80, p=[0.7, 0.3]), r.integers(1, 4, 80))[:300].astype(np.float32)
     tracks["silence"] = np.full(200, -8.0, dtype=np.float32)
+    # streams shorter than one block (a single frame: its two tracker frames; 5 frames with a
+    # step), and none at all
+    tracks["one_frame"] = np.array([4.0], dtype=np.float32)
+    tracks["short"] = np.array([-6.0, -6.0, 4.0, -6.0, 3.0], dtype=np.float32)
+    tracks["empty"] = np.zeros(0, dtype=np.float32)
     return tracks
 
 

@@ -119,8 +119,6 @@ class ExportSource:
                     raise ExportError(f"--window {packet}: the int8 step was trained on {self.int8_model.packet_frames}-frame "
                                       "packets; leave --window out or give that")
             self.window_frames = self.hop_frames = packet
-            if self.counter == CounterParams():  # a causal network peaks at a step's onset: the first of close peaks
-                self.counter = replace(self.counter, keep_first=True)  # (train.evaluate.realeval.model_counter)
         if self.window_frames <= 0 or self.window_frames % DENSITY_STRIDE:
             raise ExportError(f"window_frames must be a positive multiple of {DENSITY_STRIDE}, got {self.window_frames}")
         if not 0 < self.hop_frames <= self.window_frames or self.hop_frames % DENSITY_STRIDE:
@@ -919,17 +917,16 @@ def export_all(
         chooser = source.int8_model if source.streaming and source.int8_model is not None else source.float_model
         if chooser is None:
             raise ExportError("--counter-on needs the float model (a .pt checkpoint) to choose the counter with")
-        from train.evaluate.realeval import choose_counter, gate_key
+        from train.evaluate.realeval import choose_counter
 
         if progress:
             on = "the int8 step's logits" if chooser is source.int8_model else "the float model's logits"
-            progress(f"choosing the counter's threshold, cadence gate and train length on {counter_on} ({on})")
+            progress(f"choosing the cadence tracker's threshold on {counter_on} ({on})")
         source.counter, source.counter_choice = choose_counter(chooser, counter_on, source.window_frames)
         c = source.counter
-        mae = source.counter_choice["mae_by_train"][str(c.train_steps)]
+        mae = source.counter_choice["mae_by_threshold"][f"{c.threshold:g}"]
         if progress:
-            progress(f"counter threshold {c.threshold:g}, {gate_key(c.weak_threshold, c.min_phase)}, trains of {c.train_steps} "
-                     f"(5-s MAE {mae:.3f} on {source.counter_choice['runs']} runs)")
+            progress(f"counter threshold {c.threshold:g} (5-s MAE {mae:.3f} on {source.counter_choice['runs']} runs)")
     from_dataset, from_file = (streams_from_dataset, streams_from_file) if source.streaming else (windows_from_dataset, windows_from_file)
     if data_root is not None:
         windows = from_dataset(data_root, source.window_frames, fold, max_parity=max_parity)

@@ -11,7 +11,7 @@ validation set (kind ``realset``: ``footfall data realset --split val``, recorde
 packages held out of training) and held-out step-free runs (kind ``negatives``: ``footfall data
 negatives --split val``, seeds no training set uses, the val packages' speech and music as beds);
 they choose the student's kept weights (its ``select_on``) and the counter the export ships
-(``--counter-on``: threshold, cadence gate, train length). Without a ``teacher`` the student
+(``--counter-on``: the cadence tracker's threshold). Without a ``teacher`` the student
 trains on the true step frames (``labels: "true"``) or the step counts (``weak``); with one, every dataset is relabelled by it and the student distils its
 probabilities (``labels: psl``). A teacher with ``seeds`` is an ensemble: one training run a seed,
 and the labels are the mean of their step probabilities. Each stage skips when its output exists (delete it to redo) and

@@ -88,16 +88,21 @@ def artifact_stream(artifact: Path):
 
 
 def choose_counter_again(datasets: str, assets: Path = ASSETS) -> list[Path]:
-    from edge.card import load_verified_card, write_card
+    from edge.card import load_card, verify_card, write_card
     from edge.cli import bundled_models
-    from train.evaluate.realeval import TRAINS, choose_counter, gate_key
+    from train.evaluate.realeval import choose_counter
     from train.models import load_checkpoint
 
     floats = sorted(assets.glob("*_float.pt"))
     cards = bundled_models(assets)
     if len(floats) != 1 or not cards:
         raise SystemExit(f"error: {assets} holds {len(floats)} float students and {len(cards)} artifacts; need one and some")
-    loaded = [(p, load_verified_card(p)) for p in cards]
+    loaded = []
+    for p in cards:  # the counter is what this chooses: a card's old one (another counter's, say) is not checked
+        card = load_card(p)
+        card.counter = {}
+        verify_card(card, p)
+        loaded.append((p, card))
     window = {card.window_frames for _, card in loaded}
     if len(window) != 1:
         raise SystemExit(f"error: the bundled cards disagree on the window: {sorted(window)}")
@@ -117,10 +122,8 @@ def choose_counter_again(datasets: str, assets: Path = ASSETS) -> list[Path]:
         card.counter = params.to_dict()
         card.model = {**card.model, "counter_chosen_on": choice}
         write_card(card, path)
-    gate = gate_key(params.weak_threshold, params.min_phase)
-    print(f"counter: threshold {params.threshold:g}, {gate}, trains of {params.train_steps} (5-s MAE "
-          f"{choice['mae_by_train'][str(params.train_steps)]:.3f}; no gate {choice['mae_by_threshold'][f'{params.threshold:g}']:.3f}, "
-          f"the gate with trains of {TRAINS[0]} {choice['mae_by_gate'][gate]:.3f}; on {choice['runs']} runs) written into "
+    print(f"counter: the cadence tracker at threshold {params.threshold:g} (5-s MAE "
+          f"{choice['mae_by_threshold'][f'{params.threshold:g}']:.3f} on {choice['runs']} runs) written into "
           f"{', '.join(p.name for p, _ in loaded)}")
     return [p for p, _ in loaded]
 

@@ -9,16 +9,18 @@ Seven golden inputs cover the alignment's and the counter's cases: the default 6
 (student window 2 s, hop 0.48 s), a stream shorter than one window (the padded tail window
 alone, odd sample count), an 11.4-s stream with another window/hop, windows without overlap
 ending on a click in the last 15 ms (no tail window; a step flushed at the end of stream),
-non-default counter parameters from the card on a run with a lone knock, one and two missed
-clicks (filled by the cadence prior) and a 2-click walk (a train of 2), a low-latency
-schedule (a short hop committed 120 ms before each window's end, as ``edge-run
---low-latency``), and a streaming model (a card with a ``state``: packets of 8 frames taken
-once, a stateful model reset at the start, the tail the remaining frames as one padded packet,
-``keep_first``). Every folder also carries ``counter_cases.json``, logit tracks that reach
-every rule of the counter (``keep_first`` among the parameter sets). Finally, changing one
-detail of the Java core (a comparison of the peak rule, the commit offset, the parabola, the
-period, the keep_first interval, the stateful tail, the model reset) must make the golden tests
-fail.
+non-default counter parameters from the card (every one of the cadence tracker's) on a lone
+knock, a run with one and two missed clicks (counted where the cadence puts them), a rest and a
+walk (a new runner at another tempo), a low-latency schedule (a short hop committed 120 ms before
+each window's end, as ``edge-run --low-latency``), and a streaming model (a card with a
+``state``: packets of 8 frames taken once, a stateful model reset at the start, the tail the
+remaining frames as one padded packet, a short decision lag). Every folder also carries
+``counter_cases.json``, logit tracks that reach every branch of the cadence tracker under
+parameter sets that move each of its parameters. Finally, changing one detail of the Java core
+(the tie rules of the tracker's argmaxes, the tempo-change cost, the interpolated odd frame, the
+lag's rounding, the rounding of the scores to their grid, the retro counting of a confirmed run,
+the minimum gap, the final stop, the period, the commit offset, the stateful tail, the model
+reset) must make the golden tests fail.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ JUNIT_JARS = ("/usr/share/java/junit4.jar",)
 HAMCREST_JARS = ("/usr/share/java/hamcrest-core.jar", "/usr/share/java/hamcrest.jar", "/usr/share/java/hamcrest-all.jar")
 
 # the card's counter parameters of the "params" golden folder: every one differs from the default
-CARD_COUNTER = {"train_steps": 2, "threshold": 0.7, "min_interval_s": 0.3, "max_gap_s": 1.1, "gap_tolerance": 0.3}
+CARD_COUNTER = {"threshold": 0.2, "min_spm": 90.0, "max_spm": 220.0, "tempo_lambda": 10.0, "switch_prob": 1e-3, "lag_s": 1.5}
 
 
 def _first(paths: tuple[str, ...]) -> str | None:
@@ -86,17 +88,22 @@ def golden_dirs(tmp_path_factory) -> list[Path]:
     index = write_golden(dirs[3], card=onset_card(window_frames=128, hop_frames=128), pcm=np.clip(pcm, -1, 1).astype(np.float32))
     assert index["totals"]["flushed_events"] and not index["updates"][-1]["tail"]
     # the card's counter parameters: a lone knock, a run at 170 spm missing click 8 and clicks 14-15
-    # (the cadence prior fills them), a rest, and a walk of 2 clicks (a train of 2 counts)
+    # (the tracker counts them where the cadence puts them), a 2.5-s rest, and a walk at 100 spm
+    # (a new runner, at a tempo the run could not change to)
     knock, _ = click_track(1.6, spm=40, seed=6, start_s=0.5)
     run, run_steps = click_track(7.0, spm=170, seed=7, drop=(8, 14, 15))
-    rest, _ = click_track(1.2, seed=8, start_s=5.0)  # no click
-    walk, walk_steps = click_track(2.0, spm=100, seed=9, start_s=0.9)
+    rest, _ = click_track(2.5, seed=8, start_s=5.0)  # no click
+    walk, walk_steps = click_track(4.0, spm=100, seed=9, start_s=0.9)
     index = write_golden(dirs[4], card=onset_card(200, 48, counter=CARD_COUNTER), pcm=np.concatenate([knock, run, rest, walk]))
-    assert index["counter"] == CounterParams(**CARD_COUNTER).to_dict() == index["card"]["counter"] | {"fill_gaps": True, "keep_first": False, "weak_threshold": None, "min_phase": 0.0}
-    assert index["totals"]["n_events"] == len(run_steps) + 3 + len(walk_steps) == 21  # the knock out, 3 missed steps in
+    assert index["counter"] == CounterParams(**CARD_COUNTER).to_dict() == index["card"]["counter"]
+    assert all(v != CounterParams().to_dict()[k] for k, v in CARD_COUNTER.items())
+    events = np.asarray(index["totals"]["events"])
+    assert len(events) == len(run_steps) + 3 + len(walk_steps) == 25  # the knock out, 3 missed steps in
+    clicks = np.concatenate([run_steps + 1.6, walk_steps + 11.1])
+    assert np.abs(events[:, None] - clicks[None]).min(axis=0).max() < 0.04  # every click counted, in its frame
     committed = _committed(dirs[4])
-    assert len(count_events(committed, CounterParams(**CARD_COUNTER, fill_gaps=False))) == 18  # the gap filling counts
-    assert len(count_events(committed, CounterParams())) == 19  # with the defaults the walk is no train
+    assert len(count_events(committed, CounterParams(**CARD_COUNTER | {"switch_prob": 0.2}))) == 24  # cheap stops: the knock in, the 1-s gap out
+    assert len(count_events(committed, CounterParams())) == 45  # with the defaults a stop is dear: the knock and the rest are steps
     # a low-latency schedule (edge-run --low-latency): the shipped window, a 280-ms hop, each window
     # committing the hop that ends 120 ms before its end; 7.77 s so that a tail window runs too
     index = write_golden(dirs[5], card=onset_card(240, 200), seconds=7.77, seed=5, align=Alignment(240, 28, 4, 12))
@@ -104,11 +111,10 @@ def golden_dirs(tmp_path_factory) -> list[Path]:
     assert index["updates"][-1]["tail"]
     # a streaming model (its card has a state): 8-frame packets, each once, from a reset state;
     # 607 frames: 75 packets and a tail packet of 7 frames and padding, committing one output frame
-    # with a shipped streaming card's counter: the first of close peaks, and the cadence gate
-    index = write_golden(dirs[6], card=stream_card(8, counter={"keep_first": True, "weak_threshold": 0.05, "min_phase": 0.6}),
-                         seconds=6.07, seed=4)
-    assert index["alignment"]["stateful"] and index["counter"]["keep_first"] and index["card"]["state"]
-    assert index["counter"]["weak_threshold"] == 0.05 and index["counter"]["min_phase"] == 0.6
+    # with a streaming card's counter: a short decision lag, a lower threshold
+    index = write_golden(dirs[6], card=stream_card(8, counter={"lag_s": 1.0, "threshold": 0.1}), seconds=6.07, seed=4)
+    assert index["alignment"]["stateful"] and index["card"]["state"]
+    assert index["counter"] == CounterParams(lag_s=1.0, threshold=0.1).to_dict() and index["counter_constants"]["lag_frames"] == 50
     assert [(u["start_frame"], u["lo"], u["hi"], u["tail"]) for u in index["updates"][-2:]] == [(592, 0, 2, False), (600, 0, 1, True)]
     assert index["totals"]["n_events"] == len(click_track(6.07, seed=4)[1])
     return dirs
@@ -194,22 +200,31 @@ def test_java_core_against_golden_vectors(golden_dirs, compiled_core):
 # One changed detail of the Java core each: (file, the original text, the changed text, the golden
 # test that must then fail). The golden vectors must be sharp enough to see every one.
 MUTATIONS = {
-    "peak_rule_comparison": ("Counter.java", "v1 >= peakThr && v1 > v2 && v1 >= v", "v1 >= peakThr && v1 >= v2 && v1 >= v",
-                             "counterCasesAreExact"),
-    "commit_offset": ("Alignment.java", "return (windowD() - hopD()) / 2;", "return (windowD() - hopD()) / 2 + 1;",
-                      "alignmentPlanIsThePythonOne"),
-    "parabola_vertex": ("Counter.java", "0.5 * (v2 - v) / den", "0.5 * (v - v2) / den", "counterOnGoldenLogitsIsExact"),
+    # the tracker: the first of equal candidates wins each argmax, as numpy's argmax
+    "step_argmax_ties": ("Counter.java", "if (c > best) {", "if (c >= best) {", "counterCasesAreExact"),
+    "stop_argmax_ties": ("Counter.java", "if (last[i] > last[stopFrom]) stopFrom = i;",
+                         "if (last[i] >= last[stopFrom]) stopFrom = i;", "counterCasesAreExact"),
+    "best_state_ties": ("Counter.java", "if (a[s] > a[k]) k = s;", "if (a[s] >= a[k]) k = s;", "counterCasesAreExact"),
+    "start_ties": ("Counter.java", "if (started > best) {", "if (started >= best) {", "counterCasesAreExact"),
+    "tempo_cost": ("Counter.java", "((double) Math.abs(per[j] - per[i]) / (double) per[i])",
+                   "((double) Math.abs(per[j] - per[i]) / (double) per[j])", "counterCasesAreExact"),
+    "odd_frame": ("Counter.java", "pending[nPending++] = 0.5 * (prev + v);", "pending[nPending++] = 0.5 * (v + v);",
+                  "counterCasesAreExact"),
+    "lag_rounding": ("CounterParams.java", "(int) Math.rint(lagS * FPS)", "(int) Math.round(lagS * FPS)", "counterCasesAreExact"),
+    "score_grid": ("CounterParams.java", "return Math.rint(x * 16777216.0) / 16777216.0;",
+                   "return Math.floor(x * 16777216.0) / 16777216.0;", "theCardIsReadAsEdgeReadsIt"),
+    "retro_first_step": ("Counter.java", "if (lo + j <= u && u < decided) step(u);", "if (lo + j < u && u < decided) step(u);",
+                         "counterCasesAreExact"),
+    "min_gap": ("Counter.java", "u - lastU < MIN_GAP", "u - lastU <= MIN_GAP", "counterCasesAreExact"),
+    "final_stop": ("Counter.java", "score[k0] + (isFinal ? stopCost : 0.0) > off", "score[k0] > off", "counterOnGoldenLogitsIsExact"),
     "period_trim": ("Counter.java", "for (int i = 1; i < n - 1; i++) sum += sorted[i];",
                     "for (int i = 1; i < n; i++) sum += sorted[i];", "counterCasesAreExact"),
-    "keep_first_interval": ("Counter.java", "t - firstT >= params.minIntervalS", "t - firstT > params.minIntervalS",
-                            "counterCasesAreExact"),
+    # the alignment and the engine
+    "commit_offset": ("Alignment.java", "return (windowD() - hopD()) / 2;", "return (windowD() - hopD()) / 2 + 1;",
+                      "alignmentPlanIsThePythonOne"),
     "stateful_tail": ("Alignment.java", "if (stateful) { // the state", "if (false) { // the state",
                       "alignmentPlanIsThePythonOne"),
     "model_reset": ("StreamCounter.java", "model.reset();", "", "engineResetsTheModelForEachStream"),
-    "gate_early_peak": ("Counter.java", "if (g < params.minPhase * period) return true;", "if (g <= params.minPhase * period) return true;",
-                        "counterCasesAreExact"),
-    "gate_weak_peak": ("Counter.java", "return v < thr && Math.abs(g - period) > params.gapTolerance * period;",
-                       "return v < peakThr && Math.abs(g - period) > params.gapTolerance * period;", "counterCasesAreExact"),
 }
 
 

@@ -61,11 +61,13 @@ def test_plot_and_table(tmp_path):
 
 def check_lags(backend, card, audio, steps, exact: bool) -> None:
     """stream_run's events are the offline count's, and each matched step's lag is when its event
-    can be emitted: once the committed logits (the lookahead behind the audio) are min_interval_s
-    past it (at once with keep_first), at the next hop (up to a hop later), give or take the 50-ms
-    match. A streaming card has one schedule; a windowed one is checked on a short one too."""
+    can be emitted: once the committed logits (the lookahead behind the audio) are lag_s past it
+    (the cadence tracker's lag), at the end of the tracker's block (up to 0.24 s later) and the next
+    hop (up to a hop later), give or take the 50-ms match. A streaming card has one schedule; a
+    windowed one is checked on a short one too."""
     params = CounterParams.from_dict(card.counter)
-    wait = 0.0 if params.keep_first else params.min_interval_s
+    wait = params.lag_s
+    block_s = params.periods[0] / params.fps
     aligns = [card.alignment()] if card.streaming else [Alignment(card.window_frames, 28, 4, 12), card.alignment()]
     for align in aligns:
         events, lags = S.stream_run(backend, card, audio, align, steps)
@@ -79,7 +81,7 @@ def check_lags(backend, card, audio, steps, exact: bool) -> None:
         assert len(lags) > 0.8 * len(steps)
         soonest = align.latency_s + wait - 0.05 - 0.04  # the match's tolerance and one output frame
         assert lags.min() >= soonest
-        assert soonest < np.median(lags) < align.latency_s + wait + align.hop_frames / 100 + 0.1
+        assert soonest < np.median(lags) < align.latency_s + wait + block_s + align.hop_frames / 100 + 0.1
 
 
 def test_stream_run_lags_are_when_events_are_emitted():
@@ -140,7 +142,7 @@ def test_bench_engine_command(bundled, tmp_path):
     assert sum(g["passed"] is not None for g in results["goals"]) == 4 * len(names)
     for schedule in names:
         la = results["schedules"][schedule]["latency_s"]["sample"]
-        assert la["steps"] > 100 and 0 < la["mean"] <= la["max"] and 0 < la["p95"] <= la["max"]
+        assert la["steps"] > 100 and 0 < la["mean"] <= la["max"] + 1e-9 and 0 < la["p95"] <= la["max"]  # (a mean of equal waits may round past them)
     # the goals table on stdout: a header and one row per goal, the columns aligned
     table = res.stdout.splitlines()[: len(results["goals"]) + 1]
     assert table[0].split() == ["schedule", "goal", "value", "limit", "result", "note"]

@@ -549,7 +549,7 @@ def _card_damaged(path: Path, how: str) -> None:
     else:  # the counter's parameters
         data = json.loads(card.read_text())
         data["counter"] = {"threshold 1.5": {"threshold": 1.5}, "an unknown key": {"thresold": 0.3},
-                           "NaN": {"min_interval_s": float("nan")}}[how]
+                           "NaN": {"lag_s": float("nan")}}[how]
         card.write_text(json.dumps(data))
 
 
@@ -560,7 +560,7 @@ def _card_damaged(path: Path, how: str) -> None:
                  marks=pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")),
     ("threshold 1.5", "bad counter: counter threshold 1.5 must be a probability in (0, 1)"),
     ("an unknown key", "bad counter: unknown counter parameters ['thresold']"),
-    ("NaN", "bad counter: counter needs 0 < min_interval_s < max_gap_s <= 10, got nan"),
+    ("NaN", "bad counter: counter lag_s nan must be a number"),
 ])
 def test_a_card_that_cannot_be_read_or_holds_a_bad_counter_is_one_line(model, wav, tmp_path, how, expect):
     copy = copy_artifact(Path(model), tmp_path / "model dir")  # a path with a space too

@@ -19,8 +19,10 @@ from edge.golden import (
     STREAM_STATE,
     OnsetBackend,
     StreamOnsetBackend,
+    _case_tracks,
     click_track,
     counter_cases,
+    counter_constants,
     onset_card,
     stream_card,
     write_golden,
@@ -44,7 +46,8 @@ def test_golden_files_match_the_runtime(tmp_path, seconds, window, hop):
     assert index["format"] == GOLDEN_FORMAT == "footfall-golden/2"
     assert json.loads((tmp_path / "index.json").read_text()) == json.loads(json.dumps(index))
     assert index["output"] == "step_onset_logit" and index["card_schema"] == 2 and index["card"]["schema"] == 2
-    assert index["counter"] == CounterParams().to_dict() and index["counter_constants"]["threshold_logit"] == CounterParams().threshold_logit
+    assert index["counter"] == CounterParams().to_dict() and index["counter_constants"] == counter_constants(CounterParams())
+    assert index["counter_constants"]["threshold_logit"] == CounterParams().threshold_logit
     pcm = read_f32(tmp_path, "pcm.f32", index)
     np.testing.assert_array_equal(pcm, click_track(seconds, seed=1)[0])
     frames = read_f32(tmp_path, "logmel.f32", index)
@@ -98,26 +101,29 @@ def test_golden_files_match_the_runtime(tmp_path, seconds, window, hop):
 
 def test_the_card_counter_parameters_are_the_ones_written_and_counted_with(tmp_path):
     """A card's non-default counter parameters reach the index and the counts; they change them."""
-    params = {"train_steps": 2, "threshold": 0.7, "fill_gaps": False}
+    params = {"threshold": 0.5, "switch_prob": 0.2, "lag_s": 1.0}
     pcm, steps = click_track(8.0, seed=4, drop=(6,))
     index = write_golden(tmp_path, card=onset_card(200, 48, counter=params), pcm=pcm)
     assert index["card"]["counter"] == params
     assert index["counter"] == CounterParams(**params).to_dict()
-    assert index["counter_constants"]["threshold_logit"] == CounterParams(**params).threshold_logit
+    assert index["counter_constants"] == counter_constants(CounterParams(**params)) != counter_constants(CounterParams())
+    assert index["counter_constants"]["threshold_logit"] == 0.0 and index["counter_constants"]["lag_frames"] == 50
     committed = read_f32(tmp_path, "committed_logits.f32", index)
     assert index["totals"]["events"] == list(count_events(committed, CounterParams(**params)))
-    assert len(count_events(committed, CounterParams())) == len(steps) + 1  # every click, and the dropped one filled
-    assert len(count_events(committed, CounterParams(fill_gaps=False))) == len(steps)  # the dropped one a gap
-    assert index["totals"]["n_events"] < len(steps)  # p 0.7 misses a quiet click, and nothing fills the gaps
+    every = count_events(committed, CounterParams())
+    assert len(every) == len(steps) + 1  # every click, and the dropped one where the cadence puts it
+    gap = count_events(committed, CounterParams(threshold=0.5, switch_prob=0.4, tempo_lambda=10.0))
+    assert len(gap) == len(steps) and np.abs(gap - steps).max() < 0.04  # stops cheap: every click, the dropped one a gap
+    assert index["totals"]["n_events"] < len(steps)  # a missed step costs, stops are cheap: the gap stops the runner
 
 
 def test_a_streaming_card_runs_each_packet_once_from_a_reset_state(tmp_path):
     """A stateful model: packets of 8 frames taken once, the tail the rest as one padded packet,
-    the model reset at the start; keep_first counts every click once, each as soon as it peaks."""
-    card = stream_card(8, counter={"keep_first": True})
+    the model reset at the start; a short decision lag counts every click once, each that lag after it."""
+    card = stream_card(8, counter={"lag_s": 1.0})
     index = write_golden(tmp_path, card=card, seconds=6.07, seed=4)  # 607 frames: 75 packets and a tail of 1 output frame
     assert index["card"]["state"] == list(STREAM_STATE) and index["alignment"]["stateful"] is True
-    assert index["counter"] == CounterParams(keep_first=True).to_dict()
+    assert index["counter"] == CounterParams(lag_s=1.0).to_dict()
     ups = index["updates"]
     assert [(u["start_frame"], u["lo"], u["hi"]) for u in ups] == [(8 * k, 0, 2) for k in range(75)] + [(600, 0, 1)]
     assert ups[-1]["tail"] and not any(u["tail"] for u in ups[:-1])
@@ -129,6 +135,9 @@ def test_a_streaming_card_runs_each_packet_once_from_a_reset_state(tmp_path):
     totals, steps = index["totals"], click_track(6.07, seed=4)[1]
     assert totals["events"] == list(count_events(committed, card.counter_params()))
     assert len(totals["events"]) == len(steps) and np.abs(np.asarray(totals["events"]) - steps).max() < 0.04
+    # each step is counted once the committed audio is the lag (and at most a block and a packet) past it
+    waits = [u["t_final"] - e for u in ups for e in u["events"] if e not in totals["flushed_events"]]
+    assert len(waits) >= 10 and all(1.0 <= w < 1.5 for w in waits), waits
 
     # the offline and the streaming runtime on the same backend, one stream after another: each
     # starts from reset(), so both give the golden logits and counts
@@ -167,38 +176,45 @@ def test_a_streaming_card_runs_each_packet_once_from_a_reset_state(tmp_path):
     assert reached_back[-1] != committed[-1]
 
 
-def test_keep_first_counter_cases():
-    """The counter cases run keep_first too, and it changes what a close double peak counts."""
-    doc = counter_cases(0)
-    runner = {json.dumps(c["params"], sort_keys=True): c for c in doc["cases"] if c["name"] == "runner"}
-    first = runner[_key(keep_first=True)]
-    assert first["params"]["keep_first"] is True
-    flat = lambda c: [e for ch in c["chunks"] for e in ch["events"]] + c["flushed"]  # noqa: E731
-    assert flat(first) != flat(runner[_key()])  # a second, higher peak inside 0.25 s: the first stays instead
-    n_tracks = len({c["name"] for c in doc["cases"]})
-    assert sum(1 for c in doc["cases"] if c["params"]["keep_first"]) == 4 * n_tracks
-
-
-def test_cadence_gate_counter_cases():
-    """Each part of the cadence gate (weak peaks, early peaks dropped) changes what some case track
-    counts under the gate's parameter sets: the Java twin is held to every branch of it."""
-    from edge.counter import count_events
-    from edge.golden import CASE_PARAMS, _case_tracks
-
+def test_every_case_parameter_set_changes_what_some_track_counts():
+    """Each of CASE_PARAMS's sets moves the count of some case track off the defaults' (and each
+    tracker parameter is moved by some set): the Java twin is held to every parameter's effect;
+    the constants of each set are what Java derives."""
     tracks = _case_tracks(0)
-    gates = [p for p in CASE_PARAMS if "weak_threshold" in p or "min_phase" in p]
-    assert len(gates) == 3
     events = lambda x, p: list(count_events(x, CounterParams(**p)))  # noqa: E731
-    for p in gates:
-        for part in ("weak_threshold", "min_phase"):
-            if part in p:
-                without = {k: v for k, v in p.items() if k != part}
-                assert any(events(x, p) != events(x, without) for x in tracks.values()), (p, part)
+    default = {name: events(x, {}) for name, x in tracks.items()}
+    assert CASE_PARAMS[0] == {} and len(CASE_PARAMS) == len({json.dumps(p, sort_keys=True) for p in CASE_PARAMS})
+    for p in CASE_PARAMS[1:]:
+        assert any(events(x, p) != default[name] for name, x in tracks.items()), p
+    assert {k for p in CASE_PARAMS for k in p} == set(CounterParams().to_dict())
     doc = counter_cases(0)
-    assert {json.dumps(CounterParams(**p).to_dict(), sort_keys=True) for p in gates} <= {
-        json.dumps(c["params"], sort_keys=True) for c in doc["cases"]}
-    weak = next(c for c in doc["cases"] if c["params"]["weak_threshold"] is not None)
-    assert weak["constants"]["peak_logit"] < weak["constants"]["threshold_logit"]
+    assert [c["params"] for c in doc["cases"][: len(CASE_PARAMS)]] == [CounterParams(**p).to_dict() for p in CASE_PARAMS]
+    for case in doc["cases"][: len(CASE_PARAMS)]:
+        assert case["constants"] == counter_constants(CounterParams.from_dict(case["params"]))
+    blocks = {c["constants"]["block"] for c in doc["cases"]}
+    lags = {c["constants"]["lag_frames"] for c in doc["cases"]}
+    assert {10, 12, 13, 16} <= blocks and {0, 12, 150, 375} <= lags  # an odd block; 12.5 frames of lag rounded to even
+
+
+def test_the_case_tracks_show_the_tracker_at_work():
+    """What the case tracks are made to show, under the defaults and the sets made for it."""
+    tracks = _case_tracks(0)
+    count = lambda name, **p: count_events(tracks[name], CounterParams(**p))  # noqa: E731
+    # a far foot at half strength: every step; at a threshold of p 0.5 it is no step (the near foot alone)
+    assert len(count("far_foot")) == 70 and len(count("far_foot", threshold=0.5)) == 35
+    # the metronome's 50 beats and its 4 missing ones (one, two, one); with a dear missed step and
+    # cheap stops the gap of two stops the runner
+    assert len(count("metronome")) == 54 and len(count("metronome", threshold=0.5, switch_prob=0.2)) == 52
+    # a runner: the run, the stop without the knock in it, the walk to the last frame
+    runner = count("runner")
+    assert not any(13.2 < t < 18.9 for t in runner) and runner[0] == pytest.approx(2.02, abs=0.02)
+    gaps = np.diff(runner[runner < 13.2])
+    assert 0.3 < gaps.min() and gaps.max() < 0.4  # the missed and quiet steps in, the echo out
+    assert runner[-1] == (2 * (len(tracks["runner"]) - 1) + 1) / 50  # the step in the last frame
+    # 60 spm: a runner only with the widest range; lone knocks and silence: nothing
+    assert len(count("sixty", min_spm=30.0, max_spm=300.0)) == 16
+    assert len(count("knocks")) == len(count("silence")) == len(count("short")) == len(count("empty")) == 0
+    assert len(count("knocks", threshold=0.002)) > 0 and len(count("short", switch_prob=0.2)) == 1
 
 
 def _key(**params) -> str:
@@ -210,7 +226,8 @@ def test_counter_cases_are_the_counter_on_their_tracks_in_any_chunks():
     doc = counter_cases(3)
     assert doc["format"] == GOLDEN_FORMAT and doc["fps"] == 25
     names = {c["name"] for c in doc["cases"]}
-    assert names >= {"integers", "plateaus", "runner", "metronome", "sixty", "silence"}
+    assert names >= {"runner", "slowdown", "far_foot", "metronome", "sixty", "knocks", "noise", "integers", "plateaus",
+                     "two_levels", "silence", "one_frame", "short", "empty"}
     assert len(doc["cases"]) == len(names) * len(CASE_PARAMS)
     json.loads(json.dumps(doc))  # plain JSON
     metronome = {}
@@ -226,12 +243,14 @@ def test_counter_cases_are_the_counter_on_their_tracks_in_any_chunks():
         whole.commit(logits)
         whole.flush()
         assert (whole.active_frames, whole.peak_cadence) == (case["totals"]["active_frames"], case["totals"]["peak_cadence_spm"])
+        assert (whole.cadence_spm(), whole.t_decided) == (case["totals"]["cadence_spm"], case["totals"]["t_decided"])
         if case["name"] == "metronome":
             metronome[_key(**case["params"])] = len(events)
-        if case["name"] == "silence":
+        if case["name"] in ("silence", "empty"):
             assert events == [] and case["totals"]["active_s"] == 0.0
-    # 59 beats, 4 of them missing (one, two, one): the cadence prior fills all 4; without it, 55
-    assert metronome[_key()] == 59 and metronome[_key(train_steps=2, fill_gaps=False)] == 55
+    # 50 beats, 4 missing (one, two, one): the tracker counts all 4; with a dear missed step and
+    # cheap stops the gap of two stops the runner
+    assert metronome[_key()] == 54 and metronome[_key(threshold=0.5, switch_prob=0.2)] == 52
 
 
 def test_golden_cli_with_a_model(tmp_path):

@@ -90,7 +90,7 @@ def test_stream_equals_offline(backends, audio, kind, hop):
 def test_stream_equals_offline_with_the_cards_counter(backends, kind, hop):
     """The card's counter parameters depend only on committed frames: streaming still equals offline."""
     backend, card = backends[kind]
-    params = CounterParams(threshold=0.5, train_steps=2, min_interval_s=0.3, fill_gaps=False)
+    params = CounterParams(threshold=0.3, tempo_lambda=0.0, switch_prob=0.01, lag_s=0.5)
     card = dataclasses.replace(card, hop_frames=hop, counter=params.to_dict())
     pcm = click_track(8.0, seed=12, spm=175.0, drop=(9,))[0]  # a missed step, which the default counter fills
     offline = count_offline(backend, card, pcm)

@@ -20,6 +20,7 @@ import torch
 
 from edge.backends import BackendError, load_backend, load_model
 from edge.card import CardError, load_card, sha256_file, write_card
+from edge.counter import CounterParams
 from edge.golden import click_track
 from edge.stream import offline_log_mel
 from export import targets as T
@@ -138,8 +139,9 @@ def test_streamed_comparison_counts_whole_runs():
     runs = np.zeros(len(track), int)
     rows, row_runs = stream_windows(track[:, None], runs)
     assert rows.shape == (2, w) and row_runs.tolist() == [0, 0]  # the 7-frame tail left out
-    moved = track.copy()
-    moved[[w - 1, w]] = -5.0, 5.0  # the same step a frame later: counted in the next window
+    moved = np.full(2 * w + 7, -5.0)  # the runner a frame late from that step on: it is counted in the next window
+    moved[5 : w - 1 : 9] = 5.0
+    moved[w : 2 * w : 9] = 5.0
     out, _ = stream_windows(moved[:, None], runs)
     p = compare(out, rows, "int8", "litert", runs=row_runs, streamed=True)
     assert p.windows == 2 and p.count_diff_mean == 1.0 and p.count_diff_max == 1.0
@@ -161,7 +163,7 @@ def test_fp32_artifacts_pass_parity_and_carry_state_in_their_cards(fp32, model):
         assert card.window_frames == card.hop_frames == P and card.input_shape == [1, 1, 64, P]
         assert not card.low_latency and card.parity["stream"] == stream_info
         assert card.model["params"] == sum(p.numel() for p in model.parameters()) and card.model["macs_per_second"] > 0
-        assert card.counter_params().keep_first  # a causal network's counter: the first of close peaks
+        assert card.counter_params() == CounterParams()  # the tracker's defaults (no --counter-on)
 
 
 def test_onnx_io_names(fp32, model):

@@ -132,26 +132,23 @@ def test_the_stateful_schedule_takes_each_packet_once_and_its_tail_never_reaches
         Alignment(8, 8, lookahead_frames=0, stateful=True)
 
 
-def test_keep_first_keeps_the_first_of_close_peaks_at_once():
+def test_a_causal_networks_echo_after_each_step_is_not_counted():
+    """A causal network peaks at a step's onset and may peak again at its tail: the cadence tracker
+    counts the steps, not the echoes, and each a lag after it lands."""
     fps = 25
-    logits = np.full(200, -6.0)
-    for k in range(10):  # a steady train, a smaller echo 0.12 s after every step
+    logits = np.full(400, -6.0)
+    for k in range(25):  # a steady run, a smaller echo 0.12 s after every step
         logits[10 + 12 * k] = 3.0
         logits[13 + 12 * k] = 1.0
-    first = Counter(params=CounterParams(keep_first=True))
-    higher = Counter(params=CounterParams())
-    # the same steps either way (the echo loses to the step both ways) ...
-    assert np.allclose(count_events(logits, CounterParams(keep_first=True)), count_events(logits, CounterParams()))
-    # ... but keep_first counts each (once a train runs) a frame after its peak, not 0.25 s later
-    got_first, got_higher = [], []
+    c = Counter()
+    got = []
     for j, v in enumerate(logits):
-        got_first += [(e, j / fps) for e in first.commit([v])]
-        got_higher += [(e, j / fps) for e in higher.commit([v])]
-    lag_first = [t_seen - t for t, t_seen in got_first[4:]]
-    lag_higher = [t_seen - t for t, t_seen in got_higher[4:]]
-    assert max(lag_first) <= 2.0 / fps and min(lag_higher) >= 0.25
-    with pytest.raises(ValueError):
-        CounterParams(keep_first="yes")
+        got += [(e, j / fps) for e in c.commit([v])]
+    got += [(e, len(logits) / fps) for e in c.flush()]
+    steps = (10 + 12 * np.arange(25) + 0.5) / fps
+    assert len(got) == 25 and np.abs(np.array([t for t, _ in got]) - steps).max() <= 1.0 / fps
+    lag = [seen - t for t, seen in got[:-3]]
+    assert min(lag) >= CounterParams().lag_s and max(lag) <= CounterParams().lag_s + 0.3
 
 
 def test_the_teacher_preset_is_the_student_four_times_wider_and_half_a_second_ahead():

@@ -427,16 +427,9 @@ def write_to_card(report: Report, artifact: str | Path, key: str) -> Path:
     return write_card(card, artifact)
 
 
-# the step-probability thresholds :func:`choose_counter` tries first
-THRESHOLDS = (0.05, 0.07, 0.1, 0.14, 0.2, 0.3, 0.4, 0.5)
-# then the cadence gates it tries at the chosen threshold (edge.counter: weak peaks where the next step
-# is due, peaks sooner than min_phase periods after a step dropped); (None, 0.0) is no gate
-GATES = tuple((w, m) for w in (None, 0.08, 0.05, 0.03) for m in (0.0, 0.5, 0.6, 0.7))
-# then the train lengths (edge.counter: steps count once this many follow each other) it tries at
-# that threshold and gate; the first is the counter's default. A longer train waits for more steps
-# before it counts them (all of them, late), and counts fewer bursts of talk or knocks as running
-TRAINS = (CounterParams.train_steps, 5, 6, 8)
-
+# the step-probability thresholds :func:`choose_counter` tries (edge.counter: the probability at which a
+# step where the cadence puts one is neutral evidence; lower counts quieter steps, and more sound with no runner)
+THRESHOLDS = (0.02, 0.03, 0.04, 0.05, 0.07, 0.1, 0.14, 0.2)
 
 @dataclass
 class ChoiceRuns:
@@ -496,18 +489,10 @@ class ChoiceRuns:
         return score([count_events(t, params) for t in tracks], self.truths, self.frames).mae
 
 
-def model_counter(model, threshold: float, weak_threshold: float | None = None, min_phase: float = 0.0,
-                  train_steps: int = TRAINS[0]):
-    """The counter a model's card ships at ``threshold`` (a cadence gate, a train length): a
-    streaming model (``streaming = True``, causal: it peaks at a step's onset) keeps the first of
-    two close peaks, final at once; a windowed one the higher."""
-    return CounterParams(threshold=threshold, keep_first=bool(getattr(model, "streaming", False)),
-                         weak_threshold=weak_threshold, min_phase=min_phase, train_steps=train_steps)
-
-
-def gate_key(weak_threshold: float | None, min_phase: float) -> str:
-    """A cadence gate as a card's choice records it: ``weak=0.05,min_phase=0.6`` (``weak=none``: no weak peaks)."""
-    return f"weak={'none' if weak_threshold is None else f'{weak_threshold:g}'},min_phase={min_phase:g}"
+def model_counter(model, threshold: float):
+    """The counter a model's card ships at ``threshold`` (the cadence tracker's other parameters at
+    their defaults, for every model)."""
+    return CounterParams(threshold=threshold)
 
 
 def best_threshold(maes: dict[float, float]) -> float:
@@ -515,35 +500,19 @@ def best_threshold(maes: dict[float, float]) -> float:
     return min(maes, key=lambda t: (round(maes[t], 6), -t))
 
 
-def choose_counter(model, datasets, window_frames: int, thresholds: Sequence[float] = THRESHOLDS,
-                   gates: Sequence[tuple[float | None, float]] = GATES, trains: Sequence[int] = TRAINS):
+def choose_counter(model, datasets, window_frames: int, thresholds: Sequence[float] = THRESHOLDS):
     """The counter a float model ships with, chosen on :class:`ChoiceRuns` (a real-sound validation
-    set, ``footfall data realset --split val``, and held-out step-free runs) in three steps: the
-    step-probability threshold whose events have the lowest 5-s MAE over their runs (no gate), then
-    at that threshold the cadence gate (``weak_threshold``, ``min_phase``) of the lowest MAE; a tie
-    goes to no gate, then to the fewer weak peaks and the fewer dropped; then with both the train
-    length (``train_steps``) of the lowest MAE, a tie to the longer train (the safer one on sound
-    with no runner). The rest at their defaults.
+    set, ``footfall data realset --split val``, and held-out step-free runs): the cadence tracker's
+    threshold whose events have the lowest 5-s MAE over their runs; a tie goes to the higher
+    threshold (the safer one on sound with no runner). The rest at their defaults.
 
     Returns ``(CounterParams, choice)``, ``choice`` = what a card records: the sets, the threshold
-    and the MAE of every threshold tried, the gate and the MAE of every gate tried, the train
-    length and the MAE of every length tried.
+    and the MAE of every threshold tried.
     """
     runs = datasets if isinstance(datasets, ChoiceRuns) else ChoiceRuns.load(datasets)
     tracks = runs.tracks(model, window_frames)
     maes = {thr: runs.mae(tracks, model_counter(model, thr)) for thr in thresholds}
     best = best_threshold(maes)
-    tried = [(w, m) for w, m in dict.fromkeys([(None, 0.0), *gates]) if w is None or w <= best]
-    # no gate at the chosen threshold is the counter step one scored already
-    gate_maes = {(w, m): maes[best] if (w, m) == (None, 0.0) else runs.mae(tracks, model_counter(model, best, w, m)) for w, m in tried}
-    weak, phase = min(gate_maes, key=lambda g: (round(gate_maes[g], 6), g != (None, 0.0), -(g[0] or best), g[1]))
-    # the default train length with that gate is the counter step two scored already
-    train_maes = {n: gate_maes[(weak, phase)] if n == TRAINS[0] else runs.mae(tracks, model_counter(model, best, weak, phase, n))
-                  for n in dict.fromkeys([TRAINS[0], *trains])}
-    train = min(train_maes, key=lambda n: (round(train_maes[n], 6), -n))
     choice = {"datasets": runs.datasets, "runs": len(runs.mels), "metric": "5-s MAE", "threshold": best,
-              "mae_by_threshold": {f"{t:g}": round(m, 4) for t, m in maes.items()},
-              "gate": {"weak_threshold": weak, "min_phase": phase},
-              "mae_by_gate": {gate_key(w, m): round(v, 4) for (w, m), v in gate_maes.items()},
-              "train_steps": train, "mae_by_train": {str(n): round(v, 4) for n, v in train_maes.items()}}
-    return model_counter(model, best, weak, phase, train), choice
+              "mae_by_threshold": {f"{t:g}": round(m, 4) for t, m in maes.items()}}
+    return model_counter(model, best), choice

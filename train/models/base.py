@@ -102,7 +102,7 @@ class DensityModel(nn.Module):
     Subclasses set ``config_class`` and are registered with ``@register_model(name)``, which also
     sets ``name``. ``T`` must be a multiple of ``time_multiple``; the output then has exactly
     ``T // DENSITY_STRIDE`` frames at 25 frames/s; ``sigmoid`` of a frame is the probability that
-    a step lands in it (the counter picks peaks of it: ``edge.counter``).
+    a step lands in it (the counter tracks a cadence through it: ``edge.counter``).
     """
 
     name: ClassVar[str] = ""

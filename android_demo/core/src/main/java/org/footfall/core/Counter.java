@@ -4,34 +4,42 @@ import java.util.Arrays;
 
 /**
  * Turns committed step-onset logits, frame by frame, into step events, cadence and active time:
- * the Java twin of {@code edge.counter.Counter} (the rules are in that module's docstring).
+ * the Java twin of {@code edge.counter.Counter} and its {@code _Tracker} (the rules are in that
+ * module's docstring).
  *
- * <p>Four stages, each in stream order with bounded lookahead:
- * <ol>
- *   <li><b>peaks</b>: frame {@code j} is a peak when its logit reaches the threshold's, is higher
- *       than frame {@code j - 1} and not lower than {@code j + 1}; its time is the frame's centre
- *       moved by the vertex of the parabola through the three logits (within half a frame);
- *       through the cadence gate: within a train with a local step period, a peak sooner than
- *       {@code min_phase} periods after the last step is dropped, and a peak that reaches only the
- *       {@code weak_threshold} counts only where the next step is due (one period after the last,
- *       give or take {@code gap_tolerance} of a period);
- *   <li><b>minimum interval</b>: of two peaks closer than {@code min_interval_s} the higher one
- *       stays; a peak is final once the committed audio is {@code min_interval_s} past it. With
- *       {@code keep_first} (a streaming model's card) the first one stays instead and is final at
- *       once;
- *   <li><b>trains</b>: steps count once {@code train_steps} of them follow each other at most
- *       {@code max_gap_s} apart; a longer gap ends the train;
- *   <li><b>the cadence prior</b>: within a train, a gap of 2 or 3 local step periods (the mean
- *       of the last 8 intervals without the shortest and longest), give or take
- *       {@code gap_tolerance} of a period, gets the steps it missed, evenly spaced.
- * </ol>
- * A runner's figures: the stream is cut into {@link #ACTIVE_BIN_S} bins, a bin holding steps at
+ * <p>A <b>cadence tracker</b>: a hidden Markov model of a runner decoded by fixed-lag Viterbi, at
+ * {@link #TRACK_RATE} tracker frames per output frame (50 frames/s, 20 ms), on the committed
+ * logits interpolated linearly (tracker frame {@code 2j} is logit {@code j}, frame {@code 2j + 1}
+ * the mean of logits {@code j} and {@code j + 1}). Its states: <i>off</i> (no runner), and
+ * <i>(tempo, phase)</i>: a runner whose step period is {@code p} tracker frames (from the card's
+ * {@code max_spm} to its {@code min_spm}) and whose last step was {@code phase} frames ago. At the
+ * end of a period the runner either steps (phase 0) at a tempo at most {@link #TEMPO_STEP} frames
+ * from the last, paying {@code tempo_lambda * |q - p| / p}, or stops; from off a runner may start
+ * at any tempo. A step at a frame of logit {@code x} scores {@code x - logit(threshold)}, every
+ * other frame 0; starting and stopping cost what {@code switch_prob} says.
+ *
+ * <p>Decoding: the frames are processed in blocks of the shortest period (no frame of a block
+ * reads what the block writes), the scores normalised by their maximum at the end of each block;
+ * then the best path is traced back from the block's best state and every frame {@code lag_s} or
+ * more behind the block's end is decided: a step if the path has one there at least
+ * {@link #MIN_GAP} frames after the last step counted. A decided frame that turns off into a run
+ * also counts the steps of that run's path before it (at most {@link #RETRO_S} back), late, with
+ * their times. {@link #flush()} decides the frames left from the best final path, where a runner
+ * still running pays the stop (no step is made up where the stream ends before the next one).
+ *
+ * <p>A runner's figures: cadence is 60 / the local step period while the decided state is a
+ * runner; the stream is cut into {@link #ACTIVE_BIN_S} bins, a bin holding steps at
  * {@link #ACTIVE_MIN_SPM} or more is active; active time, mean cadence (steps per active minute)
- * and peak cadence (the highest cadence shown). Every comparison is made on the logits as float64
- * (from float32), every time is computed with the same float64 operations in the same order as
- * Python, so event times and counts are bit-identical to {@code edge/}. Fixed memory: a few values
- * per stage, the last 8 step intervals and the open activity bins. Not thread-safe (one scratch
- * array sorts the intervals): use it from one thread.
+ * and peak cadence (the highest cadence shown).
+ *
+ * <p>Bit-exact with Python: every score is computed with the same float64 operations in the same
+ * order as {@code edge/counter.py}, the scores live in the same ring layout (so the best state's
+ * ties break alike), every argmax takes the first index as numpy's, and every comparison is
+ * strict exactly where Python's is; event times, counts and figures are held bit-equal by the
+ * golden vectors. Fixed memory, allocated once: the scores (one a state), the back-pointers of the
+ * last {@code lag_s + RETRO_S} and two blocks, one traced path, the last 8 step intervals and the
+ * open activity bins; the per-frame work allocates nothing but the returned event times. Not
+ * thread-safe: use it from one thread.
  */
 public final class Counter {
     /** Front-end frames per output frame. */
@@ -40,12 +48,20 @@ public final class Counter {
     public static final int DENSITY_FPS = FrontEnd.FRAMES_PER_SECOND / DENSITY_STRIDE;
     /** log-mel of digital silence, float32(log(LOG_EPS)) (-27.6): pads a stream shorter than one window. */
     public static final float PAD_LOG_MEL = (float) Math.log(FrontEnd.LOG_EPS);
-    /** No cadence is shown before this much audio is final (s). */
+    /** No cadence is shown before this much audio is committed (s). */
     public static final double CADENCE_MIN_S = 3.0;
     /** Slower than the slowest walk: "no steps". */
     public static final double ACTIVE_MIN_SPM = 60.0;
     /** Active time is counted in bins of this length (s). */
     public static final double ACTIVE_BIN_S = 2.0;
+    /** The cadence tracker's frames per output frame (50 frames/s: 20 ms). */
+    public static final int TRACK_RATE = 2;
+    /** The most a runner's step period changes from one step to the next, in tracker frames (40 ms). */
+    public static final int TEMPO_STEP = 2;
+    /** Two counted steps are at least this many tracker frames apart (0.2 s, 300 spm). */
+    public static final int MIN_GAP = 10;
+    /** A run confirmed late is counted back to its first step, at most this long before (s). */
+    public static final double RETRO_S = 4.0;
     /** The local period is taken from this many last step intervals. */
     static final int N_INTERVALS = 8;
 
@@ -64,43 +80,63 @@ public final class Counter {
     }
 
     private static final double[] EMPTY = new double[0];
+    private static final double NEG_INF = Double.NEGATIVE_INFINITY;
+    private static final int BAND = 2 * TEMPO_STEP + 1; // tempo changes -TEMPO_STEP .. +TEMPO_STEP
 
-    private final int fps;
+    private final int fps = DENSITY_FPS;
+    private final int trackFps = CounterParams.FPS;
     private final CounterParams params;
-    private final double thr; // the threshold's logit
-    private final double peakThr; // stage 1 finds peaks down to the weak threshold's logit
     private final int binLen; // output frames per activity bin
-    private final long lagFrames;
+    private final long binLag; // output frames: a step is never older than this (Python's Counter._lag_frames)
+    private final int lagFrames; // tracker frames between a block's end and the frames it decides
+    private final int retroFrames; // round(RETRO_S * 50)
+
+    // ---- the tracker (edge.counter._Tracker) ----
+    private final int nTempi;
+    private final int[] per; // per[i] = periodMin + i
+    private final int[] base; // tempo i's ring: score[base[i] .. base[i] + per[i])
+    private final int[] tempoOf; // the tempo of each score slot
+    private final int[] slotOf; // the slot within its tempo's ring
+    private final int block; // tracker frames per block: the shortest period
+    private final double[] trans; // trans[i * BAND + (j - i + TEMPO_STEP)]: the cost of tempo i -> j (-inf outside the range)
+    private final double startCost;
+    private final double stopCost;
+    private final double bias; // -logit(threshold)
+    private final double[] score; // state (i, phase) at frame u is score[base[i] + (u - phase) mod per[i]]
+    private double off = 0.0;
+    private long t = 0; // tracker frames processed
+    private final int keep; // back-pointer frames kept
+    private final short[] fromTempo; // [frame % keep][tempo]: where the step came from (a tempo, or -1: from off)
+    private final short[] fromOff; // [frame % keep]: where off came from (-1: off, or the tempo that stopped)
+    private final long[] since; // [frame % keep]: the first frame of the stretch of off that frame's off is in
+    private long offSince = 0; // the same for the last frame processed
+    private final double[] last; // scratch: the scores of the periods ending at this frame, per tempo
+    private final boolean[] pathOn; // the traced path over frames lo .. t - 1: a runner's frame (indexed from lo)
+    private final long[] pathSteps; // its steps (frames, descending)
+    private int nPathSteps = 0;
+
+    // ---- the driver (edge.counter.Counter) ----
+    private final double[] pending; // interpolated tracker frames not yet processed (less than a block at rest)
+    private int nPending = 0;
+    private boolean hasPrev = false;
+    private double prev; // the last committed logit (its second tracker frame waits for the next)
+    private long decided = 0; // tracker frames decided
+    private boolean on = false; // the last decided frame's state is a runner
+    private boolean hasLast = false;
+    private long lastU; // tracker frame of the last step counted
+    private double lastT; // its time
 
     private int nEvents = 0;
     private long frames = 0; // output frames committed so far
     private long activeFrames = 0;
     private long activeSteps = 0;
     private double peakCadence = Double.NaN; // NaN: none shown yet
-
-    // stage 1: the logits of frames j-1 and j-2
-    private double v1 = Double.NEGATIVE_INFINITY;
-    private double v2 = Double.NEGATIVE_INFINITY;
-    // stage 2: the peak the interval rule holds
-    private boolean hasPending = false;
-    private double pendingT;
-    private double pendingV;
-    // stage 2 with keepFirst: the last peak kept
-    private boolean hasFirst = false;
-    private double firstT;
-    // stage 3: steps of a train not yet long enough to count (at most trainSteps - 1 at rest)
-    private final double[] held;
-    private int nHeld = 0;
-    private boolean inTrain = false;
-    private boolean hasLast = false;
-    private double lastT; // the last step counted
     private final double[] intervals = new double[N_INTERVALS]; // ring of the last 8 intervals
     private int nIntervals = 0;
     private int intervalHead = 0; // slot of the next interval
     private final double[] sorted = new double[N_INTERVALS];
-    // stage 4: the open activity bins, a ring by bin index. A step lands at most one bin past the
-    // last multiple of binLen committed, and bins up to lagFrames before it are closed there, so
-    // at most ceil(lagFrames / binLen) + 1 bins are open.
+    // the open activity bins, a ring by bin index: a step lands at most ceil(binLag / binLen) bins
+    // past the last bin closed
     private final int[] binSteps;
     private long binsClosed = 0;
 
@@ -108,27 +144,84 @@ public final class Counter {
     private double[] out = EMPTY;
     private int nOut = 0;
 
-    public Counter(int fps, CounterParams params) {
-        this.fps = fps;
-        this.params = params;
-        this.thr = params.thresholdLogit();
-        this.peakThr = params.peakLogit();
-        this.binLen = (int) Math.round(ACTIVE_BIN_S * fps);
-        this.lagFrames = (long) Math.ceil(params.lagS() * fps) + 2;
-        this.held = new double[params.trainSteps];
-        this.binSteps = new int[(int) (lagFrames / binLen) + 3];
-    }
-
     public Counter(CounterParams params) {
-        this(DENSITY_FPS, params);
+        this.params = params;
+        this.binLen = (int) Math.rint(ACTIVE_BIN_S * fps);
+        this.binLag = (long) Math.ceil((params.lagS + RETRO_S) * fps) + 2;
+        this.lagFrames = params.lagFrames();
+        this.retroFrames = (int) Math.rint(RETRO_S * trackFps);
+        this.binSteps = new int[(int) (binLag / binLen) + 3];
+
+        int lo = params.periodMin();
+        nTempi = params.nTempi();
+        block = lo;
+        per = new int[nTempi];
+        base = new int[nTempi];
+        int states = 0;
+        for (int i = 0; i < nTempi; i++) {
+            per[i] = lo + i;
+            base[i] = states;
+            states += per[i];
+        }
+        tempoOf = new int[states];
+        slotOf = new int[states];
+        for (int i = 0; i < nTempi; i++) {
+            for (int s = 0; s < per[i]; s++) {
+                tempoOf[base[i] + s] = i;
+                slotOf[base[i] + s] = s;
+            }
+        }
+        trans = new double[nTempi * BAND];
+        for (int i = 0; i < nTempi; i++) {
+            for (int dj = -TEMPO_STEP; dj <= TEMPO_STEP; dj++) {
+                int j = i + dj;
+                // -tempo_lambda * (|p_j - p_i| / p_i), as numpy computes it
+                trans[i * BAND + dj + TEMPO_STEP] = j < 0 || j >= nTempi ? NEG_INF
+                        : -params.tempoLambda * ((double) Math.abs(per[j] - per[i]) / (double) per[i]);
+            }
+        }
+        startCost = params.startCost();
+        stopCost = params.stopCost();
+        bias = params.bias();
+        score = new double[states];
+        Arrays.fill(score, NEG_INF);
+        keep = lagFrames + retroFrames + 2 * block + 2;
+        fromTempo = new short[keep * nTempi];
+        fromOff = new short[keep];
+        since = new long[keep];
+        last = new double[nTempi];
+        pathOn = new boolean[keep];
+        pathSteps = new long[keep / block + 2]; // steps are at least a block apart
+        pending = new double[block + 2];
     }
 
     public Counter() {
-        this(DENSITY_FPS, CounterParams.DEFAULTS);
+        this(CounterParams.DEFAULTS);
     }
 
     public CounterParams params() {
         return params;
+    }
+
+    /** Tracker frames per block: the shortest step period. */
+    public int block() {
+        return block;
+    }
+
+    /** Tracker frames whose back-pointers are kept. */
+    public int keep() {
+        return keep;
+    }
+
+    /** The score of a change of step period from tempo {@code from} to {@code to} (-inf beyond {@link #TEMPO_STEP}). */
+    double tempoCost(int from, int to) {
+        int d = to - from;
+        return d < -TEMPO_STEP || d > TEMPO_STEP ? NEG_INF : trans[from * BAND + d + TEMPO_STEP];
+    }
+
+    /** Output frames a step is never older than: activity bins close this far behind the committed audio. */
+    public long binLagFrames() {
+        return binLag;
     }
 
     /** The count so far (a double, as every layer reports counts). */
@@ -151,35 +244,36 @@ public final class Counter {
         return frames / (double) fps;
     }
 
-    // ---- stage 1: peaks ----
+    /** Audio time (s) up to which the tracker has decided ({@link #tFinal()} less the lag, about). */
+    public double tDecided() {
+        return decided / (double) trackFps;
+    }
+
+    // ---- the driver ----
 
     /**
      * Add the next committed logits {@code logits[lo..hi)} in stream order.
      *
-     * @return the times (s) of the steps counted by them (a train's first steps and filled gaps
-     *     are counted late, with their times); often empty
+     * @return the times (s) of the steps counted by them (a run's first steps are counted late,
+     *     with their times); often empty
      */
     public double[] commit(float[] logits, int lo, int hi) {
         out = EMPTY;
         nOut = 0;
         for (int i = lo; i < hi; i++) {
             double v = logits[i];
-            long j = frames; // this frame; decide whether frame j - 1 is a peak
-            if (v1 >= peakThr && v1 > v2 && v1 >= v) {
-                double den = v2 - 2.0 * v1 + v;
-                double delta = v2 == Double.NEGATIVE_INFINITY || den >= 0.0
-                        ? 0.0 : Math.min(0.5, Math.max(-0.5, 0.5 * (v2 - v) / den));
-                peak((j - 1 + 0.5 + delta) / fps, v1);
+            if (hasPrev) {
+                pending[nPending++] = prev;
+                pending[nPending++] = 0.5 * (prev + v);
             }
-            v2 = v1;
-            v1 = v;
-            frames = j + 1;
-            if (hasPending && (frames - 1) / (double) fps >= pendingT + params.minIntervalS) {
-                accept(pendingT); // nothing later can displace it
-                hasPending = false;
+            prev = v;
+            hasPrev = true;
+            frames++;
+            if (nPending >= block) {
+                runBlock(block, false);
             }
             if (frames % binLen == 0) {
-                closeBins(frames - lagFrames);
+                closeBins(frames - binLag);
             }
         }
         return collected();
@@ -189,122 +283,196 @@ public final class Counter {
         return commit(logits, 0, logits.length);
     }
 
-    /**
-     * End of stream: the last frame's peak, the held interval peak, and every bin closed. A train
-     * shorter than {@code train_steps} at the end counts nothing.
-     */
+    /** End of stream: the last logit's frames, then every frame left decided from the best final path, and every bin closed. */
     public double[] flush() {
         out = EMPTY;
         nOut = 0;
-        if (v1 >= peakThr && v1 > v2) {
-            peak((frames - 1 + 0.5) / fps, v1);
+        if (hasPrev) {
+            pending[nPending++] = prev;
+            pending[nPending++] = prev;
+            hasPrev = false;
         }
-        v1 = v2 = Double.NEGATIVE_INFINITY;
-        if (hasPending) {
-            accept(pendingT);
-            hasPending = false;
+        while (nPending > 0) {
+            runBlock(Math.min(block, nPending), nPending <= block);
         }
         closeBins(frames + binLen);
         return collected();
     }
 
-    // ---- stage 2: the minimum interval ----
-
-    /** The cadence gate: true drops the peak at {@code t} of logit {@code v}. */
-    private boolean gated(double t, double v) {
-        double period = inTrain && hasLast ? periodOrNaN() : Double.NaN;
-        if (Double.isNaN(period)) return v < thr; // outside a train (or before its period is known) only strong peaks
-        double g = t - lastT;
-        if (g < params.minPhase * period) return true;
-        return v < thr && Math.abs(g - period) > params.gapTolerance * period;
+    /** Process the first {@code b} pending frames as one block, drop them, and decide what the lag allows. */
+    private void runBlock(int b, boolean isFinal) {
+        track(pending, b);
+        nPending -= b;
+        System.arraycopy(pending, b, pending, 0, nPending);
+        long upto = isFinal ? t : t - lagFrames;
+        if (upto <= decided) return;
+        long lo = decided;
+        path(lo, isFinal);
+        if (pathOn[0] && !on) { // a run confirmed at the first frame decided: its steps before it count too
+            lo = Math.max(0, lo - retroFrames);
+            path(lo, isFinal);
+            int j = (int) (decided - lo);
+            while (j > 0 && pathOn[j - 1]) j--;
+            for (int k = nPathSteps - 1; k >= 0; k--) {
+                long u = pathSteps[k];
+                if (lo + j <= u && u < decided) step(u);
+            }
+        }
+        for (int k = nPathSteps - 1; k >= 0; k--) { // (a run confirmed later: its steps start within the frames decided)
+            long u = pathSteps[k];
+            if (decided <= u && u < upto) step(u);
+        }
+        on = pathOn[(int) (upto - 1 - lo)];
+        decided = upto;
     }
 
-    private void peak(double t, double v) {
-        if (gated(t, v)) return;
-        if (params.keepFirst) { // the first of close peaks stays, final at once
-            if (!hasFirst || t - firstT >= params.minIntervalS) {
-                hasFirst = true;
-                firstT = t;
-                accept(t);
-            }
-            return;
-        }
-        if (hasPending && t - pendingT < params.minIntervalS) {
-            if (v > pendingV) {
-                pendingT = t;
-                pendingV = v;
-            }
-            return;
-        }
-        if (hasPending) accept(pendingT);
-        hasPending = true;
-        pendingT = t;
-        pendingV = v;
-    }
-
-    // ---- stage 3: trains and the cadence prior ----
-
-    private void accept(double t) {
-        CounterParams prm = params;
-        if (!inTrain) {
-            if (nHeld > 0 && t - held[nHeld - 1] > prm.maxGapS) {
-                nHeld = 0; // too far from the last one: not a train
-            }
-            held[nHeld++] = t;
-            if (nHeld >= prm.trainSteps) {
-                inTrain = true;
-                int n = nHeld;
-                nHeld = 0;
-                hasLast = false;
-                for (int k = 0; k < n; k++) count(held[k]);
-            }
-            return;
-        }
-        double g = t - lastT;
-        double period = periodOrNaN();
-        if (prm.fillGaps && !Double.isNaN(period)) {
-            double k = Math.rint(g / period); // Python's round(): half to even
-            if ((k == 2 || k == 3) && Math.abs(g - k * period) <= prm.gapTolerance * period) {
-                double last = lastT;
-                for (int i = 1; i < k; i++) count(last + g * i / k);
-                count(t);
-                return;
-            }
-        }
-        if (g > prm.maxGapS) { // the train broke: this step may start the next one
-            inTrain = false;
-            hasLast = false;
-            nIntervals = 0;
-            intervalHead = 0;
-            accept(t);
-            return;
-        }
-        count(t);
-    }
-
-    private void count(double t) {
+    private void step(long u) {
+        if (hasLast && u - lastU < MIN_GAP) return;
+        double time = (u + 1) / (double) trackFps; // tracker frame 2j is output frame j, whose centre is (j + 0.5) / 25 s
+        lastU = u;
         if (hasLast) {
-            intervals[intervalHead] = t - lastT;
+            intervals[intervalHead] = time - lastT;
             intervalHead = (intervalHead + 1) % N_INTERVALS;
             nIntervals = Math.min(nIntervals + 1, N_INTERVALS);
         }
         hasLast = true;
-        lastT = t;
+        lastT = time;
         nEvents++;
         if (nOut == out.length) out = Arrays.copyOf(out, Math.max(4, 2 * nOut));
-        out[nOut++] = t;
-        long b = (long) (t * fps) / binLen;
-        if (b >= binsClosed) { // (a step is never older than the lag, so its bin is open)
+        out[nOut++] = time;
+        long b = (long) (time * fps) / binLen;
+        if (b >= binsClosed) { // (a step in a bin already closed is not active time, as in Python)
             if (b - binsClosed >= binSteps.length) { // a step is never later than the committed audio
-                throw new IllegalStateException("step at " + t + " s is past the committed audio (" + tFinal() + " s)");
+                throw new IllegalStateException("step at " + time + " s is past the committed audio (" + tFinal() + " s)");
             }
             binSteps[(int) (b % binSteps.length)]++;
         }
         double cadence = shownCadenceOrNaN();
         if (!Double.isNaN(cadence) && nIntervals >= 6) {
-            peakCadence = Double.isNaN(peakCadence) ? cadence : Math.max(peakCadence, cadence);
+            peakCadence = Double.isNaN(peakCadence) || cadence > peakCadence ? cadence : peakCadence;
         }
     }
+
+    // ---- the tracker: Viterbi recursion and traceback ----
+
+    /**
+     * Process one block: {@code e[0..b)} ({@code b <= block}) interpolated logits at frames
+     * {@code t .. t + b - 1}. Frame by frame, which equals Python's whole-block arrays: the
+     * periods ending in a block were written before it (every period is at least a block long),
+     * and no two frames of a block write one slot.
+     */
+    private void track(double[] e, int b) {
+        final int n = nTempi;
+        for (int k = 0; k < b; k++) {
+            long u = t + k;
+            int ring = (int) (u % keep);
+            // the periods of every tempo that end at u (phase p - 1 at u - 1): the slot the step at u overwrites
+            int stopFrom = 0;
+            for (int i = 0; i < n; i++) {
+                last[i] = score[base[i] + (int) (u % per[i])];
+                if (last[i] > last[stopFrom]) stopFrom = i; // numpy argmax: the first of equal maxima
+            }
+            // off: stop at u if a period ends better than staying off
+            double stop = last[stopFrom] + stopCost;
+            double offBefore = off;
+            short fo = -1;
+            if (stop > offBefore) {
+                off = stop;
+                fo = (short) stopFrom;
+                offSince = u;
+            }
+            fromOff[ring] = fo;
+            since[ring] = offSince;
+            // a step at u at tempo j: from the best ended period of tempo i (+ the change's cost), or from off
+            double started = offBefore + startCost;
+            double x = e[k] + bias;
+            int row = ring * n;
+            for (int j = 0; j < n; j++) {
+                int iLo = Math.max(0, j - TEMPO_STEP);
+                int iHi = Math.min(n - 1, j + TEMPO_STEP);
+                int bestFrom = iLo;
+                double best = last[iLo] + trans[iLo * BAND + (j - iLo + TEMPO_STEP)];
+                for (int i = iLo + 1; i <= iHi; i++) {
+                    double c = last[i] + trans[i * BAND + (j - i + TEMPO_STEP)];
+                    if (c > best) {
+                        best = c;
+                        bestFrom = i;
+                    }
+                }
+                // (where every candidate is -inf, numpy's argmax would name another tempo: unseen, as the
+                // start, always finite, then wins)
+                short src = (short) bestFrom;
+                if (started > best) {
+                    best = started;
+                    src = -1;
+                }
+                score[base[j] + (int) (u % per[j])] = best + x;
+                fromTempo[row + j] = src;
+            }
+        }
+        // normalise by the best score (or off), as Python does at the end of a block
+        double m = off;
+        double top = score[argmax(score)];
+        if (top > m) m = top;
+        for (int s = 0; s < score.length; s++) score[s] -= m;
+        off -= m;
+        t += b;
+    }
+
+    /** numpy's argmax: the first index of the maximum. */
+    private static int argmax(double[] a) {
+        int k = 0;
+        for (int s = 1; s < a.length; s++) {
+            if (a[s] > a[k]) k = s;
+        }
+        return k;
+    }
+
+    /**
+     * The best path over frames {@code lo .. t - 1}: {@link #pathOn} (a runner's frame, indexed
+     * from {@code lo}) and {@link #pathSteps} (its step frames, descending). Traced back from the
+     * best state at frame {@code t - 1}: the best score's (the first of equal ones) if it beats
+     * off, where at the end of the stream ({@code isFinal}) a runner still running pays the stop;
+     * a stretch of off is crossed at once, back to the stop that began it.
+     */
+    private void path(long lo, boolean isFinal) {
+        Arrays.fill(pathOn, 0, (int) (t - lo), false);
+        nPathSteps = 0;
+        int si; // the state: a tempo or -1 (off), and its phase
+        int sp = 0;
+        int k0 = argmax(score);
+        if (score[k0] + (isFinal ? stopCost : 0.0) > off) {
+            si = tempoOf[k0];
+            sp = (int) Math.floorMod(t - 1 - slotOf[k0], (long) per[si]);
+        } else {
+            si = -1;
+        }
+        long u = t - 1;
+        while (u >= lo) {
+            if (si < 0) { // off since the stretch began, then the tempo that stopped (or the start)
+                long v = since[(int) (u % keep)];
+                if (v <= lo) break;
+                si = fromOff[(int) (v % keep)];
+                sp = per[si] - 1;
+                u = v - 1;
+                continue;
+            }
+            Arrays.fill(pathOn, (int) (Math.max(lo, u - sp) - lo), (int) (u + 1 - lo), true);
+            u -= sp; // the step at u
+            if (u < lo) break;
+            pathSteps[nPathSteps++] = u;
+            int j = fromTempo[(int) (u % keep) * nTempi + si];
+            if (j < 0) {
+                si = -1;
+            } else {
+                si = j;
+                sp = per[j] - 1;
+            }
+            u -= 1;
+        }
+    }
+
+    // ---- the cadence ----
 
     /**
      * The local step period (s): the mean of the last 8 step intervals (at least 3) without their
@@ -321,16 +489,16 @@ public final class Counter {
         System.arraycopy(intervals, 0, sorted, 0, n); // the ring's order does not matter once sorted
         Arrays.sort(sorted, 0, n);
         double sum = 0.0;
-        for (int i = 1; i < n - 1; i++) sum += sorted[i]; // in order, as Python's sum() (3.11) adds them
+        for (int i = 1; i < n - 1; i++) sum += sorted[i]; // left to right, as Python's loop adds them
         return sum / (n - 2);
     }
 
-    // ---- stage 4: a runner's figures ----
+    // ---- a runner's figures ----
 
     /** Close the activity bins that end at or before {@code uptoFrame}: no step can land in them now. */
     private void closeBins(long uptoFrame) {
-        long last = Math.floorDiv(Math.min(uptoFrame, frames + binLen), binLen);
-        for (long b = binsClosed; b < last; b++) {
+        long lastBin = Math.floorDiv(Math.min(uptoFrame, frames + binLen), binLen);
+        for (long b = binsClosed; b < lastBin; b++) {
             int slot = (int) (b % binSteps.length);
             int n = binSteps[slot];
             binSteps[slot] = 0;
@@ -340,7 +508,7 @@ public final class Counter {
                 activeSteps += n;
             }
         }
-        binsClosed = Math.max(binsClosed, last);
+        binsClosed = Math.max(binsClosed, lastBin);
     }
 
     public long activeFrames() {
@@ -366,11 +534,10 @@ public final class Counter {
         return Double.isNaN(peakCadence) ? null : peakCadence;
     }
 
-    /** The current cadence: 60 / the local step period while a train runs, else 0. */
+    /** The current cadence: 60 / the local step period while the tracker follows a runner, else 0. */
     public double cadenceSpm() {
         double period = periodOrNaN();
-        boolean running = inTrain && hasLast && tFinal() - lastT <= params.lagS();
-        return running && !Double.isNaN(period) && period != 0.0 ? 60.0 / period : 0.0;
+        return on && !Double.isNaN(period) && period != 0.0 ? 60.0 / period : 0.0;
     }
 
     /** The cadence a runner is shown: null while warming up or while no steps run. */
@@ -383,7 +550,7 @@ public final class Counter {
         return cadenceState() == CadenceState.STEPS ? cadenceSpm() : Double.NaN;
     }
 
-    /** Warming up (too little audio final), no steps, or steps. */
+    /** Warming up (too little audio committed), no steps (the tracker has decided on no runner, or not yet on one), or steps. */
     public CadenceState cadenceState() {
         if (frames < CADENCE_MIN_S * fps) return CadenceState.WARMING_UP;
         return cadenceSpm() >= ACTIVE_MIN_SPM ? CadenceState.STEPS : CadenceState.NO_STEPS;

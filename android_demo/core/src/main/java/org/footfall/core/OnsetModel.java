@@ -3,7 +3,7 @@ package org.footfall.core;
 /**
  * A step-onset network (contract 3): log-mel (1, 1, 64, T) float32 in, one step-onset logit per
  * output frame (T / stride, 25 per second) out; {@code sigmoid} of a logit is the probability
- * that a step lands in that frame, and the {@link Counter} finds the steps as its peaks.
+ * that a step lands in that frame, and the {@link Counter} finds the steps with its cadence tracker.
  *
  * <p>A streaming model (a card with a {@code state}) carries state between calls: each call takes
  * the next packet of the stream (T = the packet) with the state the previous call returned, and

@@ -16,13 +16,13 @@ public final class Update {
     public final double t;
     /** The count is final up to this audio time (s). */
     public final double tFinal;
-    /** Step events counted so far (a train's first steps are counted once the train is confirmed). */
+    /** Step events counted so far (a run's first steps are counted once the tracker confirms the runner). */
     public final double steps;
-    /** The current cadence: 60 / the local step period while a train runs, else 0 ({@link Counter#cadenceSpm()}). */
+    /** The current cadence: 60 / the local step period while the tracker follows a runner, else 0 ({@link Counter#cadenceSpm()}). */
     public final double cadenceSpm;
     /** Model inference time of this window. */
     public final double latencyMs;
-    /** Times (s) of the steps this window counted (a train's first steps and filled gaps late, with their times). */
+    /** Times (s) of the steps this window counted (each the decision lag late; a run's first steps later, with their times). */
     public final double[] events;
     /** The end-of-stream window. */
     public final boolean tail;

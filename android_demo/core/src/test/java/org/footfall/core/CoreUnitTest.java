@@ -124,150 +124,183 @@ public class CoreUnitTest {
         new Alignment(200, 50);
     }
 
-    /** One frame per 40 ms; {@code v} at the given frames, {@code -6} elsewhere. */
-    private static float[] logits(int n, int[] at, float[] v) {
+    /** One frame per 40 ms: {@code v} at the given frames, {@code background} elsewhere. */
+    private static float[] logits(int n, float background, int[] at, float v) {
         float[] x = new float[n];
-        Arrays.fill(x, -6f);
-        for (int i = 0; i < at.length; i++) x[at[i]] = v[i];
+        Arrays.fill(x, background);
+        for (int j : at) x[j] = v;
         return x;
     }
 
-    private static final CounterParams ONE_STEP_TRAINS = new CounterParams(0.5, 0.25, 1, 1.25, true, 0.2);
+    /** Frames {@code first, first + step, ...} below {@code end}. */
+    private static int[] every(int first, int step, int end) {
+        int[] at = new int[(end - first + step - 1) / step];
+        for (int i = 0; i < at.length; i++) at[i] = first + i * step;
+        return at;
+    }
 
-    @Test
-    public void counterPlacesAPeakByItsParabola() {
-        Counter c = new Counter(ONE_STEP_TRAINS);
-        // frames 9, 10, 11 = 1, 3, 2: vertex at 10 + 0.5 * (1 - 2) / (1 - 6 + 2) = 10 + 1/6
-        double[] ev = c.commit(logits(30, new int[] {9, 10, 11}, new float[] {1f, 3f, 2f}));
-        assertArrayEquals(new double[] {(10 - 1 + 1 + 0.5 + 0.5 * (1.0 - 2.0) / (1.0 - 6.0 + 2.0)) / 25}, ev, 0.0);
-        assertEquals(30, c.frames());
-        assertEquals(1.2, c.tFinal(), 0.0);
-        // a plateau: the first of two equal frames is the peak ("not lower than the next")
-        Counter d = new Counter(ONE_STEP_TRAINS);
-        assertArrayEquals(new double[] {(5 + 0.5 + 0.5) / 25}, d.commit(logits(30, new int[] {5, 6}, new float[] {2f, 2f})), 0.0);
-        // a logit exactly at the threshold's (0 for p 0.5) is a peak; just under it is not
-        assertEquals(1, new Counter(ONE_STEP_TRAINS).commit(logits(30, new int[] {5}, new float[] {0f})).length);
-        assertEquals(0, new Counter(ONE_STEP_TRAINS).commit(logits(30, new int[] {5}, new float[] {-1e-6f})).length);
+    /** Every event of a whole track, committed frame by frame, and the flush. */
+    private static double[] countAll(Counter c, float[] x) {
+        double[] ev = new double[0];
+        for (int i = 0; i < x.length; i++) ev = concat(ev, c.commit(x, i, i + 1));
+        return concat(ev, c.flush());
     }
 
     @Test
-    public void counterKeepsTheHigherOfTwoClosePeaksAndWaitsForIt() {
-        Counter c = new Counter(ONE_STEP_TRAINS);
-        // peaks 0.2 s apart (< 0.25 s): the higher, the second, stays; final 0.25 s after it
-        float[] x = logits(40, new int[] {10, 15}, new float[] {2f, 3f});
-        assertEquals(0, c.commit(x, 0, 21).length); // frame 20 committed: 0.2 s after the peak at 15.5
-        assertArrayEquals(new double[] {15.5 / 25}, c.commit(x, 21, 23), 0.0); // frame 22: 0.26 s after it
-        assertEquals(0, c.flush().length);
-        assertEquals(1, c.nEvents());
-    }
-
-    @Test
-    public void counterWithKeepFirstKeepsTheFirstOfTwoClosePeaksAtOnce() {
-        CounterParams p = new CounterParams(0.5, 0.25, 1, 1.25, true, 0.2, true);
-        Counter c = new Counter(p);
-        // peaks 0.12 and 0.2 s after a first one: the first stays, counted as soon as it is a peak
-        // (frame 11 committed), though the second is higher
-        float[] x = logits(40, new int[] {10, 13, 15}, new float[] {2f, 3f, 1f});
-        assertEquals(0, c.commit(x, 0, 11).length);
-        assertArrayEquals(new double[] {10.5 / 25}, c.commit(x, 11, 12), 0.0);
-        assertEquals(0, c.commit(x, 12, 40).length); // 13 and 15: within 0.25 s of the kept one
-        assertEquals(0, c.flush().length);
-        assertEquals(1, c.nEvents());
-        // a lower peak 0.28 s after the kept one is kept too
-        Counter d = new Counter(p);
-        assertArrayEquals(new double[] {10.5 / 25, 17.5 / 25},
-                concat(d.commit(logits(40, new int[] {10, 17}, new float[] {3f, 1f})), d.flush()), 0.0);
-    }
-
-    @Test
-    public void counterCountsTrainsOnlyAndFillsMissedSteps() {
-        // default parameters: 4 steps at most 1.25 s apart make a train; a lone knock counts nothing
-        int[] at = {10, 50, 59, 68, 77, 86, 95, /* 104 missing */ 113, 122, 131, /* 140, 149 missing */ 158, 167};
-        float[] v = new float[at.length];
-        Arrays.fill(v, 3f);
-        Counter c = new Counter();
-        double[] ev = concat(c.commit(logits(200, at, v)), c.flush());
-        assertEquals(at.length - 1 + 3, ev.length); // the knock at frame 10 out, three missed steps in
-        assertEquals(c.nEvents(), ev.length);
-        assertEquals(50.5 / 25, ev[0], 0.0);
-        assertEquals(95.5 / 25 + (113.5 / 25 - 95.5 / 25) * 1 / 2, ev[6], 0.0); // evenly between its neighbours
-        assertEquals(9 * 0.04, c.period(), 1e-12);
-        assertEquals(60 / 0.36, c.cadenceSpm(), 1e-9);
-        assertEquals(Counter.CadenceState.STEPS, c.cadenceState());
-        // without the cadence prior the gaps stay gaps; 2-step trains count the knock's neighbours
-        Counter noFill = new Counter(new CounterParams(0.5, 0.25, 4, 1.25, false, 0.2));
-        assertEquals(at.length - 1, concat(noFill.commit(logits(200, at, v)), noFill.flush()).length);
-        // three steps are not a train of four
-        Counter three = new Counter();
-        assertEquals(0, concat(three.commit(logits(100, new int[] {10, 19, 28}, new float[] {3f, 3f, 3f})), three.flush()).length);
-    }
-
-    @Test
-    public void counterFiguresOfARun() {
-        int[] at = new int[60];
-        float[] v = new float[at.length];
-        for (int i = 0; i < at.length; i++) {
-            at[i] = 10 + 9 * i; // 166.7 spm for 21.6 s
-            v[i] = 3f;
-        }
+    public void counterCountsASteadyRunLateWithTheTimesOfItsSteps() {
+        int[] at = every(10, 9, 550); // 166.7 spm for 21.6 s, then 2 s of nothing
+        float[] x = logits(600, -6f, at, 3f);
         Counter c = new Counter();
         assertEquals(Counter.CadenceState.WARMING_UP, c.cadenceState());
+        assertNull(c.period());
         assertNull(c.meanCadence());
         assertNull(c.peakCadence());
-        c.commit(logits(800, at, v));
-        c.flush();
-        assertEquals(60, c.nEvents());
-        assertEquals(Counter.CadenceState.NO_STEPS, c.cadenceState()); // 10 s after the last step
-        assertEquals(0.0, c.cadenceSpm(), 0.0);
+        double[] ev = new double[0];
+        int firstAt = -1;
+        for (int i = 0; i < x.length; i++) {
+            double[] e = c.commit(x, i, i + 1);
+            if (e.length > 0 && firstAt < 0) firstAt = i;
+            ev = concat(ev, e);
+            if (i == 300) { // 12 s in: a runner at 0.36 s a step
+                assertEquals(Counter.CadenceState.STEPS, c.cadenceState());
+                assertEquals(60 / 0.36, c.cadenceSpm(), 1e-9);
+                assertEquals(60 / 0.36, c.shownCadence(), 1e-9);
+                assertTrue(c.tDecided() <= c.tFinal() - CounterParams.DEFAULTS.lagS);
+            }
+        }
+        // the first step is decided the lag (3 s) after it, the run confirmed, and counted with its own time
+        assertTrue("first step counted at frame " + firstAt, firstAt * 0.04 >= 10 * 0.04 + 3.0);
+        assertEquals((2 * 10 + 1) / 50.0, ev[0], 0.0);
+        double[] flushed = c.flush();
+        assertTrue(flushed.length > 0); // the last 3 s are decided at the end of the stream
+        ev = concat(ev, flushed);
+        assertEquals(at.length, ev.length);
+        assertEquals(at.length, c.nEvents());
+        for (int k = 0; k < at.length; k++) {
+            assertEquals("step " + k, (2 * at[k] + 1) / 50.0, ev[k], 0.0); // tracker frame 2j: the centre of output frame j
+        }
+        assertEquals(0.36, c.period(), 1e-12);
         assertEquals(60 / 0.36, c.peakCadence(), 1e-9);
+        assertEquals(Counter.CadenceState.NO_STEPS, c.cadenceState()); // the runner stopped
+        assertEquals(0.0, c.cadenceSpm(), 0.0);
         assertEquals(c.activeSteps() * 60.0 / c.activeSeconds(), c.meanCadence(), 1e-9);
         assertTrue(c.activeSeconds() >= 20 && c.activeSeconds() <= 24);
+        assertEquals(0, c.flush().length); // a second flush counts nothing more
+    }
+
+    @Test
+    public void counterCountsNothingInSilenceOrForALoneKnock() {
+        Counter silence = new Counter();
+        assertEquals(0, silence.commit(logits(60, -8f, new int[0], 0f)).length);
+        assertEquals(Counter.CadenceState.WARMING_UP, silence.cadenceState()); // 2.4 s
+        assertEquals(0, silence.commit(logits(440, -8f, new int[0], 0f)).length);
+        assertEquals(Counter.CadenceState.NO_STEPS, silence.cadenceState());
+        assertEquals(0, silence.flush().length);
+        assertEquals(0.0, silence.activeSeconds(), 0.0);
+        assertNull(silence.meanCadence());
+        // a lone knock, and a burst of three at a runner's pace: no runner
+        assertEquals(0, countAll(new Counter(), logits(500, -6f, new int[] {200}, 5f)).length);
+        assertEquals(0, countAll(new Counter(), logits(500, -6f, new int[] {200, 209, 218}, 5f)).length);
+    }
+
+    @Test
+    public void counterCountsEveryStepOfARunWithAHalfStrengthFarFoot() {
+        // 150 spm: the near foot at logit 3, the far foot at half its height over the background's -6
+        int[] near = every(10, 20, 590);
+        int[] far = every(20, 20, 590);
+        float[] x = logits(600, -6f, near, 3f);
+        for (int j : far) x[j] = -1.5f;
+        double[] ev = countAll(new Counter(), x);
+        assertEquals(near.length + far.length, ev.length);
+        for (int k = 0; k < ev.length; k++) assertEquals((2 * (10 + 10 * k) + 1) / 50.0, ev[k], 0.0);
+        // without the far foot: the near foot's steps alone (a 75-spm runner); at a threshold of
+        // p 0.5 the far foot is no step
+        assertEquals(near.length, countAll(new Counter(), logits(600, -6f, near, 3f)).length);
+        assertEquals(near.length, countAll(new Counter(new CounterParams(0.5, 75, 250, 30, 1e-5, 3.0)), x).length);
+    }
+
+    @Test
+    public void counterGivesTheSameStepsInAnyChunks() {
+        java.util.Random rng = new java.util.Random(3);
+        float[] x = new float[900];
+        for (int i = 0; i < x.length; i++) x[i] = (float) (rng.nextGaussian() * 1.5 - 3.5);
+        for (int j = 100; j < 700; j += 8 + rng.nextInt(3)) x[j] = 2f + 2 * rng.nextFloat();
+        Counter whole = new Counter();
+        double[] expected = concat(whole.commit(x), whole.flush());
+        assertTrue(expected.length > 50);
+        for (int trial = 0; trial < 5; trial++) {
+            Counter c = new Counter();
+            double[] ev = new double[0];
+            int pos = 0;
+            while (pos < x.length) {
+                int n = Math.min(x.length - pos, rng.nextInt(40));
+                ev = concat(ev, c.commit(x, pos, pos + n));
+                pos += n;
+            }
+            assertArrayEquals(expected, concat(ev, c.flush()), 0.0);
+            assertEquals(whole.activeFrames(), c.activeFrames());
+            assertEquals(whole.peakCadence(), c.peakCadence());
+        }
     }
 
     @Test
     public void counterParamsAreCheckedAsInPython() {
         assertEquals(CounterParams.DEFAULTS, CounterParams.fromMap(null));
         assertEquals(CounterParams.DEFAULTS, CounterParams.fromMap(new LinkedHashMap<String, Object>()));
-        assertEquals(Math.log(0.2 / 0.8), CounterParams.DEFAULTS.thresholdLogit(), 0.0);
-        assertEquals(4 * 1.25 + 0.25, CounterParams.DEFAULTS.lagS(), 0.0);
+        CounterParams d = CounterParams.DEFAULTS;
+        assertEquals(new CounterParams(0.05, 75.0, 250.0, 30.0, 1e-5, 3.0), d);
+        assertEquals(Math.log(0.05 / 0.95), d.thresholdLogit(), 0.0);
+        assertEquals(50, CounterParams.FPS);
+        assertEquals(12, d.periodMin()); // 250 spm
+        assertEquals(40, d.periodMax()); // 75 spm
+        assertEquals(29, d.nTempi());
+        assertEquals(150, d.lagFrames());
+        assertEquals(Math.rint((Math.log(1e-5) - Math.log(29) - Math.log1p(-1e-5)) * 16777216.0) / 16777216.0, d.startCost(), 0.0);
+        assertEquals(Math.rint((Math.log(1e-5) - Math.log1p(-1e-5)) * 16777216.0) / 16777216.0, d.stopCost(), 0.0);
+        assertEquals(Math.rint(-Math.log(0.05 / 0.95) * 16777216.0) / 16777216.0, d.bias(), 0.0);
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("train_steps", 2L);
-        m.put("fill_gaps", false);
+        m.put("lag_s", 0.25);
+        m.put("min_spm", 100L); // JSON integers read as Long
         CounterParams p = CounterParams.fromMap(m);
-        assertEquals(2, p.trainSteps);
-        assertFalse(p.fillGaps);
-        assertFalse(p.keepFirst);
-        m.put("keep_first", true);
-        assertTrue(CounterParams.fromMap(m).keepFirst);
-        assertFalse(CounterParams.fromMap(m).equals(p));
-        assertTrue(Double.isNaN(p.weakThreshold)); // no weak peaks by default: a peak reaches the threshold
-        assertEquals(p.thresholdLogit(), p.peakLogit(), 0.0);
-        m.put("weak_threshold", 0.05);
-        m.put("min_phase", 0.6);
-        CounterParams gate = CounterParams.fromMap(m);
-        assertEquals(Math.log(0.05 / 0.95), gate.peakLogit(), 0.0);
-        assertEquals(0.6, gate.minPhase, 0.0);
-        assertEquals(gate, CounterParams.fromMap(gate.toMap())); // a card's null and numbers go round
-        m.put("weak_threshold", null);
-        assertTrue(Double.isNaN(CounterParams.fromMap(m).weakThreshold));
-        assertEquals(CounterParams.DEFAULTS.threshold, p.threshold, 0.0);
+        assertEquals(12, p.lagFrames()); // 12.5 frames, half to even as Python rounds
+        assertEquals(30, p.periodMax());
+        assertEquals(d.threshold, p.threshold, 0.0);
+        assertEquals(p, CounterParams.fromMap(p.toMap()));
+        assertEquals(p.hashCode(), CounterParams.fromMap(p.toMap()).hashCode());
+        assertFalse(p.equals(d));
         assertEquals(CounterParams.NAMES, new ArrayList<>(p.toMap().keySet()));
         Object[][] bad = {
-            {"threshold", 1.0, "threshold"}, {"min_interval_s", 2.0, "min_interval_s < max_gap_s"},
-            {"train_steps", 4.0, "whole number"}, {"train_steps", 0L, "whole number"},
-            {"gap_tolerance", 0.5, "gap_tolerance"}, {"fill_gaps", 1L, "true or false"}, {"cadence", 1L, "unknown counter parameter"},
-            {"keep_first", "yes", "true or false"}, {"weak_threshold", 0.3, "weak_threshold"},
-            {"weak_threshold", 0.0, "weak_threshold"}, {"weak_threshold", "low", "must be a number"},
-            {"min_phase", 1.0, "min_phase"}, {"min_phase", -0.1, "min_phase"},
+            {"threshold", 1.0, "counter threshold 1.0 must be a probability in (0, 1)"},
+            {"threshold", 0L, "counter threshold 0.0 must be a probability"},
+            {"threshold", "high", "counter threshold high must be a number"},
+            {"threshold", Double.NaN, "counter threshold NaN must be a number"},
+            {"lag_s", true, "counter lag_s true must be a number"},
+            {"lag_s", Double.POSITIVE_INFINITY, "must be a number"},
+            {"min_spm", 250.0, "counter needs 30 <= min_spm < max_spm <= 300 steps a minute, got 250.0, 250.0"},
+            {"min_spm", 29.0, "counter needs 30 <= min_spm"},
+            {"max_spm", 301L, "counter needs 30 <= min_spm"},
+            {"min_spm", 200.0, "max_spm", 210.0, "leave too few step periods (15-15 tracker frames)"},
+            {"tempo_lambda", -1.0, "counter tempo_lambda -1.0 must be in [0, 1000]"},
+            {"tempo_lambda", 1000.5, "tempo_lambda"},
+            {"switch_prob", 0.0, "counter switch_prob 0.0 must be in (0, 0.5)"},
+            {"switch_prob", 0.5, "switch_prob"},
+            {"lag_s", -0.02, "counter lag_s -0.02 must be in [0, 10] seconds"},
+            {"lag_s", 10.5, "lag_s"},
+            {"cadence", 1L, "unknown counter parameters ['cadence'] "
+                    + "(known: ['lag_s', 'max_spm', 'min_spm', 'switch_prob', 'tempo_lambda', 'threshold'])"},
+            // an old card's counter (a peak picker's): one message that says what to do
+            {"threshold", 0.2, "train_steps", 4L, "this card's counter is a peak picker's (train_steps); the counter is a "
+                    + "cadence tracker now: export the model again, or choose its counter again"},
+            {"min_interval_s", 0.25, "keep_first", true, "a peak picker's (keep_first, min_interval_s)"},
         };
         for (Object[] b : bad) {
-            Map<String, Object> d = new LinkedHashMap<>();
-            d.put((String) b[0], b[1]);
+            Map<String, Object> map = new LinkedHashMap<>();
+            for (int i = 0; i + 1 < b.length; i += 2) map.put((String) b[i], b[i + 1]);
             try {
-                CounterParams.fromMap(d);
-                fail(d + " accepted");
+                CounterParams.fromMap(map);
+                fail(map + " accepted");
             } catch (IllegalArgumentException e) {
-                assertTrue(e.getMessage(), e.getMessage().contains((String) b[2]));
+                assertTrue(e.getMessage(), e.getMessage().contains((String) b[b.length - 1]));
             }
         }
     }
@@ -336,18 +369,26 @@ public class CoreUnitTest {
         Map<String, Object> c = card();
         Map<String, Object> counter = new LinkedHashMap<>();
         counter.put("threshold", 0.7);
-        counter.put("train_steps", 3L);
+        counter.put("lag_s", 1L);
         c.put("counter", counter);
         c.remove("output"); // a schema-2 card without it gives logits (the field's default)
         s = ModelSpec.fromCard(c);
-        assertEquals(new CounterParams(0.7, 0.25, 3, 1.25, true, 0.2), s.counter);
+        assertEquals(new CounterParams(0.7, 75.0, 250.0, 30.0, 1e-5, 1.0), s.counter);
         assertEquals(ModelSpec.OUTPUT_KIND, s.output);
         counter.put("gap", 1L);
         try {
             ModelSpec.fromCard(c);
             fail("unknown counter parameter accepted");
         } catch (IllegalArgumentException e) {
-            assertTrue(e.getMessage(), e.getMessage().startsWith("bad counter: unknown counter parameter 'gap'"));
+            assertTrue(e.getMessage(), e.getMessage().startsWith("bad counter: unknown counter parameters ['gap']"));
+        }
+        counter.remove("gap");
+        counter.put("train_steps", 3L); // a card exported for the peak picker
+        try {
+            ModelSpec.fromCard(c);
+            fail("a peak picker's counter accepted");
+        } catch (IllegalArgumentException e) {
+            assertTrue(e.getMessage(), e.getMessage().startsWith("bad counter: this card's counter is a peak picker's (train_steps)"));
         }
     }
 

@@ -80,8 +80,32 @@ public class GoldenTest {
     /** The counter's constants and what it derives from its parameters, equal to edge.counter's. */
     static void checkCounterConstants(String at, Map<String, Object> py, CounterParams p) {
         assertEquals(at + " threshold_logit", Golden.number(py.get("threshold_logit")), p.thresholdLogit(), 0.0);
-        assertEquals(at + " peak_logit", Golden.number(py.get("peak_logit")), p.peakLogit(), 0.0);
-        assertEquals(at + " lag_s", Golden.number(py.get("lag_s")), p.lagS(), 0.0);
+        assertEquals(at + " start_cost", Golden.number(py.get("start_cost")), p.startCost(), 0.0);
+        assertEquals(at + " stop_cost", Golden.number(py.get("stop_cost")), p.stopCost(), 0.0);
+        assertEquals(at + " bias", Golden.number(py.get("bias")), p.bias(), 0.0);
+        assertEquals(at + " period_min", Golden.integer(py.get("period_min")), p.periodMin());
+        assertEquals(at + " period_max", Golden.integer(py.get("period_max")), p.periodMax());
+        assertEquals(at + " n_tempi", Golden.integer(py.get("n_tempi")), p.nTempi());
+        assertEquals(at + " lag_frames", Golden.integer(py.get("lag_frames")), p.lagFrames());
+        assertEquals(at + " track_fps", Golden.integer(py.get("track_fps")), CounterParams.FPS);
+        Counter c = new Counter(p);
+        assertEquals(at + " block", Golden.integer(py.get("block")), c.block());
+        assertEquals(at + " keep", Golden.integer(py.get("keep")), c.keep());
+        assertEquals(at + " bin_lag_frames", Golden.integer(py.get("bin_lag_frames")), c.binLagFrames());
+        List<?> costs = (List<?>) py.get("tempo_costs");
+        assertEquals(at + " tempo_costs rows", p.nTempi(), costs.size());
+        for (int i = 0; i < costs.size(); i++) {
+            double[] row = Golden.numbers(costs.get(i));
+            int j0 = Math.max(0, i - Counter.TEMPO_STEP);
+            assertEquals(at + " tempo_costs row " + i, Math.min(p.nTempi(), i + Counter.TEMPO_STEP + 1) - j0, row.length);
+            for (int k = 0; k < row.length; k++) {
+                assertEquals(at + " tempo cost " + i + " -> " + (j0 + k), row[k], c.tempoCost(i, j0 + k), 0.0);
+            }
+        }
+        assertEquals(at + " track_rate", Golden.integer(py.get("track_rate")), Counter.TRACK_RATE);
+        assertEquals(at + " tempo_step", Golden.integer(py.get("tempo_step")), Counter.TEMPO_STEP);
+        assertEquals(at + " min_gap", Golden.integer(py.get("min_gap")), Counter.MIN_GAP);
+        assertEquals(at + " retro_s", Golden.number(py.get("retro_s")), Counter.RETRO_S, 0.0);
         assertEquals(at + " cadence_min_s", Golden.number(py.get("cadence_min_s")), Counter.CADENCE_MIN_S, 0.0);
         assertEquals(at + " active_min_spm", Golden.number(py.get("active_min_spm")), Counter.ACTIVE_MIN_SPM, 0.0);
         assertEquals(at + " active_bin_s", Golden.number(py.get("active_bin_s")), Counter.ACTIVE_BIN_S, 0.0);
@@ -183,6 +207,7 @@ public class GoldenTest {
         if (py.containsKey("steps")) assertEquals(at + " steps", Golden.number(py.get("steps")), c.steps(), 0.0);
         if (py.containsKey("n_events")) assertEquals(at + " n_events", Golden.integer(py.get("n_events")), c.nEvents());
         assertEquals(at + " t_final", Golden.number(py.get("t_final")), c.tFinal(), 0.0);
+        if (py.containsKey("t_decided")) assertEquals(at + " t_decided", Golden.number(py.get("t_decided")), c.tDecided(), 0.0);
         assertEquals(at + " cadence", Golden.number(py.get("cadence_spm")), c.cadenceSpm(), 0.0);
         assertEquals(at + " cadence_state", py.get("cadence_state"), c.cadenceState().label);
         if (py.containsKey("active_frames")) {
