@@ -6,8 +6,8 @@ SNR on asphalt, as 16-bit WAV plus its true step times (contract 5).
 ``python -m release.bundle artifacts EXPORT_DIR`` copies the int8 ``.tflite`` and ``.pte`` (each
 with its model card) from an export folder; the card's sha256 binds each file, so they are
 copied byte for byte.
-``python -m release.bundle counter DATASETS`` chooses the event counter again (its threshold,
-cadence gate and train length, :func:`train.evaluate.realeval.choose_counter`) on DATASETS
+``python -m release.bundle counter DATASETS`` chooses the counter again (the cadence tracker's
+threshold, :func:`train.evaluate.realeval.choose_counter`; a card's old counter is replaced) on DATASETS
 (comma-separated: the real-sound validation set and held-out step-free runs, as ``footfall export
 --counter-on``) and writes it into every bundled card; the artifacts are not touched. The logits it
 chooses on are those of what the export chose on: the bundled float student (``streamtcn_float.pt``)
