@@ -93,7 +93,8 @@ ACTIVE_BIN_S = 2.0  # active time is counted in bins of this length
 TRACK_RATE = 2  # the cadence tracker's frames per output frame (50 frames/s: 20 ms)
 TEMPO_STEP = 2  # the most a runner's step period changes from one step to the next, in tracker frames (40 ms)
 MIN_GAP = 10  # two counted steps are at least this many tracker frames apart (0.2 s, 300 spm)
-RETRO_S = 4.0  # a run confirmed late is counted back to its first step, at most this long before
+RETRO_S = 8.0  # a run confirmed late is counted back to its first step, at most this long before (a weakly
+# heard runner's first steps: the choosing runs' error falls from 4 s to 8 s and is flat beyond)
 SCORE_GRID = 2.0**24  # the tracker's start and stop costs and a step's bias are rounded to 1 / SCORE_GRID (so a
 # log a last bit apart in another libm, the Java twin's, gives the same scores)
 
@@ -455,7 +456,11 @@ class Counter:
         self._bins: dict[int, int] = {}  # open activity bins: index -> steps
         self._bins_closed = 0  # bins [0, _bins_closed) are closed
         self._bin_len = round(ACTIVE_BIN_S * self.fps)
-        self._lag_frames = math.ceil((self.params.lag_s + RETRO_S) * self.fps) + 2  # a step is never older than this
+        # a step is never older than this (output frames behind the committed one): a block ends at the
+        # last committed frame's first tracker frame, decides up to lag_frames behind it, and counts a
+        # confirmed run back RETRO_S further from the frame decided before that block
+        retro = round(RETRO_S * self.params.fps)
+        self._lag_frames = 1 + math.ceil((self._tr.block + self.params.lag_frames + retro) / TRACK_RATE)
 
     @property
     def steps(self) -> float:

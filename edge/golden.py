@@ -304,7 +304,7 @@ CASE_PARAMS = (
     {"threshold": 0.5, "switch_prob": 0.2},  # a missed step costs, a stop is cheap: two missed steps stop a runner
     {"lag_s": 0.0},  # every frame decided at the end of its block
     {"lag_s": 0.25},  # 12.5 frames, rounded half to even: 12 (a block)
-    {"lag_s": 7.5, "switch_prob": 0.001},  # a lag longer than RETRO_S: runs confirmed late, at the flush
+    {"lag_s": 9.5, "switch_prob": 0.001},  # a lag longer than RETRO_S: runs confirmed late, at the flush
 )
 
 

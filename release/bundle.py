@@ -12,7 +12,8 @@ threshold, :func:`train.evaluate.realeval.choose_counter`; a card's old counter 
 --counter-on``) and writes it into every bundled card; the artifacts are not touched. The logits it
 chooses on are those of what the export chose on: the bundled float student (``streamtcn_float.pt``)
 for int8 by PTQ, the bundled ``.tflite`` itself, streamed through its runtime, for int8 by QAT (its
-step was trained quantized; the float student no longer computes what it computes).
+step was trained quantized: the bundled float student, the float form of its trained weights, is
+close to it but not it).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from edge.counter import DENSITY_FPS, DENSITY_STRIDE, Alignment, Counter, CounterParams, count_events
+from edge.counter import DENSITY_FPS, DENSITY_STRIDE, TRACK_RATE, Alignment, Counter, CounterParams, count_events
 from edge.frontend import FRAMES_PER_SECOND
 from edge.ringbuffer import FrameRing
 
@@ -250,6 +250,37 @@ def test_runner_figures_come_from_events():
     idle.commit(np.full(20 * FPS, LOW, np.float32))
     idle.flush()
     assert idle.cadence_state() == "no steps" and idle.active_s == 0.0 and idle.mean_cadence() is None
+
+
+@pytest.mark.parametrize("lag_s", [0.0, 0.25, 3.0, 9.5])
+def test_no_step_is_older_than_the_activity_bins_close_horizon(lag_s):
+    """A step counted late (a run confirmed at the first frame decided, counted back up to RETRO_S)
+    still lands in an open activity bin: its age behind the committed frame never passes the
+    horizon the bins close at, and that horizon is reached (it is tight, not padded)."""
+    rng = np.random.default_rng(7)
+    ages = []
+
+    class Watched(Counter):
+        def _step(self, u, events):
+            ages.append(self.frames - (u + 1) // TRACK_RATE)
+            super()._step(u, events)
+
+    horizon = Counter(params=CounterParams(lag_s=lag_s))._lag_frames
+    for trial in range(40):
+        params = CounterParams(lag_s=lag_s, switch_prob=float(rng.choice([1e-5, 1e-3, 0.2])),
+                               threshold=float(rng.choice([0.02, 0.07, 0.3])))
+        x = rng.normal(-4.0, 1.5, 60 * FPS)
+        for _ in range(3):  # runs of weak steps, confirmed late
+            s = int(rng.integers(0, len(x) - 300))
+            x[s : s + int(rng.integers(100, 600)) : int(rng.integers(7, 18))] += rng.uniform(1.0, 5.0)
+        c = Watched(params=params)
+        for chunk in np.array_split(x.astype(np.float32), int(rng.integers(1, 50))):
+            c.commit(chunk)
+        ages_before_flush = len(ages)
+        c.flush()
+        del ages[ages_before_flush:]  # the flush closes every bin after it decides: any age is fine there
+    assert max(ages) <= horizon
+    assert max(ages) >= horizon - c._tr.block // TRACK_RATE
 
 
 def test_cadence_warms_up_then_shows_steps_then_reads_no_steps_after_a_stop():

@@ -92,6 +92,40 @@ def test_a_step_graph_streamed_equals_the_student_run_whole(mel):
     torch.testing.assert_close(two[1:], whole, atol=1e-4, rtol=1e-4)
 
 
+def test_the_float_form_of_a_step_computes_what_the_step_computes(mel):
+    """trained_float puts a step graph's (folded) weights back into a student of the same config: run
+    whole in float it equals the step streamed, whatever weights that student held before."""
+    from train.quant.stream_qat import StreamedGraph, export_step, fold_batchnorm, trained_float
+
+    trained, other = small_student(seed=0), small_student(seed=1)  # the step's weights, and a student that no longer has them
+    graph = export_step(fold_batchnorm(trained))
+    x = torch.from_numpy(mel[None, None, :, :1024].copy())
+    with torch.no_grad():
+        step = StreamedGraph(graph, P, trained.state_specs())(x)
+        before = other(x)
+        back = trained_float(other, graph)
+        after = back(x)
+    assert float((before - step).abs().mean()) > 0.1  # the other student is far off: the comparison means something
+    torch.testing.assert_close(after, step, atol=1e-4, rtol=1e-4)
+    assert type(back) is type(other) and back.config == other.config and back is not other
+    assert any(not torch.equal(a, b) for a, b in zip(back.state_dict().values(), other.state_dict().values())), "other is left as it was"
+    bns = [m for m in back.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and all(torch.all(bn.weight == 1) and torch.all(bn.running_mean == 0) for bn in bns)
+
+
+def test_the_float_form_refuses_a_graph_of_another_student():
+    from train.models import build_model
+    from train.quant.stream_qat import export_step, fold_batchnorm, trained_float
+
+    torch.manual_seed(0)
+    wider = build_model("streamtcn", **{**SMALL, "tcn_channels": 24}).eval()
+    with pytest.raises(ValueError, match="the step's weight is"):
+        trained_float(small_student(), export_step(fold_batchnorm(wider)))
+    deeper = build_model("streamtcn", **{**SMALL, "dilations": (1, 2, 4)}).eval()
+    with pytest.raises(ValueError, match="does not hold this student's folded weights"):
+        trained_float(small_student(), export_step(fold_batchnorm(deeper)))
+
+
 def test_streamed_graph_refuses_a_packet_off_the_output_grid():
     from train.quant.stream_qat import StreamedGraph
 
@@ -125,6 +159,41 @@ def test_qat_of_a_streaming_student_saves_its_int8_step(quantized, mel):
     # four steps at lr 1e-4 move the weights little: int8 stays near the float student (measured
     # 0.971 on this click track, calibrated on the dataset's runs; from a cold start, uncalibrated, 0.02)
     assert np.corrcoef(q, ref)[0, 1] > 0.95, np.corrcoef(q, ref)[0, 1]
+
+
+@pytest.mark.slow
+def test_a_qat_steps_bundled_student_is_the_float_form_of_its_trained_weights(quantized, mel, tmp_path):
+    """bundle_student, given the checkpoint a QAT step was quantized from, bundles what that step
+    was trained to (not the checkpoint's weights), and refuses when the step is not there."""
+    import json
+
+    from edge.card import sha256_file
+    from train.fit.finetune import FinetuneError, bundle_student
+    from train.models import load_checkpoint
+    from train.quant.qat import load_quantized
+    from train.quant.stream_qat import trained_float
+
+    ckpt, out, _ = quantized
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    card = {"sha256": "a" * 64, "window_frames": P,
+            "model": {"checkpoint": str(tmp_path / "gone" / "qat_int8.pt2"), "float_checkpoint_sha256": sha256_file(ckpt), "quantization": "qat"}}
+    (assets / "streamtcn_int8.tflite.card.json").write_text(json.dumps(card))
+    with pytest.raises(FinetuneError, match="is not here"):
+        bundle_student(ckpt, assets)
+    card["model"]["checkpoint"] = str(out / "qat_int8.pt2")
+    (assets / "streamtcn_int8.tflite.card.json").write_text(json.dumps(card))
+    student, record = bundle_student(ckpt, assets)
+    bundled, _ = load_checkpoint(student)
+    original, _ = load_checkpoint(ckpt)
+    step, _ = load_quantized(out / "qat_int8.pt2")
+    x = torch.from_numpy(mel[None, None].copy())
+    with torch.no_grad():
+        expected = trained_float(original, step.step_graph)(x)
+        torch.testing.assert_close(bundled.eval()(x), expected, atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(original.eval()(x), expected, atol=1e-3)  # QAT moved the weights
+    rec = json.loads(record.read_text())
+    assert rec["bundled_from"]["qat_sha256"] == sha256_file(out / "qat_int8.pt2") and "float form" in rec["what"]
 
 
 @pytest.mark.slow

@@ -239,6 +239,10 @@ def bundle_student(checkpoint: str | Path, assets: Path = ASSETS) -> list[Path]:
     It must be the float checkpoint the bundled int8 artifacts were exported from, so that finetune
     starts from the weights the phone runs: refused when a card records another checkpoint's sha256
     (``model.float_checkpoint_sha256``; cards of older exports record none and are taken on trust).
+    When the cards say the artifacts are a QAT step (``model.quantization`` "qat"), QAT moved the
+    weights away from the checkpoint's: what is bundled is then the float form of the step's trained
+    weights (:func:`train.quant.stream_qat.trained_float`), read from the step's graph (the cards'
+    ``model.checkpoint``), which must have been quantized from ``checkpoint``.
     Replaces an earlier bundled student, as the release bundle replaces the artifacts.
     """
     from train.models import CheckpointError, count_params, load_checkpoint, save_checkpoint
@@ -260,6 +264,14 @@ def bundle_student(checkpoint: str | Path, assets: Path = ASSETS) -> list[Path]:
     except CheckpointError as e:
         raise FinetuneError(str(e)) from e
     roots = [str(REPO), str(Path.cwd().resolve())]
+    qat = _qat_graph(cards, sha, roots)
+    if qat is not None:  # the int8 step was trained quantized: bundle the float form of its trained weights
+        from train.quant.stream_qat import trained_float
+
+        try:
+            model = trained_float(model, qat[1])
+        except (TypeError, ValueError) as e:
+            raise FinetuneError(f"{qat[0]}: {e}") from e
     extra = relative_paths({k: meta[k] for k in BUNDLED_EXTRA if k in meta}, roots)
     for old in assets.glob(f"*{FLOAT_SUFFIX}*"):  # an earlier student and its record
         old.unlink()
@@ -268,11 +280,15 @@ def bundle_student(checkpoint: str | Path, assets: Path = ASSETS) -> list[Path]:
     record = {
         "artifact": student.name,
         "sha256": sha256_file(student),
-        "what": "the float student the bundled int8 artifacts were exported from; footfall finetune starts from it",
+        "what": ("the float student the bundled int8 artifacts were exported from; footfall finetune starts from it" if qat is None else
+                 "the float form of the weights the bundled int8 step was trained to by QAT (the student's BatchNorms folded into "
+                 "its convs, each held as an affine identity); footfall finetune starts from it"),
         "model": {"name": meta["name"], "config": meta["config"], "params": count_params(model)},
         "window_frames": meta.get("window_frames"),
         "bundled_from": relative_paths({"checkpoint": str(checkpoint.resolve()), "sha256": sha, "epoch": meta.get("epoch"),
-                                        "val_mae": meta.get("val_mae")}, roots),
+                                        "val_mae": meta.get("val_mae"),
+                                        **({"qat_graph": str(qat[0].resolve()), "qat_sha256": sha256_file(qat[0])} if qat else {})},
+                                       roots),
         # the artifacts it belongs with, and the checkpoint each card says it was exported from
         "int8_artifacts": {name: {"sha256": card["sha256"], "exported_from": card.get("model", {}).get("checkpoint")}
                            for name, card in cards.items()},
@@ -280,6 +296,35 @@ def bundle_student(checkpoint: str | Path, assets: Path = ASSETS) -> list[Path]:
     }
     write_json(record_path(student), record)
     return [student, record_path(student)]
+
+
+def _qat_graph(cards: dict[str, dict], sha: str, roots: list[str]) -> tuple[Path, torch.nn.Module] | None:
+    """The int8 step the bundled cards were exported from, when QAT made it (``model.quantization``
+    "qat", ``model.checkpoint`` its ``.pt2``): its path and step module; None for PTQ exports. Refused
+    when the cards disagree, the graph is gone or it was quantized from another checkpoint."""
+    qat = {card.get("model", {}).get("checkpoint") for card in cards.values() if card.get("model", {}).get("quantization") == "qat"}
+    if not qat:
+        return None
+    if len(qat) > 1 or len(qat) != len({card.get("model", {}).get("checkpoint") for card in cards.values()}):
+        raise FinetuneError(f"the bundled cards were exported from different graphs ({', '.join(sorted(map(str, qat)))})")
+    recorded = Path(qat.pop())
+    path = next((p for p in [recorded, *(Path(r) / recorded for r in roots)] if p.is_file()), None)
+    if path is None:
+        raise FinetuneError(f"{recorded}: the QAT graph the bundled int8 artifacts were exported from is not here; "
+                            "its float weights are the student to bundle (run the bundle where it was trained)")
+    import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401  (registers the ops the saved graph calls)
+
+    from train.quant.qat import load_quantized
+
+    try:
+        streamed, meta = load_quantized(path)
+    except Exception as e:  # (ConfigError, FileNotFoundError, a torch load error): one line
+        raise FinetuneError(f"{path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+    if meta.get("student_sha256") != sha:
+        raise FinetuneError(f"{path} was quantized from another checkpoint (sha256 {str(meta.get('student_sha256'))[:12]}…, not {sha[:12]}…)")
+    if not hasattr(streamed, "step_graph"):
+        raise FinetuneError(f"{path}: not a streaming student's QAT step (only those are bundled with their float form)")
+    return path, streamed.step_graph
 
 
 def _main(argv: list[str]) -> int:

@@ -63,6 +63,57 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return m
 
 
+def _conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
+    """A streamtcn's (conv, BatchNorm) pairs, by their names in the model: the pairs
+    :func:`fold_batchnorm` folds."""
+    from train.models.streaming import StreamTCN
+
+    if not isinstance(model, StreamTCN):
+        raise TypeError(f"a streamtcn was expected, got {type(model).__name__}")
+    pairs = [(f"blocks.{i}.conv.conv", f"blocks.{i}.bn") for i in range(len(model.blocks))]
+    pairs.append(("proj", "proj_bn"))
+    for i in range(len(model.tcn)):
+        pairs += [(f"tcn.{i}.conv.conv", f"tcn.{i}.bn1"), (f"tcn.{i}.mix", f"tcn.{i}.bn2")]
+    return pairs
+
+
+def trained_float(model: nn.Module, step_graph: nn.Module) -> nn.Module:
+    """The float form of a QAT step's weights, as a student of ``model``'s kind and config.
+
+    QAT trains the step's float weights under fake quantization, so after it they are no longer the
+    float student's. This copies them back into a copy of ``model`` (the float student the step was
+    prepared from): every conv gets its folded weight, and its BatchNorm holds the folded bias as an
+    affine identity (weight 1, bias b, running mean 0, running variance 1 - eps), so in eval mode the
+    copy computes what the QAT step computes in float, without the quantization. ``step_graph`` is the
+    saved step (``qat_int8.pt2``'s module): its parameters are named ``model.<name>`` after the folded
+    student's.
+    """
+    names = dict(step_graph.named_parameters())
+    pairs = _conv_bn_pairs(model)
+    m = copy.deepcopy(model).eval()
+    modules = dict(m.named_modules())
+    expected = {f"model.{c}.weight" for c, _ in pairs} | {f"model.{c}.bias" for c, _ in pairs}
+    other = {k for k in names if k not in expected}
+    own = {f"model.{k}": v for k, v in m.named_parameters()}
+    missing = sorted(k for k in expected | other if k not in names or (k in other and k not in own))
+    if missing:
+        raise ValueError(f"the step graph does not hold this student's folded weights (missing or foreign: {', '.join(missing[:4])})")
+    with torch.no_grad():
+        for conv_name, bn_name in pairs:
+            conv, bn = modules[conv_name], modules[bn_name]
+            w, b = names[f"model.{conv_name}.weight"], names[f"model.{conv_name}.bias"]
+            if conv.weight.shape != w.shape:
+                raise ValueError(f"{conv_name}: the step's weight is {tuple(w.shape)}, the student's {tuple(conv.weight.shape)}")
+            conv.weight.copy_(w)
+            bn.weight.fill_(1.0)
+            bn.bias.copy_(b)
+            bn.running_mean.zero_()
+            bn.running_var.fill_(1.0 - bn.eps)
+        for k in other:  # the parameters QAT trained outside the folded pairs (the output conv)
+            own[k].copy_(names[k])
+    return m
+
+
 class StreamedGraph(nn.Module):
     """A step graph (packet + state -> logits + state) run over windows or whole runs, as the float
     streaming student's ``forward``: (B, 1, F, T) -> (B, T // 4), each row streamed packet by packet

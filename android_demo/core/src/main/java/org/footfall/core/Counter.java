@@ -61,7 +61,7 @@ public final class Counter {
     /** Two counted steps are at least this many tracker frames apart (0.2 s, 300 spm). */
     public static final int MIN_GAP = 10;
     /** A run confirmed late is counted back to its first step, at most this long before (s). */
-    public static final double RETRO_S = 4.0;
+    public static final double RETRO_S = 8.0;
     /** The local period is taken from this many last step intervals. */
     static final int N_INTERVALS = 8;
 
@@ -147,14 +147,16 @@ public final class Counter {
     public Counter(CounterParams params) {
         this.params = params;
         this.binLen = (int) Math.rint(ACTIVE_BIN_S * fps);
-        this.binLag = (long) Math.ceil((params.lagS + RETRO_S) * fps) + 2;
         this.lagFrames = params.lagFrames();
         this.retroFrames = (int) Math.rint(RETRO_S * trackFps);
-        this.binSteps = new int[(int) (binLag / binLen) + 3];
 
         int lo = params.periodMin();
         nTempi = params.nTempi();
         block = lo;
+        // a block ends at the last committed frame's first tracker frame, decides up to lagFrames behind
+        // it, and counts a confirmed run back retroFrames further from the frame decided before it
+        this.binLag = 1 + (block + lagFrames + retroFrames + TRACK_RATE - 1) / TRACK_RATE;
+        this.binSteps = new int[(int) (binLag / binLen) + 3];
         per = new int[nTempi];
         base = new int[nTempi];
         int states = 0;
