@@ -87,6 +87,11 @@ import numpy as np
 from edge.contract import DENSITY_FPS, DENSITY_STRIDE, FRAMES_PER_SECOND, LOG_EPS  # the output contract (re-exported)
 
 PAD_LOG_MEL = float(np.float32(np.log(LOG_EPS)))  # log-mel of digital silence (-27.6), pads short streams
+# a model window whose every log-mel value is at or below this (30 dB above the log's floor, quieter
+# than any microphone's self-noise: digital silence or a muted input) is not run: its frames read
+# SILENT_LOGIT, "no step", and a streaming model's state waits unchanged for the sound to come back
+SILENT_LOG_MEL = float(np.float32(PAD_LOG_MEL + math.log(1000.0)))
+SILENT_LOGIT = -20.0
 CADENCE_MIN_S = 3.0  # no cadence is shown before this much audio is final (too few steps to say)
 ACTIVE_MIN_SPM = 60.0  # slower than the slowest walk (~90 spm): "no steps"
 ACTIVE_BIN_S = 2.0  # active time is counted in bins of this length

@@ -70,6 +70,8 @@ from edge.counter import (
     MIN_GAP,
     PAD_LOG_MEL,
     RETRO_S,
+    SILENT_LOG_MEL,
+    SILENT_LOGIT,
     TEMPO_STEP,
     TRACK_RATE,
     Alignment,
@@ -84,7 +86,7 @@ from edge.frontend import (
     frontend_params,
     mel_filters,
 )
-from edge.stream import offline_log_mel, schedule
+from edge.stream import _window_logits, offline_log_mel, schedule
 
 GOLDEN_FORMAT = "footfall-golden/2"
 
@@ -457,7 +459,7 @@ def write_golden(out: str | Path, backend=None, card: ModelCard | None = None, *
         n = min(w, n_frames - start)
         inputs[i, :, :n] = frames[:, start : start + n]
         inputs[i, :, n:] = PAD_LOG_MEL
-        logits[i] = backend.run(inputs[i][None, None])
+        logits[i] = _window_logits(backend, inputs[i][None, None], align.window_d)  # (the engine's call: silence not run)
         committed.append(logits[i, lo:hi])
         events = counter.commit(logits[i, lo:hi])
         all_events += events
@@ -512,6 +514,8 @@ def write_golden(out: str | Path, backend=None, card: ModelCard | None = None, *
             "commit_offset_density_frames": align.commit_offset_d,
             "ring_capacity_frames": w + DENSITY_STRIDE,
             "pad_log_mel": PAD_LOG_MEL,
+            "silent_log_mel": SILENT_LOG_MEL,
+            "silent_logit": SILENT_LOGIT,
         },
         "model": {"name": getattr(backend, "name", type(backend).__name__), "artifact": card.artifact,
                   "sha256": card.sha256, "precision": card.precision},

@@ -10,6 +10,13 @@ turns them into step events.
 a whole recording at once and runs the windows of ``Alignment.plan`` over it, with the same
 alignment and counter code; streaming a file in blocks of any size gives the offline count.
 
+A window of digital silence (every log-mel value at or below :data:`~edge.counter.SILENT_LOG_MEL`)
+is not run: its frames read :data:`~edge.counter.SILENT_LOGIT` ("no step") and a streaming model's
+state stays as it was. A streaming model's band norm would otherwise learn the silence as the
+level to subtract and hear the first seconds of sound after it as one loud, flat stretch: the
+bundled model lost the first 5 s of the sample run after 10 s of digital silence (40 of 53 steps
+in 20 s; 53 without the silence). Both paths share the gate (:func:`_window_logits`).
+
 Memory is bounded once the engine is built (model input, the counter's bounded state, a latency
 ring; the ring and the front end's scratch grow to the largest block seen); ``keep=True``
 additionally keeps the committed logits and the step times (tests, offline).
@@ -25,7 +32,7 @@ import numpy as np
 from edge.audio import check_finite
 from edge.backends import Backend
 from edge.card import ModelCard
-from edge.counter import DENSITY_STRIDE, PAD_LOG_MEL, Alignment, Counter
+from edge.counter import DENSITY_STRIDE, PAD_LOG_MEL, SILENT_LOG_MEL, SILENT_LOGIT, Alignment, Counter
 from edge.frontend import FRAMES_PER_SECOND, HISTORY, HOP_LENGTH, N_MELS, SAMPLE_RATE, StreamingLogMel, log_mel
 from edge.ringbuffer import FrameRing
 
@@ -120,7 +127,10 @@ def _joined(parts: list[np.ndarray]) -> np.ndarray:
 
 
 def _window_logits(backend: Backend, x: np.ndarray, window_d: int) -> np.ndarray:
-    """Run one window and check the output's shape (the one place both paths call the model)."""
+    """Run one window and check the output's shape (the one place both paths call the model); a
+    window of digital silence is not run (module docstring)."""
+    if x.max() <= SILENT_LOG_MEL:
+        return np.full(window_d, SILENT_LOGIT, np.float32)
     d = backend.run(x)
     if d.shape != (window_d,):
         raise ValueError(f"{backend.path.name}: model returned an output of shape {d.shape}, expected ({window_d},)")

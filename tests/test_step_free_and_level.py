@@ -88,3 +88,20 @@ def test_the_count_does_not_follow_the_level(models):
                   for db in (-30, -20, -10, 0, 10)}
         spread = (max(counts.values()) - min(counts.values())) / counts[0]
         assert spread <= 0.02, f"{path.name}: counts by level {counts} spread {100 * spread:.1f} %"
+
+
+def test_a_run_after_digital_silence_is_counted_as_without_it(models):
+    """A phone's microphone often delivers zeros before the sound (a muted input, a stream warming
+    up). Those windows are not run (edge.stream), so the first 20 s of the sample run after 10 s of
+    digital silence count as they do alone (the model that learned the silence as the level to
+    subtract lost 13 of 53 steps)."""
+    from edge.counter import SILENT_LOGIT
+
+    audio = load_audio(ASSETS / "sample_run.wav")[: int(20 * 16000)]
+    silence = np.zeros(10 * 16000, np.float32)
+    for path, backend, card in models:
+        alone = count_offline(backend, card, audio)
+        after = count_offline(backend, card, np.concatenate([silence, audio]))
+        assert abs(after.steps - alone.steps) <= 1, f"{path.name}: {after.steps} after 10 s of silence, {alone.steps} alone"
+        assert after.logits[: 10 * 25 - card.window_frames // 4].max() == SILENT_LOGIT  # (the silent packets were not run)
+        assert all(t >= 10.0 for t in after.events)

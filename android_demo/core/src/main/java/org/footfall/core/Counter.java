@@ -48,6 +48,14 @@ public final class Counter {
     public static final int DENSITY_FPS = FrontEnd.FRAMES_PER_SECOND / DENSITY_STRIDE;
     /** log-mel of digital silence, float32(log(LOG_EPS)) (-27.6): pads a stream shorter than one window. */
     public static final float PAD_LOG_MEL = (float) Math.log(FrontEnd.LOG_EPS);
+    /**
+     * A model window whose every log-mel value is at or below this (30 dB above the log's floor: digital
+     * silence or a muted input) is not run: its frames read {@link #SILENT_LOGIT} and a streaming model's
+     * state waits unchanged for the sound (edge.counter.SILENT_LOG_MEL).
+     */
+    public static final float SILENT_LOG_MEL = (float) (PAD_LOG_MEL + Math.log(1000.0));
+    /** What a silent window's frames read: no step. */
+    public static final float SILENT_LOGIT = -20.0f;
     /** No cadence is shown before this much audio is committed (s). */
     public static final double CADENCE_MIN_S = 3.0;
     /** Slower than the slowest walk: "no steps". */

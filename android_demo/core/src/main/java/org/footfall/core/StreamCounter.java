@@ -13,7 +13,9 @@ import java.util.List;
  * the step-onset logits the {@link Alignment} assigns to that window and turns them into step
  * events. {@link #finish()} runs the end-of-stream tail window. A streaming model (a
  * {@link Alignment#stateful} schedule) takes each packet once, and its tail is the remaining
- * frames as one padded packet; the model is reset when the counter is built. Streaming a
+ * frames as one padded packet; the model is reset when the counter is built. A window of digital
+ * silence is not run (every value at or below {@link Counter#SILENT_LOG_MEL}): its frames read
+ * {@link Counter#SILENT_LOGIT} and a streaming model's state stays as it was. Streaming a
  * recording in blocks of any size commits exactly the logits, from exactly the windows, that the
  * Python runtime commits, and counts the same steps at the same times.
  *
@@ -35,6 +37,7 @@ public final class StreamCounter {
     private double latencyMaxMs = 0;
     private List<Update> pending; // updates of the block being pushed
     private Exception modelError;
+    private float[] silentD; // a silent window's logits, made once
 
     /** A window every {@code hopFrames}, its centre hop committed, the counter's default parameters. */
     public StreamCounter(OnsetModel model, MelFilterbank filters, int windowFrames, int hopFrames) {
@@ -164,7 +167,7 @@ public final class StreamCounter {
             }
         }
         long t0 = System.nanoTime();
-        float[] d = model.run(x);
+        float[] d = silent(x) ? silentLogits() : model.run(x);
         double ms = (System.nanoTime() - t0) / 1e6;
         if (d == null || d.length != align.windowD()) {
             throw new IllegalStateException("model returned " + (d == null ? "null" : d.length + " logits")
@@ -174,6 +177,24 @@ public final class StreamCounter {
         latencyMaxMs = Math.max(latencyMaxMs, ms);
         double[] events = counter.commit(d, lo, hi);
         return new Update(windows, start, lo, hi, t, counter.tFinal(), counter.steps(), counter.cadenceSpm(), ms, events, isTail);
+    }
+
+    /** A window of digital silence: every value at or below {@link Counter#SILENT_LOG_MEL} (not run). */
+    private static boolean silent(float[] x) {
+        for (float v : x) {
+            if (v > Counter.SILENT_LOG_MEL) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private float[] silentLogits() {
+        if (silentD == null) {
+            silentD = new float[align.windowD()];
+            java.util.Arrays.fill(silentD, Counter.SILENT_LOGIT);
+        }
+        return silentD;
     }
 
     // ---- results ----

@@ -73,6 +73,8 @@ public class GoldenTest {
         assertEquals(Counter.DENSITY_STRIDE, Golden.integer(al.get("density_stride")));
         assertEquals(Counter.DENSITY_FPS, Golden.integer(al.get("density_fps")));
         assertEquals((double) Counter.PAD_LOG_MEL, Golden.number(al.get("pad_log_mel")), 0.0);
+        assertEquals((double) Counter.SILENT_LOG_MEL, Golden.number(al.get("silent_log_mel")), 0.0);
+        assertEquals((double) Counter.SILENT_LOGIT, Golden.number(al.get("silent_logit")), 0.0);
         assertEquals(ModelSpec.OUTPUT_KIND, g.index.get("output"));
         assertEquals(ModelSpec.SCHEMA, Golden.integer(g.index.get("card_schema")));
     }
@@ -408,6 +410,39 @@ public class GoldenTest {
         checkEngine(model, new int[] {1024}, "1024, first stream");
         checkEngine(model, new int[] {FrontEnd.HOP_LENGTH}, "160, second stream on the same model");
         assertEquals(2, model.resets);
+    }
+
+    /** Digital silence is not run: the model is not called, its frames read SILENT_LOGIT, and the
+     *  sound after it runs as if the stream began there (the model's state waited). */
+    @Test
+    public void engineDoesNotRunTheModelOnDigitalSilence() throws Exception {
+        final List<float[]> seen = new ArrayList<>();
+        OnsetModel counting = new OnsetModel() {
+            @Override
+            public void reset() {}
+
+            @Override
+            public float[] run(float[] logMel) {
+                seen.add(logMel.clone());
+                return new float[g.alignment().windowD()];
+            }
+        };
+        StreamCounter sc = new StreamCounter(counting, g.filterbank(), g.alignment(), g.params);
+        int silentSamples = 3 * FrontEnd.SAMPLE_RATE;
+        List<Update> ups = sc.push(new float[silentSamples]);
+        assertFalse(ups.isEmpty());
+        assertEquals("digital silence runs no window", 0, seen.size());
+        ups.addAll(sc.push(g.pcm, 0, g.pcm.length));
+        ups.addAll(sc.finish());
+        assertFalse("the sound after the silence runs", seen.isEmpty());
+        for (float[] x : seen) {
+            float max = Float.NEGATIVE_INFINITY;
+            for (float v : x) {
+                max = Math.max(max, v);
+            }
+            assertTrue("a window run holds sound: " + max, max > Counter.SILENT_LOG_MEL);
+        }
+        assertTrue(Counter.SILENT_LOG_MEL > Counter.PAD_LOG_MEL);
     }
 
     @Test
