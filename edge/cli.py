@@ -233,8 +233,7 @@ def display_delay_s(align: Alignment, params: CounterParams) -> float:
 
     cycle = block * 2 * hop_d // gcd(block, 2 * hop_d)
     first = 4 * (lag + cycle + align.window_frames)  # well into the stream
-    waits = (committed_at(((u + lag) // block * block + block - 1) // 2 + 1) - ((u + 1) / fps + params.offset_s)
-             for u in range(first, first + cycle))
+    waits = (committed_at(((u + lag) // block * block + block - 1) // 2 + 1) - (u + 1) / fps for u in range(first, first + cycle))
     return max(waits)
 
 
@@ -648,8 +647,7 @@ def _threads(n: int) -> str:
 def _describe_counter(c: dict) -> str:
     """The counter's parameters (:class:`edge.counter.CounterParams`) in words."""
     return (f"a cadence tracker: steps where a runner's cadence ({c['min_spm']:g}-{c['max_spm']:g} steps a minute) puts them, "
-            f"a step at {c['threshold']:.0%} step probability neutral evidence; each step decided {c['lag_s']:g} s after it lands"
-            + (f"; step times {1000 * c['offset_s']:+.0f} ms (the model's timing)" if c.get("offset_s") else ""))
+            f"a step at {c['threshold']:.0%} step probability neutral evidence; each step decided {c['lag_s']:g} s after it lands")
 
 
 def _describe_alignment(a: dict) -> str:

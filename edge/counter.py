@@ -62,9 +62,7 @@ and every frame ``lag_s`` or more behind the block's end is *decided*: it is a s
 a step there at least :data:`MIN_GAP` frames after the last step counted. When a decided frame
 turns a stop into a run (off -> on), the steps of that run's path before it count too (at most
 :data:`RETRO_S` back), late, with their times (a runner is confirmed, then counted from their first
-step). A step's time is its tracker frame's, ``(u + 1) / 50`` s (frame ``2j`` is output frame ``j``,
-centred at ``(j + 0.5) / 25`` s), plus the card's ``offset_s`` (the model's timing, measured where
-its counter was chosen). ``flush`` decides the frames left from the best final path, where a runner still running
+step). ``flush`` decides the frames left from the best final path, where a runner still running
 stops (pays the stop: no step is made up where the stream ends before the next one was due).
 Everything depends on the committed logits only, never on how they were cut into calls:
 streaming equals offline.
@@ -225,9 +223,6 @@ class CounterParams:
     switch_prob: the probability, per tracker frame (20 ms), that a runner starts or stops.
     lag_s: each tracker frame is decided this long after it is committed (the count trails the audio
         by it; a longer lag settles more ambiguous stretches before counting them).
-    offset_s: added to every step's time: the model's timing, measured where its counter was chosen
-        (the median of counted minus true step times there, negated). A network trained with a
-        shift-tolerant loss may fire a frame late on some steps, so its steps read late on average.
     """
 
     threshold: float = 0.05
@@ -236,10 +231,9 @@ class CounterParams:
     tempo_lambda: float = 30.0
     switch_prob: float = 1e-5
     lag_s: float = 3.0
-    offset_s: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("threshold", "min_spm", "max_spm", "tempo_lambda", "switch_prob", "lag_s", "offset_s"):
+        for name in ("threshold", "min_spm", "max_spm", "tempo_lambda", "switch_prob", "lag_s"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ValueError(f"counter {name} {v!r} must be a number")
@@ -257,8 +251,6 @@ class CounterParams:
             raise ValueError(f"counter switch_prob {self.switch_prob!r} must be in (0, 0.5)")
         if not 0.0 <= self.lag_s <= 10.0:
             raise ValueError(f"counter lag_s {self.lag_s!r} must be in [0, 10] seconds")
-        if not -0.1 <= self.offset_s <= 0.1:
-            raise ValueError(f"counter offset_s {self.offset_s!r} must be in [-0.1, 0.1] seconds")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "CounterParams":
@@ -473,8 +465,7 @@ class Counter:
         # last committed frame's first tracker frame, decides up to lag_frames behind it, and counts a
         # confirmed run back RETRO_S further from the frame decided before that block
         retro = round(RETRO_S * self.params.fps)
-        self._lag_frames = 1 + math.ceil((self._tr.block + self.params.lag_frames + retro) / TRACK_RATE) \
-            + math.ceil(max(0.0, -self.params.offset_s) * self.fps)  # (a step timed earlier is older)
+        self._lag_frames = 1 + math.ceil((self._tr.block + self.params.lag_frames + retro) / TRACK_RATE)
 
     @property
     def steps(self) -> float:
@@ -549,8 +540,7 @@ class Counter:
     def _step(self, u: int, events: list[float]) -> None:
         if self._last_u is not None and u - self._last_u < MIN_GAP:
             return
-        # tracker frame 2j is output frame j, whose centre is (j + 0.5) / 25 s; plus the model's timing offset
-        t = max(0.0, (u + 1) / self.params.fps + self.params.offset_s)
+        t = (u + 1) / self.params.fps  # tracker frame 2j is output frame j, whose centre is (j + 0.5) / 25 s
         self._last_u = u
         if self._last_t is not None:
             self._intervals.append(t - self._last_t)

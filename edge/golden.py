@@ -307,7 +307,6 @@ CASE_PARAMS = (
     {"lag_s": 0.0},  # every frame decided at the end of its block
     {"lag_s": 0.25},  # 12.5 frames, rounded half to even: 12 (a block)
     {"lag_s": 9.5, "switch_prob": 0.001},  # a lag longer than RETRO_S: runs confirmed late, at the flush
-    {"offset_s": -0.023},  # steps read 23 ms earlier, so they are older: the activity bins close a frame later
 )
 
 

@@ -124,8 +124,7 @@ def choose_counter_again(datasets: str, assets: Path = ASSETS) -> list[Path]:
         card.model = {**card.model, "counter_chosen_on": choice}
         write_card(card, path)
     print(f"counter: the cadence tracker at threshold {params.threshold:g} (5-s MAE "
-          f"{choice['mae_by_threshold'][f'{params.threshold:g}']:.3f} on {choice['runs']} runs), step times "
-          f"{1000 * params.offset_s:+.0f} ms (its median lateness there undone), written into "
+          f"{choice['mae_by_threshold'][f'{params.threshold:g}']:.3f} on {choice['runs']} runs) written into "
           f"{', '.join(p.name for p, _ in loaded)}")
     return [p for p, _ in loaded]
 

@@ -51,8 +51,7 @@ JUNIT_JARS = ("/usr/share/java/junit4.jar",)
 HAMCREST_JARS = ("/usr/share/java/hamcrest-core.jar", "/usr/share/java/hamcrest.jar", "/usr/share/java/hamcrest-all.jar")
 
 # the card's counter parameters of the "params" golden folder: every one differs from the default
-CARD_COUNTER = {"threshold": 0.2, "min_spm": 90.0, "max_spm": 220.0, "tempo_lambda": 10.0, "switch_prob": 1e-3, "lag_s": 1.5,
-                "offset_s": -0.012}
+CARD_COUNTER = {"threshold": 0.2, "min_spm": 90.0, "max_spm": 220.0, "tempo_lambda": 10.0, "switch_prob": 1e-3, "lag_s": 1.5}
 
 
 def _first(paths: tuple[str, ...]) -> str | None:
@@ -225,8 +224,6 @@ MUTATIONS = {
                       "alignmentPlanIsThePythonOne"),
     "stateful_tail": ("Alignment.java", "if (stateful) { // the state", "if (false) { // the state",
                       "alignmentPlanIsThePythonOne"),
-    "step_offset": ("Counter.java", "(u + 1) / (double) trackFps + params.offsetS)", "(u + 1) / (double) trackFps)",
-                    "counterCasesAreExact"),
     "bin_horizon": ("Counter.java", "this.binLag = 1 + (block", "this.binLag = (block", "counterCasesAreExact"),
     "model_reset": ("StreamCounter.java", "model.reset();", "", "engineResetsTheModelForEachStream"),
     "silent_window": ("StreamCounter.java", "float[] d = silent(x) ? silentLogits() : model.run(x);", "float[] d = model.run(x);",

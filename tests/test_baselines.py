@@ -286,22 +286,9 @@ def test_the_counter_threshold_is_chosen_on_a_validation_set_by_its_counted_runs
     low = min(THRESHOLDS)
     rescored = score([count_events(t, CounterParams(threshold=low)) for t in tracks], truths, frames).mae
     assert maes[low] == pytest.approx(rescored, abs=1e-4)
-    # its timing: the chosen counter's median lateness on those runs, undone (whole ms)
-    chosen = score([count_events(t, CounterParams(threshold=params.threshold)) for t in tracks], truths, frames)
-    assert choice["timing_bias_ms"] == pytest.approx(chosen.timing_bias_ms, abs=0.051)
-    assert params.offset_s == choice["offset_s"] == -round(chosen.timing_bias_ms) / 1000.0
-    assert params == CounterParams(threshold=params.threshold, offset_s=params.offset_s)
-    assert set(choice) == {"datasets", "runs", "metric", "threshold", "mae_by_threshold", "timing_bias_ms", "offset_s"}
+    assert params == CounterParams(threshold=params.threshold) and set(choice) == {"datasets", "runs", "metric", "threshold", "mae_by_threshold"}
     with pytest.raises(ValueError, match="no such dataset folder"):
         choose_counter(net, clicks / "nowhere", WINDOW)
-
-
-def test_the_timing_offset_undoes_the_median_lateness_in_whole_ms():
-    from train.evaluate.realeval import timing_offset
-
-    assert timing_offset(17.9) == -0.018 and timing_offset(-4.4) == 0.004 and timing_offset(0.2) == 0.0
-    assert timing_offset(float("nan")) == 0.0  # no step found: nothing to undo
-    assert timing_offset(250.0) == -0.1 and timing_offset(-250.0) == 0.1  # within the counter's limits
 
 
 # ---- a step-free set: what a counter finds where there is nothing to find

@@ -93,7 +93,7 @@ def steady(spm, seconds, start=0.5):
 
 def test_counter_params_defaults_and_validation():
     p = CounterParams()
-    assert (p.threshold, p.min_spm, p.max_spm, p.tempo_lambda, p.switch_prob, p.lag_s, p.offset_s) == (0.05, 75.0, 250.0, 30.0, 1e-5, 3.0, 0.0)
+    assert (p.threshold, p.min_spm, p.max_spm, p.tempo_lambda, p.switch_prob, p.lag_s) == (0.05, 75.0, 250.0, 30.0, 1e-5, 3.0)
     assert p.threshold_logit == pytest.approx(math.log(0.05 / 0.95))
     assert p.fps == 50 and p.periods == (12, 40) and p.lag_frames == 150  # 250-75 spm at 20 ms a frame
     assert CounterParams.from_dict({}) == p and CounterParams.from_dict(p.to_dict()) == p
@@ -104,7 +104,7 @@ def test_counter_params_defaults_and_validation():
     with pytest.raises(ValueError, match="too few step periods"):
         CounterParams(min_spm=240.0, max_spm=250.0)
     for name, bad in (("switch_prob", 0.0), ("switch_prob", 0.7), ("lag_s", -1.0), ("lag_s", 11.0), ("tempo_lambda", -1.0),
-                      ("threshold", True), ("lag_s", float("nan")), ("min_spm", "slow"), ("offset_s", -0.15), ("offset_s", 0.2)):
+                      ("threshold", True), ("lag_s", float("nan")), ("min_spm", "slow")):
         with pytest.raises(ValueError, match=name):
             CounterParams(**{name: bad})
     with pytest.raises(ValueError, match=r"unknown counter parameters \['gain'\]"):
@@ -218,18 +218,6 @@ def test_events_do_not_depend_on_how_the_track_is_cut(cut):
     assert c.n_events == len(whole) == len(times[times < 30.0])
 
 
-def test_the_timing_offset_moves_every_step_time_and_nothing_else():
-    times = steady(170.0, 20.0, start=0.01)  # the first step at the stream's start: its time does not go below 0
-    x = track(times, 25.0)
-    base = Counter()
-    a = base.commit(x) + base.flush()
-    moved = Counter(params=CounterParams(offset_s=-0.02))
-    b = moved.commit(x) + moved.flush()
-    assert len(a) == len(b) == len(times)
-    assert b[0] == max(0.0, a[0] - 0.02) and np.allclose(np.array(b[1:]), np.array(a[1:]) - 0.02, atol=1e-12)
-    assert moved.active_steps == base.active_steps and moved.peak_cadence == pytest.approx(base.peak_cadence)
-
-
 def test_steps_are_decided_the_lag_after_they_land_and_a_run_counted_from_its_first_step():
     times = steady(170.0, 30.0, start=5.0)
     x = track(times, 30.0)
@@ -264,8 +252,8 @@ def test_runner_figures_come_from_events():
     assert idle.cadence_state() == "no steps" and idle.active_s == 0.0 and idle.mean_cadence() is None
 
 
-@pytest.mark.parametrize("lag_s, offset_s", [(0.0, 0.0), (0.25, 0.0), (3.0, 0.0), (9.5, 0.0), (3.0, -0.05)])
-def test_no_step_is_older_than_the_activity_bins_close_horizon(lag_s, offset_s):
+@pytest.mark.parametrize("lag_s", [0.0, 0.25, 3.0, 9.5])
+def test_no_step_is_older_than_the_activity_bins_close_horizon(lag_s):
     """A step counted late (a run confirmed at the first frame decided, counted back up to RETRO_S)
     still lands in an open activity bin: its age behind the committed frame never passes the
     horizon the bins close at, and that horizon is reached (it is tight, not padded)."""
@@ -273,14 +261,13 @@ def test_no_step_is_older_than_the_activity_bins_close_horizon(lag_s, offset_s):
     ages = []
 
     class Watched(Counter):
-        def _step(self, u, events):  # every step the tracker hands over (one too close to the last is not counted)
-            t = max(0.0, (u + 1) / self.params.fps + self.params.offset_s)
-            ages.append(self.frames - int(t * self.fps))  # output frames between its bin's frame and the committed one
+        def _step(self, u, events):
+            ages.append(self.frames - (u + 1) // TRACK_RATE)
             super()._step(u, events)
 
-    horizon = Counter(params=CounterParams(lag_s=lag_s, offset_s=offset_s))._lag_frames
+    horizon = Counter(params=CounterParams(lag_s=lag_s))._lag_frames
     for trial in range(40):
-        params = CounterParams(lag_s=lag_s, offset_s=offset_s, switch_prob=float(rng.choice([1e-5, 1e-3, 0.2])),
+        params = CounterParams(lag_s=lag_s, switch_prob=float(rng.choice([1e-5, 1e-3, 0.2])),
                                threshold=float(rng.choice([0.02, 0.07, 0.3])))
         x = rng.normal(-4.0, 1.5, 60 * FPS)
         for _ in range(3):  # runs of weak steps, confirmed late

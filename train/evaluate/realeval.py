@@ -31,14 +31,13 @@ from __future__ import annotations
 
 import json
 import math
-import dataclasses
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from edge.counter import CounterParams, count_events
+from edge.counter import CounterParams
 from edge.util import atomic_write
 from edge.contract import SAMPLE_RATE
 from edge.frontend import FRAMES_PER_SECOND, HOP_LENGTH
@@ -505,8 +504,7 @@ def choose_counter(model, datasets, window_frames: int, thresholds: Sequence[flo
     """The counter a float model ships with, chosen on :class:`ChoiceRuns` (a real-sound validation
     set, ``footfall data realset --split val``, and held-out step-free runs): the cadence tracker's
     threshold whose events have the lowest 5-s MAE over their runs; a tie goes to the higher
-    threshold (the safer one on sound with no runner). Then its timing: ``offset_s`` undoes the
-    median lateness of the steps it finds there (:func:`timing_offset`). The rest at their defaults.
+    threshold (the safer one on sound with no runner). The rest at their defaults.
 
     Returns ``(CounterParams, choice)``, ``choice`` = what a card records: the sets, the threshold
     and the MAE of every threshold tried.
@@ -515,19 +513,6 @@ def choose_counter(model, datasets, window_frames: int, thresholds: Sequence[flo
     tracks = runs.tracks(model, window_frames)
     maes = {thr: runs.mae(tracks, model_counter(model, thr)) for thr in thresholds}
     best = best_threshold(maes)
-    params = model_counter(model, best)
-    bias_ms = score([count_events(t, params) for t in tracks], runs.truths, runs.frames).timing_bias_ms
-    offset = timing_offset(bias_ms)
     choice = {"datasets": runs.datasets, "runs": len(runs.mels), "metric": "5-s MAE", "threshold": best,
-              "mae_by_threshold": {f"{t:g}": round(m, 4) for t, m in maes.items()},
-              "timing_bias_ms": None if math.isnan(bias_ms) else round(bias_ms, 1), "offset_s": offset}
-    return dataclasses.replace(params, offset_s=offset), choice
-
-
-def timing_offset(bias_ms: float) -> float:
-    """The counter's ``offset_s`` that undoes a model's timing bias (the median of counted minus true
-    step times of the steps found, in ms): its negation in whole ms, within the counter's limits; 0
-    when no step was found."""
-    if math.isnan(bias_ms):
-        return 0.0
-    return min(0.1, max(-0.1, -round(bias_ms) / 1000.0)) + 0.0  # (+ 0.0: never -0.0)
+              "mae_by_threshold": {f"{t:g}": round(m, 4) for t, m in maes.items()}}
+    return model_counter(model, best), choice

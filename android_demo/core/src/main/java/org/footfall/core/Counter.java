@@ -163,8 +163,7 @@ public final class Counter {
         block = lo;
         // a block ends at the last committed frame's first tracker frame, decides up to lagFrames behind
         // it, and counts a confirmed run back retroFrames further from the frame decided before it
-        this.binLag = 1 + (block + lagFrames + retroFrames + TRACK_RATE - 1) / TRACK_RATE
-                + (long) Math.ceil(Math.max(0.0, -params.offsetS) * fps); // a step timed earlier is older
+        this.binLag = 1 + (block + lagFrames + retroFrames + TRACK_RATE - 1) / TRACK_RATE;
         this.binSteps = new int[(int) (binLag / binLen) + 3];
         per = new int[nTempi];
         base = new int[nTempi];
@@ -339,8 +338,7 @@ public final class Counter {
 
     private void step(long u) {
         if (hasLast && u - lastU < MIN_GAP) return;
-        // tracker frame 2j is output frame j, whose centre is (j + 0.5) / 25 s; plus the model's timing offset
-        double time = Math.max(0.0, (u + 1) / (double) trackFps + params.offsetS);
+        double time = (u + 1) / (double) trackFps; // tracker frame 2j is output frame j, whose centre is (j + 0.5) / 25 s
         lastU = u;
         if (hasLast) {
             intervals[intervalHead] = time - lastT;

@@ -20,15 +20,13 @@ import java.util.Map;
  *       relative change;
  *   <li>{@code switch_prob}: the probability, per tracker frame (20 ms), that a runner starts or
  *       stops;
- *   <li>{@code lag_s}: each tracker frame is decided this long after it is committed;
- *   <li>{@code offset_s}: added to every step's time: the model's timing, measured where its
- *       counter was chosen (a network that fires a frame late on some steps reads late).
+ *   <li>{@code lag_s}: each tracker frame is decided this long after it is committed.
  * </ul>
  */
 public final class CounterParams {
     /** The card's names, in {@code edge.counter.CounterParams} field order. */
     public static final List<String> NAMES =
-            Collections.unmodifiableList(Arrays.asList("threshold", "min_spm", "max_spm", "tempo_lambda", "switch_prob", "lag_s", "offset_s"));
+            Collections.unmodifiableList(Arrays.asList("threshold", "min_spm", "max_spm", "tempo_lambda", "switch_prob", "lag_s"));
     /** The names of the counter before the cadence tracker (a peak picker's): a card with one is refused. */
     public static final List<String> PEAK_PICKER_NAMES = Collections.unmodifiableList(Arrays.asList(
             "train_steps", "weak_threshold", "min_phase", "keep_first", "fill_gaps", "min_interval_s", "max_gap_s",
@@ -43,19 +41,12 @@ public final class CounterParams {
     public final double tempoLambda;
     public final double switchProb;
     public final double lagS;
-    public final double offsetS;
 
     /** The shipped defaults (a card with an empty {@code counter}). */
-    public static final CounterParams DEFAULTS = new CounterParams(0.05, 75.0, 250.0, 30.0, 1e-5, 3.0, 0.0);
+    public static final CounterParams DEFAULTS = new CounterParams(0.05, 75.0, 250.0, 30.0, 1e-5, 3.0);
 
-    /** With no timing offset. */
     public CounterParams(double threshold, double minSpm, double maxSpm, double tempoLambda, double switchProb, double lagS) {
-        this(threshold, minSpm, maxSpm, tempoLambda, switchProb, lagS, 0.0);
-    }
-
-    public CounterParams(double threshold, double minSpm, double maxSpm, double tempoLambda, double switchProb, double lagS,
-                         double offsetS) {
-        double[] values = {threshold, minSpm, maxSpm, tempoLambda, switchProb, lagS, offsetS};
+        double[] values = {threshold, minSpm, maxSpm, tempoLambda, switchProb, lagS};
         for (int i = 0; i < values.length; i++) {
             if (Double.isNaN(values[i]) || Double.isInfinite(values[i])) {
                 throw new IllegalArgumentException("counter " + NAMES.get(i) + " " + values[i] + " must be a number");
@@ -83,16 +74,12 @@ public final class CounterParams {
         if (!(0.0 <= lagS && lagS <= 10.0)) {
             throw new IllegalArgumentException("counter lag_s " + lagS + " must be in [0, 10] seconds");
         }
-        if (!(-0.1 <= offsetS && offsetS <= 0.1)) {
-            throw new IllegalArgumentException("counter offset_s " + offsetS + " must be in [-0.1, 0.1] seconds");
-        }
         this.threshold = threshold;
         this.minSpm = minSpm;
         this.maxSpm = maxSpm;
         this.tempoLambda = tempoLambda;
         this.switchProb = switchProb;
         this.lagS = lagS;
-        this.offsetS = offsetS;
     }
 
     /**
@@ -128,8 +115,7 @@ public final class CounterParams {
                 number(d, "max_spm", p.maxSpm),
                 number(d, "tempo_lambda", p.tempoLambda),
                 number(d, "switch_prob", p.switchProb),
-                number(d, "lag_s", p.lagS),
-                number(d, "offset_s", p.offsetS));
+                number(d, "lag_s", p.lagS));
     }
 
     /** Python's repr of a list of names: {@code ['a', 'b']}. */
@@ -155,7 +141,6 @@ public final class CounterParams {
         m.put("tempo_lambda", tempoLambda);
         m.put("switch_prob", switchProb);
         m.put("lag_s", lagS);
-        m.put("offset_s", offsetS);
         return m;
     }
 
@@ -224,14 +209,14 @@ public final class CounterParams {
         if (!(o instanceof CounterParams)) return false;
         CounterParams p = (CounterParams) o;
         return threshold == p.threshold && minSpm == p.minSpm && maxSpm == p.maxSpm && tempoLambda == p.tempoLambda
-                && switchProb == p.switchProb && lagS == p.lagS && offsetS == p.offsetS;
+                && switchProb == p.switchProb && lagS == p.lagS;
     }
 
     @Override
     public int hashCode() {
         // + 0.0: -0.0 and 0.0 are equal parameters (equals compares with ==), so they hash alike
         return Arrays.hashCode(new double[] {threshold + 0.0, minSpm + 0.0, maxSpm + 0.0, tempoLambda + 0.0,
-                switchProb + 0.0, lagS + 0.0, offsetS + 0.0});
+                switchProb + 0.0, lagS + 0.0});
     }
 
     @Override

@@ -286,10 +286,8 @@ public class CoreUnitTest {
             {"switch_prob", 0.5, "switch_prob"},
             {"lag_s", -0.02, "counter lag_s -0.02 must be in [0, 10] seconds"},
             {"lag_s", 10.5, "lag_s"},
-            {"offset_s", -0.15, "counter offset_s -0.15 must be in [-0.1, 0.1] seconds"},
-            {"offset_s", 0.2, "offset_s"},
             {"cadence", 1L, "unknown counter parameters ['cadence'] "
-                    + "(known: ['lag_s', 'max_spm', 'min_spm', 'offset_s', 'switch_prob', 'tempo_lambda', 'threshold'])"},
+                    + "(known: ['lag_s', 'max_spm', 'min_spm', 'switch_prob', 'tempo_lambda', 'threshold'])"},
             // an old card's counter (a peak picker's): one message that says what to do
             {"threshold", 0.2, "train_steps", 4L, "this card's counter is a peak picker's (train_steps); the counter is a "
                     + "cadence tracker now: export the model again, or choose its counter again"},
