@@ -12,10 +12,13 @@ alignment and counter code; streaming a file in blocks of any size gives the off
 
 A window of digital silence (every log-mel value at or below :data:`~edge.counter.SILENT_LOG_MEL`)
 is not run: its frames read :data:`~edge.counter.SILENT_LOGIT` ("no step") and a streaming model's
-state stays as it was. A streaming model's band norm would otherwise learn the silence as the
-level to subtract and hear the first seconds of sound after it as one loud, flat stretch: the
-bundled model lost the first 5 s of the sample run after 10 s of digital silence (40 of 53 steps
-in 20 s; 53 without the silence). Both paths share the gate (:func:`_window_logits`).
+state stays as it was. A window whose sound starts after digital silence is run with those first
+silent frames set to the mean level (per band) of its frames of sound. A streaming model's band norm
+would otherwise learn the silence as the level to subtract and hear the first seconds of sound after
+it as one loud, flat stretch: the bundled model lost the first 5 s of the sample run after 10 s of
+digital silence (40 of 53 steps in 20 s; 53 without the silence), and after 0.1 s of it the first
+three steps, as often as not (a microphone's first zeros). Both paths share this
+(:func:`_window_logits`).
 
 Memory is bounded once the engine is built (model input, the counter's bounded state, a latency
 ring; the ring and the front end's scratch grow to the largest block seen); ``keep=True``
@@ -128,9 +131,16 @@ def _joined(parts: list[np.ndarray]) -> np.ndarray:
 
 def _window_logits(backend: Backend, x: np.ndarray, window_d: int) -> np.ndarray:
     """Run one window and check the output's shape (the one place both paths call the model); a
-    window of digital silence is not run (module docstring)."""
-    if x.max() <= SILENT_LOG_MEL:
+    window of digital silence is not run, and silence before a window's sound takes its level
+    (module docstring)."""
+    frames = x[0, 0]
+    loud = frames.max(axis=0) > SILENT_LOG_MEL
+    if not loud.any():
         return np.full(window_d, SILENT_LOGIT, np.float32)
+    if not loud[0]:  # sound after digital silence: the silent frames take the level of the window's sound
+        x = x.copy()
+        first = int(np.argmax(loud))
+        x[0, 0][:, :first] = frames[:, loud].astype(np.float64).mean(axis=1, keepdims=True).astype(np.float32)
     d = backend.run(x)
     if d.shape != (window_d,):
         raise ValueError(f"{backend.path.name}: model returned an output of shape {d.shape}, expected ({window_d},)")

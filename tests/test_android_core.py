@@ -226,8 +226,9 @@ MUTATIONS = {
                       "alignmentPlanIsThePythonOne"),
     "bin_horizon": ("Counter.java", "this.binLag = 1 + (block", "this.binLag = (block", "counterCasesAreExact"),
     "model_reset": ("StreamCounter.java", "model.reset();", "", "engineResetsTheModelForEachStream"),
-    "silent_window": ("StreamCounter.java", "float[] d = silent(x) ? silentLogits() : model.run(x);", "float[] d = model.run(x);",
-                      "engineDoesNotRunTheModelOnDigitalSilence"),
+    "silent_window": ("StreamCounter.java", "float[] d = silent(x) ? silentLogits() : model.run(levelled(x));",
+                      "float[] d = model.run(levelled(x));", "engineDoesNotRunTheModelOnDigitalSilence"),
+    "levelled": ("StreamCounter.java", "if (first == 0) return x;", "if (true) return x;", "engineDoesNotRunTheModelOnDigitalSilence"),
 }
 
 

@@ -15,7 +15,8 @@ import java.util.List;
  * {@link Alignment#stateful} schedule) takes each packet once, and its tail is the remaining
  * frames as one padded packet; the model is reset when the counter is built. A window of digital
  * silence is not run (every value at or below {@link Counter#SILENT_LOG_MEL}): its frames read
- * {@link Counter#SILENT_LOGIT} and a streaming model's state stays as it was. Streaming a
+ * {@link Counter#SILENT_LOGIT} and a streaming model's state stays as it was; the silent frames
+ * before a window's first sound take the mean level of its sound. Streaming a
  * recording in blocks of any size commits exactly the logits, from exactly the windows, that the
  * Python runtime commits, and counts the same steps at the same times.
  *
@@ -167,7 +168,7 @@ public final class StreamCounter {
             }
         }
         long t0 = System.nanoTime();
-        float[] d = silent(x) ? silentLogits() : model.run(x);
+        float[] d = silent(x) ? silentLogits() : model.run(levelled(x));
         double ms = (System.nanoTime() - t0) / 1e6;
         if (d == null || d.length != align.windowD()) {
             throw new IllegalStateException("model returned " + (d == null ? "null" : d.length + " logits")
@@ -187,6 +188,38 @@ public final class StreamCounter {
             }
         }
         return true;
+    }
+
+    /**
+     * Sound after digital silence: the window's first frames of silence (every band at or below
+     * {@link Counter#SILENT_LOG_MEL}, before its first frame of sound) take the mean level, per band, of
+     * its frames of sound, so a streaming model's band norm never averages the silence in
+     * (edge.stream._window_logits). The window is refilled from the ring for every run.
+     */
+    private float[] levelled(float[] x) {
+        int w = align.windowFrames;
+        int first = 0;
+        while (first < w && frameMax(x, first, w) <= Counter.SILENT_LOG_MEL) first++;
+        if (first == 0) return x;
+        for (int m = 0; m < FrontEnd.N_MELS; m++) {
+            double sum = 0.0;
+            int n = 0;
+            for (int t = first; t < w; t++) {
+                if (frameMax(x, t, w) > Counter.SILENT_LOG_MEL) {
+                    sum += x[m * w + t];
+                    n++;
+                }
+            }
+            float level = (float) (sum / n);
+            java.util.Arrays.fill(x, m * w, m * w + first, level);
+        }
+        return x;
+    }
+
+    private static float frameMax(float[] x, int t, int w) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int m = 0; m < FrontEnd.N_MELS; m++) max = Math.max(max, x[m * w + t]);
+        return max;
     }
 
     private float[] silentLogits() {
