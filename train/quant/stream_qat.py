@@ -47,25 +47,20 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     """
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-    from train.models.streaming import StreamTCN, _Block, _Residual
-
-    if not isinstance(model, StreamTCN):
-        raise TypeError(f"fold_batchnorm takes a streamtcn, got {type(model).__name__}")
+    pairs = _conv_bn_pairs(model)
     m = copy.deepcopy(model).eval()
-    for block in m.blocks:
-        assert isinstance(block, _Block)
-        block.conv.conv, block.bn = fuse_conv_bn_eval(block.conv.conv, block.bn), nn.Identity()
-    m.proj, m.proj_bn = fuse_conv_bn_eval(m.proj, m.proj_bn), nn.Identity()
-    for block in m.tcn:
-        assert isinstance(block, _Residual)
-        block.conv.conv, block.bn1 = fuse_conv_bn_eval(block.conv.conv, block.bn1), nn.Identity()
-        block.mix, block.bn2 = fuse_conv_bn_eval(block.mix, block.bn2), nn.Identity()
+    for conv_name, bn_name in pairs:
+        conv_parent, _, conv_attr = conv_name.rpartition(".")
+        bn_parent, _, bn_attr = bn_name.rpartition(".")
+        fused = fuse_conv_bn_eval(m.get_submodule(conv_name), m.get_submodule(bn_name))
+        setattr(m.get_submodule(conv_parent), conv_attr, fused)
+        setattr(m.get_submodule(bn_parent), bn_attr, nn.Identity())
     return m
 
 
 def _conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
     """A streamtcn's (conv, BatchNorm) pairs, by their names in the model: the pairs
-    :func:`fold_batchnorm` folds."""
+    :func:`fold_batchnorm` folds and :func:`trained_float` unfolds."""
     from train.models.streaming import StreamTCN
 
     if not isinstance(model, StreamTCN):
@@ -95,7 +90,7 @@ def trained_float(model: nn.Module, step_graph: nn.Module) -> nn.Module:
     expected = {f"model.{c}.weight" for c, _ in pairs} | {f"model.{c}.bias" for c, _ in pairs}
     other = {k for k in names if k not in expected}
     own = {f"model.{k}": v for k, v in m.named_parameters()}
-    missing = sorted(k for k in expected | other if k not in names or (k in other and k not in own))
+    missing = sorted(expected - names.keys()) + sorted(other - own.keys())
     if missing:
         raise ValueError(f"the step graph does not hold this student's folded weights (missing or foreign: {', '.join(missing[:4])})")
     with torch.no_grad():

@@ -39,6 +39,7 @@ public final class StreamCounter {
     private List<Update> pending; // updates of the block being pushed
     private Exception modelError;
     private float[] silentD; // a silent window's logits, made once
+    private boolean[] loud; // levelled(): which frames of the window hold sound, made once
 
     /** A window every {@code hopFrames}, its centre hop committed, the counter's default parameters. */
     public StreamCounter(OnsetModel model, MelFilterbank filters, int windowFrames, int hopFrames) {
@@ -201,11 +202,13 @@ public final class StreamCounter {
         int first = 0;
         while (first < w && frameMax(x, first, w) <= Counter.SILENT_LOG_MEL) first++;
         if (first == 0) return x;
+        if (loud == null) loud = new boolean[w];
+        for (int t = first; t < w; t++) loud[t] = frameMax(x, t, w) > Counter.SILENT_LOG_MEL;
         for (int m = 0; m < FrontEnd.N_MELS; m++) {
             double sum = 0.0;
             int n = 0;
             for (int t = first; t < w; t++) {
-                if (frameMax(x, t, w) > Counter.SILENT_LOG_MEL) {
+                if (loud[t]) {
                     sum += x[m * w + t];
                     n++;
                 }
